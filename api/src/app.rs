@@ -1,0 +1,134 @@
+//! Building and running the server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::db::{redact_url, Database};
+use crate::demo::{self, DemoSummary};
+use crate::graphql::build_schema;
+use crate::transport::{router, AppState};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    db: Database,
+    demo: Option<DemoSummary>,
+}
+
+impl Application {
+    /// Connects, migrates (unless turned off), seeds demo data if asked, and
+    /// binds the listening socket. The server answers once `run_*` is awaited.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let db = Database::connect(
+            &config.database.database_url,
+            config.database.db_max_connections,
+        )
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to {}: {e}",
+                redact_url(&config.database.database_url)
+            )
+        })?;
+        if !config.serve.no_migrate {
+            db.migrate_up().await?;
+        }
+        let demo = if config.serve.demo {
+            Some(demo::seed(&db, &config.demo).await?)
+        } else {
+            None
+        };
+        let state = AppState {
+            schema: build_schema(),
+            auth: Authenticator::new(db.clone(), &config.serve)?,
+            db: db.clone(),
+            settings: Arc::new(config.serve.clone()),
+        };
+        let listener = TcpListener::bind(config.serve.bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.serve.bind))?;
+        tracing::info!(
+            address = %listener.local_addr()?,
+            database = %redact_url(&config.database.database_url),
+            backend = ?db.backend(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "mlgate ready"
+        );
+        Ok(Self {
+            router: router(state),
+            listener,
+            db,
+            demo,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound socket has an address")
+    }
+
+    /// The routes, for tests that drive them without a socket.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// What `--demo` created, with the demo API keys.
+    pub fn demo(&self) -> Option<&DemoSummary> {
+        self.demo.as_ref()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then finishes in-flight requests.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(stop)
+            .await?;
+        tracing::info!("mlgate stopped");
+        self.db.close().await?;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,218 @@
+//! Authentication: `Authorization: Bearer <token>` → [`Principal`].
+//!
+//! A token is either an mlgate API key (`mlg_…`, stored hashed, bound to one
+//! tenant and role) or a JWT (HS256 secret or RS256 public key from config,
+//! carrying `tenant_id` and `role` claims). Only this module constructs a
+//! `Principal`, and only a `Principal` opens a tenant-scoped database handle.
+
+pub mod api_keys;
+mod jwt;
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::ServeArgs;
+use crate::db::Database;
+
+pub use jwt::JwtVerifier;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads.
+    Viewer,
+    /// Reads and gives feedback.
+    Analyst,
+    /// Reads and ingests predictions, drift metrics, jobs, features.
+    Service,
+    /// Everything within its tenant.
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Analyst, Role::Service, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Service => "service",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown role `{s}` (expected viewer, analyst, service or admin)")
+            })
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey {
+        key_id: uuid::Uuid,
+    },
+    Jwt,
+    /// The command line, acting on a tenant named by the operator.
+    Cli,
+}
+
+/// An authenticated caller. Its fields are private and it has no public
+/// constructor: a tenant cannot be chosen by anything but credentials.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    tenant: String,
+    role: Role,
+    subject: String,
+    expires_at: Option<DateTime<Utc>>,
+    credential: Credential,
+}
+
+impl Principal {
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+    }
+
+    pub fn credential(&self) -> &Credential {
+        &self.credential
+    }
+
+    /// The operator's principal for command-line maintenance of one tenant.
+    pub(crate) fn cli(tenant: &str) -> Result<Self, AuthError> {
+        validate_tenant(tenant)?;
+        Ok(Self {
+            tenant: tenant.to_owned(),
+            role: Role::Admin,
+            subject: "cli".to_owned(),
+            expires_at: None,
+            credential: Credential::Cli,
+        })
+    }
+}
+
+/// Why credentials were refused. Every variant is answered with
+/// `UNAUTHENTICATED`; only `Internal` is logged as a server fault.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing credentials: send `Authorization: Bearer <API key or JWT>`")]
+    Missing,
+    #[error("malformed Authorization header: expected `Bearer <token>`")]
+    Malformed,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("API key has been revoked")]
+    RevokedApiKey,
+    #[error("credentials have expired")]
+    Expired,
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    #[error("JWTs are not accepted: no JWT key is configured")]
+    JwtNotConfigured,
+    #[error("authentication is unavailable")]
+    Internal(#[source] anyhow::Error),
+}
+
+/// Tenant ids come from credentials; still, an empty or oversized one is refused.
+fn validate_tenant(tenant: &str) -> Result<(), AuthError> {
+    if tenant.is_empty() || tenant.len() > 255 || tenant.chars().any(char::is_control) {
+        return Err(AuthError::InvalidToken(
+            "tenant must be 1–255 printable characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns bearer tokens into principals.
+#[derive(Clone)]
+pub struct Authenticator {
+    db: Database,
+    jwt: Option<JwtVerifier>,
+}
+
+impl Authenticator {
+    pub fn new(db: Database, serve: &ServeArgs) -> anyhow::Result<Self> {
+        Ok(Self {
+            db,
+            jwt: JwtVerifier::from_config(serve)?,
+        })
+    }
+
+    /// Authenticates the value of an `Authorization` header.
+    pub async fn authenticate_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let header = header.ok_or(AuthError::Missing)?.trim();
+        let (scheme, token) = header.split_once(' ').ok_or(AuthError::Malformed)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Malformed);
+        }
+        self.authenticate_token(token.trim()).await
+    }
+
+    /// Authenticates a bare token (an API key or a JWT).
+    pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
+        if token.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        if token.starts_with(api_keys::KEY_PREFIX) {
+            let key = api_keys::find_active(&self.db, token).await?;
+            let role = key.role.parse().map_err(|_| AuthError::InvalidApiKey)?;
+            return Ok(Principal {
+                subject: format!("api-key:{}", key.key_prefix),
+                tenant: key.tenant_id,
+                role,
+                expires_at: key.expires_at,
+                credential: Credential::ApiKey { key_id: key.id },
+            });
+        }
+        let verifier = self.jwt.as_ref().ok_or(AuthError::JwtNotConfigured)?;
+        let claims = verifier.verify(token)?;
+        validate_tenant(&claims.tenant_id)?;
+        let role = claims.role.parse().map_err(AuthError::InvalidToken)?;
+        Ok(Principal {
+            tenant: claims.tenant_id,
+            role,
+            subject: claims.sub,
+            expires_at: DateTime::from_timestamp(claims.exp, 0),
+            credential: Credential::Jwt,
+        })
+    }
+
+    /// Whether `principal`'s credentials are still good: not expired and, for
+    /// an API key, not revoked. Long-lived connections check this periodically.
+    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
+        if principal.expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Ok(false);
+        }
+        match principal.credential {
+            Credential::ApiKey { key_id } => api_keys::is_active(&self.db, key_id).await,
+            Credential::Jwt | Credential::Cli => Ok(true),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The `mlgate` command line.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::auth::{api_keys, Principal, Role};
+use crate::config::{Cli, Command, Config, DemoArgs, KeysAction, MigrateAction};
+use crate::db::Database;
+use crate::{demo, telemetry, verify, Application};
+
+/// Parses the command line and runs it.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let database = cli.database.clone();
+    let connect = || async {
+        let db = Database::connect(&database.database_url, database.db_max_connections).await?;
+        anyhow::Ok(db)
+    };
+    match cli
+        .command
+        .unwrap_or_else(|| Command::Serve(Box::default()))
+    {
+        Command::Serve(serve) => {
+            let config = Config {
+                database: cli.database,
+                serve: *serve,
+                demo: DemoArgs::default(),
+            };
+            serve_until_stopped(config).await?;
+        }
+        Command::Migrate { action } => {
+            let db = connect().await?;
+            match action {
+                MigrateAction::Up => db.migrate_up().await?,
+                MigrateAction::Down { steps } => db.migrate_down(steps).await?,
+                MigrateAction::Fresh => db.migrate_fresh().await?,
+                MigrateAction::Status => {
+                    for m in db.migration_status().await? {
+                        println!(
+                            "{} {}",
+                            if m.applied { "applied" } else { "pending" },
+                            m.name
+                        );
+                    }
+                }
+            }
+        }
+        Command::VerifySchema => {
+            let db = connect().await?;
+            let report = verify::verify(&db).await?;
+            print!("{}", report.render());
+            if !report.problems.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Demo(args) => {
+            let db = connect().await?;
+            db.migrate_up().await?;
+            let summary = demo::seed(&db, &args).await?;
+            print!("{}", summary.render(None));
+        }
+        Command::Keys { action } => {
+            let db = connect().await?;
+            keys(&db, action).await?;
+        }
+        Command::Cleanup { tenant, yes } => {
+            let db = connect().await?;
+            if !yes && !confirm(&tenant)? {
+                eprintln!("nothing deleted");
+                return Ok(ExitCode::FAILURE);
+            }
+            let txn = db.scoped(&Principal::cli(&tenant)?).begin().await?;
+            let counts = crate::data::tenant::delete_all(&txn).await?;
+            txn.commit().await?;
+            for (table, rows) in counts {
+                println!("{table}: {rows} rows deleted");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_until_stopped(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    let url = format!("http://{}", app.local_addr());
+    if let Some(summary) = app.demo() {
+        print!("{}", summary.render(Some(&url)));
+    } else {
+        println!("mlgate listening on {url} (GraphQL at {url}/graphql)");
+    }
+    std::io::stdout().flush()?;
+    app.run_until_stopped().await
+}
+
+async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
+    match action {
+        KeysAction::Create { tenant, role, name } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let txn = db.scoped(&Principal::cli(&tenant)?).begin().await?;
+            let key = api_keys::create(&txn, role, &name).await?;
+            txn.commit().await?;
+            println!("id:     {}", key.info.id);
+            println!("tenant: {}", key.info.tenant);
+            println!("role:   {}", key.info.role);
+            println!("key:    {}", key.secret);
+            eprintln!("the key is shown only now; it is stored as a hash");
+        }
+        KeysAction::Revoke { id } => {
+            if !api_keys::revoke_any(db, id).await? {
+                anyhow::bail!("no active key with id {id}");
+            }
+            println!("revoked {id}");
+        }
+        KeysAction::List { tenant } => {
+            let txn = db.scoped(&Principal::cli(&tenant)?).begin().await?;
+            for key in api_keys::list(&txn).await? {
+                println!(
+                    "{}  {:<8} {:<14} {:<24} created {}{}",
+                    key.id,
+                    key.role,
+                    key.prefix,
+                    key.name,
+                    key.created_at.format("%Y-%m-%d %H:%M"),
+                    key.revoked_at
+                        .map(|at| format!(", revoked {}", at.format("%Y-%m-%d %H:%M")))
+                        .unwrap_or_default()
+                );
+            }
+            txn.commit().await?;
+        }
+    }
+    Ok(())
+}
+
+/// Asks the operator to type the tenant's name; refuses when nobody can answer.
+fn confirm(tenant: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        eprintln!("refusing to delete without a terminal to confirm on; pass --yes");
+        return Ok(false);
+    }
+    eprint!("This deletes every row of tenant `{tenant}`. Type the tenant name to confirm: ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(answer.trim() == tenant)
+}

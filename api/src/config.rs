@@ -1,0 +1,224 @@
+//! Configuration: command-line flags, each with an environment fallback.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The embedded default: an SQLite file under `./data/`, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mlgate",
+    version,
+    about = "GraphQL analytics gateway for ML monitoring data"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// Log output format.
+    #[arg(long, env = "MLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database to serve: `postgres://user@host/db` or `sqlite://path?mode=rwc`
+    /// (`sqlite::memory:` for a throw-away database).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    pub database_url: String,
+
+    /// Largest number of pooled database connections.
+    #[arg(
+        long,
+        env = "MLGATE_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP/WebSocket server (the default).
+    Serve(Box<ServeArgs>),
+    /// Apply or roll back schema migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Check the database against the schema mlgate requires; exits non-zero on any gap.
+    VerifySchema,
+    /// Create demo tenants with realistic data and print one API key per role per tenant.
+    Demo(DemoArgs),
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Delete every row of one tenant.
+    Cleanup {
+        /// The tenant whose data is deleted.
+        #[arg(long)]
+        tenant: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum MigrateAction {
+    /// Apply all pending migrations.
+    Up,
+    /// Roll back migrations (the last one unless `--steps` says more).
+    Down {
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List migrations and whether each is applied.
+    Status,
+    /// Drop everything and apply all migrations again.
+    Fresh,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create an API key; the secret is printed once and stored only as a hash.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, value_parser = ["viewer", "analyst", "service", "admin"])]
+        role: String,
+        /// A label to recognise the key by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+    /// Revoke an API key by its id.
+    Revoke { id: uuid::Uuid },
+    /// List a tenant's keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Number of demo tenants.
+    #[arg(long, default_value_t = 2)]
+    pub tenants: u32,
+    /// Models per tenant.
+    #[arg(long, default_value_t = 4)]
+    pub models: u32,
+    /// Predictions per tenant.
+    #[arg(long, default_value_t = 500)]
+    pub predictions: u32,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            tenants: 2,
+            models: 4,
+            predictions: 500,
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "MLGATE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Do not apply pending migrations at start.
+    #[arg(long, env = "MLGATE_NO_MIGRATE")]
+    pub no_migrate: bool,
+
+    /// Seed demo tenants if the database has none, and print fresh demo API keys.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// HS256 secret for JWTs (claims `sub`, `tenant_id`, `role`, `exp`).
+    #[arg(long, env = "MLGATE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// PEM file with the RS256 public key for JWTs.
+    #[arg(long, env = "MLGATE_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+
+    /// Required `iss` claim of JWTs, if set.
+    #[arg(long, env = "MLGATE_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim of JWTs, if set.
+    #[arg(long, env = "MLGATE_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Largest accepted request body, in bytes; larger ones get 413.
+    #[arg(long, env = "MLGATE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Serve the analysts' playground at `/` (turn off in production).
+    #[arg(long, env = "MLGATE_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
+    pub playground: bool,
+
+    /// Seconds a WebSocket client has to send `connection_init`.
+    #[arg(long, env = "MLGATE_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".parse().expect("valid address"),
+            no_migrate: false,
+            demo: false,
+            jwt_secret: None,
+            jwt_public_key_file: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            max_body_bytes: 1024 * 1024,
+            playground: true,
+            ws_init_timeout_secs: 10,
+        }
+    }
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseArgs,
+    pub serve: ServeArgs,
+    pub demo: DemoArgs,
+}
+
+impl Config {
+    /// A configuration for `database_url` with every other setting at its default.
+    pub fn for_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database: DatabaseArgs {
+                database_url: database_url.into(),
+                db_max_connections: 10,
+            },
+            serve: ServeArgs::default(),
+            demo: DemoArgs::default(),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The tenant-scoped handle.
+//!
+//! A [`Scoped`] carries the caller's tenant and can only be opened from a
+//! `Principal` (which only `auth` creates). Every statement runs inside a
+//! [`ScopedTxn`]; on PostgreSQL that transaction first switches to the
+//! gateway's non-owner role and sets `app.tenant_id` locally, so row-level
+//! security checks every row even if a query forgot its tenant filter. The
+//! data layer still filters by [`ScopedTxn::tenant`] on both backends: SQLite
+//! has no RLS, and the filter lets the planner use the per-tenant indexes.
+
+use sea_orm::sea_query::{ArrayType, Value, Values};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement, TransactionTrait,
+};
+
+use migration::GATEWAY_ROLE;
+
+#[derive(Clone, Debug)]
+pub struct Scoped {
+    conn: DatabaseConnection,
+    tenant: String,
+}
+
+impl Scoped {
+    pub(super) fn new(conn: DatabaseConnection, tenant: String) -> Self {
+        Self { conn, tenant }
+    }
+
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Begins a transaction bound to this tenant.
+    pub async fn begin(&self) -> Result<ScopedTxn, DbErr> {
+        let txn = self.conn.begin().await?;
+        if self.backend() == DbBackend::Postgres {
+            // One round trip: `set_config(…, true)` is `SET LOCAL`, undone at
+            // commit or rollback, so a pooled connection never keeps a tenant.
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
+                [GATEWAY_ROLE.into(), self.tenant.clone().into()],
+            ))
+            .await?;
+        }
+        Ok(ScopedTxn {
+            txn,
+            tenant: self.tenant.clone(),
+        })
+    }
+}
+
+/// A transaction running as the tenant of the [`Scoped`] that began it.
+pub struct ScopedTxn {
+    txn: DatabaseTransaction,
+    tenant: String,
+}
+
+impl ScopedTxn {
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    /// The transaction, for SeaORM queries. Statements holding array values
+    /// must go through [`ScopedTxn::execute`] instead (SQLite cannot bind them).
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    /// Executes `statement`, first rewriting array values as JSON text when
+    /// the backend is SQLite (where `TEXT[]` columns are stored as JSON).
+    pub async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(adapt_for_backend(statement)).await
+    }
+
+    pub async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(adapt_for_backend(statement)).await
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+fn adapt_for_backend(mut statement: Statement) -> Statement {
+    if statement.db_backend == DbBackend::Sqlite {
+        if let Some(Values(values)) = statement.values.take() {
+            statement.values = Some(Values(values.into_iter().map(array_as_json).collect()));
+        }
+    }
+    statement
+}
+
+fn array_as_json(value: Value) -> Value {
+    match value {
+        Value::Array(ArrayType::String, items) => Value::String(items.map(|items| {
+            let strings: Vec<String> = items
+                .into_iter()
+                .filter_map(|item| match item {
+                    Value::String(s) => s,
+                    _ => None,
+                })
+                .collect();
+            serde_json::to_string(&strings).expect("strings serialize")
+        })),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_statements_carry_string_arrays_as_json() {
+        let list: Value = entity::StringList(vec!["a".into(), "b \"c\"".into()]).into();
+        let statement = Statement::from_sql_and_values(DbBackend::Sqlite, "X", [list.clone()]);
+        let adapted = adapt_for_backend(statement);
+        assert_eq!(
+            adapted.values.unwrap().0,
+            vec![Value::String(Some(r#"["a","b \"c\""]"#.into()))]
+        );
+        let pg = adapt_for_backend(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "X",
+            [list.clone()],
+        ));
+        assert_eq!(pg.values.unwrap().0, vec![list]);
+    }
+}

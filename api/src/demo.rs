@@ -1,0 +1,619 @@
+//! Demo tenants with realistic, deterministic data: models with training
+//! jobs, predictions with SHAP values and attention weights, feedback, drift
+//! metrics with occasional alerts, feature sets and configurations.
+//!
+//! Everything is written through each tenant's scoped handle, so on
+//! PostgreSQL the rows pass the same row-level security checks as API writes.
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::prelude::FromPrimitive;
+use rust_decimal::Decimal;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{json, Map, Value as Json};
+
+use entity::{
+    configuration, drift_metric, feature_set, feedback, model, prediction, training_job, StringList,
+};
+
+use crate::auth::{api_keys, Principal, Role};
+use crate::config::DemoArgs;
+use crate::data::{insert_many, now};
+use crate::db::{Database, ScopedTxn};
+
+const TENANT_NAMES: [&str; 2] = ["acme-cloud", "globex-ops"];
+const DEMO_KEY_PREFIX: &str = "demo-";
+
+pub const SHAP_FEATURES: [&str; 20] = [
+    "public_access_enabled",
+    "encryption_at_rest_disabled",
+    "days_since_last_rotation",
+    "open_security_group_ports",
+    "iam_wildcard_permissions",
+    "mfa_disabled",
+    "logging_disabled",
+    "config_change_rate_7d",
+    "policy_exception_count",
+    "resource_age_days",
+    "tag_compliance_ratio",
+    "cross_account_access",
+    "unpatched_cve_count",
+    "backup_disabled",
+    "versioning_disabled",
+    "network_exposure_score",
+    "owner_team_violation_rate",
+    "drift_from_baseline",
+    "deployment_frequency",
+    "tls_version_outdated",
+];
+
+const MODEL_TYPES: [&str; 5] = ["transformer", "lstm", "ensemble", "vae", "prophet"];
+const RESOURCE_KINDS: [&str; 5] = [
+    "s3-bucket",
+    "ec2-instance",
+    "iam-role",
+    "rds-db",
+    "k8s-deployment",
+];
+const RECOMMENDATIONS: [&str; 8] = [
+    "Enable default encryption with a customer-managed key",
+    "Block public access at the account level",
+    "Rotate access keys older than 90 days",
+    "Restrict security group ingress to known CIDR ranges",
+    "Replace wildcard IAM actions with scoped permissions",
+    "Enable access logging to the central audit bucket",
+    "Enforce MFA for privileged roles",
+    "Upgrade listeners to TLS 1.2 or later",
+];
+
+/// A demo API key, shown once.
+#[derive(Clone, Debug)]
+pub struct DemoKey {
+    pub tenant: String,
+    pub role: Role,
+    pub secret: String,
+}
+
+/// Rows per table written for one tenant (zero when the tenant already had data).
+#[derive(Clone, Debug, Default)]
+pub struct TenantCounts {
+    pub tenant: String,
+    pub already_present: bool,
+    pub models: usize,
+    pub training_jobs: usize,
+    pub predictions: usize,
+    pub feedback: usize,
+    pub drift_metrics: usize,
+    pub feature_sets: usize,
+    pub configurations: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DemoSummary {
+    pub tenants: Vec<TenantCounts>,
+    pub keys: Vec<DemoKey>,
+}
+
+impl DemoSummary {
+    /// The summary as printed by `mlgate demo` and `mlgate serve --demo`.
+    pub fn render(&self, url: Option<&str>) -> String {
+        let mut out = String::new();
+        if let Some(url) = url {
+            let _ = writeln!(out, "mlgate is running with demo data");
+            let _ = writeln!(out, "  playground: {url}/");
+            let _ = writeln!(
+                out,
+                "  GraphQL:    {url}/graphql   (WebSocket: {url}/graphql/ws)"
+            );
+        }
+        for t in &self.tenants {
+            if t.already_present {
+                let _ = writeln!(out, "tenant {}: demo data already present", t.tenant);
+            } else {
+                let _ = writeln!(
+                    out,
+                    "tenant {}: {} models, {} training jobs, {} predictions, {} feedback, {} drift metrics, {} feature sets, {} configurations",
+                    t.tenant, t.models, t.training_jobs, t.predictions, t.feedback, t.drift_metrics, t.feature_sets, t.configurations
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "demo API keys (send as `Authorization: Bearer <key>`; earlier demo keys are revoked):"
+        );
+        for key in &self.keys {
+            let _ = writeln!(out, "  {:<12} {:<8} {}", key.tenant, key.role, key.secret);
+        }
+        out
+    }
+}
+
+/// The demo tenant names: the two classic ones, then numbered ones.
+pub fn tenant_names(count: u32) -> Vec<String> {
+    (0..count as usize)
+        .map(|i| {
+            TENANT_NAMES
+                .get(i)
+                .map(|name| (*name).to_owned())
+                .unwrap_or_else(|| format!("tenant-{:02}", i + 1))
+        })
+        .collect()
+}
+
+/// Seeds every demo tenant that has no models yet, then issues fresh demo
+/// keys (one per role per tenant), revoking the previous demo keys.
+pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary> {
+    let mut summary = DemoSummary::default();
+    let anchor = now();
+    for (index, tenant) in tenant_names(args.tenants).into_iter().enumerate() {
+        let principal = Principal::cli(&tenant)?;
+        let txn = db.scoped(&principal).begin().await?;
+        let existing = model::Entity::find()
+            .filter(model::Column::TenantId.eq(txn.tenant()))
+            .count(txn.conn())
+            .await?;
+        let counts = if existing > 0 {
+            TenantCounts {
+                tenant: tenant.clone(),
+                already_present: true,
+                ..Default::default()
+            }
+        } else {
+            let mut rng = StdRng::seed_from_u64(args.seed.wrapping_add(index as u64 * 7919));
+            let data = generate(&tenant, args, anchor, &mut rng);
+            let counts = data.counts(&tenant);
+            data.insert(&txn).await?;
+            counts
+        };
+        api_keys::revoke_named(&txn, DEMO_KEY_PREFIX).await?;
+        for role in Role::ALL {
+            let key = api_keys::create(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}")).await?;
+            summary.keys.push(DemoKey {
+                tenant: tenant.clone(),
+                role,
+                secret: key.secret,
+            });
+        }
+        txn.commit().await?;
+        summary.tenants.push(counts);
+    }
+    Ok(summary)
+}
+
+/// One tenant's generated rows.
+#[derive(Default)]
+pub struct TenantData {
+    pub training_jobs: Vec<training_job::ActiveModel>,
+    pub models: Vec<model::ActiveModel>,
+    pub predictions: Vec<prediction::ActiveModel>,
+    pub feedback: Vec<feedback::ActiveModel>,
+    pub drift_metrics: Vec<drift_metric::ActiveModel>,
+    pub feature_sets: Vec<feature_set::ActiveModel>,
+    pub configurations: Vec<configuration::ActiveModel>,
+}
+
+impl TenantData {
+    fn counts(&self, tenant: &str) -> TenantCounts {
+        TenantCounts {
+            tenant: tenant.to_owned(),
+            already_present: false,
+            models: self.models.len(),
+            training_jobs: self.training_jobs.len(),
+            predictions: self.predictions.len(),
+            feedback: self.feedback.len(),
+            drift_metrics: self.drift_metrics.len(),
+            feature_sets: self.feature_sets.len(),
+            configurations: self.configurations.len(),
+        }
+    }
+
+    /// Inserts everything, parents first.
+    pub async fn insert(self, txn: &ScopedTxn) -> Result<(), sea_orm::DbErr> {
+        insert_many(txn, self.training_jobs).await?;
+        insert_many(txn, self.models).await?;
+        insert_many(txn, self.predictions).await?;
+        insert_many(txn, self.feedback).await?;
+        insert_many(txn, self.drift_metrics).await?;
+        insert_many(txn, self.feature_sets).await?;
+        insert_many(txn, self.configurations).await?;
+        Ok(())
+    }
+}
+
+fn dec(value: f64, scale: u32) -> Decimal {
+    Decimal::from_f64(value).unwrap_or_default().round_dp(scale)
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let factor = 10f64.powi(digits);
+    (value * factor).round() / factor
+}
+
+/// A standard normal sample (Box–Muller).
+fn normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+struct DemoModel {
+    model_id: String,
+    model_type: &'static str,
+    version: String,
+    active: bool,
+    base_latency_ms: f64,
+}
+
+/// Generates one tenant's data, anchored at `anchor` (the most recent time).
+pub fn generate(
+    tenant: &str,
+    args: &DemoArgs,
+    anchor: DateTime<Utc>,
+    rng: &mut StdRng,
+) -> TenantData {
+    let mut data = TenantData::default();
+    let resources: Vec<String> = (0..40)
+        .map(|i| format!("res-{}-{:03}", RESOURCE_KINDS[i % RESOURCE_KINDS.len()], i))
+        .collect();
+
+    // Models, each trained by a completed job; one more job is still running.
+    let model_count = args.models.max(1) as usize;
+    let mut models = Vec::new();
+    for i in 0..model_count {
+        let model_type = MODEL_TYPES[i % MODEL_TYPES.len()];
+        let job_uuid = uuid::Uuid::new_v4();
+        let trained_at = anchor - Duration::days(30 - i as i64);
+        data.training_jobs.push(training_job::ActiveModel {
+            id: Set(job_uuid),
+            job_id: Set(format!("job-{model_type}-{:02}", i + 1)),
+            tenant_id: Set(tenant.to_owned()),
+            model_type: Set(model_type.to_owned()),
+            trigger_reason: Set([
+                "scheduled",
+                "drift_detected",
+                "manual",
+                "feedback_threshold",
+            ][i % 4]
+                .to_owned()),
+            status: Set("completed".to_owned()),
+            training_config: Set(
+                json!({"epochs": 40 + 10 * i, "batch_size": 256, "validation_split": 0.2}),
+            ),
+            hyperparameters: Set(Some(
+                json!({"learning_rate": 0.001 * (i + 1) as f64, "dropout": 0.2}),
+            )),
+            dataset_info: Set(Some(
+                json!({"rows": 1_200_000 + 50_000 * i, "window_days": 90}),
+            )),
+            metrics: Set(Some(json!({"val_loss": round(0.21 - 0.01 * i as f64, 4)}))),
+            error_message: Set(None),
+            started_at: Set(Some(trained_at - Duration::hours(3))),
+            completed_at: Set(Some(trained_at)),
+            estimated_completion: Set(Some(trained_at)),
+            created_at: Set(Some(trained_at - Duration::hours(4))),
+            created_by: Set(Some("ml-platform".to_owned())),
+            resource_usage: Set(Some(
+                json!({"cpu_hours": 12.5, "memory_gb": 32, "gpu_hours": 2.0 + i as f64}),
+            )),
+            cost_estimate: Set(Some(dec(18.4 + 3.1 * i as f64, 2))),
+        });
+        let active = !(model_count >= 4 && i == model_count - 1);
+        let accuracy = 0.86 + 0.02 * rng.gen::<f64>() + 0.01 * (i % 3) as f64;
+        let precision = accuracy - 0.03 + 0.02 * rng.gen::<f64>();
+        let recall = accuracy - 0.05 + 0.03 * rng.gen::<f64>();
+        let model = DemoModel {
+            model_id: format!("{model_type}-risk-{:02}", i + 1),
+            model_type,
+            version: format!("1.{}.0", i),
+            active,
+            base_latency_ms: match model_type {
+                "transformer" => 45.0,
+                "lstm" => 22.0,
+                "ensemble" => 12.0,
+                "vae" => 8.0,
+                _ => 30.0,
+            },
+        };
+        data.models.push(model::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            model_id: Set(model.model_id.clone()),
+            tenant_id: Set(tenant.to_owned()),
+            model_name: Set(format!("{} violation risk", model_type.to_uppercase())),
+            model_type: Set(model_type.to_owned()),
+            version: Set(model.version.clone()),
+            parameters: Set(json!({"layers": 2 + i, "hidden_size": 128, "lookback_hours": 72})),
+            metrics: Set(json!({
+                "accuracy": round(accuracy, 4),
+                "precision": round(precision, 4),
+                "recall": round(recall, 4),
+                "f1_score": round(2.0 * precision * recall / (precision + recall), 4),
+                "auc_roc": round(accuracy + 0.04, 4),
+            })),
+            model_path: Set(Some(format!(
+                "s3://ml-models/{tenant}/{}/{}.onnx",
+                model.model_id, model.version
+            ))),
+            encrypted_model: Set(None),
+            encryption_key_id: Set(Some(format!("kms-{tenant}-models"))),
+            status: Set(Some(if active { "active" } else { "retired" }.to_owned())),
+            training_job_id: Set(Some(job_uuid)),
+            created_at: Set(Some(trained_at)),
+            updated_at: Set(Some(trained_at)),
+            deployed_at: Set(Some(trained_at + Duration::hours(2))),
+            retired_at: Set((!active).then(|| anchor - Duration::days(2))),
+        });
+        models.push(model);
+    }
+    data.training_jobs.push(training_job::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        job_id: Set("job-transformer-retrain".to_owned()),
+        tenant_id: Set(tenant.to_owned()),
+        model_type: Set("transformer".to_owned()),
+        trigger_reason: Set("drift_detected".to_owned()),
+        status: Set("running".to_owned()),
+        training_config: Set(json!({"epochs": 60, "batch_size": 256})),
+        hyperparameters: Set(Some(json!({"learning_rate": 0.0005, "heads": 8}))),
+        dataset_info: Set(Some(json!({"rows": 1_500_000}))),
+        metrics: Set(None),
+        error_message: Set(None),
+        started_at: Set(Some(anchor - Duration::minutes(50))),
+        completed_at: Set(None),
+        estimated_completion: Set(Some(anchor + Duration::hours(2))),
+        created_at: Set(Some(anchor - Duration::hours(1))),
+        created_by: Set(Some("drift-monitor".to_owned())),
+        resource_usage: Set(Some(
+            json!({"cpu_hours": 1.5, "memory_gb": 64, "gpu_hours": 0.8}),
+        )),
+        cost_estimate: Set(Some(dec(42.0, 2))),
+    });
+
+    let active_models: Vec<&DemoModel> = models.iter().filter(|m| m.active).collect();
+    // Per-feature importance: a few dominant features, a long tail.
+    let importance: Vec<f64> = (0..SHAP_FEATURES.len())
+        .map(|i| 0.35 / (1.0 + i as f64).powf(1.3))
+        .collect();
+
+    for n in 0..args.predictions as usize {
+        let model = active_models[n % active_models.len()];
+        // Spread over the last 7 days, newest first; about a seventh within 24 h.
+        let age = Duration::seconds(rng.gen_range(0..7 * 24 * 3600));
+        let timestamp = anchor - age;
+        let band: f64 = rng.gen();
+        let probability = if band < 0.55 {
+            rng.gen_range(0.01..0.35)
+        } else if band < 0.83 {
+            rng.gen_range(0.35..0.65)
+        } else if band < 0.95 {
+            rng.gen_range(0.65..0.85)
+        } else {
+            rng.gen_range(0.85..0.995)
+        };
+        let probability = round(probability, 4);
+        let risk = match probability {
+            p if p >= 0.85 => "critical",
+            p if p >= 0.65 => "high",
+            p if p >= 0.35 => "medium",
+            _ => "low",
+        };
+        let confidence = round(rng.gen_range(0.6..0.99), 4);
+        let half_width = (1.0 - confidence) * 0.5;
+        let mut shap = Map::new();
+        for (i, feature) in SHAP_FEATURES.iter().enumerate() {
+            let sign = if rng.gen::<f64>() < 0.25 + 0.5 * probability {
+                1.0
+            } else {
+                -1.0
+            };
+            let value = sign * importance[i] * (0.5 + rng.gen::<f64>()) * (0.4 + probability);
+            shap.insert((*feature).to_owned(), json!(round(value, 5)));
+        }
+        let attention = match model.model_type {
+            "transformer" => Some(json!({
+                "heads": (0..8).map(|_| softmax(&mut *rng, 16)).collect::<Vec<_>>()
+            })),
+            "lstm" => Some(json!({ "time_steps": softmax(&mut *rng, 16) })),
+            "ensemble" => Some(json!({
+                "features": SHAP_FEATURES.iter().take(8).zip(softmax(&mut *rng, 8))
+                    .map(|(f, w)| ((*f).to_owned(), json!(w))).collect::<Map<_, _>>()
+            })),
+            _ => None,
+        };
+        let remediation = match risk {
+            "critical" | "high" => {
+                Some(["pending", "in_progress", "completed", "failed"][rng.gen_range(0..4)])
+            }
+            _ => None,
+        };
+        let latency = model.base_latency_ms * (0.35 * normal(rng)).exp();
+        let recommendation_count = if probability >= 0.35 {
+            rng.gen_range(1..=3)
+        } else {
+            0
+        };
+        let recommendations: Vec<String> = (0..recommendation_count)
+            .map(|k| RECOMMENDATIONS[(n + 3 * k) % RECOMMENDATIONS.len()].to_owned())
+            .collect();
+        let top_factors: Map<String, Json> = SHAP_FEATURES
+            .iter()
+            .take(3)
+            .map(|f| ((*f).to_owned(), shap[*f].clone()))
+            .collect();
+        data.predictions.push(prediction::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            prediction_id: Set(format!("pred-{:06}", n + 1)),
+            resource_id: Set(resources[rng.gen_range(0..resources.len())].clone()),
+            tenant_id: Set(tenant.to_owned()),
+            model_id: Set(model.model_id.clone()),
+            violation_probability: Set(dec(probability, 4)),
+            time_to_violation_hours: Set((probability >= 0.35)
+                .then(|| dec((1.0 - probability) * rng.gen_range(24.0..240.0), 2))),
+            confidence_score: Set(dec(confidence, 4)),
+            confidence_interval_lower: Set(Some(dec((probability - half_width).max(0.0), 4))),
+            confidence_interval_upper: Set(Some(dec((probability + half_width).min(1.0), 4))),
+            risk_level: Set(risk.to_owned()),
+            risk_score: Set(Some(dec((probability * confidence).min(1.0), 4))),
+            impact_factors: Set(Some(Json::Object(top_factors))),
+            uncertainty_sources: Set(Some(json!({
+                "data_freshness_hours": rng.gen_range(0..48),
+                "missing_feature_ratio": round(rng.gen_range(0.0..0.1), 3),
+            }))),
+            recommendations: Set(Some(StringList(recommendations))),
+            features_used: Set(Some(json!(SHAP_FEATURES))),
+            shap_values: Set(Some(Json::Object(shap))),
+            attention_weights: Set(attention),
+            inference_time_ms: Set(dec(latency, 2)),
+            model_version: Set(model.version.clone()),
+            prediction_timestamp: Set(Some(timestamp)),
+            expires_at: Set(Some(timestamp + Duration::days(7))),
+            remediation_status: Set(remediation.map(str::to_owned)),
+            remediation_id: Set(remediation
+                .filter(|s| *s != "pending")
+                .map(|_| uuid::Uuid::new_v4())),
+        });
+
+        // Feedback on about one prediction in ten, with a plausible confusion mix.
+        if rng.gen::<f64>() < 0.1 {
+            let predicted_violation = probability >= 0.5;
+            let actual_violation = rng.gen::<f64>() < (probability * 1.1).min(0.97);
+            let (feedback_type, correct_label) = match (predicted_violation, actual_violation) {
+                (true, true) | (false, false) => ("correct", Some(true)),
+                (true, false) => ("false_positive", Some(false)),
+                (false, true) => ("false_negative", Some(false)),
+            };
+            let (feedback_type, correct_label) =
+                if feedback_type != "correct" && rng.gen::<f64>() < 0.15 {
+                    ("incorrect", Some(false))
+                } else {
+                    (feedback_type, correct_label)
+                };
+            let created = timestamp + Duration::minutes(rng.gen_range(5..600));
+            let processed = created < anchor - Duration::days(2);
+            data.feedback.push(feedback::ActiveModel {
+                id: Set(uuid::Uuid::new_v4()),
+                feedback_id: Set(format!("fb-{:06}", n + 1)),
+                prediction_id: Set(format!("pred-{:06}", n + 1)),
+                tenant_id: Set(tenant.to_owned()),
+                feedback_type: Set(feedback_type.to_owned()),
+                correct_label: Set(correct_label),
+                accuracy_rating: Set(Some(dec(
+                    if feedback_type == "correct" {
+                        rng.gen_range(3.5..5.0)
+                    } else {
+                        rng.gen_range(1.0..3.0)
+                    },
+                    2,
+                ))),
+                comments: Set(Some(match feedback_type {
+                    "correct" => "Confirmed by the compliance scan".to_owned(),
+                    "false_positive" => "Resource has a documented exception".to_owned(),
+                    "false_negative" => "Violation found in the weekly audit".to_owned(),
+                    _ => "Prediction did not match the observed state".to_owned(),
+                })),
+                user_id: Set(format!("analyst-{}", rng.gen_range(1..6))),
+                user_role: Set(Some("analyst".to_owned())),
+                processed: Set(Some(processed)),
+                impact_on_model: Set(processed.then(|| {
+                    ["retrain_triggered", "weight_adjusted", "ignored"][rng.gen_range(0..3)]
+                        .to_owned()
+                })),
+                created_at: Set(Some(created)),
+                processed_at: Set(processed.then(|| created + Duration::hours(6))),
+            });
+        }
+    }
+
+    // Hourly drift metrics for the last 48 hours per active model.
+    for model in &active_models {
+        for hour in 0..48i64 {
+            let drift_type = ["data", "concept", "prediction"][(hour % 3) as usize];
+            let spike = rng.gen::<f64>() < 0.06;
+            let psi = if spike {
+                rng.gen_range(0.12..0.42)
+            } else {
+                rng.gen_range(0.01..0.09)
+            };
+            let (alert_level, triggered) = match psi {
+                p if p > 0.25 => (Some("critical"), true),
+                p if p >= 0.1 => (Some("warning"), true),
+                _ => (None, false),
+            };
+            let measured = anchor - Duration::hours(hour);
+            data.drift_metrics.push(drift_metric::ActiveModel {
+                id: Set(uuid::Uuid::new_v4()),
+                metric_id: Set(format!("drift-{}-{:03}", model.model_id, hour)),
+                resource_id: Set(None),
+                tenant_id: Set(tenant.to_owned()),
+                model_id: Set(Some(model.model_id.clone())),
+                drift_type: Set(drift_type.to_owned()),
+                drift_score: Set(dec(psi * 1.8, 4)),
+                drift_velocity: Set(Some(dec(rng.gen_range(-0.01..0.02), 6))),
+                reconstruction_error: Set(
+                    (model.model_type == "vae").then(|| dec(rng.gen_range(0.01..0.2), 6))
+                ),
+                psi_score: Set(Some(dec(psi, 6))),
+                ks_statistic: Set(Some(dec(psi * 0.6 + rng.gen_range(0.0..0.03), 6))),
+                wasserstein_distance: Set(Some(dec(psi * 0.4 + rng.gen_range(0.0..0.02), 6))),
+                alert_triggered: Set(Some(triggered)),
+                alert_level: Set(alert_level.map(str::to_owned)),
+                time_to_violation_hours: Set(triggered.then(|| dec(rng.gen_range(6.0..96.0), 2))),
+                measured_at: Set(Some(measured)),
+                baseline_comparison: Set(Some(
+                    json!({"baseline_window_days": 30, "psi_baseline": 0.05}),
+                )),
+                feature_contributions: Set(Some(json!({
+                    SHAP_FEATURES[0]: round(psi * 0.5, 5),
+                    SHAP_FEATURES[7]: round(psi * 0.3, 5),
+                    SHAP_FEATURES[17]: round(psi * 0.2, 5),
+                }))),
+            });
+        }
+    }
+
+    // Feature sets and configuration snapshots for the first 20 resources.
+    for (i, resource) in resources.iter().take(20).enumerate() {
+        let feature_type = ["configuration", "temporal", "contextual", "policy"][i % 4];
+        data.feature_sets.push(feature_set::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            feature_set_id: Set(format!("fs-{resource}-{feature_type}")),
+            resource_id: Set(resource.clone()),
+            tenant_id: Set(tenant.to_owned()),
+            feature_type: Set(feature_type.to_owned()),
+            features: Set(json!({
+                SHAP_FEATURES[i % 20]: round(rng.gen::<f64>(), 4),
+                SHAP_FEATURES[(i + 5) % 20]: rng.gen_range(0..30),
+            })),
+            feature_version: Set(Some(1 + (i % 3) as i32)),
+            computed_at: Set(Some(anchor - Duration::hours(i as i64))),
+            expires_at: Set(Some(anchor + Duration::days(1))),
+            quality_score: Set(Some(dec(rng.gen_range(0.7..1.0), 2))),
+            completeness: Set(Some(dec(rng.gen_range(0.8..1.0), 2))),
+        });
+        let created = anchor - Duration::days(10 + i as i64);
+        data.configurations.push(configuration::ActiveModel {
+            id: Set(uuid::Uuid::new_v4()),
+            resource_id: Set(resource.clone()),
+            tenant_id: Set(tenant.to_owned()),
+            configuration: Set(json!({
+                "encryption": {"enabled": i % 4 != 0, "kms_key": format!("kms-{i}")},
+                "public_access": i % 7 == 0,
+                "tags": {"owner": format!("team-{}", i % 5), "env": if i % 2 == 0 { "prod" } else { "staging" }},
+            })),
+            features: Set(Some(json!({"open_ports": (i % 4) * 2}))),
+            policy_context: Set(Some(json!({"frameworks": ["CIS", "SOC2"], "policy_set": "baseline-v3"}))),
+            baseline_config: Set(Some(json!({"encryption": {"enabled": true}, "public_access": false}))),
+            created_at: Set(Some(created)),
+            updated_at: Set(Some(created + Duration::days(2))),
+        });
+    }
+    data
+}
+
+/// `len` positive weights summing to 1.
+fn softmax(rng: &mut StdRng, len: usize) -> Vec<f64> {
+    let raw: Vec<f64> = (0..len).map(|_| (2.0 * rng.gen::<f64>()).exp()).collect();
+    let sum: f64 = raw.iter().sum();
+    raw.iter().map(|w| round(w / sum, 5)).collect()
+}

@@ -1,0 +1,15 @@
+//! SeaORM entities for the mlgate database. These are storage types only:
+//! the API maps them to its own types, so a column added here is never
+//! exposed by accident.
+
+pub mod api_key;
+pub mod configuration;
+pub mod drift_metric;
+pub mod feature_set;
+pub mod feedback;
+pub mod model;
+pub mod prediction;
+mod string_list;
+pub mod training_job;
+
+pub use string_list::StringList;

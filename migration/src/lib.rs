@@ -1,0 +1,34 @@
+//! Schema migrations for mlgate, one migration per file.
+//!
+//! The ML tables follow `shared/spec/schema.md` column for column, with the spec's
+//! known defects fixed (per-tenant business ids, tenant-carrying foreign keys,
+//! tenant-joined `security_invoker` views, forced row-level security).
+//! Each migration carries its own SQL for PostgreSQL and SQLite: the two dialects
+//! differ too much (JSONB, arrays, triggers, RLS) for the schema builder to express.
+
+pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::MigrationStatus;
+
+mod m20260101_000001_create_ml_tables;
+mod m20260101_000002_updated_at_triggers;
+mod m20260101_000003_views;
+mod m20260101_000004_row_level_security;
+mod m20260101_000005_api_keys;
+mod sql;
+
+pub use sql::GATEWAY_ROLE;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20260101_000001_create_ml_tables::Migration),
+            Box::new(m20260101_000002_updated_at_triggers::Migration),
+            Box::new(m20260101_000003_views::Migration),
+            Box::new(m20260101_000004_row_level_security::Migration),
+            Box::new(m20260101_000005_api_keys::Migration),
+        ]
+    }
+}

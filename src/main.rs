@@ -1,0 +1,6 @@
+//! The `mlgate` binary: everything lives in the `api` crate.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    api::cli::main().await
+}
