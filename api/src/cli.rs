@@ -82,9 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("nothing deleted");
                 return Ok(ExitCode::FAILURE);
             }
-            let txn = db.scoped(&Principal::cli(&tenant)?).begin().await?;
-            let counts = crate::data::tenant::delete_all(&txn).await?;
-            txn.commit().await?;
+            let counts = crate::data::tenant::cleanup(&db, &tenant).await?;
             for (table, rows) in counts {
                 println!("{table}: {rows} rows deleted");
             }
@@ -109,9 +107,7 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
     match action {
         KeysAction::Create { tenant, role, name } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let txn = db.scoped(&Principal::cli(&tenant)?).begin().await?;
-            let key = api_keys::create(&txn, role, &name).await?;
-            txn.commit().await?;
+            let key = api_keys::create_for_tenant(db, &tenant, role, &name).await?;
             println!("id:     {}", key.info.id);
             println!("tenant: {}", key.info.tenant);
             println!("role:   {}", key.info.role);

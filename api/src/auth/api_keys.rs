@@ -178,3 +178,16 @@ mod tests {
         assert_ne!(h, hash(&b));
     }
 }
+
+/// The operator's path (`mlgate keys create`): creates a key for `tenant`.
+pub async fn create_for_tenant(
+    db: &Database,
+    tenant: &str,
+    role: Role,
+    name: &str,
+) -> anyhow::Result<NewApiKey> {
+    let txn = db.scoped(&super::Principal::cli(tenant)?).begin().await?;
+    let key = create(&txn, role, name).await?;
+    txn.commit().await?;
+    Ok(key)
+}

@@ -32,3 +32,12 @@ pub async fn delete_all(txn: &ScopedTxn) -> Result<DeletedCounts, sea_orm::DbErr
     delete!(api_key, "mlgate_api_keys");
     Ok(counts)
 }
+
+/// The operator's path (`mlgate cleanup`): deletes every row of `tenant`.
+pub async fn cleanup(db: &crate::db::Database, tenant: &str) -> anyhow::Result<DeletedCounts> {
+    let principal = crate::auth::Principal::cli(tenant)?;
+    let txn = db.scoped(&principal).begin().await?;
+    let counts = delete_all(&txn).await?;
+    txn.commit().await?;
+    Ok(counts)
+}

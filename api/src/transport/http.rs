@@ -45,7 +45,8 @@ impl MediaType {
 
 /// Picks the response type: the acceptable type with the highest quality,
 /// the client's order breaking ties. No `Accept` means `application/json`
-/// (what pre-standard clients expect); wildcards get the standard type.
+/// (what pre-standard clients expect), and so do wildcards, as the
+/// specification recommends.
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(MediaType::Json);
@@ -68,7 +69,7 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
         let media = match essence.as_str() {
             GRAPHQL_RESPONSE_JSON => MediaType::GraphQLResponseJson,
             APPLICATION_JSON => MediaType::Json,
-            "*/*" | "application/*" => MediaType::GraphQLResponseJson,
+            "*/*" | "application/*" => MediaType::Json,
             _ => continue,
         };
         if quality > 0.0 && best.is_none_or(|(q, _)| quality > q) {

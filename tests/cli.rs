@@ -1,0 +1,117 @@
+//! The command line: demo data, keys, cleanup — run as the real binary.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::{count, TestDb, TestServer};
+
+fn mlgate(test_db: &TestDb, args: &[&str]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_mlgate"))
+        .args(args)
+        .env("DATABASE_URL", &test_db.url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("mlgate runs");
+    assert!(
+        output.status.success(),
+        "mlgate {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `tenant role key` lines of the demo output.
+fn demo_keys(stdout: &str) -> Vec<(String, String, String)> {
+    stdout
+        .lines()
+        .filter_map(|line| {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            (parts.len() == 3 && parts[2].starts_with("mlg_")).then(|| {
+                (
+                    parts[0].to_owned(),
+                    parts[1].to_owned(),
+                    parts[2].to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
+backend_tests! {
+    async fn demo_seeds_two_tenants_and_prints_working_keys(test_db: TestDb) {
+        let output = mlgate(&test_db, &["demo", "--predictions", "120"]);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(stdout.contains("tenant acme-cloud: 4 models, 5 training jobs, 120 predictions"), "{stdout}");
+        assert!(stdout.contains("tenant globex-ops: 4 models"), "{stdout}");
+        let keys = demo_keys(&stdout);
+        assert_eq!(keys.len(), 8, "{stdout}");
+
+        let raw = test_db.raw().await;
+        assert_eq!(count(&raw, "SELECT COUNT(*) FROM ml_predictions").await, 240);
+        for table in ["ml_models", "ml_feedback", "ml_drift_metrics", "ml_training_jobs", "ml_feature_store", "ml_configurations"] {
+            let n = count(&raw, &format!("SELECT COUNT(DISTINCT tenant_id) FROM {table}")).await;
+            assert_eq!(n, 2, "{table} has rows for both tenants");
+        }
+        // Rich rows: SHAP values on every prediction, attention on the transformer's.
+        assert_eq!(count(&raw, "SELECT COUNT(*) FROM ml_predictions WHERE shap_values IS NULL").await, 0);
+        assert!(count(&raw, "SELECT COUNT(*) FROM ml_predictions WHERE attention_weights IS NOT NULL").await > 0);
+        assert!(count(&raw, "SELECT COUNT(*) FROM ml_drift_metrics WHERE alert_triggered").await > 0);
+
+        let server = TestServer::start(test_db.config()).await;
+        for (tenant, role, key) in &keys {
+            let (status, body) = server.graphql(key, "{ me { tenant role } }").await;
+            assert_eq!(status, 200);
+            assert_eq!(body["data"]["me"]["tenant"], tenant.as_str());
+            assert_eq!(body["data"]["me"]["role"], role.to_uppercase());
+        }
+        // Running it again keeps the data and re-issues keys, revoking the old ones.
+        let again = mlgate(&test_db, &["demo", "--predictions", "120"]);
+        let again = String::from_utf8_lossy(&again.stdout).into_owned();
+        assert!(again.contains("tenant acme-cloud: demo data already present"), "{again}");
+        assert_eq!(count(&raw, "SELECT COUNT(*) FROM ml_predictions").await, 240);
+        let (status, _) = server.graphql(&keys[0].2, "{ me { tenant } }").await;
+        assert_eq!(status, 401, "the previous demo key is revoked");
+        let (status, _) = server.graphql(&demo_keys(&again)[0].2, "{ me { tenant } }").await;
+        assert_eq!(status, 200);
+        server.stop().await;
+    }
+
+    async fn cleanup_deletes_only_the_named_tenant(test_db: TestDb) {
+        mlgate(&test_db, &["demo", "--predictions", "50"]);
+        let output = mlgate(&test_db, &["cleanup", "--tenant", "acme-cloud", "--yes"]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("ml_predictions: 50 rows deleted"), "{stdout}");
+        let raw = test_db.raw().await;
+        for table in ["ml_models", "ml_predictions", "ml_feedback", "ml_drift_metrics", "ml_training_jobs", "ml_feature_store", "ml_configurations", "mlgate_api_keys"] {
+            assert_eq!(count(&raw, &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = 'acme-cloud'")).await, 0, "{table}");
+            assert!(count(&raw, &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = 'globex-ops'")).await > 0, "{table}");
+        }
+        // Without --yes and without a terminal, nothing is deleted.
+        let refused = Command::new(env!("CARGO_BIN_EXE_mlgate"))
+            .args(["cleanup", "--tenant", "globex-ops"])
+            .env("DATABASE_URL", &test_db.url)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        assert!(count(&raw, "SELECT COUNT(*) FROM ml_predictions WHERE tenant_id = 'globex-ops'").await > 0);
+    }
+
+    async fn keys_are_created_listed_and_revoked(test_db: TestDb) {
+        let created = mlgate(&test_db, &["keys", "create", "--tenant", "acme", "--role", "service", "--name", "ingest"]);
+        let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
+        let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
+        let (id, key) = (field("id:"), field("key:"));
+        let server = TestServer::start(test_db.config()).await;
+        let (status, body) = server.graphql(&key, "{ me { tenant role } }").await;
+        assert_eq!((status, body["data"]["me"]["role"].as_str()), (200, Some("SERVICE")));
+        let listed = mlgate(&test_db, &["keys", "list", "--tenant", "acme"]);
+        let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+        assert!(listed.contains(&id) && listed.contains("ingest") && !listed.contains(&key), "{listed}");
+        mlgate(&test_db, &["keys", "revoke", &id]);
+        let (status, _) = server.graphql(&key, "{ me { tenant } }").await;
+        assert_eq!(status, 401);
+        server.stop().await;
+    }
+}

@@ -1,0 +1,114 @@
+//! Minimal rows for tests, written through a tenant-scoped handle.
+#![allow(dead_code)]
+
+use api::auth::{Authenticator, Role};
+use api::config::ServeArgs;
+use api::db::{Database, Scoped};
+use rust_decimal::Decimal;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use serde_json::json;
+
+use super::TestDb;
+
+/// The scoped handle a real caller of `tenant` would get: a key is created
+/// and authenticated, exactly as a request does.
+pub async fn scoped_for(test_db: &TestDb, db: &Database, tenant: &str) -> Scoped {
+    let key = test_db.key(tenant, Role::Admin).await;
+    let auth = Authenticator::new(db.clone(), &ServeArgs::default()).unwrap();
+    let principal = auth
+        .authenticate_token(&key)
+        .await
+        .expect("key authenticates");
+    db.scoped(&principal)
+}
+
+pub fn model(tenant: &str, model_id: &str) -> entity::model::ActiveModel {
+    entity::model::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        model_id: Set(model_id.into()),
+        tenant_id: Set(tenant.into()),
+        model_name: Set(format!("{model_id} name")),
+        model_type: Set("lstm".into()),
+        version: Set("1.0.0".into()),
+        parameters: Set(json!({})),
+        metrics: Set(json!({"accuracy": 0.9})),
+        model_path: Set(None),
+        encrypted_model: Set(None),
+        encryption_key_id: Set(None),
+        status: Set(Some("active".into())),
+        training_job_id: Set(None),
+        created_at: Set(Some(api::data::now())),
+        updated_at: Set(Some(api::data::now())),
+        deployed_at: Set(None),
+        retired_at: Set(None),
+    }
+}
+
+pub fn prediction(
+    tenant: &str,
+    prediction_id: &str,
+    model_id: &str,
+) -> entity::prediction::ActiveModel {
+    entity::prediction::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        prediction_id: Set(prediction_id.into()),
+        resource_id: Set("res-1".into()),
+        tenant_id: Set(tenant.into()),
+        model_id: Set(model_id.into()),
+        violation_probability: Set(Decimal::new(8123, 4)),
+        time_to_violation_hours: Set(Some(Decimal::new(1250, 2))),
+        confidence_score: Set(Decimal::new(9, 1)),
+        confidence_interval_lower: Set(Some(Decimal::new(75, 2))),
+        confidence_interval_upper: Set(Some(Decimal::new(87, 2))),
+        risk_level: Set("high".into()),
+        risk_score: Set(None),
+        impact_factors: Set(None),
+        uncertainty_sources: Set(None),
+        recommendations: Set(Some(entity::StringList(vec![
+            "rotate keys".into(),
+            "say \"hi\"".into(),
+        ]))),
+        features_used: Set(None),
+        shap_values: Set(Some(json!({"a": 0.5, "b": -0.25}))),
+        attention_weights: Set(None),
+        inference_time_ms: Set(Decimal::new(1234, 2)),
+        model_version: Set("1.0.0".into()),
+        prediction_timestamp: Set(Some(api::data::now())),
+        expires_at: Set(None),
+        remediation_status: Set(None),
+        remediation_id: Set(None),
+    }
+}
+
+pub fn feedback(
+    tenant: &str,
+    feedback_id: &str,
+    prediction_id: &str,
+) -> entity::feedback::ActiveModel {
+    entity::feedback::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        feedback_id: Set(feedback_id.into()),
+        prediction_id: Set(prediction_id.into()),
+        tenant_id: Set(tenant.into()),
+        feedback_type: Set("correct".into()),
+        correct_label: Set(Some(true)),
+        accuracy_rating: Set(Some(Decimal::new(450, 2))),
+        comments: Set(None),
+        user_id: Set("u-1".into()),
+        user_role: Set(Some("analyst".into())),
+        processed: Set(Some(false)),
+        impact_on_model: Set(None),
+        created_at: Set(Some(api::data::now())),
+        processed_at: Set(None),
+    }
+}
+
+/// Inserts one row through `scoped` in its own transaction.
+pub async fn insert<A>(scoped: &Scoped, row: A) -> Result<(), sea_orm::DbErr>
+where
+    A: ActiveModelTrait + Send,
+{
+    let txn = scoped.begin().await?;
+    api::data::insert_many(&txn, vec![row]).await?;
+    txn.commit().await
+}

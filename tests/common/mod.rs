@@ -1,0 +1,277 @@
+//! Test support: a fresh database per test on each backend, built by the real
+//! migrations, and a real server on a free port.
+//!
+//! SQLite always runs. PostgreSQL runs when `TEST_DATABASE_URL` names a server
+//! (each test gets its own database there); when `MLGATE_REQUIRE_POSTGRES=1`
+//! a missing or unreachable server fails the test instead of skipping it.
+#![allow(dead_code)]
+
+pub mod fixtures;
+
+use std::time::Duration;
+
+use api::auth::Role;
+use api::config::Config;
+use api::db::Database;
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+/// Runs each listed test once per backend: `mod sqlite { … }` and `mod postgres { … }`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($(async fn $name:ident($db:ident: TestDb) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let $db = $crate::common::TestDb::sqlite().await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some($db) = $crate::common::TestDb::postgres().await else { return };
+                    $body
+                }
+            )*
+        }
+    };
+}
+
+pub struct TestDb {
+    pub url: String,
+    pub backend: DbBackend,
+    /// PostgreSQL: the server URL and the database to drop afterwards.
+    cleanup: Option<(String, String)>,
+    /// SQLite: the file to delete afterwards.
+    file: Option<std::path::PathBuf>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("mlgate-test-{}.db", uuid::Uuid::new_v4().simple()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = Self {
+            url,
+            backend: DbBackend::Sqlite,
+            cleanup: None,
+            file: Some(path),
+        };
+        db.migrate().await;
+        db
+    }
+
+    /// A fresh PostgreSQL database, or `None` (skipped) when none is configured
+    /// and none is required.
+    pub async fn postgres() -> Option<Self> {
+        let required = std::env::var("MLGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let Ok(server) = std::env::var("TEST_DATABASE_URL") else {
+            assert!(
+                !required,
+                "MLGATE_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+            );
+            eprintln!("skipping PostgreSQL test: TEST_DATABASE_URL is not set");
+            return None;
+        };
+        let admin = match sea_orm::Database::connect(&server).await {
+            Ok(admin) => admin,
+            Err(e) if !required => {
+                eprintln!("skipping PostgreSQL test: cannot reach TEST_DATABASE_URL: {e}");
+                return None;
+            }
+            Err(e) => panic!("MLGATE_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {e}"),
+        };
+        let name = format!("mlgate_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let url = with_database(&server, &name);
+        let db = Self {
+            url,
+            backend: DbBackend::Postgres,
+            cleanup: Some((server, name)),
+            file: None,
+        };
+        db.migrate().await;
+        Some(db)
+    }
+
+    async fn migrate(&self) {
+        let db = self.connect().await;
+        db.migrate_up().await.expect("migrations apply");
+        db.close().await.ok();
+    }
+
+    pub async fn connect(&self) -> Database {
+        Database::connect(&self.url, 5)
+            .await
+            .expect("connect to test database")
+    }
+
+    /// A raw SeaORM connection, for hand-written SQL that bypasses mlgate.
+    /// One pooled connection, so `BEGIN … ROLLBACK` scripts stay on one session.
+    pub async fn raw(&self) -> sea_orm::DatabaseConnection {
+        let mut options = sea_orm::ConnectOptions::new(self.url.clone());
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .sqlx_logging(false);
+        sea_orm::Database::connect(options)
+            .await
+            .expect("raw connection")
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::for_database(&self.url);
+        config.serve.bind = "127.0.0.1:0".parse().unwrap();
+        config
+    }
+
+    pub async fn key(&self, tenant: &str, role: Role) -> String {
+        let db = self.connect().await;
+        let key = api::auth::api_keys::create_for_tenant(&db, tenant, role, "test")
+            .await
+            .expect("create key");
+        db.close().await.ok();
+        key.secret
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+        }
+        if let Some((server, name)) = self.cleanup.take() {
+            // Drop runs outside any runtime we may block on: use a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    if let Ok(admin) = sea_orm::Database::connect(&server).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                        admin.close().await.ok();
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// `server` with its database path replaced by `name`.
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+/// A running server on a free port, stopped when dropped.
+pub struct TestServer {
+    pub base: String,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> Self {
+        let app = api::Application::build(config)
+            .await
+            .expect("server builds");
+        let base = format!("http://{}", app.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            base,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a GraphQL query with `key` and returns (status, body).
+    pub async fn graphql(&self, key: &str, query: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("server task ends cleanly");
+        }
+    }
+}
+
+pub async fn count(conn: &impl ConnectionTrait, sql: &str) -> i64 {
+    let row = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .expect("count query")
+        .expect("a row");
+    row.try_get_by_index::<i64>(0).expect("an integer")
+}
+
+#[test]
+fn replaces_the_database_of_a_url() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        with_database("postgres://u@h:5432", "x"),
+        "postgres://u@h:5432/x"
+    );
+}
