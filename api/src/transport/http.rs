@@ -571,10 +571,7 @@ mod tests {
             )),
             Some(MediaType::Json)
         );
-        assert_eq!(
-            negotiate(&accept("*/*")),
-            Some(MediaType::GraphQLResponseJson)
-        );
+        assert_eq!(negotiate(&accept("*/*")), Some(MediaType::Json));
         assert_eq!(negotiate(&accept("text/html")), None);
     }
 
