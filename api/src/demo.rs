@@ -106,7 +106,8 @@ impl DemoSummary {
             let _ = writeln!(out, "  playground: {url}/");
             let _ = writeln!(
                 out,
-                "  GraphQL:    {url}/graphql   (WebSocket: {url}/graphql/ws)"
+                "  GraphQL:    {url}/graphql   (WebSocket: {ws}/graphql/ws)",
+                ws = url.replacen("http", "ws", 1)
             );
         }
         for t in &self.tenants {

@@ -149,18 +149,6 @@ pub(super) async fn find_active(db: &Database, secret: &str) -> Result<api_key::
     Ok(key)
 }
 
-pub(super) async fn is_active(db: &Database, id: uuid::Uuid) -> Result<bool, AuthError> {
-    let key = api_key::Entity::find_by_id(id)
-        .one(db.unscoped())
-        .await
-        .map_err(|e| AuthError::Internal(e.into()))?;
-    Ok(
-        key.is_some_and(|k| {
-            k.revoked_at.is_none() && k.expires_at.is_none_or(|at| at > Utc::now())
-        }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -203,16 +203,4 @@ impl Authenticator {
             credential: Credential::Jwt,
         })
     }
-
-    /// Whether `principal`'s credentials are still good: not expired and, for
-    /// an API key, not revoked. Long-lived connections check this periodically.
-    pub async fn still_valid(&self, principal: &Principal) -> Result<bool, AuthError> {
-        if principal.expires_at.is_some_and(|at| at <= Utc::now()) {
-            return Ok(false);
-        }
-        match principal.credential {
-            Credential::ApiKey { key_id } => api_keys::is_active(&self.db, key_id).await,
-            Credential::Jwt | Credential::Cli => Ok(true),
-        }
-    }
 }
