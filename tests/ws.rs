@@ -82,12 +82,12 @@ backend_tests! {
         let server = TestServer::start(test_db.config()).await;
         let mut socket = connect(&server, "/graphql/ws", Some("graphql-transport-ws")).await.unwrap();
         send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": "Bearer mlg_nope"}})).await;
-        // The connection ends without an ack. graphql-transport-ws asks for close
-        // code 4403 here; async-graphql's protocol layer sends 1002, which the
-        // drift-alerts work replaces (see the Foundation issue note).
-        let closed = next(&mut socket).await;
-        assert!(matches!(closed, Err(Some(_))), "closed with a code: {closed:?}");
+        assert_eq!(next(&mut socket).await, Err(Some(4403)));
         send_after_close_fails(&mut socket).await;
+        // No credentials at all: the same.
+        let mut socket = connect(&server, "/graphql/ws", Some("graphql-transport-ws")).await.unwrap();
+        send(&mut socket, json!({"type": "connection_init"})).await;
+        assert_eq!(next(&mut socket).await, Err(Some(4403)));
         server.stop().await;
     }
 
@@ -95,6 +95,62 @@ backend_tests! {
         let server = TestServer::start(test_db.config()).await;
         assert!(connect(&server, "/graphql/ws", None).await.is_err());
         assert!(connect(&server, "/graphql/ws", Some("graphql-ws")).await.is_err());
+        server.stop().await;
+    }
+
+    async fn protocol_violations_get_their_close_codes(test_db: TestDb) {
+        let key = test_db.key("acme", Role::Viewer).await;
+        let mut config = test_db.config();
+        config.serve.ws_init_timeout_secs = 1;
+        let server = TestServer::start(config).await;
+        let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}});
+        let open = || connect(&server, "/graphql/ws", Some("graphql-transport-ws"));
+
+        // Subscribe before connection_ack: 4401.
+        let mut socket = open().await.unwrap();
+        send(&mut socket, json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { tenant } }"}})).await;
+        assert_eq!(next(&mut socket).await, Err(Some(4401)));
+
+        // A second connection_init: 4429.
+        let mut socket = open().await.unwrap();
+        send(&mut socket, init.clone()).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        send(&mut socket, init.clone()).await;
+        assert_eq!(next(&mut socket).await, Err(Some(4429)));
+
+        // Invalid messages: 4400.
+        for bad in ["not json", r#"{"no":"type"}"#, r#"{"type":"shout"}"#, r#"{"type":"subscribe","id":"","payload":{"query":"{ me { tenant } }"}}"#] {
+            let mut socket = open().await.unwrap();
+            send(&mut socket, init.clone()).await;
+            assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+            socket.send(Message::Text(bad.to_owned().into())).await.unwrap();
+            assert_eq!(next(&mut socket).await, Err(Some(4400)), "{bad}");
+        }
+
+        // No connection_init in time: 4408.
+        let mut socket = open().await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(next(&mut socket).await, Err(Some(4408)));
+        assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+        server.stop().await;
+    }
+
+    async fn ping_pong_and_operation_errors(test_db: TestDb) {
+        let key = test_db.key("acme", Role::Viewer).await;
+        let server = TestServer::start(test_db.config()).await;
+        let mut socket = connect(&server, "/graphql/ws", Some("graphql-transport-ws")).await.unwrap();
+        send(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}})).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        send(&mut socket, json!({"type": "ping"})).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "pong");
+        // A document that does not validate: an `error` message for that id, the connection stays.
+        send(&mut socket, json!({"id": "bad", "type": "subscribe", "payload": {"query": "{ me { nope } }"}})).await;
+        let error = next(&mut socket).await.unwrap();
+        assert_eq!((error["type"].as_str(), error["id"].as_str()), (Some("error"), Some("bad")), "{error}");
+        assert_eq!(error["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+        // The id is free again, and the connection still answers.
+        send(&mut socket, json!({"id": "bad", "type": "subscribe", "payload": {"query": "{ me { tenant } }"}})).await;
+        assert_eq!(next(&mut socket).await.unwrap()["payload"]["data"]["me"]["tenant"], "acme");
         server.stop().await;
     }
 }

@@ -178,6 +178,10 @@ pub struct ServeArgs {
     /// Serve the analysts' playground at `/` (turn off in production).
     #[arg(long, env = "MLGATE_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
     pub playground: bool,
+
+    /// Seconds a WebSocket client has to send `connection_init` (then: close 4408).
+    #[arg(long, env = "MLGATE_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
+    pub ws_init_timeout_secs: u64,
 }
 
 impl Default for ServeArgs {
@@ -192,6 +196,7 @@ impl Default for ServeArgs {
             jwt_audience: None,
             max_body_bytes: 1024 * 1024,
             playground: true,
+            ws_init_timeout_secs: 10,
         }
     }
 }
