@@ -112,8 +112,16 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                         Some(Ok(_)) => continue, // WebSocket-level ping/pong
                     };
-                    if let Err(close) = self.handle(text.as_str()).await {
-                        break Some(close);
+                    match self.handle(text.as_str()).await {
+                        // Replies are written here, not queued: this loop is the queue's
+                        // only reader, so queueing them could wait on itself.
+                        Ok(Some(reply)) => {
+                            if sink.send(Message::Text(reply.to_string().into())).await.is_err() {
+                                break None;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(close) => break Some(close),
                     }
                 }
             }
@@ -131,7 +139,8 @@ impl Connection {
         }
     }
 
-    async fn handle(&mut self, text: &str) -> Result<(), Close> {
+    /// Handles one client message; returns the reply to write at once, if any.
+    async fn handle(&mut self, text: &str) -> Result<Option<Json>, Close> {
         let message: Json = serde_json::from_str(text)
             .map_err(|_| Close::new(4400, "Message is not valid JSON"))?;
         let kind = message
@@ -140,24 +149,21 @@ impl Connection {
             .ok_or_else(|| Close::new(4400, "Message has no type"))?;
         match kind {
             "connection_init" => self.init(message.get("payload")).await,
-            "ping" => {
-                self.send(json!({ "type": "pong" })).await;
-                Ok(())
-            }
-            "pong" => Ok(()),
-            "subscribe" => self.subscribe(&message),
+            "ping" => Ok(Some(json!({ "type": "pong" }))),
+            "pong" => Ok(None),
+            "subscribe" => self.subscribe(&message).map(|()| None),
             "complete" => {
                 let id = message_id(&message)?;
                 if let Some(subscription) = self.subscriptions.remove(id) {
                     subscription.abort();
                 }
-                Ok(())
+                Ok(None)
             }
             other => Err(Close::new(4400, format!("Unknown message type `{other}`"))),
         }
     }
 
-    async fn init(&mut self, payload: Option<&Json>) -> Result<(), Close> {
+    async fn init(&mut self, payload: Option<&Json>) -> Result<Option<Json>, Close> {
         if self.init_received {
             return Err(Close::new(4429, "Too many initialisation requests"));
         }
@@ -180,8 +186,7 @@ impl Connection {
         );
         let scoped = self.state.db.scoped(&principal);
         self.context = Some(RequestContext::new(principal, scoped));
-        self.send(json!({ "type": "connection_ack" })).await;
-        Ok(())
+        Ok(Some(json!({ "type": "connection_ack" })))
     }
 
     fn subscribe(&mut self, message: &Json) -> Result<(), Close> {
@@ -250,10 +255,6 @@ impl Connection {
         });
         self.subscriptions.insert(id, task.abort_handle());
         Ok(())
-    }
-
-    async fn send(&self, message: Json) {
-        let _ = self.outgoing.send(message).await;
     }
 }
 
