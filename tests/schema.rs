@@ -124,7 +124,6 @@ backend_tests! {
     }
 
     async fn updated_at_is_kept_current_by_the_trigger(test_db: TestDb) {
-        let raw = test_db.raw().await;
         let db = test_db.connect().await;
         let acme = scoped_for(&test_db, &db, "acme").await;
         let mut row = model("acme", "m-1");
@@ -144,7 +143,6 @@ backend_tests! {
         txn.commit().await.unwrap();
         let updated_at = updated.updated_at.unwrap();
         assert!(updated_at > old + chrono::Duration::days(365), "updated_at moved: {updated_at}");
-        drop(raw);
     }
 }
 
@@ -176,12 +174,13 @@ async fn postgres_rls_hides_other_tenants_rows_from_the_gateway_role() {
             .unwrap_or_default();
         format!("BEGIN; SET LOCAL ROLE mlgate_gateway; {set_tenant} {sql}")
     };
-    let gateway_count = |tenant: Option<&'static str>, sql: &'static str| {
+    let gateway_count = |tenant: Option<&str>, sql: &str| {
         let raw = raw.clone();
         let script = as_gateway(tenant, "");
+        let sql = sql.to_owned();
         async move {
             raw.execute_unprepared(&script).await.unwrap();
-            let n = count(&raw, sql).await;
+            let n = count(&raw, &sql).await;
             raw.execute_unprepared("ROLLBACK").await.unwrap();
             n
         }
@@ -223,9 +222,9 @@ async fn postgres_rls_hides_other_tenants_rows_from_the_gateway_role() {
         "v_recent_predictions",
         "v_model_performance",
     ] {
-        let sql: &'static str = Box::leak(format!("SELECT COUNT(*) FROM {table}").into_boxed_str());
+        let sql = format!("SELECT COUNT(*) FROM {table}");
         assert_eq!(
-            gateway_count(None, sql).await,
+            gateway_count(None, &sql).await,
             0,
             "{table} without a tenant"
         );

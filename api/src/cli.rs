@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::auth::{api_keys, Principal, Role};
+use crate::auth::{api_keys, Role};
 use crate::config::{Cli, Command, Config, DemoArgs, KeysAction, MigrateAction};
 use crate::db::Database;
 use crate::{demo, telemetry, verify, Application};
@@ -121,7 +121,7 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
             println!("revoked {id}");
         }
         KeysAction::List { tenant } => {
-            let txn = db.scoped(&Principal::cli(&tenant)?).begin().await?;
+            let txn = db.begin_as_operator(&tenant).await?;
             for key in api_keys::list(&txn).await? {
                 println!(
                     "{}  {:<8} {:<14} {:<24} created {}{}",

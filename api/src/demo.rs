@@ -19,7 +19,7 @@ use entity::{
     configuration, drift_metric, feature_set, feedback, model, prediction, training_job, StringList,
 };
 
-use crate::auth::{api_keys, Principal, Role};
+use crate::auth::{api_keys, Role};
 use crate::config::DemoArgs;
 use crate::data::{insert_many, now};
 use crate::db::{Database, ScopedTxn};
@@ -150,8 +150,7 @@ pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary>
     let mut summary = DemoSummary::default();
     let anchor = now();
     for (index, tenant) in tenant_names(args.tenants).into_iter().enumerate() {
-        let principal = Principal::cli(&tenant)?;
-        let txn = db.scoped(&principal).begin().await?;
+        let txn = db.begin_as_operator(&tenant).await?;
         let existing = model::Entity::find()
             .filter(model::Column::TenantId.eq(txn.tenant()))
             .count(txn.conn())

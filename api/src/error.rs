@@ -87,3 +87,33 @@ impl From<ApiError> for async_graphql::Error {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Whether a response is a request error: the operation never started
+/// (parse, validation, variables, limits), so `data` is null and no error has
+/// a path. A field error on a non-null root also nulls `data`, but has a path.
+pub fn is_request_error(response: &async_graphql::Response) -> bool {
+    matches!(response.data, async_graphql::Value::Null)
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// Gives every error that lacks `extensions.code` the code its kind implies,
+/// so that no error reaches a client without one.
+pub fn fill_missing_codes(errors: &mut [async_graphql::ServerError], default_code: &'static str) {
+    for error in errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", default_code);
+        }
+    }
+}
+
+/// The code for errors lacking one: request errors are validation failures,
+/// anything else is internal.
+pub fn default_code(request_error: bool) -> &'static str {
+    if request_error {
+        code::GRAPHQL_VALIDATION_FAILED
+    } else {
+        code::INTERNAL
+    }
+}

@@ -25,7 +25,7 @@ impl MigrationTrait for Migration {
             "GRANT SELECT ON v_recent_predictions, v_model_performance TO {GATEWAY_ROLE}\n;;\n"
         ));
         for table in ML_TABLES {
-            script.push_str(&tenant_policy(table));
+            script.push_str(&tenant_policy(table, true));
         }
         run_script(manager, &script).await
     }
@@ -49,7 +49,7 @@ impl MigrationTrait for Migration {
 /// Creates the gateway role if this cluster does not have it yet, lets the
 /// migrating (pool) user switch to it, and grants it the current schema.
 /// Concurrent migrations of several databases may race to create it.
-pub fn ensure_gateway_role() -> String {
+fn ensure_gateway_role() -> String {
     format!(
         r#"
 DO $$
@@ -72,15 +72,21 @@ END $$
     )
 }
 
-pub fn tenant_policy(table: &str) -> String {
+/// Grants the gateway `table` and enables the tenant policy on it; `forced`
+/// makes the policy bind the table's owner too.
+pub fn tenant_policy(table: &str, forced: bool) -> String {
+    let force = if forced {
+        format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY\n;;")
+    } else {
+        String::new()
+    };
     format!(
         r#"
 GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {GATEWAY_ROLE}
 ;;
 ALTER TABLE {table} ENABLE ROW LEVEL SECURITY
 ;;
-ALTER TABLE {table} FORCE ROW LEVEL SECURITY
-;;
+{force}
 CREATE POLICY tenant_isolation ON {table}
     USING (tenant_id = current_setting('app.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('app.tenant_id', true))

@@ -8,7 +8,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::m20260101_000004_row_level_security::{ensure_gateway_role, tenant_policy};
+use crate::m20260101_000004_row_level_security::tenant_policy;
 use crate::sql::{run_for_backend, run_script, sqlite_dialect};
 
 #[derive(DeriveMigrationName)]
@@ -19,11 +19,8 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         run_for_backend(manager, POSTGRES_UP, &sqlite_dialect(POSTGRES_UP)).await?;
         if manager.get_database_backend() == DbBackend::Postgres {
-            let policy = tenant_policy("mlgate_api_keys").replace(
-                "ALTER TABLE mlgate_api_keys FORCE ROW LEVEL SECURITY\n;;",
-                "",
-            );
-            run_script(manager, &(ensure_gateway_role() + &policy)).await?;
+            // The role and its schema grant come from the RLS migration before this one.
+            run_script(manager, &tenant_policy("mlgate_api_keys", false)).await?;
         }
         Ok(())
     }

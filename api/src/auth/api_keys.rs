@@ -174,7 +174,7 @@ pub async fn create_for_tenant(
     role: Role,
     name: &str,
 ) -> anyhow::Result<NewApiKey> {
-    let txn = db.scoped(&super::Principal::cli(tenant)?).begin().await?;
+    let txn = db.begin_as_operator(tenant).await?;
     let key = create(&txn, role, name).await?;
     txn.commit().await?;
     Ok(key)

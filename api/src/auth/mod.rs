@@ -150,6 +150,12 @@ fn validate_tenant(tenant: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// The token of an `Authorization` value `Bearer <token>` (scheme in any case).
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Turns bearer tokens into principals.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -167,12 +173,8 @@ impl Authenticator {
 
     /// Authenticates the value of an `Authorization` header.
     pub async fn authenticate_header(&self, header: Option<&str>) -> Result<Principal, AuthError> {
-        let header = header.ok_or(AuthError::Missing)?.trim();
-        let (scheme, token) = header.split_once(' ').ok_or(AuthError::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Malformed);
-        }
-        self.authenticate_token(token.trim()).await
+        let token = bearer_token(header.ok_or(AuthError::Missing)?).ok_or(AuthError::Malformed)?;
+        self.authenticate_token(token).await
     }
 
     /// Authenticates a bare token (an API key or a JWT).

@@ -35,8 +35,7 @@ pub async fn delete_all(txn: &ScopedTxn) -> Result<DeletedCounts, sea_orm::DbErr
 
 /// The operator's path (`mlgate cleanup`): deletes every row of `tenant`.
 pub async fn cleanup(db: &crate::db::Database, tenant: &str) -> anyhow::Result<DeletedCounts> {
-    let principal = crate::auth::Principal::cli(tenant)?;
-    let txn = db.scoped(&principal).begin().await?;
+    let txn = db.begin_as_operator(tenant).await?;
     let counts = delete_all(&txn).await?;
     txn.commit().await?;
     Ok(counts)

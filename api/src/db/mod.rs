@@ -63,6 +63,13 @@ impl Database {
         Scoped::new(self.conn.clone(), principal.tenant().to_owned())
     }
 
+    /// A transaction scoped to `tenant` for the operator's command line
+    /// (demo data, keys, cleanup): the tenant is named by whoever runs the
+    /// binary, and RLS applies exactly as for an API caller.
+    pub(crate) async fn begin_as_operator(&self, tenant: &str) -> anyhow::Result<ScopedTxn> {
+        Ok(self.scoped(&Principal::cli(tenant)?).begin().await?)
+    }
+
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.conn

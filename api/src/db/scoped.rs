@@ -11,7 +11,7 @@
 use sea_orm::sea_query::{ArrayType, Value, Values};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, Statement, TransactionTrait,
+    Statement, TransactionTrait,
 };
 
 use migration::GATEWAY_ROLE;
@@ -71,7 +71,8 @@ impl ScopedTxn {
     }
 
     /// The transaction, for SeaORM queries. Statements holding array values
-    /// must go through [`ScopedTxn::execute`] instead (SQLite cannot bind them).
+    /// must go through [`ScopedTxn::execute`] instead (SQLite cannot bind
+    /// them). Dropping an uncommitted `ScopedTxn` rolls it back.
     pub fn conn(&self) -> &DatabaseTransaction {
         &self.txn
     }
@@ -82,16 +83,8 @@ impl ScopedTxn {
         self.txn.execute_raw(adapt_for_backend(statement)).await
     }
 
-    pub async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(adapt_for_backend(statement)).await
-    }
-
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
-    }
-
-    pub async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
     }
 }
 

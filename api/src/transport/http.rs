@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{ErrorExtensionValues, ServerError, Value, Variables};
+use async_graphql::{ServerError, Value, Variables};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -21,7 +21,7 @@ use tracing::Instrument;
 use super::ws;
 use super::AppState;
 use crate::auth::AuthError;
-use crate::error::code;
+use crate::error::{code, default_code, fill_missing_codes, is_request_error};
 use crate::graphql::RequestContext;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -457,20 +457,15 @@ async fn execute_in_span(
     let request = request.data(RequestContext::new(principal, scoped));
 
     let response = state.schema.execute(request).await;
-    // A request error (the operation never started: validation, variables,
-    // limits) has `data: null` and errors without a path; a field error on a
-    // non-null root also nulls `data` but has a path.
-    let request_error = matches!(response.data, Value::Null)
-        && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+    let request_error = is_request_error(&response);
     let data = (!request_error).then(|| response.data.into_json().unwrap_or(Json::Null));
-    let errors = response.errors;
-    let default_code = if request_error {
-        code::GRAPHQL_VALIDATION_FAILED
-    } else {
-        code::INTERNAL
-    };
-    graphql_response(media, data, errors, default_code, request_id)
+    graphql_response(
+        media,
+        data,
+        response.errors,
+        default_code(request_error),
+        request_id,
+    )
 }
 
 /// Serializes a GraphQL response. Errors lacking a code get `default_code`;
@@ -482,13 +477,8 @@ fn graphql_response(
     default_code: &'static str,
     request_id: &str,
 ) -> Response {
-    for error in &mut errors {
-        let extensions = error
-            .extensions
-            .get_or_insert_with(ErrorExtensionValues::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", default_code);
-        }
+    fill_missing_codes(&mut errors, default_code);
+    for extensions in errors.iter_mut().filter_map(|e| e.extensions.as_mut()) {
         if matches!(extensions.get("code"), Some(Value::String(c)) if c == code::INTERNAL) {
             extensions.set("requestId", request_id);
         }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use async_graphql::{ServerError, Value, Variables};
+use async_graphql::Variables;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, StatusCode};
@@ -23,6 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::AppState;
+use crate::auth::bearer_token;
+use crate::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::RequestContext;
 
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -51,9 +53,10 @@ pub async fn serve(state: AppState, request: Request) -> Response {
             .into_response();
     }
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade
-            .protocols([PROTOCOL])
-            .on_upgrade(move |socket| Connection::new(state).run(socket)),
+        Ok(upgrade) => upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| {
+            let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+            Connection::new(state, outgoing).run(socket, outgoing_rx)
+        }),
         Err(rejection) => rejection.into_response(),
     }
 }
@@ -72,26 +75,23 @@ struct Connection {
     context: Option<RequestContext>,
     init_received: bool,
     subscriptions: HashMap<String, AbortHandle>,
+    /// Where subscriptions put their messages; `run` writes them out.
     outgoing: mpsc::Sender<Json>,
-    outgoing_rx: Option<mpsc::Receiver<Json>>,
 }
 
 impl Connection {
-    fn new(state: AppState) -> Self {
-        let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+    fn new(state: AppState, outgoing: mpsc::Sender<Json>) -> Self {
         Self {
             state,
             context: None,
             init_received: false,
             subscriptions: HashMap::new(),
             outgoing,
-            outgoing_rx: Some(outgoing_rx),
         }
     }
 
-    async fn run(mut self, socket: WebSocket) {
+    async fn run(mut self, socket: WebSocket, mut outgoing_rx: mpsc::Receiver<Json>) {
         let (mut sink, mut stream) = socket.split();
-        let mut outgoing_rx = self.outgoing_rx.take().expect("taken once");
         let init_timeout = Duration::from_secs(self.state.settings.ws_init_timeout_secs.max(1));
         let init_deadline = tokio::time::sleep(init_timeout);
         tokio::pin!(init_deadline);
@@ -168,7 +168,7 @@ impl Connection {
             return Err(Close::new(4429, "Too many initialisation requests"));
         }
         self.init_received = true;
-        let token = payload.and_then(bearer_token).ok_or_else(|| {
+        let token = payload.and_then(init_token).ok_or_else(|| {
             Close::new(
                 4403,
                 "Forbidden: connection_init must carry Authorization: Bearer <token>",
@@ -177,7 +177,7 @@ impl Connection {
         let principal = self
             .state
             .auth
-            .authenticate_token(&token)
+            .authenticate_token(token)
             .await
             .map_err(|e| Close::new(4403, format!("Forbidden: {e}")))?;
         tracing::info!(
@@ -229,12 +229,11 @@ impl Connection {
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             let mut responses = schema.execute_stream(request);
-            while let Some(response) = responses.next().await {
-                let request_error = matches!(response.data, Value::Null)
-                    && !response.errors.is_empty()
-                    && response.errors.iter().all(|e| e.path.is_empty());
+            while let Some(mut response) = responses.next().await {
+                let request_error = is_request_error(&response);
+                fill_missing_codes(&mut response.errors, default_code(request_error));
                 if request_error {
-                    let errors = errors_json(&response.errors);
+                    let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                     let _ = outgoing
                         .send(json!({ "id": task_id, "type": "error", "payload": errors }))
                         .await;
@@ -266,55 +265,36 @@ fn message_id(message: &Json) -> Result<&str, Close> {
         .ok_or_else(|| Close::new(4400, "Message needs a non-empty id"))
 }
 
-fn errors_json(errors: &[ServerError]) -> Json {
-    let mut value = serde_json::to_value(errors).unwrap_or(Json::Array(Vec::new()));
-    if let Json::Array(items) = &mut value {
-        for item in items {
-            if item.pointer("/extensions/code").is_none() {
-                item["extensions"] =
-                    json!({ "code": crate::error::code::GRAPHQL_VALIDATION_FAILED });
-            }
-        }
-    }
-    value
-}
-
 /// The bearer token of a `connection_init` payload: `Authorization` (any
 /// case) holding `Bearer <token>`, or a bare `token`.
-fn bearer_token(payload: &Json) -> Option<String> {
+fn init_token(payload: &Json) -> Option<&str> {
     let object = payload.as_object()?;
-    for (key, value) in object {
-        if key.eq_ignore_ascii_case("authorization") {
-            let value = value.as_str()?.trim();
-            let (scheme, token) = value.split_once(' ')?;
-            return scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned());
-        }
+    match object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+    {
+        Some((_, value)) => bearer_token(value.as_str()?),
+        None => object.get("token")?.as_str(),
     }
-    object.get("token")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::bearer_token;
+    use super::init_token;
     use serde_json::json;
 
     #[test]
     fn reads_credentials_from_the_init_payload() {
         assert_eq!(
-            bearer_token(&json!({"Authorization": "Bearer abc"})).as_deref(),
+            init_token(&json!({"Authorization": "Bearer abc"})),
             Some("abc")
         );
         assert_eq!(
-            bearer_token(&json!({"authorization": "bearer abc"})).as_deref(),
+            init_token(&json!({"authorization": "bearer abc"})),
             Some("abc")
         );
-        assert_eq!(
-            bearer_token(&json!({"token": "abc"})).as_deref(),
-            Some("abc")
-        );
-        assert_eq!(bearer_token(&json!({"Authorization": "Basic abc"})), None);
-        assert_eq!(bearer_token(&json!(null)), None);
+        assert_eq!(init_token(&json!({"token": "abc"})), Some("abc"));
+        assert_eq!(init_token(&json!({"Authorization": "Basic abc"})), None);
+        assert_eq!(init_token(&json!(null)), None);
     }
 }
