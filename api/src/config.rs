@@ -182,6 +182,37 @@ pub struct ServeArgs {
     /// Seconds a WebSocket client has to send `connection_init` (then: close 4408).
     #[arg(long, env = "MLGATE_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
+
+    /// Items per page when a list query names no `first`/`last`.
+    #[arg(long, env = "MLGATE_DEFAULT_PAGE_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub default_page_size: u64,
+
+    /// Largest `first`/`last` a list accepts; larger ones are refused before anything runs.
+    #[arg(long, env = "MLGATE_MAX_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_page_size: u64,
+
+    /// Deepest nesting of fields an operation may have.
+    #[arg(long, env = "MLGATE_MAX_QUERY_DEPTH", default_value_t = 15)]
+    pub max_query_depth: usize,
+
+    /// Largest operation complexity: one per field, times the page size for
+    /// fields inside a list (so nested page sizes multiply).
+    #[arg(long, env = "MLGATE_MAX_QUERY_COMPLEXITY", default_value_t = 250_000)]
+    pub max_query_complexity: usize,
+}
+
+impl ServeArgs {
+    /// The query limits these settings describe.
+    pub fn query_limits(&self) -> crate::graphql::QueryLimits {
+        crate::graphql::QueryLimits {
+            max_depth: self.max_query_depth,
+            max_complexity: self.max_query_complexity,
+            page: crate::data::PageLimits {
+                default_size: self.default_page_size.min(self.max_page_size),
+                max_size: self.max_page_size,
+            },
+        }
+    }
 }
 
 impl Default for ServeArgs {
@@ -197,6 +228,10 @@ impl Default for ServeArgs {
             max_body_bytes: 1024 * 1024,
             playground: true,
             ws_init_timeout_secs: 10,
+            default_page_size: 20,
+            max_page_size: 100,
+            max_query_depth: 15,
+            max_query_complexity: 250_000,
         }
     }
 }

@@ -18,6 +18,10 @@ pub mod code {
     pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
     /// The document does not validate against the schema, or its variables do not fit.
     pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+    /// The operation nests deeper than the configured limit.
+    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
+    /// The operation's complexity (page sizes multiplied down nested lists) is above the limit.
+    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
 }
 
 /// Deliberately not `Display`: async-graphql converts any `Display` type into
@@ -67,23 +71,37 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
-impl From<ApiError> for async_graphql::Error {
-    fn from(e: ApiError) -> Self {
-        if let ApiError::Internal(cause) = &e {
-            tracing::error!(error = ?cause, "internal error");
-        }
-        let code = e.code();
-        let field = match &e {
+impl ApiError {
+    /// The GraphQL error a client sees: message and `extensions.code` (and
+    /// the offending `field` for bad input). Logs nothing; see the `From` impl.
+    pub fn to_graphql(&self) -> async_graphql::Error {
+        let code = self.code();
+        let field = match self {
             ApiError::BadUserInput { field, .. } => field.clone(),
             _ => None,
         };
-        async_graphql::Error::new(e.message()).extend_with(|_, ext| {
+        async_graphql::Error::new(self.message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
             }
         })
     }
+}
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(e: ApiError) -> Self {
+        if let ApiError::Internal(cause) = &e {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        e.to_graphql()
+    }
+}
+
+/// A batched load's error, shared by the keys of its batch (and logged once
+/// by the loader).
+pub fn shared(e: std::sync::Arc<ApiError>) -> async_graphql::Error {
+    e.to_graphql()
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,6 +1,19 @@
 //! The GraphQL schema, one module per domain, merged into one root.
 
+mod common;
+mod configurations;
+mod drift;
+mod explain;
+mod features;
+mod feedback;
+mod limits;
+mod loaders;
 mod me;
+mod models;
+mod predictions;
+mod training;
+
+use std::sync::Arc;
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Schema};
 
@@ -8,35 +21,61 @@ use crate::auth::Principal;
 use crate::db::Scoped;
 use crate::error::ApiError;
 
+pub use limits::QueryLimits;
 pub use me::Me;
 
 #[derive(MergedObject, Default)]
-pub struct Query(me::MeQuery);
+pub struct Query(
+    me::MeQuery,
+    models::ModelsQuery,
+    predictions::PredictionsQuery,
+    feedback::FeedbackQueryRoot,
+    training::TrainingQuery,
+    features::FeaturesQuery,
+    configurations::ConfigurationsQuery,
+    drift::DriftQueryRoot,
+);
 
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
-/// Builds the schema. It holds nothing tenant-bearing: each request brings
-/// its own [`RequestContext`].
-pub fn build_schema() -> AppSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription).finish()
+/// Builds the schema with `limits`. It holds nothing tenant-bearing: each
+/// request brings its own [`RequestContext`].
+pub fn build_schema(limits: QueryLimits) -> AppSchema {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+        .data(limits.page)
+        .extension(limits::Limits(limits))
+        .finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema().sdl()
+    build_schema(QueryLimits::default()).sdl()
 }
 
-/// What one request (or one WebSocket connection) carries into resolvers:
-/// who is calling and the handle scoped to their tenant.
-#[derive(Clone)]
+/// What one request (or one WebSocket operation) carries into resolvers:
+/// who is calling, the handle scoped to their tenant, and the request's own
+/// DataLoaders around that handle.
 pub struct RequestContext {
     principal: Principal,
     scoped: Scoped,
+    tenant: Arc<str>,
+    loaders: loaders::Loaders,
 }
 
 impl RequestContext {
     pub fn new(principal: Principal, scoped: Scoped) -> Self {
-        Self { principal, scoped }
+        Self {
+            tenant: Arc::from(scoped.tenant()),
+            loaders: loaders::loaders(scoped.clone()),
+            principal,
+            scoped,
+        }
+    }
+
+    /// A fresh context for another operation of the same caller (a new
+    /// request on a WebSocket connection): same principal, new loaders.
+    pub fn for_next_operation(&self) -> Self {
+        Self::new(self.principal.clone(), self.scoped.clone())
     }
 
     pub fn principal(&self) -> &Principal {
@@ -45,6 +84,15 @@ impl RequestContext {
 
     pub fn scoped(&self) -> &Scoped {
         &self.scoped
+    }
+
+    /// The tenant, for loader keys.
+    pub(crate) fn tenant(&self) -> Arc<str> {
+        self.tenant.clone()
+    }
+
+    pub(crate) fn loaders(&self) -> &loaders::Loaders {
+        &self.loaders
     }
 }
 

@@ -191,7 +191,11 @@ impl Connection {
 
     fn subscribe(&mut self, message: &Json) -> Result<(), Close> {
         let id = message_id(message)?.to_owned();
-        let Some(context) = self.context.clone() else {
+        let Some(context) = self
+            .context
+            .as_ref()
+            .map(RequestContext::for_next_operation)
+        else {
             return Err(Close::new(4401, "Unauthorized"));
         };
         if self

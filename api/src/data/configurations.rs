@@ -1,0 +1,69 @@
+//! Configuration snapshots of resources.
+
+use entity::configuration::{self, Column, Entity};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+
+use super::filter::{Filters, OrderBy, TimeRange};
+use super::page::{fetch_page, Page, Sort};
+use super::ListQuery;
+use crate::db::{Scoped, ScopedTxn};
+use crate::error::ApiResult;
+
+#[derive(Clone, Debug, Default)]
+pub struct ConfigurationFilter {
+    pub ids: Option<Vec<uuid::Uuid>>,
+    pub resource_ids: Option<Vec<String>>,
+    pub resource_id_prefix: Option<String>,
+    pub created_at: Option<TimeRange>,
+    pub updated_at: Option<TimeRange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigurationOrderField {
+    CreatedAt,
+    UpdatedAt,
+    ResourceId,
+}
+
+pub type ConfigurationQuery = ListQuery<ConfigurationFilter, ConfigurationOrderField>;
+
+fn sort(order: OrderBy<ConfigurationOrderField>) -> Sort<Entity> {
+    let column = match order.field {
+        ConfigurationOrderField::CreatedAt => Column::CreatedAt,
+        ConfigurationOrderField::UpdatedAt => Column::UpdatedAt,
+        ConfigurationOrderField::ResourceId => Column::ResourceId,
+    };
+    // Snapshots have no business id: the row key is their identity.
+    Sort::by(column, order.direction.order(), Column::Id)
+}
+
+fn base(txn: &ScopedTxn, filter: &ConfigurationFilter) -> ApiResult<Select<Entity>> {
+    let filters = Filters::new(txn.backend())
+        .one_of(Column::Id, "ids", filter.ids.clone())?
+        .one_of(
+            Column::ResourceId,
+            "resourceIds",
+            filter.resource_ids.clone(),
+        )?
+        .prefix(
+            Column::ResourceId,
+            "resourceIdPrefix",
+            filter.resource_id_prefix.clone(),
+        )?
+        .time_range(Column::CreatedAt, "from", filter.created_at)?
+        .time_range(Column::UpdatedAt, "updatedAt", filter.updated_at)?;
+    Ok(Entity::find()
+        .filter(Column::TenantId.eq(txn.tenant()))
+        .filter(filters.build()))
+}
+
+pub async fn list(
+    scoped: &Scoped,
+    query: &ConfigurationQuery,
+) -> ApiResult<Page<configuration::Model>> {
+    let txn = scoped.begin().await?;
+    let base = base(&txn, &query.filter)?;
+    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
+    txn.commit().await?;
+    Ok(page)
+}

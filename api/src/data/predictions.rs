@@ -1,0 +1,174 @@
+//! Predictions: the root list, lookups by id, and the predictions of models.
+
+use std::collections::HashMap;
+
+use entity::{feedback, prediction};
+use prediction::{Column, Entity};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+
+use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::page::{fetch_child_pages, fetch_page, Page, Sort};
+use super::ListQuery;
+use crate::db::{Scoped, ScopedTxn};
+use crate::error::ApiResult;
+
+#[derive(Clone, Debug, Default)]
+pub struct PredictionFilter {
+    pub prediction_ids: Option<Vec<String>>,
+    pub model_ids: Option<Vec<String>>,
+    pub resource_ids: Option<Vec<String>>,
+    pub resource_id_prefix: Option<String>,
+    pub risk_levels: Option<Vec<String>>,
+    pub remediation_statuses: Option<Vec<String>>,
+    pub model_versions: Option<Vec<String>>,
+    pub violation_probability: Option<NumberRange>,
+    pub confidence_score: Option<NumberRange>,
+    pub risk_score: Option<NumberRange>,
+    pub time_to_violation_hours: Option<NumberRange>,
+    pub predicted_at: Option<TimeRange>,
+    pub has_feedback: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PredictionOrderField {
+    PredictionTimestamp,
+    ViolationProbability,
+    RiskScore,
+    ConfidenceScore,
+    TimeToViolationHours,
+    InferenceTimeMs,
+    PredictionId,
+}
+
+pub type PredictionQuery = ListQuery<PredictionFilter, PredictionOrderField>;
+
+fn sort(order: OrderBy<PredictionOrderField>) -> Sort<Entity> {
+    let column = match order.field {
+        PredictionOrderField::PredictionTimestamp => Column::PredictionTimestamp,
+        PredictionOrderField::ViolationProbability => Column::ViolationProbability,
+        PredictionOrderField::RiskScore => Column::RiskScore,
+        PredictionOrderField::ConfidenceScore => Column::ConfidenceScore,
+        PredictionOrderField::TimeToViolationHours => Column::TimeToViolationHours,
+        PredictionOrderField::InferenceTimeMs => Column::InferenceTimeMs,
+        PredictionOrderField::PredictionId => Column::PredictionId,
+    };
+    Sort::by(column, order.direction.order(), Column::PredictionId)
+}
+
+/// The tenant's predictions matching `filter`.
+pub(super) fn base(txn: &ScopedTxn, filter: &PredictionFilter) -> ApiResult<Select<Entity>> {
+    let mut filters = Filters::new(txn.backend())
+        .one_of(
+            Column::PredictionId,
+            "predictionIds",
+            filter.prediction_ids.clone(),
+        )?
+        .one_of(Column::ModelId, "modelIds", filter.model_ids.clone())?
+        .one_of(
+            Column::ResourceId,
+            "resourceIds",
+            filter.resource_ids.clone(),
+        )?
+        .prefix(
+            Column::ResourceId,
+            "resourceIdPrefix",
+            filter.resource_id_prefix.clone(),
+        )?
+        .one_of(Column::RiskLevel, "riskLevels", filter.risk_levels.clone())?
+        .one_of(
+            Column::RemediationStatus,
+            "remediationStatuses",
+            filter.remediation_statuses.clone(),
+        )?
+        .one_of(
+            Column::ModelVersion,
+            "modelVersions",
+            filter.model_versions.clone(),
+        )?
+        .number_range(
+            Column::ViolationProbability,
+            "violationProbability",
+            filter.violation_probability,
+        )?
+        .number_range(
+            Column::ConfidenceScore,
+            "confidenceScore",
+            filter.confidence_score,
+        )?
+        .number_range(Column::RiskScore, "riskScore", filter.risk_score)?
+        .number_range(
+            Column::TimeToViolationHours,
+            "timeToViolationHours",
+            filter.time_to_violation_hours,
+        )?
+        .time_range(Column::PredictionTimestamp, "from", filter.predicted_at)?;
+    if let Some(has_feedback) = filter.has_feedback {
+        let exists = Expr::exists(
+            Query::select()
+                .expr(Expr::val(1))
+                .from(feedback::Entity)
+                .and_where(
+                    Expr::col((feedback::Entity, feedback::Column::TenantId))
+                        .equals((Entity, Column::TenantId)),
+                )
+                .and_where(
+                    Expr::col((feedback::Entity, feedback::Column::PredictionId))
+                        .equals((Entity, Column::PredictionId)),
+                )
+                .to_owned(),
+        );
+        filters = filters.add(if has_feedback { exists } else { exists.not() });
+    }
+    Ok(Entity::find()
+        .filter(Column::TenantId.eq(txn.tenant()))
+        .filter(filters.build()))
+}
+
+pub async fn list(scoped: &Scoped, query: &PredictionQuery) -> ApiResult<Page<prediction::Model>> {
+    let txn = scoped.begin().await?;
+    let base = base(&txn, &query.filter)?;
+    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
+    txn.commit().await?;
+    Ok(page)
+}
+
+/// The tenant's predictions with these ids; ids it does not have are absent.
+pub async fn by_ids(
+    scoped: &Scoped,
+    prediction_ids: &[String],
+) -> ApiResult<HashMap<String, prediction::Model>> {
+    let txn = scoped.begin().await?;
+    let rows = Entity::find()
+        .filter(Column::TenantId.eq(txn.tenant()))
+        .filter(Column::PredictionId.is_in(prediction_ids.iter().cloned()))
+        .all(txn.conn())
+        .await?;
+    txn.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.prediction_id.clone(), row))
+        .collect())
+}
+
+/// One page of predictions per model, for all `model_ids` at once.
+pub async fn pages_by_model(
+    scoped: &Scoped,
+    model_ids: &[String],
+    query: &PredictionQuery,
+) -> ApiResult<HashMap<String, Page<prediction::Model>>> {
+    let txn = scoped.begin().await?;
+    let base = base(&txn, &query.filter)?;
+    let pages = fetch_child_pages(
+        &txn,
+        base,
+        Column::ModelId,
+        model_ids,
+        &sort(query.order),
+        &query.window,
+        query.want,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(pages)
+}

@@ -1,0 +1,107 @@
+//! Training jobs: the root list and lookups.
+
+use std::collections::HashMap;
+
+use entity::training_job::{self, Column, Entity};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+
+use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::page::{fetch_page, Page, Sort};
+use super::ListQuery;
+use crate::db::{Scoped, ScopedTxn};
+use crate::error::ApiResult;
+
+#[derive(Clone, Debug, Default)]
+pub struct TrainingJobFilter {
+    pub job_ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<String>>,
+    pub trigger_reasons: Option<Vec<String>>,
+    pub model_types: Option<Vec<String>>,
+    pub created_by: Option<Vec<String>>,
+    pub cost_estimate: Option<NumberRange>,
+    pub created_at: Option<TimeRange>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TrainingJobOrderField {
+    CreatedAt,
+    StartedAt,
+    CompletedAt,
+    CostEstimate,
+    JobId,
+}
+
+pub type TrainingJobQuery = ListQuery<TrainingJobFilter, TrainingJobOrderField>;
+
+fn sort(order: OrderBy<TrainingJobOrderField>) -> Sort<Entity> {
+    let column = match order.field {
+        TrainingJobOrderField::CreatedAt => Column::CreatedAt,
+        TrainingJobOrderField::StartedAt => Column::StartedAt,
+        TrainingJobOrderField::CompletedAt => Column::CompletedAt,
+        TrainingJobOrderField::CostEstimate => Column::CostEstimate,
+        TrainingJobOrderField::JobId => Column::JobId,
+    };
+    Sort::by(column, order.direction.order(), Column::JobId)
+}
+
+fn base(txn: &ScopedTxn, filter: &TrainingJobFilter) -> ApiResult<Select<Entity>> {
+    let filters = Filters::new(txn.backend())
+        .one_of(Column::JobId, "jobIds", filter.job_ids.clone())?
+        .one_of(Column::Status, "statuses", filter.statuses.clone())?
+        .one_of(
+            Column::TriggerReason,
+            "triggerReasons",
+            filter.trigger_reasons.clone(),
+        )?
+        .one_of(Column::ModelType, "modelTypes", filter.model_types.clone())?
+        .one_of(Column::CreatedBy, "createdBy", filter.created_by.clone())?
+        .number_range(Column::CostEstimate, "costEstimate", filter.cost_estimate)?
+        .time_range(Column::CreatedAt, "from", filter.created_at)?;
+    Ok(Entity::find()
+        .filter(Column::TenantId.eq(txn.tenant()))
+        .filter(filters.build()))
+}
+
+pub async fn list(
+    scoped: &Scoped,
+    query: &TrainingJobQuery,
+) -> ApiResult<Page<training_job::Model>> {
+    let txn = scoped.begin().await?;
+    let base = base(&txn, &query.filter)?;
+    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
+    txn.commit().await?;
+    Ok(page)
+}
+
+/// The tenant's jobs with these business ids.
+pub async fn by_job_ids(
+    scoped: &Scoped,
+    job_ids: &[String],
+) -> ApiResult<HashMap<String, training_job::Model>> {
+    let txn = scoped.begin().await?;
+    let rows = Entity::find()
+        .filter(Column::TenantId.eq(txn.tenant()))
+        .filter(Column::JobId.is_in(job_ids.iter().cloned()))
+        .all(txn.conn())
+        .await?;
+    txn.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.job_id.clone(), row))
+        .collect())
+}
+
+/// The tenant's jobs with these row keys (what `ml_models.training_job_id` holds).
+pub async fn by_keys(
+    scoped: &Scoped,
+    keys: &[uuid::Uuid],
+) -> ApiResult<HashMap<uuid::Uuid, training_job::Model>> {
+    let txn = scoped.begin().await?;
+    let rows = Entity::find()
+        .filter(Column::TenantId.eq(txn.tenant()))
+        .filter(Column::Id.is_in(keys.iter().copied()))
+        .all(txn.conn())
+        .await?;
+    txn.commit().await?;
+    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+}

@@ -1,0 +1,257 @@
+//! Types shared by the domain modules: connections, page info, ranges,
+//! ordering direction, closed vocabularies and small conversions.
+
+use async_graphql::{Context, Enum, InputObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::data::{self, PageArgs, PageLimits, Want, Window};
+use crate::error::{ApiError, ApiResult};
+
+/// Page-size estimate of a list whose size the query leaves to the server,
+/// for complexity scoring (the server's default page size).
+pub const COMPLEXITY_DEFAULT_PAGE: usize = 20;
+
+/// Complexity of a list field: its page size times the cost of one item, so
+/// `first: 100` nested three deep costs a million and is refused before
+/// anything runs.
+pub fn page_complexity(first: Option<i32>, last: Option<i32>, child: usize) -> usize {
+    let size = first
+        .or(last)
+        .map(|n| n.max(1) as usize)
+        .unwrap_or(COMPLEXITY_DEFAULT_PAGE);
+    size.saturating_mul(child.max(1))
+}
+
+/// Defines a GraphQL enum for a closed vocabulary of the database, with its
+/// stored spelling each way.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $db:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, Eq, PartialEq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// The value as stored.
+            pub fn as_db(self) -> &'static str {
+                match self { $($name::$variant => $db),+ }
+            }
+
+            pub fn from_db(value: &str) -> Option<Self> {
+                match value { $($db => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl $crate::graphql::common::Vocabulary for $name {
+            const NAME: &'static str = stringify!($name);
+            fn from_db(value: &str) -> Option<Self> { $name::from_db(value) }
+            fn as_db(self) -> &'static str { $name::as_db(self) }
+        }
+    };
+}
+pub(crate) use vocabulary;
+
+pub trait Vocabulary: Sized + Copy {
+    const NAME: &'static str;
+    fn from_db(value: &str) -> Option<Self>;
+    fn as_db(self) -> &'static str;
+}
+
+/// A stored vocabulary value as its enum. A value outside the vocabulary
+/// (a database written by other tools) is an internal error of this field only.
+pub fn vocab<T: Vocabulary>(value: &str) -> async_graphql::Result<T> {
+    T::from_db(value).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored value {value:?} is not a {}",
+            T::NAME
+        ))
+        .into()
+    })
+}
+
+pub fn vocab_opt<T: Vocabulary>(value: Option<&str>) -> async_graphql::Result<Option<T>> {
+    value.map(vocab).transpose()
+}
+
+/// Enum filter values as stored.
+pub fn db_values<T: Vocabulary>(values: Option<Vec<T>>) -> Option<Vec<String>> {
+    values.map(|values| values.into_iter().map(|v| v.as_db().to_owned()).collect())
+}
+
+pub fn float(value: &Decimal) -> f64 {
+    value.to_f64().unwrap_or(f64::NAN)
+}
+
+pub fn float_opt(value: &Option<Decimal>) -> Option<f64> {
+    value.as_ref().map(float)
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+pub enum OrderDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+impl From<OrderDirection> for data::Direction {
+    fn from(direction: OrderDirection) -> Self {
+        match direction {
+            OrderDirection::Asc => data::Direction::Asc,
+            OrderDirection::Desc => data::Direction::Desc,
+        }
+    }
+}
+
+/// An inclusive numeric range; leave an end out to keep it open.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct FloatRange {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl From<FloatRange> for data::NumberRange {
+    fn from(range: FloatRange) -> Self {
+        data::NumberRange {
+            min: range.min,
+            max: range.max,
+        }
+    }
+}
+
+/// A time range: `from` inclusive, `to` exclusive; leave an end out to keep it open.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct TimeRange {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl From<TimeRange> for data::TimeRange {
+    fn from(range: TimeRange) -> Self {
+        data::TimeRange {
+            from: range.from,
+            to: range.to,
+        }
+    }
+}
+
+/// A time range from separate `from`/`to` arguments, if either is given.
+pub fn time_range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Option<data::TimeRange> {
+    (from.is_some() || to.is_some()).then_some(data::TimeRange { from, to })
+}
+
+/// Relay page information.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub start_cursor: Option<String>,
+    pub end_cursor: Option<String>,
+}
+
+/// The page window for a list field's arguments, checked against the limits.
+pub fn window(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<Window> {
+    let limits = ctx.data_opt::<PageLimits>().copied().unwrap_or_default();
+    Window::new(
+        PageArgs {
+            first,
+            after,
+            last,
+            before,
+        },
+        limits,
+    )
+}
+
+/// What the connection's selection asks for, so unselected queries never run.
+pub fn want(ctx: &Context<'_>) -> Want {
+    let look = ctx.look_ahead();
+    Want {
+        rows: look.field("edges").exists()
+            || look.field("nodes").exists()
+            || look.field("pageInfo").exists(),
+        count: look.field("totalCount").exists(),
+    }
+}
+
+/// Defines a Relay connection type and its edge type for a node type.
+macro_rules! connection {
+    ($connection:ident, $edge:ident, $node:ident) => {
+        #[doc = concat!("An edge of a `", stringify!($connection), "`.")]
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            /// Opaque position of this node, for `after`/`before`.
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[doc = concat!("A page of `", stringify!($node), "`s.")]
+        pub struct $connection {
+            edges: Vec<$edge>,
+            page_info: $crate::graphql::common::PageInfo,
+            total: Option<u64>,
+        }
+
+        #[async_graphql::Object]
+        impl $connection {
+            async fn edges(&self) -> &[$edge] {
+                &self.edges
+            }
+
+            /// The nodes of `edges`, for clients that need no cursors.
+            async fn nodes(&self) -> Vec<&$node> {
+                self.edges.iter().map(|edge| &edge.node).collect()
+            }
+
+            async fn page_info(&self) -> &$crate::graphql::common::PageInfo {
+                &self.page_info
+            }
+
+            /// Items matching the filter, across all pages.
+            async fn total_count(&self) -> async_graphql::Result<u64> {
+                self.total.ok_or_else(|| {
+                    $crate::error::ApiError::Internal(anyhow::anyhow!(
+                        "totalCount selected but not loaded"
+                    ))
+                    .into()
+                })
+            }
+        }
+
+        impl<M> From<$crate::data::Page<M>> for $connection
+        where
+            $node: From<M>,
+        {
+            fn from(page: $crate::data::Page<M>) -> Self {
+                let page_info = $crate::graphql::common::PageInfo {
+                    has_next_page: page.has_next,
+                    has_previous_page: page.has_previous,
+                    start_cursor: page.edges.first().map(|(c, _)| c.clone()),
+                    end_cursor: page.edges.last().map(|(c, _)| c.clone()),
+                };
+                Self {
+                    edges: page
+                        .edges
+                        .into_iter()
+                        .map(|(cursor, row)| $edge {
+                            cursor,
+                            node: $node::from(row),
+                        })
+                        .collect(),
+                    page_info,
+                    total: page.total,
+                }
+            }
+        }
+    };
+}
+pub(crate) use connection;

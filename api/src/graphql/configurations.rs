@@ -1,0 +1,152 @@
+//! Configuration snapshots of resources.
+
+use async_graphql::{Context, Enum, InputObject, Json, Object, ID};
+use chrono::{DateTime, Utc};
+use entity::configuration;
+
+use super::common::{
+    connection, page_complexity, time_range, want, window, OrderDirection, TimeRange,
+};
+use super::request_context;
+use crate::data::configurations::{
+    self as data, ConfigurationOrderField as DataOrderField, ConfigurationQuery,
+};
+use crate::data::OrderBy;
+use crate::error::{ApiError, ApiResult};
+
+/// Which snapshots a list holds. All conditions must hold.
+#[derive(InputObject, Default, Debug)]
+pub struct ConfigurationFilter {
+    pub ids: Option<Vec<ID>>,
+    pub resource_ids: Option<Vec<String>>,
+    /// Resource ids starting with this (case-sensitive).
+    pub resource_id_prefix: Option<String>,
+    /// Created at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before this time.
+    pub to: Option<DateTime<Utc>>,
+    pub updated_at: Option<TimeRange>,
+}
+
+impl ConfigurationFilter {
+    fn into_data(self) -> ApiResult<data::ConfigurationFilter> {
+        let max = crate::data::filter::MAX_LIST_LENGTH;
+        if self.ids.as_ref().is_some_and(|ids| ids.len() > max) {
+            return Err(ApiError::BadUserInput {
+                message: format!("`ids` lists too many values; at most {max} are accepted"),
+                field: Some("ids".into()),
+            });
+        }
+        // An id that is not a UUID cannot exist: it matches nothing, like an unknown one.
+        let ids = self.ids.map(|ids| {
+            ids.iter()
+                .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+                .collect()
+        });
+        Ok(data::ConfigurationFilter {
+            ids,
+            resource_ids: self.resource_ids,
+            resource_id_prefix: self.resource_id_prefix,
+            created_at: time_range(self.from, self.to),
+            updated_at: self.updated_at.map(Into::into),
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+#[graphql(remote = "crate::data::configurations::ConfigurationOrderField")]
+pub enum ConfigurationOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    ResourceId,
+}
+
+/// How a snapshot list is ordered; ties are broken by `id`.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct ConfigurationOrder {
+    #[graphql(default)]
+    pub field: ConfigurationOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// A snapshot of a resource's configuration.
+pub struct Configuration(configuration::Model);
+
+impl From<configuration::Model> for Configuration {
+    fn from(row: configuration::Model) -> Self {
+        Self(row)
+    }
+}
+
+connection!(ConfigurationConnection, ConfigurationEdge, Configuration);
+
+#[Object]
+impl Configuration {
+    /// The snapshot's identity (snapshots have no other).
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn resource_id(&self) -> &str {
+        &self.0.resource_id
+    }
+
+    async fn configuration(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.configuration)
+    }
+
+    async fn features(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.features.as_ref().map(Json)
+    }
+
+    async fn policy_context(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.policy_context.as_ref().map(Json)
+    }
+
+    async fn baseline_config(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.baseline_config.as_ref().map(Json)
+    }
+
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.updated_at
+    }
+}
+
+#[derive(Default)]
+pub struct ConfigurationsQuery;
+
+#[Object]
+impl ConfigurationsQuery {
+    /// Configuration snapshots, newest first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn configurations(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ConfigurationFilter>,
+        order_by: Option<ConfigurationOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<ConfigurationConnection> {
+        let rc = request_context(ctx)?;
+        let order = order_by.unwrap_or_default();
+        let query = ConfigurationQuery::new(
+            filter.unwrap_or_default().into_data()?,
+            OrderBy {
+                field: DataOrderField::from(order.field),
+                direction: order.direction.into(),
+            },
+            window(ctx, first, after, last, before)?,
+            want(ctx),
+        );
+        Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}

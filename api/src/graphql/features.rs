@@ -1,0 +1,163 @@
+//! The feature store.
+
+use async_graphql::{Context, Enum, InputObject, Json, Object};
+use chrono::{DateTime, Utc};
+use entity::feature_set;
+
+use super::common::{
+    connection, db_values, float_opt, page_complexity, time_range, vocab, vocabulary, want, window,
+    FloatRange, OrderDirection,
+};
+use super::request_context;
+use crate::data::features::{
+    self as data, FeatureSetOrderField as DataOrderField, FeatureSetQuery,
+};
+use crate::data::OrderBy;
+
+vocabulary!(
+    /// What a feature set describes.
+    FeatureType {
+        Configuration => "configuration",
+        Temporal => "temporal",
+        Contextual => "contextual",
+        Policy => "policy",
+    }
+);
+
+/// Which feature sets a list holds. All conditions must hold.
+#[derive(InputObject, Default, Debug)]
+pub struct FeatureSetFilter {
+    pub feature_set_ids: Option<Vec<String>>,
+    pub resource_ids: Option<Vec<String>>,
+    /// Resource ids starting with this (case-sensitive).
+    pub resource_id_prefix: Option<String>,
+    pub feature_types: Option<Vec<FeatureType>>,
+    pub quality_score: Option<FloatRange>,
+    pub completeness: Option<FloatRange>,
+    /// Computed at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Computed before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only sets past (true) or not past (false) their `expiresAt`.
+    pub expired: Option<bool>,
+}
+
+impl From<FeatureSetFilter> for data::FeatureSetFilter {
+    fn from(filter: FeatureSetFilter) -> Self {
+        data::FeatureSetFilter {
+            feature_set_ids: filter.feature_set_ids,
+            resource_ids: filter.resource_ids,
+            resource_id_prefix: filter.resource_id_prefix,
+            feature_types: db_values(filter.feature_types),
+            quality_score: filter.quality_score.map(Into::into),
+            completeness: filter.completeness.map(Into::into),
+            computed_at: time_range(filter.from, filter.to),
+            expired: filter.expired,
+            now: None,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+#[graphql(remote = "crate::data::features::FeatureSetOrderField")]
+pub enum FeatureSetOrderField {
+    #[default]
+    ComputedAt,
+    QualityScore,
+    Completeness,
+    FeatureSetId,
+}
+
+/// How a feature set list is ordered; ties are broken by `featureSetId`.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct FeatureSetOrder {
+    #[graphql(default)]
+    pub field: FeatureSetOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Features computed for a resource.
+pub struct FeatureSet(feature_set::Model);
+
+impl From<feature_set::Model> for FeatureSet {
+    fn from(row: feature_set::Model) -> Self {
+        Self(row)
+    }
+}
+
+connection!(FeatureSetConnection, FeatureSetEdge, FeatureSet);
+
+#[Object]
+impl FeatureSet {
+    async fn feature_set_id(&self) -> &str {
+        &self.0.feature_set_id
+    }
+
+    async fn resource_id(&self) -> &str {
+        &self.0.resource_id
+    }
+
+    async fn feature_type(&self) -> async_graphql::Result<FeatureType> {
+        vocab(&self.0.feature_type)
+    }
+
+    async fn features(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.features)
+    }
+
+    async fn feature_version(&self) -> Option<i32> {
+        self.0.feature_version
+    }
+
+    async fn computed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.computed_at
+    }
+
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    /// 0–1.
+    async fn quality_score(&self) -> Option<f64> {
+        float_opt(&self.0.quality_score)
+    }
+
+    /// 0–1.
+    async fn completeness(&self) -> Option<f64> {
+        float_opt(&self.0.completeness)
+    }
+}
+
+#[derive(Default)]
+pub struct FeaturesQuery;
+
+#[Object]
+impl FeaturesQuery {
+    /// Feature sets, most recently computed first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn feature_sets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<FeatureSetFilter>,
+        order_by: Option<FeatureSetOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<FeatureSetConnection> {
+        let rc = request_context(ctx)?;
+        let order = order_by.unwrap_or_default();
+        let query = FeatureSetQuery::new(
+            filter.unwrap_or_default().into(),
+            OrderBy {
+                field: DataOrderField::from(order.field),
+                direction: order.direction.into(),
+            },
+            window(ctx, first, after, last, before)?,
+            want(ctx),
+        );
+        Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}

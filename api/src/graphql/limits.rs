@@ -1,0 +1,168 @@
+//! Query limits, enforced before anything runs: depth, complexity (page
+//! sizes multiply down nested lists) and the page-size cap, including on
+//! nested lists whose resolvers would only run after their parents' SQL.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
+
+use crate::data::PageLimits;
+use crate::error::code;
+
+/// The limits every operation must respect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub page: PageLimits,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 15,
+            max_complexity: 250_000,
+            page: PageLimits::default(),
+        }
+    }
+}
+
+/// The extension checking [`QueryLimits`].
+pub struct Limits(pub QueryLimits);
+
+impl ExtensionFactory for Limits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(LimitsExtension(self.0))
+    }
+}
+
+struct LimitsExtension(QueryLimits);
+
+fn limit_error(message: String, code: &str, limit: &str, max: usize, actual: usize) -> ServerError {
+    let mut error = ServerError::new(message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", code);
+    extensions.set("limit", limit);
+    extensions.set("max", max as u64);
+    extensions.set("actual", actual as u64);
+    error.extensions = Some(extensions);
+    error
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for LimitsExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        if let Some((argument, size)) = largest_page(&document, variables)
+            .filter(|(_, size)| *size > self.0.page.max_size as i64)
+        {
+            let mut error = limit_error(
+                format!(
+                    "`{argument}: {size}` is above the page size limit of {}",
+                    self.0.page.max_size
+                ),
+                code::BAD_USER_INPUT,
+                "pageSize",
+                self.0.page.max_size as usize,
+                size as usize,
+            );
+            if let Some(extensions) = error.extensions.as_mut() {
+                extensions.set("field", argument);
+            }
+            return Err(error);
+        }
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        if result.depth > self.0.max_depth {
+            return Err(vec![limit_error(
+                format!(
+                    "query depth {} is above the limit of {}",
+                    result.depth, self.0.max_depth
+                ),
+                code::QUERY_TOO_DEEP,
+                "depth",
+                self.0.max_depth,
+                result.depth,
+            )]);
+        }
+        if result.complexity > self.0.max_complexity {
+            return Err(vec![limit_error(
+                format!(
+                    "query complexity {} is above the limit of {} (page sizes multiply down nested lists)",
+                    result.complexity, self.0.max_complexity
+                ),
+                code::QUERY_TOO_COMPLEX,
+                "complexity",
+                self.0.max_complexity,
+                result.complexity,
+            )]);
+        }
+        Ok(result)
+    }
+}
+
+/// The largest `first`/`last` argument anywhere in the document (literal or
+/// variable), with its name. Every `first`/`last` in this schema is a page size.
+fn largest_page(document: &ExecutableDocument, variables: &Variables) -> Option<(String, i64)> {
+    let mut largest: Option<(String, i64)> = None;
+    let mut visit = |set: &SelectionSet| walk(set, variables, &mut largest);
+    for (_, operation) in document.operations.iter() {
+        visit(&operation.node.selection_set.node);
+    }
+    for fragment in document.fragments.values() {
+        visit(&fragment.node.selection_set.node);
+    }
+    largest
+}
+
+fn walk(set: &SelectionSet, variables: &Variables, largest: &mut Option<(String, i64)>) {
+    for selection in &set.items {
+        match &selection.node {
+            Selection::Field(field) => {
+                for (name, value) in &field.node.arguments {
+                    if name.node != "first" && name.node != "last" {
+                        continue;
+                    }
+                    let value = value
+                        .node
+                        .clone()
+                        .into_const_with(|variable| {
+                            Ok::<_, std::convert::Infallible>(
+                                variables.get(&variable).cloned().unwrap_or(Value::Null),
+                            )
+                        })
+                        .unwrap_or(Value::Null);
+                    if let Value::Number(number) = value {
+                        if let Some(size) = number.as_i64() {
+                            if largest.as_ref().is_none_or(|(_, l)| size > *l) {
+                                *largest = Some((name.node.to_string(), size));
+                            }
+                        }
+                    }
+                }
+                walk(&field.node.selection_set.node, variables, largest);
+            }
+            Selection::InlineFragment(fragment) => {
+                walk(&fragment.node.selection_set.node, variables, largest);
+            }
+            Selection::FragmentSpread(_) => {}
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Per-request DataLoaders. One `DataLoader<DbLoader>` is created for each
+//! request (or WebSocket operation) around that request's [`Scoped`] handle,
+//! and every key carries the tenant it was made for: a key of another tenant
+//! is refused, so a loader can never answer across tenants even if one were
+//! shared by mistake.
+//!
+//! Single rows load by business id; nested lists load one page per parent,
+//! grouped by identical list arguments, in one statement per group.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use entity::{drift_metric, feedback, model, prediction, training_job};
+
+use crate::data::drift::DriftQuery;
+use crate::data::feedback::FeedbackQuery;
+use crate::data::models::ModelQuery;
+use crate::data::predictions::PredictionQuery;
+use crate::data::{self, Page};
+use crate::db::Scoped;
+use crate::error::{ApiError, ApiResult};
+
+/// The largest batch one load may carry. Page caps and the complexity limit
+/// keep real batches far below it; it only bounds the statement size.
+const MAX_BATCH: usize = 10_000;
+
+pub type Loaders = DataLoader<DbLoader>;
+
+pub fn loaders(scoped: Scoped) -> Loaders {
+    DataLoader::new(DbLoader { scoped }, tokio::spawn).max_batch_size(MAX_BATCH)
+}
+
+pub struct DbLoader {
+    scoped: Scoped,
+}
+
+/// A failed load, shared by every key of its batch.
+pub type LoadError = Arc<ApiError>;
+
+impl DbLoader {
+    /// Refuses keys minted for another tenant (fail closed).
+    fn check_tenant<'a>(
+        &self,
+        tenants: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), LoadError> {
+        for tenant in tenants {
+            if tenant != self.scoped.tenant() {
+                return Err(fail(ApiError::Internal(anyhow::anyhow!(
+                    "a loader key of another tenant reached this request's loader"
+                ))));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Logs an internal failure once per batch and shares it.
+fn fail(error: ApiError) -> LoadError {
+    if let ApiError::Internal(cause) = &error {
+        tracing::error!(error = ?cause, "batched load failed");
+    }
+    Arc::new(error)
+}
+
+/// A single row by business id, for one tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RowKey<K> {
+    pub tenant: Arc<str>,
+    pub id: K,
+}
+
+/// One page of children of `parent`, for one tenant and one set of list arguments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PageKey<P, Q> {
+    pub tenant: Arc<str>,
+    pub parent: P,
+    pub query: Arc<Q>,
+}
+
+/// Marker types telling the relations apart where parent and child types coincide.
+macro_rules! relation_keys {
+    ($($name:ident($parent:ty, $query:ty);)*) => {
+        $(
+            #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+            pub struct $name(pub PageKey<$parent, $query>);
+        )*
+    };
+}
+
+relation_keys! {
+    PredictionsOfModel(String, PredictionQuery);
+    DriftOfModel(String, DriftQuery);
+    FeedbackOfModel(String, FeedbackQuery);
+    FeedbackOfPrediction(String, FeedbackQuery);
+    ModelsOfTrainingJob(uuid::Uuid, ModelQuery);
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ModelById(pub RowKey<String>);
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PredictionById(pub RowKey<String>);
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TrainingJobByKey(pub RowKey<uuid::Uuid>);
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TrainingJobById(pub RowKey<String>);
+
+/// Loads rows by id: `fetch` gets the tenant's rows for the ids; absent ids stay absent.
+async fn load_rows<W, K, M, F, Fut>(
+    loader: &DbLoader,
+    keys: &[W],
+    key: impl Fn(&W) -> &RowKey<K>,
+    fetch: F,
+) -> Result<HashMap<W, M>, LoadError>
+where
+    W: Clone + Eq + Hash,
+    K: Clone + Eq + Hash,
+    F: FnOnce(Scoped, Vec<K>) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<HashMap<K, M>>>,
+{
+    loader.check_tenant(keys.iter().map(|k| &*key(k).tenant))?;
+    let ids: Vec<K> = keys.iter().map(|k| key(k).id.clone()).collect();
+    let mut rows = fetch(loader.scoped.clone(), ids).await.map_err(fail)?;
+    Ok(keys
+        .iter()
+        .filter_map(|k| rows.remove(&key(k).id).map(|row| (k.clone(), row)))
+        .collect())
+}
+
+/// Loads child pages: one fetch per distinct list query, for all its parents.
+async fn load_pages<W, P, Q, M, F, Fut>(
+    loader: &DbLoader,
+    keys: &[W],
+    key: impl Fn(&W) -> &PageKey<P, Q>,
+    fetch: F,
+) -> Result<HashMap<W, Page<M>>, LoadError>
+where
+    W: Clone + Eq + Hash,
+    P: Clone + Eq + Hash,
+    Q: Eq + Hash,
+    M: Clone,
+    F: Fn(Scoped, Vec<P>, Arc<Q>) -> Fut,
+    Fut: std::future::Future<Output = ApiResult<HashMap<P, Page<M>>>>,
+{
+    loader.check_tenant(keys.iter().map(|k| &*key(k).tenant))?;
+    let mut groups: HashMap<&Arc<Q>, Vec<&W>> = HashMap::new();
+    for k in keys {
+        groups.entry(&key(k).query).or_default().push(k);
+    }
+    let mut out = HashMap::with_capacity(keys.len());
+    for (query, members) in groups {
+        let parents: Vec<P> = members.iter().map(|k| key(k).parent.clone()).collect();
+        let mut pages = fetch(loader.scoped.clone(), parents, query.clone())
+            .await
+            .map_err(fail)?;
+        for k in members {
+            if let Some(page) = pages.remove(&key(k).parent) {
+                out.insert(k.clone(), page);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Loader<ModelById> for DbLoader {
+    type Value = model::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ModelById],
+    ) -> Result<HashMap<ModelById, Self::Value>, Self::Error> {
+        load_rows(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, ids| async move { data::models::by_ids(&scoped, &ids).await },
+        )
+        .await
+    }
+}
+
+impl Loader<PredictionById> for DbLoader {
+    type Value = prediction::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PredictionById],
+    ) -> Result<HashMap<PredictionById, Self::Value>, Self::Error> {
+        load_rows(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, ids| async move { data::predictions::by_ids(&scoped, &ids).await },
+        )
+        .await
+    }
+}
+
+impl Loader<TrainingJobByKey> for DbLoader {
+    type Value = training_job::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[TrainingJobByKey],
+    ) -> Result<HashMap<TrainingJobByKey, Self::Value>, Self::Error> {
+        load_rows(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, ids| async move { data::training::by_keys(&scoped, &ids).await },
+        )
+        .await
+    }
+}
+
+impl Loader<TrainingJobById> for DbLoader {
+    type Value = training_job::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[TrainingJobById],
+    ) -> Result<HashMap<TrainingJobById, Self::Value>, Self::Error> {
+        load_rows(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, ids| async move { data::training::by_job_ids(&scoped, &ids).await },
+        )
+        .await
+    }
+}
+
+impl Loader<PredictionsOfModel> for DbLoader {
+    type Value = Page<prediction::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PredictionsOfModel],
+    ) -> Result<HashMap<PredictionsOfModel, Self::Value>, Self::Error> {
+        load_pages(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, parents, query| async move {
+                data::predictions::pages_by_model(&scoped, &parents, &query).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<DriftOfModel> for DbLoader {
+    type Value = Page<drift_metric::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[DriftOfModel],
+    ) -> Result<HashMap<DriftOfModel, Self::Value>, Self::Error> {
+        load_pages(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, parents, query| async move {
+                data::drift::pages_by_model(&scoped, &parents, &query).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<FeedbackOfModel> for DbLoader {
+    type Value = Page<feedback::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[FeedbackOfModel],
+    ) -> Result<HashMap<FeedbackOfModel, Self::Value>, Self::Error> {
+        load_pages(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, parents, query| async move {
+                data::feedback::pages_by_model(&scoped, &parents, &query).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<FeedbackOfPrediction> for DbLoader {
+    type Value = Page<feedback::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[FeedbackOfPrediction],
+    ) -> Result<HashMap<FeedbackOfPrediction, Self::Value>, Self::Error> {
+        load_pages(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, parents, query| async move {
+                data::feedback::pages_by_prediction(&scoped, &parents, &query).await
+            },
+        )
+        .await
+    }
+}
+
+impl Loader<ModelsOfTrainingJob> for DbLoader {
+    type Value = Page<model::Model>;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[ModelsOfTrainingJob],
+    ) -> Result<HashMap<ModelsOfTrainingJob, Self::Value>, Self::Error> {
+        load_pages(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, parents, query| async move {
+                data::models::pages_by_training_job(&scoped, &parents, &query).await
+            },
+        )
+        .await
+    }
+}
+
+/// Loads one child page through the request's loader.
+pub async fn load_page<K, M>(
+    loaders: &Loaders,
+    key: K,
+    want: data::Want,
+) -> async_graphql::Result<Page<M>>
+where
+    DbLoader: Loader<K, Value = Page<M>, Error = LoadError>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+{
+    Ok(loaders
+        .load_one(key)
+        .await
+        .map_err(crate::error::shared)?
+        .unwrap_or_else(|| Page::empty(want.count.then_some(0))))
+}
+
+/// Loads one row through the request's loader; `None` when the tenant has no such row.
+pub async fn load_row<K, M>(loaders: &Loaders, key: K) -> async_graphql::Result<Option<M>>
+where
+    DbLoader: Loader<K, Value = M, Error = LoadError>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+{
+    loaders.load_one(key).await.map_err(crate::error::shared)
+}

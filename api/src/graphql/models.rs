@@ -1,0 +1,317 @@
+//! The model registry.
+
+use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::model;
+
+use super::common::{
+    connection, db_values, page_complexity, vocab_opt, vocabulary, want, window, OrderDirection,
+    TimeRange,
+};
+use super::drift::{drift_query, DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
+use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
+use super::loaders::{
+    load_page, load_row, DriftOfModel, FeedbackOfModel, ModelById, PageKey, PredictionsOfModel,
+    RowKey, TrainingJobByKey,
+};
+use super::predictions::{
+    prediction_query, PredictionConnection, PredictionFilter, PredictionOrder,
+};
+use super::request_context;
+use super::training::TrainingJob;
+use crate::data::models::{self as data, ModelOrderField as DataOrderField, ModelQuery};
+use crate::data::OrderBy;
+use crate::error::ApiResult;
+
+vocabulary!(
+    /// Where a model is in its lifecycle.
+    ModelStatus {
+        Active => "active",
+        Training => "training",
+        Retired => "retired",
+        Failed => "failed",
+    }
+);
+
+/// Which models a list holds. All conditions must hold.
+#[derive(InputObject, Default, Debug)]
+pub struct ModelFilter {
+    pub model_ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<ModelStatus>>,
+    /// `lstm`, `ensemble`, `vae`, `prophet`, … (an open vocabulary).
+    pub model_types: Option<Vec<String>>,
+    pub versions: Option<Vec<String>>,
+    pub created_at: Option<TimeRange>,
+    pub deployed_at: Option<TimeRange>,
+}
+
+impl From<ModelFilter> for data::ModelFilter {
+    fn from(filter: ModelFilter) -> Self {
+        data::ModelFilter {
+            model_ids: filter.model_ids,
+            statuses: db_values(filter.statuses),
+            model_types: filter.model_types,
+            versions: filter.versions,
+            created_at: filter.created_at.map(Into::into),
+            deployed_at: filter.deployed_at.map(Into::into),
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+#[graphql(remote = "crate::data::models::ModelOrderField")]
+pub enum ModelOrderField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    DeployedAt,
+    ModelId,
+    ModelName,
+}
+
+/// How a model list is ordered; ties are broken by `modelId`.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct ModelOrder {
+    #[graphql(default)]
+    pub field: ModelOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+pub fn model_query(
+    ctx: &Context<'_>,
+    filter: Option<ModelFilter>,
+    order_by: Option<ModelOrder>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<ModelQuery> {
+    let order = order_by.unwrap_or_default();
+    Ok(ModelQuery::new(
+        filter.unwrap_or_default().into(),
+        OrderBy {
+            field: DataOrderField::from(order.field),
+            direction: order.direction.into(),
+        },
+        window(ctx, first, after, last, before)?,
+        want(ctx),
+    ))
+}
+
+/// The registered quality metrics of a model.
+#[derive(SimpleObject)]
+pub struct ModelMetrics {
+    pub accuracy: Option<f64>,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1_score: Option<f64>,
+    pub auc_roc: Option<f64>,
+    /// Every stored metric, including the ones above.
+    pub raw: Json<serde_json::Value>,
+}
+
+/// A registered model version.
+pub struct Model(model::Model);
+
+impl From<model::Model> for Model {
+    fn from(row: model::Model) -> Self {
+        Self(row)
+    }
+}
+
+connection!(ModelConnection, ModelEdge, Model);
+
+#[Object]
+impl Model {
+    async fn model_id(&self) -> &str {
+        &self.0.model_id
+    }
+
+    async fn model_name(&self) -> &str {
+        &self.0.model_name
+    }
+
+    /// `lstm`, `ensemble`, `vae`, `prophet`, …
+    async fn model_type(&self) -> &str {
+        &self.0.model_type
+    }
+
+    async fn version(&self) -> &str {
+        &self.0.version
+    }
+
+    async fn parameters(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.parameters)
+    }
+
+    async fn metrics(&self) -> ModelMetrics {
+        let metric = |name: &str| self.0.metrics.get(name).and_then(serde_json::Value::as_f64);
+        ModelMetrics {
+            accuracy: metric("accuracy"),
+            precision: metric("precision"),
+            recall: metric("recall"),
+            f1_score: metric("f1_score"),
+            auc_roc: metric("auc_roc"),
+            raw: Json(self.0.metrics.clone()),
+        }
+    }
+
+    /// Where the model artefact is stored.
+    async fn model_path(&self) -> Option<&str> {
+        self.0.model_path.as_deref()
+    }
+
+    /// Whether an encrypted model artefact is stored (its bytes are never served).
+    async fn has_encrypted_model(&self) -> bool {
+        self.0.encrypted_model.is_some()
+    }
+
+    /// The key the stored artefact is encrypted with (an id, not the key).
+    async fn encryption_key_id(&self) -> Option<&str> {
+        self.0.encryption_key_id.as_deref()
+    }
+
+    async fn status(&self) -> async_graphql::Result<Option<ModelStatus>> {
+        vocab_opt(self.0.status.as_deref())
+    }
+
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.updated_at
+    }
+
+    async fn deployed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deployed_at
+    }
+
+    async fn retired_at(&self) -> Option<DateTime<Utc>> {
+        self.0.retired_at
+    }
+
+    /// The training job that produced this model.
+    async fn training_job(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<TrainingJob>> {
+        let Some(job_key) = self.0.training_job_id else {
+            return Ok(None);
+        };
+        let rc = request_context(ctx)?;
+        let key = TrainingJobByKey(RowKey {
+            tenant: rc.tenant(),
+            id: job_key,
+        });
+        Ok(load_row(rc.loaders(), key).await?.map(TrainingJob::from))
+    }
+
+    /// This model's predictions, newest first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn predictions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PredictionFilter>,
+        order_by: Option<PredictionOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<PredictionConnection> {
+        let rc = request_context(ctx)?;
+        let query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
+        let want = query.want;
+        let key = PredictionsOfModel(PageKey {
+            tenant: rc.tenant(),
+            parent: self.0.model_id.clone(),
+            query: query.into(),
+        });
+        Ok(load_page(rc.loaders(), key, want).await?.into())
+    }
+
+    /// This model's drift metrics, most recent first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn drift_metrics(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DriftMetricFilter>,
+        order_by: Option<DriftMetricOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<DriftMetricConnection> {
+        let rc = request_context(ctx)?;
+        let query = drift_query(ctx, filter, order_by, first, after, last, before)?;
+        let want = query.want;
+        let key = DriftOfModel(PageKey {
+            tenant: rc.tenant(),
+            parent: self.0.model_id.clone(),
+            query: query.into(),
+        });
+        Ok(load_page(rc.loaders(), key, want).await?.into())
+    }
+
+    /// Feedback on this model's predictions, newest first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn feedback(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<FeedbackFilter>,
+        order_by: Option<FeedbackOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<FeedbackConnection> {
+        let rc = request_context(ctx)?;
+        let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
+        let want = query.want;
+        let key = FeedbackOfModel(PageKey {
+            tenant: rc.tenant(),
+            parent: self.0.model_id.clone(),
+            query: query.into(),
+        });
+        Ok(load_page(rc.loaders(), key, want).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct ModelsQuery;
+
+#[Object]
+impl ModelsQuery {
+    /// One model by id; null if the tenant has none with this id.
+    async fn model(
+        &self,
+        ctx: &Context<'_>,
+        model_id: String,
+    ) -> async_graphql::Result<Option<Model>> {
+        let rc = request_context(ctx)?;
+        let key = ModelById(RowKey {
+            tenant: rc.tenant(),
+            id: model_id,
+        });
+        Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+    }
+
+    /// Models, newest first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn models(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ModelFilter>,
+        order_by: Option<ModelOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<ModelConnection> {
+        let rc = request_context(ctx)?;
+        let query = model_query(ctx, filter, order_by, first, after, last, before)?;
+        Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}

@@ -1,0 +1,374 @@
+//! Predictions: what a model said about a resource, and why.
+
+use async_graphql::{Context, Enum, InputObject, Json, Object};
+use chrono::{DateTime, Duration, Utc};
+use entity::prediction;
+
+use super::common::{
+    connection, db_values, float, float_opt, page_complexity, vocab, vocab_opt, vocabulary, want,
+    window, FloatRange, OrderDirection,
+};
+use super::explain::{self, AttentionWeights, ContributionOrder, FeatureContribution};
+use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
+use super::loaders::{
+    load_page, load_row, FeedbackOfPrediction, ModelById, PageKey, PredictionById, RowKey,
+};
+use super::models::Model;
+use super::request_context;
+use crate::data::predictions::{
+    self as data, PredictionOrderField as DataOrderField, PredictionQuery,
+};
+use crate::data::{OrderBy, TimeRange};
+use crate::error::{ApiError, ApiResult};
+
+vocabulary!(
+    /// How bad a predicted violation would be.
+    RiskLevel {
+        Critical => "critical",
+        High => "high",
+        Medium => "medium",
+        Low => "low",
+    }
+);
+
+vocabulary!(
+    /// Where the fix for a predicted violation stands.
+    RemediationStatus {
+        Pending => "pending",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Failed => "failed",
+    }
+);
+
+/// Which predictions a list holds. All conditions must hold.
+#[derive(InputObject, Default, Debug)]
+pub struct PredictionFilter {
+    pub prediction_ids: Option<Vec<String>>,
+    pub model_ids: Option<Vec<String>>,
+    pub resource_ids: Option<Vec<String>>,
+    /// Resource ids starting with this (case-sensitive).
+    pub resource_id_prefix: Option<String>,
+    pub risk_levels: Option<Vec<RiskLevel>>,
+    pub remediation_statuses: Option<Vec<RemediationStatus>>,
+    pub model_versions: Option<Vec<String>>,
+    /// Shorthand for `violationProbability: {min: …}`.
+    pub min_probability: Option<f64>,
+    pub violation_probability: Option<FloatRange>,
+    pub confidence_score: Option<FloatRange>,
+    pub risk_score: Option<FloatRange>,
+    pub time_to_violation_hours: Option<FloatRange>,
+    /// Predicted at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Predicted before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only predictions with (true) or without (false) feedback.
+    pub has_feedback: Option<bool>,
+}
+
+impl PredictionFilter {
+    fn into_data(self) -> ApiResult<data::PredictionFilter> {
+        let mut probability = self.violation_probability.map(Into::into);
+        if let Some(min) = self.min_probability {
+            let range: &mut crate::data::NumberRange =
+                probability.get_or_insert_with(Default::default);
+            range.min = Some(range.min.map_or(min, |m: f64| m.max(min)));
+        }
+        Ok(data::PredictionFilter {
+            prediction_ids: self.prediction_ids,
+            model_ids: self.model_ids,
+            resource_ids: self.resource_ids,
+            resource_id_prefix: self.resource_id_prefix,
+            risk_levels: db_values(self.risk_levels),
+            remediation_statuses: db_values(self.remediation_statuses),
+            model_versions: self.model_versions,
+            violation_probability: probability,
+            confidence_score: self.confidence_score.map(Into::into),
+            risk_score: self.risk_score.map(Into::into),
+            time_to_violation_hours: self.time_to_violation_hours.map(Into::into),
+            predicted_at: super::common::time_range(self.from, self.to),
+            has_feedback: self.has_feedback,
+        })
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+#[graphql(remote = "crate::data::predictions::PredictionOrderField")]
+pub enum PredictionOrderField {
+    #[default]
+    PredictionTimestamp,
+    ViolationProbability,
+    RiskScore,
+    ConfidenceScore,
+    TimeToViolationHours,
+    InferenceTimeMs,
+    PredictionId,
+}
+
+/// How a prediction list is ordered; ties are broken by `predictionId`.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct PredictionOrder {
+    #[graphql(default)]
+    pub field: PredictionOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+/// Builds a prediction list query from a field's arguments.
+pub fn prediction_query(
+    ctx: &Context<'_>,
+    filter: Option<PredictionFilter>,
+    order_by: Option<PredictionOrder>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<PredictionQuery> {
+    let order = order_by.unwrap_or_default();
+    Ok(PredictionQuery::new(
+        filter.unwrap_or_default().into_data()?,
+        OrderBy {
+            field: DataOrderField::from(order.field),
+            direction: order.direction.into(),
+        },
+        window(ctx, first, after, last, before)?,
+        want(ctx),
+    ))
+}
+
+/// A lower and upper bound on the violation probability.
+#[derive(async_graphql::SimpleObject)]
+pub struct ConfidenceInterval {
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+/// A model's prediction that a resource will violate a policy, with its explanation.
+pub struct Prediction(prediction::Model);
+
+impl From<prediction::Model> for Prediction {
+    fn from(row: prediction::Model) -> Self {
+        Self(row)
+    }
+}
+
+connection!(PredictionConnection, PredictionEdge, Prediction);
+
+#[Object]
+impl Prediction {
+    async fn prediction_id(&self) -> &str {
+        &self.0.prediction_id
+    }
+
+    async fn resource_id(&self) -> &str {
+        &self.0.resource_id
+    }
+
+    async fn model_id(&self) -> &str {
+        &self.0.model_id
+    }
+
+    /// Probability (0–1) that the resource violates the policy.
+    async fn violation_probability(&self) -> f64 {
+        float(&self.0.violation_probability)
+    }
+
+    /// Hours until the predicted violation.
+    async fn time_to_violation_hours(&self) -> Option<f64> {
+        float_opt(&self.0.time_to_violation_hours)
+    }
+
+    async fn confidence_score(&self) -> f64 {
+        float(&self.0.confidence_score)
+    }
+
+    async fn confidence_interval(&self) -> Option<ConfidenceInterval> {
+        let lower = float_opt(&self.0.confidence_interval_lower);
+        let upper = float_opt(&self.0.confidence_interval_upper);
+        (lower.is_some() || upper.is_some()).then_some(ConfidenceInterval { lower, upper })
+    }
+
+    async fn risk_level(&self) -> async_graphql::Result<RiskLevel> {
+        vocab(&self.0.risk_level)
+    }
+
+    async fn risk_score(&self) -> Option<f64> {
+        float_opt(&self.0.risk_score)
+    }
+
+    async fn impact_factors(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.impact_factors.as_ref().map(Json)
+    }
+
+    async fn uncertainty_sources(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.uncertainty_sources.as_ref().map(Json)
+    }
+
+    async fn recommendations(&self) -> Vec<&str> {
+        self.0
+            .recommendations
+            .as_ref()
+            .map(|list| list.0.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    async fn features_used(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.features_used.as_ref().map(Json)
+    }
+
+    /// Each feature's SHAP contribution, largest magnitude first unless
+    /// ordered otherwise; `top` keeps the first n.
+    async fn shap_values(
+        &self,
+        top: Option<i32>,
+        #[graphql(default)] order_by: ContributionOrder,
+    ) -> async_graphql::Result<Vec<FeatureContribution>> {
+        Ok(explain::contributions(
+            self.0.shap_values.as_ref(),
+            top,
+            order_by,
+        )?)
+    }
+
+    /// SHAP's base (expected) value, if stored with the contributions.
+    async fn shap_base_value(&self) -> Option<f64> {
+        explain::base_value(self.0.shap_values.as_ref())
+    }
+
+    async fn attention_weights(&self) -> Option<AttentionWeights> {
+        self.0.attention_weights.as_ref().map(explain::attention)
+    }
+
+    async fn inference_time_ms(&self) -> f64 {
+        float(&self.0.inference_time_ms)
+    }
+
+    async fn model_version(&self) -> &str {
+        &self.0.model_version
+    }
+
+    async fn prediction_timestamp(&self) -> Option<DateTime<Utc>> {
+        self.0.prediction_timestamp
+    }
+
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
+    async fn remediation_status(&self) -> async_graphql::Result<Option<RemediationStatus>> {
+        vocab_opt(self.0.remediation_status.as_deref())
+    }
+
+    /// The remediation (in the remediation system) handling this prediction.
+    async fn remediation_id(&self) -> Option<uuid::Uuid> {
+        self.0.remediation_id
+    }
+
+    /// The model that made this prediction.
+    async fn model(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Model>> {
+        let rc = request_context(ctx)?;
+        let key = ModelById(RowKey {
+            tenant: rc.tenant(),
+            id: self.0.model_id.clone(),
+        });
+        Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+    }
+
+    /// Human feedback on this prediction.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn feedback(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<FeedbackFilter>,
+        order_by: Option<FeedbackOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<FeedbackConnection> {
+        let rc = request_context(ctx)?;
+        let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
+        let want = query.want;
+        let key = FeedbackOfPrediction(PageKey {
+            tenant: rc.tenant(),
+            parent: self.0.prediction_id.clone(),
+            query: query.into(),
+        });
+        Ok(load_page(rc.loaders(), key, want).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct PredictionsQuery;
+
+#[Object]
+impl PredictionsQuery {
+    /// One prediction by id; null if the tenant has none with this id.
+    async fn prediction(
+        &self,
+        ctx: &Context<'_>,
+        prediction_id: String,
+    ) -> async_graphql::Result<Option<Prediction>> {
+        let rc = request_context(ctx)?;
+        let key = PredictionById(RowKey {
+            tenant: rc.tenant(),
+            id: prediction_id,
+        });
+        Ok(load_row(rc.loaders(), key).await?.map(Prediction::from))
+    }
+
+    /// Predictions, newest first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn predictions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PredictionFilter>,
+        order_by: Option<PredictionOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<PredictionConnection> {
+        let rc = request_context(ctx)?;
+        let query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
+        Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+
+    /// Predictions of the last `hours` hours (1–8760), newest first unless
+    /// ordered otherwise; select `model { modelName modelType metrics { accuracy } }`
+    /// for what `v_recent_predictions` shows.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn recent_predictions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 24)] hours: i32,
+        filter: Option<PredictionFilter>,
+        order_by: Option<PredictionOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<PredictionConnection> {
+        if !(1..=8760).contains(&hours) {
+            return Err(ApiError::BadUserInput {
+                message: format!("`hours` must be between 1 and 8760 (got {hours})"),
+                field: Some("hours".into()),
+            }
+            .into());
+        }
+        let rc = request_context(ctx)?;
+        let mut query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
+        let since = crate::data::now() - Duration::hours(hours.into());
+        let range = query
+            .filter
+            .predicted_at
+            .get_or_insert(TimeRange::default());
+        range.from = Some(range.from.map_or(since, |from| from.max(since)));
+        // Rebuild so the query's identity reflects the narrowed filter.
+        let query = PredictionQuery::new(query.filter, query.order, query.window, query.want);
+        Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}

@@ -1,0 +1,250 @@
+//! Training jobs.
+
+use async_graphql::{Context, Enum, InputObject, Json, Object};
+use chrono::{DateTime, Utc};
+use entity::training_job;
+
+use super::common::{
+    connection, db_values, float_opt, page_complexity, time_range, vocab, vocabulary, want, window,
+    FloatRange, OrderDirection,
+};
+use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, TrainingJobById};
+use super::models::{model_query, ModelConnection, ModelFilter, ModelOrder};
+use super::request_context;
+use crate::data::training::{
+    self as data, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
+};
+use crate::data::OrderBy;
+use crate::error::ApiResult;
+
+vocabulary!(
+    /// Where a training job stands.
+    JobStatus {
+        Queued => "queued",
+        Running => "running",
+        Completed => "completed",
+        Failed => "failed",
+        Cancelled => "cancelled",
+    }
+);
+
+vocabulary!(
+    /// Why a training job was started.
+    TriggerReason {
+        Scheduled => "scheduled",
+        DriftDetected => "drift_detected",
+        Manual => "manual",
+        FeedbackThreshold => "feedback_threshold",
+    }
+);
+
+/// Which training jobs a list holds. All conditions must hold.
+#[derive(InputObject, Default, Debug)]
+pub struct TrainingJobFilter {
+    pub job_ids: Option<Vec<String>>,
+    pub statuses: Option<Vec<JobStatus>>,
+    pub trigger_reasons: Option<Vec<TriggerReason>>,
+    pub model_types: Option<Vec<String>>,
+    pub created_by: Option<Vec<String>>,
+    pub cost_estimate: Option<FloatRange>,
+    /// Created at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Created before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl From<TrainingJobFilter> for data::TrainingJobFilter {
+    fn from(filter: TrainingJobFilter) -> Self {
+        data::TrainingJobFilter {
+            job_ids: filter.job_ids,
+            statuses: db_values(filter.statuses),
+            trigger_reasons: db_values(filter.trigger_reasons),
+            model_types: filter.model_types,
+            created_by: filter.created_by,
+            cost_estimate: filter.cost_estimate.map(Into::into),
+            created_at: time_range(filter.from, filter.to),
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
+#[graphql(remote = "crate::data::training::TrainingJobOrderField")]
+pub enum TrainingJobOrderField {
+    #[default]
+    CreatedAt,
+    StartedAt,
+    CompletedAt,
+    CostEstimate,
+    JobId,
+}
+
+/// How a training job list is ordered; ties are broken by `jobId`.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct TrainingJobOrder {
+    #[graphql(default)]
+    pub field: TrainingJobOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+fn training_job_query(
+    ctx: &Context<'_>,
+    filter: Option<TrainingJobFilter>,
+    order_by: Option<TrainingJobOrder>,
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> ApiResult<TrainingJobQuery> {
+    let order = order_by.unwrap_or_default();
+    Ok(TrainingJobQuery::new(
+        filter.unwrap_or_default().into(),
+        OrderBy {
+            field: DataOrderField::from(order.field),
+            direction: order.direction.into(),
+        },
+        window(ctx, first, after, last, before)?,
+        want(ctx),
+    ))
+}
+
+/// A (re)training run.
+pub struct TrainingJob(training_job::Model);
+
+impl From<training_job::Model> for TrainingJob {
+    fn from(row: training_job::Model) -> Self {
+        Self(row)
+    }
+}
+
+connection!(TrainingJobConnection, TrainingJobEdge, TrainingJob);
+
+#[Object]
+impl TrainingJob {
+    async fn job_id(&self) -> &str {
+        &self.0.job_id
+    }
+
+    async fn model_type(&self) -> &str {
+        &self.0.model_type
+    }
+
+    async fn trigger_reason(&self) -> async_graphql::Result<TriggerReason> {
+        vocab(&self.0.trigger_reason)
+    }
+
+    async fn status(&self) -> async_graphql::Result<JobStatus> {
+        vocab(&self.0.status)
+    }
+
+    async fn training_config(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.training_config)
+    }
+
+    async fn hyperparameters(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.hyperparameters.as_ref().map(Json)
+    }
+
+    async fn dataset_info(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.dataset_info.as_ref().map(Json)
+    }
+
+    async fn metrics(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.metrics.as_ref().map(Json)
+    }
+
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+
+    async fn completed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.completed_at
+    }
+
+    async fn estimated_completion(&self) -> Option<DateTime<Utc>> {
+        self.0.estimated_completion
+    }
+
+    async fn created_at(&self) -> Option<DateTime<Utc>> {
+        self.0.created_at
+    }
+
+    async fn created_by(&self) -> Option<&str> {
+        self.0.created_by.as_deref()
+    }
+
+    /// CPU, memory and GPU used.
+    async fn resource_usage(&self) -> Option<Json<&serde_json::Value>> {
+        self.0.resource_usage.as_ref().map(Json)
+    }
+
+    async fn cost_estimate(&self) -> Option<f64> {
+        float_opt(&self.0.cost_estimate)
+    }
+
+    /// The models this job produced.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn models(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ModelFilter>,
+        order_by: Option<ModelOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<ModelConnection> {
+        let rc = request_context(ctx)?;
+        let query = model_query(ctx, filter, order_by, first, after, last, before)?;
+        let want = query.want;
+        let key = ModelsOfTrainingJob(PageKey {
+            tenant: rc.tenant(),
+            parent: self.0.id,
+            query: query.into(),
+        });
+        Ok(load_page(rc.loaders(), key, want).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct TrainingQuery;
+
+#[Object]
+impl TrainingQuery {
+    /// One training job by id; null if the tenant has none with this id.
+    async fn training_job(
+        &self,
+        ctx: &Context<'_>,
+        job_id: String,
+    ) -> async_graphql::Result<Option<TrainingJob>> {
+        let rc = request_context(ctx)?;
+        let key = TrainingJobById(RowKey {
+            tenant: rc.tenant(),
+            id: job_id,
+        });
+        Ok(load_row(rc.loaders(), key).await?.map(TrainingJob::from))
+    }
+
+    /// Training jobs, newest first unless ordered otherwise.
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    #[allow(clippy::too_many_arguments)]
+    async fn training_jobs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TrainingJobFilter>,
+        order_by: Option<TrainingJobOrder>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> async_graphql::Result<TrainingJobConnection> {
+        let rc = request_context(ctx)?;
+        let query = training_job_query(ctx, filter, order_by, first, after, last, before)?;
+        Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
