@@ -76,6 +76,11 @@ impl Application {
             .expect("a bound socket has an address")
     }
 
+    /// The database pool the server uses (for its statement count).
+    pub fn database(&self) -> Database {
+        self.db.clone()
+    }
+
     /// The routes, for tests that drive them without a socket.
     pub fn router(&self) -> Router {
         self.router.clone()

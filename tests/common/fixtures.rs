@@ -112,3 +112,93 @@ where
     api::data::insert_many(&txn, vec![row]).await?;
     txn.commit().await
 }
+
+pub fn drift_metric(
+    tenant: &str,
+    metric_id: &str,
+    model_id: &str,
+) -> entity::drift_metric::ActiveModel {
+    entity::drift_metric::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        metric_id: Set(metric_id.into()),
+        resource_id: Set(Some("res-1".into())),
+        tenant_id: Set(tenant.into()),
+        model_id: Set(Some(model_id.into())),
+        drift_type: Set("data".into()),
+        drift_score: Set(Decimal::new(4200, 4)),
+        drift_velocity: Set(Some(Decimal::new(15, 3))),
+        reconstruction_error: Set(None),
+        psi_score: Set(Some(Decimal::new(21, 2))),
+        ks_statistic: Set(None),
+        wasserstein_distance: Set(None),
+        alert_triggered: Set(Some(true)),
+        alert_level: Set(Some("warning".into())),
+        time_to_violation_hours: Set(None),
+        measured_at: Set(Some(api::data::now())),
+        baseline_comparison: Set(None),
+        feature_contributions: Set(Some(json!({"cpu": 0.6, "mem": -0.1}))),
+    }
+}
+
+pub fn training_job(tenant: &str, job_id: &str) -> entity::training_job::ActiveModel {
+    entity::training_job::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        job_id: Set(job_id.into()),
+        tenant_id: Set(tenant.into()),
+        model_type: Set("lstm".into()),
+        trigger_reason: Set("drift_detected".into()),
+        status: Set("completed".into()),
+        training_config: Set(json!({"epochs": 10})),
+        hyperparameters: Set(None),
+        dataset_info: Set(None),
+        metrics: Set(None),
+        error_message: Set(None),
+        started_at: Set(None),
+        completed_at: Set(None),
+        estimated_completion: Set(None),
+        created_at: Set(Some(api::data::now())),
+        created_by: Set(Some("scheduler".into())),
+        resource_usage: Set(None),
+        cost_estimate: Set(Some(Decimal::new(1250, 2))),
+    }
+}
+
+pub fn feature_set(tenant: &str, feature_set_id: &str) -> entity::feature_set::ActiveModel {
+    entity::feature_set::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        feature_set_id: Set(feature_set_id.into()),
+        resource_id: Set("res-1".into()),
+        tenant_id: Set(tenant.into()),
+        feature_type: Set("temporal".into()),
+        features: Set(json!({"x": 1})),
+        feature_version: Set(Some(1)),
+        computed_at: Set(Some(api::data::now())),
+        expires_at: Set(None),
+        quality_score: Set(Some(Decimal::new(90, 2))),
+        completeness: Set(Some(Decimal::new(100, 2))),
+    }
+}
+
+pub fn configuration(tenant: &str, resource_id: &str) -> entity::configuration::ActiveModel {
+    entity::configuration::ActiveModel {
+        id: Set(uuid::Uuid::new_v4()),
+        resource_id: Set(resource_id.into()),
+        tenant_id: Set(tenant.into()),
+        configuration: Set(json!({"encrypted": true})),
+        features: Set(None),
+        policy_context: Set(None),
+        baseline_config: Set(None),
+        created_at: Set(Some(api::data::now())),
+        updated_at: Set(Some(api::data::now())),
+    }
+}
+
+/// Inserts rows through `scoped` in one transaction.
+pub async fn insert_all<A>(scoped: &Scoped, rows: Vec<A>) -> Result<(), sea_orm::DbErr>
+where
+    A: ActiveModelTrait + Send,
+{
+    let txn = scoped.begin().await?;
+    api::data::insert_many(&txn, rows).await?;
+    txn.commit().await
+}

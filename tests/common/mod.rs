@@ -193,6 +193,8 @@ fn with_database(server: &str, name: &str) -> String {
 /// A running server on a free port, stopped when dropped.
 pub struct TestServer {
     pub base: String,
+    /// The server's pool, for its statement count.
+    pub db: Database,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
@@ -200,10 +202,16 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
+        // Server logs go to the test's captured output: shown when it fails.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,api=info")
+            .with_test_writer()
+            .try_init();
         let app = api::Application::build(config)
             .await
             .expect("server builds");
         let base = format!("http://{}", app.local_addr());
+        let db = app.database();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             app.run_until(async {
@@ -214,6 +222,7 @@ impl TestServer {
         });
         Self {
             base,
+            db,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .build()
@@ -239,6 +248,53 @@ impl TestServer {
             .expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.expect("JSON body"))
+    }
+
+    /// POSTs a GraphQL query with variables and returns (status, body).
+    pub async fn graphql_with(
+        &self,
+        key: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url("/graphql"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    /// `data` of a successful query; panics with the errors otherwise.
+    pub async fn data(
+        &self,
+        key: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let (status, body) = self.graphql_with(key, query, variables).await;
+        assert!(
+            status == 200 && body.get("errors").is_none(),
+            "query failed ({status}): {body}"
+        );
+        body["data"].clone()
+    }
+
+    /// The number of SQL statements `query` runs (nothing else may use the
+    /// server meanwhile).
+    pub async fn statements_for(
+        &self,
+        key: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> (u64, serde_json::Value) {
+        let before = self.db.statements_executed();
+        let (_, body) = self.graphql_with(key, query, variables).await;
+        (self.db.statements_executed() - before, body)
     }
 
     pub async fn stop(mut self) {

@@ -136,11 +136,12 @@ impl Filters {
                 c => vec![c],
             })
             .collect();
-        let length = prefix.chars().count() as i64;
+        // INTEGER arguments: PostgreSQL has no substr(varchar, int, bigint).
+        let length = prefix.chars().count() as i32;
         let exact = Expr::expr(
             Func::cust("SUBSTR")
                 .arg(Expr::col(column.as_column_ref()))
-                .arg(1)
+                .arg(1i32)
                 .arg(length),
         )
         .eq(prefix);

@@ -508,7 +508,9 @@ fn value_to_json(value: Value) -> Json {
     match value {
         Value::String(Some(s)) => Json::String(s),
         Value::ChronoDateTimeUtc(Some(t)) => {
-            Json::String(t.to_rfc3339_opts(SecondsFormat::Micros, true))
+            // Full precision: on SQLite the comparison is textual, so the bound value
+            // must render exactly as the stored one.
+            Json::String(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
         }
         Value::Decimal(Some(d)) => Json::String(d.normalize().to_string()),
         Value::Uuid(Some(u)) => Json::String(u.to_string()),

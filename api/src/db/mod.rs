@@ -4,6 +4,8 @@
 mod scoped;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
@@ -19,7 +21,11 @@ use crate::auth::Principal;
 #[derive(Clone, Debug)]
 pub struct Database {
     conn: DatabaseConnection,
+    statements: Arc<AtomicU64>,
 }
+
+/// Statements slower than this are logged (SQL text only, never values).
+const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 
 impl Database {
     /// Connects to `url`. SQLite files get their folder created and WAL mode;
@@ -47,15 +53,33 @@ impl Database {
                     .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
             }
         }
-        let conn = sea_orm::Database::connect(options).await?;
+        let mut conn = sea_orm::Database::connect(options).await?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        conn.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            if info.elapsed >= SLOW_STATEMENT {
+                tracing::warn!(
+                    elapsed_ms = info.elapsed.as_millis() as u64,
+                    sql = %info.statement.sql,
+                    "slow statement"
+                );
+            }
+        });
         if conn.get_database_backend() == DbBackend::Sqlite && !in_memory {
             conn.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Self { conn })
+        Ok(Self { conn, statements })
     }
 
     pub fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()
+    }
+
+    /// SQL statements run through this pool so far (every pool clone shares
+    /// the count): what the N+1 tests and benchmarks measure.
+    pub fn statements_executed(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Opens the tenant-scoped handle for `principal`.

@@ -62,7 +62,31 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
+        let document = next.run(ctx, query, variables).await.map_err(|error| {
+            // The parser's own guard against deep nesting (before our depth
+            // check can run) is the same limit to a client.
+            if error
+                .message
+                .starts_with("The recursion depth of the query")
+            {
+                let mut error = limit_error(
+                    format!(
+                        "query nesting is far above the depth limit of {}",
+                        self.0.max_depth
+                    ),
+                    code::QUERY_TOO_DEEP,
+                    "depth",
+                    self.0.max_depth,
+                    0,
+                );
+                if let Some(extensions) = error.extensions.as_mut() {
+                    extensions.unset("actual");
+                }
+                error
+            } else {
+                error
+            }
+        })?;
         if let Some((argument, size)) = largest_page(&document, variables)
             .filter(|(_, size)| *size > self.0.page.max_size as i64)
         {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{drift_metric, feedback, model, prediction, training_job};
 
+use super::batch::BatchSpawner;
 use crate::data::drift::DriftQuery;
 use crate::data::feedback::FeedbackQuery;
 use crate::data::models::ModelQuery;
@@ -28,8 +29,12 @@ const MAX_BATCH: usize = 10_000;
 
 pub type Loaders = DataLoader<DbLoader>;
 
-pub fn loaders(scoped: Scoped) -> Loaders {
-    DataLoader::new(DbLoader { scoped }, tokio::spawn).max_batch_size(MAX_BATCH)
+/// The loaders of one request, whose batches run on `spawner`'s executor
+/// once the operation waits (see `batch.rs`), so no delay is needed.
+pub fn loaders(scoped: Scoped, spawner: BatchSpawner) -> Loaders {
+    DataLoader::new(DbLoader { scoped }, move |task| spawner.spawn(task))
+        .max_batch_size(MAX_BATCH)
+        .delay(std::time::Duration::ZERO)
 }
 
 pub struct DbLoader {

@@ -1,5 +1,6 @@
 //! The GraphQL schema, one module per domain, merged into one root.
 
+mod batch;
 mod common;
 mod configurations;
 mod drift;
@@ -21,6 +22,7 @@ use crate::auth::Principal;
 use crate::db::Scoped;
 use crate::error::ApiError;
 
+pub use batch::BatchExecutor;
 pub use limits::QueryLimits;
 pub use me::Me;
 
@@ -44,6 +46,9 @@ pub fn build_schema(limits: QueryLimits) -> AppSchema {
     Schema::build(Query::default(), EmptyMutation, EmptySubscription)
         .data(limits.page)
         .extension(limits::Limits(limits))
+        // The parser's nesting guard stays above the depth limit, so that
+        // limit is the one clients meet.
+        .limit_recursive_depth(limits.max_depth.max(30) + 2)
         .finish()
 }
 
@@ -63,19 +68,17 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
-    pub fn new(principal: Principal, scoped: Scoped) -> Self {
-        Self {
+    /// The context of one operation, and the executor its batched loads run
+    /// on: the operation must be driven through [`BatchExecutor::run`].
+    pub fn new(principal: Principal, scoped: Scoped) -> (Self, BatchExecutor) {
+        let (spawner, executor) = batch::batch_executor();
+        let context = Self {
             tenant: Arc::from(scoped.tenant()),
-            loaders: loaders::loaders(scoped.clone()),
+            loaders: loaders::loaders(scoped.clone(), spawner),
             principal,
             scoped,
-        }
-    }
-
-    /// A fresh context for another operation of the same caller (a new
-    /// request on a WebSocket connection): same principal, new loaders.
-    pub fn for_next_operation(&self) -> Self {
-        Self::new(self.principal.clone(), self.scoped.clone())
+        };
+        (context, executor)
     }
 
     pub fn principal(&self) -> &Principal {

@@ -454,9 +454,10 @@ async fn execute_in_span(
     };
     tracing::Span::current().record("tenant", principal.tenant());
     let scoped = state.db.scoped(&principal);
-    let request = request.data(RequestContext::new(principal, scoped));
+    let (context, mut batches) = RequestContext::new(principal, scoped);
+    let request = request.data(context);
 
-    let response = state.schema.execute(request).await;
+    let response = batches.run(state.schema.execute(request)).await;
     let request_error = is_request_error(&response);
     let data = (!request_error).then(|| response.data.into_json().unwrap_or(Json::Null));
     graphql_response(

@@ -24,6 +24,8 @@ use tokio::task::AbortHandle;
 
 use super::AppState;
 use crate::auth::bearer_token;
+use crate::auth::Principal;
+use crate::db::Scoped;
 use crate::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::RequestContext;
 
@@ -72,7 +74,9 @@ impl Close {
 
 struct Connection {
     state: AppState,
-    context: Option<RequestContext>,
+    /// The caller, once `connection_init` authenticated it; each operation
+    /// gets a fresh request context (and loaders) from it.
+    caller: Option<(Principal, Scoped)>,
     init_received: bool,
     subscriptions: HashMap<String, AbortHandle>,
     /// Where subscriptions put their messages; `run` writes them out.
@@ -83,7 +87,7 @@ impl Connection {
     fn new(state: AppState, outgoing: mpsc::Sender<Json>) -> Self {
         Self {
             state,
-            context: None,
+            caller: None,
             init_received: false,
             subscriptions: HashMap::new(),
             outgoing,
@@ -185,16 +189,16 @@ impl Connection {
             "websocket connection authenticated"
         );
         let scoped = self.state.db.scoped(&principal);
-        self.context = Some(RequestContext::new(principal, scoped));
+        self.caller = Some((principal, scoped));
         Ok(Some(json!({ "type": "connection_ack" })))
     }
 
     fn subscribe(&mut self, message: &Json) -> Result<(), Close> {
         let id = message_id(message)?.to_owned();
-        let Some(context) = self
-            .context
+        let Some((context, mut batches)) = self
+            .caller
             .as_ref()
-            .map(RequestContext::for_next_operation)
+            .map(|(principal, scoped)| RequestContext::new(principal.clone(), scoped.clone()))
         else {
             return Err(Close::new(4401, "Unauthorized"));
         };
@@ -233,7 +237,7 @@ impl Connection {
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             let mut responses = schema.execute_stream(request);
-            while let Some(mut response) = responses.next().await {
+            while let Some(mut response) = batches.run(responses.next()).await {
                 let request_error = is_request_error(&response);
                 fill_missing_codes(&mut response.errors, default_code(request_error));
                 if request_error {
