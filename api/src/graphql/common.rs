@@ -201,6 +201,7 @@ macro_rules! connection {
             total: Option<u64>,
         }
 
+        #[doc = concat!("A page of `", stringify!($node), "`s.")]
         #[async_graphql::Object]
         impl $connection {
             async fn edges(&self) -> &[$edge] {

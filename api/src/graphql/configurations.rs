@@ -82,6 +82,7 @@ impl From<configuration::Model> for Configuration {
 
 connection!(ConfigurationConnection, ConfigurationEdge, Configuration);
 
+/// A snapshot of a resource's configuration.
 #[Object]
 impl Configuration {
     /// The snapshot's identity (snapshots have no other).

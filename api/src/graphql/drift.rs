@@ -119,6 +119,7 @@ impl From<drift_metric::Model> for DriftMetric {
 
 connection!(DriftMetricConnection, DriftMetricEdge, DriftMetric);
 
+/// One drift measurement.
 #[Object]
 impl DriftMetric {
     async fn metric_id(&self) -> &str {

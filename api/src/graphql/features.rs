@@ -88,6 +88,7 @@ impl From<feature_set::Model> for FeatureSet {
 
 connection!(FeatureSetConnection, FeatureSetEdge, FeatureSet);
 
+/// Features computed for a resource.
 #[Object]
 impl FeatureSet {
     async fn feature_set_id(&self) -> &str {

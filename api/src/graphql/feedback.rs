@@ -115,6 +115,7 @@ impl From<feedback::Model> for Feedback {
 
 connection!(FeedbackConnection, FeedbackEdge, Feedback);
 
+/// A reviewer's verdict on a prediction.
 #[Object]
 impl Feedback {
     async fn feedback_id(&self) -> &str {

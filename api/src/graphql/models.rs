@@ -122,6 +122,7 @@ impl From<model::Model> for Model {
 
 connection!(ModelConnection, ModelEdge, Model);
 
+/// A registered model version.
 #[Object]
 impl Model {
     async fn model_id(&self) -> &str {

@@ -154,6 +154,7 @@ impl From<prediction::Model> for Prediction {
 
 connection!(PredictionConnection, PredictionEdge, Prediction);
 
+/// A model's prediction that a resource will violate a policy, with its explanation.
 #[Object]
 impl Prediction {
     async fn prediction_id(&self) -> &str {

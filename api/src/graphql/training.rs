@@ -119,6 +119,7 @@ impl From<training_job::Model> for TrainingJob {
 
 connection!(TrainingJobConnection, TrainingJobEdge, TrainingJob);
 
+/// A (re)training run.
 #[Object]
 impl TrainingJob {
     async fn job_id(&self) -> &str {

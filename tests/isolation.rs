@@ -1,0 +1,212 @@
+//! Tenant isolation of the read API: two tenants with the same business
+//! ids. Through every root field and relation, each sees only its own rows,
+//! counts and cursors; the other tenant's ids behave exactly like ids that
+//! do not exist; concurrent requests through the DataLoaders never mix.
+
+mod common;
+
+use api::auth::Role;
+use common::fixtures::{self, insert, scoped_for};
+use common::TestServer;
+use sea_orm::ActiveValue::Set;
+use serde_json::{json, Value};
+
+const ALPHA: &str = "alpha";
+const BETA: &str = "beta";
+
+/// Seeds one tenant: shared ids (`m-1`, `p-1`, …) in both, `*-only-<tenant>`
+/// ids in one. Every text a client can see carries the tenant's name.
+async fn seed(test_db: &common::TestDb, db: &api::db::Database, tenant: &str) {
+    let scoped = scoped_for(test_db, db, tenant).await;
+    for job_id in ["job-1", &format!("job-only-{tenant}")] {
+        let mut job = fixtures::training_job(tenant, job_id);
+        job.created_by = Set(Some(format!("{tenant}-scheduler")));
+        if job_id == "job-1" {
+            job.id = Set(uuid::Uuid::new_v4());
+        }
+        let key = job.id.clone().unwrap();
+        insert(&scoped, job).await.unwrap();
+        let model_id = if job_id == "job-1" {
+            "m-1".to_owned()
+        } else {
+            format!("m-only-{tenant}")
+        };
+        let mut model = fixtures::model(tenant, &model_id);
+        model.model_name = Set(format!("{tenant} model"));
+        model.training_job_id = Set(Some(key));
+        insert(&scoped, model).await.unwrap();
+    }
+    for (prediction_id, model_id) in [
+        ("p-1".to_owned(), "m-1".to_owned()),
+        (format!("p-only-{tenant}"), format!("m-only-{tenant}")),
+    ] {
+        let mut prediction = fixtures::prediction(tenant, &prediction_id, &model_id);
+        prediction.resource_id = Set(format!("{tenant}-resource"));
+        insert(&scoped, prediction).await.unwrap();
+        let mut feedback =
+            fixtures::feedback(tenant, &format!("f-{prediction_id}"), &prediction_id);
+        feedback.user_id = Set(format!("{tenant}-reviewer"));
+        insert(&scoped, feedback).await.unwrap();
+        let mut drift = fixtures::drift_metric(tenant, &format!("d-{prediction_id}"), &model_id);
+        drift.resource_id = Set(Some(format!("{tenant}-resource")));
+        insert(&scoped, drift).await.unwrap();
+    }
+    let mut features = fixtures::feature_set(tenant, "fs-1");
+    features.resource_id = Set(format!("{tenant}-resource"));
+    insert(&scoped, features).await.unwrap();
+    insert(
+        &scoped,
+        fixtures::configuration(tenant, &format!("{tenant}-resource")),
+    )
+    .await
+    .unwrap();
+}
+
+/// Every tenant-revealing string in a response.
+fn tenant_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if ["resourceId", "modelName", "userId", "createdBy"].contains(&key.as_str()) {
+                    if let Some(s) = value.as_str() {
+                        out.push(s.to_owned());
+                    }
+                }
+                tenant_strings(value, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| tenant_strings(v, out)),
+        _ => {}
+    }
+}
+
+fn assert_only(tenant: &str, data: &Value) {
+    let mut strings = Vec::new();
+    tenant_strings(data, &mut strings);
+    assert!(!strings.is_empty(), "nothing tenant-revealing in {data}");
+    for s in strings {
+        assert!(s.starts_with(tenant), "{tenant} saw {s:?} in {data}");
+    }
+}
+
+/// Every root field and relation, with counts.
+const EVERYTHING: &str = r#"{
+    models { totalCount nodes { modelName
+        predictions { totalCount nodes { resourceId feedback { totalCount nodes { userId prediction { resourceId } } } model { modelName } } }
+        driftMetrics { totalCount nodes { resourceId model { modelName } } }
+        feedback { totalCount nodes { userId } }
+        trainingJob { createdBy models { totalCount nodes { modelName } } }
+    } }
+    predictions { totalCount nodes { resourceId } }
+    recentPredictions { totalCount nodes { resourceId } }
+    feedback { totalCount nodes { userId prediction { resourceId } } }
+    trainingJobs { totalCount nodes { createdBy models { totalCount nodes { modelName } } } }
+    featureSets { totalCount nodes { resourceId } }
+    configurations { totalCount nodes { resourceId } }
+    driftMetrics { totalCount nodes { resourceId model { modelName } } }
+    m: model(modelId: "m-1") { modelName predictions { totalCount nodes { resourceId } } }
+    p: prediction(predictionId: "p-1") { resourceId feedback { totalCount nodes { userId } } }
+    j: trainingJob(jobId: "job-1") { createdBy models { nodes { modelName } } }
+}"#;
+
+backend_tests! {
+    async fn each_tenant_sees_only_its_own_rows_counts_and_relations(test_db: TestDb) {
+        let db = test_db.connect().await;
+        seed(&test_db, &db, ALPHA).await;
+        seed(&test_db, &db, BETA).await;
+        let server = TestServer::start(test_db.config()).await;
+        for tenant in [ALPHA, BETA] {
+            let key = test_db.key(tenant, Role::Viewer).await;
+            let data = server.data(&key, EVERYTHING, json!({})).await;
+            assert_only(tenant, &data);
+            for root in ["models", "predictions", "recentPredictions", "feedback", "trainingJobs", "driftMetrics"] {
+                assert_eq!(data[root]["totalCount"], 2, "{tenant} {root}");
+            }
+            assert_eq!(data["featureSets"]["totalCount"], 1);
+            assert_eq!(data["configurations"]["totalCount"], 1);
+            assert_eq!(data["m"]["predictions"]["totalCount"], 1);
+            assert_eq!(data["p"]["feedback"]["totalCount"], 1);
+            for model in data["models"]["nodes"].as_array().unwrap() {
+                assert_eq!(model["predictions"]["totalCount"], 1);
+                assert_eq!(model["feedback"]["totalCount"], 1);
+                assert_eq!(model["trainingJob"]["models"]["totalCount"], 1);
+            }
+        }
+        server.stop().await;
+    }
+
+    async fn another_tenants_ids_behave_like_missing_ids(test_db: TestDb) {
+        let db = test_db.connect().await;
+        seed(&test_db, &db, ALPHA).await;
+        seed(&test_db, &db, BETA).await;
+        let server = TestServer::start(test_db.config()).await;
+        let beta = test_db.key(BETA, Role::Viewer).await;
+        let lookup = |suffix: &str| format!(r#"{{
+            model(modelId: "m-only-{suffix}") {{ modelName }}
+            prediction(predictionId: "p-only-{suffix}") {{ resourceId }}
+            trainingJob(jobId: "job-only-{suffix}") {{ createdBy }}
+            predictions(filter: {{predictionIds: ["p-only-{suffix}"]}}) {{ totalCount nodes {{ resourceId }} }}
+            feedback(filter: {{predictionIds: ["p-only-{suffix}"]}}) {{ totalCount }}
+            driftMetrics(filter: {{modelIds: ["m-only-{suffix}"]}}) {{ totalCount }}
+            models(filter: {{modelIds: ["m-only-{suffix}"]}}) {{ totalCount }}
+            trainingJobs(filter: {{jobIds: ["job-only-{suffix}"]}}) {{ totalCount }}
+        }}"#);
+        let (status_alpha_ids, alpha_ids) = server.graphql(&beta, &lookup(ALPHA)).await;
+        let (status_missing, missing) = server.graphql(&beta, &lookup("nobody")).await;
+        assert_eq!(status_alpha_ids, status_missing);
+        assert_eq!(alpha_ids, missing, "alpha's ids must look exactly like missing ones to beta");
+        assert_eq!(missing["data"]["model"], Value::Null);
+        assert_eq!(missing["data"]["predictions"]["totalCount"], 0);
+        // Beta's own ids of the same kind are found, so the query itself works.
+        let (_, own) = server.graphql(&beta, &lookup(BETA)).await;
+        assert_only(BETA, &own["data"]);
+        assert_eq!(own["data"]["predictions"]["totalCount"], 1);
+        server.stop().await;
+    }
+
+    async fn a_cursor_minted_for_one_tenant_is_useless_to_another(test_db: TestDb) {
+        let db = test_db.connect().await;
+        seed(&test_db, &db, ALPHA).await;
+        seed(&test_db, &db, BETA).await;
+        let server = TestServer::start(test_db.config()).await;
+        let alpha = test_db.key(ALPHA, Role::Viewer).await;
+        let beta = test_db.key(BETA, Role::Viewer).await;
+        let query = r#"query($after: String) {
+            predictions(first: 1, after: $after) { pageInfo { endCursor } nodes { resourceId } }
+            models(first: 1) { nodes { predictions(first: 1, after: $after) { nodes { resourceId } } } }
+        }"#;
+        let minted = server.data(&alpha, "{ predictions(first: 1) { pageInfo { endCursor } } }", json!({})).await;
+        let cursor = minted["predictions"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+        // Alpha can use it.
+        let data = server.data(&alpha, query, json!({"after": cursor})).await;
+        assert_only(ALPHA, &data);
+        // Beta gets exactly what a garbage cursor gets, at the root and nested.
+        let (_, stolen) = server.graphql_with(&beta, query, json!({"after": cursor})).await;
+        let (_, garbage) = server.graphql_with(&beta, query, json!({"after": "garbage"})).await;
+        assert_eq!(stolen, garbage);
+        let codes: Vec<&Value> = stolen["errors"].as_array().unwrap().iter().map(|e| &e["extensions"]["code"]).collect();
+        assert_eq!(codes, [&json!("BAD_USER_INPUT"), &json!("BAD_USER_INPUT")], "{stolen}");
+        server.stop().await;
+    }
+
+    async fn concurrent_tenants_never_mix_through_the_loaders(test_db: TestDb) {
+        let db = test_db.connect().await;
+        seed(&test_db, &db, ALPHA).await;
+        seed(&test_db, &db, BETA).await;
+        let server = std::sync::Arc::new(TestServer::start(test_db.config()).await);
+        let alpha = test_db.key(ALPHA, Role::Viewer).await;
+        let beta = test_db.key(BETA, Role::Viewer).await;
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let (tenant, key) = if i % 2 == 0 { (ALPHA, alpha.clone()) } else { (BETA, beta.clone()) };
+            let server = server.clone();
+            tasks.push(tokio::spawn(async move {
+                let data = server.data(&key, EVERYTHING, json!({})).await;
+                assert_only(tenant, &data);
+            }));
+        }
+        for task in tasks {
+            task.await.expect("no request saw another tenant's rows");
+        }
+    }
+}
