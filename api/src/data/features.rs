@@ -71,7 +71,7 @@ fn base(txn: &ScopedTxn, filter: &FeatureSetFilter) -> ApiResult<Select<Entity>>
         .time_range(Column::ComputedAt, "from", filter.computed_at)?;
     if let Some(expired) = filter.expired {
         let now = filter.now.unwrap_or_else(super::now);
-        filters = filters.add(if expired {
+        filters = filters.and(if expired {
             Condition::all().add(Column::ExpiresAt.lte(now))
         } else {
             Condition::any()

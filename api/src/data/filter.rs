@@ -69,7 +69,7 @@ impl Filters {
         }
     }
 
-    pub fn add(mut self, condition: impl Into<Condition>) -> Self {
+    pub fn and(mut self, condition: impl Into<Condition>) -> Self {
         self.condition = self.condition.add(condition.into());
         self
     }
@@ -93,9 +93,9 @@ impl Filters {
             ));
         }
         if values.is_empty() {
-            return Ok(self.add(Expr::cust("1 = 0")));
+            return Ok(self.and(Expr::cust("1 = 0")));
         }
-        Ok(self.add(column.is_in(values)))
+        Ok(self.and(column.is_in(values)))
     }
 
     pub fn equals<C, V>(self, column: C, value: Option<V>) -> Self
@@ -104,7 +104,7 @@ impl Filters {
         V: Into<Value>,
     {
         match value {
-            Some(value) => self.add(column.eq(value)),
+            Some(value) => self.and(column.eq(value)),
             None => self,
         }
     }
@@ -146,11 +146,11 @@ impl Filters {
         )
         .eq(prefix);
         Ok(self
-            .add(
+            .and(
                 Expr::col(column.as_column_ref())
                     .like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
             )
-            .add(exact))
+            .and(exact))
     }
 
     pub fn number_range<C: ColumnTrait>(
@@ -185,10 +185,10 @@ impl Filters {
         let min = range.min.map(bound).transpose()?;
         let max = range.max.map(bound).transpose()?;
         if let Some(min) = min {
-            filters = filters.add(column.gte(min));
+            filters = filters.and(column.gte(min));
         }
         if let Some(max) = max {
-            filters = filters.add(column.lte(max));
+            filters = filters.and(column.lte(max));
         }
         Ok(filters)
     }
@@ -209,10 +209,10 @@ impl Filters {
         }
         let mut filters = self;
         if let Some(from) = range.from {
-            filters = filters.add(column.gte(from));
+            filters = filters.and(column.gte(from));
         }
         if let Some(to) = range.to {
-            filters = filters.add(column.lt(to));
+            filters = filters.and(column.lt(to));
         }
         Ok(filters)
     }

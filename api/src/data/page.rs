@@ -370,11 +370,7 @@ where
 }
 
 fn qualified<C: ColumnTrait>(column: &C) -> String {
-    format!(
-        "\"{}\".\"{}\"",
-        column.entity_name().to_string(),
-        column.as_str()
-    )
+    format!("\"{}\".\"{}\"", column.entity_name(), column.as_str())
 }
 
 /// The SQL order for a key: forward is the list's order with NULLs last;

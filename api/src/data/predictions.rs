@@ -118,7 +118,7 @@ pub(super) fn base(txn: &ScopedTxn, filter: &PredictionFilter) -> ApiResult<Sele
                 )
                 .to_owned(),
         );
-        filters = filters.add(if has_feedback { exists } else { exists.not() });
+        filters = filters.and(if has_feedback { exists } else { exists.not() });
     }
     Ok(Entity::find()
         .filter(Column::TenantId.eq(txn.tenant()))
