@@ -78,6 +78,47 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn nested_lists_load_in_batches_over_websocket(test_db: TestDb) {
+        let db = test_db.connect().await;
+        let scoped = common::fixtures::scoped_for(&test_db, &db, "acme").await;
+        let mut models = Vec::new();
+        let mut predictions = Vec::new();
+        for m in 0..20 {
+            let model_id = format!("m-{m:02}");
+            models.push(common::fixtures::model("acme", &model_id));
+            for p in 0..2 {
+                predictions.push(common::fixtures::prediction("acme", &format!("p-{m:02}-{p}"), &model_id));
+            }
+        }
+        common::fixtures::insert_all(&scoped, models).await.unwrap();
+        common::fixtures::insert_all(&scoped, predictions).await.unwrap();
+        let key = test_db.key("acme", Role::Viewer).await;
+        let server = TestServer::start(test_db.config()).await;
+        let mut socket = connect(&server, "/graphql/ws", Some("graphql-transport-ws")).await.unwrap();
+        send(&mut socket, json!({"type": "connection_init", "payload": {"token": key}})).await;
+        assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+        let query = "{ models(first: 20) { nodes { modelId predictions { totalCount nodes { predictionId model { modelId } } } } } }";
+        for id in ["1", "2"] {
+            let before = server.db.statements_executed();
+            send(&mut socket, json!({"id": id, "type": "subscribe", "payload": {"query": query}})).await;
+            let answer = next(&mut socket).await.unwrap();
+            assert_eq!(answer["type"], "next", "{answer}");
+            let models = answer["payload"]["data"]["models"]["nodes"].as_array().unwrap();
+            assert_eq!(models.len(), 20);
+            for model in models {
+                assert_eq!(model["predictions"]["totalCount"], 2);
+                assert_eq!(model["predictions"]["nodes"][0]["model"]["modelId"], model["modelId"]);
+            }
+            assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+            // Models (page), predictions (count + page), models by id; plus
+            // one tenant-setting statement per data call on PostgreSQL.
+            let statements = server.db.statements_executed() - before;
+            let expected = if test_db.backend == sea_orm::DbBackend::Postgres { 7 } else { 4 };
+            assert_eq!(statements, expected, "operation {id}");
+        }
+        server.stop().await;
+    }
+
     async fn rejected_credentials_close_the_connection(test_db: TestDb) {
         let server = TestServer::start(test_db.config()).await;
         let mut socket = connect(&server, "/graphql/ws", Some("graphql-transport-ws")).await.unwrap();
