@@ -14,6 +14,7 @@ mod m20260101_000002_updated_at_triggers;
 mod m20260101_000003_views;
 mod m20260101_000004_row_level_security;
 mod m20260101_000005_api_keys;
+mod m20260101_000006_keyset_indexes;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000003_views::Migration),
             Box::new(m20260101_000004_row_level_security::Migration),
             Box::new(m20260101_000005_api_keys::Migration),
+            Box::new(m20260101_000006_keyset_indexes::Migration),
         ]
     }
 }

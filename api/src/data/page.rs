@@ -244,8 +244,11 @@ where
         query = query.filter(keyset_condition(&sort.keys, values, window.is_forward()));
     }
     for (column, order) in &sort.keys {
-        let (order, nulls) = query_order(order, window.is_forward());
-        query = query.order_by_with_nulls(*column, order, nulls);
+        let (order, nulls) = query_order(column, order, window.is_forward());
+        query = match nulls {
+            Some(nulls) => query.order_by_with_nulls(*column, order, nulls),
+            None => query.order_by(*column, order),
+        };
     }
     let rows = query.limit(window.limit() + 1).all(txn.conn()).await?;
     Ok(into_page(
@@ -310,19 +313,19 @@ where
         .keys
         .iter()
         .map(|(column, order)| {
-            let (order, nulls) = query_order(order, window.is_forward());
+            let (order, nulls) = query_order(column, order, window.is_forward());
             format!(
-                "{} {} {}",
+                "{} {}{}",
                 qualified(column),
                 if matches!(order, Order::Asc) {
                     "ASC"
                 } else {
                     "DESC"
                 },
-                if matches!(nulls, NullOrdering::Last) {
-                    "NULLS LAST"
-                } else {
-                    "NULLS FIRST"
+                match nulls {
+                    Some(NullOrdering::Last) => " NULLS LAST",
+                    Some(NullOrdering::First) => " NULLS FIRST",
+                    None => "",
                 }
             )
         })
@@ -374,14 +377,21 @@ fn qualified<C: ColumnTrait>(column: &C) -> String {
 }
 
 /// The SQL order for a key: forward is the list's order with NULLs last;
-/// backward reads the same order in reverse.
-fn query_order(order: &Order, forward: bool) -> (Order, NullOrdering) {
-    match (order, forward) {
+/// backward reads the same order in reverse. NOT NULL columns get no NULLS
+/// clause, so the backend's default matches the keyset indexes (a
+/// PostgreSQL index cannot serve `id DESC NULLS LAST` when built `id DESC`).
+fn query_order<C: ColumnTrait>(
+    column: &C,
+    order: &Order,
+    forward: bool,
+) -> (Order, Option<NullOrdering>) {
+    let (order, nulls) = match (order, forward) {
         (Order::Asc, true) => (Order::Asc, NullOrdering::Last),
         (_, true) => (Order::Desc, NullOrdering::Last),
         (Order::Asc, false) => (Order::Desc, NullOrdering::First),
         (_, false) => (Order::Asc, NullOrdering::First),
-    }
+    };
+    (order, column.def().is_null().then_some(nulls))
 }
 
 /// Rows strictly after (`forward`) or before the cursor position, in the
