@@ -5,8 +5,10 @@
 //! serve `DESC NULLS LAST`, and every page sorted all of a tenant's rows
 //! (seen with EXPLAIN on the demo data). These indexes match the order,
 //! tiebreaker included, so a page is an index range scan; read backwards,
-//! they serve `last`/`before` too. SQLite's `DESC` already puts NULLs last
-//! (it has no NULLS clause in index definitions).
+//! they serve `last`/`before` too. SQLite is left as it is: its `DESC`
+//! already puts NULLs last (it has no NULLS clause in index definitions),
+//! and dropping and recreating an index under the same name in one
+//! migration failed there ("already exists") on a pooled connection.
 
 use sea_orm_migration::prelude::*;
 
@@ -101,10 +103,10 @@ fn script(nulls_last: &str, with_tiebreaker: bool) -> String {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_for_backend(manager, &script(" NULLS LAST", true), &script("", true)).await
+        run_for_backend(manager, &script(" NULLS LAST", true), "").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        run_for_backend(manager, &script("", false), &script("", false)).await
+        run_for_backend(manager, &script("", false), "").await
     }
 }
