@@ -21,9 +21,6 @@ async fn seed(test_db: &common::TestDb, db: &api::db::Database, tenant: &str) {
     for job_id in ["job-1", &format!("job-only-{tenant}")] {
         let mut job = fixtures::training_job(tenant, job_id);
         job.created_by = Set(Some(format!("{tenant}-scheduler")));
-        if job_id == "job-1" {
-            job.id = Set(uuid::Uuid::new_v4());
-        }
         let key = job.id.clone().unwrap();
         insert(&scoped, job).await.unwrap();
         let model_id = if job_id == "job-1" {

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::data::PageLimits;
+use crate::graphql::QueryLimits;
+
 /// The embedded default: an SQLite file under `./data/`, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
 
@@ -184,30 +187,30 @@ pub struct ServeArgs {
     pub ws_init_timeout_secs: u64,
 
     /// Items per page when a list query names no `first`/`last`.
-    #[arg(long, env = "MLGATE_DEFAULT_PAGE_SIZE", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MLGATE_DEFAULT_PAGE_SIZE", default_value_t = PageLimits::DEFAULT_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
     pub default_page_size: u64,
 
     /// Largest `first`/`last` a list accepts; larger ones are refused before anything runs.
-    #[arg(long, env = "MLGATE_MAX_PAGE_SIZE", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MLGATE_MAX_PAGE_SIZE", default_value_t = PageLimits::MAX_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_page_size: u64,
 
     /// Deepest nesting of fields an operation may have.
-    #[arg(long, env = "MLGATE_MAX_QUERY_DEPTH", default_value_t = 15)]
+    #[arg(long, env = "MLGATE_MAX_QUERY_DEPTH", default_value_t = QueryLimits::MAX_DEPTH)]
     pub max_query_depth: usize,
 
     /// Largest operation complexity: one per field, times the page size for
     /// fields inside a list (so nested page sizes multiply).
-    #[arg(long, env = "MLGATE_MAX_QUERY_COMPLEXITY", default_value_t = 250_000)]
+    #[arg(long, env = "MLGATE_MAX_QUERY_COMPLEXITY", default_value_t = QueryLimits::MAX_COMPLEXITY)]
     pub max_query_complexity: usize,
 }
 
 impl ServeArgs {
     /// The query limits these settings describe.
-    pub fn query_limits(&self) -> crate::graphql::QueryLimits {
-        crate::graphql::QueryLimits {
+    pub fn query_limits(&self) -> QueryLimits {
+        QueryLimits {
             max_depth: self.max_query_depth,
             max_complexity: self.max_query_complexity,
-            page: crate::data::PageLimits {
+            page: PageLimits {
                 default_size: self.default_page_size.min(self.max_page_size),
                 max_size: self.max_page_size,
             },
@@ -228,10 +231,10 @@ impl Default for ServeArgs {
             max_body_bytes: 1024 * 1024,
             playground: true,
             ws_init_timeout_secs: 10,
-            default_page_size: 20,
-            max_page_size: 100,
-            max_query_depth: 15,
-            max_query_complexity: 250_000,
+            default_page_size: PageLimits::DEFAULT_SIZE,
+            max_page_size: PageLimits::MAX_SIZE,
+            max_query_depth: QueryLimits::MAX_DEPTH,
+            max_query_complexity: QueryLimits::MAX_COMPLEXITY,
         }
     }
 }

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::Decimal;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, PaginatorTrait};
 use serde_json::{json, Map, Value as Json};
 
 use entity::{
@@ -151,8 +151,7 @@ pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary>
     let anchor = now();
     for (index, tenant) in tenant_names(args.tenants).into_iter().enumerate() {
         let txn = db.begin_as_operator(&tenant).await?;
-        let existing = model::Entity::find()
-            .filter(model::Column::TenantId.eq(txn.tenant()))
+        let existing = crate::data::tenant_rows::<model::Entity>(&txn)
             .count(txn.conn())
             .await?;
         let counts = if existing > 0 {

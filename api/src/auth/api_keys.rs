@@ -110,8 +110,7 @@ pub async fn revoke_named(txn: &ScopedTxn, name_prefix: &str) -> Result<u64, sea
 }
 
 pub async fn list(txn: &ScopedTxn) -> Result<Vec<ApiKeyInfo>, sea_orm::DbErr> {
-    Ok(api_key::Entity::find()
-        .filter(api_key::Column::TenantId.eq(txn.tenant()))
+    Ok(crate::data::tenant_rows::<api_key::Entity>(txn)
         .order_by_desc(api_key::Column::CreatedAt)
         .all(txn.conn())
         .await?

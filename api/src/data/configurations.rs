@@ -1,11 +1,11 @@
 //! Configuration snapshots of resources.
 
 use entity::configuration::{self, Column, Entity};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{QueryFilter, Select};
 
 use super::filter::{Filters, OrderBy, TimeRange};
-use super::page::{fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -52,18 +52,12 @@ fn base(txn: &ScopedTxn, filter: &ConfigurationFilter) -> ApiResult<Select<Entit
         )?
         .time_range(Column::CreatedAt, "from", filter.created_at)?
         .time_range(Column::UpdatedAt, "updatedAt", filter.updated_at)?;
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(
     scoped: &Scoped,
     query: &ConfigurationQuery,
 ) -> ApiResult<Page<configuration::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use entity::drift_metric::{self, Column, Entity};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{QueryFilter, Select};
 
 use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
-use super::page::{fetch_child_pages, fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{child_pages, list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -67,17 +67,11 @@ fn base(txn: &ScopedTxn, filter: &DriftFilter) -> ApiResult<Select<Entity>> {
         .equals(Column::AlertTriggered, filter.alert_triggered)
         .number_range(Column::DriftScore, "driftScore", filter.drift_score)?
         .time_range(Column::MeasuredAt, "from", filter.measured_at)?;
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(scoped: &Scoped, query: &DriftQuery) -> ApiResult<Page<drift_metric::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }
 
 /// One page of drift metrics per model.
@@ -86,18 +80,5 @@ pub async fn pages_by_model(
     model_ids: &[String],
     query: &DriftQuery,
 ) -> ApiResult<HashMap<String, Page<drift_metric::Model>>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let pages = fetch_child_pages(
-        &txn,
-        base,
-        Column::ModelId,
-        model_ids,
-        &sort(query.order),
-        &query.window,
-        query.want,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(pages)
+    child_pages(scoped, query, base, sort, Column::ModelId, model_ids).await
 }

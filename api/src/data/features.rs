@@ -2,11 +2,11 @@
 
 use entity::feature_set::{self, Column, Entity};
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{ColumnTrait, QueryFilter, Select};
 
 use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
-use super::page::{fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -79,15 +79,9 @@ fn base(txn: &ScopedTxn, filter: &FeatureSetFilter) -> ApiResult<Select<Entity>>
                 .add(Column::ExpiresAt.gt(now))
         });
     }
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(scoped: &Scoped, query: &FeatureSetQuery) -> ApiResult<Page<feature_set::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }

@@ -5,13 +5,11 @@ use std::collections::HashMap;
 
 use entity::{feedback, prediction};
 use feedback::{Column, Entity};
-use sea_orm::{
-    ColumnTrait, EntityTrait, JoinType, QueryFilter, QuerySelect, RelationTrait, Select,
-};
+use sea_orm::{ColumnTrait, JoinType, QueryFilter, QuerySelect, RelationTrait, Select};
 
 use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
-use super::page::{fetch_child_pages, fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{child_pages, list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -71,17 +69,11 @@ fn base(txn: &ScopedTxn, filter: &FeedbackFilter) -> ApiResult<Select<Entity>> {
             filter.accuracy_rating,
         )?
         .time_range(Column::CreatedAt, "from", filter.created_at)?;
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(scoped: &Scoped, query: &FeedbackQuery) -> ApiResult<Page<feedback::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }
 
 /// One page of feedback per prediction.
@@ -90,20 +82,15 @@ pub async fn pages_by_prediction(
     prediction_ids: &[String],
     query: &FeedbackQuery,
 ) -> ApiResult<HashMap<String, Page<feedback::Model>>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let pages = fetch_child_pages(
-        &txn,
+    child_pages(
+        scoped,
+        query,
         base,
+        sort,
         Column::PredictionId,
         prediction_ids,
-        &sort(query.order),
-        &query.window,
-        query.want,
     )
-    .await?;
-    txn.commit().await?;
-    Ok(pages)
+    .await
 }
 
 /// One page per model of the feedback given on that model's predictions.
@@ -112,21 +99,19 @@ pub async fn pages_by_model(
     model_ids: &[String],
     query: &FeedbackQuery,
 ) -> ApiResult<HashMap<String, Page<feedback::Model>>> {
-    let txn = scoped.begin().await?;
     // The relation joins on (tenant_id, prediction_id): never across tenants.
-    let base = base(&txn, &query.filter)?
-        .join(JoinType::InnerJoin, feedback::Relation::Prediction.def())
-        .filter(prediction::Column::TenantId.eq(txn.tenant()));
-    let pages = fetch_child_pages(
-        &txn,
-        base,
+    let with_predictions = |txn: &ScopedTxn, filter: &FeedbackFilter| {
+        Ok(base(txn, filter)?
+            .join(JoinType::InnerJoin, feedback::Relation::Prediction.def())
+            .filter(prediction::Column::TenantId.eq(txn.tenant())))
+    };
+    child_pages(
+        scoped,
+        query,
+        with_predictions,
+        sort,
         prediction::Column::ModelId,
         model_ids,
-        &sort(query.order),
-        &query.window,
-        query.want,
     )
-    .await?;
-    txn.commit().await?;
-    Ok(pages)
+    .await
 }

@@ -13,13 +13,127 @@ pub mod predictions;
 pub mod tenant;
 pub mod training;
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::{
+    ColumnTrait, EntityTrait, FromQueryResult, ModelTrait, QueryFilter, Select, TryGetable, Value,
+};
 
 pub use filter::{Direction, NumberRange, OrderBy, TimeRange};
 pub use page::{Page, PageArgs, PageLimits, Want, Window};
+
+use crate::db::{Scoped, ScopedTxn};
+use crate::error::ApiResult;
+use page::Sort;
+
+/// A table whose rows belong to a tenant.
+pub trait TenantOwned: EntityTrait {
+    fn tenant_column() -> Self::Column;
+}
+
+macro_rules! tenant_owned {
+    ($($module:ident),*) => {
+        $(impl TenantOwned for entity::$module::Entity {
+            fn tenant_column() -> Self::Column {
+                entity::$module::Column::TenantId
+            }
+        })*
+    };
+}
+
+tenant_owned!(
+    configuration,
+    training_job,
+    model,
+    prediction,
+    feedback,
+    feature_set,
+    drift_metric,
+    api_key
+);
+
+/// The transaction's tenant's rows of `E`: where every query of tenant data
+/// starts. (On PostgreSQL, RLS enforces the same underneath.)
+pub fn tenant_rows<E: TenantOwned>(txn: &ScopedTxn) -> Select<E> {
+    E::find().filter(E::tenant_column().eq(txn.tenant()))
+}
+
+/// The tenant's rows of `E` whose `column` is one of `keys`, by key; keys it
+/// does not have are absent.
+pub async fn rows_by_key<E, K>(
+    scoped: &Scoped,
+    column: E::Column,
+    keys: &[K],
+    key_of: impl Fn(&E::Model) -> K,
+) -> ApiResult<HashMap<K, E::Model>>
+where
+    E: TenantOwned,
+    K: Into<Value> + Clone + Eq + Hash,
+{
+    let txn = scoped.begin().await?;
+    let rows = tenant_rows::<E>(&txn)
+        .filter(column.is_in(keys.iter().cloned()))
+        .all(txn.conn())
+        .await?;
+    txn.commit().await?;
+    Ok(rows.into_iter().map(|row| (key_of(&row), row)).collect())
+}
+
+/// One page of a list in a transaction of its own: `base` gives the
+/// tenant's rows matching the query's filter, `sort` its ordering.
+pub async fn list_page<E, F, O>(
+    scoped: &Scoped,
+    query: &ListQuery<F, O>,
+    base: impl FnOnce(&ScopedTxn, &F) -> ApiResult<Select<E>>,
+    sort: impl FnOnce(OrderBy<O>) -> Sort<E>,
+) -> ApiResult<Page<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + ModelTrait<Entity = E> + Sized + Send + Sync,
+    O: Copy,
+{
+    let txn = scoped.begin().await?;
+    let base = base(&txn, &query.filter)?;
+    let page = page::fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
+    txn.commit().await?;
+    Ok(page)
+}
+
+/// One page of a list per parent (rows whose `parent` column equals it), for
+/// all `parents` at once, in a transaction of its own.
+pub async fn child_pages<E, F, O, C, P>(
+    scoped: &Scoped,
+    query: &ListQuery<F, O>,
+    base: impl FnOnce(&ScopedTxn, &F) -> ApiResult<Select<E>>,
+    sort: impl FnOnce(OrderBy<O>) -> Sort<E>,
+    parent: C,
+    parents: &[P],
+) -> ApiResult<HashMap<P, Page<E::Model>>>
+where
+    E: EntityTrait,
+    E::Model: FromQueryResult + ModelTrait<Entity = E> + Sized + Send + Sync,
+    O: Copy,
+    C: ColumnTrait,
+    P: Into<Value> + TryGetable + Eq + Hash + Clone,
+{
+    let txn = scoped.begin().await?;
+    let base = base(&txn, &query.filter)?;
+    let pages = page::fetch_child_pages(
+        &txn,
+        base,
+        parent,
+        parents,
+        &sort(query.order),
+        &query.window,
+        query.want,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(pages)
+}
 
 /// The current time at the precision both backends store (microseconds), so
 /// a value written and read back compares equal on PostgreSQL and SQLite.
@@ -33,10 +147,10 @@ pub fn now() -> DateTime<Utc> {
 /// nested list into one statement.
 #[derive(Clone, Debug)]
 pub struct ListQuery<F, O> {
-    pub filter: F,
-    pub order: OrderBy<O>,
-    pub window: Window,
-    pub want: Want,
+    filter: F,
+    order: OrderBy<O>,
+    window: Window,
+    want: Want,
     identity: String,
 }
 
@@ -50,6 +164,16 @@ impl<F: Debug, O: Debug> ListQuery<F, O> {
             want,
             identity,
         }
+    }
+}
+
+impl<F, O> ListQuery<F, O> {
+    pub fn filter(&self) -> &F {
+        &self.filter
+    }
+
+    pub fn want(&self) -> Want {
+        self.want
     }
 }
 

@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 
 use entity::model::{self, Column, Entity};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{QueryFilter, Select};
 
 use super::filter::{Filters, OrderBy, TimeRange};
-use super::page::{fetch_child_pages, fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{child_pages, list_page, rows_by_key, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -52,17 +52,11 @@ fn base(txn: &ScopedTxn, filter: &ModelFilter) -> ApiResult<Select<Entity>> {
         .one_of(Column::Version, "versions", filter.versions.clone())?
         .time_range(Column::CreatedAt, "createdAt", filter.created_at)?
         .time_range(Column::DeployedAt, "deployedAt", filter.deployed_at)?;
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(scoped: &Scoped, query: &ModelQuery) -> ApiResult<Page<model::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }
 
 /// The tenant's models with these ids; ids it does not have are absent.
@@ -70,17 +64,10 @@ pub async fn by_ids(
     scoped: &Scoped,
     model_ids: &[String],
 ) -> ApiResult<HashMap<String, model::Model>> {
-    let txn = scoped.begin().await?;
-    let rows = Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(Column::ModelId.is_in(model_ids.iter().cloned()))
-        .all(txn.conn())
-        .await?;
-    txn.commit().await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.model_id.clone(), row))
-        .collect())
+    rows_by_key::<Entity, _>(scoped, Column::ModelId, model_ids, |row| {
+        row.model_id.clone()
+    })
+    .await
 }
 
 /// One page of models per training job (by the job's row key).
@@ -89,18 +76,5 @@ pub async fn pages_by_training_job(
     job_keys: &[uuid::Uuid],
     query: &ModelQuery,
 ) -> ApiResult<HashMap<uuid::Uuid, Page<model::Model>>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let pages = fetch_child_pages(
-        &txn,
-        base,
-        Column::TrainingJobId,
-        job_keys,
-        &sort(query.order),
-        &query.window,
-        query.want,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(pages)
+    child_pages(scoped, query, base, sort, Column::TrainingJobId, job_keys).await
 }

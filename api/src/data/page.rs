@@ -34,11 +34,16 @@ pub struct PageLimits {
     pub max_size: u64,
 }
 
+impl PageLimits {
+    pub const DEFAULT_SIZE: u64 = 20;
+    pub const MAX_SIZE: u64 = 100;
+}
+
 impl Default for PageLimits {
     fn default() -> Self {
         Self {
-            default_size: 20,
-            max_size: 100,
+            default_size: Self::DEFAULT_SIZE,
+            max_size: Self::MAX_SIZE,
         }
     }
 }
@@ -205,15 +210,6 @@ impl<M> Page<M> {
             has_next: false,
             has_previous: false,
             total,
-        }
-    }
-
-    pub fn map<N>(self, f: impl Fn(M) -> N) -> Page<N> {
-        Page {
-            edges: self.edges.into_iter().map(|(c, m)| (c, f(m))).collect(),
-            has_next: self.has_next,
-            has_previous: self.has_previous,
-            total: self.total,
         }
     }
 }

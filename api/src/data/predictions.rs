@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use entity::{feedback, prediction};
 use prediction::{Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{QueryFilter, Select};
 
 use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
-use super::page::{fetch_child_pages, fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{child_pages, list_page, rows_by_key, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -120,17 +120,11 @@ pub(super) fn base(txn: &ScopedTxn, filter: &PredictionFilter) -> ApiResult<Sele
         );
         filters = filters.and(if has_feedback { exists } else { exists.not() });
     }
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(scoped: &Scoped, query: &PredictionQuery) -> ApiResult<Page<prediction::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }
 
 /// The tenant's predictions with these ids; ids it does not have are absent.
@@ -138,17 +132,10 @@ pub async fn by_ids(
     scoped: &Scoped,
     prediction_ids: &[String],
 ) -> ApiResult<HashMap<String, prediction::Model>> {
-    let txn = scoped.begin().await?;
-    let rows = Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(Column::PredictionId.is_in(prediction_ids.iter().cloned()))
-        .all(txn.conn())
-        .await?;
-    txn.commit().await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.prediction_id.clone(), row))
-        .collect())
+    rows_by_key::<Entity, _>(scoped, Column::PredictionId, prediction_ids, |row| {
+        row.prediction_id.clone()
+    })
+    .await
 }
 
 /// One page of predictions per model, for all `model_ids` at once.
@@ -157,18 +144,5 @@ pub async fn pages_by_model(
     model_ids: &[String],
     query: &PredictionQuery,
 ) -> ApiResult<HashMap<String, Page<prediction::Model>>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let pages = fetch_child_pages(
-        &txn,
-        base,
-        Column::ModelId,
-        model_ids,
-        &sort(query.order),
-        &query.window,
-        query.want,
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(pages)
+    child_pages(scoped, query, base, sort, Column::ModelId, model_ids).await
 }

@@ -1,6 +1,8 @@
 //! Whole-tenant operations.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter};
+
+use super::TenantOwned;
 
 use crate::db::ScopedTxn;
 
@@ -10,27 +12,24 @@ pub type DeletedCounts = Vec<(&'static str, u64)>;
 /// Deletes every row the transaction's tenant owns, children before parents.
 pub async fn delete_all(txn: &ScopedTxn) -> Result<DeletedCounts, sea_orm::DbErr> {
     use entity::*;
-    let tenant = txn.tenant();
-    let conn = txn.conn();
-    let mut counts = Vec::new();
-    macro_rules! delete {
-        ($module:ident, $table:literal) => {
-            let result = $module::Entity::delete_many()
-                .filter($module::Column::TenantId.eq(tenant))
-                .exec(conn)
-                .await?;
-            counts.push(($table, result.rows_affected));
-        };
-    }
-    delete!(feedback, "ml_feedback");
-    delete!(drift_metric, "ml_drift_metrics");
-    delete!(prediction, "ml_predictions");
-    delete!(model, "ml_models");
-    delete!(training_job, "ml_training_jobs");
-    delete!(feature_set, "ml_feature_store");
-    delete!(configuration, "ml_configurations");
-    delete!(api_key, "mlgate_api_keys");
-    Ok(counts)
+    Ok(vec![
+        delete::<feedback::Entity>(txn).await?,
+        delete::<drift_metric::Entity>(txn).await?,
+        delete::<prediction::Entity>(txn).await?,
+        delete::<model::Entity>(txn).await?,
+        delete::<training_job::Entity>(txn).await?,
+        delete::<feature_set::Entity>(txn).await?,
+        delete::<configuration::Entity>(txn).await?,
+        delete::<api_key::Entity>(txn).await?,
+    ])
+}
+
+async fn delete<E: TenantOwned>(txn: &ScopedTxn) -> Result<(&'static str, u64), sea_orm::DbErr> {
+    let result = E::delete_many()
+        .filter(E::tenant_column().eq(txn.tenant()))
+        .exec(txn.conn())
+        .await?;
+    Ok((E::default().table_name(), result.rows_affected))
 }
 
 /// The operator's path (`mlgate cleanup`): deletes every row of `tenant`.

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use entity::training_job::{self, Column, Entity};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Select};
+use sea_orm::{QueryFilter, Select};
 
 use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
-use super::page::{fetch_page, Page, Sort};
-use super::ListQuery;
+use super::page::{Page, Sort};
+use super::{list_page, rows_by_key, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 
@@ -57,20 +57,14 @@ fn base(txn: &ScopedTxn, filter: &TrainingJobFilter) -> ApiResult<Select<Entity>
         .one_of(Column::CreatedBy, "createdBy", filter.created_by.clone())?
         .number_range(Column::CostEstimate, "costEstimate", filter.cost_estimate)?
         .time_range(Column::CreatedAt, "from", filter.created_at)?;
-    Ok(Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(filters.build()))
+    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
 pub async fn list(
     scoped: &Scoped,
     query: &TrainingJobQuery,
 ) -> ApiResult<Page<training_job::Model>> {
-    let txn = scoped.begin().await?;
-    let base = base(&txn, &query.filter)?;
-    let page = fetch_page(&txn, base, &sort(query.order), &query.window, query.want).await?;
-    txn.commit().await?;
-    Ok(page)
+    list_page(scoped, query, base, sort).await
 }
 
 /// The tenant's jobs with these business ids.
@@ -78,17 +72,7 @@ pub async fn by_job_ids(
     scoped: &Scoped,
     job_ids: &[String],
 ) -> ApiResult<HashMap<String, training_job::Model>> {
-    let txn = scoped.begin().await?;
-    let rows = Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(Column::JobId.is_in(job_ids.iter().cloned()))
-        .all(txn.conn())
-        .await?;
-    txn.commit().await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| (row.job_id.clone(), row))
-        .collect())
+    rows_by_key::<Entity, _>(scoped, Column::JobId, job_ids, |row| row.job_id.clone()).await
 }
 
 /// The tenant's jobs with these row keys (what `ml_models.training_job_id` holds).
@@ -96,12 +80,5 @@ pub async fn by_keys(
     scoped: &Scoped,
     keys: &[uuid::Uuid],
 ) -> ApiResult<HashMap<uuid::Uuid, training_job::Model>> {
-    let txn = scoped.begin().await?;
-    let rows = Entity::find()
-        .filter(Column::TenantId.eq(txn.tenant()))
-        .filter(Column::Id.is_in(keys.iter().copied()))
-        .all(txn.conn())
-        .await?;
-    txn.commit().await?;
-    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
+    rows_by_key::<Entity, _>(scoped, Column::Id, keys, |row| row.id).await
 }

@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use crate::data::{self, PageArgs, PageLimits, Want, Window};
+use std::fmt::Debug;
+
+use crate::data::{self, ListQuery, PageArgs, PageLimits, Want, Window};
 use crate::error::{ApiError, ApiResult};
 
 /// Page-size estimate of a list whose size the query leaves to the server,
 /// for complexity scoring (the server's default page size).
-pub const COMPLEXITY_DEFAULT_PAGE: usize = 20;
+pub const COMPLEXITY_DEFAULT_PAGE: usize = PageLimits::DEFAULT_SIZE as usize;
 
 /// Complexity of a list field: its page size times the cost of one item, so
 /// `first: 100` nested three deep costs a million and is refused before
@@ -32,29 +34,26 @@ macro_rules! vocabulary {
         #[derive(async_graphql::Enum, Copy, Clone, Debug, Eq, PartialEq, Hash)]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
-        impl $name {
-            /// The value as stored.
-            pub fn as_db(self) -> &'static str {
-                match self { $($name::$variant => $db),+ }
-            }
-
-            pub fn from_db(value: &str) -> Option<Self> {
-                match value { $($db => Some($name::$variant),)+ _ => None }
-            }
-        }
-
         impl $crate::graphql::common::Vocabulary for $name {
             const NAME: &'static str = stringify!($name);
-            fn from_db(value: &str) -> Option<Self> { $name::from_db(value) }
-            fn as_db(self) -> &'static str { $name::as_db(self) }
+
+            fn from_db(value: &str) -> Option<Self> {
+                match value { $($db => Some($name::$variant),)+ _ => None }
+            }
+
+            fn as_db(self) -> &'static str {
+                match self { $($name::$variant => $db),+ }
+            }
         }
     };
 }
 pub(crate) use vocabulary;
 
+/// A closed vocabulary of the database: each value's stored spelling.
 pub trait Vocabulary: Sized + Copy {
     const NAME: &'static str;
     fn from_db(value: &str) -> Option<Self>;
+    /// The value as stored.
     fn as_db(self) -> &'static str;
 }
 
@@ -152,16 +151,22 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// The page window for a list field's arguments, checked against the limits.
-pub fn window(
+/// A list query from a list field's arguments: the data-layer filter, the
+/// ordering, the page window (checked against the limits) and what the
+/// selection asks for.
+#[allow(clippy::too_many_arguments)]
+pub fn list_query<F: Debug, O: Debug>(
     ctx: &Context<'_>,
+    filter: F,
+    field: O,
+    direction: OrderDirection,
     first: Option<i32>,
     after: Option<String>,
     last: Option<i32>,
     before: Option<String>,
-) -> ApiResult<Window> {
+) -> ApiResult<ListQuery<F, O>> {
     let limits = ctx.data_opt::<PageLimits>().copied().unwrap_or_default();
-    Window::new(
+    let window = Window::new(
         PageArgs {
             first,
             after,
@@ -169,11 +174,16 @@ pub fn window(
             before,
         },
         limits,
-    )
+    )?;
+    let order = data::OrderBy {
+        field,
+        direction: direction.into(),
+    };
+    Ok(ListQuery::new(filter, order, window, want(ctx)))
 }
 
 /// What the connection's selection asks for, so unselected queries never run.
-pub fn want(ctx: &Context<'_>) -> Want {
+fn want(ctx: &Context<'_>) -> Want {
     let look = ctx.look_ahead();
     Want {
         rows: look.field("edges").exists()

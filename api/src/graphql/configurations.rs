@@ -5,13 +5,10 @@ use chrono::{DateTime, Utc};
 use entity::configuration;
 
 use super::common::{
-    connection, page_complexity, time_range, want, window, OrderDirection, TimeRange,
+    connection, list_query, page_complexity, time_range, OrderDirection, TimeRange,
 };
 use super::request_context;
-use crate::data::configurations::{
-    self as data, ConfigurationOrderField as DataOrderField, ConfigurationQuery,
-};
-use crate::data::OrderBy;
+use crate::data::configurations::{self as data, ConfigurationOrderField as DataOrderField};
 use crate::error::{ApiError, ApiResult};
 
 /// Which snapshots a list holds. All conditions must hold.
@@ -139,15 +136,16 @@ impl ConfigurationsQuery {
     ) -> async_graphql::Result<ConfigurationConnection> {
         let rc = request_context(ctx)?;
         let order = order_by.unwrap_or_default();
-        let query = ConfigurationQuery::new(
+        let query = list_query(
+            ctx,
             filter.unwrap_or_default().into_data()?,
-            OrderBy {
-                field: DataOrderField::from(order.field),
-                direction: order.direction.into(),
-            },
-            window(ctx, first, after, last, before)?,
-            want(ctx),
-        );
+            DataOrderField::from(order.field),
+            order.direction,
+            first,
+            after,
+            last,
+            before,
+        )?;
         Ok(data::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -5,15 +5,14 @@ use chrono::{DateTime, Utc};
 use entity::drift_metric;
 
 use super::common::{
-    connection, db_values, float, float_opt, page_complexity, time_range, vocab, vocab_opt,
-    vocabulary, want, window, FloatRange, OrderDirection,
+    connection, db_values, float, float_opt, list_query, page_complexity, time_range, vocab,
+    vocab_opt, vocabulary, FloatRange, OrderDirection,
 };
 use super::explain::{self, ContributionOrder, FeatureContribution};
 use super::loaders::{load_row, ModelById, RowKey};
 use super::models::Model;
 use super::request_context;
 use crate::data::drift::{self as data, DriftOrderField as DataOrderField, DriftQuery};
-use crate::data::OrderBy;
 use crate::error::ApiResult;
 
 vocabulary!(
@@ -97,15 +96,16 @@ pub fn drift_query(
     before: Option<String>,
 ) -> ApiResult<DriftQuery> {
     let order = order_by.unwrap_or_default();
-    Ok(DriftQuery::new(
+    list_query(
+        ctx,
         filter.unwrap_or_default().into(),
-        OrderBy {
-            field: DataOrderField::from(order.field),
-            direction: order.direction.into(),
-        },
-        window(ctx, first, after, last, before)?,
-        want(ctx),
-    ))
+        DataOrderField::from(order.field),
+        order.direction,
+        first,
+        after,
+        last,
+        before,
+    )
 }
 
 /// One drift measurement.

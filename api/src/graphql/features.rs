@@ -5,14 +5,11 @@ use chrono::{DateTime, Utc};
 use entity::feature_set;
 
 use super::common::{
-    connection, db_values, float_opt, page_complexity, time_range, vocab, vocabulary, want, window,
+    connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocabulary,
     FloatRange, OrderDirection,
 };
 use super::request_context;
-use crate::data::features::{
-    self as data, FeatureSetOrderField as DataOrderField, FeatureSetQuery,
-};
-use crate::data::OrderBy;
+use crate::data::features::{self as data, FeatureSetOrderField as DataOrderField};
 
 vocabulary!(
     /// What a feature set describes.
@@ -150,15 +147,16 @@ impl FeaturesQuery {
     ) -> async_graphql::Result<FeatureSetConnection> {
         let rc = request_context(ctx)?;
         let order = order_by.unwrap_or_default();
-        let query = FeatureSetQuery::new(
+        let query = list_query(
+            ctx,
             filter.unwrap_or_default().into(),
-            OrderBy {
-                field: DataOrderField::from(order.field),
-                direction: order.direction.into(),
-            },
-            window(ctx, first, after, last, before)?,
-            want(ctx),
-        );
+            DataOrderField::from(order.field),
+            order.direction,
+            first,
+            after,
+            last,
+            before,
+        )?;
         Ok(data::list(rc.scoped(), &query).await?.into())
     }
 }

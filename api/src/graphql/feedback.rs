@@ -5,14 +5,13 @@ use chrono::{DateTime, Utc};
 use entity::feedback;
 
 use super::common::{
-    connection, db_values, float_opt, page_complexity, time_range, vocab, vocab_opt, vocabulary,
-    want, window, FloatRange, OrderDirection,
+    connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocab_opt,
+    vocabulary, FloatRange, OrderDirection,
 };
 use super::loaders::{load_row, PredictionById, RowKey};
 use super::predictions::Prediction;
 use super::request_context;
 use crate::data::feedback::{self as data, FeedbackOrderField as DataOrderField, FeedbackQuery};
-use crate::data::OrderBy;
 use crate::error::ApiResult;
 
 vocabulary!(
@@ -93,15 +92,16 @@ pub fn feedback_query(
     before: Option<String>,
 ) -> ApiResult<FeedbackQuery> {
     let order = order_by.unwrap_or_default();
-    Ok(FeedbackQuery::new(
+    list_query(
+        ctx,
         filter.unwrap_or_default().into(),
-        OrderBy {
-            field: DataOrderField::from(order.field),
-            direction: order.direction.into(),
-        },
-        window(ctx, first, after, last, before)?,
-        want(ctx),
-    ))
+        DataOrderField::from(order.field),
+        order.direction,
+        first,
+        after,
+        last,
+        before,
+    )
 }
 
 /// A reviewer's verdict on a prediction.

@@ -21,11 +21,16 @@ pub struct QueryLimits {
     pub page: PageLimits,
 }
 
+impl QueryLimits {
+    pub const MAX_DEPTH: usize = 15;
+    pub const MAX_COMPLEXITY: usize = 250_000;
+}
+
 impl Default for QueryLimits {
     fn default() -> Self {
         Self {
-            max_depth: 15,
-            max_complexity: 250_000,
+            max_depth: Self::MAX_DEPTH,
+            max_complexity: Self::MAX_COMPLEXITY,
             page: PageLimits::default(),
         }
     }

@@ -168,177 +168,52 @@ where
     Ok(out)
 }
 
-impl Loader<ModelById> for DbLoader {
-    type Value = model::Model;
-    type Error = LoadError;
+/// `impl Loader<$key>`: rows by id through `load_rows`, pages by parent
+/// through `load_pages`, each with the data-layer function that fetches them.
+macro_rules! loader {
+    (rows $key:ident => $value:ty, $fetch:path) => {
+        impl Loader<$key> for DbLoader {
+            type Value = $value;
+            type Error = LoadError;
 
-    async fn load(
-        &self,
-        keys: &[ModelById],
-    ) -> Result<HashMap<ModelById, Self::Value>, Self::Error> {
-        load_rows(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, ids| async move { data::models::by_ids(&scoped, &ids).await },
-        )
-        .await
-    }
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, LoadError> {
+                load_rows(
+                    self,
+                    keys,
+                    |k| &k.0,
+                    |scoped, ids| async move { $fetch(&scoped, &ids).await },
+                )
+                .await
+            }
+        }
+    };
+    (pages $key:ident => $row:ty, $fetch:path) => {
+        impl Loader<$key> for DbLoader {
+            type Value = Page<$row>;
+            type Error = LoadError;
+
+            async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, Page<$row>>, LoadError> {
+                load_pages(
+                    self,
+                    keys,
+                    |k| &k.0,
+                    |scoped, parents, query| async move { $fetch(&scoped, &parents, &query).await },
+                )
+                .await
+            }
+        }
+    };
 }
 
-impl Loader<PredictionById> for DbLoader {
-    type Value = prediction::Model;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[PredictionById],
-    ) -> Result<HashMap<PredictionById, Self::Value>, Self::Error> {
-        load_rows(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, ids| async move { data::predictions::by_ids(&scoped, &ids).await },
-        )
-        .await
-    }
-}
-
-impl Loader<TrainingJobByKey> for DbLoader {
-    type Value = training_job::Model;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[TrainingJobByKey],
-    ) -> Result<HashMap<TrainingJobByKey, Self::Value>, Self::Error> {
-        load_rows(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, ids| async move { data::training::by_keys(&scoped, &ids).await },
-        )
-        .await
-    }
-}
-
-impl Loader<TrainingJobById> for DbLoader {
-    type Value = training_job::Model;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[TrainingJobById],
-    ) -> Result<HashMap<TrainingJobById, Self::Value>, Self::Error> {
-        load_rows(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, ids| async move { data::training::by_job_ids(&scoped, &ids).await },
-        )
-        .await
-    }
-}
-
-impl Loader<PredictionsOfModel> for DbLoader {
-    type Value = Page<prediction::Model>;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[PredictionsOfModel],
-    ) -> Result<HashMap<PredictionsOfModel, Self::Value>, Self::Error> {
-        load_pages(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, parents, query| async move {
-                data::predictions::pages_by_model(&scoped, &parents, &query).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<DriftOfModel> for DbLoader {
-    type Value = Page<drift_metric::Model>;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[DriftOfModel],
-    ) -> Result<HashMap<DriftOfModel, Self::Value>, Self::Error> {
-        load_pages(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, parents, query| async move {
-                data::drift::pages_by_model(&scoped, &parents, &query).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<FeedbackOfModel> for DbLoader {
-    type Value = Page<feedback::Model>;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[FeedbackOfModel],
-    ) -> Result<HashMap<FeedbackOfModel, Self::Value>, Self::Error> {
-        load_pages(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, parents, query| async move {
-                data::feedback::pages_by_model(&scoped, &parents, &query).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<FeedbackOfPrediction> for DbLoader {
-    type Value = Page<feedback::Model>;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[FeedbackOfPrediction],
-    ) -> Result<HashMap<FeedbackOfPrediction, Self::Value>, Self::Error> {
-        load_pages(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, parents, query| async move {
-                data::feedback::pages_by_prediction(&scoped, &parents, &query).await
-            },
-        )
-        .await
-    }
-}
-
-impl Loader<ModelsOfTrainingJob> for DbLoader {
-    type Value = Page<model::Model>;
-    type Error = LoadError;
-
-    async fn load(
-        &self,
-        keys: &[ModelsOfTrainingJob],
-    ) -> Result<HashMap<ModelsOfTrainingJob, Self::Value>, Self::Error> {
-        load_pages(
-            self,
-            keys,
-            |k| &k.0,
-            |scoped, parents, query| async move {
-                data::models::pages_by_training_job(&scoped, &parents, &query).await
-            },
-        )
-        .await
-    }
-}
+loader!(rows ModelById => model::Model, data::models::by_ids);
+loader!(rows PredictionById => prediction::Model, data::predictions::by_ids);
+loader!(rows TrainingJobByKey => training_job::Model, data::training::by_keys);
+loader!(rows TrainingJobById => training_job::Model, data::training::by_job_ids);
+loader!(pages PredictionsOfModel => prediction::Model, data::predictions::pages_by_model);
+loader!(pages DriftOfModel => drift_metric::Model, data::drift::pages_by_model);
+loader!(pages FeedbackOfModel => feedback::Model, data::feedback::pages_by_model);
+loader!(pages FeedbackOfPrediction => feedback::Model, data::feedback::pages_by_prediction);
+loader!(pages ModelsOfTrainingJob => model::Model, data::models::pages_by_training_job);
 
 /// Loads one child page through the request's loader.
 pub async fn load_page<K, M>(

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::model;
 
 use super::common::{
-    connection, db_values, page_complexity, vocab_opt, vocabulary, want, window, OrderDirection,
+    connection, db_values, list_query, page_complexity, vocab_opt, vocabulary, OrderDirection,
     TimeRange,
 };
 use super::drift::{drift_query, DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
@@ -20,7 +20,6 @@ use super::predictions::{
 use super::request_context;
 use super::training::TrainingJob;
 use crate::data::models::{self as data, ModelOrderField as DataOrderField, ModelQuery};
-use crate::data::OrderBy;
 use crate::error::ApiResult;
 
 vocabulary!(
@@ -88,15 +87,16 @@ pub fn model_query(
     before: Option<String>,
 ) -> ApiResult<ModelQuery> {
     let order = order_by.unwrap_or_default();
-    Ok(ModelQuery::new(
+    list_query(
+        ctx,
         filter.unwrap_or_default().into(),
-        OrderBy {
-            field: DataOrderField::from(order.field),
-            direction: order.direction.into(),
-        },
-        window(ctx, first, after, last, before)?,
-        want(ctx),
-    ))
+        DataOrderField::from(order.field),
+        order.direction,
+        first,
+        after,
+        last,
+        before,
+    )
 }
 
 /// The registered quality metrics of a model.
@@ -221,7 +221,7 @@ impl Model {
     ) -> async_graphql::Result<PredictionConnection> {
         let rc = request_context(ctx)?;
         let query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want;
+        let want = query.want();
         let key = PredictionsOfModel(PageKey {
             tenant: rc.tenant(),
             parent: self.0.model_id.clone(),
@@ -245,7 +245,7 @@ impl Model {
     ) -> async_graphql::Result<DriftMetricConnection> {
         let rc = request_context(ctx)?;
         let query = drift_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want;
+        let want = query.want();
         let key = DriftOfModel(PageKey {
             tenant: rc.tenant(),
             parent: self.0.model_id.clone(),
@@ -269,7 +269,7 @@ impl Model {
     ) -> async_graphql::Result<FeedbackConnection> {
         let rc = request_context(ctx)?;
         let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want;
+        let want = query.want();
         let key = FeedbackOfModel(PageKey {
             tenant: rc.tenant(),
             parent: self.0.model_id.clone(),

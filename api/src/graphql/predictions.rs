@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::prediction;
 
 use super::common::{
-    connection, db_values, float, float_opt, page_complexity, vocab, vocab_opt, vocabulary, want,
-    window, FloatRange, OrderDirection,
+    connection, db_values, float, float_opt, list_query, page_complexity, vocab, vocab_opt,
+    vocabulary, FloatRange, OrderDirection,
 };
 use super::explain::{self, AttentionWeights, ContributionOrder, FeatureContribution};
 use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
@@ -18,7 +18,6 @@ use super::request_context;
 use crate::data::predictions::{
     self as data, PredictionOrderField as DataOrderField, PredictionQuery,
 };
-use crate::data::{OrderBy, TimeRange};
 use crate::error::{ApiError, ApiResult};
 
 vocabulary!(
@@ -125,15 +124,16 @@ pub fn prediction_query(
     before: Option<String>,
 ) -> ApiResult<PredictionQuery> {
     let order = order_by.unwrap_or_default();
-    Ok(PredictionQuery::new(
+    list_query(
+        ctx,
         filter.unwrap_or_default().into_data()?,
-        OrderBy {
-            field: DataOrderField::from(order.field),
-            direction: order.direction.into(),
-        },
-        window(ctx, first, after, last, before)?,
-        want(ctx),
-    ))
+        DataOrderField::from(order.field),
+        order.direction,
+        first,
+        after,
+        last,
+        before,
+    )
 }
 
 /// A lower and upper bound on the violation probability.
@@ -290,7 +290,7 @@ impl Prediction {
     ) -> async_graphql::Result<FeedbackConnection> {
         let rc = request_context(ctx)?;
         let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want;
+        let want = query.want();
         let key = FeedbackOfPrediction(PageKey {
             tenant: rc.tenant(),
             parent: self.0.prediction_id.clone(),
@@ -361,15 +361,10 @@ impl PredictionsQuery {
             .into());
         }
         let rc = request_context(ctx)?;
-        let mut query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
         let since = crate::data::now() - Duration::hours(hours.into());
-        let range = query
-            .filter
-            .predicted_at
-            .get_or_insert(TimeRange::default());
-        range.from = Some(range.from.map_or(since, |from| from.max(since)));
-        // Rebuild so the query's identity reflects the narrowed filter.
-        let query = PredictionQuery::new(query.filter, query.order, query.window, query.want);
+        let mut filter = filter.unwrap_or_default();
+        filter.from = Some(filter.from.map_or(since, |from| from.max(since)));
+        let query = prediction_query(ctx, Some(filter), order_by, first, after, last, before)?;
         Ok(data::list(rc.scoped(), &query).await?.into())
     }
 }

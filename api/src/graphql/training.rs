@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::training_job;
 
 use super::common::{
-    connection, db_values, float_opt, page_complexity, time_range, vocab, vocabulary, want, window,
+    connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocabulary,
     FloatRange, OrderDirection,
 };
 use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, TrainingJobById};
@@ -14,7 +14,6 @@ use super::request_context;
 use crate::data::training::{
     self as data, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
 };
-use crate::data::OrderBy;
 use crate::error::ApiResult;
 
 vocabulary!(
@@ -97,15 +96,16 @@ fn training_job_query(
     before: Option<String>,
 ) -> ApiResult<TrainingJobQuery> {
     let order = order_by.unwrap_or_default();
-    Ok(TrainingJobQuery::new(
+    list_query(
+        ctx,
         filter.unwrap_or_default().into(),
-        OrderBy {
-            field: DataOrderField::from(order.field),
-            direction: order.direction.into(),
-        },
-        window(ctx, first, after, last, before)?,
-        want(ctx),
-    ))
+        DataOrderField::from(order.field),
+        order.direction,
+        first,
+        after,
+        last,
+        before,
+    )
 }
 
 /// A (re)training run.
@@ -202,7 +202,7 @@ impl TrainingJob {
     ) -> async_graphql::Result<ModelConnection> {
         let rc = request_context(ctx)?;
         let query = model_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want;
+        let want = query.want();
         let key = ModelsOfTrainingJob(PageKey {
             tenant: rc.tenant(),
             parent: self.0.id,
