@@ -5,6 +5,7 @@
 pub mod api_key;
 pub mod configuration;
 pub mod drift_metric;
+pub mod drift_threshold;
 pub mod feature_set;
 pub mod feedback;
 pub mod model;

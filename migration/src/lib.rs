@@ -15,6 +15,7 @@ mod m20260101_000003_views;
 mod m20260101_000004_row_level_security;
 mod m20260101_000005_api_keys;
 mod m20260101_000006_keyset_indexes;
+mod m20260101_000007_drift_thresholds;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000004_row_level_security::Migration),
             Box::new(m20260101_000005_api_keys::Migration),
             Box::new(m20260101_000006_keyset_indexes::Migration),
+            Box::new(m20260101_000007_drift_thresholds::Migration),
         ]
     }
 }

@@ -44,7 +44,7 @@ fn sort(order: OrderBy<DriftOrderField>) -> Sort<Entity> {
     Sort::by(column, order.direction.order(), Column::MetricId)
 }
 
-fn base(txn: &ScopedTxn, filter: &DriftFilter) -> ApiResult<Select<Entity>> {
+pub(super) fn base(txn: &ScopedTxn, filter: &DriftFilter) -> ApiResult<Select<Entity>> {
     let filters = Filters::new(txn.backend())
         .one_of(Column::MetricId, "metricIds", filter.metric_ids.clone())?
         .one_of(Column::ModelId, "modelIds", filter.model_ids.clone())?

@@ -54,7 +54,7 @@ pub struct Filters {
     backend: DbBackend,
 }
 
-fn invalid(field: &str, message: String) -> ApiError {
+pub(crate) fn invalid(field: &str, message: String) -> ApiError {
     ApiError::BadUserInput {
         message,
         field: Some(field.to_owned()),

@@ -2,6 +2,7 @@
 //! runs in one transaction of its own (on PostgreSQL: under RLS for the
 //! caller's tenant), so count and page of one list see the same snapshot.
 
+pub mod analytics;
 pub mod configurations;
 pub mod drift;
 pub mod features;
@@ -11,6 +12,7 @@ pub mod models;
 pub mod page;
 pub mod predictions;
 pub mod tenant;
+pub mod thresholds;
 pub mod training;
 
 use std::collections::HashMap;
@@ -52,6 +54,7 @@ tenant_owned!(
     feedback,
     feature_set,
     drift_metric,
+    drift_threshold,
     api_key
 );
 

@@ -44,7 +44,7 @@ fn sort(order: OrderBy<ModelOrderField>) -> Sort<Entity> {
     Sort::by(column, order.direction.order(), Column::ModelId)
 }
 
-fn base(txn: &ScopedTxn, filter: &ModelFilter) -> ApiResult<Select<Entity>> {
+pub(super) fn base(txn: &ScopedTxn, filter: &ModelFilter) -> ApiResult<Select<Entity>> {
     let filters = Filters::new(txn.backend())
         .one_of(Column::ModelId, "modelIds", filter.model_ids.clone())?
         .one_of(Column::Status, "statuses", filter.statuses.clone())?

@@ -20,6 +20,7 @@ pub async fn delete_all(txn: &ScopedTxn) -> Result<DeletedCounts, sea_orm::DbErr
         delete::<training_job::Entity>(txn).await?,
         delete::<feature_set::Entity>(txn).await?,
         delete::<configuration::Entity>(txn).await?,
+        delete::<drift_threshold::Entity>(txn).await?,
         delete::<api_key::Entity>(txn).await?,
     ])
 }

@@ -1,0 +1,441 @@
+//! Per-model performance: prediction measures, feedback coverage, quality
+//! observed through feedback (confusion counts and the rates derived from
+//! them) and calibration, for a set of models over a time window.
+//!
+//! A prediction's outcome comes from its latest feedback (by `created_at`,
+//! then `feedback_id`): `correct_label` when the reviewer gave it, otherwise
+//! implied by `feedback_type` relative to the model's decision
+//! (`false_positive` → no violation, `false_negative` → violation,
+//! `correct` → as decided, `incorrect` → the opposite). The model decides
+//! "violation" when `violation_probability ≥ decision threshold`.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::{Hash, Hasher};
+
+use entity::prediction::Column;
+use sea_orm::{QuerySelect, QueryTrait};
+
+use super::sql::Sql;
+use super::{
+    get_count, get_float, get_text, measure, measure_opt, prediction_measures_select, ratio,
+    read_prediction_measures, PredictionMeasures,
+};
+use crate::data::filter::invalid;
+use crate::data::predictions::{self, PredictionFilter};
+use crate::data::TimeRange;
+use crate::db::{Scoped, ScopedTxn};
+use crate::error::ApiResult;
+
+/// Equal-width reliability bins over [0, 1].
+pub const CALIBRATION_BINS: u32 = 10;
+
+/// The decision threshold used when a request gives none.
+pub const DEFAULT_DECISION_THRESHOLD: f64 = 0.5;
+
+/// What a performance request measures over.
+#[derive(Clone, Debug)]
+pub struct PerformanceOptions {
+    window: Option<TimeRange>,
+    decision_threshold: f64,
+    identity: String,
+}
+
+impl PerformanceOptions {
+    pub fn new(window: Option<TimeRange>, decision_threshold: Option<f64>) -> ApiResult<Self> {
+        let decision_threshold = decision_threshold.unwrap_or(DEFAULT_DECISION_THRESHOLD);
+        if !(0.0..=1.0).contains(&decision_threshold) {
+            return Err(invalid(
+                "decisionThreshold",
+                "`decisionThreshold` must be between 0 and 1".to_owned(),
+            ));
+        }
+        if let Some(TimeRange {
+            from: Some(from),
+            to: Some(to),
+        }) = window
+        {
+            if from > to {
+                return Err(invalid("window", "`window`: from is after to".to_owned()));
+            }
+        }
+        let identity = format!("{window:?}|{decision_threshold:?}");
+        Ok(Self {
+            window,
+            decision_threshold,
+            identity,
+        })
+    }
+
+    pub fn decision_threshold(&self) -> f64 {
+        self.decision_threshold
+    }
+
+    pub fn window(&self) -> Option<TimeRange> {
+        self.window
+    }
+}
+
+impl PartialEq for PerformanceOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.identity == other.identity
+    }
+}
+
+impl Eq for PerformanceOptions {}
+
+impl Hash for PerformanceOptions {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.identity.hash(state);
+    }
+}
+
+/// Feedback given on a model's predictions.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FeedbackMeasures {
+    /// Feedback rows.
+    pub count: u64,
+    /// Predictions with at least one feedback.
+    pub predictions_with_feedback: u64,
+    pub mean_accuracy_rating: Option<f64>,
+}
+
+/// Decisions against outcomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Confusion {
+    pub true_positives: u64,
+    pub false_positives: u64,
+    pub true_negatives: u64,
+    pub false_negatives: u64,
+}
+
+impl Confusion {
+    pub fn labelled(&self) -> u64 {
+        self.true_positives + self.false_positives + self.true_negatives + self.false_negatives
+    }
+
+    pub fn accuracy(&self) -> Option<f64> {
+        ratio(self.true_positives + self.true_negatives, self.labelled())
+    }
+
+    pub fn precision(&self) -> Option<f64> {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
+    }
+
+    pub fn recall(&self) -> Option<f64> {
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
+    }
+
+    /// Harmonic mean of precision and recall, from the counts: 2TP / (2TP + FP + FN).
+    pub fn f1_score(&self) -> Option<f64> {
+        ratio(
+            2 * self.true_positives,
+            2 * self.true_positives + self.false_positives + self.false_negatives,
+        )
+    }
+
+    /// FP / (FP + TN): of the resources that did not violate, the share flagged.
+    pub fn false_positive_rate(&self) -> Option<f64> {
+        ratio(
+            self.false_positives,
+            self.false_positives + self.true_negatives,
+        )
+    }
+
+    /// FN / (FN + TP): of the resources that violated, the share missed.
+    pub fn false_negative_rate(&self) -> Option<f64> {
+        ratio(
+            self.false_negatives,
+            self.false_negatives + self.true_positives,
+        )
+    }
+}
+
+/// One reliability bin: predictions whose probability lies in `[lower, upper)`
+/// (the last bin includes 1).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: u64,
+    pub mean_predicted: Option<f64>,
+    pub observed_rate: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    /// Predictions with an outcome.
+    pub outcomes: u64,
+    /// Mean squared difference between probability and outcome (0 is perfect).
+    pub brier_score: Option<f64>,
+    pub bins: Vec<CalibrationBin>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelPerformance {
+    pub predictions: PredictionMeasures,
+    pub feedback: FeedbackMeasures,
+    pub confusion: Confusion,
+    pub calibration: Calibration,
+}
+
+/// Running sums of one reliability bin.
+#[derive(Clone, Copy, Default)]
+struct BinSums {
+    count: u64,
+    probability: f64,
+    positives: u64,
+    squared_error: f64,
+}
+
+/// Performance of each of `model_ids` (restricted to predictions of
+/// `model_version` when given), in one transaction of four statements.
+/// Every requested model gets an entry, zero when it has no predictions.
+pub async fn for_models(
+    scoped: &Scoped,
+    model_ids: &[String],
+    model_version: Option<&str>,
+    options: &PerformanceOptions,
+) -> ApiResult<HashMap<String, ModelPerformance>> {
+    let mut out: HashMap<String, ModelPerformance> = HashMap::new();
+    if model_ids.is_empty() {
+        return Ok(out);
+    }
+    let filter = PredictionFilter {
+        model_ids: Some(model_ids.to_vec()),
+        model_versions: model_version.map(|v| vec![v.to_owned()]),
+        predicted_at: options.window,
+        ..Default::default()
+    };
+    let txn = scoped.begin().await?;
+    let predictions = prediction_measures(&txn, &filter).await?;
+    let feedback = feedback_measures(&txn, &filter).await?;
+    let bins = outcome_bins(&txn, &filter, options.decision_threshold).await?;
+    txn.commit().await?;
+
+    for model_id in model_ids {
+        let (confusion, sums) = bins.get(model_id).cloned().unwrap_or_default();
+        out.insert(
+            model_id.clone(),
+            ModelPerformance {
+                predictions: predictions.get(model_id).copied().unwrap_or_default(),
+                feedback: feedback.get(model_id).copied().unwrap_or_default(),
+                confusion,
+                calibration: calibration(&sums),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The filtered predictions, with only the columns the analytics read.
+pub(super) fn filtered(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+) -> ApiResult<sea_orm::sea_query::SelectStatement> {
+    Ok(predictions::base(txn, filter)?
+        .select_only()
+        .columns([
+            Column::TenantId,
+            Column::PredictionId,
+            Column::ModelId,
+            Column::ModelVersion,
+            Column::ResourceId,
+            Column::RiskLevel,
+            Column::RemediationStatus,
+            Column::ViolationProbability,
+            Column::ConfidenceScore,
+            Column::InferenceTimeMs,
+            Column::PredictionTimestamp,
+        ])
+        .into_query())
+}
+
+async fn prediction_measures(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+) -> ApiResult<HashMap<String, PredictionMeasures>> {
+    let source = filtered(txn, filter)?;
+    let mut sql = Sql::new(txn.backend());
+    prediction_measures_select(&mut sql, 1, |sql| {
+        sql.push("SELECT f.model_id AS g0, ")
+            .float("f.violation_probability")
+            .push(" AS prob, ")
+            .float("f.confidence_score")
+            .push(" AS conf, ")
+            .float("f.inference_time_ms")
+            .push(" AS lat, f.risk_level AS risk_level FROM ")
+            .subquery(&source)
+            .push(" f");
+    });
+    let backend = txn.backend();
+    let mut out = HashMap::new();
+    for row in sql.fetch(txn).await? {
+        let model_id = get_text(&row, "g0")?.unwrap_or_default();
+        out.insert(model_id, read_prediction_measures(&row, backend)?);
+    }
+    Ok(out)
+}
+
+/// Joins the filtered predictions `f` to their feedback `fe` (same tenant).
+fn join_feedback(sql: &mut Sql, txn: &ScopedTxn, source: &sea_orm::sea_query::SelectStatement) {
+    sql.subquery(source)
+        .push(" f JOIN ml_feedback fe ON fe.tenant_id = ")
+        .bind(txn.tenant().to_owned())
+        .push(" AND fe.tenant_id = f.tenant_id AND fe.prediction_id = f.prediction_id");
+}
+
+async fn feedback_measures(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+) -> ApiResult<HashMap<String, FeedbackMeasures>> {
+    let source = filtered(txn, filter)?;
+    let mut sql = Sql::new(txn.backend());
+    sql.push(
+        "SELECT f.model_id AS model_id, COUNT(*) AS feedback_count, \
+         COUNT(DISTINCT f.prediction_id) AS with_feedback, AVG(",
+    )
+    .float("fe.accuracy_rating")
+    .push(") AS rating_avg FROM ");
+    join_feedback(&mut sql, txn, &source);
+    sql.push(" GROUP BY f.model_id");
+    let mut out = HashMap::new();
+    for row in sql.fetch(txn).await? {
+        out.insert(
+            get_text(&row, "model_id")?.unwrap_or_default(),
+            FeedbackMeasures {
+                count: get_count(&row, "feedback_count")?,
+                predictions_with_feedback: get_count(&row, "with_feedback")?,
+                mean_accuracy_rating: measure_opt(get_float(&row, "rating_avg")?),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Per model: confusion counts and per-bin calibration sums over the
+/// predictions with an outcome.
+async fn outcome_bins(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+    threshold: f64,
+) -> ApiResult<HashMap<String, (Confusion, Vec<BinSums>)>> {
+    let source = filtered(txn, filter)?;
+    let mut sql = Sql::new(txn.backend());
+    let bins = CALIBRATION_BINS;
+    sql.push(
+        "SELECT model_id, bin, COUNT(*) AS n, SUM(prob) AS sum_prob, SUM(outcome) AS positives, \
+         SUM((prob - outcome) * (prob - outcome)) AS squared_error, \
+         COUNT(*) FILTER (WHERE predicted = 1 AND outcome = 1) AS tp, \
+         COUNT(*) FILTER (WHERE predicted = 1 AND outcome = 0) AS fp, \
+         COUNT(*) FILTER (WHERE predicted = 0 AND outcome = 0) AS tn, \
+         COUNT(*) FILTER (WHERE predicted = 0 AND outcome = 1) AS fn \
+         FROM (SELECT model_id, prob, predicted, \
+         CASE WHEN correct_label IS NOT NULL THEN (CASE WHEN correct_label THEN 1 ELSE 0 END) \
+              WHEN feedback_type = 'false_positive' THEN 0 \
+              WHEN feedback_type = 'false_negative' THEN 1 \
+              WHEN feedback_type = 'correct' THEN predicted \
+              WHEN feedback_type = 'incorrect' THEN 1 - predicted END AS outcome, ",
+    );
+    sql.push(&format!("CASE WHEN prob >= 1 THEN {} ELSE ", bins - 1))
+        .floor_int(&format!("prob * {bins}"))
+        .push(" END AS bin FROM (SELECT model_id, prob, feedback_type, correct_label, rank_in_prediction, CASE WHEN prob >= ")
+        .bind(threshold)
+        .push(
+            " THEN 1 ELSE 0 END AS predicted FROM (SELECT f.model_id AS model_id, ",
+        )
+        .float("f.violation_probability")
+        .push(
+            " AS prob, fe.feedback_type AS feedback_type, fe.correct_label AS correct_label, \
+             ROW_NUMBER() OVER (PARTITION BY f.prediction_id \
+             ORDER BY fe.created_at DESC NULLS LAST, fe.feedback_id DESC) AS rank_in_prediction FROM ",
+        );
+    join_feedback(&mut sql, txn, &source);
+    sql.push(
+        ") latest_feedback WHERE rank_in_prediction = 1) decided) outcomes \
+         WHERE outcome IS NOT NULL GROUP BY model_id, bin",
+    );
+    let mut out: HashMap<String, (Confusion, Vec<BinSums>)> = HashMap::new();
+    for row in sql.fetch(txn).await? {
+        let model_id = get_text(&row, "model_id")?.unwrap_or_default();
+        let (confusion, sums) = out
+            .entry(model_id)
+            .or_insert_with(|| (Confusion::default(), vec![BinSums::default(); bins as usize]));
+        confusion.true_positives += get_count(&row, "tp")?;
+        confusion.false_positives += get_count(&row, "fp")?;
+        confusion.true_negatives += get_count(&row, "tn")?;
+        confusion.false_negatives += get_count(&row, "fn")?;
+        let bin = get_count(&row, "bin")?.min(u64::from(bins) - 1) as usize;
+        sums[bin] = BinSums {
+            count: get_count(&row, "n")?,
+            probability: get_float(&row, "sum_prob")?.unwrap_or(0.0),
+            positives: get_count(&row, "positives")?,
+            squared_error: get_float(&row, "squared_error")?.unwrap_or(0.0),
+        };
+    }
+    Ok(out)
+}
+
+fn calibration(sums: &[BinSums]) -> Calibration {
+    let width = 1.0 / f64::from(CALIBRATION_BINS);
+    let outcomes: u64 = sums.iter().map(|s| s.count).sum();
+    let squared_error: f64 = sums.iter().map(|s| s.squared_error).sum();
+    let bins = (0..CALIBRATION_BINS as usize)
+        .map(|i| {
+            let s = sums.get(i).copied().unwrap_or_default();
+            CalibrationBin {
+                lower: measure(i as f64 * width),
+                upper: measure((i + 1) as f64 * width),
+                count: s.count,
+                mean_predicted: (s.count > 0).then(|| measure(s.probability / s.count as f64)),
+                observed_rate: ratio(s.positives, s.count),
+            }
+        })
+        .collect();
+    Calibration {
+        outcomes,
+        brier_score: (outcomes > 0).then(|| measure(squared_error / outcomes as f64)),
+        bins,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_come_from_the_confusion_counts() {
+        let c = Confusion {
+            true_positives: 3,
+            false_positives: 1,
+            true_negatives: 4,
+            false_negatives: 2,
+        };
+        assert_eq!(c.labelled(), 10);
+        assert_eq!(c.accuracy(), Some(0.7));
+        assert_eq!(c.precision(), Some(0.75));
+        assert_eq!(c.recall(), Some(0.6));
+        assert_eq!(c.f1_score(), Some(measure(6.0 / 9.0)));
+        assert_eq!(c.false_positive_rate(), Some(0.2));
+        assert_eq!(c.false_negative_rate(), Some(measure(2.0 / 5.0)));
+        assert_eq!(Confusion::default().precision(), None);
+    }
+
+    #[test]
+    fn thresholds_outside_zero_to_one_are_refused() {
+        assert!(PerformanceOptions::new(None, Some(1.5)).is_err());
+        assert!(PerformanceOptions::new(None, Some(f64::NAN)).is_err());
+        assert_eq!(
+            PerformanceOptions::new(None, None)
+                .unwrap()
+                .decision_threshold(),
+            0.5
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Global feature importance from stored SHAP values: the mean absolute
+//! contribution of each feature over the predictions it appears in.
+//!
+//! SHAP values are stored as `{feature: value}` or `{"values": {…}}`; the
+//! base-value keys and non-numeric entries are not features.
+
+use super::performance::filtered;
+use super::sql::Sql;
+use super::{get_count, get_float, get_text, measure};
+use crate::data::predictions::PredictionFilter;
+use crate::db::Scoped;
+use crate::error::ApiResult;
+
+/// Keys that hold SHAP's base (expected) value rather than a feature.
+const BASE_VALUE_KEYS: &str = "'base_value', '_base_value', 'expected_value'";
+
+/// The most features one answer ranks (distinct features of a model).
+pub const MAX_FEATURES: usize = 10_000;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureImportance {
+    pub feature: String,
+    pub mean_abs_value: f64,
+    pub mean_value: f64,
+    /// Predictions the feature has a value in.
+    pub predictions: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShapImportance {
+    /// Predictions in the window with SHAP values.
+    pub predictions: u64,
+    /// Distinct features seen.
+    pub feature_count: u64,
+    /// The `top` features by mean |SHAP|, ties by name.
+    pub features: Vec<FeatureImportance>,
+}
+
+/// Two statements in one transaction: the predictions with features, and
+/// the per-feature aggregates, ranked here so that both backends order ties
+/// the same way.
+pub async fn importance(
+    scoped: &Scoped,
+    filter: &PredictionFilter,
+    top: usize,
+) -> ApiResult<ShapImportance> {
+    let txn = scoped.begin().await?;
+    let mut select = filtered(&txn, filter)?;
+    select.column(entity::prediction::Column::ShapValues);
+
+    let mut count = Sql::new(txn.backend());
+    count.push("SELECT COUNT(DISTINCT f.prediction_id) AS n ");
+    write_feature_rows(&mut count, &select);
+    let predictions = match count.fetch(&txn).await?.first() {
+        Some(row) => get_count(row, "n")?,
+        None => 0,
+    };
+
+    let mut sql = Sql::new(txn.backend());
+    let value = entry_value(&sql);
+    sql.push("SELECT e.key AS feature, COUNT(*) AS n, AVG(ABS(")
+        .float(value)
+        .push(")) AS mean_abs, AVG(")
+        .float(value)
+        .push(") AS mean_value ");
+    write_feature_rows(&mut sql, &select);
+    sql.push(&format!(" GROUP BY e.key LIMIT {}", MAX_FEATURES + 1));
+    let rows = sql.fetch(&txn).await?;
+    txn.commit().await?;
+
+    let mut features = Vec::with_capacity(rows.len());
+    for row in &rows {
+        features.push(FeatureImportance {
+            feature: get_text(row, "feature")?.unwrap_or_default(),
+            mean_abs_value: measure(get_float(row, "mean_abs")?.unwrap_or(0.0)),
+            mean_value: measure(get_float(row, "mean_value")?.unwrap_or(0.0)),
+            predictions: get_count(row, "n")?,
+        });
+    }
+    let feature_count = features.len() as u64;
+    features.sort_by(|a, b| {
+        b.mean_abs_value
+            .total_cmp(&a.mean_abs_value)
+            .then_with(|| a.feature.cmp(&b.feature))
+    });
+    features.truncate(top);
+    Ok(ShapImportance {
+        predictions,
+        feature_count,
+        features,
+    })
+}
+
+/// A SHAP entry's value: as text PostgreSQL can cast (SQLite's `json_each`
+/// gives the number itself).
+fn entry_value(sql: &Sql) -> &'static str {
+    if sql.is_postgres() {
+        "(e.value #>> '{}')"
+    } else {
+        "e.value"
+    }
+}
+
+/// `FROM` the filtered predictions `f` joined to their numeric SHAP entries
+/// `e(key, value)`.
+fn write_feature_rows(sql: &mut Sql, select: &sea_orm::sea_query::SelectStatement) {
+    if sql.is_postgres() {
+        sql.push("FROM ").subquery(select).push(
+            " f CROSS JOIN LATERAL jsonb_each(CASE \
+               WHEN jsonb_typeof(f.shap_values -> 'values') = 'object' THEN f.shap_values -> 'values' \
+               WHEN jsonb_typeof(f.shap_values) = 'object' THEN f.shap_values \
+               ELSE '{}'::jsonb END) e \
+             WHERE jsonb_typeof(e.value) = 'number'",
+        );
+    } else {
+        sql.push("FROM ").subquery(select).push(
+            " f, json_each(CASE \
+               WHEN json_type(f.shap_values, '$.values') = 'object' THEN json_extract(f.shap_values, '$.values') \
+               WHEN json_type(f.shap_values) = 'object' THEN f.shap_values \
+               ELSE '{}' END) e \
+             WHERE e.type IN ('integer', 'real')",
+        );
+    }
+    sql.push(" AND e.key NOT IN (").push(BASE_VALUE_KEYS).push(")");
+}

@@ -1,0 +1,280 @@
+//! Prediction statistics grouped by any of model, model version, risk
+//! level, resource and remediation status, optionally per calendar bucket,
+//! with every series gap-filled over the whole window.
+
+use chrono::{DateTime, Utc};
+use sea_orm::QueryResult;
+
+use super::performance::filtered;
+use super::sql::Sql;
+use super::{
+    get_count, get_text, prediction_measures_select, read_prediction_measures, Bucket, Bucketing,
+    PredictionMeasures,
+};
+use crate::data::filter::invalid;
+use crate::data::predictions::PredictionFilter;
+use crate::data::TimeRange;
+use crate::db::Scoped;
+use crate::error::ApiResult;
+
+/// The most groups (series × buckets) one answer may hold.
+pub const MAX_GROUPS: usize = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatsDimension {
+    Model,
+    ModelVersion,
+    RiskLevel,
+    Resource,
+    RemediationStatus,
+}
+
+impl StatsDimension {
+    fn column(self) -> &'static str {
+        match self {
+            StatsDimension::Model => "model_id",
+            StatsDimension::ModelVersion => "model_version",
+            StatsDimension::RiskLevel => "risk_level",
+            StatsDimension::Resource => "resource_id",
+            StatsDimension::RemediationStatus => "remediation_status",
+        }
+    }
+}
+
+/// The key of a group: the bucket start when bucketed, and the value of
+/// each grouped dimension (absent for dimensions not grouped by, and for a
+/// grouped dimension whose value is NULL, e.g. no remediation status).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatsKey {
+    pub bucket_start: Option<DateTime<Utc>>,
+    pub model_id: Option<String>,
+    pub model_version: Option<String>,
+    pub risk_level: Option<String>,
+    pub resource_id: Option<String>,
+    pub remediation_status: Option<String>,
+}
+
+impl StatsKey {
+    fn set(&mut self, dimension: StatsDimension, value: Option<String>) {
+        let slot = match dimension {
+            StatsDimension::Model => &mut self.model_id,
+            StatsDimension::ModelVersion => &mut self.model_version,
+            StatsDimension::RiskLevel => &mut self.risk_level,
+            StatsDimension::Resource => &mut self.resource_id,
+            StatsDimension::RemediationStatus => &mut self.remediation_status,
+        };
+        *slot = value;
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatsGroup {
+    pub key: StatsKey,
+    pub measures: PredictionMeasures,
+}
+
+#[derive(Clone, Debug)]
+pub struct StatsRequest {
+    pub filter: PredictionFilter,
+    pub group_by: Vec<StatsDimension>,
+    pub bucketing: Option<Bucketing>,
+    pub window: TimeRange,
+}
+
+/// The groups, ordered by dimension values (in `group_by` order, bytewise,
+/// absent values last) and then by bucket start. One statement.
+pub async fn prediction_stats(scoped: &Scoped, request: StatsRequest) -> ApiResult<Vec<StatsGroup>> {
+    let mut dimensions: Vec<StatsDimension> = Vec::new();
+    for dimension in request.group_by {
+        if !dimensions.contains(&dimension) {
+            dimensions.push(dimension);
+        }
+    }
+    let mut filter = request.filter;
+    let window = intersect(filter.predicted_at, request.window);
+    filter.predicted_at = Some(window);
+    let buckets = match request.bucketing {
+        Some(bucketing) => {
+            let (Some(from), Some(to)) = (window.from, window.to) else {
+                return Err(invalid(
+                    "bucket",
+                    "`bucket` needs a bounded window: give both `from` and `to`".to_owned(),
+                ));
+            };
+            Some(bucketing.buckets(from, to, "bucket")?)
+        }
+        None => None,
+    };
+
+    let txn = scoped.begin().await?;
+    let source = filtered(&txn, &filter)?;
+    let mut sql = Sql::new(txn.backend());
+    if let Some(buckets) = &buckets {
+        write_bucket_table(&mut sql, buckets);
+    }
+    let bucketed = buckets.is_some();
+    let groups = dimensions.len() + usize::from(bucketed);
+    prediction_measures_select(&mut sql, groups, |sql| {
+        sql.push("SELECT ");
+        let mut g = 0;
+        if bucketed {
+            sql.push("b.idx AS g0, ");
+            g = 1;
+        }
+        for dimension in &dimensions {
+            sql.push(&format!("f.{} AS g{g}, ", dimension.column()));
+            g += 1;
+        }
+        sql.float("f.violation_probability")
+            .push(" AS prob, ")
+            .float("f.confidence_score")
+            .push(" AS conf, ")
+            .float("f.inference_time_ms")
+            .push(" AS lat, f.risk_level AS risk_level FROM ")
+            .subquery(&source)
+            .push(" f");
+        if bucketed {
+            sql.push(
+                " JOIN buckets b ON f.prediction_timestamp >= b.bucket_start \
+                 AND f.prediction_timestamp < b.bucket_end",
+            );
+        }
+    });
+    sql.push(&format!(" LIMIT {}", MAX_GROUPS + 1));
+    let rows = sql.fetch(&txn).await?;
+    txn.commit().await?;
+    if rows.len() > MAX_GROUPS {
+        return Err(too_many_groups());
+    }
+
+    let backend = scoped.backend();
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (bucket, key) = read_key(row, &dimensions, bucketed)?;
+        groups.push((bucket, key, read_prediction_measures(row, backend)?));
+    }
+    fill_and_order(groups, &dimensions, buckets.as_deref())
+}
+
+/// `WITH buckets(idx, bucket_start, bucket_end) AS (VALUES …)`.
+pub(super) fn write_bucket_table(sql: &mut Sql, buckets: &[Bucket]) {
+    sql.push("WITH buckets(idx, bucket_start, bucket_end) AS (VALUES ");
+    for (i, bucket) in buckets.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(")
+            .bind_typed(i as i64, "BIGINT")
+            .push(", ")
+            .bind_typed(bucket.start, "TIMESTAMPTZ")
+            .push(", ")
+            .bind_typed(bucket.end, "TIMESTAMPTZ")
+            .push(")");
+    }
+    sql.push(") ");
+}
+
+fn read_key(
+    row: &QueryResult,
+    dimensions: &[StatsDimension],
+    bucketed: bool,
+) -> ApiResult<(Option<usize>, StatsKey)> {
+    let mut key = StatsKey::default();
+    let mut g = 0;
+    let mut bucket = None;
+    if bucketed {
+        bucket = Some(get_count(row, "g0")? as usize);
+        g = 1;
+    }
+    for &dimension in dimensions {
+        key.set(dimension, get_text(row, &format!("g{g}"))?);
+        g += 1;
+    }
+    Ok((bucket, key))
+}
+
+/// Orders the groups and, when bucketed, gives every series (dimension
+/// values seen) a row for every bucket, zero where it had no predictions.
+fn fill_and_order(
+    groups: Vec<(Option<usize>, StatsKey, PredictionMeasures)>,
+    dimensions: &[StatsDimension],
+    buckets: Option<&[Bucket]>,
+) -> ApiResult<Vec<StatsGroup>> {
+    let sort_key = |key: &StatsKey| -> Vec<(bool, String)> {
+        let probe = |d: StatsDimension| match d {
+            StatsDimension::Model => key.model_id.clone(),
+            StatsDimension::ModelVersion => key.model_version.clone(),
+            StatsDimension::RiskLevel => key.risk_level.clone(),
+            StatsDimension::Resource => key.resource_id.clone(),
+            StatsDimension::RemediationStatus => key.remediation_status.clone(),
+        };
+        dimensions
+            .iter()
+            .map(|&d| match probe(d) {
+                Some(v) => (false, v),
+                None => (true, String::new()),
+            })
+            .collect()
+    };
+    let Some(buckets) = buckets else {
+        let mut out: Vec<StatsGroup> = groups
+            .into_iter()
+            .map(|(_, key, measures)| StatsGroup { key, measures })
+            .collect();
+        out.sort_by_cached_key(|g| sort_key(&g.key));
+        return Ok(out);
+    };
+
+    let mut series: Vec<StatsKey> = groups.iter().map(|(_, key, _)| key.clone()).collect();
+    if dimensions.is_empty() {
+        series = vec![StatsKey::default()];
+    }
+    series.sort_by_cached_key(sort_key);
+    series.dedup();
+    if series.len().saturating_mul(buckets.len()) > MAX_GROUPS {
+        return Err(too_many_groups());
+    }
+    let mut found: std::collections::HashMap<(Vec<(bool, String)>, usize), PredictionMeasures> =
+        groups
+            .into_iter()
+            .map(|(bucket, key, measures)| ((sort_key(&key), bucket.unwrap_or(0)), measures))
+            .collect();
+    let mut out = Vec::with_capacity(series.len() * buckets.len());
+    for key in series {
+        let series_key = sort_key(&key);
+        for (i, bucket) in buckets.iter().enumerate() {
+            let measures = found
+                .remove(&(series_key.clone(), i))
+                .unwrap_or_default();
+            out.push(StatsGroup {
+                key: StatsKey {
+                    bucket_start: Some(bucket.start),
+                    ..key.clone()
+                },
+                measures,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn too_many_groups() -> crate::error::ApiError {
+    invalid(
+        "groupBy",
+        format!(
+            "more than {MAX_GROUPS} groups; narrow the filter, group by fewer dimensions or use larger buckets"
+        ),
+    )
+}
+
+/// The window both ranges allow.
+fn intersect(a: Option<TimeRange>, b: TimeRange) -> TimeRange {
+    let a = a.unwrap_or_default();
+    TimeRange {
+        from: a.from.max(b.from),
+        to: match (a.to, b.to) {
+            (Some(x), Some(y)) => Some(x.min(y)),
+            (x, y) => x.or(y),
+        },
+    }
+}

@@ -1,0 +1,190 @@
+//! A tenant's drift alert thresholds, and the alert level a score falls in.
+
+use chrono::{DateTime, Utc};
+use entity::drift_threshold::{self, Entity};
+use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{EntityTrait, Set};
+
+use super::filter::invalid;
+use super::{now, tenant_rows};
+use crate::db::ScopedTxn;
+use crate::error::ApiResult;
+
+/// The scores at which a measurement is a `warning` (at or above) and a
+/// `critical` drift (above).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Band {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+impl Band {
+    /// The alert level of `score`: `info` below the warning threshold,
+    /// `warning` from it up to and including the critical one, `critical` above.
+    pub fn level(&self, score: f64) -> &'static str {
+        if score > self.critical {
+            "critical"
+        } else if score >= self.warning {
+            "warning"
+        } else {
+            "info"
+        }
+    }
+
+    fn check(self, name: &str) -> ApiResult<Self> {
+        let ok = self.warning.is_finite()
+            && self.critical.is_finite()
+            && 0.0 <= self.warning
+            && self.warning <= self.critical
+            && self.critical < 10_000.0;
+        if ok {
+            Ok(self)
+        } else {
+            Err(invalid(
+                name,
+                format!("`{name}`: need 0 ≤ warning ≤ critical < 10000"),
+            ))
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DriftThresholds {
+    pub psi: Band,
+    pub ks: Band,
+    pub wasserstein: Band,
+    /// When the tenant last set them; `None` while it uses the defaults.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Default for DriftThresholds {
+    /// The conventions: PSI < 0.1 no drift, 0.1–0.25 moderate, > 0.25
+    /// significant; KS and Wasserstein 0.1 / 0.2.
+    fn default() -> Self {
+        Self {
+            psi: Band {
+                warning: 0.1,
+                critical: 0.25,
+            },
+            ks: Band {
+                warning: 0.1,
+                critical: 0.2,
+            },
+            wasserstein: Band {
+                warning: 0.1,
+                critical: 0.2,
+            },
+            updated_at: None,
+        }
+    }
+}
+
+impl DriftThresholds {
+    pub fn new(psi: Band, ks: Band, wasserstein: Band) -> ApiResult<Self> {
+        Ok(Self {
+            psi: psi.check("psi")?,
+            ks: ks.check("ks")?,
+            wasserstein: wasserstein.check("wasserstein")?,
+            updated_at: None,
+        })
+    }
+}
+
+fn float(value: Decimal) -> f64 {
+    value.to_f64().unwrap_or(f64::NAN)
+}
+
+fn decimal(value: f64) -> Decimal {
+    Decimal::from_f64(value).unwrap_or_default().round_dp(6)
+}
+
+/// The transaction's tenant's thresholds (the defaults if it set none).
+pub async fn for_tenant(txn: &ScopedTxn) -> ApiResult<DriftThresholds> {
+    let row = tenant_rows::<Entity>(txn).one(txn.conn()).await?;
+    Ok(row.map_or_else(DriftThresholds::default, |row| DriftThresholds {
+        psi: Band {
+            warning: float(row.psi_warning),
+            critical: float(row.psi_critical),
+        },
+        ks: Band {
+            warning: float(row.ks_warning),
+            critical: float(row.ks_critical),
+        },
+        wasserstein: Band {
+            warning: float(row.wasserstein_warning),
+            critical: float(row.wasserstein_critical),
+        },
+        updated_at: Some(row.updated_at),
+    }))
+}
+
+/// Sets the transaction's tenant's thresholds.
+pub async fn set(txn: &ScopedTxn, thresholds: DriftThresholds) -> ApiResult<()> {
+    use drift_threshold::Column;
+    let row = drift_threshold::ActiveModel {
+        tenant_id: Set(txn.tenant().to_owned()),
+        psi_warning: Set(decimal(thresholds.psi.warning)),
+        psi_critical: Set(decimal(thresholds.psi.critical)),
+        ks_warning: Set(decimal(thresholds.ks.warning)),
+        ks_critical: Set(decimal(thresholds.ks.critical)),
+        wasserstein_warning: Set(decimal(thresholds.wasserstein.warning)),
+        wasserstein_critical: Set(decimal(thresholds.wasserstein.critical)),
+        updated_at: Set(now()),
+    };
+    Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(Column::TenantId)
+                .update_columns([
+                    Column::PsiWarning,
+                    Column::PsiCritical,
+                    Column::KsWarning,
+                    Column::KsCritical,
+                    Column::WassersteinWarning,
+                    Column::WassersteinCritical,
+                    Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(txn.conn())
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psi_bands_follow_the_convention() {
+        let psi = DriftThresholds::default().psi;
+        assert_eq!(psi.level(0.05), "info");
+        assert_eq!(psi.level(0.1), "warning");
+        assert_eq!(psi.level(0.25), "warning");
+        assert_eq!(psi.level(0.2501), "critical");
+    }
+
+    #[test]
+    fn inverted_or_negative_bands_are_refused() {
+        let ok = Band {
+            warning: 0.1,
+            critical: 0.2,
+        };
+        let inverted = Band {
+            warning: 0.3,
+            critical: 0.2,
+        };
+        assert!(DriftThresholds::new(ok, ok, ok).is_ok());
+        assert!(DriftThresholds::new(ok, inverted, ok).is_err());
+        assert!(DriftThresholds::new(
+            Band {
+                warning: -1.0,
+                critical: 0.2
+            },
+            ok,
+            ok
+        )
+        .is_err());
+    }
+}
