@@ -103,21 +103,31 @@ fn decimal(value: f64) -> Decimal {
 /// The transaction's tenant's thresholds (the defaults if it set none).
 pub async fn for_tenant(txn: &ScopedTxn) -> ApiResult<DriftThresholds> {
     let row = tenant_rows::<Entity>(txn).one(txn.conn()).await?;
-    Ok(row.map_or_else(DriftThresholds::default, |row| DriftThresholds {
-        psi: Band {
-            warning: float(row.psi_warning),
-            critical: float(row.psi_critical),
-        },
-        ks: Band {
-            warning: float(row.ks_warning),
-            critical: float(row.ks_critical),
-        },
-        wasserstein: Band {
-            warning: float(row.wasserstein_warning),
-            critical: float(row.wasserstein_critical),
-        },
-        updated_at: Some(row.updated_at),
-    }))
+    Ok(
+        row.map_or_else(DriftThresholds::default, |row| DriftThresholds {
+            psi: Band {
+                warning: float(row.psi_warning),
+                critical: float(row.psi_critical),
+            },
+            ks: Band {
+                warning: float(row.ks_warning),
+                critical: float(row.ks_critical),
+            },
+            wasserstein: Band {
+                warning: float(row.wasserstein_warning),
+                critical: float(row.wasserstein_critical),
+            },
+            updated_at: Some(row.updated_at),
+        }),
+    )
+}
+
+/// The caller's thresholds, in a transaction of their own.
+pub async fn get(scoped: &crate::db::Scoped) -> ApiResult<DriftThresholds> {
+    let txn = scoped.begin().await?;
+    let thresholds = for_tenant(&txn).await?;
+    txn.commit().await?;
+    Ok(thresholds)
 }
 
 /// Sets the transaction's tenant's thresholds.

@@ -15,6 +15,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{drift_metric, feedback, model, prediction, training_job};
 
 use super::batch::BatchSpawner;
+use crate::data::analytics::performance::{self, ModelPerformance, PerformanceOptions};
 use crate::data::drift::DriftQuery;
 use crate::data::feedback::FeedbackQuery;
 use crate::data::models::ModelQuery;
@@ -214,6 +215,45 @@ loader!(pages DriftOfModel => drift_metric::Model, data::drift::pages_by_model);
 loader!(pages FeedbackOfModel => feedback::Model, data::feedback::pages_by_model);
 loader!(pages FeedbackOfPrediction => feedback::Model, data::feedback::pages_by_prediction);
 loader!(pages ModelsOfTrainingJob => model::Model, data::models::pages_by_training_job);
+
+/// A model's performance under one set of options, for one tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PerformanceOfModel {
+    pub tenant: Arc<str>,
+    pub model_id: String,
+    pub options: Arc<PerformanceOptions>,
+}
+
+/// One measurement per distinct set of options, for all its models.
+impl Loader<PerformanceOfModel> for DbLoader {
+    type Value = ModelPerformance;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PerformanceOfModel],
+    ) -> Result<HashMap<PerformanceOfModel, ModelPerformance>, LoadError> {
+        self.check_tenant(keys.iter().map(|k| &*k.tenant))?;
+        let mut groups: HashMap<&Arc<PerformanceOptions>, Vec<&PerformanceOfModel>> =
+            HashMap::new();
+        for key in keys {
+            groups.entry(&key.options).or_default().push(key);
+        }
+        let mut out = HashMap::with_capacity(keys.len());
+        for (options, members) in groups {
+            let ids: Vec<String> = members.iter().map(|k| k.model_id.clone()).collect();
+            let mut measured = performance::for_models(&self.scoped, &ids, None, options)
+                .await
+                .map_err(fail)?;
+            for key in members {
+                if let Some(value) = measured.remove(&key.model_id) {
+                    out.insert(key.clone(), value);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
 
 /// Loads one child page through the request's loader.
 pub async fn load_page<K, M>(

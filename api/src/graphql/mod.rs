@@ -1,5 +1,6 @@
 //! The GraphQL schema, one module per domain, merged into one root.
 
+mod analytics;
 mod batch;
 mod common;
 mod configurations;
@@ -36,6 +37,7 @@ pub struct Query(
     features::FeaturesQuery,
     configurations::ConfigurationsQuery,
     drift::DriftQueryRoot,
+    analytics::AnalyticsQuery,
 );
 
 pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;

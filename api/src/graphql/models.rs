@@ -4,6 +4,7 @@ use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::model;
 
+use super::analytics::{model_performance, ModelPerformance};
 use super::common::{
     connection, db_values, list_query, page_complexity, vocab_opt, vocabulary, OrderDirection,
     TimeRange,
@@ -111,6 +112,20 @@ pub struct ModelMetrics {
     pub raw: Json<serde_json::Value>,
 }
 
+impl ModelMetrics {
+    pub fn of(model: &model::Model) -> Self {
+        let metric = |name: &str| model.metrics.get(name).and_then(serde_json::Value::as_f64);
+        Self {
+            accuracy: metric("accuracy"),
+            precision: metric("precision"),
+            recall: metric("recall"),
+            f1_score: metric("f1_score"),
+            auc_roc: metric("auc_roc"),
+            raw: Json(model.metrics.clone()),
+        }
+    }
+}
+
 /// A registered model version.
 pub struct Model(model::Model);
 
@@ -147,15 +162,21 @@ impl Model {
     }
 
     async fn metrics(&self) -> ModelMetrics {
-        let metric = |name: &str| self.0.metrics.get(name).and_then(serde_json::Value::as_f64);
-        ModelMetrics {
-            accuracy: metric("accuracy"),
-            precision: metric("precision"),
-            recall: metric("recall"),
-            f1_score: metric("f1_score"),
-            auc_roc: metric("auc_roc"),
-            raw: Json(self.0.metrics.clone()),
-        }
+        ModelMetrics::of(&self.0)
+    }
+
+    /// This model's performance over predictions made in `window` (all time
+    /// when omitted); see `Query.modelPerformance`.
+    async fn performance(
+        &self,
+        ctx: &Context<'_>,
+        window: Option<TimeRange>,
+        #[graphql(
+            desc = "Probability at or above which the model decided \"violation\" (default 0.5)."
+        )]
+        decision_threshold: Option<f64>,
+    ) -> async_graphql::Result<ModelPerformance> {
+        model_performance(ctx, &self.0, window, decision_threshold).await
     }
 
     /// Where the model artefact is stored.

@@ -66,7 +66,7 @@ pub struct PredictionFilter {
 }
 
 impl PredictionFilter {
-    fn into_data(self) -> ApiResult<data::PredictionFilter> {
+    pub(super) fn into_data(self) -> ApiResult<data::PredictionFilter> {
         let mut probability = self.violation_probability.map(Into::into);
         if let Some(min) = self.min_probability {
             let range: &mut crate::data::NumberRange =

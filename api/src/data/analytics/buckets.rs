@@ -43,7 +43,9 @@ impl Bucketing {
         let timezone = name.parse::<Tz>().map_err(|_| {
             invalid(
                 field,
-                format!("`{field}`: {name:?} is not an IANA time zone name (e.g. \"Europe/Berlin\")"),
+                format!(
+                    "`{field}`: {name:?} is not an IANA time zone name (e.g. \"Europe/Berlin\")"
+                ),
             )
         })?;
         Ok(Self { unit, timezone })
@@ -96,8 +98,8 @@ impl Bucketing {
             }
             BucketUnit::Day => self.at_local(midnight(local.date())),
             BucketUnit::Week => {
-                let monday = local.date()
-                    - Days::new(u64::from(local.weekday().num_days_from_monday()));
+                let monday =
+                    local.date() - Days::new(u64::from(local.weekday().num_days_from_monday()));
                 self.at_local(midnight(monday))
             }
             BucketUnit::Month => {
@@ -161,13 +163,26 @@ mod tests {
     fn days_follow_the_wall_clock_across_dst() {
         // New York moved its clocks forward on 2026-03-08 (a 23-hour day).
         assert_eq!(
-            starts(BucketUnit::Day, "America/New_York", "2026-03-07T12:00:00Z", "2026-03-09T06:00:00Z"),
-            ["2026-03-07T05:00:00+00:00", "2026-03-08T05:00:00+00:00", "2026-03-09T04:00:00+00:00"]
+            starts(
+                BucketUnit::Day,
+                "America/New_York",
+                "2026-03-07T12:00:00Z",
+                "2026-03-09T06:00:00Z"
+            ),
+            [
+                "2026-03-07T05:00:00+00:00",
+                "2026-03-08T05:00:00+00:00",
+                "2026-03-09T04:00:00+00:00"
+            ]
         );
         // …and back on 2026-11-01 (a 25-hour day).
         let days = Bucketing::new(BucketUnit::Day, Some("America/New_York"), "b")
             .unwrap()
-            .buckets(utc("2026-11-01T04:00:00Z"), utc("2026-11-02T00:00:00Z"), "b")
+            .buckets(
+                utc("2026-11-01T04:00:00Z"),
+                utc("2026-11-02T00:00:00Z"),
+                "b",
+            )
             .unwrap();
         assert_eq!(days[0].start, utc("2026-11-01T04:00:00Z"));
         assert_eq!(days[0].end - days[0].start, TimeDelta::hours(25));
@@ -176,12 +191,22 @@ mod tests {
     #[test]
     fn the_repeated_hour_of_a_fall_back_is_its_own_bucket() {
         assert_eq!(
-            starts(BucketUnit::Hour, "America/New_York", "2026-11-01T05:10:00Z", "2026-11-01T07:00:00Z"),
+            starts(
+                BucketUnit::Hour,
+                "America/New_York",
+                "2026-11-01T05:10:00Z",
+                "2026-11-01T07:00:00Z"
+            ),
             ["2026-11-01T05:00:00+00:00", "2026-11-01T06:00:00+00:00"]
         );
         // Half-hour offsets bucket on the local hour.
         assert_eq!(
-            starts(BucketUnit::Hour, "Asia/Kolkata", "2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"),
+            starts(
+                BucketUnit::Hour,
+                "Asia/Kolkata",
+                "2026-01-01T00:00:00Z",
+                "2026-01-01T01:00:00Z"
+            ),
             ["2025-12-31T23:30:00+00:00", "2026-01-01T00:30:00+00:00"]
         );
     }
@@ -190,11 +215,21 @@ mod tests {
     fn weeks_start_on_monday_and_months_on_the_first() {
         // 2026-01-01 is a Thursday.
         assert_eq!(
-            starts(BucketUnit::Week, "UTC", "2026-01-01T10:00:00Z", "2026-01-06T00:00:00Z"),
+            starts(
+                BucketUnit::Week,
+                "UTC",
+                "2026-01-01T10:00:00Z",
+                "2026-01-06T00:00:00Z"
+            ),
             ["2025-12-29T00:00:00+00:00", "2026-01-05T00:00:00+00:00"]
         );
         assert_eq!(
-            starts(BucketUnit::Month, "Europe/Berlin", "2026-01-31T23:30:00Z", "2026-03-01T00:00:00Z"),
+            starts(
+                BucketUnit::Month,
+                "Europe/Berlin",
+                "2026-01-31T23:30:00Z",
+                "2026-03-01T00:00:00Z"
+            ),
             ["2026-01-31T23:00:00+00:00", "2026-02-28T23:00:00+00:00"]
         );
     }
@@ -204,14 +239,26 @@ mod tests {
         assert!(Bucketing::new(BucketUnit::Day, Some("Mars/Olympus"), "b").is_err());
         let hours = Bucketing::new(BucketUnit::Hour, None, "b").unwrap();
         assert!(hours
-            .buckets(utc("2026-01-02T00:00:00Z"), utc("2026-01-01T00:00:00Z"), "b")
+            .buckets(
+                utc("2026-01-02T00:00:00Z"),
+                utc("2026-01-01T00:00:00Z"),
+                "b"
+            )
             .is_err());
         assert!(hours
-            .buckets(utc("2026-01-01T00:00:00Z"), utc("2026-03-01T00:00:00Z"), "b")
+            .buckets(
+                utc("2026-01-01T00:00:00Z"),
+                utc("2026-03-01T00:00:00Z"),
+                "b"
+            )
             .is_err());
         assert_eq!(
             hours
-                .buckets(utc("2026-01-01T00:00:00Z"), utc("2026-02-11T16:00:00Z"), "b")
+                .buckets(
+                    utc("2026-01-01T00:00:00Z"),
+                    utc("2026-02-11T16:00:00Z"),
+                    "b"
+                )
                 .unwrap()
                 .len(),
             MAX_BUCKETS

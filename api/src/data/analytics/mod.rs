@@ -203,7 +203,9 @@ fn interpolate(p: f64, n: u64, lower: Option<f64>, upper: Option<f64>) -> Option
 }
 
 fn internal(column: &str, error: sea_orm::DbErr) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("reading aggregate column {column}: {error}"))
+    ApiError::Internal(anyhow::anyhow!(
+        "reading aggregate column {column}: {error}"
+    ))
 }
 
 fn get_float(row: &QueryResult, column: &str) -> ApiResult<Option<f64>> {

@@ -13,8 +13,9 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 
+use entity::model;
 use entity::prediction::Column;
-use sea_orm::{QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, QueryTrait};
 
 use super::sql::Sql;
 use super::{
@@ -22,10 +23,11 @@ use super::{
     read_prediction_measures, PredictionMeasures,
 };
 use crate::data::filter::invalid;
+use crate::data::models::{self, ModelFilter};
 use crate::data::predictions::{self, PredictionFilter};
-use crate::data::TimeRange;
+use crate::data::{tenant_rows, TimeRange};
 use crate::db::{Scoped, ScopedTxn};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// Equal-width reliability bins over [0, 1].
 pub const CALIBRATION_BINS: u32 = 10;
@@ -195,7 +197,7 @@ struct BinSums {
 }
 
 /// Performance of each of `model_ids` (restricted to predictions of
-/// `model_version` when given), in one transaction of four statements.
+/// `model_version` when given), in one transaction of three statements.
 /// Every requested model gets an entry, zero when it has no predictions.
 pub async fn for_models(
     scoped: &Scoped,
@@ -203,22 +205,123 @@ pub async fn for_models(
     model_version: Option<&str>,
     options: &PerformanceOptions,
 ) -> ApiResult<HashMap<String, ModelPerformance>> {
-    let mut out: HashMap<String, ModelPerformance> = HashMap::new();
     if model_ids.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
+    let txn = scoped.begin().await?;
+    let out = measure_models(&txn, model_ids, model_version, options).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// The most models one `modelPerformance` answer holds.
+pub const MAX_MODELS: usize = 500;
+
+/// The models matching `filter` (by model id), each with its performance:
+/// four statements in one transaction.
+pub async fn for_matching_models(
+    scoped: &Scoped,
+    filter: &ModelFilter,
+    options: &PerformanceOptions,
+) -> ApiResult<Vec<(model::Model, ModelPerformance)>> {
+    let txn = scoped.begin().await?;
+    let mut rows = models::base(&txn, filter)?
+        .limit(MAX_MODELS as u64 + 1)
+        .all(txn.conn())
+        .await?;
+    if rows.len() > MAX_MODELS {
+        return Err(invalid(
+            "filter",
+            format!("more than {MAX_MODELS} models match; narrow the filter"),
+        ));
+    }
+    rows.sort_by(|a, b| a.model_id.cmp(&b.model_id));
+    let ids: Vec<String> = rows.iter().map(|m| m.model_id.clone()).collect();
+    let mut measured = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        measure_models(&txn, &ids, None, options).await?
+    };
+    txn.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let performance = measured.remove(&row.model_id).unwrap_or_else(empty);
+            (row, performance)
+        })
+        .collect())
+}
+
+/// One side of a comparison: a model, and optionally one version of its predictions.
+#[derive(Clone, Debug)]
+pub struct Contender {
+    pub model_id: String,
+    pub version: Option<String>,
+}
+
+/// Both contenders' models and performance, in one transaction. A model
+/// the tenant does not have is `NOT_FOUND` (named by `a`/`b`).
+pub async fn compare(
+    scoped: &Scoped,
+    contenders: [&Contender; 2],
+    options: &PerformanceOptions,
+) -> ApiResult<[(model::Model, ModelPerformance); 2]> {
+    let txn = scoped.begin().await?;
+    let ids: Vec<String> = contenders.iter().map(|c| c.model_id.clone()).collect();
+    let rows = tenant_rows::<model::Entity>(&txn)
+        .filter(model::Column::ModelId.is_in(ids))
+        .all(txn.conn())
+        .await?;
+    let mut out = Vec::with_capacity(2);
+    for (side, contender) in ["a", "b"].into_iter().zip(contenders) {
+        let Some(row) = rows.iter().find(|m| m.model_id == contender.model_id) else {
+            return Err(ApiError::NotFound(format!(
+                "model {:?} (`{side}.modelId`)",
+                contender.model_id
+            )));
+        };
+        let mut measured = measure_models(
+            &txn,
+            std::slice::from_ref(&contender.model_id),
+            contender.version.as_deref(),
+            options,
+        )
+        .await?;
+        let performance = measured.remove(&contender.model_id).unwrap_or_else(empty);
+        out.push((row.clone(), performance));
+    }
+    txn.commit().await?;
+    let [a, b]: [(model::Model, ModelPerformance); 2] = out
+        .try_into()
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("two contenders measured")))?;
+    Ok([a, b])
+}
+
+fn empty() -> ModelPerformance {
+    ModelPerformance {
+        predictions: PredictionMeasures::default(),
+        feedback: FeedbackMeasures::default(),
+        confusion: Confusion::default(),
+        calibration: calibration(&[]),
+    }
+}
+
+async fn measure_models(
+    txn: &ScopedTxn,
+    model_ids: &[String],
+    model_version: Option<&str>,
+    options: &PerformanceOptions,
+) -> ApiResult<HashMap<String, ModelPerformance>> {
     let filter = PredictionFilter {
         model_ids: Some(model_ids.to_vec()),
         model_versions: model_version.map(|v| vec![v.to_owned()]),
         predicted_at: options.window,
         ..Default::default()
     };
-    let txn = scoped.begin().await?;
-    let predictions = prediction_measures(&txn, &filter).await?;
-    let feedback = feedback_measures(&txn, &filter).await?;
-    let bins = outcome_bins(&txn, &filter, options.decision_threshold).await?;
-    txn.commit().await?;
-
+    let predictions = prediction_measures(txn, &filter).await?;
+    let feedback = feedback_measures(txn, &filter).await?;
+    let bins = outcome_bins(txn, &filter, options.decision_threshold).await?;
+    let mut out = HashMap::with_capacity(model_ids.len());
     for model_id in model_ids {
         let (confusion, sums) = bins.get(model_id).cloned().unwrap_or_default();
         out.insert(
@@ -364,9 +467,12 @@ async fn outcome_bins(
     let mut out: HashMap<String, (Confusion, Vec<BinSums>)> = HashMap::new();
     for row in sql.fetch(txn).await? {
         let model_id = get_text(&row, "model_id")?.unwrap_or_default();
-        let (confusion, sums) = out
-            .entry(model_id)
-            .or_insert_with(|| (Confusion::default(), vec![BinSums::default(); bins as usize]));
+        let (confusion, sums) = out.entry(model_id).or_insert_with(|| {
+            (
+                Confusion::default(),
+                vec![BinSums::default(); bins as usize],
+            )
+        });
         confusion.true_positives += get_count(&row, "tp")?;
         confusion.false_positives += get_count(&row, "fp")?;
         confusion.true_negatives += get_count(&row, "tn")?;

@@ -121,5 +121,7 @@ fn write_feature_rows(sql: &mut Sql, select: &sea_orm::sea_query::SelectStatemen
              WHERE e.type IN ('integer', 'real')",
         );
     }
-    sql.push(" AND e.key NOT IN (").push(BASE_VALUE_KEYS).push(")");
+    sql.push(" AND e.key NOT IN (")
+        .push(BASE_VALUE_KEYS)
+        .push(")");
 }

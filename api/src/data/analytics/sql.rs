@@ -49,7 +49,11 @@ impl Sql {
     /// a bare parameter in a `VALUES` list has no type to infer).
     pub fn bind_typed(&mut self, value: impl Into<Value>, pg_type: &str) -> &mut Self {
         if self.is_postgres() {
-            self.push("CAST(").bind(value).push(" AS ").push(pg_type).push(")")
+            self.push("CAST(")
+                .bind(value)
+                .push(" AS ")
+                .push(pg_type)
+                .push(")")
         } else {
             self.bind(value)
         }
@@ -169,7 +173,11 @@ mod tests {
         );
         assert_eq!(pg.values.len(), 3);
         let mut sqlite = Sql::new(DbBackend::Sqlite);
-        sqlite.push("SELECT ").bind(1).push(" FROM ").subquery(&select);
+        sqlite
+            .push("SELECT ")
+            .bind(1)
+            .push(" FROM ")
+            .subquery(&select);
         assert_eq!(
             sqlite.text(),
             r#"SELECT ? FROM (SELECT "x" FROM "t" WHERE "x" = ?)"#

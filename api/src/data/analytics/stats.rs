@@ -83,7 +83,10 @@ pub struct StatsRequest {
 
 /// The groups, ordered by dimension values (in `group_by` order, bytewise,
 /// absent values last) and then by bucket start. One statement.
-pub async fn prediction_stats(scoped: &Scoped, request: StatsRequest) -> ApiResult<Vec<StatsGroup>> {
+pub async fn prediction_stats(
+    scoped: &Scoped,
+    request: StatsRequest,
+) -> ApiResult<Vec<StatsGroup>> {
     let mut dimensions: Vec<StatsDimension> = Vec::new();
     for dimension in request.group_by {
         if !dimensions.contains(&dimension) {
@@ -243,9 +246,7 @@ fn fill_and_order(
     for key in series {
         let series_key = sort_key(&key);
         for (i, bucket) in buckets.iter().enumerate() {
-            let measures = found
-                .remove(&(series_key.clone(), i))
-                .unwrap_or_default();
+            let measures = found.remove(&(series_key.clone(), i)).unwrap_or_default();
             out.push(StatsGroup {
                 key: StatsKey {
                     bucket_start: Some(bucket.start),
