@@ -119,11 +119,28 @@ pub fn is_request_error(response: &async_graphql::Response) -> bool {
 /// so that no error reaches a client without one.
 pub fn fill_missing_codes(errors: &mut [async_graphql::ServerError], default_code: &'static str) {
     for error in errors {
+        let code = if is_argument_error(&error.message) {
+            code::BAD_USER_INPUT
+        } else {
+            default_code
+        };
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", default_code);
+            extensions.set("code", code);
         }
     }
+}
+
+/// async-graphql's own errors for an argument value that does not fit its
+/// type (raised while resolving the field, so they carry a path): bad input,
+/// not an internal failure.
+fn is_argument_error(message: &str) -> bool {
+    const PREFIXES: [&str; 3] = [
+        "Failed to parse ",
+        "Expected input type ",
+        "Invalid value for argument ",
+    ];
+    PREFIXES.iter().any(|prefix| message.starts_with(prefix))
 }
 
 /// The code for errors lacking one: request errors are validation failures,

@@ -21,6 +21,9 @@ use crate::data::analytics::{
 use crate::data::thresholds::{Band, DriftThresholds as DataThresholds};
 use crate::error::{ApiError, ApiResult};
 
+/// `shapImportance`'s `top` when none is given.
+pub const DEFAULT_TOP_FEATURES: i32 = 10;
+
 /// The largest `top` of `shapImportance`.
 pub const MAX_TOP_FEATURES: i32 = 500;
 
@@ -759,7 +762,7 @@ impl AnalyticsQuery {
         &self,
         ctx: &Context<'_>,
         filter: Option<PredictionFilter>,
-        #[graphql(default)] group_by: Vec<PredictionGroupBy>,
+        group_by: Option<Vec<PredictionGroupBy>>,
         bucket: Option<BucketInput>,
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
@@ -767,7 +770,11 @@ impl AnalyticsQuery {
         let rc = request_context(ctx)?;
         let request = stats::StatsRequest {
             filter: filter.unwrap_or_default().into_data()?,
-            group_by: group_by.into_iter().map(Into::into).collect(),
+            group_by: group_by
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
             bucketing: bucket.as_ref().map(BucketInput::bucketing).transpose()?,
             window: crate::data::TimeRange { from, to },
         };
@@ -798,9 +805,10 @@ impl AnalyticsQuery {
         ctx: &Context<'_>,
         model_id: String,
         window: Option<common::TimeRange>,
-        #[graphql(default = 10)] top: i32,
+        #[graphql(desc = "How many features to return (default 10).")] top: Option<i32>,
     ) -> async_graphql::Result<ShapImportance> {
         let rc = request_context(ctx)?;
+        let top = top.unwrap_or(DEFAULT_TOP_FEATURES);
         if !(1..=MAX_TOP_FEATURES).contains(&top) {
             return Err(ApiError::BadUserInput {
                 message: format!("`top` must be between 1 and {MAX_TOP_FEATURES}"),
