@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::auth::{api_keys, Role};
-use crate::config::{Cli, Command, Config, DemoArgs, KeysAction, MigrateAction};
+use crate::config::{
+    Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, MigrateAction,
+};
 use crate::db::Database;
 use crate::{demo, telemetry, verify, Application};
 
@@ -76,6 +78,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let db = connect().await?;
             keys(&db, action).await?;
         }
+        Command::DriftThresholds(args) => {
+            let db = connect().await?;
+            drift_thresholds(&db, args).await?;
+        }
         Command::Cleanup { tenant, yes } => {
             let db = connect().await?;
             if !yes && !confirm(&tenant)? {
@@ -137,6 +143,46 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
             }
             txn.commit().await?;
         }
+    }
+    Ok(())
+}
+
+async fn drift_thresholds(db: &Database, args: DriftThresholdArgs) -> anyhow::Result<()> {
+    use crate::data::thresholds::{self, Band, DriftThresholds};
+    let txn = db.begin_as_operator(&args.tenant).await?;
+    if args.set {
+        let band = |warning: Option<f64>, critical: Option<f64>| Band {
+            warning: warning.unwrap_or_default(),
+            critical: critical.unwrap_or_default(),
+        };
+        let wanted = DriftThresholds::new(
+            band(args.psi_warning, args.psi_critical),
+            band(args.ks_warning, args.ks_critical),
+            band(args.wasserstein_warning, args.wasserstein_critical),
+        )
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
+        thresholds::set(&txn, wanted)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+    }
+    let current = thresholds::for_tenant(&txn)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
+    txn.commit().await?;
+    println!("tenant:      {}", args.tenant);
+    for (name, band) in [
+        ("psi", current.psi),
+        ("ks", current.ks),
+        ("wasserstein", current.wasserstein),
+    ] {
+        println!(
+            "{name:<12} warning {} critical {}",
+            band.warning, band.critical
+        );
+    }
+    match current.updated_at {
+        Some(at) => println!("set at {}", at.format("%Y-%m-%d %H:%M")),
+        None => println!("(defaults: the tenant set none)"),
     }
     Ok(())
 }

@@ -70,6 +70,8 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Show a tenant's drift alert thresholds, or set them (give all six values).
+    DriftThresholds(DriftThresholdArgs),
     /// Delete every row of one tenant.
     Cleanup {
         /// The tenant whose data is deleted.
@@ -79,6 +81,36 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// A tenant's drift alert thresholds: a score at or above `warning` is a
+/// warning, above `critical` a critical drift.
+#[derive(Debug, Clone, Args)]
+pub struct DriftThresholdArgs {
+    /// The tenant whose thresholds are shown or set.
+    #[arg(long)]
+    pub tenant: String,
+    /// Set the thresholds to these values (all six flags below are required).
+    #[arg(long, requires_all = ["psi_warning", "psi_critical", "ks_warning", "ks_critical", "wasserstein_warning", "wasserstein_critical"])]
+    pub set: bool,
+    /// PSI warning threshold (convention 0.1).
+    #[arg(long)]
+    pub psi_warning: Option<f64>,
+    /// PSI critical threshold (convention 0.25).
+    #[arg(long)]
+    pub psi_critical: Option<f64>,
+    /// KS statistic warning threshold (default 0.1).
+    #[arg(long)]
+    pub ks_warning: Option<f64>,
+    /// KS statistic critical threshold (default 0.2).
+    #[arg(long)]
+    pub ks_critical: Option<f64>,
+    /// Wasserstein distance warning threshold (default 0.1).
+    #[arg(long)]
+    pub wasserstein_warning: Option<f64>,
+    /// Wasserstein distance critical threshold (default 0.2).
+    #[arg(long)]
+    pub wasserstein_critical: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
