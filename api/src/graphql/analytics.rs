@@ -11,13 +11,14 @@ use entity::model;
 
 use super::common::{vocab, vocab_opt, Vocabulary};
 use super::drift::{AlertLevel, DriftType};
-use super::loaders::PerformanceOfModel;
+use super::loaders::{load_row, PageKey, PerformanceOfModel};
 use super::models::{Model, ModelFilter, ModelMetrics};
 use super::predictions::{PredictionFilter, RemediationStatus, RiskLevel};
 use super::{common, request_context};
 use crate::data::analytics::{
     self as data, drift as drift_data, performance as perf, shap, stats, Bucketing,
 };
+use crate::data::filter::invalid;
 use crate::data::thresholds::{Band, DriftThresholds as DataThresholds};
 use crate::error::{ApiError, ApiResult};
 
@@ -124,6 +125,17 @@ pub struct RiskDistribution {
     pub low: u64,
 }
 
+impl From<data::RiskCounts> for RiskDistribution {
+    fn from(r: data::RiskCounts) -> Self {
+        Self {
+            critical: r.critical,
+            high: r.high,
+            medium: r.medium,
+            low: r.low,
+        }
+    }
+}
+
 /// Measures of a set of predictions.
 #[derive(SimpleObject, Clone, Copy)]
 pub struct PredictionMeasures {
@@ -143,12 +155,7 @@ impl From<data::PredictionMeasures> for PredictionMeasures {
             violation_probability: m.violation_probability.into(),
             confidence_score: m.confidence_score.into(),
             inference_time_ms: m.inference_time_ms.into(),
-            risk_distribution: RiskDistribution {
-                critical: m.risk.critical,
-                high: m.risk.high,
-                medium: m.risk.medium,
-                low: m.risk.low,
-            },
+            risk_distribution: m.risk.into(),
             high_or_critical_count: m.risk.high_or_critical(),
         }
     }
@@ -313,7 +320,7 @@ impl ModelPerformance {
     }
 
     async fn risk_distribution(&self) -> RiskDistribution {
-        PredictionMeasures::from(self.measured.predictions).risk_distribution
+        self.measured.predictions.risk.into()
     }
 
     /// All prediction measures.
@@ -516,11 +523,7 @@ impl DriftThresholds {
         value: f64,
     ) -> async_graphql::Result<AlertLevel> {
         if !value.is_finite() {
-            return Err(ApiError::BadUserInput {
-                message: "`value` must be a finite number".into(),
-                field: Some("value".into()),
-            }
-            .into());
+            return Err(invalid("value", "`value` must be a finite number".into()).into());
         }
         vocab(band(&self.0, score).level(value))
     }
@@ -547,20 +550,15 @@ pub struct ScoreSummary {
 }
 
 impl ScoreSummary {
-    fn new(s: drift_data::ScoreSummary, band: Option<Band>) -> ApiResult<Self> {
-        let level = |value: Option<f64>| -> ApiResult<Option<AlertLevel>> {
-            match (band, value) {
-                (Some(band), Some(value)) => Ok(AlertLevel::from_db(band.level(value))),
-                _ => Ok(None),
-            }
-        };
-        Ok(Self {
+    fn new(s: drift_data::ScoreSummary, band: Option<Band>) -> Self {
+        let level = |value: Option<f64>| AlertLevel::from_db(band?.level(value?));
+        Self {
             latest: s.latest,
             max: s.max,
             avg: s.avg,
-            latest_level: level(s.latest)?,
-            max_level: level(s.max)?,
-        })
+            latest_level: level(s.latest),
+            max_level: level(s.max),
+        }
     }
 }
 
@@ -610,24 +608,19 @@ pub struct DriftSummary {
 }
 
 impl DriftSummary {
-    fn new(summary: drift_data::DriftSummary) -> ApiResult<Self> {
+    fn new(summary: drift_data::DriftSummary) -> async_graphql::Result<Self> {
         let t = summary.thresholds;
         let mut types = Vec::with_capacity(summary.types.len());
         for s in summary.types {
             types.push(DriftTypeSummary {
-                drift_type: DriftType::from_db(&s.drift_type).ok_or_else(|| {
-                    ApiError::Internal(anyhow::anyhow!(
-                        "stored drift type {:?} is not a DriftType",
-                        s.drift_type
-                    ))
-                })?,
+                drift_type: vocab(&s.drift_type)?,
                 metric_count: s.metrics,
                 latest_metric_id: s.latest_metric_id,
                 latest_measured_at: s.latest_measured_at,
-                drift_score: ScoreSummary::new(s.drift_score, None)?,
-                psi: ScoreSummary::new(s.psi, Some(t.psi))?,
-                ks: ScoreSummary::new(s.ks, Some(t.ks))?,
-                wasserstein: ScoreSummary::new(s.wasserstein, Some(t.wasserstein))?,
+                drift_score: ScoreSummary::new(s.drift_score, None),
+                psi: ScoreSummary::new(s.psi, Some(t.psi)),
+                ks: ScoreSummary::new(s.ks, Some(t.ks)),
+                wasserstein: ScoreSummary::new(s.wasserstein, Some(t.wasserstein)),
                 alerts: AlertCounts {
                     total: s.alerts.total,
                     info: s.alerts.info,
@@ -679,16 +672,13 @@ pub async fn model_performance(
     let rc = request_context(ctx)?;
     let options = performance_options(window, decision_threshold)?;
     let threshold = options.decision_threshold();
-    let key = PerformanceOfModel {
+    let key = PerformanceOfModel(PageKey {
         tenant: rc.tenant(),
-        model_id: model.model_id.clone(),
-        options,
-    };
-    let measured = rc
-        .loaders()
-        .load_one(key)
-        .await
-        .map_err(crate::error::shared)?
+        parent: model.model_id.clone(),
+        query: options,
+    });
+    let measured = load_row(rc.loaders(), key)
+        .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("performance not loaded")))?;
     Ok(ModelPerformance::new(
         model.clone(),
@@ -810,10 +800,10 @@ impl AnalyticsQuery {
         let rc = request_context(ctx)?;
         let top = top.unwrap_or(DEFAULT_TOP_FEATURES);
         if !(1..=MAX_TOP_FEATURES).contains(&top) {
-            return Err(ApiError::BadUserInput {
-                message: format!("`top` must be between 1 and {MAX_TOP_FEATURES}"),
-                field: Some("top".into()),
-            }
+            return Err(invalid(
+                "top",
+                format!("`top` must be between 1 and {MAX_TOP_FEATURES}"),
+            )
             .into());
         }
         let filter = crate::data::predictions::PredictionFilter {
@@ -854,9 +844,7 @@ impl AnalyticsQuery {
             window: window.map(Into::into),
             bucketing: bucket.as_ref().map(BucketInput::bucketing).transpose()?,
         };
-        Ok(DriftSummary::new(
-            drift_data::summary(rc.scoped(), request).await?,
-        )?)
+        DriftSummary::new(drift_data::summary(rc.scoped(), request).await?)
     }
 
     /// The tenant's drift alert thresholds.

@@ -134,20 +134,20 @@ where
         .collect())
 }
 
-/// Loads child pages: one fetch per distinct list query, for all its parents.
-async fn load_pages<W, P, Q, M, F, Fut>(
+/// Loads a value per parent (a child page, a model's performance): one
+/// fetch per distinct query, for all its parents.
+async fn load_pages<W, P, Q, V, F, Fut>(
     loader: &DbLoader,
     keys: &[W],
     key: impl Fn(&W) -> &PageKey<P, Q>,
     fetch: F,
-) -> Result<HashMap<W, Page<M>>, LoadError>
+) -> Result<HashMap<W, V>, LoadError>
 where
     W: Clone + Eq + Hash,
     P: Clone + Eq + Hash,
     Q: Eq + Hash,
-    M: Clone,
     F: Fn(Scoped, Vec<P>, Arc<Q>) -> Fut,
-    Fut: std::future::Future<Output = ApiResult<HashMap<P, Page<M>>>>,
+    Fut: std::future::Future<Output = ApiResult<HashMap<P, V>>>,
 {
     loader.check_tenant(keys.iter().map(|k| &*key(k).tenant))?;
     let mut groups: HashMap<&Arc<Q>, Vec<&W>> = HashMap::new();
@@ -218,11 +218,7 @@ loader!(pages ModelsOfTrainingJob => model::Model, data::models::pages_by_traini
 
 /// A model's performance under one set of options, for one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PerformanceOfModel {
-    pub tenant: Arc<str>,
-    pub model_id: String,
-    pub options: Arc<PerformanceOptions>,
-}
+pub struct PerformanceOfModel(pub PageKey<String, PerformanceOptions>);
 
 /// One measurement per distinct set of options, for all its models.
 impl Loader<PerformanceOfModel> for DbLoader {
@@ -233,25 +229,15 @@ impl Loader<PerformanceOfModel> for DbLoader {
         &self,
         keys: &[PerformanceOfModel],
     ) -> Result<HashMap<PerformanceOfModel, ModelPerformance>, LoadError> {
-        self.check_tenant(keys.iter().map(|k| &*k.tenant))?;
-        let mut groups: HashMap<&Arc<PerformanceOptions>, Vec<&PerformanceOfModel>> =
-            HashMap::new();
-        for key in keys {
-            groups.entry(&key.options).or_default().push(key);
-        }
-        let mut out = HashMap::with_capacity(keys.len());
-        for (options, members) in groups {
-            let ids: Vec<String> = members.iter().map(|k| k.model_id.clone()).collect();
-            let mut measured = performance::for_models(&self.scoped, &ids, None, options)
-                .await
-                .map_err(fail)?;
-            for key in members {
-                if let Some(value) = measured.remove(&key.model_id) {
-                    out.insert(key.clone(), value);
-                }
-            }
-        }
-        Ok(out)
+        load_pages(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, model_ids, options| async move {
+                performance::for_models(&scoped, &model_ids, None, &options).await
+            },
+        )
+        .await
     }
 }
 

@@ -10,6 +10,7 @@ use chrono::{
 use chrono_tz::Tz;
 
 use crate::data::filter::invalid;
+use crate::data::TimeRange;
 use crate::error::ApiResult;
 
 /// The most buckets one request may ask for (e.g. 41 days of hours).
@@ -49,6 +50,23 @@ impl Bucketing {
             )
         })?;
         Ok(Self { unit, timezone })
+    }
+
+    /// The buckets of `window`, which must be bounded at both ends;
+    /// `bounds` names the arguments that bound it, for the error.
+    pub fn buckets_in(
+        &self,
+        window: TimeRange,
+        field: &str,
+        bounds: &str,
+    ) -> ApiResult<Vec<Bucket>> {
+        let (Some(from), Some(to)) = (window.from, window.to) else {
+            return Err(invalid(
+                field,
+                format!("`{field}` needs a bounded window: give both {bounds}"),
+            ));
+        };
+        self.buckets(from, to, field)
     }
 
     /// The buckets covering `[from, to)`: the first starts at or before

@@ -9,7 +9,6 @@ use sea_orm::{QueryResult, QuerySelect, QueryTrait};
 use super::sql::Sql;
 use super::{get_count, get_float, get_text, measure_opt, Bucket, Bucketing};
 use crate::data::drift::{self as drift_data, DriftFilter};
-use crate::data::filter::invalid;
 use crate::data::thresholds::{self, DriftThresholds};
 use crate::data::TimeRange;
 use crate::db::{Scoped, ScopedTxn};
@@ -76,20 +75,16 @@ pub struct DriftSummaryRequest {
 
 /// Two statements (three when bucketed) in one transaction.
 pub async fn summary(scoped: &Scoped, request: DriftSummaryRequest) -> ApiResult<DriftSummary> {
-    let buckets = match request.bucketing {
-        Some(bucketing) => {
-            let window = request.window.unwrap_or_default();
-            let (Some(from), Some(to)) = (window.from, window.to) else {
-                return Err(invalid(
-                    "bucket",
-                    "`bucket` needs a bounded window: give both `window.from` and `window.to`"
-                        .to_owned(),
-                ));
-            };
-            Some(bucketing.buckets(from, to, "bucket")?)
-        }
-        None => None,
-    };
+    let buckets = request
+        .bucketing
+        .map(|b| {
+            b.buckets_in(
+                request.window.unwrap_or_default(),
+                "bucket",
+                "`window.from` and `window.to`",
+            )
+        })
+        .transpose()?;
     let filter = DriftFilter {
         model_ids: request.model_id.map(|id| vec![id]),
         measured_at: request.window,
@@ -226,7 +221,7 @@ async fn trend(
 ) -> ApiResult<std::collections::HashMap<(String, usize), DriftTrendPoint>> {
     let source = filtered(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
-    super::stats::write_bucket_table(&mut sql, buckets);
+    sql.bucket_table(buckets);
     sql.push(
         "SELECT idx, drift_type, COUNT(*) AS n, AVG(score) AS score_avg, MAX(score) AS score_max, \
          MAX(psi) AS psi_max, MAX(ks) AS ks_max, MAX(w) AS w_max, \

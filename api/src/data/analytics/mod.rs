@@ -15,10 +15,13 @@ pub mod shap;
 mod sql;
 pub mod stats;
 
-use sea_orm::{DbBackend, QueryResult};
+use entity::prediction::Column;
+use sea_orm::{DbBackend, QueryResult, QuerySelect, QueryTrait};
 
+use crate::data::predictions::{self, PredictionFilter};
+use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
-pub use buckets::{Bucket, BucketUnit, Bucketing, MAX_BUCKETS};
+pub use buckets::{Bucket, BucketUnit, Bucketing};
 use sql::Sql;
 
 /// Decimal places of every reported measure.
@@ -82,6 +85,29 @@ pub struct PredictionMeasures {
     pub confidence_score: Spread,
     pub inference_time_ms: Latency,
     pub risk: RiskCounts,
+}
+
+/// The filtered predictions, with only the columns the analytics read.
+fn filtered_predictions(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+) -> ApiResult<sea_orm::sea_query::SelectStatement> {
+    Ok(predictions::base(txn, filter)?
+        .select_only()
+        .columns([
+            Column::TenantId,
+            Column::PredictionId,
+            Column::ModelId,
+            Column::ModelVersion,
+            Column::ResourceId,
+            Column::RiskLevel,
+            Column::RemediationStatus,
+            Column::ViolationProbability,
+            Column::ConfidenceScore,
+            Column::InferenceTimeMs,
+            Column::PredictionTimestamp,
+        ])
+        .into_query())
 }
 
 /// Writes the aggregate select over `rows`, a derived table whose columns

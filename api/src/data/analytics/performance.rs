@@ -10,21 +10,19 @@
 //! "violation" when `violation_probability ≥ decision threshold`.
 
 use std::collections::HashMap;
-use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 
 use entity::model;
-use entity::prediction::Column;
-use sea_orm::{ColumnTrait, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 
 use super::sql::Sql;
 use super::{
-    get_count, get_float, get_text, measure, measure_opt, prediction_measures_select, ratio,
-    read_prediction_measures, PredictionMeasures,
+    filtered_predictions, get_count, get_float, get_text, measure, measure_opt,
+    prediction_measures_select, ratio, read_prediction_measures, PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::models::{self, ModelFilter};
-use crate::data::predictions::{self, PredictionFilter};
+use crate::data::predictions::PredictionFilter;
 use crate::data::{tenant_rows, TimeRange};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::{ApiError, ApiResult};
@@ -40,7 +38,6 @@ pub const DEFAULT_DECISION_THRESHOLD: f64 = 0.5;
 pub struct PerformanceOptions {
     window: Option<TimeRange>,
     decision_threshold: f64,
-    identity: String,
 }
 
 impl PerformanceOptions {
@@ -61,26 +58,22 @@ impl PerformanceOptions {
                 return Err(invalid("window", "`window`: from is after to".to_owned()));
             }
         }
-        let identity = format!("{window:?}|{decision_threshold:?}");
         Ok(Self {
             window,
             decision_threshold,
-            identity,
         })
     }
 
     pub fn decision_threshold(&self) -> f64 {
         self.decision_threshold
     }
-
-    pub fn window(&self) -> Option<TimeRange> {
-        self.window
-    }
 }
 
+/// Equal options batch together; the threshold (finite, checked) compares by bits.
 impl PartialEq for PerformanceOptions {
     fn eq(&self, other: &Self) -> bool {
-        self.identity == other.identity
+        self.window == other.window
+            && self.decision_threshold.to_bits() == other.decision_threshold.to_bits()
     }
 }
 
@@ -88,7 +81,8 @@ impl Eq for PerformanceOptions {}
 
 impl Hash for PerformanceOptions {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.identity.hash(state);
+        self.window.hash(state);
+        self.decision_threshold.to_bits().hash(state);
     }
 }
 
@@ -337,34 +331,11 @@ async fn measure_models(
     Ok(out)
 }
 
-/// The filtered predictions, with only the columns the analytics read.
-pub(super) fn filtered(
-    txn: &ScopedTxn,
-    filter: &PredictionFilter,
-) -> ApiResult<sea_orm::sea_query::SelectStatement> {
-    Ok(predictions::base(txn, filter)?
-        .select_only()
-        .columns([
-            Column::TenantId,
-            Column::PredictionId,
-            Column::ModelId,
-            Column::ModelVersion,
-            Column::ResourceId,
-            Column::RiskLevel,
-            Column::RemediationStatus,
-            Column::ViolationProbability,
-            Column::ConfidenceScore,
-            Column::InferenceTimeMs,
-            Column::PredictionTimestamp,
-        ])
-        .into_query())
-}
-
 async fn prediction_measures(
     txn: &ScopedTxn,
     filter: &PredictionFilter,
 ) -> ApiResult<HashMap<String, PredictionMeasures>> {
-    let source = filtered(txn, filter)?;
+    let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
     prediction_measures_select(&mut sql, 1, |sql| {
         sql.push("SELECT f.model_id AS g0, ")
@@ -398,7 +369,7 @@ async fn feedback_measures(
     txn: &ScopedTxn,
     filter: &PredictionFilter,
 ) -> ApiResult<HashMap<String, FeedbackMeasures>> {
-    let source = filtered(txn, filter)?;
+    let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
     sql.push(
         "SELECT f.model_id AS model_id, COUNT(*) AS feedback_count, \
@@ -429,7 +400,7 @@ async fn outcome_bins(
     filter: &PredictionFilter,
     threshold: f64,
 ) -> ApiResult<HashMap<String, (Confusion, Vec<BinSums>)>> {
-    let source = filtered(txn, filter)?;
+    let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
     let bins = CALIBRATION_BINS;
     sql.push(

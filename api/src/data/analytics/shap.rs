@@ -4,9 +4,9 @@
 //! SHAP values are stored as `{feature: value}` or `{"values": {…}}`; the
 //! base-value keys and non-numeric entries are not features.
 
-use super::performance::filtered;
 use super::sql::Sql;
-use super::{get_count, get_float, get_text, measure};
+use super::{filtered_predictions, get_count, get_float, get_text, measure};
+use crate::data::filter::invalid;
 use crate::data::predictions::PredictionFilter;
 use crate::db::Scoped;
 use crate::error::ApiResult;
@@ -45,7 +45,7 @@ pub async fn importance(
     top: usize,
 ) -> ApiResult<ShapImportance> {
     let txn = scoped.begin().await?;
-    let mut select = filtered(&txn, filter)?;
+    let mut select = filtered_predictions(&txn, filter)?;
     select.column(entity::prediction::Column::ShapValues);
 
     let mut count = Sql::new(txn.backend());
@@ -67,6 +67,12 @@ pub async fn importance(
     sql.push(&format!(" GROUP BY e.key LIMIT {}", MAX_FEATURES + 1));
     let rows = sql.fetch(&txn).await?;
     txn.commit().await?;
+    if rows.len() > MAX_FEATURES {
+        return Err(invalid(
+            "window",
+            format!("more than {MAX_FEATURES} distinct SHAP features; narrow the window"),
+        ));
+    }
 
     let mut features = Vec::with_capacity(rows.len());
     for row in &rows {

@@ -5,6 +5,7 @@
 use sea_orm::sea_query::{SelectStatement, Value};
 use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
 
+use super::Bucket;
 use crate::db::ScopedTxn;
 
 pub struct Sql {
@@ -57,6 +58,25 @@ impl Sql {
         } else {
             self.bind(value)
         }
+    }
+
+    /// `WITH buckets(idx, bucket_start, bucket_end) AS (VALUES …) `: the
+    /// bucket boundaries, computed in the gateway, as a table to join on.
+    pub fn bucket_table(&mut self, buckets: &[Bucket]) -> &mut Self {
+        self.push("WITH buckets(idx, bucket_start, bucket_end) AS (VALUES ");
+        for (i, bucket) in buckets.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push("(")
+                .bind_typed(i as i64, "BIGINT")
+                .push(", ")
+                .bind_typed(bucket.start, "TIMESTAMPTZ")
+                .push(", ")
+                .bind_typed(bucket.end, "TIMESTAMPTZ")
+                .push(")");
+        }
+        self.push(") ")
     }
 
     /// Appends a SeaORM/SeaQuery select, renumbering its PostgreSQL

@@ -2,14 +2,15 @@
 //! level, resource and remediation status, optionally per calendar bucket,
 //! with every series gap-filled over the whole window.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::QueryResult;
 
-use super::performance::filtered;
 use super::sql::Sql;
 use super::{
-    get_count, get_text, prediction_measures_select, read_prediction_measures, Bucket, Bucketing,
-    PredictionMeasures,
+    filtered_predictions, get_count, get_text, prediction_measures_select,
+    read_prediction_measures, Bucket, Bucketing, PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::predictions::PredictionFilter;
@@ -44,7 +45,7 @@ impl StatsDimension {
 /// The key of a group: the bucket start when bucketed, and the value of
 /// each grouped dimension (absent for dimensions not grouped by, and for a
 /// grouped dimension whose value is NULL, e.g. no remediation status).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct StatsKey {
     pub bucket_start: Option<DateTime<Utc>>,
     pub model_id: Option<String>,
@@ -55,15 +56,27 @@ pub struct StatsKey {
 }
 
 impl StatsKey {
-    fn set(&mut self, dimension: StatsDimension, value: Option<String>) {
-        let slot = match dimension {
+    fn value_mut(&mut self, dimension: StatsDimension) -> &mut Option<String> {
+        match dimension {
             StatsDimension::Model => &mut self.model_id,
             StatsDimension::ModelVersion => &mut self.model_version,
             StatsDimension::RiskLevel => &mut self.risk_level,
             StatsDimension::Resource => &mut self.resource_id,
             StatsDimension::RemediationStatus => &mut self.remediation_status,
-        };
-        *slot = value;
+        }
+    }
+
+    /// The key's place in the answer: its values in `dimensions` order,
+    /// bytewise (as on both backends), absent values last.
+    fn order(&self, dimensions: &[StatsDimension]) -> Vec<(bool, String)> {
+        let mut key = self.clone();
+        dimensions
+            .iter()
+            .map(|&d| match key.value_mut(d).take() {
+                Some(v) => (false, v),
+                None => (true, String::new()),
+            })
+            .collect()
     }
 }
 
@@ -96,24 +109,16 @@ pub async fn prediction_stats(
     let mut filter = request.filter;
     let window = intersect(filter.predicted_at, request.window);
     filter.predicted_at = Some(window);
-    let buckets = match request.bucketing {
-        Some(bucketing) => {
-            let (Some(from), Some(to)) = (window.from, window.to) else {
-                return Err(invalid(
-                    "bucket",
-                    "`bucket` needs a bounded window: give both `from` and `to`".to_owned(),
-                ));
-            };
-            Some(bucketing.buckets(from, to, "bucket")?)
-        }
-        None => None,
-    };
+    let buckets = request
+        .bucketing
+        .map(|b| b.buckets_in(window, "bucket", "`from` and `to`"))
+        .transpose()?;
 
     let txn = scoped.begin().await?;
-    let source = filtered(&txn, &filter)?;
+    let source = filtered_predictions(&txn, &filter)?;
     let mut sql = Sql::new(txn.backend());
     if let Some(buckets) = &buckets {
-        write_bucket_table(&mut sql, buckets);
+        sql.bucket_table(buckets);
     }
     let bucketed = buckets.is_some();
     let groups = dimensions.len() + usize::from(bucketed);
@@ -159,24 +164,6 @@ pub async fn prediction_stats(
     fill_and_order(groups, &dimensions, buckets.as_deref())
 }
 
-/// `WITH buckets(idx, bucket_start, bucket_end) AS (VALUES …)`.
-pub(super) fn write_bucket_table(sql: &mut Sql, buckets: &[Bucket]) {
-    sql.push("WITH buckets(idx, bucket_start, bucket_end) AS (VALUES ");
-    for (i, bucket) in buckets.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push("(")
-            .bind_typed(i as i64, "BIGINT")
-            .push(", ")
-            .bind_typed(bucket.start, "TIMESTAMPTZ")
-            .push(", ")
-            .bind_typed(bucket.end, "TIMESTAMPTZ")
-            .push(")");
-    }
-    sql.push(") ");
-}
-
 fn read_key(
     row: &QueryResult,
     dimensions: &[StatsDimension],
@@ -190,7 +177,7 @@ fn read_key(
         g = 1;
     }
     for &dimension in dimensions {
-        key.set(dimension, get_text(row, &format!("g{g}"))?);
+        *key.value_mut(dimension) = get_text(row, &format!("g{g}"))?;
         g += 1;
     }
     Ok((bucket, key))
@@ -203,50 +190,33 @@ fn fill_and_order(
     dimensions: &[StatsDimension],
     buckets: Option<&[Bucket]>,
 ) -> ApiResult<Vec<StatsGroup>> {
-    let sort_key = |key: &StatsKey| -> Vec<(bool, String)> {
-        let probe = |d: StatsDimension| match d {
-            StatsDimension::Model => key.model_id.clone(),
-            StatsDimension::ModelVersion => key.model_version.clone(),
-            StatsDimension::RiskLevel => key.risk_level.clone(),
-            StatsDimension::Resource => key.resource_id.clone(),
-            StatsDimension::RemediationStatus => key.remediation_status.clone(),
-        };
-        dimensions
-            .iter()
-            .map(|&d| match probe(d) {
-                Some(v) => (false, v),
-                None => (true, String::new()),
-            })
-            .collect()
-    };
     let Some(buckets) = buckets else {
         let mut out: Vec<StatsGroup> = groups
             .into_iter()
             .map(|(_, key, measures)| StatsGroup { key, measures })
             .collect();
-        out.sort_by_cached_key(|g| sort_key(&g.key));
+        out.sort_by_cached_key(|g| g.key.order(dimensions));
         return Ok(out);
     };
 
-    let mut series: Vec<StatsKey> = groups.iter().map(|(_, key, _)| key.clone()).collect();
-    if dimensions.is_empty() {
-        series = vec![StatsKey::default()];
-    }
-    series.sort_by_cached_key(sort_key);
+    let mut series: Vec<StatsKey> = if dimensions.is_empty() {
+        vec![StatsKey::default()]
+    } else {
+        groups.iter().map(|(_, key, _)| key.clone()).collect()
+    };
+    series.sort_by_cached_key(|key| key.order(dimensions));
     series.dedup();
     if series.len().saturating_mul(buckets.len()) > MAX_GROUPS {
         return Err(too_many_groups());
     }
-    let mut found: std::collections::HashMap<(Vec<(bool, String)>, usize), PredictionMeasures> =
-        groups
-            .into_iter()
-            .map(|(bucket, key, measures)| ((sort_key(&key), bucket.unwrap_or(0)), measures))
-            .collect();
+    let mut found: HashMap<(StatsKey, usize), PredictionMeasures> = groups
+        .into_iter()
+        .map(|(bucket, key, measures)| ((key, bucket.unwrap_or(0)), measures))
+        .collect();
     let mut out = Vec::with_capacity(series.len() * buckets.len());
     for key in series {
-        let series_key = sort_key(&key);
         for (i, bucket) in buckets.iter().enumerate() {
-            let measures = found.remove(&(series_key.clone(), i)).unwrap_or_default();
+            let measures = found.remove(&(key.clone(), i)).unwrap_or_default();
             out.push(StatsGroup {
                 key: StatsKey {
                     bucket_start: Some(bucket.start),
