@@ -2,6 +2,8 @@
 //! the API maps them to its own types, so a column added here is never
 //! exposed by accident.
 
+pub mod alert_event;
+pub mod alert_sequence;
 pub mod api_key;
 pub mod configuration;
 pub mod drift_metric;

@@ -16,6 +16,7 @@ mod m20260101_000004_row_level_security;
 mod m20260101_000005_api_keys;
 mod m20260101_000006_keyset_indexes;
 mod m20260101_000007_drift_thresholds;
+mod m20260101_000008_drift_alert_events;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000005_api_keys::Migration),
             Box::new(m20260101_000006_keyset_indexes::Migration),
             Box::new(m20260101_000007_drift_thresholds::Migration),
+            Box::new(m20260101_000008_drift_alert_events::Migration),
         ]
     }
 }

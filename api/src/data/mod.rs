@@ -55,7 +55,9 @@ tenant_owned!(
     feature_set,
     drift_metric,
     drift_threshold,
-    api_key
+    api_key,
+    alert_event,
+    alert_sequence
 );
 
 /// The transaction's tenant's rows of `E`: where every query of tenant data
@@ -141,7 +143,12 @@ where
 /// The current time at the precision both backends store (microseconds), so
 /// a value written and read back compares equal on PostgreSQL and SQLite.
 pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    truncate_to_micros(Utc::now())
+}
+
+/// `time` at the precision both backends store (microseconds).
+pub fn truncate_to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
+    time.trunc_subsecs(6)
 }
 
 /// One list request: filter, ordering, page window and what is selected.

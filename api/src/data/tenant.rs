@@ -14,6 +14,8 @@ pub async fn delete_all(txn: &ScopedTxn) -> Result<DeletedCounts, sea_orm::DbErr
     use entity::*;
     Ok(vec![
         delete::<feedback::Entity>(txn).await?,
+        delete::<alert_event::Entity>(txn).await?,
+        delete::<alert_sequence::Entity>(txn).await?,
         delete::<drift_metric::Entity>(txn).await?,
         delete::<prediction::Entity>(txn).await?,
         delete::<model::Entity>(txn).await?,
