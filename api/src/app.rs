@@ -47,7 +47,7 @@ impl Application {
             None
         };
         let state = AppState {
-            schema: build_schema(config.serve.query_limits()),
+            schema: build_schema(config.serve.query_limits(), config.serve.write_limits()),
             auth: Authenticator::new(db.clone(), &config.serve)?,
             db: db.clone(),
             settings: Arc::new(config.serve.clone()),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::data::PageLimits;
-use crate::graphql::QueryLimits;
+use crate::graphql::{QueryLimits, WriteLimits};
 
 /// The embedded default: an SQLite file under `./data/`, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
@@ -206,9 +206,15 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
-    /// Largest accepted request body, in bytes; larger ones get 413.
-    #[arg(long, env = "MLGATE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    /// Largest accepted request body, in bytes; larger ones get 413. The
+    /// default fits a full ingestion batch (1000 predictions with SHAP values
+    /// and attention weights are about 3 MiB).
+    #[arg(long, env = "MLGATE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// Most items one batch write (`recordPredictions`, `recordDriftMetrics`) takes.
+    #[arg(long, env = "MLGATE_MAX_WRITE_BATCH", default_value_t = WriteLimits::MAX_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_write_batch: usize,
 
     /// Serve the analysts' playground at `/` (turn off in production).
     #[arg(long, env = "MLGATE_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
@@ -236,7 +242,17 @@ pub struct ServeArgs {
     pub max_query_complexity: usize,
 }
 
+/// Request bodies up to 8 MiB are read.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 impl ServeArgs {
+    /// The write limits these settings describe.
+    pub fn write_limits(&self) -> WriteLimits {
+        WriteLimits {
+            max_batch: self.max_write_batch,
+        }
+    }
+
     /// The query limits these settings describe.
     pub fn query_limits(&self) -> QueryLimits {
         QueryLimits {
@@ -260,7 +276,8 @@ impl Default for ServeArgs {
             jwt_public_key_file: None,
             jwt_issuer: None,
             jwt_audience: None,
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_write_batch: WriteLimits::MAX_BATCH,
             playground: true,
             ws_init_timeout_secs: 10,
             default_page_size: PageLimits::DEFAULT_SIZE,

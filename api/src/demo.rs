@@ -169,7 +169,8 @@ pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary>
         };
         api_keys::revoke_named(&txn, DEMO_KEY_PREFIX).await?;
         for role in Role::ALL {
-            let key = api_keys::create(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}")).await?;
+            let key =
+                api_keys::create(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}"), None).await?;
             summary.keys.push(DemoKey {
                 tenant: tenant.clone(),
                 role,

@@ -37,8 +37,40 @@ pub enum ApiError {
         field: Option<String>,
     },
     Conflict(String),
+    /// An input refused as a whole, with every problem found in it: each
+    /// names its item (for lists) and field, e.g. `input[3].riskScore`.
+    Refused {
+        code: Refusal,
+        problems: Vec<InputProblem>,
+    },
     Internal(anyhow::Error),
 }
+
+/// Why an input was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A value is invalid.
+    BadUserInput,
+    /// A reference names nothing in the caller's tenant.
+    NotFound,
+    /// An id is taken by different content.
+    Conflict,
+}
+
+/// One problem of a refused input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputProblem {
+    /// The item's position, for list inputs.
+    pub index: Option<usize>,
+    /// The item's id, when it has one.
+    pub id: Option<String>,
+    /// The path of the offending field, e.g. `input[3].riskScore`.
+    pub field: String,
+    pub message: String,
+}
+
+/// The most problems listed in one error's extensions.
+const MAX_LISTED_PROBLEMS: usize = 100;
 
 impl ApiError {
     /// The message a client sees.
@@ -49,6 +81,7 @@ impl ApiError {
             }
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::BadUserInput { message, .. } => message.clone(),
+            ApiError::Refused { problems, .. } => refusal_message(problems),
             ApiError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -60,9 +93,71 @@ impl ApiError {
             ApiError::NotFound(_) => code::NOT_FOUND,
             ApiError::BadUserInput { .. } => code::BAD_USER_INPUT,
             ApiError::Conflict(_) => code::CONFLICT,
+            ApiError::Refused { code: refusal, .. } => match refusal {
+                Refusal::BadUserInput => code::BAD_USER_INPUT,
+                Refusal::NotFound => code::NOT_FOUND,
+                Refusal::Conflict => code::CONFLICT,
+            },
             ApiError::Internal(_) => code::INTERNAL,
         }
     }
+
+    /// Maps a failed write. Every statement mlgate writes is validated first,
+    /// so this is the safety net: a constraint the database enforces becomes
+    /// the code a client can act on (the raw error, which may quote SQL, is
+    /// only logged), anything else is internal.
+    pub fn from_write(e: sea_orm::DbErr) -> ApiError {
+        use sea_orm::sqlx::error::ErrorKind;
+        let database_error = match &e {
+            sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(inner))
+            | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(inner)) => {
+                inner.as_database_error()
+            }
+            _ => None,
+        };
+        let Some(database_error) = database_error else {
+            return ApiError::Internal(e.into());
+        };
+        let sql_state = database_error.code().unwrap_or_default();
+        let mapped = match database_error.kind() {
+            ErrorKind::UniqueViolation => {
+                ApiError::Conflict("a row with this id already exists".into())
+            }
+            ErrorKind::ForeignKeyViolation => ApiError::NotFound("a referenced row".into()),
+            ErrorKind::NotNullViolation | ErrorKind::CheckViolation => ApiError::BadUserInput {
+                message: "a value is outside what its column accepts".into(),
+                field: None,
+            },
+            // PostgreSQL's class 22 (data exceptions): too long, out of range, malformed.
+            _ if sql_state.starts_with("22") => ApiError::BadUserInput {
+                message: "a value does not fit its column".into(),
+                field: None,
+            },
+            // Row-level security refused the row: a tenant mismatch.
+            _ if sql_state == "42501" => {
+                ApiError::Forbidden("the write was refused by row-level security".into())
+            }
+            _ => return ApiError::Internal(e.into()),
+        };
+        tracing::warn!(error = %e, code = mapped.code(), "database refused a write");
+        mapped
+    }
+}
+
+/// What a client reads of a refusal: the first problem, and how many more
+/// are listed in `extensions.problems`.
+fn refusal_message(problems: &[InputProblem]) -> String {
+    let mut message = String::from("nothing was written");
+    if let Some(first) = problems.first() {
+        message.push_str(&format!(": {}: {}", first.field, first.message));
+    }
+    if problems.len() > 1 {
+        message.push_str(&format!(
+            " (and {} more, see extensions.problems)",
+            problems.len() - 1
+        ));
+    }
+    message
 }
 
 impl From<sea_orm::DbErr> for ApiError {
@@ -78,12 +173,26 @@ impl ApiError {
         let code = self.code();
         let field = match self {
             ApiError::BadUserInput { field, .. } => field.clone(),
+            ApiError::Refused { problems, .. } => problems.first().map(|p| p.field.clone()),
             _ => None,
         };
         async_graphql::Error::new(self.message()).extend_with(|_, ext| {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
+            }
+            if let ApiError::Refused { problems, .. } = self {
+                ext.set("problemCount", problems.len());
+                ext.set(
+                    "problems",
+                    async_graphql::Value::List(
+                        problems
+                            .iter()
+                            .take(MAX_LISTED_PROBLEMS)
+                            .map(problem_value)
+                            .collect(),
+                    ),
+                );
             }
         })
     }
@@ -96,6 +205,25 @@ impl From<ApiError> for async_graphql::Error {
         }
         e.to_graphql()
     }
+}
+
+fn problem_value(problem: &InputProblem) -> async_graphql::Value {
+    let mut object = async_graphql::indexmap::IndexMap::new();
+    if let Some(index) = problem.index {
+        object.insert(async_graphql::Name::new("index"), index.into());
+    }
+    if let Some(id) = &problem.id {
+        object.insert(async_graphql::Name::new("id"), id.clone().into());
+    }
+    object.insert(
+        async_graphql::Name::new("field"),
+        problem.field.clone().into(),
+    );
+    object.insert(
+        async_graphql::Name::new("message"),
+        problem.message.clone().into(),
+    );
+    async_graphql::Value::Object(object)
 }
 
 /// A batched load's error, shared by the keys of its batch (and logged once

@@ -14,6 +14,7 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod graphql;
+pub mod service;
 pub mod telemetry;
 pub mod transport;
 pub mod verify;

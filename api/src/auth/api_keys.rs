@@ -25,6 +25,7 @@ pub struct ApiKeyInfo {
     pub name: String,
     pub prefix: String,
     pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
@@ -59,12 +60,18 @@ fn info(model: api_key::Model) -> ApiKeyInfo {
         name: model.name,
         prefix: model.key_prefix,
         created_at: model.created_at,
+        expires_at: model.expires_at,
         revoked_at: model.revoked_at,
     }
 }
 
-/// Creates a key for the transaction's tenant.
-pub async fn create(txn: &ScopedTxn, role: Role, name: &str) -> Result<NewApiKey, sea_orm::DbErr> {
+/// Creates a key for the transaction's tenant, valid until `expires_at` if given.
+pub async fn create(
+    txn: &ScopedTxn,
+    role: Role,
+    name: &str,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<NewApiKey, sea_orm::DbErr> {
     let secret = generate_secret();
     let model = api_key::ActiveModel {
         id: Set(uuid::Uuid::new_v4()),
@@ -74,7 +81,7 @@ pub async fn create(txn: &ScopedTxn, role: Role, name: &str) -> Result<NewApiKey
         key_prefix: Set(secret[..SHOWN_PREFIX_LEN].to_owned()),
         key_hash: Set(hash(&secret)),
         created_at: Set(crate::data::now()),
-        expires_at: Set(None),
+        expires_at: Set(expires_at.map(crate::data::truncate_to_micros)),
         revoked_at: Set(None),
     }
     .insert(txn.conn())
@@ -107,6 +114,15 @@ pub async fn revoke_named(txn: &ScopedTxn, name_prefix: &str) -> Result<u64, sea
         .exec(txn.conn())
         .await?;
     Ok(result.rows_affected)
+}
+
+/// One of the transaction's tenant's keys.
+pub async fn find(txn: &ScopedTxn, id: uuid::Uuid) -> Result<Option<ApiKeyInfo>, sea_orm::DbErr> {
+    Ok(crate::data::tenant_rows::<api_key::Entity>(txn)
+        .filter(api_key::Column::Id.eq(id))
+        .one(txn.conn())
+        .await?
+        .map(info))
 }
 
 pub async fn list(txn: &ScopedTxn) -> Result<Vec<ApiKeyInfo>, sea_orm::DbErr> {
@@ -174,7 +190,7 @@ pub async fn create_for_tenant(
     name: &str,
 ) -> anyhow::Result<NewApiKey> {
     let txn = db.begin_as_operator(tenant).await?;
-    let key = create(&txn, role, name).await?;
+    let key = create(&txn, role, name, None).await?;
     txn.commit().await?;
     Ok(key)
 }

@@ -43,6 +43,63 @@ impl Role {
     }
 }
 
+/// What a write needs the caller's role to allow. Reading needs no
+/// permission: every role reads its own tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Permission {
+    /// Submit feedback on predictions (analyst and above).
+    GiveFeedback,
+    /// Record predictions, drift metrics, training jobs, feature sets,
+    /// configurations and remediation progress (service and admin).
+    Ingest,
+    /// Mark feedback as processed (service and admin).
+    ProcessFeedback,
+    /// Register, change and transition models (admin).
+    ManageModels,
+    /// Create, list and revoke API keys (admin).
+    ManageKeys,
+    /// Change the tenant's drift alert thresholds (admin).
+    ManageThresholds,
+}
+
+impl Permission {
+    /// The roles that hold this permission, for error messages.
+    pub fn roles(self) -> &'static str {
+        match self {
+            Permission::GiveFeedback => "analyst, service or admin",
+            Permission::Ingest | Permission::ProcessFeedback => "service or admin",
+            Permission::ManageModels | Permission::ManageKeys | Permission::ManageThresholds => {
+                "admin"
+            }
+        }
+    }
+
+    /// What the permission lets a caller do, for error messages.
+    pub fn action(self) -> &'static str {
+        match self {
+            Permission::GiveFeedback => "submit feedback",
+            Permission::Ingest => "ingest data",
+            Permission::ProcessFeedback => "process feedback",
+            Permission::ManageModels => "manage models",
+            Permission::ManageKeys => "manage API keys",
+            Permission::ManageThresholds => "change drift thresholds",
+        }
+    }
+}
+
+impl Role {
+    /// Whether this role holds `permission`.
+    pub fn allows(self, permission: Permission) -> bool {
+        match permission {
+            Permission::GiveFeedback => self >= Role::Analyst,
+            Permission::Ingest | Permission::ProcessFeedback => self >= Role::Service,
+            Permission::ManageModels | Permission::ManageKeys | Permission::ManageThresholds => {
+                self == Role::Admin
+            }
+        }
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
@@ -204,5 +261,33 @@ impl Authenticator {
             expires_at: DateTime::from_timestamp(claims.exp, 0),
             credential: Credential::Jwt,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_hold_exactly_their_permissions() {
+        use Permission::*;
+        let all = [
+            GiveFeedback,
+            Ingest,
+            ProcessFeedback,
+            ManageModels,
+            ManageKeys,
+            ManageThresholds,
+        ];
+        let held = |role: Role| -> Vec<Permission> {
+            all.into_iter().filter(|p| role.allows(*p)).collect()
+        };
+        assert_eq!(held(Role::Viewer), vec![]);
+        assert_eq!(held(Role::Analyst), vec![GiveFeedback]);
+        assert_eq!(
+            held(Role::Service),
+            vec![GiveFeedback, Ingest, ProcessFeedback]
+        );
+        assert_eq!(held(Role::Admin), all.to_vec());
     }
 }

@@ -11,7 +11,7 @@
 use sea_orm::sea_query::{ArrayType, Value, Values};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    Statement, TransactionTrait,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 
 use migration::GATEWAY_ROLE;
@@ -37,7 +37,24 @@ impl Scoped {
 
     /// Begins a transaction bound to this tenant.
     pub async fn begin(&self) -> Result<ScopedTxn, DbErr> {
-        let txn = self.conn.begin().await?;
+        self.begin_with(TransactionOptions::default()).await
+    }
+
+    /// Begins a transaction bound to this tenant that is going to write. On
+    /// SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred
+    /// transaction that reads first and writes later fails with `SQLITE_BUSY`
+    /// when another writer committed in between, which the busy timeout
+    /// cannot wait out. PostgreSQL needs nothing special.
+    pub async fn begin_write(&self) -> Result<ScopedTxn, DbErr> {
+        self.begin_with(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
+    }
+
+    async fn begin_with(&self, options: TransactionOptions) -> Result<ScopedTxn, DbErr> {
+        let txn = self.conn.begin_with_options(options).await?;
         if self.backend() == DbBackend::Postgres {
             // One round trip: `set_config(…, true)` is `SET LOCAL`, undone at
             // commit or rollback, so a pooled connection never keeps a tenant.
@@ -81,6 +98,12 @@ impl ScopedTxn {
     /// the backend is SQLite (where `TEXT[]` columns are stored as JSON).
     pub async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
         self.txn.execute_raw(adapt_for_backend(statement)).await
+    }
+
+    /// Runs `statement` and returns its rows, with the same array rewriting
+    /// as [`ScopedTxn::execute`] (for `INSERT … RETURNING`).
+    pub async fn query_all(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(adapt_for_backend(statement)).await
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {

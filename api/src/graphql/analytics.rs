@@ -493,6 +493,12 @@ impl From<Band> for ThresholdBand {
 /// Wasserstein 0.1 / 0.2.
 pub struct DriftThresholds(DataThresholds);
 
+impl From<DataThresholds> for DriftThresholds {
+    fn from(thresholds: DataThresholds) -> Self {
+        Self(thresholds)
+    }
+}
+
 #[Object]
 impl DriftThresholds {
     async fn psi(&self) -> ThresholdBand {

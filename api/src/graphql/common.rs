@@ -78,6 +78,16 @@ pub fn db_values<T: Vocabulary>(values: Option<Vec<T>>) -> Option<Vec<String>> {
     values.map(|values| values.into_iter().map(|v| v.as_db().to_owned()).collect())
 }
 
+/// A nullable input field as a change: absent leaves the value alone
+/// (`None`), `null` clears it (`Some(None)`).
+pub fn clearable<T>(value: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        async_graphql::MaybeUndefined::Undefined => None,
+        async_graphql::MaybeUndefined::Null => Some(None),
+        async_graphql::MaybeUndefined::Value(value) => Some(Some(value)),
+    }
+}
+
 pub fn float(value: &Decimal) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
 }

@@ -8,8 +8,10 @@ use super::common::{
     connection, list_query, page_complexity, time_range, OrderDirection, TimeRange,
 };
 use super::request_context;
+use crate::auth::Permission;
 use crate::data::configurations::{self as data, ConfigurationOrderField as DataOrderField};
 use crate::error::{ApiError, ApiResult};
+use crate::service::configurations as service;
 
 /// Which snapshots a list holds. All conditions must hold.
 #[derive(InputObject, Default, Debug)]
@@ -147,5 +149,42 @@ impl ConfigurationsQuery {
             before,
         )?;
         Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
+
+/// A resource's configuration as observed. The tenant comes from the credentials.
+#[derive(InputObject, Debug)]
+pub struct ConfigurationInput {
+    pub resource_id: String,
+    /// An object.
+    pub configuration: Json<serde_json::Value>,
+    pub features: Option<Json<serde_json::Value>>,
+    pub policy_context: Option<Json<serde_json::Value>>,
+    pub baseline_config: Option<Json<serde_json::Value>>,
+}
+
+#[derive(Default)]
+pub struct ConfigurationsMutation;
+
+#[Object]
+impl ConfigurationsMutation {
+    /// Stores a resource's current configuration (`service`, `admin`): its
+    /// latest snapshot is updated (`updatedAt` moves on), or its first one
+    /// created. Content equal to the stored one changes nothing.
+    async fn upsert_configuration(
+        &self,
+        ctx: &Context<'_>,
+        input: ConfigurationInput,
+    ) -> async_graphql::Result<Configuration> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let input = service::ConfigurationInput {
+            resource_id: input.resource_id,
+            configuration: input.configuration.0,
+            features: input.features.map(|j| j.0),
+            policy_context: input.policy_context.map(|j| j.0),
+            baseline_config: input.baseline_config.map(|j| j.0),
+        };
+        Ok(Configuration::from(service::upsert(&writer, input).await?))
     }
 }

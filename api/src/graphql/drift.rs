@@ -1,19 +1,24 @@
 //! Drift metrics: how far inputs, concepts or predictions moved from baseline.
 
-use async_graphql::{Context, Enum, InputObject, Json, Object};
+use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::drift_metric;
 
+use super::analytics::DriftThresholds;
 use super::common::{
     connection, db_values, float, float_opt, list_query, page_complexity, time_range, vocab,
-    vocab_opt, vocabulary, FloatRange, OrderDirection,
+    vocab_opt, vocabulary, FloatRange, OrderDirection, Vocabulary,
 };
-use super::explain::{self, ContributionOrder, FeatureContribution};
+use super::explain::{self, ContributionOrder, FeatureContribution, FeatureValueInput};
+use super::limits::WriteLimits;
 use super::loaders::{load_row, ModelById, RowKey};
 use super::models::Model;
 use super::request_context;
+use crate::auth::Permission;
 use crate::data::drift::{self as data, DriftOrderField as DataOrderField, DriftQuery};
+use crate::data::thresholds::Band;
 use crate::error::ApiResult;
+use crate::service::drift as service;
 
 vocabulary!(
     /// What drifted.
@@ -239,5 +244,152 @@ impl DriftQueryRoot {
         let rc = request_context(ctx)?;
         let query = drift_query(ctx, filter, order_by, first, after, last, before)?;
         Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
+
+/// One drift measurement to record. The tenant comes from the credentials.
+#[derive(InputObject, Debug)]
+pub struct DriftMetricInput {
+    /// The client's id for the metric, unique in the tenant; recording it
+    /// again with the same content is a harmless retry.
+    pub metric_id: String,
+    pub resource_id: Option<String>,
+    /// A model of the caller's tenant, if the drift concerns one.
+    pub model_id: Option<String>,
+    pub drift_type: DriftType,
+    pub drift_score: f64,
+    pub drift_velocity: Option<f64>,
+    /// VAE reconstruction error (≥ 0).
+    pub reconstruction_error: Option<f64>,
+    /// Population stability index (≥ 0).
+    pub psi_score: Option<f64>,
+    /// Kolmogorov–Smirnov statistic (0–1).
+    pub ks_statistic: Option<f64>,
+    /// ≥ 0.
+    pub wasserstein_distance: Option<f64>,
+    /// Derived when absent: true when the alert level is `WARNING` or `CRITICAL`.
+    pub alert_triggered: Option<bool>,
+    /// Derived when absent: the most severe level the PSI, KS and
+    /// Wasserstein scores reach under the tenant's `driftThresholds`.
+    pub alert_level: Option<AlertLevel>,
+    pub time_to_violation_hours: Option<f64>,
+    /// When it was measured; the time of recording when absent.
+    pub measured_at: Option<DateTime<Utc>>,
+    pub baseline_comparison: Option<Json<serde_json::Value>>,
+    /// Each feature's contribution to the drift (distinct feature names).
+    pub feature_contributions: Option<Vec<FeatureValueInput>>,
+}
+
+impl From<DriftMetricInput> for service::DriftMetricInput {
+    fn from(input: DriftMetricInput) -> Self {
+        service::DriftMetricInput {
+            metric_id: input.metric_id,
+            resource_id: input.resource_id,
+            model_id: input.model_id,
+            drift_type: input.drift_type.as_db(),
+            drift_score: input.drift_score,
+            drift_velocity: input.drift_velocity,
+            reconstruction_error: input.reconstruction_error,
+            psi_score: input.psi_score,
+            ks_statistic: input.ks_statistic,
+            wasserstein_distance: input.wasserstein_distance,
+            alert_triggered: input.alert_triggered,
+            alert_level: input.alert_level.map(Vocabulary::as_db),
+            time_to_violation_hours: input.time_to_violation_hours,
+            measured_at: input.measured_at,
+            baseline_comparison: input.baseline_comparison.map(|j| j.0),
+            feature_contributions: input
+                .feature_contributions
+                .map(|values| values.into_iter().map(Into::into).collect()),
+        }
+    }
+}
+
+/// The metrics of a `recordDriftMetrics` call as stored, in input order.
+/// A retried batch answers exactly as the first attempt did.
+#[derive(SimpleObject)]
+pub struct RecordDriftMetricsPayload {
+    /// Metrics in the batch (all of them are now recorded).
+    pub count: usize,
+    /// How many of them have an alert triggered.
+    pub alerts_triggered: usize,
+    pub metrics: Vec<DriftMetric>,
+}
+
+/// Scores at or above `warning` are a `WARNING` drift, above `critical` a `CRITICAL` one.
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct ThresholdBandInput {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+impl From<ThresholdBandInput> for Band {
+    fn from(band: ThresholdBandInput) -> Self {
+        Band {
+            warning: band.warning,
+            critical: band.critical,
+        }
+    }
+}
+
+/// New drift alert thresholds; bands left out keep their current values.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct DriftThresholdsInput {
+    pub psi: Option<ThresholdBandInput>,
+    pub ks: Option<ThresholdBandInput>,
+    pub wasserstein: Option<ThresholdBandInput>,
+}
+
+#[derive(Default)]
+pub struct DriftMutation;
+
+#[Object]
+impl DriftMutation {
+    /// Records a batch of drift metrics (`service`, `admin`) in one
+    /// transaction, all or nothing, with the same refusals and retry rule as
+    /// `recordPredictions`. Alert fields left out are derived from the
+    /// tenant's thresholds; each new metric with an alert triggered raises a
+    /// drift-alert event.
+    async fn record_drift_metrics(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<DriftMetricInput>,
+    ) -> async_graphql::Result<RecordDriftMetricsPayload> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let max_batch = ctx
+            .data_opt::<WriteLimits>()
+            .copied()
+            .unwrap_or_default()
+            .max_batch;
+        let inputs = input.into_iter().map(Into::into).collect();
+        let recorded = service::record(&writer, inputs, max_batch).await?;
+        let rows = recorded.metrics.rows;
+        Ok(RecordDriftMetricsPayload {
+            count: rows.len(),
+            alerts_triggered: rows
+                .iter()
+                .filter(|row| row.alert_triggered == Some(true))
+                .count(),
+            metrics: rows.into_iter().map(DriftMetric::from).collect(),
+        })
+    }
+
+    /// Changes the tenant's drift alert thresholds (`admin`); see `driftThresholds`.
+    async fn set_drift_thresholds(
+        &self,
+        ctx: &Context<'_>,
+        input: DriftThresholdsInput,
+    ) -> async_graphql::Result<DriftThresholds> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::ManageThresholds)?;
+        let stored = crate::service::thresholds::set(
+            &writer,
+            input.psi.map(Into::into),
+            input.ks.map(Into::into),
+            input.wasserstein.map(Into::into),
+        )
+        .await?;
+        Ok(DriftThresholds::from(stored))
     }
 }

@@ -2,13 +2,12 @@
 //! feature contributions (SHAP values, drift feature contributions) and
 //! attention weights. The raw JSON stays reachable beside the typed view.
 
-use async_graphql::{Enum, SimpleObject};
+use async_graphql::{Enum, InputObject, SimpleObject};
 use serde_json::{Map, Value as Json};
 
 use crate::error::ApiError;
 
-/// Keys that hold SHAP's base (expected) value rather than a feature.
-const BASE_VALUE_KEYS: [&str; 3] = ["base_value", "_base_value", "expected_value"];
+use entity::prediction::{SHAP_BASE_VALUE_KEYS as BASE_VALUE_KEYS, SHAP_VALUES_KEY};
 
 /// How to order feature contributions.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
@@ -41,11 +40,27 @@ pub struct FeatureContribution {
     pub direction: ContributionDirection,
 }
 
+/// One feature's signed contribution, as written.
+#[derive(InputObject, Clone, Debug)]
+pub struct FeatureValueInput {
+    pub feature: String,
+    pub value: f64,
+}
+
+impl From<FeatureValueInput> for crate::service::FeatureValue {
+    fn from(input: FeatureValueInput) -> Self {
+        Self {
+            feature: input.feature,
+            value: input.value,
+        }
+    }
+}
+
 /// The feature map of a contributions object: either the object itself
 /// (`{"feature": value, …}`) or its `values` member.
 fn feature_map(json: &Json) -> Option<&Map<String, Json>> {
     let object = json.as_object()?;
-    match object.get("values") {
+    match object.get(SHAP_VALUES_KEY) {
         Some(Json::Object(values)) => Some(values),
         _ => Some(object),
     }

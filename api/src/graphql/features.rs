@@ -6,10 +6,12 @@ use entity::feature_set;
 
 use super::common::{
     connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocabulary,
-    FloatRange, OrderDirection,
+    FloatRange, OrderDirection, Vocabulary,
 };
 use super::request_context;
+use crate::auth::Permission;
 use crate::data::features::{self as data, FeatureSetOrderField as DataOrderField};
+use crate::service::features as service;
 
 vocabulary!(
     /// What a feature set describes.
@@ -158,5 +160,52 @@ impl FeaturesQuery {
             before,
         )?;
         Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
+
+/// A feature set as computed. The tenant comes from the credentials.
+#[derive(InputObject, Debug)]
+pub struct FeatureSetInput {
+    /// The feature set's id, unique in the tenant.
+    pub feature_set_id: String,
+    pub resource_id: String,
+    pub feature_type: FeatureType,
+    /// An object.
+    pub features: Json<serde_json::Value>,
+    /// When the features were computed; the time of the write when absent.
+    pub computed_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// 0–1, stored to 2 decimal places.
+    pub quality_score: Option<f64>,
+    /// 0–1, stored to 2 decimal places.
+    pub completeness: Option<f64>,
+}
+
+#[derive(Default)]
+pub struct FeaturesMutation;
+
+#[Object]
+impl FeaturesMutation {
+    /// Creates a feature set at `featureVersion` 1, or replaces its content
+    /// and bumps `featureVersion` (`service`, `admin`). Content equal to the
+    /// stored one changes nothing, so a retry never bumps twice.
+    async fn upsert_feature_set(
+        &self,
+        ctx: &Context<'_>,
+        input: FeatureSetInput,
+    ) -> async_graphql::Result<FeatureSet> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let input = service::FeatureSetInput {
+            feature_set_id: input.feature_set_id,
+            resource_id: input.resource_id,
+            feature_type: input.feature_type.as_db(),
+            features: input.features.0,
+            computed_at: input.computed_at,
+            expires_at: input.expires_at,
+            quality_score: input.quality_score,
+            completeness: input.completeness,
+        };
+        Ok(FeatureSet::from(service::upsert(&writer, input).await?))
     }
 }

@@ -6,13 +6,15 @@ use entity::feedback;
 
 use super::common::{
     connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocab_opt,
-    vocabulary, FloatRange, OrderDirection,
+    vocabulary, FloatRange, OrderDirection, Vocabulary,
 };
 use super::loaders::{load_row, PredictionById, RowKey};
 use super::predictions::Prediction;
 use super::request_context;
+use crate::auth::Permission;
 use crate::data::feedback::{self as data, FeedbackOrderField as DataOrderField, FeedbackQuery};
 use crate::error::ApiResult;
+use crate::service::feedback as service;
 
 vocabulary!(
     /// What a reviewer said about a prediction.
@@ -200,5 +202,67 @@ impl FeedbackQueryRoot {
         let rc = request_context(ctx)?;
         let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
         Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
+
+/// A verdict on a prediction. Who gave it (`userId`, `userRole`) comes from
+/// the credentials, never from input.
+#[derive(InputObject, Debug)]
+pub struct FeedbackInput {
+    /// The client's id for this feedback: send one to make retries safe (a
+    /// fresh `fb-…` id is generated when absent).
+    pub feedback_id: Option<String>,
+    /// A prediction of the caller's tenant.
+    pub prediction_id: String,
+    pub feedback_type: FeedbackType,
+    /// Whether a violation really happened (must agree with
+    /// `FALSE_POSITIVE`/`FALSE_NEGATIVE`).
+    pub correct_label: Option<bool>,
+    /// 0–5, stored to 2 decimal places.
+    pub accuracy_rating: Option<f64>,
+    pub comments: Option<String>,
+}
+
+#[derive(Default)]
+pub struct FeedbackMutation;
+
+#[Object]
+impl FeedbackMutation {
+    /// Records a verdict on a prediction (`analyst`, `service`, `admin`);
+    /// `NOT_FOUND` for a prediction the tenant does not have. The same
+    /// `feedbackId` with the same content is a retry; with other content,
+    /// `CONFLICT`.
+    async fn submit_feedback(
+        &self,
+        ctx: &Context<'_>,
+        input: FeedbackInput,
+    ) -> async_graphql::Result<Feedback> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::GiveFeedback)?;
+        let input = service::FeedbackInput {
+            feedback_id: input.feedback_id,
+            prediction_id: input.prediction_id,
+            feedback_type: input.feedback_type.as_db(),
+            correct_label: input.correct_label,
+            accuracy_rating: input.accuracy_rating,
+            comments: input.comments,
+        };
+        Ok(Feedback::from(service::submit(&writer, input).await?))
+    }
+
+    /// Marks feedback as processed with its impact on the model (`service`,
+    /// `admin`), returned in the order given. Already processed with the same
+    /// impact: unchanged. Any id the tenant does not have refuses the call
+    /// (`NOT_FOUND`) and nothing changes.
+    async fn mark_feedback_processed(
+        &self,
+        ctx: &Context<'_>,
+        feedback_ids: Vec<String>,
+        impact_on_model: ImpactOnModel,
+    ) -> async_graphql::Result<Vec<Feedback>> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::ProcessFeedback)?;
+        let rows = service::mark_processed(&writer, feedback_ids, impact_on_model.as_db()).await?;
+        Ok(rows.into_iter().map(Feedback::from).collect())
     }
 }

@@ -36,6 +36,24 @@ impl Default for QueryLimits {
     }
 }
 
+/// Limits on writes: the most items one batch mutation takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteLimits {
+    pub max_batch: usize,
+}
+
+impl WriteLimits {
+    pub const MAX_BATCH: usize = crate::service::predictions::DEFAULT_MAX_BATCH;
+}
+
+impl Default for WriteLimits {
+    fn default() -> Self {
+        Self {
+            max_batch: Self::MAX_BATCH,
+        }
+    }
+}
+
 /// The extension checking [`QueryLimits`].
 pub struct Limits(pub QueryLimits);
 

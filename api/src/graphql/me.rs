@@ -60,6 +60,17 @@ pub enum RoleName {
     Admin,
 }
 
+impl From<RoleName> for Role {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Viewer => Role::Viewer,
+            RoleName::Analyst => Role::Analyst,
+            RoleName::Service => Role::Service,
+            RoleName::Admin => Role::Admin,
+        }
+    }
+}
+
 impl From<Role> for RoleName {
     fn from(role: Role) -> Self {
         match role {

@@ -1,6 +1,7 @@
 //! The GraphQL schema, one module per domain, merged into one root.
 
 mod analytics;
+mod api_keys;
 mod batch;
 mod common;
 mod configurations;
@@ -17,14 +18,15 @@ mod training;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 
-use crate::auth::Principal;
+use crate::auth::{Permission, Principal};
 use crate::db::Scoped;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::service::Writer;
 
 pub use batch::BatchExecutor;
-pub use limits::QueryLimits;
+pub use limits::{QueryLimits, WriteLimits};
 pub use me::Me;
 
 #[derive(MergedObject, Default)]
@@ -38,15 +40,32 @@ pub struct Query(
     configurations::ConfigurationsQuery,
     drift::DriftQueryRoot,
     analytics::AnalyticsQuery,
+    api_keys::ApiKeysQuery,
 );
 
-pub type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+/// Every write, one object per domain. Each resolver opens a [`Writer`]
+/// for the permission it needs, so a caller whose role lacks it gets
+/// `FORBIDDEN` before anything is read or written.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    models::ModelsMutation,
+    predictions::PredictionsMutation,
+    feedback::FeedbackMutation,
+    drift::DriftMutation,
+    training::TrainingMutation,
+    features::FeaturesMutation,
+    configurations::ConfigurationsMutation,
+    api_keys::ApiKeysMutation,
+);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema with `limits`. It holds nothing tenant-bearing: each
 /// request brings its own [`RequestContext`].
-pub fn build_schema(limits: QueryLimits) -> AppSchema {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+pub fn build_schema(limits: QueryLimits, writes: WriteLimits) -> AppSchema {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .data(limits.page)
+        .data(writes)
         .extension(limits::Limits(limits))
         // The parser's nesting guard stays above the depth limit, so that
         // limit is the one clients meet.
@@ -56,7 +75,7 @@ pub fn build_schema(limits: QueryLimits) -> AppSchema {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(QueryLimits::default()).sdl()
+    build_schema(QueryLimits::default(), WriteLimits::default()).sdl()
 }
 
 /// What one request (or one WebSocket operation) carries into resolvers:
@@ -89,6 +108,12 @@ impl RequestContext {
 
     pub fn scoped(&self) -> &Scoped {
         &self.scoped
+    }
+
+    /// The caller's write handle for `permission`: `FORBIDDEN` unless the
+    /// caller's role holds it.
+    pub fn writer(&self, permission: Permission) -> ApiResult<Writer> {
+        Writer::authorize(&self.principal, &self.scoped, permission)
     }
 
     /// The tenant, for loader keys.

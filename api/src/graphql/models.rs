@@ -1,13 +1,13 @@
 //! The model registry.
 
-use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::model;
 
 use super::analytics::{model_performance, ModelPerformance};
 use super::common::{
-    connection, db_values, list_query, page_complexity, vocab_opt, vocabulary, OrderDirection,
-    TimeRange,
+    clearable, connection, db_values, list_query, page_complexity, vocab_opt, vocabulary,
+    OrderDirection, TimeRange, Vocabulary,
 };
 use super::drift::{drift_query, DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
 use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
@@ -20,8 +20,10 @@ use super::predictions::{
 };
 use super::request_context;
 use super::training::TrainingJob;
+use crate::auth::Permission;
 use crate::data::models::{self as data, ModelOrderField as DataOrderField, ModelQuery};
 use crate::error::ApiResult;
+use crate::service::models as service;
 
 vocabulary!(
     /// Where a model is in its lifecycle.
@@ -336,4 +338,135 @@ impl ModelsQuery {
         let query = model_query(ctx, filter, order_by, first, after, last, before)?;
         Ok(data::list(rc.scoped(), &query).await?.into())
     }
+}
+
+/// A model to register. The tenant comes from the credentials.
+#[derive(InputObject, Debug)]
+pub struct RegisterModelInput {
+    /// The client's id for the model, unique in the tenant; registering it
+    /// again with the same content is a harmless retry.
+    pub model_id: String,
+    pub model_name: String,
+    /// `lstm`, `ensemble`, `vae`, `prophet`, … (at most 50 characters).
+    pub model_type: String,
+    /// At most 20 characters.
+    pub version: String,
+    /// Hyperparameters and settings (an object; `{}` when absent).
+    pub parameters: Option<Json<serde_json::Value>>,
+    /// Registered quality metrics (an object; `{}` when absent).
+    /// `accuracy`, `precision`, `recall`, `f1_score` and `auc_roc` must be 0–1.
+    pub metrics: Option<Json<serde_json::Value>>,
+    /// Where the artefact is stored.
+    pub model_path: Option<String>,
+    /// The encrypted artefact, base64-encoded. Write-only: it is never
+    /// returned, only `hasEncryptedModel` and `encryptionKeyId`.
+    pub encrypted_model: Option<String>,
+    /// The id of the key the artefact is encrypted with (required with `encryptedModel`).
+    pub encryption_key_id: Option<String>,
+    /// `TRAINING` or `ACTIVE` (the default; sets `deployedAt`).
+    pub status: Option<ModelStatus>,
+    /// The `jobId` of the tenant's training job that produced the model.
+    pub training_job_id: Option<String>,
+}
+
+/// Changes to a model. Absent fields stay as they are; `null` clears a
+/// clearable one.
+#[derive(InputObject, Debug)]
+pub struct UpdateModelInput {
+    pub model_name: Option<String>,
+    pub model_type: Option<String>,
+    pub version: Option<String>,
+    /// Replaces the parameters.
+    pub parameters: Option<Json<serde_json::Value>>,
+    /// Replaces the registered metrics.
+    pub metrics: Option<Json<serde_json::Value>>,
+    #[graphql(default)]
+    pub model_path: MaybeUndefined<String>,
+    /// A new encrypted artefact (base64), or `null` to remove it.
+    #[graphql(default)]
+    pub encrypted_model: MaybeUndefined<String>,
+    #[graphql(default)]
+    pub encryption_key_id: MaybeUndefined<String>,
+    /// The `jobId` of a training job of the tenant, or `null`.
+    #[graphql(default)]
+    pub training_job_id: MaybeUndefined<String>,
+}
+
+#[derive(Default)]
+pub struct ModelsMutation;
+
+#[Object]
+impl ModelsMutation {
+    /// Registers a model (`admin`). The same model id with other content is
+    /// `CONFLICT`: change a registered model with `updateModel`.
+    async fn register_model(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterModelInput,
+    ) -> async_graphql::Result<Model> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::ManageModels)?;
+        let input = service::RegisterModel {
+            model_id: input.model_id,
+            model_name: input.model_name,
+            model_type: input.model_type,
+            version: input.version,
+            parameters: input.parameters.map_or_else(empty_object, |j| j.0),
+            metrics: input.metrics.map_or_else(empty_object, |j| j.0),
+            model_path: input.model_path,
+            encrypted_model: input.encrypted_model,
+            encryption_key_id: input.encryption_key_id,
+            status: input.status.map(Vocabulary::as_db),
+            training_job_id: input.training_job_id,
+        };
+        Ok(Model::from(service::register(&writer, input).await?))
+    }
+
+    /// Changes a model's metadata, metrics or parameters (`admin`). A call
+    /// that changes nothing leaves `updatedAt` alone.
+    async fn update_model(
+        &self,
+        ctx: &Context<'_>,
+        model_id: String,
+        input: UpdateModelInput,
+    ) -> async_graphql::Result<Model> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::ManageModels)?;
+        let changes = service::ModelChanges {
+            model_name: input.model_name,
+            model_type: input.model_type,
+            version: input.version,
+            parameters: input.parameters.map(|j| j.0),
+            metrics: input.metrics.map(|j| j.0),
+            model_path: clearable(input.model_path),
+            encrypted_model: clearable(input.encrypted_model),
+            encryption_key_id: clearable(input.encryption_key_id),
+            training_job_id: clearable(input.training_job_id),
+        };
+        Ok(Model::from(
+            service::update(&writer, &model_id, changes).await?,
+        ))
+    }
+
+    /// Moves a model through its lifecycle (`admin`): `TRAINING → ACTIVE |
+    /// FAILED`, `ACTIVE → RETIRED | FAILED`, `RETIRED → ACTIVE` (a rollback),
+    /// `FAILED → TRAINING`. `→ ACTIVE` sets `deployedAt`, `→ RETIRED` sets
+    /// `retiredAt`. Moving to the current status changes nothing; any other
+    /// move is `BAD_USER_INPUT`.
+    async fn transition_model(
+        &self,
+        ctx: &Context<'_>,
+        model_id: String,
+        to: ModelStatus,
+    ) -> async_graphql::Result<Model> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::ManageModels)?;
+        Ok(Model::from(
+            service::transition(&writer, &model_id, to.as_db()).await?,
+        ))
+    }
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
 }

@@ -1,24 +1,29 @@
 //! Predictions: what a model said about a resource, and why.
 
-use async_graphql::{Context, Enum, InputObject, Json, Object};
+use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use entity::prediction;
 
 use super::common::{
     connection, db_values, float, float_opt, list_query, page_complexity, vocab, vocab_opt,
-    vocabulary, FloatRange, OrderDirection,
+    vocabulary, FloatRange, OrderDirection, Vocabulary,
 };
-use super::explain::{self, AttentionWeights, ContributionOrder, FeatureContribution};
+use super::explain::{
+    self, AttentionWeights, ContributionOrder, FeatureContribution, FeatureValueInput,
+};
 use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
+use super::limits::WriteLimits;
 use super::loaders::{
     load_page, load_row, FeedbackOfPrediction, ModelById, PageKey, PredictionById, RowKey,
 };
 use super::models::Model;
 use super::request_context;
+use crate::auth::Permission;
 use crate::data::predictions::{
     self as data, PredictionOrderField as DataOrderField, PredictionQuery,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::service::predictions as service;
 
 vocabulary!(
     /// How bad a predicted violation would be.
@@ -366,5 +371,145 @@ impl PredictionsQuery {
         filter.from = Some(filter.from.map_or(since, |from| from.max(since)));
         let query = prediction_query(ctx, Some(filter), order_by, first, after, last, before)?;
         Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
+
+/// A confidence interval around the violation probability.
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct ConfidenceIntervalInput {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// One prediction to record. The tenant comes from the credentials.
+#[derive(InputObject, Debug)]
+pub struct PredictionInput {
+    /// The client's id for the prediction, unique in the tenant; recording
+    /// it again with the same content is a harmless retry.
+    pub prediction_id: String,
+    pub resource_id: String,
+    /// A model of the caller's tenant.
+    pub model_id: String,
+    /// The model version that predicted; the model's registered version when absent.
+    pub model_version: Option<String>,
+    /// 0–1, stored to 4 decimal places.
+    pub violation_probability: f64,
+    /// Hours until the predicted violation (≥ 0).
+    pub time_to_violation_hours: Option<f64>,
+    /// 0–1, stored to 4 decimal places.
+    pub confidence_score: f64,
+    /// Both ends 0–1, lower ≤ upper.
+    pub confidence_interval: Option<ConfidenceIntervalInput>,
+    pub risk_level: RiskLevel,
+    /// 0–1.
+    pub risk_score: Option<f64>,
+    pub impact_factors: Option<Json<serde_json::Value>>,
+    pub uncertainty_sources: Option<Json<serde_json::Value>>,
+    pub recommendations: Option<Vec<String>>,
+    pub features_used: Option<Json<serde_json::Value>>,
+    /// Each feature's signed SHAP contribution (distinct feature names).
+    pub shap_values: Option<Vec<FeatureValueInput>>,
+    /// SHAP's base (expected) value.
+    pub shap_base_value: Option<f64>,
+    /// Attention weights: an array or object of numbers, at most four levels
+    /// deep (e.g. heads × time steps).
+    pub attention_weights: Option<Json<serde_json::Value>>,
+    /// Milliseconds the inference took (≥ 0).
+    pub inference_time_ms: f64,
+    /// When the prediction was made; the time of recording when absent.
+    pub prediction_timestamp: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub remediation_status: Option<RemediationStatus>,
+    pub remediation_id: Option<uuid::Uuid>,
+}
+
+impl From<PredictionInput> for service::PredictionInput {
+    fn from(input: PredictionInput) -> Self {
+        service::PredictionInput {
+            prediction_id: input.prediction_id,
+            resource_id: input.resource_id,
+            model_id: input.model_id,
+            model_version: input.model_version,
+            violation_probability: input.violation_probability,
+            time_to_violation_hours: input.time_to_violation_hours,
+            confidence_score: input.confidence_score,
+            confidence_interval_lower: input.confidence_interval.map(|i| i.lower),
+            confidence_interval_upper: input.confidence_interval.map(|i| i.upper),
+            risk_level: input.risk_level.as_db(),
+            risk_score: input.risk_score,
+            impact_factors: input.impact_factors.map(|j| j.0),
+            uncertainty_sources: input.uncertainty_sources.map(|j| j.0),
+            recommendations: input.recommendations,
+            features_used: input.features_used.map(|j| j.0),
+            shap_values: input
+                .shap_values
+                .map(|values| values.into_iter().map(Into::into).collect()),
+            shap_base_value: input.shap_base_value,
+            attention_weights: input.attention_weights.map(|j| j.0),
+            inference_time_ms: input.inference_time_ms,
+            prediction_timestamp: input.prediction_timestamp,
+            expires_at: input.expires_at,
+            remediation_status: input.remediation_status.map(Vocabulary::as_db),
+            remediation_id: input.remediation_id,
+        }
+    }
+}
+
+/// The predictions of a `recordPredictions` call as stored, in input order.
+/// A retried batch answers exactly as the first attempt did.
+#[derive(SimpleObject)]
+pub struct RecordPredictionsPayload {
+    /// Predictions in the batch (all of them are now recorded).
+    pub count: usize,
+    pub predictions: Vec<Prediction>,
+}
+
+#[derive(Default)]
+pub struct PredictionsMutation;
+
+#[Object]
+impl PredictionsMutation {
+    /// Records a batch of predictions (`service`, `admin`) in one transaction:
+    /// all or nothing. Invalid items refuse the batch with `BAD_USER_INPUT`
+    /// listing every problem (`extensions.problems`: index, id, field,
+    /// message); unknown models with `NOT_FOUND`; a prediction id recorded
+    /// before with other content with `CONFLICT`. A prediction id recorded
+    /// before with the same content is a retry and is not written again.
+    async fn record_predictions(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<PredictionInput>,
+    ) -> async_graphql::Result<RecordPredictionsPayload> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let max_batch = ctx
+            .data_opt::<WriteLimits>()
+            .copied()
+            .unwrap_or_default()
+            .max_batch;
+        let inputs = input.into_iter().map(Into::into).collect();
+        let created = service::record(&writer, inputs, max_batch).await?;
+        Ok(RecordPredictionsPayload {
+            count: created.rows.len(),
+            predictions: created.rows.into_iter().map(Prediction::from).collect(),
+        })
+    }
+
+    /// Sets where the fix of a predicted violation stands (`service`,
+    /// `admin`); `NOT_FOUND` for a prediction the tenant does not have.
+    async fn update_remediation(
+        &self,
+        ctx: &Context<'_>,
+        prediction_id: String,
+        status: RemediationStatus,
+        #[graphql(desc = "The remediation (in the remediation system) handling it.")]
+        remediation_id: Option<uuid::Uuid>,
+    ) -> async_graphql::Result<Prediction> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let row =
+            service::update_remediation(&writer, &prediction_id, status.as_db(), remediation_id)
+                .await?;
+        Ok(Prediction::from(row))
     }
 }

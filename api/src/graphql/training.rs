@@ -1,20 +1,22 @@
 //! Training jobs.
 
-use async_graphql::{Context, Enum, InputObject, Json, Object};
+use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 use entity::training_job;
 
 use super::common::{
-    connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocabulary,
-    FloatRange, OrderDirection,
+    clearable, connection, db_values, float_opt, list_query, page_complexity, time_range, vocab,
+    vocabulary, FloatRange, OrderDirection, Vocabulary,
 };
 use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, TrainingJobById};
 use super::models::{model_query, ModelConnection, ModelFilter, ModelOrder};
 use super::request_context;
+use crate::auth::Permission;
 use crate::data::training::{
     self as data, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
 };
 use crate::error::ApiResult;
+use crate::service::training as service;
 
 vocabulary!(
     /// Where a training job stands.
@@ -247,5 +249,96 @@ impl TrainingQuery {
         let rc = request_context(ctx)?;
         let query = training_job_query(ctx, filter, order_by, first, after, last, before)?;
         Ok(data::list(rc.scoped(), &query).await?.into())
+    }
+}
+
+/// A training job to create. The tenant and `createdBy` come from the credentials.
+#[derive(InputObject, Debug)]
+pub struct CreateTrainingJobInput {
+    /// The client's id for the job: send one to make retries safe (a fresh
+    /// `job-…` id is generated when absent).
+    pub job_id: Option<String>,
+    pub model_type: String,
+    pub trigger_reason: TriggerReason,
+    /// `QUEUED` (the default) or `RUNNING` (sets `startedAt`).
+    pub status: Option<JobStatus>,
+    /// An object.
+    pub training_config: Json<serde_json::Value>,
+    pub hyperparameters: Option<Json<serde_json::Value>>,
+    pub dataset_info: Option<Json<serde_json::Value>>,
+    pub estimated_completion: Option<DateTime<Utc>>,
+    /// CPU, memory and GPU (an object).
+    pub resource_usage: Option<Json<serde_json::Value>>,
+    /// ≥ 0, stored to 2 decimal places.
+    pub cost_estimate: Option<f64>,
+}
+
+/// A running job's progress. Absent fields stay as they are.
+#[derive(InputObject, Debug)]
+pub struct UpdateTrainingJobInput {
+    pub status: Option<JobStatus>,
+    /// Replaces the job's metrics (an object).
+    pub metrics: Option<Json<serde_json::Value>>,
+    /// `null` clears it.
+    #[graphql(default)]
+    pub error_message: MaybeUndefined<String>,
+    pub resource_usage: Option<Json<serde_json::Value>>,
+    pub cost_estimate: Option<f64>,
+    pub estimated_completion: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct TrainingMutation;
+
+#[Object]
+impl TrainingMutation {
+    /// Creates a training job (`service`, `admin`). The same `jobId` with the
+    /// same content is a retry; with other content, `CONFLICT`.
+    async fn create_training_job(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTrainingJobInput,
+    ) -> async_graphql::Result<TrainingJob> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let input = service::CreateTrainingJob {
+            job_id: input.job_id,
+            model_type: input.model_type,
+            trigger_reason: input.trigger_reason.as_db(),
+            status: input.status.map(Vocabulary::as_db),
+            training_config: input.training_config.0,
+            hyperparameters: input.hyperparameters.map(|j| j.0),
+            dataset_info: input.dataset_info.map(|j| j.0),
+            estimated_completion: input.estimated_completion,
+            resource_usage: input.resource_usage.map(|j| j.0),
+            cost_estimate: input.cost_estimate,
+        };
+        Ok(TrainingJob::from(service::create(&writer, input).await?))
+    }
+
+    /// Reports a job's progress (`service`, `admin`). Status moves follow
+    /// `QUEUED → RUNNING → COMPLETED`, `→ FAILED`, `→ CANCELLED`; finished
+    /// jobs stay finished (`BAD_USER_INPUT`). `→ RUNNING` sets `startedAt`,
+    /// a finish sets `completedAt`. Reporting the current status again
+    /// changes nothing.
+    async fn update_training_job(
+        &self,
+        ctx: &Context<'_>,
+        job_id: String,
+        input: UpdateTrainingJobInput,
+    ) -> async_graphql::Result<TrainingJob> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer(Permission::Ingest)?;
+        let changes = service::TrainingJobChanges {
+            status: input.status.map(Vocabulary::as_db),
+            metrics: input.metrics.map(|j| j.0),
+            error_message: clearable(input.error_message),
+            resource_usage: input.resource_usage.map(|j| j.0),
+            cost_estimate: input.cost_estimate,
+            estimated_completion: input.estimated_completion,
+        };
+        Ok(TrainingJob::from(
+            service::update(&writer, &job_id, changes).await?,
+        ))
     }
 }

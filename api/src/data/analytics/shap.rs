@@ -10,9 +10,7 @@ use crate::data::filter::invalid;
 use crate::data::predictions::PredictionFilter;
 use crate::db::Scoped;
 use crate::error::ApiResult;
-
-/// Keys that hold SHAP's base (expected) value rather than a feature.
-const BASE_VALUE_KEYS: &str = "'base_value', '_base_value', 'expected_value'";
+use entity::prediction::SHAP_BASE_VALUE_KEYS;
 
 /// The most features one answer ranks (distinct features of a model).
 pub const MAX_FEATURES: usize = 10_000;
@@ -127,7 +125,11 @@ fn write_feature_rows(sql: &mut Sql, select: &sea_orm::sea_query::SelectStatemen
              WHERE e.type IN ('integer', 'real')",
         );
     }
+    // Constant keys, quoted here rather than bound: they are part of the SQL's shape.
+    let base_value_keys = SHAP_BASE_VALUE_KEYS
+        .map(|key| format!("'{key}'"))
+        .join(", ");
     sql.push(" AND e.key NOT IN (")
-        .push(BASE_VALUE_KEYS)
+        .push(&base_value_keys)
         .push(")");
 }

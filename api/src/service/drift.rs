@@ -1,0 +1,385 @@
+//! Recording drift metrics (idempotent batches). A metric whose alert
+//! triggered also becomes a drift-alert event in the same transaction.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use entity::{alert_event, alert_sequence, drift_metric, model};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{EntityTrait, QueryTrait, Set};
+use serde_json::Value as Json;
+
+use super::shape::{self, FeatureValue};
+use super::{
+    commit, create_idempotent, existing_by, refuse, Checker, Created, DecimalSpec, Fingerprint,
+    Idempotent, NewRow, Writer,
+};
+use crate::data::thresholds::{self, DriftThresholds};
+use crate::data::{now, truncate_to_micros};
+use crate::db::ScopedTxn;
+use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+
+/// `DECIMAL(10,6)` Kolmogorov–Smirnov statistics: 0–1.
+const KS: DecimalSpec = DecimalSpec {
+    scale: 6,
+    min: 0.0,
+    max: 1.0,
+};
+
+/// One drift measurement as a service reports it. Vocabulary values arrive
+/// in their stored spelling.
+#[derive(Clone, Debug)]
+pub struct DriftMetricInput {
+    pub metric_id: String,
+    pub resource_id: Option<String>,
+    pub model_id: Option<String>,
+    pub drift_type: &'static str,
+    pub drift_score: f64,
+    pub drift_velocity: Option<f64>,
+    pub reconstruction_error: Option<f64>,
+    pub psi_score: Option<f64>,
+    pub ks_statistic: Option<f64>,
+    pub wasserstein_distance: Option<f64>,
+    /// Derived from the tenant's thresholds when absent.
+    pub alert_triggered: Option<bool>,
+    /// Derived from the tenant's thresholds when absent.
+    pub alert_level: Option<&'static str>,
+    pub time_to_violation_hours: Option<f64>,
+    /// When it was measured; the time of recording when absent.
+    pub measured_at: Option<DateTime<Utc>>,
+    pub baseline_comparison: Option<Json>,
+    pub feature_contributions: Option<Vec<FeatureValue>>,
+}
+
+/// What a batch stored, and the drift-alert events its new rows raised.
+pub struct RecordedMetrics {
+    pub metrics: Created<drift_metric::Model>,
+    /// Event numbers (per tenant, in commit order) of the alerts raised by
+    /// this call's new rows; empty for a retry.
+    pub alert_events: Vec<i64>,
+}
+
+impl Idempotent for drift_metric::Entity {
+    fn key_column() -> drift_metric::Column {
+        drift_metric::Column::MetricId
+    }
+
+    fn key(row: &drift_metric::Model) -> &str {
+        &row.metric_id
+    }
+
+    fn fingerprint(row: &drift_metric::Model) -> Fingerprint {
+        Fingerprint::new()
+            .opt_text("resourceId", row.resource_id.as_deref())
+            .opt_text("modelId", row.model_id.as_deref())
+            .text("driftType", &row.drift_type)
+            .decimal("driftScore", &row.drift_score, 4)
+            .opt_decimal("driftVelocity", row.drift_velocity.as_ref(), 6)
+            .opt_decimal("reconstructionError", row.reconstruction_error.as_ref(), 6)
+            .opt_decimal("psiScore", row.psi_score.as_ref(), 6)
+            .opt_decimal("ksStatistic", row.ks_statistic.as_ref(), 6)
+            .opt_decimal("wassersteinDistance", row.wasserstein_distance.as_ref(), 6)
+            .value("alertTriggered", row.alert_triggered)
+            .opt_text("alertLevel", row.alert_level.as_deref())
+            .opt_decimal(
+                "timeToViolationHours",
+                row.time_to_violation_hours.as_ref(),
+                2,
+            )
+            .time("measuredAt", row.measured_at)
+            .json("baselineComparison", row.baseline_comparison.as_ref())
+            .json("featureContributions", row.feature_contributions.as_ref())
+    }
+}
+
+/// The alert level of a measurement under `thresholds`: the most severe of
+/// the levels its PSI, KS and Wasserstein scores fall in; `None` when it
+/// has none of them.
+pub fn derived_level(
+    thresholds: &DriftThresholds,
+    psi: Option<f64>,
+    ks: Option<f64>,
+    wasserstein: Option<f64>,
+) -> Option<&'static str> {
+    const SEVERITY: [&str; 3] = ["info", "warning", "critical"];
+    [
+        psi.map(|v| thresholds.psi.level(v)),
+        ks.map(|v| thresholds.ks.level(v)),
+        wasserstein.map(|v| thresholds.wasserstein.level(v)),
+    ]
+    .into_iter()
+    .flatten()
+    .max_by_key(|level| SEVERITY.iter().position(|s| s == level))
+}
+
+/// Records a batch of drift metrics in one transaction, all or nothing,
+/// with the same refusals and retry rule as predictions. Alert fields the
+/// caller leaves out are derived from the tenant's thresholds; every new
+/// row with an alert triggered gets its drift-alert event.
+pub async fn record(
+    writer: &Writer,
+    inputs: Vec<DriftMetricInput>,
+    max_batch: usize,
+) -> ApiResult<RecordedMetrics> {
+    if inputs.len() > max_batch {
+        return Err(ApiError::BadUserInput {
+            message: format!(
+                "at most {max_batch} drift metrics per call (got {}); split the batch",
+                inputs.len()
+            ),
+            field: Some("input".into()),
+        });
+    }
+    let mut checker = Checker::new();
+    checker.unique_ids(
+        "input",
+        "metricId",
+        inputs.iter().map(|i| i.metric_id.as_str()),
+    );
+    let mut checked = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.into_iter().enumerate() {
+        let mut check = checker.item("input", index, Some(&input.metric_id));
+        checked.push(check_metric(&mut check, input));
+    }
+    checker.finish()?;
+    if checked.is_empty() {
+        return Ok(RecordedMetrics {
+            metrics: Created {
+                rows: Vec::new(),
+                inserted: Vec::new(),
+            },
+            alert_events: Vec::new(),
+        });
+    }
+
+    let txn = writer.begin().await?;
+    let model_ids: Vec<String> = checked
+        .iter()
+        .filter_map(|(input, _)| input.model_id.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let models = existing_by::<model::Entity, _>(&txn, model::Column::ModelId, &model_ids, |m| {
+        m.model_id.clone()
+    })
+    .await?;
+    let missing: Vec<InputProblem> = checked
+        .iter()
+        .enumerate()
+        .filter_map(|(index, (input, _))| {
+            let model_id = input.model_id.as_ref()?;
+            (!models.contains_key(model_id)).then(|| InputProblem {
+                index: Some(index),
+                id: Some(input.metric_id.clone()),
+                field: format!("input[{index}].modelId"),
+                message: format!("model `{model_id}` not found"),
+            })
+        })
+        .collect();
+    refuse(Refusal::NotFound, missing)?;
+
+    let thresholds = thresholds::for_tenant(&txn).await?;
+    let recorded_at = now();
+    let rows = checked
+        .into_iter()
+        .map(|(input, values)| into_row(input, values, txn.tenant(), &thresholds, recorded_at))
+        .collect();
+    let metrics = create_idempotent::<drift_metric::Entity>(&txn, rows, "input", true).await?;
+    let alerting: Vec<&str> = metrics
+        .rows
+        .iter()
+        .zip(&metrics.inserted)
+        .filter(|(row, inserted)| **inserted && row.alert_triggered == Some(true))
+        .map(|(row, _)| row.metric_id.as_str())
+        .collect();
+    let alert_events = raise_alerts(&txn, &alerting).await?;
+    commit(txn).await?;
+    tracing::info!(
+        batch = metrics.rows.len(),
+        inserted = metrics.inserted_count(),
+        alerts = alert_events.len(),
+        "drift metrics recorded"
+    );
+    Ok(RecordedMetrics {
+        metrics,
+        alert_events,
+    })
+}
+
+/// A metric's numbers at column precision.
+struct Values {
+    drift_score: rust_decimal::Decimal,
+    drift_velocity: Option<rust_decimal::Decimal>,
+    reconstruction_error: Option<rust_decimal::Decimal>,
+    psi_score: Option<rust_decimal::Decimal>,
+    ks_statistic: Option<rust_decimal::Decimal>,
+    wasserstein_distance: Option<rust_decimal::Decimal>,
+    time_to_violation_hours: Option<rust_decimal::Decimal>,
+    feature_contributions: Option<Json>,
+}
+
+fn check_metric(
+    check: &mut super::Check<'_>,
+    input: DriftMetricInput,
+) -> (DriftMetricInput, Values) {
+    check.id("metricId", &input.metric_id);
+    if let Some(resource_id) = &input.resource_id {
+        check.id("resourceId", resource_id);
+    }
+    if let Some(model_id) = &input.model_id {
+        check.id("modelId", model_id);
+    }
+    let values = Values {
+        drift_score: check.decimal("driftScore", input.drift_score, DecimalSpec::DRIFT_SCORE),
+        drift_velocity: check.opt_decimal(
+            "driftVelocity",
+            input.drift_velocity,
+            DecimalSpec::SIGNED_MEASURE,
+        ),
+        reconstruction_error: check.opt_decimal(
+            "reconstructionError",
+            input.reconstruction_error,
+            DecimalSpec::MEASURE,
+        ),
+        psi_score: check.opt_decimal("psiScore", input.psi_score, DecimalSpec::MEASURE),
+        ks_statistic: check.opt_decimal("ksStatistic", input.ks_statistic, KS),
+        wasserstein_distance: check.opt_decimal(
+            "wassersteinDistance",
+            input.wasserstein_distance,
+            DecimalSpec::MEASURE,
+        ),
+        time_to_violation_hours: check.opt_decimal(
+            "timeToViolationHours",
+            input.time_to_violation_hours,
+            DecimalSpec::AMOUNT,
+        ),
+        feature_contributions: input
+            .feature_contributions
+            .as_deref()
+            .map(|values| shape::contributions(check, "featureContributions", values, None)),
+    };
+    (input, values)
+}
+
+fn into_row(
+    input: DriftMetricInput,
+    values: Values,
+    tenant: &str,
+    thresholds: &DriftThresholds,
+    recorded_at: DateTime<Utc>,
+) -> NewRow<drift_metric::Model> {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut defaulted = Vec::new();
+    let derived = derived_level(
+        thresholds,
+        values.psi_score.and_then(|d| d.to_f64()),
+        values.ks_statistic.and_then(|d| d.to_f64()),
+        values.wasserstein_distance.and_then(|d| d.to_f64()),
+    );
+    // Derived values follow the thresholds of the moment; a retry after the
+    // tenant changed them is still the same write.
+    let alert_level = input.alert_level.or_else(|| {
+        defaulted.push("alertLevel");
+        derived
+    });
+    let alert_triggered = input.alert_triggered.unwrap_or_else(|| {
+        defaulted.push("alertTriggered");
+        matches!(alert_level, Some("warning" | "critical"))
+    });
+    let measured_at = input.measured_at.unwrap_or_else(|| {
+        defaulted.push("measuredAt");
+        recorded_at
+    });
+    NewRow {
+        row: drift_metric::Model {
+            id: uuid::Uuid::new_v4(),
+            metric_id: input.metric_id,
+            resource_id: input.resource_id,
+            tenant_id: tenant.to_owned(),
+            model_id: input.model_id,
+            drift_type: input.drift_type.to_owned(),
+            drift_score: values.drift_score,
+            drift_velocity: values.drift_velocity,
+            reconstruction_error: values.reconstruction_error,
+            psi_score: values.psi_score,
+            ks_statistic: values.ks_statistic,
+            wasserstein_distance: values.wasserstein_distance,
+            alert_triggered: Some(alert_triggered),
+            alert_level: alert_level.map(str::to_owned),
+            time_to_violation_hours: values.time_to_violation_hours,
+            measured_at: Some(truncate_to_micros(measured_at)),
+            baseline_comparison: input.baseline_comparison,
+            feature_contributions: values.feature_contributions,
+        },
+        defaulted,
+    }
+}
+
+/// Writes one drift-alert event per metric id, numbered after the tenant's
+/// last event. The sequence row's lock is held until commit, so concurrent
+/// writers of one tenant number their events in commit order.
+async fn raise_alerts(txn: &ScopedTxn, metric_ids: &[&str]) -> ApiResult<Vec<i64>> {
+    if metric_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = metric_ids.len() as i64;
+    let mut claim = alert_sequence::Entity::insert(alert_sequence::ActiveModel {
+        tenant_id: Set(txn.tenant().to_owned()),
+        last_seq: Set(count),
+    });
+    claim.query().on_conflict(
+        OnConflict::column(alert_sequence::Column::TenantId)
+            .value(
+                alert_sequence::Column::LastSeq,
+                Expr::col((alert_sequence::Entity, alert_sequence::Column::LastSeq)).add(count),
+            )
+            .to_owned(),
+    );
+    claim.query().returning_col(alert_sequence::Column::LastSeq);
+    let returned = txn
+        .query_all(claim.build(txn.backend()))
+        .await
+        .map_err(ApiError::from_write)?;
+    let last: i64 = returned
+        .first()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("alert sequence returned no row")))?
+        .try_get_by_index(0)?;
+    let first = last - count + 1;
+    let created_at = now();
+    let events: Vec<alert_event::ActiveModel> = metric_ids
+        .iter()
+        .zip(first..)
+        .map(|(metric_id, seq)| alert_event::ActiveModel {
+            tenant_id: Set(txn.tenant().to_owned()),
+            seq: Set(seq),
+            metric_id: Set((*metric_id).to_owned()),
+            created_at: Set(created_at),
+        })
+        .collect();
+    crate::data::insert_many(txn, events)
+        .await
+        .map_err(ApiError::from_write)?;
+    Ok((first..=last).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_severe_banded_score_sets_the_level() {
+        let t = DriftThresholds::default();
+        assert_eq!(derived_level(&t, None, None, None), None);
+        assert_eq!(derived_level(&t, Some(0.05), None, None), Some("info"));
+        assert_eq!(
+            derived_level(&t, Some(0.05), Some(0.15), None),
+            Some("warning")
+        );
+        assert_eq!(
+            derived_level(&t, Some(0.3), Some(0.15), Some(0.0)),
+            Some("critical")
+        );
+        // PSI 0.25 is still moderate: critical starts above it.
+        assert_eq!(derived_level(&t, Some(0.25), None, None), Some("warning"));
+    }
+}

@@ -1,0 +1,256 @@
+//! Training jobs: creation and their status as they run.
+
+use chrono::{DateTime, Utc};
+use entity::training_job;
+use serde_json::Value as Json;
+
+use super::{
+    commit, create_idempotent, locked_row, not_found, save_changes, Check, Checker, DecimalSpec,
+    Fingerprint, Idempotent, NewRow, Writer, MAX_ID_CHARS,
+};
+use crate::data::{now, truncate_to_micros};
+use crate::error::{ApiError, ApiResult};
+
+/// The longest error message kept.
+const MAX_ERROR_MESSAGE_CHARS: usize = 20_000;
+
+/// A training job to create. Vocabulary values arrive in their stored spelling.
+#[derive(Clone, Debug)]
+pub struct CreateTrainingJob {
+    /// The client's id for the job, which makes a retry safe; a fresh one is
+    /// generated when absent.
+    pub job_id: Option<String>,
+    pub model_type: String,
+    pub trigger_reason: &'static str,
+    /// `queued` (the default) or `running`.
+    pub status: Option<&'static str>,
+    pub training_config: Json,
+    pub hyperparameters: Option<Json>,
+    pub dataset_info: Option<Json>,
+    pub estimated_completion: Option<DateTime<Utc>>,
+    pub resource_usage: Option<Json>,
+    pub cost_estimate: Option<f64>,
+}
+
+/// What a running job reports: `None` leaves a field as it is;
+/// `error_message: Some(None)` clears it.
+#[derive(Clone, Debug, Default)]
+pub struct TrainingJobChanges {
+    pub status: Option<&'static str>,
+    pub metrics: Option<Json>,
+    pub error_message: Option<Option<String>>,
+    pub resource_usage: Option<Json>,
+    pub cost_estimate: Option<f64>,
+    pub estimated_completion: Option<DateTime<Utc>>,
+}
+
+impl Idempotent for training_job::Entity {
+    fn key_column() -> training_job::Column {
+        training_job::Column::JobId
+    }
+
+    fn key(row: &training_job::Model) -> &str {
+        &row.job_id
+    }
+
+    /// What creation alone sets; progress fields belong to `updateTrainingJob`.
+    fn fingerprint(row: &training_job::Model) -> Fingerprint {
+        Fingerprint::new()
+            .text("modelType", &row.model_type)
+            .text("triggerReason", &row.trigger_reason)
+            .json("trainingConfig", Some(&row.training_config))
+            .json("hyperparameters", row.hyperparameters.as_ref())
+            .json("datasetInfo", row.dataset_info.as_ref())
+            .opt_text("createdBy", row.created_by.as_deref())
+    }
+}
+
+/// The statuses a job may move to from `from`.
+pub fn allowed_transitions(from: &str) -> &'static [&'static str] {
+    match from {
+        "queued" => &["running", "failed", "cancelled"],
+        "running" => &["completed", "failed", "cancelled"],
+        _ => &[],
+    }
+}
+
+fn check_object(check: &mut Check<'_>, field: &str, value: Option<&Json>) {
+    if let Some(value) = value {
+        check.json_object(field, value);
+    }
+}
+
+/// Creates a training job, `queued` unless created `running`;
+/// `createdBy` is the caller. Creating a job id again with the same
+/// content returns the job (a retry); other content is `CONFLICT`.
+pub async fn create(writer: &Writer, input: CreateTrainingJob) -> ApiResult<training_job::Model> {
+    let mut checker = Checker::new();
+    let mut check = checker.object("input");
+    if let Some(job_id) = &input.job_id {
+        check.id("jobId", job_id);
+    }
+    check.required_text("modelType", &input.model_type, 50);
+    check.json_object("trainingConfig", &input.training_config);
+    check_object(
+        &mut check,
+        "hyperparameters",
+        input.hyperparameters.as_ref(),
+    );
+    check_object(&mut check, "datasetInfo", input.dataset_info.as_ref());
+    check_object(&mut check, "resourceUsage", input.resource_usage.as_ref());
+    let cost_estimate = check.opt_decimal("costEstimate", input.cost_estimate, DecimalSpec::AMOUNT);
+    let status = input.status.unwrap_or("queued");
+    if !["queued", "running"].contains(&status) {
+        check.problem(
+            "status",
+            "a job is created QUEUED or RUNNING; report the rest with updateTrainingJob",
+        );
+    }
+    if writer.subject().chars().count() > MAX_ID_CHARS {
+        check.problem(
+            "createdBy",
+            "the caller's subject is longer than 255 characters",
+        );
+    }
+    checker.finish()?;
+
+    let txn = writer.begin().await?;
+    let created_at = now();
+    let mut defaulted = Vec::new();
+    let job_id = input.job_id.unwrap_or_else(|| {
+        defaulted.push("jobId");
+        format!("job-{}", uuid::Uuid::new_v4().simple())
+    });
+    let row = training_job::Model {
+        id: uuid::Uuid::new_v4(),
+        job_id,
+        tenant_id: txn.tenant().to_owned(),
+        model_type: input.model_type,
+        trigger_reason: input.trigger_reason.to_owned(),
+        status: status.to_owned(),
+        training_config: input.training_config,
+        hyperparameters: input.hyperparameters,
+        dataset_info: input.dataset_info,
+        metrics: None,
+        error_message: None,
+        started_at: (status == "running").then_some(created_at),
+        completed_at: None,
+        estimated_completion: input.estimated_completion.map(truncate_to_micros),
+        created_at: Some(created_at),
+        created_by: Some(writer.subject().to_owned()),
+        resource_usage: input.resource_usage,
+        cost_estimate,
+    };
+    let mut created = create_idempotent::<training_job::Entity>(
+        &txn,
+        vec![NewRow { row, defaulted }],
+        "input",
+        false,
+    )
+    .await?;
+    commit(txn).await?;
+    Ok(created.rows.remove(0))
+}
+
+/// Reports a job's progress. A status change must follow the lifecycle
+/// (`queued → running → completed`, `→ failed`, `→ cancelled`; finished jobs
+/// stay finished): `→ running` sets `startedAt`, a finish sets
+/// `completedAt`. Reporting the current status again changes nothing.
+pub async fn update(
+    writer: &Writer,
+    job_id: &str,
+    changes: TrainingJobChanges,
+) -> ApiResult<training_job::Model> {
+    let mut checker = Checker::new();
+    let mut check = checker.object("input");
+    check_object(&mut check, "metrics", changes.metrics.as_ref());
+    check_object(&mut check, "resourceUsage", changes.resource_usage.as_ref());
+    if let Some(Some(message)) = &changes.error_message {
+        check.text("errorMessage", message, MAX_ERROR_MESSAGE_CHARS);
+    }
+    let cost_estimate =
+        check.opt_decimal("costEstimate", changes.cost_estimate, DecimalSpec::AMOUNT);
+    checker.finish()?;
+
+    let txn = writer.begin().await?;
+    let row = locked_row::<training_job::Entity>(&txn, training_job::Column::JobId, job_id)
+        .await?
+        .ok_or_else(|| not_found("jobId", "training job", job_id))?;
+    let mut changed = row.clone();
+    let at = now();
+    if let Some(to) = changes.status.filter(|to| *to != row.status) {
+        let allowed = allowed_transitions(&row.status);
+        if !allowed.contains(&to) {
+            return Err(ApiError::BadUserInput {
+                message: format!(
+                    "training job `{job_id}` cannot move from {} to {}{}",
+                    row.status.to_uppercase(),
+                    to.to_uppercase(),
+                    if allowed.is_empty() {
+                        "; it has finished".to_owned()
+                    } else {
+                        format!(
+                            "; it may move to {}",
+                            allowed
+                                .iter()
+                                .map(|s| s.to_uppercase())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }
+                ),
+                field: Some("input.status".into()),
+            });
+        }
+        changed.status = to.to_owned();
+        if to == "running" {
+            changed.started_at = changed.started_at.or(Some(at));
+        } else {
+            changed.completed_at = Some(at);
+        }
+    }
+    if let Some(metrics) = changes.metrics {
+        changed.metrics = Some(metrics);
+    }
+    if let Some(message) = changes.error_message {
+        changed.error_message = message;
+    }
+    if let Some(usage) = changes.resource_usage {
+        changed.resource_usage = Some(usage);
+    }
+    if cost_estimate.is_some() {
+        changed.cost_estimate = cost_estimate;
+    }
+    if let Some(eta) = changes.estimated_completion {
+        changed.estimated_completion = Some(truncate_to_micros(eta));
+    }
+    if changed == row {
+        return Ok(row);
+    }
+    let updated = save_changes::<training_job::Entity>(&txn, row.clone(), changed).await?;
+    commit(txn).await?;
+    if updated.status != row.status {
+        tracing::info!(job = job_id, from = %row.status, to = %updated.status, "training job moved");
+    }
+    Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_transitions;
+
+    #[test]
+    fn finished_jobs_stay_finished() {
+        assert_eq!(
+            allowed_transitions("queued"),
+            ["running", "failed", "cancelled"]
+        );
+        assert_eq!(
+            allowed_transitions("running"),
+            ["completed", "failed", "cancelled"]
+        );
+        for finished in ["completed", "failed", "cancelled"] {
+            assert!(allowed_transitions(finished).is_empty());
+        }
+    }
+}
