@@ -64,14 +64,13 @@ pub enum Permission {
 
 impl Permission {
     /// The roles that hold this permission, for error messages.
-    pub fn roles(self) -> &'static str {
-        match self {
-            Permission::GiveFeedback => "analyst, service or admin",
-            Permission::Ingest | Permission::ProcessFeedback => "service or admin",
-            Permission::ManageModels | Permission::ManageKeys | Permission::ManageThresholds => {
-                "admin"
-            }
-        }
+    pub fn roles(self) -> String {
+        let roles: Vec<&str> = Role::ALL
+            .into_iter()
+            .filter(|role| role.allows(self))
+            .map(Role::as_str)
+            .collect();
+        roles.join(", ")
     }
 
     /// What the permission lets a caller do, for error messages.

@@ -79,13 +79,37 @@ where
     K: Into<Value> + Clone + Eq + Hash,
 {
     let txn = scoped.begin().await?;
-    let rows = tenant_rows::<E>(&txn)
-        .filter(column.is_in(keys.iter().cloned()))
-        .all(txn.conn())
-        .await?;
+    let rows = keyed_rows::<E, K>(&txn, column, keys, key_of).await?;
     txn.commit().await?;
-    Ok(rows.into_iter().map(|row| (key_of(&row), row)).collect())
+    Ok(rows)
 }
+
+/// [`rows_by_key`] inside an open transaction (a write resolving the
+/// references of its input), in statements of at most [`MAX_KEYS`] keys.
+pub async fn keyed_rows<E, K>(
+    txn: &ScopedTxn,
+    column: E::Column,
+    keys: &[K],
+    key_of: impl Fn(&E::Model) -> K,
+) -> ApiResult<HashMap<K, E::Model>>
+where
+    E: TenantOwned,
+    K: Into<Value> + Clone + Eq + Hash,
+{
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_KEYS) {
+        let rows = tenant_rows::<E>(txn)
+            .filter(column.is_in(chunk.iter().cloned()))
+            .all(txn.conn())
+            .await?;
+        found.extend(rows.into_iter().map(|row| (key_of(&row), row)));
+    }
+    Ok(found)
+}
+
+/// The most keys bound in one `IN` list, well under both backends'
+/// bound-parameter limits (PostgreSQL 65535, SQLite 32766).
+pub const MAX_KEYS: usize = 30_000;
 
 /// One page of a list in a transaction of its own: `base` gives the
 /// tenant's rows matching the query's filter, `sort` its ordering.

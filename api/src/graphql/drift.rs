@@ -357,11 +357,7 @@ impl DriftMutation {
     ) -> async_graphql::Result<RecordDriftMetricsPayload> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
-        let max_batch = ctx
-            .data_opt::<WriteLimits>()
-            .copied()
-            .unwrap_or_default()
-            .max_batch;
+        let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
         let recorded = service::record(&writer, inputs, max_batch).await?;
         let rows = recorded.metrics.rows;

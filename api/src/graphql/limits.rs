@@ -46,6 +46,13 @@ impl WriteLimits {
     pub const MAX_BATCH: usize = crate::service::predictions::DEFAULT_MAX_BATCH;
 }
 
+impl WriteLimits {
+    /// The limits the schema was built with.
+    pub fn of(ctx: &async_graphql::Context<'_>) -> Self {
+        ctx.data_opt::<Self>().copied().unwrap_or_default()
+    }
+}
+
 impl Default for WriteLimits {
     fn default() -> Self {
         Self {

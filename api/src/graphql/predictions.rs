@@ -482,11 +482,7 @@ impl PredictionsMutation {
     ) -> async_graphql::Result<RecordPredictionsPayload> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
-        let max_batch = ctx
-            .data_opt::<WriteLimits>()
-            .copied()
-            .unwrap_or_default()
-            .max_batch;
+        let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
         let created = service::record(&writer, inputs, max_batch).await?;
         Ok(RecordPredictionsPayload {

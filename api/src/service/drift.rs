@@ -1,23 +1,21 @@
 //! Recording drift metrics (idempotent batches). A metric whose alert
 //! triggered also becomes a drift-alert event in the same transaction.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
-use entity::{alert_event, alert_sequence, drift_metric, model};
+use entity::{alert_event, alert_sequence, drift_metric};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{EntityTrait, QueryTrait, Set};
 use serde_json::Value as Json;
 
 use super::shape::{self, FeatureValue};
 use super::{
-    commit, create_idempotent, existing_by, refuse, Checker, Created, DecimalSpec, Fingerprint,
+    check_batch, commit, create_idempotent, referenced_models, Created, DecimalSpec, Fingerprint,
     Idempotent, NewRow, Writer,
 };
 use crate::data::thresholds::{self, DriftThresholds};
 use crate::data::{now, truncate_to_micros};
 use crate::db::ScopedTxn;
-use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::error::{ApiError, ApiResult};
 
 /// `DECIMAL(10,6)` Kolmogorov–Smirnov statistics: 0–1.
 const KS: DecimalSpec = DecimalSpec {
@@ -62,10 +60,6 @@ pub struct RecordedMetrics {
 impl Idempotent for drift_metric::Entity {
     fn key_column() -> drift_metric::Column {
         drift_metric::Column::MetricId
-    }
-
-    fn key(row: &drift_metric::Model) -> &str {
-        &row.metric_id
     }
 
     fn fingerprint(row: &drift_metric::Model) -> Fingerprint {
@@ -121,63 +115,28 @@ pub async fn record(
     inputs: Vec<DriftMetricInput>,
     max_batch: usize,
 ) -> ApiResult<RecordedMetrics> {
-    if inputs.len() > max_batch {
-        return Err(ApiError::BadUserInput {
-            message: format!(
-                "at most {max_batch} drift metrics per call (got {}); split the batch",
-                inputs.len()
-            ),
-            field: Some("input".into()),
-        });
-    }
-    let mut checker = Checker::new();
-    checker.unique_ids(
-        "input",
+    let checked = check_batch(
+        inputs,
+        max_batch,
+        "drift metrics",
         "metricId",
-        inputs.iter().map(|i| i.metric_id.as_str()),
-    );
-    let mut checked = Vec::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        let mut check = checker.item("input", index, Some(&input.metric_id));
-        checked.push(check_metric(&mut check, input));
-    }
-    checker.finish()?;
+        |input| &input.metric_id,
+        check_metric,
+    )?;
     if checked.is_empty() {
         return Ok(RecordedMetrics {
-            metrics: Created {
-                rows: Vec::new(),
-                inserted: Vec::new(),
-            },
+            metrics: Created::default(),
             alert_events: Vec::new(),
         });
     }
-
     let txn = writer.begin().await?;
-    let model_ids: Vec<String> = checked
-        .iter()
-        .filter_map(|(input, _)| input.model_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let models = existing_by::<model::Entity, _>(&txn, model::Column::ModelId, &model_ids, |m| {
-        m.model_id.clone()
-    })
+    referenced_models(
+        &txn,
+        checked
+            .iter()
+            .map(|(input, _)| (input.metric_id.as_str(), input.model_id.as_deref())),
+    )
     .await?;
-    let missing: Vec<InputProblem> = checked
-        .iter()
-        .enumerate()
-        .filter_map(|(index, (input, _))| {
-            let model_id = input.model_id.as_ref()?;
-            (!models.contains_key(model_id)).then(|| InputProblem {
-                index: Some(index),
-                id: Some(input.metric_id.clone()),
-                field: format!("input[{index}].modelId"),
-                message: format!("model `{model_id}` not found"),
-            })
-        })
-        .collect();
-    refuse(Refusal::NotFound, missing)?;
-
     let thresholds = thresholds::for_tenant(&txn).await?;
     let recorded_at = now();
     let rows = checked

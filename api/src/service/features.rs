@@ -30,10 +30,6 @@ impl Idempotent for feature_set::Entity {
         feature_set::Column::FeatureSetId
     }
 
-    fn key(row: &feature_set::Model) -> &str {
-        &row.feature_set_id
-    }
-
     /// The content a new version is made of.
     fn fingerprint(row: &feature_set::Model) -> Fingerprint {
         Fingerprint::new()

@@ -8,9 +8,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::{
-    commit, create_idempotent, existing_by, not_found, refuse, Checker, DecimalSpec, Fingerprint,
-    Idempotent, NewRow, Writer, MAX_ID_CHARS,
+    commit, create_one, not_found, refuse, Checker, DecimalSpec, Fingerprint, Idempotent, Writer,
 };
+use crate::data::keyed_rows;
 use crate::data::now;
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 
@@ -36,10 +36,6 @@ pub struct FeedbackInput {
 impl Idempotent for feedback::Entity {
     fn key_column() -> feedback::Column {
         feedback::Column::FeedbackId
-    }
-
-    fn key(row: &feedback::Model) -> &str {
-        &row.feedback_id
     }
 
     /// The verdict and who gave it; processing is `markFeedbackProcessed`'s.
@@ -77,16 +73,11 @@ pub async fn submit(writer: &Writer, input: FeedbackInput) -> ApiResult<feedback
         ),
         _ => {}
     }
-    if writer.subject().chars().count() > MAX_ID_CHARS {
-        check.problem(
-            "userId",
-            "the caller's subject is longer than 255 characters",
-        );
-    }
+    check.caller("userId", writer);
     checker.finish()?;
 
     let txn = writer.begin().await?;
-    let predictions = existing_by::<prediction::Entity, _>(
+    let predictions = keyed_rows::<prediction::Entity, _>(
         &txn,
         prediction::Column::PredictionId,
         std::slice::from_ref(&input.prediction_id),
@@ -121,15 +112,7 @@ pub async fn submit(writer: &Writer, input: FeedbackInput) -> ApiResult<feedback
         created_at: Some(now()),
         processed_at: None,
     };
-    let mut created = create_idempotent::<feedback::Entity>(
-        &txn,
-        vec![NewRow { row, defaulted }],
-        "input",
-        false,
-    )
-    .await?;
-    commit(txn).await?;
-    Ok(created.rows.remove(0))
+    create_one::<feedback::Entity>(txn, row, defaulted).await
 }
 
 /// Marks feedback as processed with what it did to the model. Feedback
@@ -155,7 +138,7 @@ pub async fn mark_processed(
     }
     let txn = writer.begin().await?;
     let mut found =
-        existing_by::<feedback::Entity, _>(&txn, feedback::Column::FeedbackId, &ids, |f| {
+        keyed_rows::<feedback::Entity, _>(&txn, feedback::Column::FeedbackId, &ids, |f| {
             f.feedback_id.clone()
         })
         .await?;

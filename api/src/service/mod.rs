@@ -40,7 +40,7 @@ use sea_orm::{
 use serde_json::Value as Json;
 
 use crate::auth::{Permission, Principal, Role};
-use crate::data::TenantOwned;
+use crate::data::{keyed_rows, TenantOwned};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 
@@ -159,6 +159,75 @@ impl Checker {
     pub fn finish(self) -> ApiResult<()> {
         refuse(Refusal::BadUserInput, self.problems)
     }
+}
+
+/// Checks a list input (`input`) before anything runs: at most `max_batch`
+/// items, ids distinct, and each item by `check_item`. Every problem of
+/// every item is reported at once.
+pub fn check_batch<I, C>(
+    inputs: Vec<I>,
+    max_batch: usize,
+    what: &str,
+    id_field: &str,
+    id_of: impl Fn(&I) -> &str,
+    mut check_item: impl FnMut(&mut Check<'_>, I) -> C,
+) -> ApiResult<Vec<C>> {
+    if inputs.len() > max_batch {
+        return Err(ApiError::BadUserInput {
+            message: format!(
+                "at most {max_batch} {what} per call (got {}); split the batch",
+                inputs.len()
+            ),
+            field: Some("input".into()),
+        });
+    }
+    let mut checker = Checker::new();
+    checker.unique_ids("input", id_field, inputs.iter().map(&id_of));
+    let mut checked = Vec::with_capacity(inputs.len());
+    for (index, input) in inputs.into_iter().enumerate() {
+        let id = id_of(&input).to_owned();
+        checked.push(check_item(
+            &mut checker.item("input", index, Some(&id)),
+            input,
+        ));
+    }
+    checker.finish()?;
+    Ok(checked)
+}
+
+/// The tenant's models that the items of a list input name, by id. Items
+/// are `(item id, model id)`; any model the tenant does not have refuses
+/// the whole input with `NOT_FOUND`, one problem per item naming it.
+pub(crate) async fn referenced_models<'a>(
+    txn: &ScopedTxn,
+    items: impl Iterator<Item = (&'a str, Option<&'a str>)> + Clone,
+) -> ApiResult<HashMap<String, entity::model::Model>> {
+    use entity::model;
+    let model_ids: Vec<String> = items
+        .clone()
+        .filter_map(|(_, model_id)| model_id.map(str::to_owned))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let models =
+        keyed_rows::<model::Entity, String>(txn, model::Column::ModelId, &model_ids, |m| {
+            m.model_id.clone()
+        })
+        .await?;
+    let missing = items
+        .enumerate()
+        .filter_map(|(index, (id, model_id))| {
+            let model_id = model_id?;
+            (!models.contains_key(model_id)).then(|| InputProblem {
+                index: Some(index),
+                id: Some(id.to_owned()),
+                field: format!("input[{index}].modelId"),
+                message: format!("model `{model_id}` not found"),
+            })
+        })
+        .collect();
+    refuse(Refusal::NotFound, missing)?;
+    Ok(models)
 }
 
 /// `Ok` when there are no problems; else the input is refused with them all.
@@ -300,6 +369,14 @@ impl Check<'_> {
         }
     }
 
+    /// The caller's subject, stored as `field` (`userId`, `createdBy`): a
+    /// `VARCHAR(255)` like every id.
+    pub fn caller(&mut self, field: &str, writer: &Writer) {
+        if writer.subject().chars().count() > MAX_ID_CHARS {
+            self.problem(field, "the caller's subject is longer than 255 characters");
+        }
+    }
+
     /// A JSON value that must be an object.
     pub fn json_object(&mut self, field: &str, value: &Json) {
         if !value.is_object() {
@@ -400,7 +477,15 @@ where
 {
     /// The business id column, unique per tenant.
     fn key_column() -> Self::Column;
-    fn key(row: &Self::Model) -> &str;
+
+    /// A row's business id.
+    fn key(row: &Self::Model) -> String {
+        match sea_orm::ModelTrait::get(row, Self::key_column()) {
+            sea_orm::Value::String(Some(key)) => key,
+            other => unreachable!("business ids are text, not {other:?}"),
+        }
+    }
+
     /// The content a retry must repeat to be the same write.
     fn fingerprint(row: &Self::Model) -> Fingerprint;
 }
@@ -419,15 +504,23 @@ pub struct Created<M> {
     pub inserted: Vec<bool>,
 }
 
+impl<M> Default for Created<M> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            inserted: Vec::new(),
+        }
+    }
+}
+
 impl<M> Created<M> {
     pub fn inserted_count(&self) -> usize {
         self.inserted.iter().filter(|i| **i).count()
     }
 }
 
-/// Rows per `INSERT`, keeping under both backends' bound-parameter limits
-/// (PostgreSQL 65535, SQLite 32766).
-const PARAMETERS_PER_STATEMENT: usize = 30_000;
+/// Bound parameters per `INSERT`, under both backends' limits.
+const PARAMETERS_PER_STATEMENT: usize = crate::data::MAX_KEYS;
 
 /// Creates `rows` (whose ids the caller checked are distinct) in `txn`: a
 /// multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`,
@@ -452,10 +545,7 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     if rows.is_empty() {
-        return Ok(Created {
-            rows: Vec::new(),
-            inserted: Vec::new(),
-        });
+        return Ok(Created::default());
     }
     let new_rows: Vec<&E::Model> = rows.iter().map(|new| &new.row).collect();
     let inserted_keys = insert_new::<E>(txn, &new_rows).await?;
@@ -463,17 +553,10 @@ where
     let existing_keys: Vec<String> = rows
         .iter()
         .map(|new| E::key(&new.row))
-        .filter(|key| !inserted_keys.contains(*key))
-        .map(str::to_owned)
+        .filter(|key| !inserted_keys.contains(key))
         .collect();
-    let mut existing: HashMap<String, E::Model> = HashMap::new();
-    for keys in existing_keys.chunks(PARAMETERS_PER_STATEMENT) {
-        let found = crate::data::tenant_rows::<E>(txn)
-            .filter(E::key_column().is_in(keys.iter().cloned()))
-            .all(txn.conn())
-            .await?;
-        existing.extend(found.into_iter().map(|row| (E::key(&row).to_owned(), row)));
-    }
+    let mut existing =
+        keyed_rows::<E, String>(txn, E::key_column(), &existing_keys, E::key).await?;
 
     let mut conflicts = Vec::new();
     let mut out = Created {
@@ -481,7 +564,7 @@ where
         inserted: Vec::with_capacity(rows.len()),
     };
     for (index, new) in rows.into_iter().enumerate() {
-        let key = E::key(&new.row).to_owned();
+        let key = E::key(&new.row);
         if inserted_keys.contains(&key) {
             out.rows.push(new.row);
             out.inserted.push(true);
@@ -520,6 +603,26 @@ where
     Ok(out)
 }
 
+/// [`create_idempotent`] of one input object at `input`, committing `txn`.
+pub(crate) async fn create_one<E>(
+    txn: ScopedTxn,
+    row: E::Model,
+    defaulted: Vec<&'static str>,
+) -> ApiResult<E::Model>
+where
+    E: Idempotent,
+    E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel> + Clone,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let mut created =
+        create_idempotent::<E>(&txn, vec![NewRow { row, defaulted }], "input", false).await?;
+    commit(txn).await?;
+    created
+        .rows
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create returned no row")))
+}
+
 /// Inserts the `rows` whose business id the tenant does not have yet
 /// (multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`)
 /// and returns the ids it inserted.
@@ -555,30 +658,6 @@ where
         }
     }
     Ok(inserted)
-}
-
-/// The tenant's rows of `E` whose `column` is one of `keys`, by key: the
-/// references of an input, resolved inside the caller's tenant.
-pub(crate) async fn existing_by<E, K>(
-    txn: &ScopedTxn,
-    column: E::Column,
-    keys: &[K],
-    key_of: impl Fn(&E::Model) -> K,
-) -> ApiResult<HashMap<K, E::Model>>
-where
-    E: TenantOwned,
-    E::Model: FromQueryResult + Sized + Send + Sync,
-    K: Into<sea_orm::Value> + Clone + Eq + std::hash::Hash,
-{
-    let mut found = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(PARAMETERS_PER_STATEMENT) {
-        let rows = crate::data::tenant_rows::<E>(txn)
-            .filter(column.is_in(chunk.iter().cloned()))
-            .all(txn.conn())
-            .await?;
-        found.extend(rows.into_iter().map(|row| (key_of(&row), row)));
-    }
-    Ok(found)
 }
 
 /// The one row of the tenant's `E` whose `column` is `key`, locked for this

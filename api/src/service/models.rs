@@ -8,10 +8,10 @@ use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
 use super::{
-    commit, create_idempotent, existing_by, locked_row, not_found, save_changes, Check, Checker,
-    Fingerprint, Idempotent, NewRow, Writer, MAX_ID_CHARS,
+    commit, create_one, locked_row, not_found, save_changes, Check, Checker, Fingerprint,
+    Idempotent, Writer, MAX_ID_CHARS,
 };
-use crate::data::now;
+use crate::data::{keyed_rows, now};
 use crate::error::{ApiError, ApiResult};
 
 /// Registered metrics that are rates, so must lie in 0–1 when given.
@@ -54,10 +54,6 @@ pub struct ModelChanges {
 impl Idempotent for model::Entity {
     fn key_column() -> model::Column {
         model::Column::ModelId
-    }
-
-    fn key(row: &model::Model) -> &str {
-        &row.model_id
     }
 
     /// What registration sets. The lifecycle fields belong to
@@ -154,7 +150,7 @@ fn check_artefact_key(check: &mut Check<'_>, has_artefact: bool, key_id: Option<
 
 /// The row key of the tenant's training job `job_id` (`NOT_FOUND` otherwise).
 async fn training_job_key(txn: &crate::db::ScopedTxn, job_id: &str) -> ApiResult<uuid::Uuid> {
-    let jobs = existing_by::<training_job::Entity, _>(
+    let jobs = keyed_rows::<training_job::Entity, _>(
         txn,
         training_job::Column::JobId,
         &[job_id.to_owned()],
@@ -224,18 +220,7 @@ pub async fn register(writer: &Writer, input: RegisterModel) -> ApiResult<model:
         deployed_at: (status == "active").then_some(registered_at),
         retired_at: None,
     };
-    let mut created = create_idempotent::<model::Entity>(
-        &txn,
-        vec![NewRow {
-            row,
-            defaulted: Vec::new(),
-        }],
-        "input",
-        false,
-    )
-    .await?;
-    commit(txn).await?;
-    Ok(created.rows.remove(0))
+    create_one::<model::Entity>(txn, row, Vec::new()).await
 }
 
 /// Changes a model's metadata, metrics or parameters. Only the given fields

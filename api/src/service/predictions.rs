@@ -1,18 +1,16 @@
 //! Recording predictions (idempotent batches) and their remediation progress.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
-use entity::{model, prediction, StringList};
+use entity::{prediction, StringList};
 use serde_json::Value as Json;
 
 use super::shape::{self, FeatureValue};
 use super::{
-    commit, create_idempotent, existing_by, locked_row, not_found, refuse, save_changes, Checker,
+    check_batch, commit, create_idempotent, locked_row, not_found, referenced_models, save_changes,
     Created, DecimalSpec, Fingerprint, Idempotent, NewRow, Writer,
 };
 use crate::data::now;
-use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::error::ApiResult;
 
 /// The default cap on predictions per `recordPredictions` call.
 pub const DEFAULT_MAX_BATCH: usize = 1_000;
@@ -55,10 +53,6 @@ pub struct PredictionInput {
 impl Idempotent for prediction::Entity {
     fn key_column() -> prediction::Column {
         prediction::Column::PredictionId
-    }
-
-    fn key(row: &prediction::Model) -> &str {
-        &row.prediction_id
     }
 
     /// Everything the client reports. The remediation fields are left out:
@@ -118,58 +112,28 @@ pub async fn record(
     inputs: Vec<PredictionInput>,
     max_batch: usize,
 ) -> ApiResult<Created<prediction::Model>> {
-    if inputs.len() > max_batch {
-        return Err(ApiError::BadUserInput {
-            message: format!(
-                "at most {max_batch} predictions per call (got {}); split the batch",
-                inputs.len()
-            ),
-            field: Some("input".into()),
-        });
-    }
-    let mut checker = Checker::new();
-    checker.unique_ids(
-        "input",
+    let checked = check_batch(
+        inputs,
+        max_batch,
+        "predictions",
         "predictionId",
-        inputs.iter().map(|i| i.prediction_id.as_str()),
-    );
-    let mut checked = Vec::with_capacity(inputs.len());
-    for (index, input) in inputs.into_iter().enumerate() {
-        let mut check = checker.item("input", index, Some(&input.prediction_id));
-        checked.push(check_prediction(&mut check, input));
-    }
-    checker.finish()?;
+        |input| &input.prediction_id,
+        check_prediction,
+    )?;
     if checked.is_empty() {
-        return Ok(Created {
-            rows: Vec::new(),
-            inserted: Vec::new(),
-        });
+        return Ok(Created::default());
     }
-
     let txn = writer.begin().await?;
-    let model_ids: Vec<String> = checked
-        .iter()
-        .map(|c| c.input.model_id.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let models = existing_by::<model::Entity, _>(&txn, model::Column::ModelId, &model_ids, |m| {
-        m.model_id.clone()
-    })
+    let models = referenced_models(
+        &txn,
+        checked.iter().map(|c| {
+            (
+                c.input.prediction_id.as_str(),
+                Some(c.input.model_id.as_str()),
+            )
+        }),
+    )
     .await?;
-    let missing: Vec<InputProblem> = checked
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !models.contains_key(&c.input.model_id))
-        .map(|(index, c)| InputProblem {
-            index: Some(index),
-            id: Some(c.input.prediction_id.clone()),
-            field: format!("input[{index}].modelId"),
-            message: format!("model `{}` not found", c.input.model_id),
-        })
-        .collect();
-    refuse(Refusal::NotFound, missing)?;
-
     let recorded_at = now();
     let rows = checked
         .into_iter()

@@ -5,8 +5,8 @@ use entity::training_job;
 use serde_json::Value as Json;
 
 use super::{
-    commit, create_idempotent, locked_row, not_found, save_changes, Check, Checker, DecimalSpec,
-    Fingerprint, Idempotent, NewRow, Writer, MAX_ID_CHARS,
+    commit, create_one, locked_row, not_found, save_changes, Check, Checker, DecimalSpec,
+    Fingerprint, Idempotent, Writer,
 };
 use crate::data::{now, truncate_to_micros};
 use crate::error::{ApiError, ApiResult};
@@ -47,10 +47,6 @@ pub struct TrainingJobChanges {
 impl Idempotent for training_job::Entity {
     fn key_column() -> training_job::Column {
         training_job::Column::JobId
-    }
-
-    fn key(row: &training_job::Model) -> &str {
-        &row.job_id
     }
 
     /// What creation alone sets; progress fields belong to `updateTrainingJob`.
@@ -106,12 +102,7 @@ pub async fn create(writer: &Writer, input: CreateTrainingJob) -> ApiResult<trai
             "a job is created QUEUED or RUNNING; report the rest with updateTrainingJob",
         );
     }
-    if writer.subject().chars().count() > MAX_ID_CHARS {
-        check.problem(
-            "createdBy",
-            "the caller's subject is longer than 255 characters",
-        );
-    }
+    check.caller("createdBy", writer);
     checker.finish()?;
 
     let txn = writer.begin().await?;
@@ -141,15 +132,7 @@ pub async fn create(writer: &Writer, input: CreateTrainingJob) -> ApiResult<trai
         resource_usage: input.resource_usage,
         cost_estimate,
     };
-    let mut created = create_idempotent::<training_job::Entity>(
-        &txn,
-        vec![NewRow { row, defaulted }],
-        "input",
-        false,
-    )
-    .await?;
-    commit(txn).await?;
-    Ok(created.rows.remove(0))
+    create_one::<training_job::Entity>(txn, row, defaulted).await
 }
 
 /// Reports a job's progress. A status change must follow the lifecycle
