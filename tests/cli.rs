@@ -56,7 +56,20 @@ backend_tests! {
         // Rich rows: SHAP values on every prediction, attention on the transformer's.
         assert_eq!(count(&raw, "SELECT COUNT(*) FROM ml_predictions WHERE shap_values IS NULL").await, 0);
         assert!(count(&raw, "SELECT COUNT(*) FROM ml_predictions WHERE attention_weights IS NOT NULL").await > 0);
-        assert!(count(&raw, "SELECT COUNT(*) FROM ml_drift_metrics WHERE alert_triggered").await > 0);
+        let triggered = count(&raw, "SELECT COUNT(*) FROM ml_drift_metrics WHERE alert_triggered").await;
+        assert!(triggered > 0);
+        // Each triggered alert has its outbox event, numbered 1… per tenant.
+        assert_eq!(count(&raw, "SELECT COUNT(*) FROM mlgate_alert_events").await, triggered);
+        assert_eq!(
+            count(&raw, "SELECT COUNT(*) FROM mlgate_alert_events e JOIN ml_drift_metrics m \
+                         ON m.tenant_id = e.tenant_id AND m.metric_id = e.metric_id WHERE m.alert_triggered").await,
+            triggered
+        );
+        assert_eq!(
+            count(&raw, "SELECT CAST(SUM(last_seq) AS BIGINT) FROM mlgate_alert_sequences").await,
+            triggered,
+            "numbers start at 1 in each tenant and leave no gaps"
+        );
 
         let server = TestServer::start(test_db.config()).await;
         for (tenant, role, key) in &keys {
@@ -83,7 +96,7 @@ backend_tests! {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains("ml_predictions: 50 rows deleted"), "{stdout}");
         let raw = test_db.raw().await;
-        for table in ["ml_models", "ml_predictions", "ml_feedback", "ml_drift_metrics", "ml_training_jobs", "ml_feature_store", "ml_configurations", "mlgate_api_keys"] {
+        for table in ["ml_models", "ml_predictions", "ml_feedback", "ml_drift_metrics", "ml_training_jobs", "ml_feature_store", "ml_configurations", "mlgate_api_keys", "mlgate_alert_events", "mlgate_alert_sequences"] {
             assert_eq!(count(&raw, &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = 'acme-cloud'")).await, 0, "{table}");
             assert!(count(&raw, &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = 'globex-ops'")).await > 0, "{table}");
         }

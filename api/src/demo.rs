@@ -210,13 +210,24 @@ impl TenantData {
         }
     }
 
-    /// Inserts everything, parents first.
+    /// Inserts everything, parents first, with a drift-alert event for
+    /// each triggered drift metric (in order of measurement), as the write
+    /// path raises them.
     pub async fn insert(self, txn: &ScopedTxn) -> Result<(), sea_orm::DbErr> {
+        let mut alerting: Vec<(Option<DateTime<Utc>>, String)> = self
+            .drift_metrics
+            .iter()
+            .filter(|m| m.alert_triggered.as_ref() == &Some(true))
+            .map(|m| (*m.measured_at.as_ref(), m.metric_id.as_ref().clone()))
+            .collect();
+        alerting.sort();
         insert_many(txn, self.training_jobs).await?;
         insert_many(txn, self.models).await?;
         insert_many(txn, self.predictions).await?;
         insert_many(txn, self.feedback).await?;
         insert_many(txn, self.drift_metrics).await?;
+        let metric_ids: Vec<&str> = alerting.iter().map(|(_, id)| id.as_str()).collect();
+        crate::data::alerts::raise(txn, &metric_ids).await?;
         insert_many(txn, self.feature_sets).await?;
         insert_many(txn, self.configurations).await?;
         Ok(())

@@ -2,6 +2,7 @@
 //! runs in one transaction of its own (on PostgreSQL: under RLS for the
 //! caller's tenant), so count and page of one list see the same snapshot.
 
+pub mod alerts;
 pub mod analytics;
 pub mod configurations;
 pub mod drift;

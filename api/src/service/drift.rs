@@ -2,9 +2,7 @@
 //! triggered also becomes a drift-alert event in the same transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{alert_event, alert_sequence, drift_metric};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{EntityTrait, QueryTrait, Set};
+use entity::drift_metric;
 use serde_json::Value as Json;
 
 use super::shape::{self, FeatureValue};
@@ -12,9 +10,9 @@ use super::{
     check_batch, commit, create_idempotent, referenced_models, Created, DecimalSpec, Fingerprint,
     Idempotent, NewRow, Writer,
 };
+use crate::data::alerts;
 use crate::data::thresholds::{self, DriftThresholds};
 use crate::data::{now, truncate_to_micros};
-use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
 
 /// `DECIMAL(10,6)` Kolmogorov–Smirnov statistics: 0–1.
@@ -151,7 +149,9 @@ pub async fn record(
         .filter(|(row, inserted)| **inserted && row.alert_triggered == Some(true))
         .map(|(row, _)| row.metric_id.as_str())
         .collect();
-    let alert_events = raise_alerts(&txn, &alerting).await?;
+    let alert_events = alerts::raise(&txn, &alerting)
+        .await
+        .map_err(ApiError::from_write)?;
     commit(txn).await?;
     tracing::info!(
         batch = metrics.rows.len(),
@@ -272,53 +272,6 @@ fn into_row(
         },
         defaulted,
     }
-}
-
-/// Writes one drift-alert event per metric id, numbered after the tenant's
-/// last event. The sequence row's lock is held until commit, so concurrent
-/// writers of one tenant number their events in commit order.
-async fn raise_alerts(txn: &ScopedTxn, metric_ids: &[&str]) -> ApiResult<Vec<i64>> {
-    if metric_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let count = metric_ids.len() as i64;
-    let mut claim = alert_sequence::Entity::insert(alert_sequence::ActiveModel {
-        tenant_id: Set(txn.tenant().to_owned()),
-        last_seq: Set(count),
-    });
-    claim.query().on_conflict(
-        OnConflict::column(alert_sequence::Column::TenantId)
-            .value(
-                alert_sequence::Column::LastSeq,
-                Expr::col((alert_sequence::Entity, alert_sequence::Column::LastSeq)).add(count),
-            )
-            .to_owned(),
-    );
-    claim.query().returning_col(alert_sequence::Column::LastSeq);
-    let returned = txn
-        .query_all(claim.build(txn.backend()))
-        .await
-        .map_err(ApiError::from_write)?;
-    let last: i64 = returned
-        .first()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("alert sequence returned no row")))?
-        .try_get_by_index(0)?;
-    let first = last - count + 1;
-    let created_at = now();
-    let events: Vec<alert_event::ActiveModel> = metric_ids
-        .iter()
-        .zip(first..)
-        .map(|(metric_id, seq)| alert_event::ActiveModel {
-            tenant_id: Set(txn.tenant().to_owned()),
-            seq: Set(seq),
-            metric_id: Set((*metric_id).to_owned()),
-            created_at: Set(created_at),
-        })
-        .collect();
-    crate::data::insert_many(txn, events)
-        .await
-        .map_err(ApiError::from_write)?;
-    Ok((first..=last).collect())
 }
 
 #[cfg(test)]
