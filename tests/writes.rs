@@ -147,6 +147,24 @@ backend_tests! {
         let raw = test_db.raw().await;
         let distinct = count(&raw, "SELECT COUNT(DISTINCT prediction_id) FROM ml_predictions").await;
         assert_eq!(distinct, 200);
+
+        // Overlapping batches in opposite orders: rows are inserted in key
+        // order, so the two transactions never wait on each other in a cycle
+        // (on PostgreSQL that would be a deadlock, and one batch would fail).
+        for round in 0..3 {
+            let ids = batch(&format!("o{round}"), 300, "m-1");
+            let mut reversed = ids.as_array().unwrap().clone();
+            reversed.reverse();
+            let (forward, backward) = tokio::join!(
+                server.graphql_with(&key, RECORD_PREDICTIONS, json!({ "input": ids })),
+                server.graphql_with(&key, RECORD_PREDICTIONS, json!({ "input": reversed })),
+            );
+            for (_, body) in [&forward, &backward] {
+                assert!(body.get("errors").is_none(), "{body}");
+                assert_eq!(body["data"]["recordPredictions"]["count"], 300);
+            }
+        }
+        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 200 + 3 * 300);
         server.stop().await;
     }
 

@@ -624,8 +624,8 @@ where
 }
 
 /// Inserts the `rows` whose business id the tenant does not have yet
-/// (multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`)
-/// and returns the ids it inserted.
+/// (multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`,
+/// in id order) and returns the ids it inserted.
 pub(crate) async fn insert_new<E>(txn: &ScopedTxn, rows: &[&E::Model]) -> ApiResult<HashSet<String>>
 where
     E: Idempotent,
@@ -635,6 +635,10 @@ where
     use sea_orm::Iterable;
     let columns = E::Column::iter().count().max(1);
     let chunk = (PARAMETERS_PER_STATEMENT / columns).max(1);
+    // In key order: concurrent batches sharing ids then take the unique
+    // index's row locks in one order and cannot deadlock on PostgreSQL.
+    let mut rows = rows.to_vec();
+    rows.sort_by_cached_key(|row| E::key(row));
     let mut inserted = HashSet::with_capacity(rows.len());
     for batch in rows.chunks(chunk) {
         let active: Vec<E::ActiveModel> = batch
