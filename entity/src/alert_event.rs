@@ -16,6 +16,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::drift_metric::Entity",
+        from = "(Column::TenantId, Column::MetricId)",
+        to = "(super::drift_metric::Column::TenantId, super::drift_metric::Column::MetricId)"
+    )]
+    DriftMetric,
+}
+
+impl Related<super::drift_metric::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::DriftMetric.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -17,6 +17,7 @@ mod m20260101_000005_api_keys;
 mod m20260101_000006_keyset_indexes;
 mod m20260101_000007_drift_thresholds;
 mod m20260101_000008_drift_alert_events;
+mod m20260101_000009_event_notifications;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000006_keyset_indexes::Migration),
             Box::new(m20260101_000007_drift_thresholds::Migration),
             Box::new(m20260101_000008_drift_alert_events::Migration),
+            Box::new(m20260101_000009_event_notifications::Migration),
         ]
     }
 }

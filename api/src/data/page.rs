@@ -506,6 +506,26 @@ fn encode_cursor(tenant: &str, tag: &str, values: Vec<Value>) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&body).expect("cursor serializes"))
 }
 
+/// An opaque cursor for a position in one of a tenant's streams (`tag`
+/// names the stream), in the format of page cursors.
+pub fn encode_position(tenant: &str, tag: &str, position: i64) -> String {
+    encode_cursor(tenant, tag, vec![Value::BigInt(Some(position))])
+}
+
+/// The position of a cursor made by [`encode_position`] for this tenant and
+/// stream; `None` for anything else.
+pub fn decode_position(cursor: &str, tenant: &str, tag: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let body: CursorBody = serde_json::from_slice(&bytes).ok()?;
+    if body.t != tenant_fingerprint(tenant) || body.o != tag {
+        return None;
+    }
+    match body.k.as_slice() {
+        [position] => position.as_i64().filter(|p| *p >= 0),
+        _ => None,
+    }
+}
+
 fn value_to_json(value: Value) -> Json {
     match value {
         Value::String(Some(s)) => Json::String(s),
@@ -611,6 +631,17 @@ pub fn number_value(decimal: rust_decimal::Decimal, backend: DbBackend) -> Value
 mod tests {
     use super::*;
     use entity::prediction;
+
+    #[test]
+    fn positions_are_bound_to_their_tenant_and_stream() {
+        let cursor = encode_position("alpha", "alerts", 42);
+        assert_eq!(decode_position(&cursor, "alpha", "alerts"), Some(42));
+        assert_eq!(decode_position(&cursor, "beta", "alerts"), None);
+        assert_eq!(decode_position(&cursor, "alpha", "jobs"), None);
+        assert_eq!(decode_position("garbage", "alpha", "alerts"), None);
+        let negative = encode_position("alpha", "alerts", -1);
+        assert_eq!(decode_position(&negative, "alpha", "alerts"), None);
+    }
 
     fn limits() -> PageLimits {
         PageLimits {
