@@ -164,23 +164,12 @@ backend_tests! {
 }
 
 /// graphql-http's `auditServer` (npm) against a running mlgate: no MUST may fail.
-/// Needs Node and `npm ci` in tests/http-audit; CI provides both and requires it.
+/// Needs Node and `npm ci` in tests/clients; CI provides both and requires it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphql_http_audit_reports_no_failures() {
-    let audit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/http-audit");
-    let ready = audit_dir.join("node_modules/graphql-http").exists()
-        && std::process::Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok();
-    if !ready {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the graphql-http audit: run `npm ci` in tests/http-audit"
-        );
-        eprintln!("skipping: node or tests/http-audit/node_modules missing (npm ci --prefix tests/http-audit)");
+    let Some(audit_dir) = common::node_clients("graphql-http") else {
         return;
-    }
+    };
     let test_db = TestDb::sqlite().await;
     let key = test_db.key("acme", Role::Viewer).await;
     let server = TestServer::start(test_db.config()).await;

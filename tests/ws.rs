@@ -4,53 +4,11 @@
 mod common;
 
 use api::auth::Role;
+use common::ws::{connect, next, send, Socket};
 use common::TestServer;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use futures_util::SinkExt;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn connect(
-    server: &TestServer,
-    path: &str,
-    protocol: Option<&str>,
-) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
-    let url = server.url(path).replacen("http://", "ws://", 1);
-    let mut request = url.into_client_request().unwrap();
-    if let Some(protocol) = protocol {
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", protocol.parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(request)
-        .await
-        .map(|(socket, _)| socket)
-}
-
-async fn send(socket: &mut Socket, message: Value) {
-    socket
-        .send(Message::Text(message.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// The next protocol message, or the close code if the server closed.
-async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
-    loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next())
-            .await
-            .expect("server answers within 5 s");
-        match message {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
-            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
-            Some(Ok(_)) => continue,
-            Some(Err(_)) | None => return Err(None),
-        }
-    }
-}
 
 async fn send_after_close_fails(socket: &mut Socket) {
     let query = json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { tenant } }"}});

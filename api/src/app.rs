@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::db::{redact_url, Database};
 use crate::demo::{self, DemoSummary};
+use crate::events::Events;
 use crate::graphql::build_schema;
 use crate::transport::{router, AppState};
 
@@ -49,6 +50,7 @@ impl Application {
         let state = AppState {
             schema: build_schema(config.serve.query_limits(), config.serve.write_limits()),
             auth: Authenticator::new(db.clone(), &config.serve)?,
+            events: Events::start(&db),
             db: db.clone(),
             settings: Arc::new(config.serve.clone()),
         };

@@ -224,6 +224,16 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
 
+    /// Seconds between re-checks of a WebSocket connection's credentials; a
+    /// revoked key ends the connection at the next one (close 4403).
+    #[arg(long, env = "MLGATE_WS_AUTH_RECHECK_SECS", default_value_t = 30)]
+    pub ws_auth_recheck_secs: u64,
+
+    /// Seconds a WebSocket client may leave its outgoing queue full before it
+    /// is disconnected as too slow (close 1013; it resumes with `since`).
+    #[arg(long, env = "MLGATE_WS_SLOW_CONSUMER_SECS", default_value_t = 10)]
+    pub ws_slow_consumer_secs: u64,
+
     /// Items per page when a list query names no `first`/`last`.
     #[arg(long, env = "MLGATE_DEFAULT_PAGE_SIZE", default_value_t = PageLimits::DEFAULT_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
     pub default_page_size: u64,
@@ -280,6 +290,8 @@ impl Default for ServeArgs {
             max_write_batch: WriteLimits::MAX_BATCH,
             playground: true,
             ws_init_timeout_secs: 10,
+            ws_auth_recheck_secs: 30,
+            ws_slow_consumer_secs: 10,
             default_page_size: PageLimits::DEFAULT_SIZE,
             max_page_size: PageLimits::MAX_SIZE,
             max_query_depth: QueryLimits::MAX_DEPTH,

@@ -13,6 +13,7 @@ pub mod data;
 pub mod db;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod graphql;
 pub mod service;
 pub mod telemetry;

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -305,6 +306,28 @@ impl TestServer {
             handle.await.expect("server task ends cleanly");
         }
     }
+}
+
+/// `tests/clients`, where the off-the-shelf npm clients the tests drive are
+/// installed (`npm ci --prefix tests/clients`), if `package` is there and
+/// Node runs. CI provides both and requires them: there a missing client
+/// fails the test instead of skipping it.
+pub fn node_clients(package: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let ready = dir.join("node_modules").join(package).exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    if ready {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "CI must run the {package} client: run `npm ci --prefix tests/clients`"
+    );
+    eprintln!("skipping: node or tests/clients/node_modules/{package} missing (npm ci --prefix tests/clients)");
+    None
 }
 
 pub async fn count(conn: &impl ConnectionTrait, sql: &str) -> i64 {

@@ -1,5 +1,6 @@
 //! The GraphQL schema, one module per domain, merged into one root.
 
+mod alerts;
 mod analytics;
 mod api_keys;
 mod batch;
@@ -18,11 +19,12 @@ mod training;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 
 use crate::auth::{Permission, Principal};
 use crate::db::Scoped;
 use crate::error::{ApiError, ApiResult};
+use crate::events::Events;
 use crate::service::Writer;
 
 pub use batch::BatchExecutor;
@@ -41,6 +43,7 @@ pub struct Query(
     drift::DriftQueryRoot,
     analytics::AnalyticsQuery,
     api_keys::ApiKeysQuery,
+    alerts::AlertsQuery,
 );
 
 /// Every write, one object per domain. Each resolver opens a [`Writer`]
@@ -58,12 +61,12 @@ pub struct Mutation(
     api_keys::ApiKeysMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, alerts::Subscription>;
 
 /// Builds the schema with `limits`. It holds nothing tenant-bearing: each
 /// request brings its own [`RequestContext`].
 pub fn build_schema(limits: QueryLimits, writes: WriteLimits) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), alerts::Subscription)
         .data(limits.page)
         .data(writes)
         .extension(limits::Limits(limits))
@@ -86,18 +89,20 @@ pub struct RequestContext {
     scoped: Scoped,
     tenant: Arc<str>,
     loaders: loaders::Loaders,
+    events: Events,
 }
 
 impl RequestContext {
     /// The context of one operation, and the executor its batched loads run
     /// on: the operation must be driven through [`BatchExecutor::run`].
-    pub fn new(principal: Principal, scoped: Scoped) -> (Self, BatchExecutor) {
+    pub fn new(principal: Principal, scoped: Scoped, events: Events) -> (Self, BatchExecutor) {
         let (spawner, executor) = batch::batch_executor();
         let context = Self {
             tenant: Arc::from(scoped.tenant()),
             loaders: loaders::loaders(scoped.clone(), spawner),
             principal,
             scoped,
+            events,
         };
         (context, executor)
     }
@@ -113,7 +118,12 @@ impl RequestContext {
     /// The caller's write handle for `permission`: `FORBIDDEN` unless the
     /// caller's role holds it.
     pub fn writer(&self, permission: Permission) -> ApiResult<Writer> {
-        Writer::authorize(&self.principal, &self.scoped, permission)
+        Writer::authorize(&self.principal, &self.scoped, &self.events, permission)
+    }
+
+    /// The process's live-event hub, for subscriptions.
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
     }
 
     /// The tenant, for loader keys.

@@ -153,6 +153,9 @@ pub async fn record(
         .await
         .map_err(ApiError::from_write)?;
     commit(txn).await?;
+    if !alert_events.is_empty() {
+        writer.events().alerts_committed(writer.tenant());
+    }
     tracing::info!(
         batch = metrics.rows.len(),
         inserted = metrics.inserted_count(),

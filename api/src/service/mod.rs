@@ -43,13 +43,15 @@ use crate::auth::{Permission, Principal, Role};
 use crate::data::{keyed_rows, TenantOwned};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::events::Events;
 
 /// The tenant-scoped handle of a caller allowed one kind of write.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Writer {
     scoped: Scoped,
     subject: String,
     role: Role,
+    events: Events,
 }
 
 impl Writer {
@@ -58,6 +60,7 @@ impl Writer {
     pub(crate) fn authorize(
         principal: &Principal,
         scoped: &Scoped,
+        events: &Events,
         permission: Permission,
     ) -> ApiResult<Self> {
         if scoped.tenant() != principal.tenant() {
@@ -77,7 +80,13 @@ impl Writer {
             scoped: scoped.clone(),
             subject: principal.subject().to_owned(),
             role: principal.role(),
+            events: events.clone(),
         })
+    }
+
+    /// Where committed writes announce alerts and job changes.
+    pub(crate) fn events(&self) -> &Events {
+        &self.events
     }
 
     pub fn tenant(&self) -> &str {

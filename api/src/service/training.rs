@@ -132,7 +132,9 @@ pub async fn create(writer: &Writer, input: CreateTrainingJob) -> ApiResult<trai
         resource_usage: input.resource_usage,
         cost_estimate,
     };
-    create_one::<training_job::Entity>(txn, row, defaulted).await
+    let job = create_one::<training_job::Entity>(txn, row, defaulted).await?;
+    writer.events().job_committed(writer.tenant(), &job.job_id);
+    Ok(job)
 }
 
 /// Reports a job's progress. A status change must follow the lifecycle
@@ -214,6 +216,7 @@ pub async fn update(
     commit(txn).await?;
     if updated.status != row.status {
         tracing::info!(job = job_id, from = %row.status, to = %updated.status, "training job moved");
+        writer.events().job_committed(writer.tenant(), job_id);
     }
     Ok(updated)
 }

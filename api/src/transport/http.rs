@@ -454,7 +454,7 @@ async fn execute_in_span(
     };
     tracing::Span::current().record("tenant", principal.tenant());
     let scoped = state.db.scoped(&principal);
-    let (context, mut batches) = RequestContext::new(principal, scoped);
+    let (context, mut batches) = RequestContext::new(principal, scoped, state.events.clone());
     let request = request.data(context);
 
     let response = batches.run(state.schema.execute(request)).await;

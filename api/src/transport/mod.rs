@@ -14,6 +14,7 @@ use axum::{extract::State, Router};
 use crate::auth::Authenticator;
 use crate::config::ServeArgs;
 use crate::db::Database;
+use crate::events::Events;
 use crate::graphql::AppSchema;
 
 /// What every handler shares. Nothing here is tenant-bearing.
@@ -22,6 +23,7 @@ pub struct AppState {
     pub schema: AppSchema,
     pub db: Database,
     pub auth: Authenticator,
+    pub events: Events,
     pub settings: Arc<ServeArgs>,
 }
 

@@ -8,8 +8,16 @@
 //! before `connection_ack`, 4403 credentials refused, 4408 no
 //! `connection_init` in time, 4409 duplicate subscription id, 4429 second
 //! `connection_init`.
+//!
+//! While connected, the credentials are authenticated again every
+//! `--ws-auth-recheck-secs` and end the connection (4403) once revoked, and
+//! at once when they expire. Subscriptions write into one bounded queue per
+//! connection; a client that leaves it full (or a write pending) for
+//! `--ws-slow-consumer-secs` is disconnected with 1013, so it costs a fixed
+//! amount of memory however far behind it is, and resumes with `since`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::Variables;
@@ -19,14 +27,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 
 use super::AppState;
-use crate::auth::bearer_token;
-use crate::auth::Principal;
+use crate::auth::{bearer_token, AuthError, Principal};
+use crate::config::ServeArgs;
 use crate::db::Scoped;
 use crate::error::{default_code, fill_missing_codes, is_request_error};
+use crate::events::Counted;
 use crate::graphql::RequestContext;
 
 const PROTOCOL: &str = "graphql-transport-ws";
@@ -76,11 +85,27 @@ struct Connection {
     state: AppState,
     /// The caller, once `connection_init` authenticated it; each operation
     /// gets a fresh request context (and loaders) from it.
-    caller: Option<(Principal, Scoped)>,
+    caller: Option<Caller>,
     init_received: bool,
     subscriptions: HashMap<String, AbortHandle>,
     /// Where subscriptions put their messages; `run` writes them out.
     outgoing: mpsc::Sender<Json>,
+    /// Raised by a subscription whose messages the client does not take.
+    slow_consumer: Arc<Notify>,
+}
+
+/// An authenticated connection's caller, and the token it is re-checked by.
+struct Caller {
+    principal: Principal,
+    scoped: Scoped,
+    token: String,
+    _counted: Counted,
+}
+
+/// How long a write to the client, or a subscription's wait for room in the
+/// outgoing queue, may take before the client counts as too slow.
+fn slow_consumer_timeout(settings: &ServeArgs) -> Duration {
+    Duration::from_secs(settings.ws_slow_consumer_secs.max(1))
 }
 
 impl Connection {
@@ -91,22 +116,47 @@ impl Connection {
             init_received: false,
             subscriptions: HashMap::new(),
             outgoing,
+            slow_consumer: Arc::new(Notify::new()),
         }
     }
 
     async fn run(mut self, socket: WebSocket, mut outgoing_rx: mpsc::Receiver<Json>) {
         let (mut sink, mut stream) = socket.split();
-        let init_timeout = Duration::from_secs(self.state.settings.ws_init_timeout_secs.max(1));
+        let settings = self.state.settings.clone();
+        let init_timeout = Duration::from_secs(settings.ws_init_timeout_secs.max(1));
+        let write_timeout = slow_consumer_timeout(&settings);
         let init_deadline = tokio::time::sleep(init_timeout);
         tokio::pin!(init_deadline);
+        // Credentials are checked again while connected: a revoked key or a
+        // disabled tenant ends the connection within one interval.
+        let mut recheck =
+            tokio::time::interval(Duration::from_secs(settings.ws_auth_recheck_secs.max(1)));
+        recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        recheck.reset();
+        let expiry = tokio::time::sleep(Duration::MAX / 4);
+        tokio::pin!(expiry);
+        let slow_consumer = self.slow_consumer.clone();
         let close = loop {
             tokio::select! {
                 () = &mut init_deadline, if !self.init_received => {
                     break Some(Close::new(4408, "Connection initialisation timeout"));
                 }
+                () = &mut expiry, if self.caller.is_some() => {
+                    break Some(Close::new(4403, "Forbidden: credentials have expired"));
+                }
+                _ = recheck.tick(), if self.caller.is_some() => {
+                    if let Err(close) = self.recheck().await {
+                        break Some(close);
+                    }
+                }
+                () = slow_consumer.notified() => {
+                    break Some(slow_consumer_close());
+                }
                 Some(message) = outgoing_rx.recv() => {
-                    if sink.send(Message::Text(message.to_string().into())).await.is_err() {
-                        break None;
+                    match write(&mut sink, message, write_timeout).await {
+                        Ok(()) => {}
+                        Err(Some(close)) => break Some(close),
+                        Err(None) => break None,
                     }
                 }
                 incoming = stream.next() => {
@@ -116,16 +166,25 @@ impl Connection {
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                         Some(Ok(_)) => continue, // WebSocket-level ping/pong
                     };
+                    let was_authenticated = self.caller.is_some();
                     match self.handle(text.as_str()).await {
                         // Replies are written here, not queued: this loop is the queue's
                         // only reader, so queueing them could wait on itself.
                         Ok(Some(reply)) => {
-                            if sink.send(Message::Text(reply.to_string().into())).await.is_err() {
-                                break None;
+                            match write(&mut sink, reply, write_timeout).await {
+                                Ok(()) => {}
+                                Err(Some(close)) => break Some(close),
+                                Err(None) => break None,
                             }
                         }
                         Ok(None) => {}
                         Err(close) => break Some(close),
+                    }
+                    if !was_authenticated {
+                        if let Some(expires_at) = self.caller.as_ref().and_then(|c| c.principal.expires_at()) {
+                            let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+                            expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                        }
                     }
                 }
             }
@@ -139,7 +198,31 @@ impl Connection {
                 code,
                 reason: reason.into(),
             };
-            let _ = sink.send(Message::Close(Some(frame))).await;
+            // A client too slow to take messages may not take this one either.
+            let _ =
+                tokio::time::timeout(write_timeout, sink.send(Message::Close(Some(frame)))).await;
+        }
+    }
+
+    /// Authenticates the connection's token again.
+    async fn recheck(&self) -> Result<(), Close> {
+        let Some(caller) = &self.caller else {
+            return Ok(());
+        };
+        match self.state.auth.authenticate_token(&caller.token).await {
+            Ok(principal)
+                if principal.tenant() == caller.principal.tenant()
+                    && principal.role() == caller.principal.role() =>
+            {
+                Ok(())
+            }
+            Ok(_) => Err(Close::new(4403, "Forbidden: credentials changed")),
+            // The database being unreachable is not the client's fault.
+            Err(AuthError::Internal(e)) => {
+                tracing::warn!(error = ?e, "cannot re-check websocket credentials");
+                Ok(())
+            }
+            Err(e) => Err(Close::new(4403, format!("Forbidden: {e}"))),
         }
     }
 
@@ -184,22 +267,25 @@ impl Connection {
             .authenticate_token(token)
             .await
             .map_err(|e| Close::new(4403, format!("Forbidden: {e}")))?;
-        tracing::info!(
-            tenant = principal.tenant(),
-            "websocket connection authenticated"
-        );
         let scoped = self.state.db.scoped(&principal);
-        self.caller = Some((principal, scoped));
+        self.caller = Some(Caller {
+            _counted: self.state.events.connection_opened(principal.tenant()),
+            token: token.to_owned(),
+            principal,
+            scoped,
+        });
         Ok(Some(json!({ "type": "connection_ack" })))
     }
 
     fn subscribe(&mut self, message: &Json) -> Result<(), Close> {
         let id = message_id(message)?.to_owned();
-        let Some((context, mut batches)) = self
-            .caller
-            .as_ref()
-            .map(|(principal, scoped)| RequestContext::new(principal.clone(), scoped.clone()))
-        else {
+        let Some((context, mut batches)) = self.caller.as_ref().map(|caller| {
+            RequestContext::new(
+                caller.principal.clone(),
+                caller.scoped.clone(),
+                self.state.events.clone(),
+            )
+        }) else {
             return Err(Close::new(4401, "Unauthorized"));
         };
         if self
@@ -233,7 +319,11 @@ impl Connection {
         }
         let request = request.data(context);
         let schema = self.state.schema.clone();
-        let outgoing = self.outgoing.clone();
+        let outgoing = Outgoing {
+            queue: self.outgoing.clone(),
+            slow_consumer: self.slow_consumer.clone(),
+            timeout: slow_consumer_timeout(&self.state.settings),
+        };
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             let mut responses = schema.execute_stream(request);
@@ -242,26 +332,76 @@ impl Connection {
                 fill_missing_codes(&mut response.errors, default_code(request_error));
                 if request_error {
                     let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-                    let _ = outgoing
+                    outgoing
                         .send(json!({ "id": task_id, "type": "error", "payload": errors }))
                         .await;
                     return;
                 }
                 let payload = serde_json::to_value(&response).unwrap_or(Json::Null);
-                if outgoing
+                if !outgoing
                     .send(json!({ "id": task_id, "type": "next", "payload": payload }))
                     .await
-                    .is_err()
                 {
                     return;
                 }
             }
-            let _ = outgoing
+            outgoing
                 .send(json!({ "id": task_id, "type": "complete" }))
                 .await;
         });
         self.subscriptions.insert(id, task.abort_handle());
         Ok(())
+    }
+}
+
+/// A subscription's way out: the connection's bounded queue. A client that
+/// leaves it full for longer than the timeout is disconnected rather than
+/// buffered for: it resumes with `since` after reconnecting.
+struct Outgoing {
+    queue: mpsc::Sender<Json>,
+    slow_consumer: Arc<Notify>,
+    timeout: Duration,
+}
+
+impl Outgoing {
+    /// Queues `message`; false when the connection is gone or too slow.
+    async fn send(&self, message: Json) -> bool {
+        match tokio::time::timeout(self.timeout, self.queue.send(message)).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                self.slow_consumer.notify_one();
+                false
+            }
+        }
+    }
+}
+
+/// 1013 "try again later": clients reconnect (and resume with `since`).
+fn slow_consumer_close() -> Close {
+    Close::new(
+        1013,
+        format!(
+            "Slow consumer: {OUTGOING_QUEUE} messages waited too long; reconnect and resume with `since`"
+        ),
+    )
+}
+
+/// Writes one message to the client: `Err(None)` if the connection is gone,
+/// `Err(Some(close))` if the client is not taking messages.
+async fn write(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    message: Json,
+    timeout: Duration,
+) -> Result<(), Option<Close>> {
+    match tokio::time::timeout(
+        timeout,
+        sink.send(Message::Text(message.to_string().into())),
+    )
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(None),
+        Err(_) => Err(Some(slow_consumer_close())),
     }
 }
 

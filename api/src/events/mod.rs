@@ -1,0 +1,302 @@
+//! Live events for subscriptions: drift alerts and training-job changes.
+//!
+//! The drift-alert outbox (`mlgate_alert_events`, numbered per tenant in
+//! commit order) is the source of truth; everything here only decides when
+//! to read it. A write wakes the tenant's [`Feed`] — through PostgreSQL
+//! `NOTIFY`, so every gateway process wakes (see `listener.rs`), or directly
+//! on SQLite, which has one process. The feed reads the new events once,
+//! under the tenant's scope, and broadcasts them to the tenant's
+//! subscriptions on this process; each subscription delivers the events
+//! after its own cursor, reading any gap itself (see `streams.rs`). So an
+//! alert reaches every matching subscriber exactly once and in order,
+//! whatever notifications are lost, repeated or coalesced, and a backlog
+//! waits in the database rather than in memory.
+
+mod listener;
+pub mod streams;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use sea_orm::DbBackend;
+use tokio::sync::{broadcast, Notify};
+use tokio::task::AbortHandle;
+
+use crate::data::alerts::{self, AlertEvent};
+use crate::db::{Database, Scoped};
+
+/// Events read from the outbox per query.
+const READ_PAGE: u64 = 500;
+
+/// Batches a feed keeps for subscriptions that are behind; one further
+/// behind reads what it missed from the database.
+const FEED_CAPACITY: usize = 64;
+
+/// The process's live-event hub. Cheap to clone; holds nothing tenant-bearing
+/// beyond the feeds of tenants that have subscribers right now.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: DbBackend,
+    feeds: Mutex<HashMap<Arc<str>, Weak<Feed>>>,
+    connections: AtomicUsize,
+    subscriptions: AtomicUsize,
+}
+
+/// New drift-alert events of one tenant: those numbered `after + 1 ..= to`.
+#[derive(Debug)]
+pub struct AlertBatch {
+    pub after: i64,
+    pub to: i64,
+    pub events: Vec<AlertEvent>,
+}
+
+/// One tenant's live events on this process, shared by its subscriptions
+/// and dropped with the last of them.
+pub struct Feed {
+    alerts: broadcast::Sender<Arc<AlertBatch>>,
+    jobs: broadcast::Sender<Arc<str>>,
+    wake: Arc<Notify>,
+    reader: AbortHandle,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl Feed {
+    pub fn alerts(&self) -> broadcast::Receiver<Arc<AlertBatch>> {
+        self.alerts.subscribe()
+    }
+
+    pub fn jobs(&self) -> broadcast::Receiver<Arc<str>> {
+        self.jobs.subscribe()
+    }
+}
+
+impl Events {
+    /// The hub of a server on `db`; on PostgreSQL it also starts listening
+    /// for other writers' notifications.
+    pub fn start(db: &Database) -> Self {
+        let events = Self {
+            inner: Arc::new(Inner {
+                backend: db.backend(),
+                feeds: Mutex::default(),
+                connections: AtomicUsize::new(0),
+                subscriptions: AtomicUsize::new(0),
+            }),
+        };
+        if db.backend() == DbBackend::Postgres {
+            listener::spawn(db, events.clone());
+        }
+        events
+    }
+
+    /// The feed of `scoped`'s tenant, started if it has none on this process.
+    pub fn feed(&self, scoped: &Scoped) -> Arc<Feed> {
+        let mut feeds = self.inner.feeds.lock().expect("feeds lock");
+        if let Some(feed) = feeds.get(scoped.tenant()).and_then(Weak::upgrade) {
+            return feed;
+        }
+        let (alerts, _) = broadcast::channel(FEED_CAPACITY);
+        let (jobs, _) = broadcast::channel(FEED_CAPACITY);
+        let wake = Arc::new(Notify::new());
+        let reader = tokio::spawn(read_alerts(scoped.clone(), wake.clone(), alerts.clone()));
+        let feed = Arc::new(Feed {
+            alerts,
+            jobs,
+            wake,
+            reader: reader.abort_handle(),
+        });
+        feeds.retain(|_, feed| feed.strong_count() > 0);
+        feeds.insert(Arc::from(scoped.tenant()), Arc::downgrade(&feed));
+        feed
+    }
+
+    fn live_feed(&self, tenant: &str) -> Option<Arc<Feed>> {
+        self.inner
+            .feeds
+            .lock()
+            .expect("feeds lock")
+            .get(tenant)
+            .and_then(Weak::upgrade)
+    }
+
+    /// New drift-alert events of `tenant` were committed.
+    pub fn wake_alerts(&self, tenant: &str) {
+        if let Some(feed) = self.live_feed(tenant) {
+            feed.wake.notify_one();
+        }
+    }
+
+    /// A training job of `tenant` was created or changed status.
+    pub fn job_changed(&self, tenant: &str, job_id: &str) {
+        if let Some(feed) = self.live_feed(tenant) {
+            let _ = feed.jobs.send(Arc::from(job_id));
+        }
+    }
+
+    /// Wakes every feed (notifications may have been lost).
+    pub fn wake_all(&self) {
+        let feeds: Vec<Arc<Feed>> = self
+            .inner
+            .feeds
+            .lock()
+            .expect("feeds lock")
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for feed in feeds {
+            feed.wake.notify_one();
+        }
+    }
+
+    /// The write path committed drift-alert events for `tenant`. On
+    /// PostgreSQL the table's trigger notifies every process, this one
+    /// included; on SQLite this process is the only one and is woken here.
+    pub fn alerts_committed(&self, tenant: &str) {
+        if self.inner.backend != DbBackend::Postgres {
+            self.wake_alerts(tenant);
+        }
+    }
+
+    /// The write path created or moved a training job (see [`Events::alerts_committed`]).
+    pub fn job_committed(&self, tenant: &str, job_id: &str) {
+        if self.inner.backend != DbBackend::Postgres {
+            self.job_changed(tenant, job_id);
+        }
+    }
+
+    /// Counts an open WebSocket connection until the guard is dropped.
+    pub fn connection_opened(&self, tenant: &str) -> Counted {
+        let connections = self.inner.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(
+            tenant,
+            connections,
+            subscriptions = self.inner.subscriptions.load(Ordering::Relaxed),
+            "websocket connection opened"
+        );
+        Counted {
+            events: self.clone(),
+            kind: Kind::Connection,
+        }
+    }
+
+    /// Counts a running subscription until the guard is dropped.
+    pub fn subscription_started(&self, field: &'static str) -> Counted {
+        let subscriptions = self.inner.subscriptions.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::info!(
+            field,
+            subscriptions,
+            connections = self.inner.connections.load(Ordering::Relaxed),
+            "subscription started"
+        );
+        Counted {
+            events: self.clone(),
+            kind: Kind::Subscription,
+        }
+    }
+
+    /// (open WebSocket connections, running subscriptions) on this process.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.inner.connections.load(Ordering::Relaxed),
+            self.inner.subscriptions.load(Ordering::Relaxed),
+        )
+    }
+}
+
+enum Kind {
+    Connection,
+    Subscription,
+}
+
+/// Keeps a connection or subscription counted while it lives.
+pub struct Counted {
+    events: Events,
+    kind: Kind,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let inner = &self.events.inner;
+        let (connections, subscriptions) = match self.kind {
+            Kind::Connection => (
+                inner.connections.fetch_sub(1, Ordering::Relaxed) - 1,
+                inner.subscriptions.load(Ordering::Relaxed),
+            ),
+            Kind::Subscription => (
+                inner.connections.load(Ordering::Relaxed),
+                inner.subscriptions.fetch_sub(1, Ordering::Relaxed) - 1,
+            ),
+        };
+        let what = match self.kind {
+            Kind::Connection => "websocket connection closed",
+            Kind::Subscription => "subscription ended",
+        };
+        tracing::info!(connections, subscriptions, "{what}");
+    }
+}
+
+/// A feed's reader: on each wake, reads the tenant's events after the last
+/// one it read and broadcasts them. It starts after the tenant's latest event
+/// and says so with an empty batch: a subscription whose cursor is older
+/// (events committed while the feed started) then reads the gap itself.
+/// Subscriptions joining a running feed subscribe before reading their
+/// cursor, so nothing the feed read earlier is after it.
+async fn read_alerts(
+    scoped: Scoped,
+    wake: Arc<Notify>,
+    alerts: broadcast::Sender<Arc<AlertBatch>>,
+) {
+    let mut position = loop {
+        match alerts::last_seq(&scoped).await {
+            Ok(position) => break position,
+            Err(e) => {
+                tracing::warn!(error = ?e, "alert feed cannot read its position; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let _ = alerts.send(Arc::new(AlertBatch {
+        after: position,
+        to: position,
+        events: Vec::new(),
+    }));
+    loop {
+        wake.notified().await;
+        loop {
+            match alerts::after(&scoped, position, READ_PAGE).await {
+                Ok(events) => {
+                    let Some(to) = events.last().map(|e| e.seq) else {
+                        break;
+                    };
+                    let full = events.len() as u64 == READ_PAGE;
+                    // No receivers is fine: subscriptions come and go.
+                    let _ = alerts.send(Arc::new(AlertBatch {
+                        after: position,
+                        to,
+                        events,
+                    }));
+                    position = to;
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, "alert feed cannot read new events; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    wake.notify_one();
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The streams behind `Subscription.driftAlerts` and `trainingJobUpdates`.
+//!
+//! A drift-alert subscription holds a cursor: the number of the last event
+//! it has passed (delivered, or filtered out). It takes events from the
+//! tenant's feed when they continue from its cursor, and reads the range
+//! itself (through its own scoped handle) when they do not: at the start
+//! (`since`), after a gap, or when it fell too far behind the feed. It only
+//! ever moves the cursor forward, so every event is delivered once, in
+//! order. Reads are one page at a time and the next page waits until the
+//! client took the previous one, so a slow client holds a page, not a
+//! backlog.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use futures_util::stream::{self, Stream};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use super::{AlertBatch, Counted, Events, Feed, READ_PAGE};
+use crate::data::alerts::{self, AlertEvent};
+use crate::db::Scoped;
+use crate::error::{ApiError, ApiResult};
+
+/// The most stored alerts a subscription replays from `since`; a client
+/// further behind pages through `driftMetrics` first.
+pub const MAX_REPLAY: usize = 10_000;
+
+/// The alert levels in rising severity, as stored.
+pub const LEVELS: [&str; 3] = ["info", "warning", "critical"];
+
+/// Which alerts a subscription wants.
+#[derive(Clone, Debug, Default)]
+pub struct AlertFilter {
+    /// Only these models' alerts (`None`: every model's, and model-less ones).
+    pub model_ids: Option<HashSet<String>>,
+    /// Only alerts at this level (as stored) or above.
+    pub min_level: &'static str,
+    /// Only these drift types (as stored).
+    pub drift_types: Option<HashSet<String>>,
+}
+
+impl AlertFilter {
+    fn severity(level: Option<&str>) -> usize {
+        // A triggered alert without a level counts as informational.
+        level
+            .and_then(|level| LEVELS.iter().position(|l| *l == level))
+            .unwrap_or(0)
+    }
+
+    pub fn matches(&self, event: &AlertEvent) -> bool {
+        let metric = &event.metric;
+        self.model_ids
+            .as_ref()
+            .is_none_or(|ids| metric.model_id.as_ref().is_some_and(|m| ids.contains(m)))
+            && self
+                .drift_types
+                .as_ref()
+                .is_none_or(|types| types.contains(&metric.drift_type))
+            && Self::severity(metric.alert_level.as_deref()) >= Self::severity(Some(self.min_level))
+    }
+}
+
+/// What the subscription must read from the database before it continues
+/// with the feed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum CatchUp {
+    /// Nothing: take the feed's next batch.
+    No,
+    /// Events after the cursor up to and including this number.
+    UpTo(i64),
+    /// Every event after the cursor (the feed dropped batches for us).
+    Latest,
+}
+
+struct AlertStream {
+    scoped: Scoped,
+    filter: AlertFilter,
+    /// Keeps the tenant's feed alive while subscribed.
+    _source: Arc<Feed>,
+    feed: broadcast::Receiver<Arc<AlertBatch>>,
+    /// `None` until the first poll has read the starting point.
+    cursor: Option<i64>,
+    /// Where the client resumes; replayed from the database before going live.
+    since: Option<i64>,
+    catch_up: CatchUp,
+    /// A feed batch that arrived after a gap, applied once the gap is read.
+    held: Option<Arc<AlertBatch>>,
+    pending: VecDeque<AlertEvent>,
+    done: bool,
+    _counted: Counted,
+}
+
+/// Alerts of `scoped`'s tenant matching `filter`, from after event `since`
+/// (stored alerts are replayed first) or from now on.
+pub fn drift_alerts(
+    events: &Events,
+    scoped: Scoped,
+    filter: AlertFilter,
+    since: Option<i64>,
+) -> impl Stream<Item = ApiResult<AlertEvent>> + Send + 'static {
+    let feed = events.feed(&scoped);
+    // Subscribed before the starting point is read: nothing committed in
+    // between can be missed.
+    let receiver = feed.alerts();
+    let state = AlertStream {
+        scoped,
+        filter,
+        _source: feed,
+        feed: receiver,
+        cursor: None,
+        since,
+        catch_up: CatchUp::No,
+        held: None,
+        pending: VecDeque::new(),
+        done: false,
+        _counted: events.subscription_started("driftAlerts"),
+    };
+    stream::unfold(state, |mut state| async move {
+        let item = state.next().await?;
+        Some((item, state))
+    })
+}
+
+impl AlertStream {
+    async fn next(&mut self) -> Option<ApiResult<AlertEvent>> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            let step = self.step().await;
+            if let Err(e) = step {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+
+    /// Makes progress: reads the starting point, one page of a catch-up,
+    /// or the feed's next batch.
+    async fn step(&mut self) -> ApiResult<()> {
+        let Some(cursor) = self.cursor else {
+            let last = alerts::last_seq(&self.scoped).await?;
+            self.cursor = Some(match self.since {
+                Some(since) if since > last => {
+                    return Err(ApiError::BadUserInput {
+                        message: "`since` is not a cursor of this tenant's alerts".into(),
+                        field: Some("since".into()),
+                    })
+                }
+                Some(since) if last - since > MAX_REPLAY as i64 => {
+                    return Err(ApiError::BadUserInput {
+                        message: format!(
+                            "`since` is more than {MAX_REPLAY} alerts behind; read them with \
+                             `driftMetrics(filter: {{alertTriggered: true}})`, then subscribe again"
+                        ),
+                        field: Some("since".into()),
+                    })
+                }
+                Some(since) => {
+                    self.catch_up = CatchUp::Latest;
+                    since
+                }
+                None => last,
+            });
+            return Ok(());
+        };
+        if self.catch_up != CatchUp::No {
+            return self.read_page(cursor).await;
+        }
+        match self.feed.recv().await {
+            Ok(batch) => {
+                if batch.after > cursor {
+                    self.catch_up = CatchUp::UpTo(batch.after);
+                    self.held = Some(batch);
+                } else {
+                    self.apply(&batch);
+                }
+                Ok(())
+            }
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(
+                    missed,
+                    "alert subscription behind its feed; reading from the database"
+                );
+                self.catch_up = CatchUp::Latest;
+                Ok(())
+            }
+            Err(RecvError::Closed) => {
+                self.done = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Delivers a batch's events after the cursor and moves the cursor to
+    /// the batch's end.
+    fn apply(&mut self, batch: &AlertBatch) {
+        let cursor = self.cursor.unwrap_or_default();
+        if batch.to <= cursor {
+            return;
+        }
+        for event in batch.events.iter().filter(|e| e.seq > cursor) {
+            if self.filter.matches(event) {
+                self.pending.push_back(event.clone());
+            }
+        }
+        self.cursor = Some(batch.to);
+    }
+
+    /// Reads one page of the range the subscription must catch up on.
+    async fn read_page(&mut self, cursor: i64) -> ApiResult<()> {
+        let upto = match self.catch_up {
+            CatchUp::UpTo(upto) => Some(upto),
+            _ => None,
+        };
+        let page = alerts::after(&self.scoped, cursor, READ_PAGE).await?;
+        // A short page holds every event there is after the cursor.
+        let mut reached = (page.len() as u64) < READ_PAGE;
+        let mut last = cursor;
+        for event in page {
+            if upto.is_some_and(|upto| event.seq > upto) {
+                reached = true;
+                break;
+            }
+            last = event.seq;
+            if self.filter.matches(&event) {
+                self.pending.push_back(event);
+            }
+        }
+        if let Some(upto) = upto {
+            reached |= last >= upto;
+        }
+        self.cursor = Some(match upto {
+            // Numbers up to `upto` that were not read belong to deleted metrics.
+            Some(upto) if reached => upto,
+            _ => last,
+        });
+        if reached {
+            self.catch_up = CatchUp::No;
+            if let Some(batch) = self.held.take() {
+                self.apply(&batch);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Training jobs of `scoped`'s tenant (only `job_ids`, if given) each time
+/// they are created or change status, read back through the subscription's
+/// own scoped handle. A state is sent once per job; jobs are not replayed.
+pub fn training_job_updates(
+    events: &Events,
+    scoped: Scoped,
+    job_ids: Option<HashSet<String>>,
+) -> impl Stream<Item = ApiResult<entity::training_job::Model>> + Send + 'static {
+    let feed = events.feed(&scoped);
+    let receiver = feed.jobs();
+    let counted = events.subscription_started("trainingJobUpdates");
+    let sent: HashMap<String, String> = HashMap::new();
+    stream::unfold(
+        (feed, receiver, scoped, job_ids, sent, counted),
+        |(feed, mut receiver, scoped, job_ids, mut sent, counted)| async move {
+            loop {
+                let job_id = match receiver.recv().await {
+                    Ok(job_id) => job_id,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "job subscription fell behind; updates skipped");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return None,
+                };
+                if job_ids.as_ref().is_some_and(|ids| !ids.contains(&*job_id)) {
+                    continue;
+                }
+                let job =
+                    match crate::data::training::by_job_ids(&scoped, &[job_id.to_string()]).await {
+                        Ok(mut jobs) => jobs.remove(&*job_id),
+                        Err(e) => {
+                            return Some((Err(e), (feed, receiver, scoped, job_ids, sent, counted)))
+                        }
+                    };
+                let Some(job) = job else { continue };
+                if sent.get(&job.job_id) == Some(&job.status) {
+                    continue;
+                }
+                sent.insert(job.job_id.clone(), job.status.clone());
+                return Some((Ok(job), (feed, receiver, scoped, job_ids, sent, counted)));
+            }
+        },
+    )
+}
