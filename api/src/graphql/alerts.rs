@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
 use super::common::{float, float_opt, vocab, vocab_opt, Vocabulary};
-use super::drift::{AlertLevel, DriftMetric, DriftType};
-use super::loaders::{load_row, ModelById, RowKey};
+use super::drift::{model_of, AlertLevel, DriftMetric, DriftType};
 use super::models::Model;
 use super::request_context;
 use super::training::TrainingJob;
@@ -97,15 +96,7 @@ impl DriftAlert {
 
     /// The model the drift was measured for.
     async fn model(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Model>> {
-        let Some(model_id) = &self.event.metric.model_id else {
-            return Ok(None);
-        };
-        let rc = request_context(ctx)?;
-        let key = ModelById(RowKey {
-            tenant: rc.tenant(),
-            id: model_id.clone(),
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+        model_of(ctx, &self.event.metric).await
     }
 }
 

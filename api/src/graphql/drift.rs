@@ -211,16 +211,24 @@ impl DriftMetric {
 
     /// The model this metric was measured for.
     async fn model(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Model>> {
-        let Some(model_id) = &self.0.model_id else {
-            return Ok(None);
-        };
-        let rc = request_context(ctx)?;
-        let key = ModelById(RowKey {
-            tenant: rc.tenant(),
-            id: model_id.clone(),
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+        model_of(ctx, &self.0).await
     }
+}
+
+/// The model a drift metric was measured for, through the request's loader.
+pub async fn model_of(
+    ctx: &Context<'_>,
+    metric: &drift_metric::Model,
+) -> async_graphql::Result<Option<Model>> {
+    let Some(model_id) = &metric.model_id else {
+        return Ok(None);
+    };
+    let rc = request_context(ctx)?;
+    let key = ModelById(RowKey {
+        tenant: rc.tenant(),
+        id: model_id.clone(),
+    });
+    Ok(load_row(rc.loaders(), key).await?.map(Model::from))
 }
 
 #[derive(Default)]
