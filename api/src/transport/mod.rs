@@ -1,7 +1,7 @@
 //! HTTP and WebSocket transport: routes, protocol rules, limits.
 
 mod http;
-mod playground;
+pub mod playground;
 mod ws;
 
 use std::sync::Arc;
@@ -40,7 +40,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready));
     if state.settings.playground {
-        router = router.route("/", get(playground::page));
+        router = router
+            .route("/", get(playground::page))
+            .route("/playground/{*path}", get(playground::asset));
     }
     router.with_state(state)
 }
