@@ -18,7 +18,7 @@ use sea_orm::sea_query::{Alias, Asterisk, Condition, Expr, ExprTrait, NullOrderi
 use sea_orm::{
     ColumnTrait, ColumnType, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic,
     ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
-    TryGetable, Value,
+    Statement, TryGetable, Value,
 };
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
@@ -235,8 +235,29 @@ where
         return Ok(Page::empty(total));
     }
     let cursor = decode_window_cursor(txn, sort, window)?;
+    let rows = one_window(base, sort, window, cursor.as_deref())
+        .all(txn.conn())
+        .await?;
+    Ok(into_page(
+        txn.tenant(),
+        sort,
+        window,
+        cursor.is_some(),
+        rows,
+        total,
+    ))
+}
+
+/// The rows of `base` in the window: after (or before) the cursor, in the
+/// window's order, one more than the page holds (to tell if there is more).
+fn one_window<E: EntityTrait>(
+    base: Select<E>,
+    sort: &Sort<E>,
+    window: &Window,
+    cursor: Option<&[Option<Value>]>,
+) -> Select<E> {
     let mut query = base;
-    if let Some(values) = &cursor {
+    if let Some(values) = cursor {
         query = query.filter(keyset_condition(&sort.keys, values, window.is_forward()));
     }
     for (column, order) in &sort.keys {
@@ -246,15 +267,7 @@ where
             None => query.order_by(*column, order),
         };
     }
-    let rows = query.limit(window.limit() + 1).all(txn.conn()).await?;
-    Ok(into_page(
-        txn.tenant(),
-        sort,
-        window,
-        cursor.is_some(),
-        rows,
-        total,
-    ))
+    query.limit(window.limit() + 1)
 }
 
 /// For each parent key, one page of the rows of `base` whose `parent`
@@ -300,9 +313,91 @@ where
     }
 
     let cursor = decode_window_cursor(txn, sort, window)?;
+    let statement = if txn.backend() == DbBackend::Postgres {
+        lateral_pages(
+            one_window(base, sort, window, cursor.as_deref()),
+            &parent,
+            parents,
+        )
+    } else {
+        numbered_pages(base, &parent, parents, sort, window, cursor.as_deref())
+    };
+
+    let mut grouped: HashMap<P, Vec<E::Model>> = HashMap::new();
+    for row in txn.conn().query_all_raw(statement).await? {
+        let key: P = row.try_get("", "_parent")?;
+        let model = E::Model::from_query_result(&row, "")?;
+        grouped.entry(key).or_default().push(model);
+    }
+    Ok(parents
+        .iter()
+        .map(|p| {
+            let rows = grouped.remove(p).unwrap_or_default();
+            let page = into_page(
+                txn.tenant(),
+                sort,
+                window,
+                cursor.is_some(),
+                rows,
+                total_of(p),
+            );
+            (p.clone(), page)
+        })
+        .collect())
+}
+
+/// PostgreSQL: each parent's window as a `LATERAL` subquery, ordered and
+/// limited like a single page, so it walks the keyset index and stops after
+/// a page (rather than numbering every child row of every parent). Rows come
+/// out parent by parent, each parent's in the window's order.
+fn lateral_pages<E, C, P>(window: Select<E>, parent: &C, parents: &[P]) -> Statement
+where
+    E: EntityTrait,
+    C: ColumnTrait,
+    P: Into<Value> + Clone,
+{
+    let mut inner = window.into_query();
+    inner.and_where(Expr::cust(format!(
+        "{} = \"_p\".\"_parent\"",
+        qualified(parent)
+    )));
+    let inner = DbBackend::Postgres.build(&inner);
+    let mut values = inner.values.map(|v| v.0).unwrap_or_default();
+    let first = values.len() + 1;
+    let rows = (first..first + parents.len())
+        .map(|n| format!("(${n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    values.extend(parents.iter().cloned().map(Into::into));
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "SELECT \"_w\".*, \"_p\".\"_parent\" AS \"_parent\" FROM (VALUES {rows}) AS \"_p\"(\"_parent\") \
+             CROSS JOIN LATERAL ({}) AS \"_w\"",
+            inner.sql
+        ),
+        values,
+    )
+}
+
+/// SQLite (no `LATERAL`): the parents' rows numbered per parent in the
+/// window's order, the first page's worth of each kept.
+fn numbered_pages<E, C, P>(
+    base: Select<E>,
+    parent: &C,
+    parents: &[P],
+    sort: &Sort<E>,
+    window: &Window,
+    cursor: Option<&[Option<Value>]>,
+) -> Statement
+where
+    E: EntityTrait,
+    C: ColumnTrait,
+    P: Into<Value> + Clone,
+{
     let mut inner = base.into_query();
     inner.and_where(Expr::col(parent.as_column_ref()).is_in(parents.iter().cloned()));
-    if let Some(values) = &cursor {
+    if let Some(values) = cursor {
         inner.cond_where(keyset_condition(&sort.keys, values, window.is_forward()));
     }
     let order_sql = sort
@@ -332,7 +427,7 @@ where
         .expr_as(
             Expr::cust(format!(
                 "ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {order_sql})",
-                qualified(&parent)
+                qualified(parent)
             )),
             Alias::new("_rn"),
         );
@@ -343,29 +438,7 @@ where
         .and_where(Expr::col(Alias::new("_rn")).lte((window.limit() + 1) as i64))
         .order_by(Alias::new("_parent"), Order::Asc)
         .order_by(Alias::new("_rn"), Order::Asc);
-    let statement = txn.backend().build(&outer);
-
-    let mut grouped: HashMap<P, Vec<E::Model>> = HashMap::new();
-    for row in txn.conn().query_all_raw(statement).await? {
-        let key: P = row.try_get("", "_parent")?;
-        let model = E::Model::from_query_result(&row, "")?;
-        grouped.entry(key).or_default().push(model);
-    }
-    Ok(parents
-        .iter()
-        .map(|p| {
-            let rows = grouped.remove(p).unwrap_or_default();
-            let page = into_page(
-                txn.tenant(),
-                sort,
-                window,
-                cursor.is_some(),
-                rows,
-                total_of(p),
-            );
-            (p.clone(), page)
-        })
-        .collect())
+    DbBackend::Sqlite.build(&outer)
 }
 
 fn qualified<C: ColumnTrait>(column: &C) -> String {

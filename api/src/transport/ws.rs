@@ -39,6 +39,8 @@ use crate::events::Counted;
 use crate::graphql::RequestContext;
 
 const PROTOCOL: &str = "graphql-transport-ws";
+/// The initial read buffer of a connection.
+const READ_BUFFER: usize = 4 * 1024;
 /// Messages waiting to be written to one connection; a full queue slows the
 /// producers (the subscriptions) rather than growing memory.
 const OUTGOING_QUEUE: usize = 64;
@@ -64,10 +66,19 @@ pub async fn serve(state: AppState, request: Request) -> Response {
             .into_response();
     }
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(upgrade) => upgrade.protocols([PROTOCOL]).on_upgrade(move |socket| {
-            let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
-            Connection::new(state, outgoing).run(socket, outgoing_rx)
-        }),
+        Ok(upgrade) => upgrade
+            .protocols([PROTOCOL])
+            // Small buffers: a subscriber mostly waits, and tungstenite's
+            // defaults (128 KiB to read, 128 KiB to write) made an idle
+            // connection cost ~200 KiB. Buffers still grow for large messages.
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
+            .max_write_buffer_size(state.settings.max_body_bytes.saturating_mul(2))
+            .max_message_size(state.settings.max_body_bytes)
+            .on_upgrade(move |socket| {
+                let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
+                Connection::new(state, outgoing).run(socket, outgoing_rx)
+            }),
         Err(rejection) => rejection.into_response(),
     }
 }

@@ -226,13 +226,16 @@ async fn trend(
         "SELECT idx, drift_type, COUNT(*) AS n, AVG(score) AS score_avg, MAX(score) AS score_max, \
          MAX(psi) AS psi_max, MAX(ks) AS ks_max, MAX(w) AS w_max, \
          COUNT(*) FILTER (WHERE alert_triggered) AS alerts \
-         FROM (SELECT b.idx AS idx, d.drift_type, d.alert_triggered",
+         FROM (SELECT ",
     );
+    sql.bucket_index("d.measured_at", buckets)
+        .push(" AS idx, d.drift_type, d.alert_triggered");
     scores(&mut sql, "d");
-    sql.push(" FROM ").subquery(&source).push(
-        " d JOIN buckets b ON d.measured_at >= b.bucket_start AND d.measured_at < b.bucket_end) \
-         scored GROUP BY idx, drift_type",
-    );
+    sql.push(" FROM ")
+        .subquery(&source)
+        .push(" d")
+        .bucket_join("d.measured_at")
+        .push(") scored GROUP BY idx, drift_type");
     let mut out = std::collections::HashMap::new();
     for row in sql.fetch(txn).await? {
         out.insert(

@@ -60,9 +60,49 @@ impl Sql {
         }
     }
 
-    /// `WITH buckets(idx, bucket_start, bucket_end) AS (VALUES …) `: the
-    /// bucket boundaries, computed in the gateway, as a table to join on.
+    /// Rows find their calendar bucket (computed in the gateway) without a
+    /// range join, which costs rows × buckets comparisons: on PostgreSQL
+    /// `width_bucket` searches the (contiguous) boundaries; SQLite, which has
+    /// no arrays, joins the `buckets` table of [`Sql::bucket_table`] (see
+    /// [`Sql::bucket_join`]). Emits the 0-based bucket index of `column`.
+    pub fn bucket_index(&mut self, column: &str, buckets: &[Bucket]) -> &mut Self {
+        if !self.is_postgres() {
+            return self.push("b.idx");
+        }
+        debug_assert!(buckets.windows(2).all(|w| w[0].end == w[1].start));
+        self.push("CAST(width_bucket(")
+            .push(column)
+            .push(", ARRAY[");
+        let last = buckets.last().map(|b| b.end);
+        for (i, boundary) in buckets.iter().map(|b| b.start).chain(last).enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind_typed(boundary, "TIMESTAMPTZ");
+        }
+        self.push("]) - 1 AS BIGINT)")
+    }
+
+    /// SQLite's join of `column` to its bucket (after the source's alias);
+    /// nothing on PostgreSQL. Goes with [`Sql::bucket_index`].
+    pub fn bucket_join(&mut self, column: &str) -> &mut Self {
+        if self.is_postgres() {
+            return self;
+        }
+        self.push(" JOIN buckets b ON ")
+            .push(column)
+            .push(" >= b.bucket_start AND ")
+            .push(column)
+            .push(" < b.bucket_end")
+    }
+
+    /// SQLite: `WITH buckets(idx, bucket_start, bucket_end) AS (VALUES …) `,
+    /// the bucket boundaries as a table for [`Sql::bucket_join`]. Nothing on
+    /// PostgreSQL, which uses [`Sql::bucket_index`] alone.
     pub fn bucket_table(&mut self, buckets: &[Bucket]) -> &mut Self {
+        if self.is_postgres() {
+            return self;
+        }
         self.push("WITH buckets(idx, bucket_start, bucket_end) AS (VALUES ");
         for (i, bucket) in buckets.iter().enumerate() {
             if i > 0 {

@@ -125,8 +125,9 @@ pub async fn prediction_stats(
     prediction_measures_select(&mut sql, groups, |sql| {
         sql.push("SELECT ");
         let mut g = 0;
-        if bucketed {
-            sql.push("b.idx AS g0, ");
+        if let Some(buckets) = &buckets {
+            sql.bucket_index("f.prediction_timestamp", buckets)
+                .push(" AS g0, ");
             g = 1;
         }
         for dimension in &dimensions {
@@ -142,10 +143,7 @@ pub async fn prediction_stats(
             .subquery(&source)
             .push(" f");
         if bucketed {
-            sql.push(
-                " JOIN buckets b ON f.prediction_timestamp >= b.bucket_start \
-                 AND f.prediction_timestamp < b.bucket_end",
-            );
+            sql.bucket_join("f.prediction_timestamp");
         }
     });
     sql.push(&format!(" LIMIT {}", MAX_GROUPS + 1));
