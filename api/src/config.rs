@@ -163,6 +163,9 @@ pub struct DemoArgs {
     /// Random seed: the same seed gives the same data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Days the predictions and the hourly drift metrics span, up to now.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
 }
 
 impl Default for DemoArgs {
@@ -172,6 +175,7 @@ impl Default for DemoArgs {
             models: 4,
             predictions: 500,
             seed: 42,
+            days: 7,
         }
     }
 }

@@ -389,8 +389,8 @@ pub fn generate(
 
     for n in 0..args.predictions as usize {
         let model = active_models[n % active_models.len()];
-        // Spread over the last 7 days, newest first; about a seventh within 24 h.
-        let age = Duration::seconds(rng.gen_range(0..7 * 24 * 3600));
+        // Spread evenly over the last `days` days.
+        let age = Duration::seconds(rng.gen_range(0..i64::from(args.days.max(1)) * 24 * 3600));
         let timestamp = anchor - age;
         let band: f64 = rng.gen();
         let probability = if band < 0.55 {
@@ -536,9 +536,9 @@ pub fn generate(
         }
     }
 
-    // Hourly drift metrics for the last 48 hours per active model.
+    // Hourly drift metrics over the last `days` days per active model.
     for model in &active_models {
-        for hour in 0..48i64 {
+        for hour in 0..i64::from(args.days.max(1)) * 24 {
             let drift_type = ["data", "concept", "prediction"][(hour % 3) as usize];
             let spike = rng.gen::<f64>() < 0.06;
             let psi = if spike {
@@ -554,7 +554,7 @@ pub fn generate(
             let measured = anchor - Duration::hours(hour);
             data.drift_metrics.push(drift_metric::ActiveModel {
                 id: Set(uuid::Uuid::new_v4()),
-                metric_id: Set(format!("drift-{}-{:03}", model.model_id, hour)),
+                metric_id: Set(format!("drift-{}-{:04}", model.model_id, hour)),
                 resource_id: Set(None),
                 tenant_id: Set(tenant.to_owned()),
                 model_id: Set(Some(model.model_id.clone())),
