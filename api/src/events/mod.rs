@@ -16,7 +16,7 @@ mod listener;
 pub mod streams;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -62,6 +62,8 @@ pub struct Feed {
     alerts: broadcast::Sender<Arc<AlertBatch>>,
     jobs: broadcast::Sender<Arc<str>>,
     wake: Arc<Notify>,
+    /// The last event number the reader has read (-1 until it started).
+    position: Arc<AtomicI64>,
     reader: AbortHandle,
 }
 
@@ -78,6 +80,13 @@ impl Feed {
 
     pub fn jobs(&self) -> broadcast::Receiver<Arc<str>> {
         self.jobs.subscribe()
+    }
+
+    /// The last event number the feed has read, once it started. It is
+    /// published before the batch holding it is sent, so a subscription that
+    /// subscribed first and reads it afterwards gets every later batch.
+    pub fn position(&self) -> Option<i64> {
+        Some(self.position.load(Ordering::SeqCst)).filter(|p| *p >= 0)
     }
 }
 
@@ -108,11 +117,18 @@ impl Events {
         let (alerts, _) = broadcast::channel(FEED_CAPACITY);
         let (jobs, _) = broadcast::channel(FEED_CAPACITY);
         let wake = Arc::new(Notify::new());
-        let reader = tokio::spawn(read_alerts(scoped.clone(), wake.clone(), alerts.clone()));
+        let position = Arc::new(AtomicI64::new(-1));
+        let reader = tokio::spawn(read_alerts(
+            scoped.clone(),
+            wake.clone(),
+            position.clone(),
+            alerts.clone(),
+        ));
         let feed = Arc::new(Feed {
             alerts,
             jobs,
             wake,
+            position,
             reader: reader.abort_handle(),
         });
         feeds.retain(|_, feed| feed.strong_count() > 0);
@@ -254,6 +270,7 @@ impl Drop for Counted {
 async fn read_alerts(
     scoped: Scoped,
     wake: Arc<Notify>,
+    published: Arc<AtomicI64>,
     alerts: broadcast::Sender<Arc<AlertBatch>>,
 ) {
     let mut position = loop {
@@ -265,6 +282,7 @@ async fn read_alerts(
             }
         }
     };
+    published.store(position, Ordering::SeqCst);
     let _ = alerts.send(Arc::new(AlertBatch {
         after: position,
         to: position,
@@ -279,6 +297,7 @@ async fn read_alerts(
                         break;
                     };
                     let full = events.len() as u64 == READ_PAGE;
+                    published.store(to, Ordering::SeqCst);
                     // No receivers is fine: subscriptions come and go.
                     let _ = alerts.send(Arc::new(AlertBatch {
                         after: position,

@@ -142,33 +142,12 @@ impl AlertStream {
     /// or the feed's next batch.
     async fn step(&mut self) -> ApiResult<()> {
         let Some(cursor) = self.cursor else {
-            let last = alerts::last_seq(&self.scoped).await?;
-            self.cursor = Some(match self.since {
-                Some(since) if since > last => {
-                    return Err(ApiError::BadUserInput {
-                        message: "`since` is not a cursor of this tenant's alerts".into(),
-                        field: Some("since".into()),
-                    })
-                }
-                Some(since) if last - since > MAX_REPLAY as i64 => {
-                    return Err(ApiError::BadUserInput {
-                        message: format!(
-                            "`since` is more than {MAX_REPLAY} alerts behind; read them with \
-                             `driftMetrics(filter: {{alertTriggered: true}})`, then subscribe again"
-                        ),
-                        field: Some("since".into()),
-                    })
-                }
-                Some(since) => {
-                    self.catch_up = CatchUp::Latest;
-                    since
-                }
-                None => last,
-            });
-            return Ok(());
+            // Boxed, like the page reads below: database futures are large,
+            // and inline they would enlarge every waiting subscription.
+            return Box::pin(self.start()).await;
         };
         if self.catch_up != CatchUp::No {
-            return self.read_page(cursor).await;
+            return Box::pin(self.read_page(cursor)).await;
         }
         match self.feed.recv().await {
             Ok(batch) => {
@@ -193,6 +172,49 @@ impl AlertStream {
                 Ok(())
             }
         }
+    }
+
+    /// Sets the starting cursor. It comes from the tenant's feed when the
+    /// feed knows its position (a thousand subscribers joining must not mean
+    /// a thousand queries); the database is read when the feed has not
+    /// started, or when `since` is beyond it (it may lag a commit made through
+    /// another gateway). Replaying from `since` reads the outbox up to the
+    /// feed's position, or to the end when that is unknown.
+    async fn start(&mut self) -> ApiResult<()> {
+        let known = self._source.position();
+        let (last, known) = match (known, self.since) {
+            (Some(position), None) => (position, true),
+            (Some(position), Some(since)) if since <= position => (position, true),
+            _ => (alerts::last_seq(&self.scoped).await?, false),
+        };
+        let Some(since) = self.since else {
+            self.cursor = Some(last);
+            return Ok(());
+        };
+        if since > last {
+            return Err(ApiError::BadUserInput {
+                message: "`since` is not a cursor of this tenant's alerts".into(),
+                field: Some("since".into()),
+            });
+        }
+        if last - since > MAX_REPLAY as i64 {
+            return Err(ApiError::BadUserInput {
+                message: format!(
+                    "`since` is more than {MAX_REPLAY} alerts behind; read them with \
+                     `driftMetrics(filter: {{alertTriggered: true}})`, then subscribe again"
+                ),
+                field: Some("since".into()),
+            });
+        }
+        self.cursor = Some(since);
+        self.catch_up = if !known {
+            CatchUp::Latest
+        } else if since < last {
+            CatchUp::UpTo(last)
+        } else {
+            CatchUp::No
+        };
+        Ok(())
     }
 
     /// Delivers a batch's events after the cursor and moves the cursor to

@@ -40,7 +40,7 @@ use crate::graphql::RequestContext;
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// The initial read buffer of a connection.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 /// Messages waiting to be written to one connection; a full queue slows the
 /// producers (the subscriptions) rather than growing memory.
 const OUTGOING_QUEUE: usize = 64;
@@ -70,7 +70,7 @@ pub async fn serve(state: AppState, request: Request) -> Response {
             .protocols([PROTOCOL])
             // Small buffers: a subscriber mostly waits, and tungstenite's
             // defaults (128 KiB to read, 128 KiB to write) made an idle
-            // connection cost ~200 KiB. Buffers still grow for large messages.
+            // connection cost ~200 KiB. Larger messages are still read whole.
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
             .max_write_buffer_size(state.settings.max_body_bytes.saturating_mul(2))
@@ -156,7 +156,9 @@ impl Connection {
                     break Some(Close::new(4403, "Forbidden: credentials have expired"));
                 }
                 _ = recheck.tick(), if self.caller.is_some() => {
-                    if let Err(close) = self.recheck().await {
+                    // Boxed: the authentication future is large and rarely
+                    // runs; inline it would enlarge every idle connection.
+                    if let Err(close) = Box::pin(self.recheck()).await {
                         break Some(close);
                     }
                 }
@@ -178,7 +180,7 @@ impl Connection {
                         Some(Ok(_)) => continue, // WebSocket-level ping/pong
                     };
                     let was_authenticated = self.caller.is_some();
-                    match self.handle(text.as_str()).await {
+                    match Box::pin(self.handle(text.as_str())).await {
                         // Replies are written here, not queued: this loop is the queue's
                         // only reader, so queueing them could wait on itself.
                         Ok(Some(reply)) => {
