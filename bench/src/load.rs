@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use crate::stats::Samples;
 
 /// Runs `operation(worker, iteration)` from `concurrency` workers: first
-/// `warmup` unmeasured, then `duration` measured.
+/// `warmup` unmeasured, then `duration` measured. Every operation started in
+/// the measured window counts, and the window stretches to the last of them
+/// to finish, so operations slower than the window are still measured.
 pub async fn closed_loop<F, Fut>(
     concurrency: usize,
     warmup: Duration,
@@ -29,6 +31,7 @@ where
             let operation = operation.clone();
             tokio::spawn(async move {
                 let mut samples = Samples::default();
+                let mut last_finish = measured_from;
                 let mut iteration = 0u64;
                 loop {
                     let began = Instant::now();
@@ -37,20 +40,24 @@ where
                     }
                     operation(worker, iteration).await?;
                     let finished = Instant::now();
-                    if began >= measured_from && finished <= end {
+                    if began >= measured_from {
                         samples.push(finished - began);
+                        last_finish = last_finish.max(finished);
                     }
                     iteration += 1;
                 }
-                anyhow::Ok(samples)
+                anyhow::Ok((samples, last_finish))
             })
         })
         .collect();
     let mut all = Samples::default();
+    let mut last_finish = end;
     for worker in workers {
-        all.extend(worker.await??);
+        let (samples, finished) = worker.await??;
+        all.extend(samples);
+        last_finish = last_finish.max(finished);
     }
-    all.elapsed = duration;
+    all.elapsed = last_finish - measured_from;
     anyhow::ensure!(
         all.len() > 0,
         "no operation completed in the measured {duration:?}"

@@ -426,3 +426,33 @@ pub fn same_results(query: Query, mlgate: &Json, floor: &Json) -> anyhow::Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disagreeing_answers_fail_the_run() {
+        let mine = json!({"predictionStats": {"groups": (0..30).map(|i| json!({"measures": {"count": i}})).collect::<Vec<_>>()}});
+        let mut theirs = mine.clone();
+        assert!(same_results(Query::Daily, &mine, &theirs).is_ok());
+        theirs["predictionStats"]["groups"][3]["measures"]["count"] = json!(99);
+        let error = same_results(Query::Daily, &mine, &theirs).unwrap_err();
+        assert!(error.to_string().contains("daily counts"), "{error}");
+        // An empty answer is a failure, not a fast success.
+        let empty = json!({"predictions": {"nodes": []}});
+        assert!(same_results(Query::HighRisk, &empty, &empty).is_err());
+    }
+
+    #[test]
+    fn shap_top_is_ordered_by_magnitude_then_name() {
+        let top = top_shap(
+            Some(r#"{"b": -0.5, "a": 0.5, "c": 0.1, "base_value": 9}"#),
+            2,
+        );
+        assert_eq!(
+            top,
+            json!([{"feature": "a", "value": 0.5}, {"feature": "b", "value": -0.5}])
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! The benchmark harness (`bench/`), run small against PostgreSQL with the
+//! real `mlgate` binary: every scenario completes its own checks (answers
+//! equal to the SQL floor's, committed row counts, each alert delivered once
+//! to each subscriber), so a broken scenario fails here rather than being
+//! timed in BENCHMARKS.md.
+
+mod common;
+
+use common::TestDb;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_harness_runs_every_scenario_small() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    let args = mlgate_bench::Args {
+        database_url: test_db.url.clone(),
+        reset: true,
+        tenants: 2,
+        models: 4,
+        predictions: 400,
+        days: 30,
+        seconds: 1,
+        concurrency: vec![1, 4],
+        pool_size: 4,
+        subscribers: vec![20],
+        alerts: 6,
+        alerts_per_second: 20.0,
+        mlgate_bin: env!("CARGO_BIN_EXE_mlgate").into(),
+        scenarios: ["reads", "ingest", "fanout", "idle"]
+            .map(String::from)
+            .to_vec(),
+    };
+    let mut report = String::new();
+    mlgate_bench::run(&args, |section| report.push_str(&section))
+        .await
+        .unwrap_or_else(|e| panic!("a scenario failed its checks: {e:#}\n{report}"));
+    eprintln!("{report}");
+    for section in [
+        "## Data",
+        "## Read mix",
+        "## Ingestion",
+        "## Alert fan-out",
+        "## Idle memory",
+    ] {
+        assert!(report.contains(section), "{section} missing:\n{report}");
+    }
+    // 2 tenants × 400 predictions; one table row per query and per level.
+    assert!(report.contains("800 predictions over 30 days"), "{report}");
+    assert_eq!(report.matches("| 3-level nested list |").count(), 1);
+    assert!(
+        report.contains("| 20 | 60 |"),
+        "20 subscribers × 3 alerts each:\n{report}"
+    );
+}
