@@ -576,6 +576,65 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn analytics_compute_only_the_measures_a_query_reads(test_db: TestDb) {
+        seed(&test_db).await;
+        let key = test_db.key(A, Role::Viewer).await;
+        let server = TestServer::start(test_db.config()).await;
+        let (everything, full) = server.statements_for(&key, PERFORMANCE, json!({})).await;
+        let full = &full["data"];
+
+        // Counts and averages only: no percentile sort, no feedback joins.
+        let counts = "{ modelPerformance { model { modelId } predictionCount avgConfidence inferenceTimeMs { avg } } }";
+        let (fewer, body) = server.statements_for(&key, counts, json!({})).await;
+        assert_eq!(fewer + 2, everything, "feedback and outcomes skipped: {body}");
+        let m1 = model(&body["data"], "m-1");
+        assert_eq!(m1["predictionCount"], json!(6));
+        assert_eq!(m1["inferenceTimeMs"], json!({"avg": 41.666666667}));
+
+        // Parts read through fragments, inline and named, under aliases, are
+        // computed and equal to the full answer's.
+        let fragments = r#"
+            fragment Quantiles on LatencyStats { p50 slow: p99 }
+            fragment Reviewed on ModelPerformance { feedback { coverage } }
+            { modelPerformance {
+                model { modelId }
+                ... on ModelPerformance { all: predictions { inferenceTimeMs { ...Quantiles } } }
+                ...Reviewed
+                quality: observed { precision }
+            } }"#;
+        let (_, body) = server.statements_for(&key, fragments, json!({})).await;
+        for id in ["m-1", "m-2"] {
+            let (part, whole) = (model(&body["data"], id), model(full, id));
+            assert_eq!(part["all"]["inferenceTimeMs"]["p50"], whole["inferenceTimeMs"]["p50"], "{body}");
+            assert_eq!(part["all"]["inferenceTimeMs"]["slow"], whole["inferenceTimeMs"]["p99"], "{body}");
+            assert_eq!(part["feedback"]["coverage"], whole["feedback"]["coverage"], "{body}");
+            assert_eq!(part["quality"]["precision"], whole["observed"]["precision"], "{body}");
+        }
+        assert_eq!(model(&body["data"], "m-1")["all"]["inferenceTimeMs"]["p50"], json!(35.0));
+
+        // Model.performance, batched per request: calibration alone.
+        let nested = r#"{ models(first: 1, orderBy: {field: MODEL_ID, direction: ASC}) {
+            nodes { performance { calibration { brierScore } } } } }"#;
+        let (_, body) = server.statements_for(&key, nested, json!({})).await;
+        assert_eq!(body["data"]["models"]["nodes"][0]["performance"]["calibration"]["brierScore"], json!(0.278), "{body}");
+
+        // Statistics: percentiles when read (here through a fragment), and
+        // the other measures the same whether they are or not.
+        let stats = |latency: &str, fragments: &str| format!(
+            "{{ predictionStats(groupBy: [MODEL]) {{ groups {{ key {{ modelId }} measures {{ count confidenceScore {{ avg }} inferenceTimeMs {{ {latency} }} }} }} }} }} {fragments}");
+        let with = server.data(&key, &stats("max ...P", "fragment P on LatencyStats { p95 }"), json!({})).await;
+        let without = server.data(&key, &stats("max", ""), json!({})).await;
+        let m1 = &with["predictionStats"]["groups"][0];
+        assert_eq!(m1["key"]["modelId"], "m-1");
+        assert_eq!(m1["measures"]["inferenceTimeMs"], json!({"max": 100.0, "p95": 87.5}));
+        for (a, b) in groups(&with).iter().zip(groups(&without)) {
+            assert_eq!(a["measures"]["count"], b["measures"]["count"]);
+            assert_eq!(a["measures"]["confidenceScore"], b["measures"]["confidenceScore"]);
+            assert_eq!(a["measures"]["inferenceTimeMs"]["max"], b["measures"]["inferenceTimeMs"]["max"]);
+        }
+        server.stop().await;
+    }
+
     async fn compare_models_puts_two_versions_side_by_side(test_db: TestDb) {
         seed(&test_db).await;
         let key = test_db.key(A, Role::Viewer).await;

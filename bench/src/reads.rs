@@ -210,11 +210,15 @@ pub async fn floor(
         Query::Daily => {
             let rows = pool
                 .query_all_raw(statement(
-                    "SELECT d.day, count(p.prediction_id) AS n
+                    // One pass over the window's rows, grouped by UTC day, then
+                    // gap-filled.
+                    "SELECT d.day, coalesce(c.n, 0) AS n
                        FROM generate_series($2::timestamptz, $3::timestamptz - interval '1 day', interval '1 day') AS d(day)
-                       LEFT JOIN ml_predictions p ON p.tenant_id = $1
-                            AND p.prediction_timestamp >= d.day AND p.prediction_timestamp < d.day + interval '1 day'
-                      GROUP BY d.day ORDER BY d.day",
+                       LEFT JOIN (SELECT date_trunc('day', prediction_timestamp, 'UTC') AS day, count(*) AS n
+                                    FROM ml_predictions
+                                   WHERE tenant_id = $1 AND prediction_timestamp >= $2 AND prediction_timestamp < $3
+                                   GROUP BY 1) c ON c.day = d.day
+                      ORDER BY d.day",
                     vec![t, w.days_from.into(), w.days_to.into()],
                 ))
                 .await?;

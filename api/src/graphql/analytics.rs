@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Enum, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, InputObject, Lookahead, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::model;
 
@@ -656,15 +656,51 @@ impl DriftSummary {
     }
 }
 
-/// The performance options of a field's arguments.
+/// The performance options of a field's arguments, measuring `measured`.
 pub fn performance_options(
     window: Option<common::TimeRange>,
     decision_threshold: Option<f64>,
+    measured: perf::Measured,
 ) -> ApiResult<Arc<perf::PerformanceOptions>> {
-    Ok(Arc::new(perf::PerformanceOptions::new(
-        window.map(Into::into),
-        decision_threshold,
-    )?))
+    Ok(Arc::new(
+        perf::PerformanceOptions::new(window.map(Into::into), decision_threshold)?
+            .measuring(measured),
+    ))
+}
+
+/// Whether the selection under a `LatencyStats` field reads a percentile.
+fn percentiles_read(latency: Lookahead<'_>) -> data::Percentiles {
+    if ["p50", "p95", "p99"]
+        .into_iter()
+        .any(|p| latency.field(p).exists())
+    {
+        data::Percentiles::Computed
+    } else {
+        data::Percentiles::Skipped
+    }
+}
+
+/// The parts of a model's performance the selection under `performance`
+/// (a `ModelPerformance` field, fragments included) reads.
+fn performance_read(performance: Lookahead<'_>) -> perf::Measured {
+    let latency = [
+        performance.field("inferenceTimeMs"),
+        performance.field("predictions").field("inferenceTimeMs"),
+    ];
+    let percentiles = if latency
+        .into_iter()
+        .any(|l| percentiles_read(l) == data::Percentiles::Computed)
+    {
+        data::Percentiles::Computed
+    } else {
+        data::Percentiles::Skipped
+    };
+    perf::Measured {
+        percentiles,
+        feedback: performance.field("feedback").exists(),
+        outcomes: performance.field("observed").exists()
+            || performance.field("calibration").exists(),
+    }
 }
 
 /// `Model.performance`: through the request's loader, so a list of models
@@ -676,7 +712,11 @@ pub async fn model_performance(
     decision_threshold: Option<f64>,
 ) -> async_graphql::Result<ModelPerformance> {
     let rc = request_context(ctx)?;
-    let options = performance_options(window, decision_threshold)?;
+    let options = performance_options(
+        window,
+        decision_threshold,
+        performance_read(ctx.look_ahead()),
+    )?;
     let threshold = options.decision_threshold();
     let key = PerformanceOfModel(PageKey {
         tenant: rc.tenant(),
@@ -712,7 +752,11 @@ impl AnalyticsQuery {
         decision_threshold: Option<f64>,
     ) -> async_graphql::Result<Vec<ModelPerformance>> {
         let rc = request_context(ctx)?;
-        let options = performance_options(window, decision_threshold)?;
+        let options = performance_options(
+            window,
+            decision_threshold,
+            performance_read(ctx.look_ahead()),
+        )?;
         let filter = filter.unwrap_or_default().into();
         let measured = perf::for_matching_models(rc.scoped(), &filter, &options).await?;
         Ok(measured
@@ -734,7 +778,8 @@ impl AnalyticsQuery {
         decision_threshold: Option<f64>,
     ) -> async_graphql::Result<ModelComparison> {
         let rc = request_context(ctx)?;
-        let options = performance_options(window, decision_threshold)?;
+        // Two models, and `difference` reads every part: all measured.
+        let options = performance_options(window, decision_threshold, perf::Measured::ALL)?;
         let contender = |side: ModelVersionInput| perf::Contender {
             model_id: side.model_id,
             version: side.version,
@@ -773,6 +818,12 @@ impl AnalyticsQuery {
                 .collect(),
             bucketing: bucket.as_ref().map(BucketInput::bucketing).transpose()?,
             window: crate::data::TimeRange { from, to },
+            percentiles: percentiles_read(
+                ctx.look_ahead()
+                    .field("groups")
+                    .field("measures")
+                    .field("inferenceTimeMs"),
+            ),
         };
         let groups = stats::prediction_stats(rc.scoped(), request).await?;
         Ok(PredictionStats {

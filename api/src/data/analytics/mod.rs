@@ -87,6 +87,15 @@ pub struct PredictionMeasures {
     pub risk: RiskCounts,
 }
 
+/// Whether the latency percentiles are computed. They cost a sort of every
+/// group's rows (on SQLite a window ranking of all of them), so a request
+/// that reads none of them skips it; its percentiles are then absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Percentiles {
+    Computed,
+    Skipped,
+}
+
 /// The filtered predictions, with only the columns the analytics read.
 fn filtered_predictions(
     txn: &ScopedTxn,
@@ -113,7 +122,13 @@ fn filtered_predictions(
 /// Writes the aggregate select over `rows`, a derived table whose columns
 /// are the group columns `g0…g{groups-1}`, `prob`, `conf`, `lat` (doubles)
 /// and `risk_level`; `rows` writes its body into the builder.
-fn prediction_measures_select(sql: &mut Sql, groups: usize, rows: impl FnOnce(&mut Sql)) {
+fn prediction_measures_select(
+    sql: &mut Sql,
+    groups: usize,
+    percentiles: Percentiles,
+    rows: impl FnOnce(&mut Sql),
+) {
+    let ranked = percentiles == Percentiles::Computed && !sql.is_postgres();
     let group_list = (0..groups)
         .map(|g| format!("g{g}"))
         .collect::<Vec<_>>()
@@ -129,6 +144,9 @@ fn prediction_measures_select(sql: &mut Sql, groups: usize, rows: impl FnOnce(&m
          AVG(lat) AS lat_avg, MIN(lat) AS lat_min, MAX(lat) AS lat_max, ",
     );
     for (name, p) in PERCENTILES {
+        if percentiles == Percentiles::Skipped {
+            break;
+        }
         if sql.is_postgres() {
             sql.push(&format!(
                 "percentile_cont({p}) WITHIN GROUP (ORDER BY lat) AS lat_{name}, "
@@ -150,7 +168,7 @@ fn prediction_measures_select(sql: &mut Sql, groups: usize, rows: impl FnOnce(&m
          COUNT(*) FILTER (WHERE risk_level = 'medium') AS risk_medium, \
          COUNT(*) FILTER (WHERE risk_level = 'low') AS risk_low FROM (",
     );
-    if sql.is_postgres() {
+    if !ranked {
         rows(sql);
     } else {
         let partition = if groups == 0 {
@@ -176,6 +194,7 @@ fn prediction_measures_select(sql: &mut Sql, groups: usize, rows: impl FnOnce(&m
 fn read_prediction_measures(
     row: &QueryResult,
     backend: DbBackend,
+    percentiles: Percentiles,
 ) -> ApiResult<PredictionMeasures> {
     let count = get_count(row, "n_rows")?;
     let spread = |prefix: &str| -> ApiResult<Spread> {
@@ -185,8 +204,12 @@ fn read_prediction_measures(
             max: measure_opt(get_float(row, &format!("{prefix}_max"))?),
         })
     };
+    let computed = percentiles == Percentiles::Computed;
     let mut percentiles = [None; 3];
     for (slot, (name, p)) in percentiles.iter_mut().zip(PERCENTILES) {
+        if !computed {
+            break;
+        }
         *slot = measure_opt(match backend {
             DbBackend::Postgres => get_float(row, &format!("lat_{name}"))?,
             _ => interpolate(

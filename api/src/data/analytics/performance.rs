@@ -18,7 +18,7 @@ use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 use super::sql::Sql;
 use super::{
     filtered_predictions, get_count, get_float, get_text, measure, measure_opt,
-    prediction_measures_select, ratio, read_prediction_measures, PredictionMeasures,
+    prediction_measures_select, ratio, read_prediction_measures, Percentiles, PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::models::{self, ModelFilter};
@@ -33,11 +33,33 @@ pub const CALIBRATION_BINS: u32 = 10;
 /// The decision threshold used when a request gives none.
 pub const DEFAULT_DECISION_THRESHOLD: f64 = 0.5;
 
-/// What a performance request measures over.
+/// The parts of a model's performance a request reads. Prediction counts,
+/// averages and risk levels come in every answer (one pass over the rows);
+/// each part here costs more (a sort, or a join with the feedback) and is
+/// computed only when read. What is not computed is absent or zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Measured {
+    pub percentiles: Percentiles,
+    /// Feedback counts and ratings.
+    pub feedback: bool,
+    /// Confusion counts and calibration, from each prediction's latest feedback.
+    pub outcomes: bool,
+}
+
+impl Measured {
+    pub const ALL: Self = Self {
+        percentiles: Percentiles::Computed,
+        feedback: true,
+        outcomes: true,
+    };
+}
+
+/// What a performance request measures over, and which measures.
 #[derive(Clone, Debug)]
 pub struct PerformanceOptions {
     window: Option<TimeRange>,
     decision_threshold: f64,
+    measured: Measured,
 }
 
 impl PerformanceOptions {
@@ -61,7 +83,13 @@ impl PerformanceOptions {
         Ok(Self {
             window,
             decision_threshold,
+            measured: Measured::ALL,
         })
+    }
+
+    /// Computes only `measured` (all by default).
+    pub fn measuring(self, measured: Measured) -> Self {
+        Self { measured, ..self }
     }
 
     pub fn decision_threshold(&self) -> f64 {
@@ -74,6 +102,7 @@ impl PartialEq for PerformanceOptions {
     fn eq(&self, other: &Self) -> bool {
         self.window == other.window
             && self.decision_threshold.to_bits() == other.decision_threshold.to_bits()
+            && self.measured == other.measured
     }
 }
 
@@ -83,6 +112,7 @@ impl Hash for PerformanceOptions {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.window.hash(state);
         self.decision_threshold.to_bits().hash(state);
+        self.measured.hash(state);
     }
 }
 
@@ -191,7 +221,7 @@ struct BinSums {
 }
 
 /// Performance of each of `model_ids` (restricted to predictions of
-/// `model_version` when given), in one transaction of three statements.
+/// `model_version` when given), in one transaction of at most three statements.
 /// Every requested model gets an entry, zero when it has no predictions.
 pub async fn for_models(
     scoped: &Scoped,
@@ -212,7 +242,7 @@ pub async fn for_models(
 pub const MAX_MODELS: usize = 500;
 
 /// The models matching `filter` (by model id), each with its performance:
-/// four statements in one transaction.
+/// at most four statements in one transaction.
 pub async fn for_matching_models(
     scoped: &Scoped,
     filter: &ModelFilter,
@@ -312,9 +342,18 @@ async fn measure_models(
         predicted_at: options.window,
         ..Default::default()
     };
-    let predictions = prediction_measures(txn, &filter).await?;
-    let feedback = feedback_measures(txn, &filter).await?;
-    let bins = outcome_bins(txn, &filter, options.decision_threshold).await?;
+    let measured = options.measured;
+    let predictions = prediction_measures(txn, &filter, measured.percentiles).await?;
+    let feedback = if measured.feedback {
+        feedback_measures(txn, &filter).await?
+    } else {
+        HashMap::new()
+    };
+    let bins = if measured.outcomes {
+        outcome_bins(txn, &filter, options.decision_threshold).await?
+    } else {
+        HashMap::new()
+    };
     let mut out = HashMap::with_capacity(model_ids.len());
     for model_id in model_ids {
         let (confusion, sums) = bins.get(model_id).cloned().unwrap_or_default();
@@ -334,10 +373,11 @@ async fn measure_models(
 async fn prediction_measures(
     txn: &ScopedTxn,
     filter: &PredictionFilter,
+    percentiles: Percentiles,
 ) -> ApiResult<HashMap<String, PredictionMeasures>> {
     let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
-    prediction_measures_select(&mut sql, 1, |sql| {
+    prediction_measures_select(&mut sql, 1, percentiles, |sql| {
         sql.push("SELECT f.model_id AS g0, ")
             .float("f.violation_probability")
             .push(" AS prob, ")
@@ -352,7 +392,10 @@ async fn prediction_measures(
     let mut out = HashMap::new();
     for row in sql.fetch(txn).await? {
         let model_id = get_text(&row, "g0")?.unwrap_or_default();
-        out.insert(model_id, read_prediction_measures(&row, backend)?);
+        out.insert(
+            model_id,
+            read_prediction_measures(&row, backend, percentiles)?,
+        );
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use sea_orm::QueryResult;
 use super::sql::Sql;
 use super::{
     filtered_predictions, get_count, get_text, prediction_measures_select,
-    read_prediction_measures, Bucket, Bucketing, PredictionMeasures,
+    read_prediction_measures, Bucket, Bucketing, Percentiles, PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::predictions::PredictionFilter;
@@ -92,6 +92,7 @@ pub struct StatsRequest {
     pub group_by: Vec<StatsDimension>,
     pub bucketing: Option<Bucketing>,
     pub window: TimeRange,
+    pub percentiles: Percentiles,
 }
 
 /// The groups, ordered by dimension values (in `group_by` order, bytewise,
@@ -122,7 +123,7 @@ pub async fn prediction_stats(
     }
     let bucketed = buckets.is_some();
     let groups = dimensions.len() + usize::from(bucketed);
-    prediction_measures_select(&mut sql, groups, |sql| {
+    prediction_measures_select(&mut sql, groups, request.percentiles, |sql| {
         sql.push("SELECT ");
         let mut g = 0;
         if let Some(buckets) = &buckets {
@@ -157,7 +158,11 @@ pub async fn prediction_stats(
     let mut groups = Vec::with_capacity(rows.len());
     for row in &rows {
         let (bucket, key) = read_key(row, &dimensions, bucketed)?;
-        groups.push((bucket, key, read_prediction_measures(row, backend)?));
+        groups.push((
+            bucket,
+            key,
+            read_prediction_measures(row, backend, request.percentiles)?,
+        ));
     }
     fill_and_order(groups, &dimensions, buckets.as_deref())
 }
