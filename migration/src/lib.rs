@@ -18,6 +18,7 @@ mod m20260101_000006_keyset_indexes;
 mod m20260101_000007_drift_thresholds;
 mod m20260101_000008_drift_alert_events;
 mod m20260101_000009_event_notifications;
+mod m20260101_000010_prediction_rollups;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000007_drift_thresholds::Migration),
             Box::new(m20260101_000008_drift_alert_events::Migration),
             Box::new(m20260101_000009_event_notifications::Migration),
+            Box::new(m20260101_000010_prediction_rollups::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@
 pub mod buckets;
 pub mod drift;
 pub mod performance;
+pub mod rollups;
 pub mod shap;
 mod sql;
 pub mod stats;
@@ -60,6 +61,8 @@ pub struct Latency {
     pub p50: Option<f64>,
     pub p95: Option<f64>,
     pub p99: Option<f64>,
+    /// The percentiles are estimated from histograms (within 1 %), not exact.
+    pub estimated: bool,
 }
 
 /// Predictions per risk level.
@@ -229,6 +232,7 @@ fn read_prediction_measures(
             p50: percentiles[0],
             p95: percentiles[1],
             p99: percentiles[2],
+            estimated: false,
         },
         risk: RiskCounts {
             critical: get_count(row, "risk_critical")?,

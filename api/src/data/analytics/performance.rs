@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use entity::model;
-use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QuerySelect};
 
 use super::sql::Sql;
 use super::{
     filtered_predictions, get_count, get_float, get_text, measure, measure_opt,
-    prediction_measures_select, ratio, read_prediction_measures, Percentiles, PredictionMeasures,
+    prediction_measures_select, ratio, read_prediction_measures, rollups, Percentiles,
+    PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::models::{self, ModelFilter};
@@ -343,7 +344,17 @@ async fn measure_models(
         ..Default::default()
     };
     let measured = options.measured;
-    let predictions = prediction_measures(txn, &filter, measured.percentiles).await?;
+    let predictions = if txn.backend() == DbBackend::Postgres {
+        let versions = model_version.map(|v| [v.to_owned()]);
+        let scope = rollups::Scope {
+            model_ids,
+            versions: versions.as_ref().map(|v| v.as_slice()),
+            window: options.window,
+        };
+        rollups::prediction_measures(txn, &scope, measured.percentiles).await?
+    } else {
+        prediction_measures(txn, &filter, measured.percentiles).await?
+    };
     let feedback = if measured.feedback {
         feedback_measures(txn, &filter).await?
     } else {
