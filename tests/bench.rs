@@ -23,6 +23,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         seconds: 1,
         concurrency: vec![1, 4],
         pool_size: 4,
+        scale_factor: 2,
         subscribers: vec![20],
         alerts: 6,
         alerts_per_second: 20.0,

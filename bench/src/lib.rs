@@ -65,6 +65,9 @@ pub struct Args {
     /// Database connections of the gateway's pool and of the SQL floor's.
     #[arg(long, default_value_t = 10)]
     pub pool_size: u32,
+    /// The scale scenario's tenant holds this many times `--predictions`.
+    #[arg(long, default_value_t = 10)]
+    pub scale_factor: u32,
     /// Subscriber counts of the fan-out runs.
     #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
     pub subscribers: Vec<usize>,
@@ -80,7 +83,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "reads,ingest,fanout,idle"
+        default_value = "reads,scale,ingest,fanout,idle"
     )]
     pub scenarios: Vec<String>,
 }
@@ -164,7 +167,9 @@ async fn load(args: &Args) -> anyhow::Result<String> {
         stored as usize == predictions,
         "{stored} predictions stored, {predictions} generated"
     );
-    raw.execute_unprepared("ANALYZE").await?;
+    // What autovacuum does to a table after bulk inserts: statistics, and
+    // the visibility map that lets index-only scans skip the heap.
+    raw.execute_unprepared("VACUUM ANALYZE").await?;
     writeln!(out, "## Data\n")?;
     writeln!(out,
         "{} tenants × {} models, {predictions} predictions over {} days ({rows} rows in all: feedback, hourly drift metrics, jobs, feature sets, configurations). \
@@ -233,6 +238,150 @@ async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
     })
 }
 
+/// Where one query is sent: the gateway (with a key of `tenant`) and the floor.
+struct Target<'a> {
+    client: &'a reqwest::Client,
+    url: &'a str,
+    key: &'a str,
+    floor_pool: &'a DatabaseConnection,
+    tenant: &'a str,
+    windows: &'a Arc<Windows>,
+}
+
+/// One query alone at concurrency 1, mlgate then the floor, after checking
+/// that both give the same answer: (statements per request, mlgate, floor).
+async fn one_query(
+    target: &Target<'_>,
+    db: &api::db::Database,
+    query: Query,
+    duration: Duration,
+) -> anyhow::Result<(u64, Samples, Samples)> {
+    let (document, variables) = reads::graphql(query, target.windows);
+    let before = db.statements_executed();
+    let answer = graphql(target.client, target.url, target.key, document, &variables).await?;
+    let statements = db.statements_executed() - before;
+    let floor_answer =
+        reads::floor(target.floor_pool, target.tenant, query, target.windows).await?;
+    reads::same_results(query, &answer, &floor_answer)?;
+    let mine = {
+        let (client, url, key) = (
+            target.client.clone(),
+            target.url.to_owned(),
+            target.key.to_owned(),
+        );
+        closed_loop(1, duration / 5, duration, move |_, _| {
+            let (client, url, key, variables) =
+                (client.clone(), url.clone(), key.clone(), variables.clone());
+            async move {
+                graphql(&client, &url, &key, document, &variables)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await?
+    };
+    let theirs = {
+        let (floor_pool, windows, tenant) = (
+            target.floor_pool.clone(),
+            target.windows.clone(),
+            target.tenant.to_owned(),
+        );
+        closed_loop(1, duration / 5, duration, move |_, _| {
+            let (floor_pool, windows, tenant) =
+                (floor_pool.clone(), windows.clone(), tenant.clone());
+            async move {
+                reads::floor(&floor_pool, &tenant, query, &windows)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await?
+    };
+    Ok((statements, mine, theirs))
+}
+
+/// Model performance for a tenant holding `scale_factor` times the
+/// predictions of the others: the per-tenant size of a database that many
+/// times larger (queries read one tenant's rows).
+async fn scale(args: &Args) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let tenant = api::demo::tenant_names(args.tenants + 1)
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no tenant name"))?;
+    let predictions = args.predictions * args.scale_factor;
+    let db = api::db::Database::connect(&args.database_url, args.pool_size).await?;
+    let started = Instant::now();
+    // Seeds only tenants without models: the others are left as they are.
+    api::demo::seed(
+        &db,
+        &DemoArgs {
+            tenants: args.tenants + 1,
+            models: args.models,
+            predictions,
+            seed: 43,
+            days: args.days,
+        },
+    )
+    .await?;
+    let loaded = started.elapsed();
+    let raw = pool(&args.database_url, 1).await?;
+    raw.execute_unprepared("VACUUM ANALYZE").await?;
+    let stored = count(
+        &raw,
+        &format!("SELECT count(*) FROM ml_predictions WHERE tenant_id = '{tenant}'"),
+    )
+    .await?;
+    anyhow::ensure!(
+        stored as u32 == predictions,
+        "{stored} predictions stored for {tenant}, {predictions} generated"
+    );
+
+    let server = in_process(args).await?;
+    let key = api::auth::api_keys::create_for_tenant(&server.db, &tenant, Role::Viewer, "bench")
+        .await?
+        .secret;
+    let client = reqwest::Client::new();
+    let windows = Arc::new(Windows::at(chrono::Utc::now(), "ensemble-risk-03"));
+    let target = Target {
+        client: &client,
+        url: &server.url,
+        key: &key,
+        floor_pool: &raw,
+        tenant: &tenant,
+        windows: &windows,
+    };
+    let (statements, mine, theirs) = one_query(
+        &target,
+        &server.db,
+        Query::Performance,
+        Duration::from_secs(args.seconds.max(1)),
+    )
+    .await?;
+    writeln!(
+        out,
+        "## Model performance at {}× the data
+",
+        args.scale_factor
+    )?;
+    writeln!(out, "Tenant `{tenant}` holds {stored} predictions over {} days (loaded in {:.1} s), the share of one tenant in a database of {} predictions across {} tenants. \
+              The last week's performance of its active models, alone at concurrency 1; the floor is the same scan as in the read mix.\n",
+        args.days, loaded.as_secs_f64(), stored as u64 * (args.tenants as u64 + 1), args.tenants + 1)?;
+    writeln!(out, "| statements per request (mlgate) | p50 mlgate (ms) | p95 | p50 floor (ms) | p95 | ratio |")?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    writeln!(
+        out,
+        "| {statements} | {} | {} | {} | {} | {:.2}× |\n",
+        ms(mine.p50()),
+        ms(mine.p95()),
+        ms(theirs.p50()),
+        ms(theirs.p95()),
+        mine.p50() / theirs.p50()
+    )?;
+    let _ = server.stop.send(());
+    let _ = server.handle.await;
+    Ok(out)
+}
+
 async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
     let mut out = String::new();
     let server = in_process(args).await?;
@@ -259,45 +408,16 @@ async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
     )?;
     writeln!(out, "|---|---|---|---|---|")?;
     let per_query = Duration::from_secs((args.seconds / 2).max(1));
+    let target = Target {
+        client: &client,
+        url: &server.url,
+        key: &key,
+        floor_pool: &floor_pool,
+        tenant,
+        windows: &windows,
+    };
     for query in Query::ALL {
-        let (document, variables) = reads::graphql(query, &windows);
-        let before = server.db.statements_executed();
-        let answer = graphql(&client, &server.url, &key, document, &variables).await?;
-        let statements = server.db.statements_executed() - before;
-        let floor_answer = reads::floor(&floor_pool, tenant, query, &windows).await?;
-        reads::same_results(query, &answer, &floor_answer)?;
-        let mine = {
-            let (client, url, key, variables) = (
-                client.clone(),
-                server.url.clone(),
-                key.clone(),
-                variables.clone(),
-            );
-            closed_loop(1, per_query / 5, per_query, move |_, _| {
-                let (client, url, key, variables) =
-                    (client.clone(), url.clone(), key.clone(), variables.clone());
-                async move {
-                    graphql(&client, &url, &key, document, &variables)
-                        .await
-                        .map(|_| ())
-                }
-            })
-            .await?
-        };
-        let theirs = {
-            let (floor_pool, windows, tenant) =
-                (floor_pool.clone(), windows.clone(), tenant.to_owned());
-            closed_loop(1, per_query / 5, per_query, move |_, _| {
-                let (floor_pool, windows, tenant) =
-                    (floor_pool.clone(), windows.clone(), tenant.clone());
-                async move {
-                    reads::floor(&floor_pool, &tenant, query, &windows)
-                        .await
-                        .map(|_| ())
-                }
-            })
-            .await?
-        };
+        let (statements, mine, theirs) = one_query(&target, &server.db, query, per_query).await?;
         writeln!(
             out,
             "| {} | {statements} | {} | {} | {:.2}× |",
@@ -587,6 +707,9 @@ pub async fn run(args: &Args, mut emit: impl FnMut(String)) -> anyhow::Result<()
     let tenants = api::demo::tenant_names(args.tenants);
     if wants("reads") {
         emit(reads(args, &tenants[0]).await?);
+    }
+    if wants("scale") {
+        emit(scale(args).await?);
     }
     if wants("ingest") {
         emit(ingest(args, &tenants).await?);
