@@ -629,6 +629,16 @@ backend_tests! {
         let m1 = &with["predictionStats"]["groups"][0];
         assert_eq!(m1["key"]["modelId"], "m-1");
         assert_eq!(m1["measures"]["inferenceTimeMs"], json!({"max": 100.0, "p95": 87.5}));
+        // Counts alone, and risk counts alone, equal the full answer's.
+        let full_stats = server.data(&key, STATS, json!({"groupBy": ["MODEL"]})).await;
+        let risk_only = server.data(&key, "{ predictionStats(groupBy: [MODEL]) { groups { measures { highOrCriticalCount } } } }", json!({})).await;
+        let count_only = server.data(&key, "{ predictionStats(groupBy: [MODEL]) { groups { measures { count } } } }", json!({})).await;
+        assert_eq!(groups(&full_stats).len(), 2);
+        for ((full, risk), count) in groups(&full_stats).iter().zip(groups(&risk_only)).zip(groups(&count_only)) {
+            assert_eq!(risk["measures"]["highOrCriticalCount"], full["measures"]["highOrCriticalCount"]);
+            assert_eq!(count["measures"]["count"], full["measures"]["count"]);
+        }
+        assert_eq!(groups(&risk_only)[0]["measures"]["highOrCriticalCount"], json!(3));
         for (a, b) in groups(&with).iter().zip(groups(&without)) {
             assert_eq!(a["measures"]["count"], b["measures"]["count"]);
             assert_eq!(a["measures"]["confidenceScore"], b["measures"]["confidenceScore"]);

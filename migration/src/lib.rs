@@ -19,6 +19,7 @@ mod m20260101_000007_drift_thresholds;
 mod m20260101_000008_drift_alert_events;
 mod m20260101_000009_event_notifications;
 mod m20260101_000010_prediction_rollups;
+mod m20260101_000011_analytics_covering_index;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000008_drift_alert_events::Migration),
             Box::new(m20260101_000009_event_notifications::Migration),
             Box::new(m20260101_000010_prediction_rollups::Migration),
+            Box::new(m20260101_000011_analytics_covering_index::Migration),
         ]
     }
 }

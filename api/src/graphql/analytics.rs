@@ -685,6 +685,21 @@ fn percentiles_read(latency: Lookahead<'_>) -> data::Percentiles {
     }
 }
 
+/// The measures the selection under a `PredictionMeasures` field reads.
+fn measures_read(measures: Lookahead<'_>) -> data::MeasureColumns {
+    let latency = measures.field("inferenceTimeMs");
+    data::MeasureColumns {
+        spreads: measures.field("violationProbability").exists()
+            || measures.field("confidenceScore").exists()
+            || ["avg", "min", "max"]
+                .into_iter()
+                .any(|m| latency.field(m).exists()),
+        risk: measures.field("riskDistribution").exists()
+            || measures.field("highOrCriticalCount").exists(),
+        percentiles: percentiles_read(latency),
+    }
+}
+
 /// The parts of a model's performance the selection under `performance`
 /// (a `ModelPerformance` field, fragments included) reads.
 fn performance_read(performance: Lookahead<'_>) -> perf::Measured {
@@ -823,12 +838,7 @@ impl AnalyticsQuery {
                 .collect(),
             bucketing: bucket.as_ref().map(BucketInput::bucketing).transpose()?,
             window: crate::data::TimeRange { from, to },
-            percentiles: percentiles_read(
-                ctx.look_ahead()
-                    .field("groups")
-                    .field("measures")
-                    .field("inferenceTimeMs"),
-            ),
+            measures: measures_read(ctx.look_ahead().field("groups").field("measures")),
         };
         let groups = stats::prediction_stats(rc.scoped(), request).await?;
         Ok(PredictionStats {

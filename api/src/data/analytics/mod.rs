@@ -99,6 +99,27 @@ pub enum Percentiles {
     Skipped,
 }
 
+/// Which measures of a group of predictions are computed (its count always
+/// is): what a query does not read is not aggregated, so a scan can stay on
+/// an index. What is not computed is absent (spreads, percentiles) or zero
+/// (risk counts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MeasureColumns {
+    /// Average, minimum and maximum of probability, confidence and latency.
+    pub spreads: bool,
+    /// Counts per risk level.
+    pub risk: bool,
+    pub percentiles: Percentiles,
+}
+
+impl MeasureColumns {
+    pub const ALL: Self = Self {
+        spreads: true,
+        risk: true,
+        percentiles: Percentiles::Computed,
+    };
+}
+
 /// The filtered predictions, with only the columns the analytics read.
 fn filtered_predictions(
     txn: &ScopedTxn,
@@ -128,9 +149,10 @@ fn filtered_predictions(
 fn prediction_measures_select(
     sql: &mut Sql,
     groups: usize,
-    percentiles: Percentiles,
+    columns: MeasureColumns,
     rows: impl FnOnce(&mut Sql),
 ) {
+    let percentiles = columns.percentiles;
     let ranked = percentiles == Percentiles::Computed && !sql.is_postgres();
     let group_list = (0..groups)
         .map(|g| format!("g{g}"))
@@ -140,19 +162,21 @@ fn prediction_measures_select(
     for g in 0..groups {
         sql.push(&format!("g{g}, "));
     }
-    sql.push(
-        "COUNT(*) AS n_rows, \
-         AVG(prob) AS prob_avg, MIN(prob) AS prob_min, MAX(prob) AS prob_max, \
-         AVG(conf) AS conf_avg, MIN(conf) AS conf_min, MAX(conf) AS conf_max, \
-         AVG(lat) AS lat_avg, MIN(lat) AS lat_min, MAX(lat) AS lat_max, ",
-    );
+    sql.push("COUNT(*) AS n_rows");
+    if columns.spreads {
+        sql.push(
+            ", AVG(prob) AS prob_avg, MIN(prob) AS prob_min, MAX(prob) AS prob_max, \
+             AVG(conf) AS conf_avg, MIN(conf) AS conf_min, MAX(conf) AS conf_max, \
+             AVG(lat) AS lat_avg, MIN(lat) AS lat_min, MAX(lat) AS lat_max",
+        );
+    }
     for (name, p) in PERCENTILES {
         if percentiles == Percentiles::Skipped {
             break;
         }
         if sql.is_postgres() {
             sql.push(&format!(
-                "percentile_cont({p}) WITHIN GROUP (ORDER BY lat) AS lat_{name}, "
+                ", percentile_cont({p}) WITHIN GROUP (ORDER BY lat) AS lat_{name}"
             ));
         } else {
             // The two ranks percentile_cont interpolates between (0-based):
@@ -160,17 +184,20 @@ fn prediction_measures_select(
             let position = format!("((n - 1) * {p})");
             let lower = format!("CAST({position} AS INTEGER)");
             sql.push(&format!(
-                "MAX(CASE WHEN i = {lower} THEN lat END) AS lat_{name}_lo, \
-                 MAX(CASE WHEN i = {lower} + ({position} > {lower}) THEN lat END) AS lat_{name}_hi, "
+                ", MAX(CASE WHEN i = {lower} THEN lat END) AS lat_{name}_lo, \
+                 MAX(CASE WHEN i = {lower} + ({position} > {lower}) THEN lat END) AS lat_{name}_hi"
             ));
         }
     }
-    sql.push(
-        "COUNT(*) FILTER (WHERE risk_level = 'critical') AS risk_critical, \
-         COUNT(*) FILTER (WHERE risk_level = 'high') AS risk_high, \
-         COUNT(*) FILTER (WHERE risk_level = 'medium') AS risk_medium, \
-         COUNT(*) FILTER (WHERE risk_level = 'low') AS risk_low FROM (",
-    );
+    if columns.risk {
+        sql.push(
+            ", COUNT(*) FILTER (WHERE risk_level = 'critical') AS risk_critical, \
+             COUNT(*) FILTER (WHERE risk_level = 'high') AS risk_high, \
+             COUNT(*) FILTER (WHERE risk_level = 'medium') AS risk_medium, \
+             COUNT(*) FILTER (WHERE risk_level = 'low') AS risk_low",
+        );
+    }
+    sql.push(" FROM (");
     if !ranked {
         rows(sql);
     } else {
@@ -197,17 +224,20 @@ fn prediction_measures_select(
 fn read_prediction_measures(
     row: &QueryResult,
     backend: DbBackend,
-    percentiles: Percentiles,
+    columns: MeasureColumns,
 ) -> ApiResult<PredictionMeasures> {
     let count = get_count(row, "n_rows")?;
     let spread = |prefix: &str| -> ApiResult<Spread> {
+        if !columns.spreads {
+            return Ok(Spread::default());
+        }
         Ok(Spread {
             avg: measure_opt(get_float(row, &format!("{prefix}_avg"))?),
             min: measure_opt(get_float(row, &format!("{prefix}_min"))?),
             max: measure_opt(get_float(row, &format!("{prefix}_max"))?),
         })
     };
-    let computed = percentiles == Percentiles::Computed;
+    let computed = columns.percentiles == Percentiles::Computed;
     let mut percentiles = [None; 3];
     for (slot, (name, p)) in percentiles.iter_mut().zip(PERCENTILES) {
         if !computed {
@@ -223,6 +253,16 @@ fn read_prediction_measures(
             ),
         });
     }
+    let risk = if columns.risk {
+        RiskCounts {
+            critical: get_count(row, "risk_critical")?,
+            high: get_count(row, "risk_high")?,
+            medium: get_count(row, "risk_medium")?,
+            low: get_count(row, "risk_low")?,
+        }
+    } else {
+        RiskCounts::default()
+    };
     Ok(PredictionMeasures {
         count,
         violation_probability: spread("prob")?,
@@ -234,12 +274,7 @@ fn read_prediction_measures(
             p99: percentiles[2],
             estimated: false,
         },
-        risk: RiskCounts {
-            critical: get_count(row, "risk_critical")?,
-            high: get_count(row, "risk_high")?,
-            medium: get_count(row, "risk_medium")?,
-            low: get_count(row, "risk_low")?,
-        },
+        risk,
     })
 }
 

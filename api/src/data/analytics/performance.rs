@@ -18,8 +18,8 @@ use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QuerySelect};
 use super::sql::Sql;
 use super::{
     filtered_predictions, get_count, get_float, get_text, measure, measure_opt,
-    prediction_measures_select, ratio, read_prediction_measures, rollups, Percentiles,
-    PredictionMeasures,
+    prediction_measures_select, ratio, read_prediction_measures, rollups, MeasureColumns,
+    Percentiles, PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::models::{self, ModelFilter};
@@ -388,7 +388,11 @@ async fn prediction_measures(
 ) -> ApiResult<HashMap<String, PredictionMeasures>> {
     let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
-    prediction_measures_select(&mut sql, 1, percentiles, |sql| {
+    let columns = MeasureColumns {
+        percentiles,
+        ..MeasureColumns::ALL
+    };
+    prediction_measures_select(&mut sql, 1, columns, |sql| {
         sql.push("SELECT f.model_id AS g0, ")
             .float("f.violation_probability")
             .push(" AS prob, ")
@@ -403,10 +407,7 @@ async fn prediction_measures(
     let mut out = HashMap::new();
     for row in sql.fetch(txn).await? {
         let model_id = get_text(&row, "g0")?.unwrap_or_default();
-        out.insert(
-            model_id,
-            read_prediction_measures(&row, backend, percentiles)?,
-        );
+        out.insert(model_id, read_prediction_measures(&row, backend, columns)?);
     }
     Ok(out)
 }

@@ -10,7 +10,7 @@ use sea_orm::QueryResult;
 use super::sql::Sql;
 use super::{
     filtered_predictions, get_count, get_text, prediction_measures_select,
-    read_prediction_measures, Bucket, Bucketing, Percentiles, PredictionMeasures,
+    read_prediction_measures, Bucket, Bucketing, MeasureColumns, PredictionMeasures,
 };
 use crate::data::filter::invalid;
 use crate::data::predictions::PredictionFilter;
@@ -92,7 +92,7 @@ pub struct StatsRequest {
     pub group_by: Vec<StatsDimension>,
     pub bucketing: Option<Bucketing>,
     pub window: TimeRange,
-    pub percentiles: Percentiles,
+    pub measures: MeasureColumns,
 }
 
 /// The groups, ordered by dimension values (in `group_by` order, bytewise,
@@ -123,7 +123,7 @@ pub async fn prediction_stats(
     }
     let bucketed = buckets.is_some();
     let groups = dimensions.len() + usize::from(bucketed);
-    prediction_measures_select(&mut sql, groups, request.percentiles, |sql| {
+    prediction_measures_select(&mut sql, groups, request.measures, |sql| {
         sql.push("SELECT ");
         let mut g = 0;
         if let Some(buckets) = &buckets {
@@ -161,7 +161,7 @@ pub async fn prediction_stats(
         groups.push((
             bucket,
             key,
-            read_prediction_measures(row, backend, request.percentiles)?,
+            read_prediction_measures(row, backend, request.measures)?,
         ));
     }
     fill_and_order(groups, &dimensions, buckets.as_deref())
