@@ -1,0 +1,197 @@
+//! PostGraphile v4 with `@graphile/pg-aggregates` and the connection filter
+//! (`bench/postgraphile/server.mjs`), the gateway users would otherwise
+//! pick, asked the read mix's questions the way its schema lets them be
+//! asked, under the same row-level security (gateway role, tenant set per
+//! request). Its answers are checked against the SQL floor's before timing.
+//!
+//! Where its schema cannot say the same thing, it is asked for less: no
+//! latency percentiles (pg-aggregates has none), no SHAP top-5 (the whole
+//! SHAP object comes back), no latest PSI per drift type, days without
+//! predictions absent instead of zero, and model performance over every
+//! model with predictions rather than the active ones.
+
+use anyhow::ensure;
+use serde_json::{json, Value as Json};
+
+use crate::reads::{Query, Windows};
+
+const HIGH_RISK: &str = r#"query HighRisk($from: Datetime!) {
+  allMlPredictions(filter: {riskLevel: {in: ["critical", "high"]}, predictionTimestamp: {greaterThanOrEqualTo: $from}},
+                   orderBy: [VIOLATION_PROBABILITY_DESC, PREDICTION_ID_DESC], first: 20) {
+    nodes {
+      predictionId resourceId riskLevel violationProbability shapValues
+      mlModelByTenantIdAndModelId { modelId modelName }
+      mlFeedbacksByTenantIdAndPredictionId(first: 3, orderBy: [CREATED_AT_DESC, FEEDBACK_ID_DESC]) { nodes { feedbackType correctLabel } }
+    }
+  }
+}"#;
+
+const PERFORMANCE: &str = r#"query Performance($from: Datetime!) {
+  allMlPredictions(filter: {predictionTimestamp: {greaterThanOrEqualTo: $from}}) {
+    byModel: groupedAggregates(groupBy: [MODEL_ID]) { keys distinctCount { predictionId } average { confidenceScore inferenceTimeMs } }
+    byRisk: groupedAggregates(groupBy: [MODEL_ID, RISK_LEVEL]) { keys distinctCount { predictionId } }
+  }
+}"#;
+
+const DAILY: &str = r#"query Daily($from: Datetime!, $to: Datetime!) {
+  allMlPredictions(filter: {predictionTimestamp: {greaterThanOrEqualTo: $from, lessThan: $to}}) {
+    groupedAggregates(groupBy: [PREDICTION_TIMESTAMP_TRUNCATED_TO_DAY]) { keys distinctCount { predictionId } }
+  }
+}"#;
+
+const DRIFT: &str = r#"query Drift($modelId: String!, $from: Datetime!) {
+  allMlDriftMetrics(filter: {modelId: {equalTo: $modelId}, measuredAt: {greaterThanOrEqualTo: $from}}) {
+    groupedAggregates(groupBy: [DRIFT_TYPE]) { keys distinctCount { metricId } max { psiScore } average { psiScore } }
+  }
+}"#;
+
+const NESTED: &str = r#"query Nested {
+  allMlModels(first: 4, orderBy: [CREATED_AT_DESC, MODEL_ID_DESC]) {
+    nodes {
+      modelId
+      mlPredictionsByTenantIdAndModelId(first: 10, orderBy: [PREDICTION_TIMESTAMP_DESC, PREDICTION_ID_DESC]) {
+        nodes { predictionId mlFeedbacksByTenantIdAndPredictionId(first: 2, orderBy: [CREATED_AT_DESC, FEEDBACK_ID_DESC]) { nodes { feedbackType } } }
+      }
+    }
+  }
+}"#;
+
+/// The PostGraphile document and variables asking `query`'s question.
+pub fn graphql(query: Query, w: &Windows) -> (&'static str, Json) {
+    match query {
+        Query::HighRisk => (HIGH_RISK, json!({"from": w.last_day})),
+        Query::Performance => (PERFORMANCE, json!({"from": w.last_week})),
+        Query::Daily => (DAILY, json!({"from": w.days_from, "to": w.days_to})),
+        Query::Drift => (
+            DRIFT,
+            json!({"modelId": w.drift_model, "from": w.drift_from}),
+        ),
+        Query::Nested => (NESTED, json!({})),
+    }
+}
+
+/// A PostGraphile count (a bigint, sent as a string).
+fn count(v: &Json) -> Option<i64> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_i64())
+}
+
+fn number(v: &Json) -> Option<f64> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+}
+
+/// Checks PostGraphile's answer against the floor's on what both say.
+pub fn same_results(query: Query, theirs: &Json, floor: &Json) -> anyhow::Result<()> {
+    let fail = |what: &str| {
+        format!("{}: PostGraphile and the SQL floor disagree on {what}:\nPostGraphile {theirs}\nfloor {floor}", query.name())
+    };
+    match query {
+        Query::HighRisk => {
+            let probabilities = |nodes: &Json| -> Vec<Option<f64>> {
+                nodes
+                    .as_array()
+                    .map(|n| {
+                        n.iter()
+                            .map(|p| number(&p["violationProbability"]))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let mine = probabilities(&theirs["allMlPredictions"]["nodes"]);
+            ensure!(!mine.is_empty(), fail("the predictions"));
+            ensure!(
+                mine == probabilities(&floor["predictions"]["nodes"]),
+                fail("the probabilities, in order")
+            );
+        }
+        Query::Performance => {
+            for model in floor["modelPerformance"].as_array().into_iter().flatten() {
+                let id = &model["model"]["modelId"];
+                let found = theirs["allMlPredictions"]["byModel"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|g| &g["keys"][0] == id);
+                let n = found.and_then(|g| count(&g["distinctCount"]["predictionId"]));
+                ensure!(
+                    n.unwrap_or(0) == model["predictionCount"].as_i64().unwrap_or(-1),
+                    fail("prediction counts")
+                );
+            }
+        }
+        Query::Daily => {
+            let mut total = 0;
+            for group in theirs["allMlPredictions"]["groupedAggregates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                total += count(&group["distinctCount"]["predictionId"]).unwrap_or(0);
+            }
+            let expected: i64 = floor["predictionStats"]["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g["measures"]["count"].as_i64())
+                .sum();
+            ensure!(
+                total > 0 && total == expected,
+                fail("the predictions counted")
+            );
+        }
+        Query::Drift => {
+            for kind in floor["driftSummary"]["types"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = kind["driftType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_lowercase();
+                let found = theirs["allMlDriftMetrics"]["groupedAggregates"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|g| g["keys"][0] == json!(name));
+                let n = found.and_then(|g| count(&g["distinctCount"]["metricId"]));
+                ensure!(
+                    n == kind["metricCount"].as_i64(),
+                    fail("metric counts per drift type")
+                );
+            }
+        }
+        Query::Nested => {
+            let ids = |models: &Json, predictions: &str| -> Vec<(Json, Vec<Json>)> {
+                models
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| {
+                        let nodes = m[predictions]["nodes"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        (
+                            m["modelId"].clone(),
+                            nodes.iter().map(|p| p["predictionId"].clone()).collect(),
+                        )
+                    })
+                    .collect()
+            };
+            let mine = ids(
+                &theirs["allMlModels"]["nodes"],
+                "mlPredictionsByTenantIdAndModelId",
+            );
+            ensure!(!mine.is_empty(), fail("the models"));
+            ensure!(
+                mine == ids(&floor["models"]["nodes"], "predictions"),
+                fail("the models and their predictions")
+            );
+        }
+    }
+    Ok(())
+}
