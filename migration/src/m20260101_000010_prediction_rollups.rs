@@ -91,7 +91,8 @@ CREATE TABLE mlgate_prediction_hours (
     high BIGINT NOT NULL,
     medium BIGINT NOT NULL,
     low BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, model_id, model_version, hour_start),
+    -- Hour before version: windows select a model's hours across its versions.
+    PRIMARY KEY (tenant_id, model_id, hour_start, model_version),
     FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
 )
 ;;
@@ -102,7 +103,7 @@ CREATE TABLE mlgate_prediction_latency_hours (
     hour_start TIMESTAMPTZ NOT NULL,
     bucket INTEGER NOT NULL,
     predictions BIGINT NOT NULL,
-    PRIMARY KEY (tenant_id, model_id, model_version, hour_start, bucket),
+    PRIMARY KEY (tenant_id, model_id, hour_start, model_version, bucket),
     FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
 )
 ;;
