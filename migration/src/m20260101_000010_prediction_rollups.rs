@@ -11,7 +11,10 @@
 //! hours they touch (one grouped upsert per statement, in key order so that
 //! concurrent batches lock rollup rows in the same order); updates that
 //! change a rolled-up column and deletes rebuild the hours they touched from
-//! the predictions, since a minimum or maximum cannot be taken back.
+//! the predictions, since a minimum or maximum cannot be taken back. (A
+//! rebuild racing a concurrent insert into the same, previously empty hour
+//! could count that insert twice; only writers that move predictions
+//! between hours can cause it, and the gateway never does.)
 //!
 //! SQLite, the embedded single-process default for small data, scans.
 
