@@ -185,17 +185,14 @@ async fn load(args: &Args) -> anyhow::Result<String> {
     Ok(out)
 }
 
-/// POSTs a GraphQL request and returns `data`, failing on any error.
-async fn graphql(
-    client: &reqwest::Client,
-    url: &str,
-    key: &str,
+/// Sends a GraphQL request (`request` carries the URL and the caller's
+/// credentials) and returns `data`, failing on any error.
+async fn post_graphql(
+    request: reqwest::RequestBuilder,
     query: &str,
     variables: &Json,
 ) -> anyhow::Result<Json> {
-    let response = client
-        .post(url)
-        .bearer_auth(key)
+    let response = request
         .json(&json!({"query": query, "variables": variables}))
         .send()
         .await?;
@@ -206,6 +203,46 @@ async fn graphql(
         "HTTP {status}: {body}"
     );
     Ok(body["data"].clone())
+}
+
+/// An mlgate request with an API key.
+async fn graphql(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    query: &str,
+    variables: &Json,
+) -> anyhow::Result<Json> {
+    post_graphql(client.post(url).bearer_auth(key), query, variables).await
+}
+
+/// The read mix through mlgate: `concurrency` workers each cycling through
+/// the five queries.
+async fn mlgate_mix(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    windows: &Arc<Windows>,
+    concurrency: usize,
+    duration: Duration,
+) -> anyhow::Result<Samples> {
+    let (client, url, key, windows) = (
+        client.clone(),
+        url.to_owned(),
+        key.to_owned(),
+        windows.clone(),
+    );
+    closed_loop(concurrency, duration / 5, duration, move |worker, i| {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        let query = Query::ALL[(worker + i as usize) % Query::ALL.len()];
+        let (document, variables) = reads::graphql(query, &windows);
+        async move {
+            graphql(&client, &url, &key, document, &variables)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await
 }
 
 struct InProcess {
@@ -391,19 +428,13 @@ async fn postgraphile_request(
     query: &str,
     variables: &Json,
 ) -> anyhow::Result<Json> {
-    let response = client
-        .post(url)
-        .header("x-tenant", tenant)
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: Json = response.json().await?;
-    anyhow::ensure!(
-        status.is_success() && body.get("errors").is_none(),
-        "PostGraphile: HTTP {status}: {body}"
-    );
-    Ok(body["data"].clone())
+    post_graphql(
+        client.post(url).header("x-tenant", tenant),
+        query,
+        variables,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("PostGraphile: {e}"))
 }
 
 /// The read mix through mlgate and through PostGraphile v4 (started here
@@ -479,25 +510,7 @@ async fn versus_postgraphile(args: &Args, tenant: &str) -> anyhow::Result<String
     writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     let duration = Duration::from_secs(args.seconds);
     for &concurrency in &args.concurrency {
-        let mine = {
-            let (client, url, key, windows) = (
-                client.clone(),
-                server.url.clone(),
-                key.clone(),
-                windows.clone(),
-            );
-            closed_loop(concurrency, duration / 5, duration, move |worker, i| {
-                let (client, url, key) = (client.clone(), url.clone(), key.clone());
-                let query = Query::ALL[(worker + i as usize) % Query::ALL.len()];
-                let (document, variables) = reads::graphql(query, &windows);
-                async move {
-                    graphql(&client, &url, &key, document, &variables)
-                        .await
-                        .map(|_| ())
-                }
-            })
-            .await?
-        };
+        let mine = mlgate_mix(&client, &server.url, &key, &windows, concurrency, duration).await?;
         let theirs = {
             let (client, url, windows, tenant) = (
                 client.clone(),
@@ -589,25 +602,7 @@ async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
     writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
     let duration = Duration::from_secs(args.seconds);
     for &concurrency in &args.concurrency {
-        let mine = {
-            let (client, url, key, windows) = (
-                client.clone(),
-                server.url.clone(),
-                key.clone(),
-                windows.clone(),
-            );
-            closed_loop(concurrency, duration / 5, duration, move |worker, i| {
-                let (client, url, key) = (client.clone(), url.clone(), key.clone());
-                let query = Query::ALL[(worker + i as usize) % Query::ALL.len()];
-                let (document, variables) = reads::graphql(query, &windows);
-                async move {
-                    graphql(&client, &url, &key, document, &variables)
-                        .await
-                        .map(|_| ())
-                }
-            })
-            .await?
-        };
+        let mine = mlgate_mix(&client, &server.url, &key, &windows, concurrency, duration).await?;
         let theirs = {
             let (floor_pool, windows, tenant) =
                 (floor_pool.clone(), windows.clone(), tenant.to_owned());

@@ -13,7 +13,7 @@
 use anyhow::ensure;
 use serde_json::{json, Value as Json};
 
-use crate::reads::{Query, Windows};
+use crate::reads::{self, Query, Windows};
 
 const HIGH_RISK: &str = r#"query HighRisk($from: Datetime!) {
   allMlPredictions(filter: {riskLevel: {in: ["critical", "high"]}, predictionTimestamp: {greaterThanOrEqualTo: $from}},
@@ -58,16 +58,14 @@ const NESTED: &str = r#"query Nested {
 
 /// The PostGraphile document and variables asking `query`'s question.
 pub fn graphql(query: Query, w: &Windows) -> (&'static str, Json) {
-    match query {
-        Query::HighRisk => (HIGH_RISK, json!({"from": w.last_day})),
-        Query::Performance => (PERFORMANCE, json!({"from": w.last_week})),
-        Query::Daily => (DAILY, json!({"from": w.days_from, "to": w.days_to})),
-        Query::Drift => (
-            DRIFT,
-            json!({"modelId": w.drift_model, "from": w.drift_from}),
-        ),
-        Query::Nested => (NESTED, json!({})),
-    }
+    let document = match query {
+        Query::HighRisk => HIGH_RISK,
+        Query::Performance => PERFORMANCE,
+        Query::Daily => DAILY,
+        Query::Drift => DRIFT,
+        Query::Nested => NESTED,
+    };
+    (document, reads::variables(query, w))
 }
 
 /// A PostGraphile count (a bigint, sent as a string).

@@ -106,18 +106,27 @@ const NESTED: &str = r#"query Nested {
   }
 }"#;
 
+/// The variables of `query` (the same for any gateway asked it).
+pub fn variables(query: Query, w: &Windows) -> Json {
+    match query {
+        Query::HighRisk => json!({"from": w.last_day}),
+        Query::Performance => json!({"from": w.last_week}),
+        Query::Daily => json!({"from": w.days_from, "to": w.days_to}),
+        Query::Drift => json!({"modelId": w.drift_model, "from": w.drift_from}),
+        Query::Nested => json!({}),
+    }
+}
+
 /// The GraphQL document and variables of `query`.
 pub fn graphql(query: Query, w: &Windows) -> (&'static str, Json) {
-    match query {
-        Query::HighRisk => (HIGH_RISK, json!({"from": w.last_day})),
-        Query::Performance => (PERFORMANCE, json!({"from": w.last_week})),
-        Query::Daily => (DAILY, json!({"from": w.days_from, "to": w.days_to})),
-        Query::Drift => (
-            DRIFT,
-            json!({"modelId": w.drift_model, "from": w.drift_from}),
-        ),
-        Query::Nested => (NESTED, json!({})),
-    }
+    let document = match query {
+        Query::HighRisk => HIGH_RISK,
+        Query::Performance => PERFORMANCE,
+        Query::Daily => DAILY,
+        Query::Drift => DRIFT,
+        Query::Nested => NESTED,
+    };
+    (document, variables(query, w))
 }
 
 fn statement(sql: &str, values: Vec<Value>) -> Statement {

@@ -75,8 +75,8 @@ enum CatchUp {
 struct AlertStream {
     scoped: Scoped,
     filter: AlertFilter,
-    /// Keeps the tenant's feed alive while subscribed.
-    _source: Arc<Feed>,
+    /// The tenant's feed: kept alive while subscribed, and asked for its position.
+    source: Arc<Feed>,
     feed: broadcast::Receiver<Arc<AlertBatch>>,
     /// `None` until the first poll has read the starting point.
     cursor: Option<i64>,
@@ -105,7 +105,7 @@ pub fn drift_alerts(
     let state = AlertStream {
         scoped,
         filter,
-        _source: feed,
+        source: feed,
         feed: receiver,
         cursor: None,
         since,
@@ -181,7 +181,7 @@ impl AlertStream {
     /// another gateway). Replaying from `since` reads the outbox up to the
     /// feed's position, or to the end when that is unknown.
     async fn start(&mut self) -> ApiResult<()> {
-        let known = self._source.position();
+        let known = self.source.position();
         let (last, known) = match (known, self.since) {
             (Some(position), None) => (position, true),
             (Some(position), Some(since)) if since <= position => (position, true),

@@ -674,15 +674,10 @@ pub fn performance_options(
 }
 
 /// Whether the selection under a `LatencyStats` field reads a percentile.
-fn percentiles_read(latency: Lookahead<'_>) -> data::Percentiles {
-    if ["p50", "p95", "p99"]
+fn reads_percentile(latency: Lookahead<'_>) -> bool {
+    ["p50", "p95", "p99"]
         .into_iter()
         .any(|p| latency.field(p).exists())
-    {
-        data::Percentiles::Computed
-    } else {
-        data::Percentiles::Skipped
-    }
 }
 
 /// The measures the selection under a `PredictionMeasures` field reads.
@@ -696,7 +691,7 @@ fn measures_read(measures: Lookahead<'_>) -> data::MeasureColumns {
                 .any(|m| latency.field(m).exists()),
         risk: measures.field("riskDistribution").exists()
             || measures.field("highOrCriticalCount").exists(),
-        percentiles: percentiles_read(latency),
+        percentiles: data::Percentiles::when(reads_percentile(latency)),
     }
 }
 
@@ -707,16 +702,8 @@ fn performance_read(performance: Lookahead<'_>) -> perf::Measured {
         performance.field("inferenceTimeMs"),
         performance.field("predictions").field("inferenceTimeMs"),
     ];
-    let percentiles = if latency
-        .into_iter()
-        .any(|l| percentiles_read(l) == data::Percentiles::Computed)
-    {
-        data::Percentiles::Computed
-    } else {
-        data::Percentiles::Skipped
-    };
     perf::Measured {
-        percentiles,
+        percentiles: data::Percentiles::when(latency.into_iter().any(reads_percentile)),
         feedback: performance.field("feedback").exists(),
         outcomes: performance.field("observed").exists()
             || performance.field("calibration").exists(),

@@ -99,6 +99,17 @@ pub enum Percentiles {
     Skipped,
 }
 
+impl Percentiles {
+    /// Computed when `read`.
+    pub fn when(read: bool) -> Self {
+        if read {
+            Self::Computed
+        } else {
+            Self::Skipped
+        }
+    }
+}
+
 /// Which measures of a group of predictions are computed (its count always
 /// is): what a query does not read is not aggregated, so a scan can stay on
 /// an index. What is not computed is absent (spreads, percentiles) or zero

@@ -56,6 +56,13 @@ struct Split {
     untimed: bool,
 }
 
+impl Split {
+    /// Whether some predictions are read from rows (partial hours, untimed).
+    fn reads_rows(&self) -> bool {
+        !self.edges.is_empty() || self.untimed
+    }
+}
+
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
 }
@@ -173,6 +180,34 @@ fn edges_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Sp
     sql.push(")");
 }
 
+/// Writes the derived table of a rollup query: `from_hours` (a select up to
+/// its `WHERE`) over the whole hours, `UNION ALL` `from_rows` over the
+/// partial hours, grouped by `rows_group_by`, each only when the window has
+/// some. False when it has neither (nothing to read).
+fn parts(
+    sql: &mut Sql,
+    txn: &ScopedTxn,
+    scope: &Scope<'_>,
+    split: &Split,
+    from_hours: &str,
+    from_rows: &str,
+    rows_group_by: &str,
+) -> bool {
+    if split.hours.is_some() {
+        sql.push(from_hours);
+        hours_condition(sql, txn, scope, split);
+        if split.reads_rows() {
+            sql.push(" UNION ALL ");
+        }
+    }
+    if split.reads_rows() {
+        sql.push(from_rows);
+        edges_condition(sql, txn, scope, split);
+        sql.push(" GROUP BY ").push(rows_group_by);
+    }
+    split.hours.is_some() || split.reads_rows()
+}
+
 /// The measures of each model in `scope` that has predictions in it.
 pub async fn prediction_measures(
     txn: &ScopedTxn,
@@ -240,36 +275,26 @@ async fn additive_measures(
         sql.push(&format!(", CAST(SUM({level}) AS BIGINT) AS risk_{level}"));
     }
     sql.push(" FROM (");
-    let mut parts = 0;
-    if split.hours.is_some() {
-        sql.push(
-            "SELECT model_id, predictions AS n, \
-             probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
-             confidence_sum AS conf_sum, confidence_min AS conf_min, confidence_max AS conf_max, \
-             latency_sum AS lat_sum, latency_min AS lat_min, latency_max AS lat_max, \
-             critical, high, medium, low FROM mlgate_prediction_hours WHERE ",
-        );
-        hours_condition(&mut sql, txn, scope, split);
-        parts += 1;
-    }
-    if !split.edges.is_empty() || split.untimed {
-        if parts > 0 {
-            sql.push(" UNION ALL ");
-        }
-        sql.push(
-            "SELECT model_id, COUNT(*), \
-             SUM(violation_probability), MIN(violation_probability), MAX(violation_probability), \
-             SUM(confidence_score), MIN(confidence_score), MAX(confidence_score), \
-             SUM(inference_time_ms), MIN(inference_time_ms), MAX(inference_time_ms), \
-             COUNT(*) FILTER (WHERE risk_level = 'critical'), COUNT(*) FILTER (WHERE risk_level = 'high'), \
-             COUNT(*) FILTER (WHERE risk_level = 'medium'), COUNT(*) FILTER (WHERE risk_level = 'low') \
-             FROM ml_predictions WHERE ",
-        );
-        edges_condition(&mut sql, txn, scope, split);
-        sql.push(" GROUP BY model_id");
-        parts += 1;
-    }
-    if parts == 0 {
+    let any = parts(
+        &mut sql,
+        txn,
+        scope,
+        split,
+        "SELECT model_id, predictions AS n, \
+         probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
+         confidence_sum AS conf_sum, confidence_min AS conf_min, confidence_max AS conf_max, \
+         latency_sum AS lat_sum, latency_min AS lat_min, latency_max AS lat_max, \
+         critical, high, medium, low FROM mlgate_prediction_hours WHERE ",
+        "SELECT model_id, COUNT(*), \
+         SUM(violation_probability), MIN(violation_probability), MAX(violation_probability), \
+         SUM(confidence_score), MIN(confidence_score), MAX(confidence_score), \
+         SUM(inference_time_ms), MIN(inference_time_ms), MAX(inference_time_ms), \
+         COUNT(*) FILTER (WHERE risk_level = 'critical'), COUNT(*) FILTER (WHERE risk_level = 'high'), \
+         COUNT(*) FILTER (WHERE risk_level = 'medium'), COUNT(*) FILTER (WHERE risk_level = 'low') \
+         FROM ml_predictions WHERE ",
+        "model_id",
+    );
+    if !any {
         return Ok(HashMap::new());
     }
     sql.push(") parts GROUP BY model_id");
@@ -346,26 +371,16 @@ async fn histograms(
     sql.push(
         "SELECT model_id, CAST(bucket AS BIGINT) AS bucket, CAST(SUM(n) AS BIGINT) AS n FROM (",
     );
-    let mut parts = 0;
-    if split.hours.is_some() {
-        sql.push(
-            "SELECT model_id, bucket, predictions AS n FROM mlgate_prediction_latency_hours WHERE ",
-        );
-        hours_condition(&mut sql, txn, scope, split);
-        parts += 1;
-    }
-    if !split.edges.is_empty() || split.untimed {
-        if parts > 0 {
-            sql.push(" UNION ALL ");
-        }
-        sql.push(
-            "SELECT model_id, mlgate_latency_bucket(inference_time_ms), COUNT(*) FROM ml_predictions WHERE ",
-        );
-        edges_condition(&mut sql, txn, scope, split);
-        sql.push(" GROUP BY 1, 2");
-        parts += 1;
-    }
-    if parts == 0 {
+    let any = parts(
+        &mut sql,
+        txn,
+        scope,
+        split,
+        "SELECT model_id, bucket, predictions AS n FROM mlgate_prediction_latency_hours WHERE ",
+        "SELECT model_id, mlgate_latency_bucket(inference_time_ms), COUNT(*) FROM ml_predictions WHERE ",
+        "1, 2",
+    );
+    if !any {
         return Ok(HashMap::new());
     }
     sql.push(") parts GROUP BY model_id, bucket ORDER BY model_id, bucket");
