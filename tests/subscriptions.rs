@@ -263,17 +263,21 @@ backend_tests! {
         tokio::time::sleep(Duration::from_millis(200)).await;
 
         let create = |id: &str| format!(r#"mutation {{ createTrainingJob(input: {{jobId: "{id}", modelType: "lstm", triggerReason: MANUAL, trainingConfig: {{}}}}) {{ jobId }} }}"#);
-        server.data(&service, &create("job-other"), json!({})).await;
-        server.data(&service, &create("job-1"), json!({})).await;
-        server.data(&service, r#"mutation { updateTrainingJob(jobId: "job-1", input: {metrics: {loss: 1}}) { jobId } }"#, json!({})).await;
-        server.data(&service, r#"mutation { updateTrainingJob(jobId: "job-1", input: {status: RUNNING}) { jobId } }"#, json!({})).await;
         let mut statuses = Vec::new();
-        for _ in 0..2 {
-            let message = next(&mut socket).await.unwrap();
+        let mut take = async |socket: &mut common::ws::Socket| {
+            let message = next(socket).await.unwrap();
             let job = &message["payload"]["data"]["trainingJobUpdates"];
             assert_eq!(job["jobId"], "job-1", "{message}");
             statuses.push(job["status"].as_str().unwrap().to_owned());
-        }
+        };
+        server.data(&service, &create("job-other"), json!({})).await;
+        server.data(&service, &create("job-1"), json!({})).await;
+        // The subscription reads a job's state when notified: wait for the
+        // first state before changing it (else it may read the second).
+        take(&mut socket).await;
+        server.data(&service, r#"mutation { updateTrainingJob(jobId: "job-1", input: {metrics: {loss: 1}}) { jobId } }"#, json!({})).await;
+        server.data(&service, r#"mutation { updateTrainingJob(jobId: "job-1", input: {status: RUNNING}) { jobId } }"#, json!({})).await;
+        take(&mut socket).await;
         assert_eq!(statuses, ["QUEUED", "RUNNING"]);
         silent(&mut socket, "a metrics-only change or another job").await;
         silent(&mut beta_socket, "beta saw alpha's jobs").await;

@@ -68,10 +68,12 @@ backend_tests! {
                 assert_eq!(model["predictions"]["nodes"][0]["model"]["modelId"], model["modelId"]);
             }
             assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
-            // Models (page), predictions (count + page), models by id; plus
-            // one tenant-setting statement per data call on PostgreSQL.
+            // The credential re-check every operation makes, then models
+            // (page), predictions (count + page), models by id; plus the
+            // statement that sets up each data call's transaction
+            // (PostgreSQL: tenant, role and budgets; SQLite: the deadline).
             let statements = server.db.statements_executed() - before;
-            let expected = if test_db.backend == sea_orm::DbBackend::Postgres { 7 } else { 4 };
+            let expected = 8;
             assert_eq!(statements, expected, "operation {id}");
         }
         server.stop().await;

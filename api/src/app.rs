@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -14,12 +13,13 @@ use crate::db::{redact_url, Database};
 use crate::demo::{self, DemoSummary};
 use crate::events::Events;
 use crate::graphql::build_schema;
-use crate::transport::{router, AppState};
+use crate::transport::{router, serve, Admission, AppState, HttpSettings};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     db: Database,
+    http: HttpSettings,
     demo: Option<DemoSummary>,
 }
 
@@ -28,17 +28,14 @@ impl Application {
     /// binds the listening socket. The server answers once `run_*` is awaited.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let db = Database::connect(
-            &config.database.database_url,
-            config.database.db_max_connections,
-        )
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to {}: {e}",
-                redact_url(&config.database.database_url)
-            )
-        })?;
+        let db = Database::connect_with(&config.serve.db_settings(&config.database))
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot connect to {}: {e}",
+                    redact_url(&config.database.database_url)
+                )
+            })?;
         if !config.serve.no_migrate {
             db.migrate_up().await?;
         }
@@ -47,13 +44,28 @@ impl Application {
         } else {
             None
         };
-        let state = AppState {
-            schema: build_schema(config.serve.query_limits(), config.serve.write_limits()),
-            auth: Authenticator::new(db.clone(), &config.serve)?,
-            events: Events::start(&db),
-            db: db.clone(),
-            settings: Arc::new(config.serve.clone()),
-        };
+        let transport = config.serve.transport();
+        let auth = Authenticator::new(db.clone(), &config.serve.auth())?;
+        let events = Events::start(&db);
+        // A revoked key leaves the credential cache before the revoking
+        // answer is sent (and, via notifications, on every other process).
+        let forget = auth.clone();
+        events.on_revocation(move |key| match key {
+            Some(key) => forget.forget_key(key),
+            None => forget.forget_all(),
+        });
+        let state = AppState::new(
+            build_schema(
+                transport.limits,
+                config.serve.write_limits(),
+                transport.introspection,
+            ),
+            db.clone(),
+            auth,
+            events,
+            Admission::new(config.serve.admission()),
+            transport.clone(),
+        );
         let listener = TcpListener::bind(config.serve.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.serve.bind))?;
@@ -68,6 +80,7 @@ impl Application {
             router: router(state),
             listener,
             db,
+            http: transport.http,
             demo,
         })
     }
@@ -103,9 +116,7 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(stop)
-            .await?;
+        serve(self.listener, self.router, self.http, stop).await?;
         tracing::info!("mlgate stopped");
         self.db.close().await?;
         Ok(())

@@ -5,8 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use std::time::Duration;
+
+use crate::auth::{AuthSettings, JwtSettings};
 use crate::data::PageLimits;
-use crate::graphql::{QueryLimits, WriteLimits};
+use crate::db::{Budgets, DbSettings};
+use crate::graphql::{Introspection, QueryLimits, WriteLimits};
+use crate::transport::{
+    AdmissionSettings, HttpSettings, Rate, ResponseLimits, TransportSettings, WsSettings,
+};
 
 /// The embedded default: an SQLite file under `./data/`, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
@@ -251,9 +258,159 @@ pub struct ServeArgs {
     pub max_query_depth: usize,
 
     /// Largest operation complexity: one per field, times the page size for
-    /// fields inside a list (so nested page sizes multiply).
+    /// fields inside a list (so nested page sizes multiply), times the groups,
+    /// features or models an analytics field may return.
     #[arg(long, env = "MLGATE_MAX_QUERY_COMPLEXITY", default_value_t = QueryLimits::MAX_COMPLEXITY)]
     pub max_query_complexity: usize,
+
+    /// Most lexical tokens a document may have (send large inputs as variables).
+    #[arg(long, env = "MLGATE_MAX_TOKENS", default_value_t = QueryLimits::MAX_TOKENS)]
+    pub max_tokens: usize,
+
+    /// Deepest nesting of lists and objects in one input value (a literal, a
+    /// variable's default or a variable).
+    #[arg(long, env = "MLGATE_MAX_VALUE_DEPTH", default_value_t = QueryLimits::MAX_VALUE_DEPTH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
+    pub max_value_depth: usize,
+
+    /// Most aliased fields in a document (fragments counted where spread).
+    #[arg(long, env = "MLGATE_MAX_ALIASES", default_value_t = QueryLimits::MAX_ALIASES)]
+    pub max_aliases: usize,
+
+    /// Most directives in a document.
+    #[arg(long, env = "MLGATE_MAX_DIRECTIVES", default_value_t = QueryLimits::MAX_DIRECTIVES)]
+    pub max_directives: usize,
+
+    /// Most fields one operation selects on its root type.
+    #[arg(long, env = "MLGATE_MAX_ROOT_FIELDS", default_value_t = QueryLimits::MAX_ROOT_FIELDS)]
+    pub max_root_fields: usize,
+
+    /// Most errors listed in one answer; the rest are counted in one more error.
+    #[arg(long, env = "MLGATE_MAX_ERRORS", default_value_t = ResponseLimits::MAX_ERRORS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub max_errors: usize,
+
+    /// Largest answer (or WebSocket message), in bytes; a larger one is
+    /// replaced by a RESPONSE_TOO_LARGE error.
+    #[arg(long, env = "MLGATE_MAX_RESPONSE_BYTES", default_value_t = ResponseLimits::MAX_BYTES)]
+    pub max_response_bytes: usize,
+
+    /// Who may introspect the schema: `on` (everyone), `off` (nobody) or
+    /// `admin` (admin credentials only). Field suggestions ("Did you mean …")
+    /// are shown only when `on`. Production: `admin` or `off`.
+    #[arg(long, env = "MLGATE_INTROSPECTION", value_enum, default_value_t = IntrospectionArg::On)]
+    pub introspection: IntrospectionArg,
+
+    /// Time budget of a read transaction's statements, in milliseconds.
+    #[arg(long, env = "MLGATE_READ_BUDGET_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_budget_ms: u64,
+
+    /// Time budget of an analytics transaction's statements, in milliseconds.
+    #[arg(long, env = "MLGATE_ANALYTICS_BUDGET_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub analytics_budget_ms: u64,
+
+    /// Time budget of a write transaction's statements, in milliseconds.
+    #[arg(long, env = "MLGATE_WRITE_BUDGET_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub write_budget_ms: u64,
+
+    /// Longest wait for a lock (PostgreSQL `lock_timeout`; SQLite's busy
+    /// timeout for the write lock), in milliseconds.
+    #[arg(long, env = "MLGATE_LOCK_BUDGET_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lock_budget_ms: u64,
+
+    /// Longest a transaction may stay idle between statements (PostgreSQL), in milliseconds.
+    #[arg(long, env = "MLGATE_IDLE_IN_TRANSACTION_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_in_transaction_ms: u64,
+
+    /// Longest a whole request may take, in milliseconds (then: 504, TIMEOUT).
+    #[arg(long, env = "MLGATE_REQUEST_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Connections of the separate pool that looks up API keys (0: share the main pool).
+    #[arg(long, env = "MLGATE_DB_AUTH_CONNECTIONS", default_value_t = DbSettings::DEFAULT_AUTH_CONNECTIONS)]
+    pub db_auth_connections: u32,
+
+    /// Longest wait for a database connection, or for the tenant's share of
+    /// them, in milliseconds (then: 503 OVERLOADED or 429 RATE_LIMITED).
+    #[arg(long, env = "MLGATE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Most of the database pool one tenant's transactions hold at once, in
+    /// percent (rounded up to whole connections, at least one).
+    #[arg(long, env = "MLGATE_TENANT_DB_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_SHARE_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub tenant_db_share: u32,
+
+    /// Most requests of one tenant in flight at once (HTTP requests and
+    /// WebSocket queries and mutations); 0 for no cap.
+    #[arg(long, env = "MLGATE_TENANT_MAX_IN_FLIGHT", default_value_t = AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT)]
+    pub tenant_max_in_flight: u32,
+
+    /// How long a request waits for its tenant's in-flight slot before it
+    /// is refused (429 RATE_LIMITED), in milliseconds.
+    #[arg(long, env = "MLGATE_ADMISSION_WAIT_MS", default_value_t = 2_000)]
+    pub admission_wait_ms: u64,
+
+    /// Requests per second one credential (API key or JWT subject) may send
+    /// on average; 0 for no limit.
+    #[arg(long, env = "MLGATE_CREDENTIAL_RATE", default_value_t = AdmissionSettings::DEFAULT_CREDENTIAL_RATE)]
+    pub credential_rate: u32,
+
+    /// Requests one credential may send at once above its rate.
+    #[arg(long, env = "MLGATE_CREDENTIAL_BURST", default_value_t = AdmissionSettings::DEFAULT_CREDENTIAL_BURST)]
+    pub credential_burst: u32,
+
+    /// Requests per second one tenant (all its credentials) may send on
+    /// average; 0 for no limit.
+    #[arg(long, env = "MLGATE_TENANT_RATE", default_value_t = AdmissionSettings::DEFAULT_TENANT_RATE)]
+    pub tenant_rate: u32,
+
+    /// Requests one tenant may send at once above its rate.
+    #[arg(long, env = "MLGATE_TENANT_BURST", default_value_t = AdmissionSettings::DEFAULT_TENANT_BURST)]
+    pub tenant_burst: u32,
+
+    /// Refused credentials per second one client address may present on
+    /// average before it is answered 429 without a check; 0 for no limit.
+    #[arg(long, env = "MLGATE_FAILED_AUTH_RATE", default_value_t = AdmissionSettings::DEFAULT_FAILED_AUTH_RATE)]
+    pub failed_auth_rate: u32,
+
+    /// Refused credentials one client address may present at once above that rate.
+    #[arg(long, env = "MLGATE_FAILED_AUTH_BURST", default_value_t = AdmissionSettings::DEFAULT_FAILED_AUTH_BURST)]
+    pub failed_auth_burst: u32,
+
+    /// Seconds a verified credential is remembered, on PostgreSQL only
+    /// (0: every request looks its API key up). A revocation through this
+    /// process takes effect at once; through another process or SQL, within
+    /// the delay of its `NOTIFY`.
+    #[arg(long, env = "MLGATE_AUTH_CACHE_SECS", default_value_t = 0)]
+    pub auth_cache_secs: u64,
+
+    /// Seconds a client has to send a request's headers; also how long an
+    /// idle keep-alive connection is kept.
+    #[arg(long, env = "MLGATE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "MLGATE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
+
+    /// Most open client connections (WebSockets included); lowered to what
+    /// the process's file-descriptor limit allows.
+    #[arg(long, env = "MLGATE_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Most open WebSocket connections per credential (then: close 1008).
+    #[arg(long, env = "MLGATE_WS_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_sockets_per_credential: u32,
+
+    /// Most operations running at once on one WebSocket connection.
+    #[arg(long, env = "MLGATE_WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_subscriptions: u32,
+}
+
+/// Who may introspect the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IntrospectionArg {
+    On,
+    Off,
+    Admin,
 }
 
 /// Request bodies up to 8 MiB are read.
@@ -276,6 +433,106 @@ impl ServeArgs {
                 default_size: self.default_page_size.min(self.max_page_size),
                 max_size: self.max_page_size,
             },
+            max_tokens: self.max_tokens,
+            max_value_depth: self.max_value_depth,
+            max_aliases: self.max_aliases,
+            max_directives: self.max_directives,
+            max_root_fields: self.max_root_fields,
+        }
+    }
+
+    /// The bounds on answers.
+    pub fn response_limits(&self) -> ResponseLimits {
+        ResponseLimits {
+            max_errors: self.max_errors,
+            max_bytes: self.max_response_bytes,
+        }
+    }
+
+    /// Who may introspect.
+    pub fn introspection(&self) -> Introspection {
+        match self.introspection {
+            IntrospectionArg::On => Introspection::On,
+            IntrospectionArg::Off => Introspection::Off,
+            IntrospectionArg::Admin => Introspection::Admin,
+        }
+    }
+
+    /// The database settings for `database`, with these budgets and shares.
+    pub fn db_settings(&self, database: &DatabaseArgs) -> DbSettings {
+        let ms = Duration::from_millis;
+        DbSettings {
+            url: database.database_url.clone(),
+            max_connections: database.db_max_connections,
+            auth_connections: self.db_auth_connections,
+            acquire_timeout: ms(self.db_acquire_timeout_ms),
+            tenant_share_percent: self.tenant_db_share,
+            budgets: Budgets {
+                read: ms(self.read_budget_ms),
+                analytics: ms(self.analytics_budget_ms),
+                write: ms(self.write_budget_ms),
+                lock: ms(self.lock_budget_ms),
+                idle_in_transaction: ms(self.idle_in_transaction_ms),
+            },
+        }
+    }
+
+    /// How credentials are checked.
+    pub fn auth(&self) -> AuthSettings {
+        AuthSettings {
+            jwt: JwtSettings {
+                secret: self.jwt_secret.clone(),
+                public_key_file: self.jwt_public_key_file.clone(),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+            },
+            cache_ttl: Duration::from_secs(self.auth_cache_secs),
+        }
+    }
+
+    /// What the transport is configured with.
+    pub fn transport(&self) -> TransportSettings {
+        TransportSettings {
+            http: self.http(),
+            ws: self.ws(),
+            limits: self.query_limits(),
+            response: self.response_limits(),
+            introspection: self.introspection(),
+            playground: self.playground,
+        }
+    }
+
+    /// Rate limits, in-flight caps and the failed-authentication throttle.
+    pub fn admission(&self) -> AdmissionSettings {
+        AdmissionSettings {
+            tenant_in_flight: self.tenant_max_in_flight,
+            wait: Duration::from_millis(self.admission_wait_ms),
+            credential: Rate::new(self.credential_rate, self.credential_burst),
+            tenant: Rate::new(self.tenant_rate, self.tenant_burst),
+            failed_auth: Rate::new(self.failed_auth_rate, self.failed_auth_burst),
+        }
+    }
+
+    /// HTTP connection hygiene and the request deadline.
+    pub fn http(&self) -> HttpSettings {
+        HttpSettings {
+            max_body_bytes: self.max_body_bytes,
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            max_connections: self.max_connections as usize,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+        }
+    }
+
+    /// The WebSocket transport's settings.
+    pub fn ws(&self) -> WsSettings {
+        WsSettings {
+            max_message_bytes: self.max_body_bytes,
+            init_timeout: Duration::from_secs(self.ws_init_timeout_secs.max(1)),
+            auth_recheck: Duration::from_secs(self.ws_auth_recheck_secs.max(1)),
+            slow_consumer: Duration::from_secs(self.ws_slow_consumer_secs.max(1)),
+            max_sockets_per_credential: self.ws_max_sockets_per_credential as usize,
+            max_operations: self.ws_max_subscriptions as usize,
         }
     }
 }
@@ -300,6 +557,37 @@ impl Default for ServeArgs {
             max_page_size: PageLimits::MAX_SIZE,
             max_query_depth: QueryLimits::MAX_DEPTH,
             max_query_complexity: QueryLimits::MAX_COMPLEXITY,
+            max_tokens: QueryLimits::MAX_TOKENS,
+            max_value_depth: QueryLimits::MAX_VALUE_DEPTH,
+            max_aliases: QueryLimits::MAX_ALIASES,
+            max_directives: QueryLimits::MAX_DIRECTIVES,
+            max_root_fields: QueryLimits::MAX_ROOT_FIELDS,
+            max_errors: ResponseLimits::MAX_ERRORS,
+            max_response_bytes: ResponseLimits::MAX_BYTES,
+            introspection: IntrospectionArg::On,
+            read_budget_ms: 5_000,
+            analytics_budget_ms: 30_000,
+            write_budget_ms: 30_000,
+            lock_budget_ms: 5_000,
+            idle_in_transaction_ms: 60_000,
+            request_timeout_ms: 60_000,
+            db_auth_connections: DbSettings::DEFAULT_AUTH_CONNECTIONS,
+            db_acquire_timeout_ms: 5_000,
+            tenant_db_share: DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
+            tenant_max_in_flight: AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT,
+            admission_wait_ms: 2_000,
+            credential_rate: AdmissionSettings::DEFAULT_CREDENTIAL_RATE,
+            credential_burst: AdmissionSettings::DEFAULT_CREDENTIAL_BURST,
+            tenant_rate: AdmissionSettings::DEFAULT_TENANT_RATE,
+            tenant_burst: AdmissionSettings::DEFAULT_TENANT_BURST,
+            failed_auth_rate: AdmissionSettings::DEFAULT_FAILED_AUTH_RATE,
+            failed_auth_burst: AdmissionSettings::DEFAULT_FAILED_AUTH_BURST,
+            auth_cache_secs: 0,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_connections: 16_384,
+            ws_max_sockets_per_credential: 256,
+            ws_max_subscriptions: 100,
         }
     }
 }

@@ -6,6 +6,8 @@
 
 use async_graphql::ErrorExtensions;
 
+use crate::db::{classify, Failure};
+
 /// Error codes clients can branch on.
 pub mod code {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
@@ -22,6 +24,31 @@ pub mod code {
     pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
     /// The operation's complexity (page sizes multiplied down nested lists) is above the limit.
     pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
+    /// The document has more lexical tokens than allowed.
+    pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
+    /// An input value nests lists or objects deeper than allowed.
+    pub const VALUE_TOO_DEEP: &str = "VALUE_TOO_DEEP";
+    /// The document has more aliases than allowed.
+    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
+    /// The document has more directives than allowed.
+    pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
+    /// An operation selects more root fields than allowed.
+    pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
+    /// More errors occurred than are listed; the last error says how many.
+    pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
+    /// A WebSocket connection already runs as many operations as allowed.
+    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
+    /// The answer would be larger than the response-size ceiling.
+    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+    /// A statement, lock wait or the whole request ran past its time budget.
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// The caller (its credential or tenant) is over a rate or its share;
+    /// HTTP 429 with `Retry-After`.
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    /// The server has no capacity left right now; HTTP 503 with `Retry-After`.
+    pub const OVERLOADED: &str = "OVERLOADED";
+    /// A dependency (the database) cannot be reached; HTTP 503 with `Retry-After`.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
 }
 
 /// Deliberately not `Display`: async-graphql converts any `Display` type into
@@ -42,6 +69,24 @@ pub enum ApiError {
     Refused {
         code: Refusal,
         problems: Vec<InputProblem>,
+    },
+    /// A time budget ran out (a statement, a lock wait, the request).
+    Timeout(String),
+    /// The caller is over a rate or its tenant's share: come back in
+    /// `retry_after` seconds (HTTP 429).
+    RateLimited {
+        message: String,
+        retry_after: u64,
+    },
+    /// The server has no capacity right now (HTTP 503).
+    Overloaded {
+        message: String,
+        retry_after: u64,
+    },
+    /// The database cannot be reached (HTTP 503).
+    Unavailable {
+        message: String,
+        retry_after: u64,
     },
     Internal(anyhow::Error),
 }
@@ -82,6 +127,10 @@ impl ApiError {
             ApiError::NotFound(what) => format!("{what} not found"),
             ApiError::BadUserInput { message, .. } => message.clone(),
             ApiError::Refused { problems, .. } => refusal_message(problems),
+            ApiError::Timeout(m) => m.clone(),
+            ApiError::RateLimited { message, .. }
+            | ApiError::Overloaded { message, .. }
+            | ApiError::Unavailable { message, .. } => message.clone(),
             ApiError::Internal(_) => "internal error".to_owned(),
         }
     }
@@ -98,7 +147,46 @@ impl ApiError {
                 Refusal::NotFound => code::NOT_FOUND,
                 Refusal::Conflict => code::CONFLICT,
             },
+            ApiError::Timeout(_) => code::TIMEOUT,
+            ApiError::RateLimited { .. } => code::RATE_LIMITED,
+            ApiError::Overloaded { .. } => code::OVERLOADED,
+            ApiError::Unavailable { .. } => code::UNAVAILABLE,
             ApiError::Internal(_) => code::INTERNAL,
+        }
+    }
+
+    /// Seconds a client should wait before trying again, for the errors
+    /// that ask it to.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::Overloaded { retry_after, .. }
+            | ApiError::Unavailable { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The error a client sees for a database failure it can act on, or
+    /// `None` when the failure is internal.
+    pub fn from_failure(failure: Failure) -> ApiError {
+        match failure {
+            Failure::Timeout => ApiError::Timeout(
+                "the database did not finish within this request's time budget".into(),
+            ),
+            Failure::TenantShare => ApiError::RateLimited {
+                message:
+                    "your tenant is using its whole share of database connections; retry shortly"
+                        .into(),
+                retry_after: 1,
+            },
+            Failure::Overloaded => ApiError::Overloaded {
+                message: "the database is busy; retry shortly".into(),
+                retry_after: 1,
+            },
+            Failure::Unavailable => ApiError::Unavailable {
+                message: "the database is unavailable; retry shortly".into(),
+                retry_after: 2,
+            },
         }
     }
 
@@ -108,6 +196,10 @@ impl ApiError {
     /// only logged), anything else is internal.
     pub fn from_write(e: sea_orm::DbErr) -> ApiError {
         use sea_orm::sqlx::error::ErrorKind;
+        if let Some(failure) = classify(&e) {
+            tracing::warn!(error = %e, ?failure, "write failed");
+            return ApiError::from_failure(failure);
+        }
         let database_error = match &e {
             sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(inner))
             | sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(inner)) => {
@@ -162,7 +254,13 @@ fn refusal_message(problems: &[InputProblem]) -> String {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ApiError::Internal(e.into())
+        match classify(&e) {
+            Some(failure) => {
+                tracing::warn!(error = %e, ?failure, "database failure");
+                ApiError::from_failure(failure)
+            }
+            None => ApiError::Internal(e.into()),
+        }
     }
 }
 
@@ -180,6 +278,9 @@ impl ApiError {
             ext.set("code", code);
             if let Some(field) = field {
                 ext.set("field", field);
+            }
+            if let Some(after) = self.retry_after() {
+                ext.set("retryAfter", after);
             }
             if let ApiError::Refused { problems, .. } = self {
                 ext.set("problemCount", problems.len());

@@ -1,8 +1,7 @@
 //! Minimal rows for tests, written through a tenant-scoped handle.
 #![allow(dead_code)]
 
-use api::auth::{Authenticator, Role};
-use api::config::ServeArgs;
+use api::auth::{AuthSettings, Authenticator, Role};
 use api::db::{Database, Scoped};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
@@ -14,7 +13,7 @@ use super::TestDb;
 /// and authenticated, exactly as a request does.
 pub async fn scoped_for(test_db: &TestDb, db: &Database, tenant: &str) -> Scoped {
     let key = test_db.key(tenant, Role::Admin).await;
-    let auth = Authenticator::new(db.clone(), &ServeArgs::default()).unwrap();
+    let auth = Authenticator::new(db.clone(), &AuthSettings::default()).unwrap();
     let principal = auth
         .authenticate_token(&key)
         .await

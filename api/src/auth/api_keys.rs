@@ -151,9 +151,12 @@ pub async fn revoke_any(db: &Database, id: uuid::Uuid) -> Result<bool, sea_orm::
 pub(super) async fn find_active(db: &Database, secret: &str) -> Result<api_key::Model, AuthError> {
     let key = api_key::Entity::find()
         .filter(api_key::Column::KeyHash.eq(hash(secret)))
-        .one(db.unscoped())
+        .one(db.auth_pool())
         .await
-        .map_err(|e| AuthError::Internal(e.into()))?
+        .map_err(|e| match crate::db::classify(&e) {
+            Some(crate::db::Failure::Overloaded) => AuthError::Busy(e.into()),
+            _ => AuthError::Internal(e.into()),
+        })?
         .ok_or(AuthError::InvalidApiKey)?;
     if key.revoked_at.is_some() {
         return Err(AuthError::RevokedApiKey);

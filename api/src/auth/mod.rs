@@ -6,17 +6,19 @@
 //! `Principal`, and only a `Principal` opens a tenant-scoped database handle.
 
 pub mod api_keys;
+mod cache;
 mod jwt;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::ServeArgs;
 use crate::db::Database;
 
-pub use jwt::JwtVerifier;
+pub use jwt::{JwtSettings, JwtVerifier};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
@@ -192,8 +194,20 @@ pub enum AuthError {
     InvalidToken(String),
     #[error("JWTs are not accepted: no JWT key is configured")]
     JwtNotConfigured,
-    #[error("authentication is unavailable")]
+    /// The key lookup waited too long for a connection: retry shortly.
+    #[error("authentication is busy; retry shortly")]
+    Busy(#[source] anyhow::Error),
+    /// The key lookup failed (the database is unreachable, say).
+    #[error("authentication is unavailable; retry shortly")]
     Internal(#[source] anyhow::Error),
+}
+
+impl AuthError {
+    /// Whether the credentials were refused (401), rather than the server
+    /// unable to check them (503).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, AuthError::Busy(_) | AuthError::Internal(_))
+    }
 }
 
 /// Tenant ids come from credentials; still, an empty or oversized one is refused.
@@ -212,18 +226,36 @@ pub fn bearer_token(authorization: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// How credentials are checked.
+#[derive(Clone, Debug, Default)]
+pub struct AuthSettings {
+    pub jwt: JwtSettings,
+    /// How long a verified credential is remembered (zero: not at all).
+    pub cache_ttl: Duration,
+}
+
 /// Turns bearer tokens into principals.
 #[derive(Clone)]
 pub struct Authenticator {
     db: Database,
     jwt: Option<JwtVerifier>,
+    cache: Arc<cache::CredentialCache>,
 }
 
 impl Authenticator {
-    pub fn new(db: Database, serve: &ServeArgs) -> anyhow::Result<Self> {
+    /// The credential cache is only kept on PostgreSQL, whose notifications
+    /// tell every process of a revocation; SQLite has none, so a key revoked
+    /// by another process (the command line) could live on in a cache.
+    pub fn new(db: Database, settings: &AuthSettings) -> anyhow::Result<Self> {
+        let ttl = if db.backend() == sea_orm::DbBackend::Postgres {
+            settings.cache_ttl
+        } else {
+            Duration::ZERO
+        };
         Ok(Self {
             db,
-            jwt: JwtVerifier::from_config(serve)?,
+            jwt: JwtVerifier::from_settings(&settings.jwt)?,
+            cache: Arc::new(cache::CredentialCache::new(ttl)),
         })
     }
 
@@ -233,8 +265,40 @@ impl Authenticator {
         self.authenticate_token(token).await
     }
 
-    /// Authenticates a bare token (an API key or a JWT).
+    /// Whether `token` was verified recently (no lookup needed).
+    pub fn is_known(&self, token: &str) -> bool {
+        self.cache.get(token).is_some()
+    }
+
+    /// Authenticates a bare token (an API key or a JWT), from the credential
+    /// cache when it was verified recently.
     pub async fn authenticate_token(&self, token: &str) -> Result<Principal, AuthError> {
+        if let Some(principal) = self.cache.get(token) {
+            return Ok(principal);
+        }
+        let principal = self.verify(token).await?;
+        self.cache.put(token, &principal);
+        Ok(principal)
+    }
+
+    /// Authenticates `token` against the database itself, bypassing the
+    /// cache: what a WebSocket operation does, so a key revoked by another
+    /// process runs nothing once the revocation committed.
+    pub async fn authenticate_fresh(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify(token).await
+    }
+
+    /// Forgets API key `key_id` at once (it was revoked or deleted).
+    pub fn forget_key(&self, key_id: uuid::Uuid) {
+        self.cache.forget_key(key_id);
+    }
+
+    /// Forgets every remembered credential (revocations may have been missed).
+    pub fn forget_all(&self) {
+        self.cache.clear();
+    }
+
+    async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         if token.is_empty() {
             return Err(AuthError::Missing);
         }

@@ -1,43 +1,73 @@
 //! Database access. The only way to reach tenant data is a [`Scoped`] handle,
 //! which only a [`Principal`] can open; see `scoped.rs`.
 
+mod failure;
 mod scoped;
+mod settings;
+mod sqlite_deadline;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use tokio::sync::Semaphore;
 
+pub use failure::{classify, Failure};
 pub use scoped::{Scoped, ScopedTxn};
+pub use settings::{Budgets, DbSettings, TxnKind};
 
 use crate::auth::Principal;
+use sqlite_deadline::Deadlines;
 
-/// The connection pool. Deliberately offers no query methods of its own:
+/// The connection pools. Deliberately offers no query methods of its own:
 /// tenant data is reached through [`Database::scoped`]; the few unscoped
 /// operations (authentication, migrations, schema checks, readiness) live
 /// in this crate's modules that need them, via `pub(crate)` access.
 #[derive(Clone, Debug)]
 pub struct Database {
     conn: DatabaseConnection,
+    /// The pool API-key lookups use (a clone of the main pool when it has
+    /// none of its own).
+    auth: DatabaseConnection,
+    own_auth_pool: bool,
     statements: Arc<AtomicU64>,
+    shared: Arc<Shared>,
+}
+
+/// What every scoped handle of one pool shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    budgets: Budgets,
+    acquire_timeout: Duration,
+    tenant_connections: usize,
+    /// Each tenant's share of the pool, while it has handles.
+    shares: Mutex<HashMap<Arc<str>, Weak<Semaphore>>>,
+    /// SQLite: per-connection statement deadlines.
+    deadlines: Option<Arc<Deadlines>>,
 }
 
 /// Statements slower than this are logged (SQL text only, never values).
 const SLOW_STATEMENT: Duration = Duration::from_millis(500);
 
 impl Database {
-    /// Connects to `url`. SQLite files get their folder created and WAL mode;
-    /// an in-memory SQLite database keeps one connection forever, since it
-    /// vanishes with its last connection.
+    /// Connects to `url` with default settings (the command line's maintenance
+    /// commands and tests).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
-        let mut options = ConnectOptions::new(url.to_owned());
-        options
-            .max_connections(max_connections.max(1))
-            .connect_timeout(Duration::from_secs(10))
-            .sqlx_logging(false);
+        Self::connect_with(&DbSettings::new(url, max_connections)).await
+    }
+
+    /// Connects with `settings`. SQLite files get their folder created and
+    /// WAL mode; an in-memory SQLite database keeps one connection forever,
+    /// since it vanishes with its last connection (and authenticates on it).
+    pub async fn connect_with(settings: &DbSettings) -> Result<Self, DbErr> {
+        let url = settings.url.as_str();
         let in_memory = url.starts_with("sqlite:") && url.contains(":memory:");
+        let sqlite = url.starts_with("sqlite:");
+        let deadlines = sqlite.then(|| Arc::new(Deadlines::default()));
+        let mut options = pool_options(url, settings.max_connections, settings, deadlines.clone());
         if in_memory {
             options
                 .min_connections(1)
@@ -55,21 +85,38 @@ impl Database {
         }
         let mut conn = sea_orm::Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
-        conn.set_metric_callback(move |info| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            if info.elapsed >= SLOW_STATEMENT {
-                tracing::warn!(
-                    elapsed_ms = info.elapsed.as_millis() as u64,
-                    sql = %info.statement.sql,
-                    "slow statement"
-                );
-            }
-        });
+        count_statements(&mut conn, &statements);
         if conn.get_database_backend() == DbBackend::Sqlite && !in_memory {
             conn.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Self { conn, statements })
+        let pool_size = if in_memory {
+            1
+        } else {
+            settings.max_connections.max(1)
+        };
+        let own_auth_pool = !(in_memory || settings.auth_connections == 0);
+        let auth = if !own_auth_pool {
+            conn.clone()
+        } else {
+            let mut options = pool_options(url, settings.auth_connections, settings, None);
+            options.min_connections(0);
+            let mut auth = sea_orm::Database::connect(options).await?;
+            count_statements(&mut auth, &statements);
+            auth
+        };
+        Ok(Self {
+            conn,
+            auth,
+            own_auth_pool,
+            statements,
+            shared: Arc::new(Shared {
+                budgets: settings.budgets,
+                acquire_timeout: settings.acquire_timeout,
+                tenant_connections: settings.tenant_connections(pool_size),
+                shares: Mutex::default(),
+                deadlines,
+            }),
+        })
     }
 
     pub fn backend(&self) -> DbBackend {
@@ -84,14 +131,30 @@ impl Database {
 
     /// Opens the tenant-scoped handle for `principal`.
     pub fn scoped(&self, principal: &Principal) -> Scoped {
-        Scoped::new(self.conn.clone(), principal.tenant().to_owned())
+        let tenant: Arc<str> = Arc::from(principal.tenant());
+        let share = {
+            let mut shares = self.shared.shares.lock().expect("shares lock");
+            match shares.get(&tenant).and_then(Weak::upgrade) {
+                Some(share) => share,
+                None => {
+                    let share = Arc::new(Semaphore::new(self.shared.tenant_connections));
+                    shares.retain(|_, s| s.strong_count() > 0);
+                    shares.insert(tenant.clone(), Arc::downgrade(&share));
+                    share
+                }
+            }
+        };
+        Scoped::new(self.conn.clone(), tenant, share, self.shared.clone())
     }
 
     /// A transaction scoped to `tenant` for the operator's command line
     /// (demo data, keys, cleanup): the tenant is named by whoever runs the
     /// binary, and RLS applies exactly as for an API caller.
     pub(crate) async fn begin_as_operator(&self, tenant: &str) -> anyhow::Result<ScopedTxn> {
-        Ok(self.scoped(&Principal::cli(tenant)?).begin().await?)
+        Ok(self
+            .scoped(&Principal::cli(tenant)?)
+            .begin_as(TxnKind::Write)
+            .await?)
     }
 
     /// Readiness: the database answers a trivial query.
@@ -103,14 +166,69 @@ impl Database {
     }
 
     /// The raw pool, for the unscoped maintenance paths of this crate
-    /// (migrations, schema verification, API-key authentication).
+    /// (migrations, schema verification, notifications).
     pub(crate) fn unscoped(&self) -> &DatabaseConnection {
         &self.conn
     }
 
+    /// The pool API keys are looked up on: its own, so that authentication
+    /// never queues behind tenant transactions.
+    pub(crate) fn auth_pool(&self) -> &DatabaseConnection {
+        &self.auth
+    }
+
     pub async fn close(self) -> Result<(), DbErr> {
+        if self.own_auth_pool {
+            self.auth.close_by_ref().await?;
+        }
         self.conn.close().await
     }
+}
+
+/// Counts `conn`'s statements into `statements` and logs slow ones.
+fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) {
+    let counter = statements.clone();
+    conn.set_metric_callback(move |info| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        if info.elapsed >= SLOW_STATEMENT {
+            tracing::warn!(
+                elapsed_ms = info.elapsed.as_millis() as u64,
+                sql = %info.statement.sql,
+                "slow statement"
+            );
+        }
+    });
+}
+
+/// Options of one pool of `size` connections. SQLite connections wait for
+/// the write lock at most the lock budget, and (when `deadlines` is given)
+/// get the progress handler that enforces statement budgets.
+fn pool_options(
+    url: &str,
+    size: u32,
+    settings: &DbSettings,
+    deadlines: Option<Arc<Deadlines>>,
+) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(size.max(1))
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(settings.acquire_timeout)
+        .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        let lock = settings.budgets.lock;
+        options.map_sqlx_sqlite_opts(move |opts| opts.busy_timeout(lock));
+        if let Some(deadlines) = deadlines {
+            options.map_sqlx_sqlite_pool_opts(move |pool| {
+                let deadlines = deadlines.clone();
+                pool.after_connect(move |conn, _| {
+                    let deadlines = deadlines.clone();
+                    Box::pin(async move { deadlines.install(conn).await })
+                })
+            });
+        }
+    }
+    options
 }
 
 /// The file path of an SQLite URL, if it names a file.

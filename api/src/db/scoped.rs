@@ -8,23 +8,43 @@
 //! data layer still filters by [`ScopedTxn::tenant`] on both backends: SQLite
 //! has no RLS, and the filter lets the planner use the per-tenant indexes.
 
+use std::sync::Arc;
+
 use sea_orm::sea_query::{ArrayType, Value, Values};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use migration::GATEWAY_ROLE;
+
+use super::failure::TENANT_SHARE_IN_USE;
+use super::sqlite_deadline::Armed;
+use super::{Shared, TxnKind};
 
 #[derive(Clone, Debug)]
 pub struct Scoped {
     conn: DatabaseConnection,
-    tenant: String,
+    tenant: Arc<str>,
+    /// The tenant's share of the pool: a transaction holds one permit.
+    share: Arc<Semaphore>,
+    shared: Arc<Shared>,
 }
 
 impl Scoped {
-    pub(super) fn new(conn: DatabaseConnection, tenant: String) -> Self {
-        Self { conn, tenant }
+    pub(super) fn new(
+        conn: DatabaseConnection,
+        tenant: Arc<str>,
+        share: Arc<Semaphore>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Self {
+            conn,
+            tenant,
+            share,
+            shared,
+        }
     }
 
     pub fn tenant(&self) -> &str {
@@ -35,9 +55,14 @@ impl Scoped {
         self.conn.get_database_backend()
     }
 
-    /// Begins a transaction bound to this tenant.
+    /// Begins a reading transaction bound to this tenant.
     pub async fn begin(&self) -> Result<ScopedTxn, DbErr> {
-        self.begin_with(TransactionOptions::default()).await
+        self.begin_as(TxnKind::Read).await
+    }
+
+    /// Begins a transaction for an aggregate over many rows (a longer budget).
+    pub async fn begin_analytics(&self) -> Result<ScopedTxn, DbErr> {
+        self.begin_as(TxnKind::Analytics).await
     }
 
     /// Begins a transaction bound to this tenant that is going to write. On
@@ -46,36 +71,75 @@ impl Scoped {
     /// when another writer committed in between, which the busy timeout
     /// cannot wait out. PostgreSQL needs nothing special.
     pub async fn begin_write(&self) -> Result<ScopedTxn, DbErr> {
-        self.begin_with(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await
+        self.begin_as(TxnKind::Write).await
     }
 
-    async fn begin_with(&self, options: TransactionOptions) -> Result<ScopedTxn, DbErr> {
+    /// Begins a transaction of `kind`: first a permit of the tenant's share
+    /// of the pool (waiting at most the acquire timeout), then a connection,
+    /// then the tenant, role and time budgets, set locally in one round trip.
+    pub async fn begin_as(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
+        let permit = tokio::time::timeout(
+            self.shared.acquire_timeout,
+            self.share.clone().acquire_owned(),
+        )
+        .await
+        .map_err(|_| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?
+        .map_err(|_| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?;
+        let options = match kind {
+            TxnKind::Write => TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            },
+            TxnKind::Read | TxnKind::Analytics => TransactionOptions::default(),
+        };
         let txn = self.conn.begin_with_options(options).await?;
-        if self.backend() == DbBackend::Postgres {
-            // One round trip: `set_config(…, true)` is `SET LOCAL`, undone at
-            // commit or rollback, so a pooled connection never keeps a tenant.
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true)",
-                [GATEWAY_ROLE.into(), self.tenant.clone().into()],
-            ))
-            .await?;
+        let budgets = &self.shared.budgets;
+        let statement = budgets.statement(kind);
+        let mut armed = None;
+        match self.backend() {
+            DbBackend::Postgres => {
+                // `set_config(…, true)` is `SET LOCAL`, undone at commit or
+                // rollback, so a pooled connection never keeps a tenant.
+                let ms = |d: std::time::Duration| (d.as_millis().max(1) as u64).to_string();
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), \
+                     set_config('statement_timeout', $3, true), set_config('lock_timeout', $4, true), \
+                     set_config('idle_in_transaction_session_timeout', $5, true)",
+                    [
+                        GATEWAY_ROLE.into(),
+                        self.tenant.to_string().into(),
+                        ms(statement).into(),
+                        ms(budgets.lock).into(),
+                        ms(budgets.idle_in_transaction).into(),
+                    ],
+                ))
+                .await?;
+            }
+            DbBackend::Sqlite if kind != TxnKind::Write => {
+                if let Some(deadlines) = &self.shared.deadlines {
+                    armed = deadlines.arm(&txn, statement).await?;
+                }
+            }
+            _ => {}
         }
         Ok(ScopedTxn {
             txn,
             tenant: self.tenant.clone(),
+            _armed: armed,
+            _permit: permit,
         })
     }
 }
 
 /// A transaction running as the tenant of the [`Scoped`] that began it.
+/// Fields drop in order: the transaction (rolled back unless committed,
+/// its connection back in the pool), then the deadline, then the permit.
 pub struct ScopedTxn {
     txn: DatabaseTransaction,
-    tenant: String,
+    tenant: Arc<str>,
+    _armed: Option<Armed>,
+    _permit: OwnedSemaphorePermit,
 }
 
 impl ScopedTxn {

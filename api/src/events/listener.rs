@@ -14,6 +14,7 @@ use crate::db::Database;
 
 const ALERTS_CHANNEL: &str = "mlgate_alerts";
 const JOBS_CHANNEL: &str = "mlgate_jobs";
+const KEYS_CHANNEL: &str = "mlgate_keys";
 
 #[derive(Deserialize)]
 struct JobChange {
@@ -38,14 +39,18 @@ pub(super) fn spawn(db: &Database, events: Events) {
                     continue;
                 }
             };
-            if let Err(e) = listener.listen_all([ALERTS_CHANNEL, JOBS_CHANNEL]).await {
+            if let Err(e) = listener
+                .listen_all([ALERTS_CHANNEL, JOBS_CHANNEL, KEYS_CHANNEL])
+                .await
+            {
                 tracing::warn!(error = %e, "cannot LISTEN; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-            tracing::info!("listening for alert and job notifications");
+            tracing::info!("listening for alert, job and key notifications");
             // Anything committed before LISTEN took effect was not notified.
             events.wake_all();
+            events.key_revoked(None);
             loop {
                 match listener.try_recv().await {
                     Ok(Some(notification)) => match notification.channel() {
@@ -56,12 +61,20 @@ pub(super) fn spawn(db: &Database, events: Events) {
                                 Err(e) => tracing::warn!(error = %e, "malformed job notification"),
                             }
                         }
+                        KEYS_CHANNEL => match notification.payload().parse() {
+                            Ok(key) => events.key_revoked(Some(key)),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "malformed key notification");
+                                events.key_revoked(None);
+                            }
+                        },
                         other => tracing::debug!(channel = other, "notification ignored"),
                     },
                     // The connection was lost and has been re-established.
                     Ok(None) => {
                         tracing::warn!("notification connection lost; waking every feed");
                         events.wake_all();
+                        events.key_revoked(None);
                     }
                     Err(e) => {
                         if pool.is_closed() {

@@ -46,7 +46,22 @@ struct Inner {
     feeds: Mutex<HashMap<Arc<str>, Weak<Feed>>>,
     connections: AtomicUsize,
     subscriptions: AtomicUsize,
+    /// Revoked API keys (`None`: revocations may have been missed).
+    revocations: broadcast::Sender<Revocation>,
+    /// Called at once, before a revocation is broadcast.
+    revocation_hooks: Mutex<Vec<RevocationHook>>,
 }
+
+/// An API key that was revoked or deleted; `None` when revocations may have
+/// been missed (the notification connection was lost), so every credential
+/// must be checked again.
+pub type Revocation = Option<uuid::Uuid>;
+
+type RevocationHook = Arc<dyn Fn(Revocation) + Send + Sync>;
+
+/// Revocations a slow WebSocket may fall behind by before it re-checks its
+/// credentials instead (a lagged receiver cannot know which it missed).
+const REVOCATION_CAPACITY: usize = 256;
 
 /// New drift-alert events of one tenant: those numbered `after + 1 ..= to`.
 #[derive(Debug)]
@@ -100,6 +115,8 @@ impl Events {
                 feeds: Mutex::default(),
                 connections: AtomicUsize::new(0),
                 subscriptions: AtomicUsize::new(0),
+                revocations: broadcast::channel(REVOCATION_CAPACITY).0,
+                revocation_hooks: Mutex::default(),
             }),
         };
         if db.backend() == DbBackend::Postgres {
@@ -188,6 +205,37 @@ impl Events {
         if self.inner.backend != DbBackend::Postgres {
             self.job_changed(tenant, job_id);
         }
+    }
+
+    /// Runs `hook` on every revocation, synchronously, before it is broadcast
+    /// (the credential cache forgets the key this way).
+    pub fn on_revocation(&self, hook: impl Fn(Revocation) + Send + Sync + 'static) {
+        self.inner
+            .revocation_hooks
+            .lock()
+            .expect("hooks lock")
+            .push(Arc::new(hook));
+    }
+
+    /// API key `key` was revoked (or `None`: revocations may have been
+    /// missed). Called by this process's revoking write, and on PostgreSQL
+    /// by the listener for every process's revocations.
+    pub fn key_revoked(&self, key: Revocation) {
+        let hooks: Vec<RevocationHook> = self
+            .inner
+            .revocation_hooks
+            .lock()
+            .expect("hooks lock")
+            .clone();
+        for hook in hooks {
+            hook(key);
+        }
+        let _ = self.inner.revocations.send(key);
+    }
+
+    /// Revocations from now on, for an open WebSocket connection.
+    pub fn revocations(&self) -> broadcast::Receiver<Revocation> {
+        self.inner.revocations.subscribe()
     }
 
     /// Counts an open WebSocket connection until the guard is dropped.

@@ -748,6 +748,7 @@ pub struct AnalyticsQuery;
 impl AnalyticsQuery {
     /// Performance of each model matching `filter` (at most 500), ordered by
     /// model id, over predictions made in `window` (all time when omitted).
+    #[graphql(complexity = "super::cost::model_performance(&filter, child_complexity)")]
     async fn model_performance(
         &self,
         ctx: &Context<'_>,
@@ -806,6 +807,9 @@ impl AnalyticsQuery {
     /// Prediction statistics grouped by `groupBy` and, with `bucket`, by
     /// calendar bucket (then `from` and `to` are required; at most 1000
     /// buckets and 10000 groups). `from`/`to` narrow `filter.from`/`filter.to`.
+    #[graphql(
+        complexity = "super::cost::prediction_stats(&filter, &group_by, &bucket, &from, &to, child_complexity)"
+    )]
     async fn prediction_stats(
         &self,
         ctx: &Context<'_>,
@@ -849,6 +853,7 @@ impl AnalyticsQuery {
     /// Global feature importance of a model: mean |SHAP value| per feature
     /// over its predictions in `window`, the `top` (default 10, at most 500)
     /// first.
+    #[graphql(complexity = "super::cost::shap_importance(&top, child_complexity)")]
     async fn shap_importance(
         &self,
         ctx: &Context<'_>,
@@ -890,6 +895,7 @@ impl AnalyticsQuery {
     /// Drift per drift type over `window` for one model (all models when
     /// `modelId` is omitted), with the tenant's thresholds; with `bucket`
     /// (and a bounded window) also the trend per bucket.
+    #[graphql(complexity = "super::cost::drift_summary(&window, &bucket, child_complexity)")]
     async fn drift_summary(
         &self,
         ctx: &Context<'_>,

@@ -13,17 +13,34 @@ use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variable
 use crate::data::PageLimits;
 use crate::error::code;
 
-/// The limits every operation must respect.
+/// The limits every operation must respect. The document limits (tokens,
+/// value nesting, aliases, directives, root fields) are checked before the
+/// parser runs (see `document.rs`); depth, complexity and page sizes after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub page: PageLimits,
+    /// Lexical tokens in the document (punctuators, names, values).
+    pub max_tokens: usize,
+    /// Lists and objects nested in one input value (literal, default or variable).
+    pub max_value_depth: usize,
+    /// Aliased fields, fragments counted where spread.
+    pub max_aliases: usize,
+    /// Directives in the document.
+    pub max_directives: usize,
+    /// Fields on the root type of one operation.
+    pub max_root_fields: usize,
 }
 
 impl QueryLimits {
     pub const MAX_DEPTH: usize = 15;
     pub const MAX_COMPLEXITY: usize = 250_000;
+    pub const MAX_TOKENS: usize = 15_000;
+    pub const MAX_VALUE_DEPTH: usize = 32;
+    pub const MAX_ALIASES: usize = 30;
+    pub const MAX_DIRECTIVES: usize = 50;
+    pub const MAX_ROOT_FIELDS: usize = 25;
 }
 
 impl Default for QueryLimits {
@@ -32,6 +49,11 @@ impl Default for QueryLimits {
             max_depth: Self::MAX_DEPTH,
             max_complexity: Self::MAX_COMPLEXITY,
             page: PageLimits::default(),
+            max_tokens: Self::MAX_TOKENS,
+            max_value_depth: Self::MAX_VALUE_DEPTH,
+            max_aliases: Self::MAX_ALIASES,
+            max_directives: Self::MAX_DIRECTIVES,
+            max_root_fields: Self::MAX_ROOT_FIELDS,
         }
     }
 }
@@ -72,13 +94,24 @@ impl ExtensionFactory for Limits {
 
 struct LimitsExtension(QueryLimits);
 
-fn limit_error(message: String, code: &str, limit: &str, max: usize, actual: usize) -> ServerError {
+/// A refusal for going over `limit`: `extensions` carry the code, the
+/// limit's name, its maximum and what the request had (when it was counted
+/// to the end: scans stop at the limit).
+pub(super) fn limit_error(
+    message: String,
+    code: &str,
+    limit: &str,
+    max: usize,
+    actual: Option<usize>,
+) -> ServerError {
     let mut error = ServerError::new(message, None);
     let mut extensions = async_graphql::ErrorExtensionValues::default();
     extensions.set("code", code);
     extensions.set("limit", limit);
     extensions.set("max", max as u64);
-    extensions.set("actual", actual as u64);
+    if let Some(actual) = actual {
+        extensions.set("actual", actual as u64);
+    }
     error.extensions = Some(extensions);
     error
 }
@@ -99,7 +132,7 @@ impl Extension for LimitsExtension {
                 .message
                 .starts_with("The recursion depth of the query")
             {
-                let mut error = limit_error(
+                limit_error(
                     format!(
                         "query nesting is far above the depth limit of {}",
                         self.0.max_depth
@@ -107,12 +140,8 @@ impl Extension for LimitsExtension {
                     code::QUERY_TOO_DEEP,
                     "depth",
                     self.0.max_depth,
-                    0,
-                );
-                if let Some(extensions) = error.extensions.as_mut() {
-                    extensions.unset("actual");
-                }
-                error
+                    None,
+                )
             } else {
                 error
             }
@@ -128,7 +157,7 @@ impl Extension for LimitsExtension {
                 code::BAD_USER_INPUT,
                 "pageSize",
                 self.0.page.max_size as usize,
-                size as usize,
+                Some(size as usize),
             );
             if let Some(extensions) = error.extensions.as_mut() {
                 extensions.set("field", argument);
@@ -153,7 +182,7 @@ impl Extension for LimitsExtension {
                 code::QUERY_TOO_DEEP,
                 "depth",
                 self.0.max_depth,
-                result.depth,
+                Some(result.depth),
             )]);
         }
         if result.complexity > self.0.max_complexity {
@@ -165,7 +194,7 @@ impl Extension for LimitsExtension {
                 code::QUERY_TOO_COMPLEX,
                 "complexity",
                 self.0.max_complexity,
-                result.complexity,
+                Some(result.complexity),
             )]);
         }
         Ok(result)

@@ -6,6 +6,8 @@ mod api_keys;
 mod batch;
 mod common;
 mod configurations;
+mod cost;
+mod document;
 mod drift;
 mod explain;
 mod features;
@@ -21,13 +23,14 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Schema};
 
-use crate::auth::{Permission, Principal};
+use crate::auth::{Permission, Principal, Role};
 use crate::db::Scoped;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Events;
 use crate::service::Writer;
 
 pub use batch::BatchExecutor;
+pub use document::{admit, operation_type, Admitted};
 pub use limits::{QueryLimits, WriteLimits};
 pub use me::Me;
 
@@ -63,22 +66,70 @@ pub struct Mutation(
 
 pub type AppSchema = Schema<Query, Mutation, alerts::Subscription>;
 
+/// Who may introspect the schema (`__schema`, `__type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Introspection {
+    /// Everyone; field suggestions ("Did you mean …") are shown too.
+    #[default]
+    On,
+    /// Nobody.
+    Off,
+    /// Admin credentials only.
+    Admin,
+}
+
+impl Introspection {
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Introspection::On => true,
+            Introspection::Off => false,
+            Introspection::Admin => role == Role::Admin,
+        }
+    }
+}
+
 /// Builds the schema with `limits`. It holds nothing tenant-bearing: each
-/// request brings its own [`RequestContext`].
-pub fn build_schema(limits: QueryLimits, writes: WriteLimits) -> AppSchema {
-    Schema::build(Query::default(), Mutation::default(), alerts::Subscription)
+/// request brings its own [`RequestContext`]. Suggestions, which name
+/// fields, are only given when everyone may introspect anyway.
+pub fn build_schema(
+    limits: QueryLimits,
+    writes: WriteLimits,
+    introspection: Introspection,
+) -> AppSchema {
+    let builder = Schema::build(Query::default(), Mutation::default(), alerts::Subscription)
         .data(limits.page)
         .data(writes)
         .extension(limits::Limits(limits))
         // The parser's nesting guard stays above the depth limit, so that
-        // limit is the one clients meet.
-        .limit_recursive_depth(limits.max_depth.max(30) + 2)
-        .finish()
+        // limit is the one clients meet (documents reach the parser only
+        // after `document::admit` bounded their nesting).
+        .limit_recursive_depth(limits.max_depth.max(30) + 2);
+    let builder = match introspection {
+        Introspection::On => builder,
+        Introspection::Admin => builder.disable_suggestions(),
+        Introspection::Off => builder.disable_suggestions().disable_introspection(),
+    };
+    builder.finish()
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    build_schema(QueryLimits::default(), WriteLimits::default()).sdl()
+    build_schema(
+        QueryLimits::default(),
+        WriteLimits::default(),
+        Introspection::On,
+    )
+    .sdl()
+}
+
+/// The refusal of an introspection query from a caller who may not introspect.
+pub fn introspection_refused() -> async_graphql::ServerError {
+    let mut error =
+        async_graphql::ServerError::new("introspection is disabled for this caller", None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", crate::error::code::GRAPHQL_VALIDATION_FAILED);
+    error.extensions = Some(extensions);
+    error
 }
 
 /// What one request (or one WebSocket operation) carries into resolvers:

@@ -44,6 +44,10 @@ pub async fn revoke(writer: &Writer, id: uuid::Uuid) -> ApiResult<ApiKeyInfo> {
         .ok_or_else(|| not_found("id", "API key", &id.to_string()))?;
     commit(txn).await?;
     tracing::info!(key = %key.prefix, "API key revoked");
+    // Takes effect on this process before the answer: the key leaves the
+    // credential cache and its WebSockets close (on PostgreSQL the table's
+    // trigger tells every other process too).
+    writer.events().key_revoked(Some(id));
     Ok(key)
 }
 

@@ -5,11 +5,18 @@
 //! - `GET` takes the parameters from the query string and never runs a mutation (405).
 //! - The response type follows `Accept`: `application/graphql-response+json`
 //!   (request errors get 400 and no `data`) or `application/json` (200).
-//! - No or bad credentials: 401 with a GraphQL error body.
+//! - No or bad credentials: 401 with a GraphQL error body; credentials that
+//!   cannot be checked (the database is down or busy): 503 with `Retry-After`.
+//! - Before anything runs, in this order: the document's limits (before
+//!   credentials, so anonymous input is bounded too), the client address's
+//!   refused-credential throttle, credentials, introspection rights, the
+//!   credential's and tenant's request rates, and a slot among the tenant's
+//!   requests in flight. The request then runs under an overall deadline.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{ServerError, Value, Variables};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -18,11 +25,13 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
+use super::response::{cap_errors, retry_of, serialize_body};
+use super::serve::ClientAddress;
 use super::ws;
 use super::AppState;
-use crate::auth::AuthError;
-use crate::error::{code, default_code, fill_missing_codes, is_request_error};
-use crate::graphql::RequestContext;
+use crate::auth::{AuthError, Principal};
+use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
+use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -110,6 +119,27 @@ impl Rejection {
         Self::new(StatusCode::BAD_REQUEST, code::BAD_USER_INPUT, message)
     }
 
+    /// A request refused before it ran, for an error that says why: rate
+    /// limits (429), overload or an unreachable database (503), both with
+    /// `Retry-After`; a deadline (504).
+    fn of(error: &ApiError) -> Self {
+        let status = match error.code() {
+            code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
+            code::OVERLOADED | code::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+            code::TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
+            code::UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
+            code::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut rejection = Self::new(status, error.code(), error.message());
+        if let Some(after) = error.retry_after() {
+            rejection
+                .extra_headers
+                .push((header::RETRY_AFTER, HeaderValue::from(after)));
+        }
+        rejection
+    }
+
     fn into_response(self, media: MediaType) -> Response {
         let body = serde_json::json!({
             "errors": [{ "message": self.message, "extensions": { "code": self.code } }]
@@ -162,7 +192,23 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
         Ok(params) => params,
         Err(rejection) => return rejection.into_response(media),
     };
-    execute(state, request.headers().clone(), Method::GET, params, media).await
+    let client = client_address(&request);
+    execute(
+        state,
+        client,
+        request.headers().clone(),
+        Method::GET,
+        params,
+        media,
+    )
+    .await
+}
+
+fn client_address(request: &Request) -> Option<IpAddr> {
+    request
+        .extensions()
+        .get::<ClientAddress>()
+        .map(|address| address.0)
 }
 
 pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
@@ -173,16 +219,32 @@ pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Re
         return rejection.into_response(media);
     }
     let headers = request.headers().clone();
-    let limit = state.settings.max_body_bytes;
-    let body = match read_body(request.into_body(), limit).await {
-        Ok(body) => body,
-        Err(rejection) => return rejection.into_response(media),
+    let client = client_address(&request);
+    let http = state.settings.http;
+    let read = read_body(request.into_body(), http.max_body_bytes);
+    let body = match tokio::time::timeout(http.body_timeout, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(rejection)) => return rejection.into_response(media),
+        Err(_) => {
+            let mut rejection = Rejection::new(
+                StatusCode::REQUEST_TIMEOUT,
+                code::BAD_USER_INPUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    http.body_timeout.as_secs()
+                ),
+            );
+            rejection
+                .extra_headers
+                .push((header::CONNECTION, HeaderValue::from_static("close")));
+            return rejection.into_response(media);
+        }
     };
     let params = match params_from_json_body(&body) {
         Ok(params) => params,
         Err(rejection) => return rejection.into_response(media),
     };
-    execute(state, headers, Method::POST, params, media).await
+    execute(state, client, headers, Method::POST, params, media).await
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -355,23 +417,9 @@ fn optional_object(
     }
 }
 
-/// The operation a document would run, if it can be determined.
-fn operation_type(
-    request: &mut async_graphql::Request,
-) -> Result<Option<OperationType>, ServerError> {
-    let name = request.operation_name.clone();
-    let document = request.parsed_query()?;
-    Ok(match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name.as_str()).map(|op| op.node.ty)
-        }
-        (DocumentOperations::Multiple(_), None) => None,
-    })
-}
-
 async fn execute(
     state: AppState,
+    client: Option<IpAddr>,
     headers: HeaderMap,
     method: Method,
     params: GraphQLParams,
@@ -385,7 +433,7 @@ async fn execute(
         tenant = tracing::field::Empty,
     );
     let started = Instant::now();
-    let mut response = execute_in_span(state, headers, method, params, media, &request_id)
+    let mut response = execute_in_span(state, client, headers, method, params, media, &request_id)
         .instrument(span.clone())
         .await;
     span.in_scope(|| {
@@ -403,109 +451,219 @@ async fn execute(
 
 async fn execute_in_span(
     state: AppState,
+    client: Option<IpAddr>,
     headers: HeaderMap,
     method: Method,
     params: GraphQLParams,
     media: MediaType,
     request_id: &str,
 ) -> Response {
+    let settings = state.settings.clone();
+    // The document's limits come first: nothing, not even the parser or
+    // the credential check, runs on an unbounded document.
+    let admitted = match admit(
+        &params.query,
+        params.operation_name.as_deref(),
+        params.variables.as_ref(),
+        &settings.limits,
+    ) {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            return answer(
+                &state,
+                media,
+                None,
+                vec![error],
+                code::GRAPHQL_PARSE_FAILED,
+                request_id,
+            );
+        }
+    };
+    if method == Method::GET
+        && matches!(
+            operation_type(&admitted.document, params.operation_name.as_deref()),
+            Some(OperationType::Mutation | OperationType::Subscription)
+        )
+    {
+        let mut rejection = Rejection::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::BAD_USER_INPUT,
+            "mutations and subscriptions cannot be sent with GET; use POST",
+        );
+        rejection
+            .extra_headers
+            .push((header::ALLOW, HeaderValue::from_static("POST")));
+        return rejection.into_response(media);
+    }
+
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let principal = match authenticate(&state, client, authorization).await {
+        Ok(principal) => principal,
+        Err(response) => return response.into_response(media),
+    };
+    tracing::Span::current().record("tenant", principal.tenant());
+    let introspection = settings.introspection.allows(principal.role());
+    if admitted.introspective && !introspection {
+        return answer(
+            &state,
+            media,
+            None,
+            vec![introspection_refused()],
+            code::GRAPHQL_VALIDATION_FAILED,
+            request_id,
+        );
+    }
+    if let Err(refused) = state.admission.check_rates(&principal) {
+        return Rejection::of(&refused).into_response(media);
+    }
+    let _slot = match state.admission.enter(principal.tenant()).await {
+        Ok(slot) => slot,
+        Err(refused) => return Rejection::of(&refused).into_response(media),
+    };
+
     let mut request = async_graphql::Request::new(params.query);
+    request.set_parsed_query(admitted.document);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(Json::Object(variables)));
     }
+    if !introspection {
+        request = request.disable_introspection();
+    }
     // `extensions` is validated (an object or null) but no extension is implemented yet.
     let _ = params.extensions;
 
-    match operation_type(&mut request) {
-        Err(parse_error) => {
-            return graphql_response(
-                media,
-                None,
-                vec![parse_error],
-                code::GRAPHQL_PARSE_FAILED,
-                request_id,
-            );
-        }
-        Ok(Some(OperationType::Mutation | OperationType::Subscription))
-            if method == Method::GET =>
-        {
-            let mut rejection = Rejection::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                code::BAD_USER_INPUT,
-                "mutations and subscriptions cannot be sent with GET; use POST",
-            );
-            rejection
-                .extra_headers
-                .push((header::ALLOW, HeaderValue::from_static("POST")));
-            return rejection.into_response(media);
-        }
-        Ok(_) => {}
-    }
-
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let principal = match state.auth.authenticate_header(authorization).await {
-        Ok(principal) => principal,
-        Err(e) => return unauthenticated(e, media),
-    };
-    tracing::Span::current().record("tenant", principal.tenant());
     let scoped = state.db.scoped(&principal);
     let (context, mut batches) = RequestContext::new(principal, scoped, state.events.clone());
     let request = request.data(context);
-
-    let response = batches.run(state.schema.execute(request)).await;
+    let deadline = settings.http.request_timeout;
+    let response =
+        match tokio::time::timeout(deadline, batches.run(state.schema.execute(request))).await {
+            Ok(response) => response,
+            Err(_) => {
+                tracing::warn!(
+                    deadline_ms = deadline.as_millis() as u64,
+                    "request deadline passed"
+                );
+                let timeout = ApiError::Timeout(format!(
+                    "the request did not finish within its deadline of {} ms",
+                    deadline.as_millis()
+                ));
+                return Rejection::of(&timeout).into_response(media);
+            }
+        };
     let request_error = is_request_error(&response);
-    let data = (!request_error).then(|| response.data.into_json().unwrap_or(Json::Null));
-    graphql_response(
+    let async_graphql::Response { data, errors, .. } = response;
+    answer(
+        &state,
         media,
-        data,
-        response.errors,
+        (!request_error).then_some(&data),
+        errors,
         default_code(request_error),
         request_id,
     )
 }
 
-/// Serializes a GraphQL response. Errors lacking a code get `default_code`;
-/// internal errors carry the request id, by which the logs find their cause.
-fn graphql_response(
+/// The caller's principal, or the answer refusing it: 401 for refused
+/// credentials (which spend the client address's budget), 429 for an
+/// address over that budget, 503 when credentials cannot be checked.
+async fn authenticate(
+    state: &AppState,
+    client: Option<IpAddr>,
+    authorization: Option<&str>,
+) -> Result<Principal, Rejection> {
+    let known = authorization
+        .and_then(crate::auth::bearer_token)
+        .is_some_and(|token| state.auth.is_known(token));
+    if !known {
+        state
+            .admission
+            .check_address(client)
+            .map_err(|refused| Rejection::of(&refused))?;
+    }
+    match state.auth.authenticate_header(authorization).await {
+        Ok(principal) => Ok(principal),
+        Err(error) if error.is_refusal() => {
+            state.admission.credential_refused(client);
+            Err(unauthenticated(error))
+        }
+        Err(error) => {
+            let unavailable = match &error {
+                AuthError::Busy(cause) => {
+                    tracing::warn!(error = ?cause, "authentication waited too long for the database");
+                    ApiError::Overloaded {
+                        message: error.to_string(),
+                        retry_after: 1,
+                    }
+                }
+                _ => {
+                    tracing::error!(error = ?error, "authentication failed internally");
+                    ApiError::Unavailable {
+                        message: error.to_string(),
+                        retry_after: 2,
+                    }
+                }
+            };
+            Err(Rejection::of(&unavailable))
+        }
+    }
+}
+
+/// Serializes a GraphQL answer within the response limits. Errors lacking
+/// a code get `default_code`; internal errors carry the request id, by
+/// which the logs find their cause. Rate-limit, overload and unavailability
+/// errors set the status (429/503) and `Retry-After`.
+fn answer(
+    state: &AppState,
     media: MediaType,
-    data: Option<Json>,
+    data: Option<&Value>,
     mut errors: Vec<ServerError>,
     default_code: &'static str,
     request_id: &str,
 ) -> Response {
+    let limits = state.settings.response;
     fill_missing_codes(&mut errors, default_code);
     for extensions in errors.iter_mut().filter_map(|e| e.extensions.as_mut()) {
         if matches!(extensions.get("code"), Some(Value::String(c)) if c == code::INTERNAL) {
             extensions.set("requestId", request_id);
         }
     }
-    let status = if data.is_none() && media == MediaType::GraphQLResponseJson {
+    cap_errors(&mut errors, limits.max_errors);
+    let retry = retry_of(&errors);
+    let mut status = if data.is_none() && media == MediaType::GraphQLResponseJson {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    let mut body = Map::new();
-    if let Some(data) = data {
-        body.insert("data".into(), data);
+    if let Some((retry_status, _)) = retry {
+        status = retry_status;
     }
-    if !errors.is_empty() {
-        body.insert(
-            "errors".into(),
-            serde_json::to_value(&errors).expect("errors serialize"),
-        );
+    let bytes = serialize_body(data, &errors, &limits);
+    let mut response = (
+        status,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(media.as_str()),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        bytes,
+    )
+        .into_response();
+    if let Some((_, after)) = retry {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(after));
     }
-    json_response(status, media, &Json::Object(body))
+    response
 }
 
-fn unauthenticated(error: AuthError, media: MediaType) -> Response {
-    if let AuthError::Internal(cause) = &error {
-        tracing::error!(error = ?cause, "authentication failed internally");
-    }
+fn unauthenticated(error: AuthError) -> Rejection {
     let mut rejection = Rejection::new(
         StatusCode::UNAUTHORIZED,
         code::UNAUTHENTICATED,
@@ -514,7 +672,7 @@ fn unauthenticated(error: AuthError, media: MediaType) -> Response {
     rejection
         .extra_headers
         .push((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-    rejection.into_response(media)
+    rejection
 }
 
 /// The caller's request id if it is a sane token, else a fresh one.

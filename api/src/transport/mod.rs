@@ -1,10 +1,14 @@
 //! HTTP and WebSocket transport: routes, protocol rules, limits.
 
+mod admission;
 mod http;
 pub mod playground;
+mod response;
+mod serve;
 mod ws;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
@@ -12,10 +16,68 @@ use axum::routing::get;
 use axum::{extract::State, Router};
 
 use crate::auth::Authenticator;
-use crate::config::ServeArgs;
 use crate::db::Database;
 use crate::events::Events;
-use crate::graphql::AppSchema;
+use crate::graphql::{AppSchema, Introspection, QueryLimits};
+
+pub use admission::{Admission, AdmissionSettings, Rate};
+pub use response::ResponseLimits;
+pub use serve::{serve, ClientAddress};
+
+/// HTTP connection hygiene and the request deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    /// Largest request body read (then 413).
+    pub max_body_bytes: usize,
+    /// Time to send a request's headers; also the idle keep-alive timeout.
+    pub header_timeout: Duration,
+    /// Time to send a request's body (then 408).
+    pub body_timeout: Duration,
+    /// Open client connections at most (WebSockets included).
+    pub max_connections: usize,
+    /// Time one GraphQL request may take in all (then 504, `TIMEOUT`).
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 16_384,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The WebSocket transport's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WsSettings {
+    /// Largest message read.
+    pub max_message_bytes: usize,
+    /// Time to send `connection_init` (then 4408).
+    pub init_timeout: Duration,
+    /// Interval of the periodic credential re-check.
+    pub auth_recheck: Duration,
+    /// Time a client may leave its outgoing queue full (then 1013).
+    pub slow_consumer: Duration,
+    /// Open connections per credential (then 1008).
+    pub max_sockets_per_credential: usize,
+    /// Operations running at once on one connection.
+    pub max_operations: usize,
+}
+
+/// What the transport is configured with.
+#[derive(Clone, Debug)]
+pub struct TransportSettings {
+    pub http: HttpSettings,
+    pub ws: WsSettings,
+    pub limits: QueryLimits,
+    pub response: ResponseLimits,
+    pub introspection: Introspection,
+    pub playground: bool,
+}
 
 /// What every handler shares. Nothing here is tenant-bearing.
 #[derive(Clone)]
@@ -24,7 +86,30 @@ pub struct AppState {
     pub db: Database,
     pub auth: Authenticator,
     pub events: Events,
-    pub settings: Arc<ServeArgs>,
+    pub admission: Admission,
+    pub sockets: ws::Sockets,
+    pub settings: Arc<TransportSettings>,
+}
+
+impl AppState {
+    pub fn new(
+        schema: AppSchema,
+        db: Database,
+        auth: Authenticator,
+        events: Events,
+        admission: Admission,
+        settings: TransportSettings,
+    ) -> Self {
+        Self {
+            schema,
+            db,
+            auth,
+            events,
+            admission,
+            sockets: ws::Sockets::default(),
+            settings: Arc::new(settings),
+        }
+    }
 }
 
 /// The application's routes, ready to serve (tests call this directly).

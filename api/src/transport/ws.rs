@@ -7,36 +7,50 @@
 //! the protocol document gives them: 4400 invalid message, 4401 subscribe
 //! before `connection_ack`, 4403 credentials refused, 4408 no
 //! `connection_init` in time, 4409 duplicate subscription id, 4429 second
-//! `connection_init`.
+//! `connection_init`; and 1008 when the credential already has as many open
+//! connections as allowed.
 //!
-//! While connected, the credentials are authenticated again every
-//! `--ws-auth-recheck-secs` and end the connection (4403) once revoked, and
-//! at once when they expire. Subscriptions write into one bounded queue per
-//! connection; a client that leaves it full (or a write pending) for
-//! `--ws-slow-consumer-secs` is disconnected with 1013, so it costs a fixed
-//! amount of memory however far behind it is, and resumes with `since`.
+//! Credentials are checked again, against the database, on every
+//! `subscribe`: a key revoked by any process runs nothing once the
+//! revocation committed. A revocation also closes the key's open
+//! connections (4403) as soon as it is notified (at once on this process,
+//! through `NOTIFY` on the others); every `--ws-auth-recheck-secs` the
+//! credentials are checked again in any case, and an expiring credential
+//! ends its connection when it expires. Every operation passes the same
+//! document limits, introspection rights and rate limits as over HTTP; at
+//! most `--ws-max-subscriptions` run at once per connection. Subscriptions
+//! write into one bounded queue per connection; a client that leaves it
+//! full (or a write pending) for `--ws-slow-consumer-secs` is disconnected
+//! with 1013, so it costs a fixed amount of memory however far behind it
+//! is, and resumes with `since`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::Variables;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{ServerError, Variables};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value as Json};
-use tokio::sync::{mpsc, Notify};
+use serde::Serialize;
+use serde_json::Value as Json;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, mpsc, Notify};
 use tokio::task::AbortHandle;
 
+use super::admission::credential_key;
+use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
+use super::serve::ClientAddress;
 use super::AppState;
-use crate::auth::{bearer_token, AuthError, Principal};
-use crate::config::ServeArgs;
+use crate::auth::{bearer_token, Credential, Principal};
 use crate::db::Scoped;
-use crate::error::{default_code, fill_missing_codes, is_request_error};
-use crate::events::Counted;
-use crate::graphql::RequestContext;
+use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
+use crate::events::{Counted, Revocation};
+use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// The initial read buffer of a connection.
@@ -52,6 +66,10 @@ pub async fn upgrade(State(state): State<AppState>, request: Request) -> Respons
 /// Upgrades `request` to a `graphql-transport-ws` connection. Clients that do
 /// not offer that subprotocol are refused with 400.
 pub async fn serve(state: AppState, request: Request) -> Response {
+    let client = request
+        .extensions()
+        .get::<ClientAddress>()
+        .map(|address| address.0);
     let (mut parts, _body) = request.into_parts();
     let offered = parts
         .headers
@@ -65,6 +83,7 @@ pub async fn serve(state: AppState, request: Request) -> Response {
         )
             .into_response();
     }
+    let max_message = state.settings.ws.max_message_bytes;
     match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(upgrade) => upgrade
             .protocols([PROTOCOL])
@@ -73,13 +92,53 @@ pub async fn serve(state: AppState, request: Request) -> Response {
             // connection cost ~200 KiB. Larger messages are still read whole.
             .read_buffer_size(READ_BUFFER)
             .write_buffer_size(0)
-            .max_write_buffer_size(state.settings.max_body_bytes.saturating_mul(2))
-            .max_message_size(state.settings.max_body_bytes)
+            .max_write_buffer_size(max_message.saturating_mul(2))
+            .max_message_size(max_message)
             .on_upgrade(move |socket| {
                 let (outgoing, outgoing_rx) = mpsc::channel(OUTGOING_QUEUE);
-                Connection::new(state, outgoing).run(socket, outgoing_rx)
+                Connection::new(state, client, outgoing).run(socket, outgoing_rx)
             }),
         Err(rejection) => rejection.into_response(),
+    }
+}
+
+/// Open connections per credential, on this process.
+#[derive(Clone, Default)]
+pub struct Sockets {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Sockets {
+    /// Counts one more connection of `credential`, unless it has `max` already.
+    fn open(&self, credential: String, max: usize) -> Option<SocketSlot> {
+        let mut open = self.open.lock().expect("sockets lock");
+        let count = open.entry(credential.clone()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(SocketSlot {
+            sockets: self.clone(),
+            credential,
+        })
+    }
+}
+
+/// One counted connection of a credential.
+struct SocketSlot {
+    sockets: Sockets,
+    credential: String,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.sockets.open.lock().expect("sockets lock");
+        if let Some(count) = open.get_mut(&self.credential) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.credential);
+            }
+        }
     }
 }
 
@@ -94,14 +153,15 @@ impl Close {
 
 struct Connection {
     state: AppState,
+    client: Option<IpAddr>,
     /// The caller, once `connection_init` authenticated it; each operation
     /// gets a fresh request context (and loaders) from it.
     caller: Option<Caller>,
     init_received: bool,
-    subscriptions: HashMap<String, AbortHandle>,
-    /// Where subscriptions put their messages; `run` writes them out.
-    outgoing: mpsc::Sender<Json>,
-    /// Raised by a subscription whose messages the client does not take.
+    operations: HashMap<String, AbortHandle>,
+    /// Where operations put their messages; `run` writes them out.
+    outgoing: mpsc::Sender<String>,
+    /// Raised by an operation whose messages the client does not take.
     slow_consumer: Arc<Notify>,
 }
 
@@ -110,42 +170,112 @@ struct Caller {
     principal: Principal,
     scoped: Scoped,
     token: String,
+    /// Revocations, subscribed before the credentials were checked; moved
+    /// to the connection's loop after `connection_ack`.
+    revocations: Option<broadcast::Receiver<Revocation>>,
     _counted: Counted,
+    _slot: SocketSlot,
 }
 
-/// How long a write to the client, or a subscription's wait for room in the
-/// outgoing queue, may take before the client counts as too slow.
-fn slow_consumer_timeout(settings: &ServeArgs) -> Duration {
-    Duration::from_secs(settings.ws_slow_consumer_secs.max(1))
+/// One protocol message, serialized as the client reads it.
+#[derive(Serialize)]
+struct Envelope<'a, P: Serialize> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    payload: P,
+}
+
+/// A message without a payload (`complete`, `pong`, `connection_ack`).
+fn bare(kind: &str, id: Option<&str>) -> String {
+    match id {
+        Some(id) => serde_json::json!({ "id": id, "type": kind }).to_string(),
+        None => serde_json::json!({ "type": kind }).to_string(),
+    }
+}
+
+/// An `error` message: the operation ends with these errors.
+fn error_message(id: &str, mut errors: Vec<ServerError>, limits: &ResponseLimits) -> String {
+    cap_errors(&mut errors, limits.max_errors);
+    serde_json::to_string(&Envelope {
+        id,
+        kind: "error",
+        payload: &errors,
+    })
+    .expect("errors serialize")
+}
+
+/// A `next` message within the size ceiling (else one RESPONSE_TOO_LARGE error).
+fn next_message(
+    id: &str,
+    response: &mut async_graphql::Response,
+    limits: &ResponseLimits,
+) -> String {
+    cap_errors(&mut response.errors, limits.max_errors);
+    let body = Body {
+        data: Some(&response.data),
+        errors: &response.errors,
+    };
+    let envelope = Envelope {
+        id,
+        kind: "next",
+        payload: body,
+    };
+    match to_json_within(&envelope, limits.max_bytes) {
+        Some(bytes) => String::from_utf8(bytes).expect("JSON is UTF-8"),
+        None => {
+            let errors = [too_large(limits)];
+            serde_json::to_string(&Envelope {
+                id,
+                kind: "next",
+                payload: Body {
+                    data: Some(&async_graphql::Value::Null),
+                    errors: &errors,
+                },
+            })
+            .expect("an error serializes")
+        }
+    }
+}
+
+fn api_error(error: &ApiError) -> ServerError {
+    let mut server_error = ServerError::new(error.message(), None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", error.code());
+    if let Some(after) = error.retry_after() {
+        extensions.set("retryAfter", after);
+    }
+    server_error.extensions = Some(extensions);
+    server_error
 }
 
 impl Connection {
-    fn new(state: AppState, outgoing: mpsc::Sender<Json>) -> Self {
+    fn new(state: AppState, client: Option<IpAddr>, outgoing: mpsc::Sender<String>) -> Self {
         Self {
             state,
+            client,
             caller: None,
             init_received: false,
-            subscriptions: HashMap::new(),
+            operations: HashMap::new(),
             outgoing,
             slow_consumer: Arc::new(Notify::new()),
         }
     }
 
-    async fn run(mut self, socket: WebSocket, mut outgoing_rx: mpsc::Receiver<Json>) {
+    async fn run(mut self, socket: WebSocket, mut outgoing_rx: mpsc::Receiver<String>) {
         let (mut sink, mut stream) = socket.split();
-        let settings = self.state.settings.clone();
-        let init_timeout = Duration::from_secs(settings.ws_init_timeout_secs.max(1));
-        let write_timeout = slow_consumer_timeout(&settings);
-        let init_deadline = tokio::time::sleep(init_timeout);
+        let settings = self.state.settings.ws;
+        let write_timeout = settings.slow_consumer;
+        let init_deadline = tokio::time::sleep(settings.init_timeout);
         tokio::pin!(init_deadline);
-        // Credentials are checked again while connected: a revoked key or a
-        // disabled tenant ends the connection within one interval.
-        let mut recheck =
-            tokio::time::interval(Duration::from_secs(settings.ws_auth_recheck_secs.max(1)));
+        // Credentials are checked again while connected, as a backstop to
+        // revocation notifications (which may be lost with their connection).
+        let mut recheck = tokio::time::interval(settings.auth_recheck);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recheck.reset();
         let expiry = tokio::time::sleep(Duration::MAX / 4);
         tokio::pin!(expiry);
+        let mut revocations: Option<broadcast::Receiver<Revocation>> = None;
         let slow_consumer = self.slow_consumer.clone();
         let close = loop {
             tokio::select! {
@@ -155,10 +285,25 @@ impl Connection {
                 () = &mut expiry, if self.caller.is_some() => {
                     break Some(Close::new(4403, "Forbidden: credentials have expired"));
                 }
+                revoked = next_revocation(&mut revocations), if revocations.is_some() => {
+                    match revoked {
+                        Ok(Some(key)) if self.holds_key(key) => {
+                            break Some(Close::new(4403, "Forbidden: API key has been revoked"));
+                        }
+                        Ok(Some(_)) => {}
+                        // Revocations may have been missed: check again.
+                        Ok(None) | Err(RecvError::Lagged(_)) => {
+                            if let Err(close) = Box::pin(self.recheck(true)).await {
+                                break Some(close);
+                            }
+                        }
+                        Err(RecvError::Closed) => revocations = None,
+                    }
+                }
                 _ = recheck.tick(), if self.caller.is_some() => {
                     // Boxed: the authentication future is large and rarely
                     // runs; inline it would enlarge every idle connection.
-                    if let Err(close) = Box::pin(self.recheck()).await {
+                    if let Err(close) = Box::pin(self.recheck(false)).await {
                         break Some(close);
                     }
                 }
@@ -194,16 +339,19 @@ impl Connection {
                         Err(close) => break Some(close),
                     }
                     if !was_authenticated {
-                        if let Some(expires_at) = self.caller.as_ref().and_then(|c| c.principal.expires_at()) {
-                            let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
-                            expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                        if let Some(caller) = self.caller.as_mut() {
+                            revocations = caller.revocations.take();
+                            if let Some(expires_at) = caller.principal.expires_at() {
+                                let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+                                expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                            }
                         }
                     }
                 }
             }
         };
-        for (_, subscription) in self.subscriptions.drain() {
-            subscription.abort();
+        for (_, operation) in self.operations.drain() {
+            operation.abort();
         }
         if let Some(Close(code, reason)) = close {
             tracing::info!(code, reason = %reason, "closing websocket connection");
@@ -217,21 +365,29 @@ impl Connection {
         }
     }
 
-    /// Authenticates the connection's token again.
-    async fn recheck(&self) -> Result<(), Close> {
+    /// Whether the connection authenticated with API key `key`.
+    fn holds_key(&self, key: uuid::Uuid) -> bool {
+        self.caller.as_ref().is_some_and(|caller| {
+            matches!(caller.principal.credential(), Credential::ApiKey { key_id } if *key_id == key)
+        })
+    }
+
+    /// Authenticates the connection's token again (`fresh`: from the
+    /// database, not the credential cache).
+    async fn recheck(&self, fresh: bool) -> Result<(), Close> {
         let Some(caller) = &self.caller else {
             return Ok(());
         };
-        match self.state.auth.authenticate_token(&caller.token).await {
-            Ok(principal)
-                if principal.tenant() == caller.principal.tenant()
-                    && principal.role() == caller.principal.role() =>
-            {
-                Ok(())
-            }
+        let checked = if fresh {
+            self.state.auth.authenticate_fresh(&caller.token).await
+        } else {
+            self.state.auth.authenticate_token(&caller.token).await
+        };
+        match checked {
+            Ok(principal) if same_caller(&principal, &caller.principal) => Ok(()),
             Ok(_) => Err(Close::new(4403, "Forbidden: credentials changed")),
             // The database being unreachable is not the client's fault.
-            Err(AuthError::Internal(e)) => {
+            Err(e) if !e.is_refusal() => {
                 tracing::warn!(error = ?e, "cannot re-check websocket credentials");
                 Ok(())
             }
@@ -240,7 +396,7 @@ impl Connection {
     }
 
     /// Handles one client message; returns the reply to write at once, if any.
-    async fn handle(&mut self, text: &str) -> Result<Option<Json>, Close> {
+    async fn handle(&mut self, text: &str) -> Result<Option<String>, Close> {
         let message: Json = serde_json::from_str(text)
             .map_err(|_| Close::new(4400, "Message is not valid JSON"))?;
         let kind = message
@@ -249,13 +405,13 @@ impl Connection {
             .ok_or_else(|| Close::new(4400, "Message has no type"))?;
         match kind {
             "connection_init" => self.init(message.get("payload")).await,
-            "ping" => Ok(Some(json!({ "type": "pong" }))),
+            "ping" => Ok(Some(bare("pong", None))),
             "pong" => Ok(None),
-            "subscribe" => self.subscribe(&message).map(|()| None),
+            "subscribe" => self.subscribe(&message).await,
             "complete" => {
                 let id = message_id(&message)?;
-                if let Some(subscription) = self.subscriptions.remove(id) {
-                    subscription.abort();
+                if let Some(operation) = self.operations.remove(id) {
+                    operation.abort();
                 }
                 Ok(None)
             }
@@ -263,7 +419,7 @@ impl Connection {
         }
     }
 
-    async fn init(&mut self, payload: Option<&Json>) -> Result<Option<Json>, Close> {
+    async fn init(&mut self, payload: Option<&Json>) -> Result<Option<String>, Close> {
         if self.init_received {
             return Err(Close::new(4429, "Too many initialisation requests"));
         }
@@ -274,38 +430,58 @@ impl Connection {
                 "Forbidden: connection_init must carry Authorization: Bearer <token>",
             )
         })?;
-        let principal = self
+        let auth = &self.state.auth;
+        if !auth.is_known(token) {
+            if let Err(refused) = self.state.admission.check_address(self.client) {
+                return Err(Close::new(1008, refused.message()));
+            }
+        }
+        // Subscribed before the check, so no revocation after it is missed.
+        let revocations = self.state.events.revocations();
+        let principal = match auth.authenticate_token(token).await {
+            Ok(principal) => principal,
+            Err(e) if e.is_refusal() => {
+                self.state.admission.credential_refused(self.client);
+                return Err(Close::new(4403, format!("Forbidden: {e}")));
+            }
+            // Not the client's fault: 1013, try again later.
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot check websocket credentials");
+                return Err(Close::new(
+                    1013,
+                    "Try again later: credentials cannot be checked now",
+                ));
+            }
+        };
+        let max = self.state.settings.ws.max_sockets_per_credential;
+        let slot = self
             .state
-            .auth
-            .authenticate_token(token)
-            .await
-            .map_err(|e| Close::new(4403, format!("Forbidden: {e}")))?;
+            .sockets
+            .open(credential_key(&principal), max)
+            .ok_or_else(|| {
+                Close::new(
+                    1008,
+                    format!("Too many connections: this credential has {max} open"),
+                )
+            })?;
         let scoped = self.state.db.scoped(&principal);
         self.caller = Some(Caller {
             _counted: self.state.events.connection_opened(principal.tenant()),
+            _slot: slot,
+            revocations: Some(revocations),
             token: token.to_owned(),
             principal,
             scoped,
         });
-        Ok(Some(json!({ "type": "connection_ack" })))
+        Ok(Some(bare("connection_ack", None)))
     }
 
-    fn subscribe(&mut self, message: &Json) -> Result<(), Close> {
+    async fn subscribe(&mut self, message: &Json) -> Result<Option<String>, Close> {
         let id = message_id(message)?.to_owned();
-        let Some((context, mut batches)) = self.caller.as_ref().map(|caller| {
-            RequestContext::new(
-                caller.principal.clone(),
-                caller.scoped.clone(),
-                self.state.events.clone(),
-            )
-        }) else {
+        let Some(caller) = &self.caller else {
             return Err(Close::new(4401, "Unauthorized"));
         };
-        if self
-            .subscriptions
-            .get(&id)
-            .is_some_and(|s| !s.is_finished())
-        {
+        if self.operations.get(&id).is_some_and(|s| !s.is_finished()) {
             return Err(Close::new(
                 4409,
                 format!("Subscriber for {id} already exists"),
@@ -319,66 +495,185 @@ impl Connection {
             .get("query")
             .and_then(Json::as_str)
             .ok_or_else(|| Close::new(4400, "subscribe payload needs a query string"))?;
+        let variables = match payload.get("variables") {
+            None | Some(Json::Null) => None,
+            Some(Json::Object(variables)) => Some(variables),
+            Some(_) => return Err(Close::new(4400, "variables must be an object")),
+        };
+        let operation_name = payload.get("operationName").and_then(Json::as_str);
+        let settings = self.state.settings.clone();
+        let limits = &settings.response;
+        // The credentials again, from the database: a key revoked by any
+        // process runs nothing after its revocation committed.
+        match self.state.auth.authenticate_fresh(&caller.token).await {
+            Ok(principal) if same_caller(&principal, &caller.principal) => {}
+            Ok(_) => return Err(Close::new(4403, "Forbidden: credentials changed")),
+            Err(e) if e.is_refusal() => return Err(Close::new(4403, format!("Forbidden: {e}"))),
+            Err(e) => {
+                tracing::warn!(error = ?e, "cannot re-check websocket credentials");
+                let unavailable = ApiError::Unavailable {
+                    message: "credentials cannot be checked now; retry shortly".into(),
+                    retry_after: 2,
+                };
+                return Ok(Some(error_message(
+                    &id,
+                    vec![api_error(&unavailable)],
+                    limits,
+                )));
+            }
+        }
+        self.operations
+            .retain(|_, operation| !operation.is_finished());
+        let max = settings.ws.max_operations;
+        if self.operations.len() >= max {
+            let mut error = ServerError::new(
+                format!("this connection already runs {max} operations; complete one first"),
+                None,
+            );
+            let mut extensions = async_graphql::ErrorExtensionValues::default();
+            extensions.set("code", code::TOO_MANY_SUBSCRIPTIONS);
+            extensions.set("limit", "subscriptionsPerConnection");
+            extensions.set("max", max as u64);
+            error.extensions = Some(extensions);
+            return Ok(Some(error_message(&id, vec![error], limits)));
+        }
+        let admitted = match admit(query, operation_name, variables, &settings.limits) {
+            Ok(admitted) => admitted,
+            Err(error) => {
+                let mut errors = vec![error];
+                fill_missing_codes(&mut errors, code::GRAPHQL_PARSE_FAILED);
+                return Ok(Some(error_message(&id, errors, limits)));
+            }
+        };
+        let introspection = settings.introspection.allows(caller.principal.role());
+        if admitted.introspective && !introspection {
+            return Ok(Some(error_message(
+                &id,
+                vec![introspection_refused()],
+                limits,
+            )));
+        }
+        if let Err(refused) = self.state.admission.check_rates(&caller.principal) {
+            return Ok(Some(error_message(&id, vec![api_error(&refused)], limits)));
+        }
+        let single_result = !matches!(
+            operation_type(&admitted.document, operation_name),
+            Some(OperationType::Subscription)
+        );
         let mut request = async_graphql::Request::new(query);
-        if let Some(name) = payload.get("operationName").and_then(Json::as_str) {
+        request.set_parsed_query(admitted.document);
+        if let Some(name) = operation_name {
             request = request.operation_name(name);
         }
-        match payload.get("variables") {
-            None | Some(Json::Null) => {}
-            Some(variables @ Json::Object(_)) => {
-                request = request.variables(Variables::from_json(variables.clone()));
-            }
-            Some(_) => return Err(Close::new(4400, "variables must be an object")),
+        if let Some(variables) = variables {
+            request = request.variables(Variables::from_json(Json::Object(variables.clone())));
         }
+        if !introspection {
+            request = request.disable_introspection();
+        }
+        let (context, mut batches) = RequestContext::new(
+            caller.principal.clone(),
+            caller.scoped.clone(),
+            self.state.events.clone(),
+        );
         let request = request.data(context);
         let schema = self.state.schema.clone();
+        let admission = self.state.admission.clone();
+        let tenant = caller.principal.tenant().to_owned();
         let outgoing = Outgoing {
             queue: self.outgoing.clone(),
             slow_consumer: self.slow_consumer.clone(),
-            timeout: slow_consumer_timeout(&self.state.settings),
+            timeout: settings.ws.slow_consumer,
         };
+        let limits = *limits;
+        let deadline = settings.http.request_timeout;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
+            // Queries and mutations hold one of the tenant's in-flight
+            // slots and run under the request deadline; subscriptions wait.
+            let _slot = if single_result {
+                match admission.enter(&tenant).await {
+                    Ok(slot) => Some(slot),
+                    Err(refused) => {
+                        outgoing
+                            .send(error_message(&task_id, vec![api_error(&refused)], &limits))
+                            .await;
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
             let mut responses = schema.execute_stream(request);
-            while let Some(mut response) = batches.run(responses.next()).await {
+            loop {
+                let next = batches.run(responses.next());
+                let next = if single_result {
+                    match tokio::time::timeout(deadline, next).await {
+                        Ok(next) => next,
+                        Err(_) => {
+                            let timeout = ApiError::Timeout(format!(
+                                "the operation did not finish within its deadline of {} ms",
+                                deadline.as_millis()
+                            ));
+                            outgoing
+                                .send(error_message(&task_id, vec![api_error(&timeout)], &limits))
+                                .await;
+                            return;
+                        }
+                    }
+                } else {
+                    next.await
+                };
+                let Some(mut response) = next else { break };
                 let request_error = is_request_error(&response);
                 fill_missing_codes(&mut response.errors, default_code(request_error));
                 if request_error {
-                    let errors = serde_json::to_value(&response.errors).unwrap_or_default();
                     outgoing
-                        .send(json!({ "id": task_id, "type": "error", "payload": errors }))
+                        .send(error_message(&task_id, response.errors, &limits))
                         .await;
                     return;
                 }
-                let payload = serde_json::to_value(&response).unwrap_or(Json::Null);
                 if !outgoing
-                    .send(json!({ "id": task_id, "type": "next", "payload": payload }))
+                    .send(next_message(&task_id, &mut response, &limits))
                     .await
                 {
                     return;
                 }
             }
-            outgoing
-                .send(json!({ "id": task_id, "type": "complete" }))
-                .await;
+            outgoing.send(bare("complete", Some(&task_id))).await;
         });
-        self.subscriptions.insert(id, task.abort_handle());
-        Ok(())
+        self.operations.insert(id, task.abort_handle());
+        Ok(None)
     }
 }
 
-/// A subscription's way out: the connection's bounded queue. A client that
+/// The next revocation, for the connection's loop (only polled when some).
+async fn next_revocation(
+    revocations: &mut Option<broadcast::Receiver<Revocation>>,
+) -> Result<Revocation, RecvError> {
+    match revocations {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether a re-check found the caller the connection started with.
+fn same_caller(now: &Principal, then: &Principal) -> bool {
+    now.tenant() == then.tenant() && now.role() == then.role()
+}
+
+/// An operation's way out: the connection's bounded queue. A client that
 /// leaves it full for longer than the timeout is disconnected rather than
 /// buffered for: it resumes with `since` after reconnecting.
 struct Outgoing {
-    queue: mpsc::Sender<Json>,
+    queue: mpsc::Sender<String>,
     slow_consumer: Arc<Notify>,
     timeout: Duration,
 }
 
 impl Outgoing {
     /// Queues `message`; false when the connection is gone or too slow.
-    async fn send(&self, message: Json) -> bool {
+    async fn send(&self, message: String) -> bool {
         match tokio::time::timeout(self.timeout, self.queue.send(message)).await {
             Ok(sent) => sent.is_ok(),
             Err(_) => {
@@ -403,15 +698,10 @@ fn slow_consumer_close() -> Close {
 /// `Err(Some(close))` if the client is not taking messages.
 async fn write(
     sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    message: Json,
+    message: String,
     timeout: Duration,
 ) -> Result<(), Option<Close>> {
-    match tokio::time::timeout(
-        timeout,
-        sink.send(Message::Text(message.to_string().into())),
-    )
-    .await
-    {
+    match tokio::time::timeout(timeout, sink.send(Message::Text(message.into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(None),
         Err(_) => Err(Some(slow_consumer_close())),
@@ -441,7 +731,7 @@ fn init_token(payload: &Json) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::init_token;
+    use super::{init_token, Sockets};
     use serde_json::json;
 
     #[test]
@@ -457,5 +747,16 @@ mod tests {
         assert_eq!(init_token(&json!({"token": "abc"})), Some("abc"));
         assert_eq!(init_token(&json!({"Authorization": "Basic abc"})), None);
         assert_eq!(init_token(&json!(null)), None);
+    }
+
+    #[test]
+    fn sockets_are_counted_per_credential() {
+        let sockets = Sockets::default();
+        let a1 = sockets.open("a".into(), 2).unwrap();
+        let _a2 = sockets.open("a".into(), 2).unwrap();
+        assert!(sockets.open("a".into(), 2).is_none());
+        assert!(sockets.open("b".into(), 2).is_some());
+        drop(a1);
+        assert!(sockets.open("a".into(), 2).is_some());
     }
 }

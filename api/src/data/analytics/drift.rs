@@ -91,7 +91,7 @@ pub async fn summary(scoped: &Scoped, request: DriftSummaryRequest) -> ApiResult
         ..Default::default()
     };
 
-    let txn = scoped.begin().await?;
+    let txn = scoped.begin_analytics().await?;
     let thresholds = thresholds::for_tenant(&txn).await?;
     let mut types = type_summaries(&txn, &filter).await?;
     if let Some(buckets) = &buckets {

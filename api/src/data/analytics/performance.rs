@@ -233,7 +233,7 @@ pub async fn for_models(
     if model_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let txn = scoped.begin().await?;
+    let txn = scoped.begin_analytics().await?;
     let out = measure_models(&txn, model_ids, model_version, options).await?;
     txn.commit().await?;
     Ok(out)
@@ -249,7 +249,7 @@ pub async fn for_matching_models(
     filter: &ModelFilter,
     options: &PerformanceOptions,
 ) -> ApiResult<Vec<(model::Model, ModelPerformance)>> {
-    let txn = scoped.begin().await?;
+    let txn = scoped.begin_analytics().await?;
     let mut rows = models::base(&txn, filter)?
         .limit(MAX_MODELS as u64 + 1)
         .all(txn.conn())
@@ -291,7 +291,7 @@ pub async fn compare(
     contenders: [&Contender; 2],
     options: &PerformanceOptions,
 ) -> ApiResult<[(model::Model, ModelPerformance); 2]> {
-    let txn = scoped.begin().await?;
+    let txn = scoped.begin_analytics().await?;
     let ids: Vec<String> = contenders.iter().map(|c| c.model_id.clone()).collect();
     let rows = tenant_rows::<model::Entity>(&txn)
         .filter(model::Column::ModelId.is_in(ids))

@@ -42,7 +42,7 @@ pub async fn importance(
     filter: &PredictionFilter,
     top: usize,
 ) -> ApiResult<ShapImportance> {
-    let txn = scoped.begin().await?;
+    let txn = scoped.begin_analytics().await?;
     let mut select = filtered_predictions(&txn, filter)?;
     select.column(entity::prediction::Column::ShapValues);
 

@@ -115,7 +115,7 @@ pub async fn prediction_stats(
         .map(|b| b.buckets_in(window, "bucket", "`from` and `to`"))
         .transpose()?;
 
-    let txn = scoped.begin().await?;
+    let txn = scoped.begin_analytics().await?;
     let source = filtered_predictions(&txn, &filter)?;
     let mut sql = Sql::new(txn.backend());
     if let Some(buckets) = &buckets {

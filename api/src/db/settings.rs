@@ -1,0 +1,113 @@
+//! How the pools are sized and how long each kind of transaction may take.
+
+use std::time::Duration;
+
+/// The database's settings, built once in the composition root.
+#[derive(Clone, Debug)]
+pub struct DbSettings {
+    pub url: String,
+    /// Connections of the pool tenant transactions run on.
+    pub max_connections: u32,
+    /// Connections of the separate pool that looks up API keys, so that
+    /// authentication never waits behind tenant queries. Zero shares the
+    /// main pool (an in-memory SQLite database always does: it has one).
+    pub auth_connections: u32,
+    /// How long a transaction waits for a connection, or for its tenant's
+    /// share of them, before it is refused.
+    pub acquire_timeout: Duration,
+    /// The most connections of the pool one tenant's transactions hold at
+    /// once, in percent of `max_connections` (rounded up, at least one).
+    pub tenant_share_percent: u32,
+    pub budgets: Budgets,
+}
+
+impl DbSettings {
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+    pub const DEFAULT_AUTH_CONNECTIONS: u32 = 2;
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_TENANT_SHARE_PERCENT: u32 = 50;
+
+    /// `url` with every other setting at its default.
+    pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
+        Self {
+            url: url.into(),
+            max_connections,
+            auth_connections: Self::DEFAULT_AUTH_CONNECTIONS,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            tenant_share_percent: Self::DEFAULT_TENANT_SHARE_PERCENT,
+            budgets: Budgets::default(),
+        }
+    }
+
+    /// The connections one tenant may hold at once.
+    pub fn tenant_connections(&self, pool_size: u32) -> usize {
+        let share = u64::from(pool_size) * u64::from(self.tenant_share_percent.clamp(1, 100));
+        (share.div_ceil(100) as usize).max(1)
+    }
+}
+
+/// What a transaction does, which decides its time budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnKind {
+    /// Pages, lookups, loaders, authentication-adjacent reads.
+    Read,
+    /// Aggregates over many rows.
+    Analytics,
+    /// Mutations.
+    Write,
+}
+
+/// Time budgets, enforced by the database itself: on PostgreSQL as
+/// `statement_timeout`, `lock_timeout` and `idle_in_transaction_session_timeout`
+/// set locally in every scoped transaction; on SQLite as an interrupt of a
+/// read statement past its budget and as the busy timeout for locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budgets {
+    pub read: Duration,
+    pub analytics: Duration,
+    pub write: Duration,
+    /// Longest wait for a row or table lock (SQLite: for the write lock).
+    pub lock: Duration,
+    /// Longest a transaction may sit idle between statements.
+    pub idle_in_transaction: Duration,
+}
+
+impl Budgets {
+    pub fn statement(&self, kind: TxnKind) -> Duration {
+        match kind {
+            TxnKind::Read => self.read,
+            TxnKind::Analytics => self.analytics,
+            TxnKind::Write => self.write,
+        }
+    }
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            read: Duration::from_secs(5),
+            analytics: Duration::from_secs(30),
+            write: Duration::from_secs(30),
+            lock: Duration::from_secs(5),
+            idle_in_transaction: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenant_share_is_rounded_up_and_never_zero() {
+        let mut settings = DbSettings::new("sqlite::memory:", 10);
+        assert_eq!(settings.tenant_connections(10), 5);
+        settings.tenant_share_percent = 33;
+        assert_eq!(settings.tenant_connections(10), 4);
+        assert_eq!(settings.tenant_connections(1), 1);
+        settings.tenant_share_percent = 0;
+        assert_eq!(settings.tenant_connections(10), 1);
+        settings.tenant_share_percent = 100;
+        assert_eq!(settings.tenant_connections(10), 10);
+    }
+}
