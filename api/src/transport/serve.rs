@@ -92,6 +92,7 @@ pub async fn serve(
             },
             () = &mut stop => break,
         };
+        tracing::trace!(client = %peer, "connection accepted");
         let _ = stream.set_nodelay(true);
         // Every request carries its client's address.
         let router = router.clone();
