@@ -19,7 +19,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         .join("bench/postgraphile/node_modules")
         .is_dir()
         || std::env::var("CI").is_ok_and(|v| v == "true");
-    let mut scenarios = vec!["reads", "scale", "ingest", "fanout", "idle"];
+    let mut scenarios = vec!["reads", "scale", "ingest", "fanout", "noisy", "idle"];
     if postgraphile {
         scenarios.push("postgraphile");
     } else {
@@ -41,6 +41,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         subscribers: vec![20],
         alerts: 6,
         alerts_per_second: 20.0,
+        noisy_concurrency: 2,
         mlgate_bin: env!("CARGO_BIN_EXE_mlgate").into(),
         scenarios: scenarios.into_iter().map(String::from).collect(),
     };
@@ -55,6 +56,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         "## Model performance at 2× the data",
         "## Ingestion",
         "## Alert fan-out",
+        "## Noisy neighbour",
         "## Idle memory",
     ] {
         assert!(report.contains(section), "{section} missing:\n{report}");
@@ -65,6 +67,10 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
     // 2 tenants × 400 predictions; one table row per query and per level.
     assert!(report.contains("800 predictions over 30 days"), "{report}");
     assert_eq!(report.matches("| 3-level nested list |").count(), 1);
+    assert!(
+        report.contains("errors: **0**"),
+        "the light tenant had no errors beside the noisy one:\n{report}"
+    );
     assert!(
         report.contains("| 20 | 60 |"),
         "20 subscribers × 3 alerts each:\n{report}"

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 mod fanout;
 mod ingest;
 mod load;
+mod noisy;
 mod postgraphile;
 mod process;
 mod reads;
@@ -77,6 +78,9 @@ pub struct Args {
     pub alerts: usize,
     #[arg(long, default_value_t = 20.0)]
     pub alerts_per_second: f64,
+    /// Workers of the noisy tenant's heavy analytics (noisy-neighbour scenario).
+    #[arg(long, default_value_t = 8)]
+    pub noisy_concurrency: usize,
     /// The mlgate binary measured as a process (fan-out, memory, start-up).
     #[arg(long, default_value = "target/release/mlgate")]
     pub mlgate_bin: PathBuf,
@@ -84,7 +88,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "reads,postgraphile,scale,ingest,fanout,idle"
+        default_value = "reads,postgraphile,scale,ingest,fanout,noisy,idle"
     )]
     pub scenarios: Vec<String>,
 }
@@ -257,6 +261,11 @@ async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
     config.database.db_max_connections = args.pool_size;
     config.serve.bind = "127.0.0.1:0".parse()?;
     config.serve.no_migrate = true;
+    // These scenarios measure capacity from one key at up to 64 clients;
+    // request-rate limits would measure themselves instead (the
+    // noisy-neighbour scenario runs with them).
+    config.serve.credential_rate = 0;
+    config.serve.tenant_rate = 0;
     let app = api::Application::build(config).await?;
     let url = format!("http://{}/graphql", app.local_addr());
     let db = app.database();
@@ -768,10 +777,23 @@ async fn fan_out(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
     writeln!(out, "| subscribers | deliveries | connect all (s) | p50 | p99 | max (ms) | RSS before → with subscribers (MiB) | per subscriber (KiB) |")?;
     writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     for &subscribers in &args.subscribers {
+        // One viewer key per tenant stands for all of the tenant's
+        // dashboards: thousands of sockets and subscribes per key, past the
+        // per-credential defaults meant for one client.
         let gateway = process::Gateway::start(
             &args.mlgate_bin,
             &args.database_url,
-            &["--no-migrate", "--playground", "false"],
+            &[
+                "--no-migrate",
+                "--playground",
+                "false",
+                "--ws-max-sockets-per-credential",
+                "1000000",
+                "--credential-rate",
+                "0",
+                "--tenant-rate",
+                "0",
+            ],
         )
         .await?;
         let result = fanout::run(
@@ -798,6 +820,83 @@ async fn fan_out(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
         gateway.stop().await;
     }
     writeln!(out)?;
+    Ok(out)
+}
+
+async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    anyhow::ensure!(tenants.len() >= 2, "the noisy-neighbour scenario needs two tenants");
+    let (noisy, light) = (&tenants[0], &tenants[1]);
+    let db = api::db::Database::connect(&args.database_url, 2).await?;
+    let keys = noisy::Keys {
+        noisy: api::auth::api_keys::create_for_tenant(&db, noisy, Role::Viewer, "bench")
+            .await?
+            .secret,
+        light: api::auth::api_keys::create_for_tenant(&db, light, Role::Viewer, "bench")
+            .await?
+            .secret,
+    };
+    db.close().await?;
+    let gateway = process::Gateway::start(
+        &args.mlgate_bin,
+        &args.database_url,
+        &[
+            "--no-migrate",
+            "--playground",
+            "false",
+            "--db-max-connections",
+            &args.pool_size.to_string(),
+        ],
+    )
+    .await?;
+    let light_concurrency = 2;
+    let result = noisy::run(
+        &gateway,
+        &keys,
+        "ensemble-risk-03",
+        light_concurrency,
+        args.noisy_concurrency,
+        Duration::from_secs(args.seconds.max(1)),
+    )
+    .await;
+    gateway.stop().await;
+    let result = result?;
+    let ratio = result.noisy.p50() / result.idle.p50();
+    writeln!(out, "## Noisy neighbour\n")?;
+    writeln!(out, "A `{}` process with its default protections (pool of {} connections, so {} per tenant; 32 requests in flight per tenant; request rates, budgets and document limits at their defaults). \
+              Tenant `{noisy}` runs {} workers of the heaviest analytics its limits let through (25 aliased SHAP importances over 30 days, model performance with percentiles and outcomes, predictions per risk level per hour over 30 days) \
+              and one worker cycling through amplification attempts; tenant `{light}` runs a light dashboard mix (model list, a page of critical predictions, a drift summary, `me`) at concurrency {light_concurrency}: alone first, then beside the noise.\n",
+        args.mlgate_bin.display(), args.pool_size, args.pool_size.div_ceil(2), args.noisy_concurrency)?;
+    writeln!(out, "| light tenant | requests | p50 (ms) | p95 | p99 (ms) | errors |")?;
+    writeln!(out, "|---|---|---|---|---|---|")?;
+    for (label, samples) in [("alone", &result.idle), ("beside the noisy tenant", &result.noisy)] {
+        writeln!(out, "| {label} | {} | {} | {} | {} | {} |", samples.len(), ms(samples.p50()), ms(samples.p95()), ms(samples.p99()),
+            if label == "alone" { "—".to_owned() } else { result.light_errors.to_string() })?;
+    }
+    writeln!(out, "\nLight tenant p50 beside the noise: **{ratio:.2}×** its p50 alone (target ≤ 3×); errors: **{}** (target 0). \
+              Gateway resident set: {:.1} MiB idle, at most **{:.1} MiB** while under the noise (sampled every 50 ms; stated bound 256 MiB).\n",
+        result.light_errors, result.rss_idle_kib as f64 / 1024.0, result.rss_max_kib as f64 / 1024.0)?;
+    writeln!(out, "| noisy tenant's answers (HTTP status, first error code) | count |")?;
+    writeln!(out, "|---|---|")?;
+    for (outcome, count) in &result.heavy_outcomes {
+        writeln!(out, "| {outcome} | {count} |")?;
+    }
+    writeln!(out, "\n| amplification attempt: answer | count |")?;
+    writeln!(out, "|---|---|")?;
+    for (outcome, count) in &result.attack_outcomes {
+        writeln!(out, "| {outcome} | {count} |")?;
+    }
+    writeln!(out)?;
+    anyhow::ensure!(
+        result.light_errors == 0,
+        "the light tenant got {} errors beside the noisy one",
+        result.light_errors
+    );
+    anyhow::ensure!(
+        !result.attack_outcomes.keys().any(|k| k.contains("transport error") || k.contains(" 500")),
+        "an amplification attempt broke the gateway: {:?}",
+        result.attack_outcomes
+    );
     Ok(out)
 }
 
@@ -867,6 +966,9 @@ pub async fn run(args: &Args, mut emit: impl FnMut(String)) -> anyhow::Result<()
     }
     if wants("fanout") {
         emit(fan_out(args, &tenants).await?);
+    }
+    if wants("noisy") {
+        emit(noisy_neighbour(args, &tenants).await?);
     }
     if wants("idle") {
         emit(idle(args).await?);

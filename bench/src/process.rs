@@ -57,16 +57,23 @@ impl Gateway {
 
     /// The process's resident set size, in KiB.
     pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        (self.rss_probe()?)()
+    }
+
+    /// Reads the process's resident set size (KiB) each time it is called.
+    pub fn rss_probe(&self) -> anyhow::Result<impl Fn() -> anyhow::Result<u64> + Send + 'static> {
         let pid = self
             .child
             .id()
             .ok_or_else(|| anyhow::anyhow!("mlgate exited"))?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
+        Ok(move || {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
+        })
     }
 
     pub async fn stop(mut self) {
