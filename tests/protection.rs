@@ -344,6 +344,25 @@ backend_tests! {
         assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
         raw.execute_unprepared("ROLLBACK").await.unwrap();
         alive_as(&server, &key).await;
+        // The cancelled write left no transaction behind on a pooled
+        // connection: later writes commit, as another connection sees.
+        for i in 0..6 {
+            let renamed = format!("after-{i}");
+            let query = format!(r#"mutation {{ updateModel(modelId: "m-1", input: {{modelName: "{renamed}"}}) {{ modelName }} }}"#);
+            let answer = post(&server, Some(&key), &query, json!({})).await;
+            assert_eq!(answer.body["data"]["updateModel"]["modelName"], renamed.as_str(), "{}", answer.body);
+            let seen = raw
+                .query_one_raw(sea_orm::Statement::from_string(
+                    raw.get_database_backend(),
+                    "SELECT model_name FROM ml_models WHERE tenant_id = 'alpha' AND model_id = 'm-1'",
+                ))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<String>(0)
+                .unwrap();
+            assert_eq!(seen, renamed, "a write acknowledged but not committed");
+        }
         server.stop().await;
     }
 

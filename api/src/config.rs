@@ -338,6 +338,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_TENANT_DB_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_SHARE_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub tenant_db_share: u32,
 
+    /// Most of the database pool one tenant's analytics (long scans) hold at
+    /// once, in percent (rounded up, at least one): dashboards keep the rest.
+    #[arg(long, env = "MLGATE_TENANT_ANALYTICS_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub tenant_analytics_share: u32,
+
     /// Most requests of one tenant in flight at once (HTTP requests and
     /// WebSocket queries and mutations); 0 for no cap.
     #[arg(long, env = "MLGATE_TENANT_MAX_IN_FLIGHT", default_value_t = AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT)]
@@ -467,6 +472,7 @@ impl ServeArgs {
             auth_connections: self.db_auth_connections,
             acquire_timeout: ms(self.db_acquire_timeout_ms),
             tenant_share_percent: self.tenant_db_share,
+            tenant_analytics_percent: self.tenant_analytics_share,
             budgets: Budgets {
                 read: ms(self.read_budget_ms),
                 analytics: ms(self.analytics_budget_ms),
@@ -574,6 +580,7 @@ impl Default for ServeArgs {
             db_auth_connections: DbSettings::DEFAULT_AUTH_CONNECTIONS,
             db_acquire_timeout_ms: 5_000,
             tenant_db_share: DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
+            tenant_analytics_share: DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT,
             tenant_max_in_flight: AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT,
             admission_wait_ms: 2_000,
             credential_rate: AdmissionSettings::DEFAULT_CREDENTIAL_RATE,

@@ -78,6 +78,13 @@ pub struct Args {
     pub alerts: usize,
     #[arg(long, default_value_t = 20.0)]
     pub alerts_per_second: f64,
+    /// Percent of the pool one tenant holds in the in-process gateway of the
+    /// read mix, scale and ingestion scenarios (mlgate's `--tenant-db-share`).
+    #[arg(long, default_value_t = api::db::DbSettings::DEFAULT_TENANT_SHARE_PERCENT)]
+    pub tenant_db_share: u32,
+    /// Percent of the pool one tenant's analytics hold there (`--tenant-analytics-share`).
+    #[arg(long, default_value_t = api::db::DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT)]
+    pub tenant_analytics_share: u32,
     /// Workers of the noisy tenant's heavy analytics (noisy-neighbour scenario).
     #[arg(long, default_value_t = 8)]
     pub noisy_concurrency: usize,
@@ -266,6 +273,8 @@ async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
     // noisy-neighbour scenario runs with them).
     config.serve.credential_rate = 0;
     config.serve.tenant_rate = 0;
+    config.serve.tenant_db_share = args.tenant_db_share;
+    config.serve.tenant_analytics_share = args.tenant_analytics_share;
     let app = api::Application::build(config).await?;
     let url = format!("http://{}/graphql", app.local_addr());
     let db = app.database();
@@ -575,8 +584,9 @@ async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
     .await?;
 
     writeln!(out, "## Read mix\n")?;
-    writeln!(out, "Tenant `{tenant}` ({tenant_predictions} predictions); gateway pool and SQL-floor pool of {} connections each. \
-              The floor is hand-written SQL returning the same results (checked before timing), run over its own pool from the harness.\n", args.pool_size)?;
+    writeln!(out, "Tenant `{tenant}` ({tenant_predictions} predictions); gateway pool and SQL-floor pool of {} connections each; \
+              the tenant may hold {} % of the gateway's pool, {} % for analytics (`--tenant-db-share`, `--tenant-analytics-share`). \
+              The floor is hand-written SQL returning the same results (checked before timing), run over its own pool from the harness.\n", args.pool_size, args.tenant_db_share, args.tenant_analytics_share)?;
     writeln!(
         out,
         "| query | statements per request (mlgate) | p50 mlgate (ms) | p50 floor (ms) | ratio |"
@@ -825,7 +835,10 @@ async fn fan_out(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
 
 async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
     let mut out = String::new();
-    anyhow::ensure!(tenants.len() >= 2, "the noisy-neighbour scenario needs two tenants");
+    anyhow::ensure!(
+        tenants.len() >= 2,
+        "the noisy-neighbour scenario needs two tenants"
+    );
     let (noisy, light) = (&tenants[0], &tenants[1]);
     let db = api::db::Database::connect(&args.database_url, 2).await?;
     let keys = noisy::Keys {
@@ -837,65 +850,119 @@ async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::Result<Stri
             .secret,
     };
     db.close().await?;
-    let gateway = process::Gateway::start(
-        &args.mlgate_bin,
-        &args.database_url,
-        &[
-            "--no-migrate",
-            "--playground",
-            "false",
-            "--db-max-connections",
-            &args.pool_size.to_string(),
-        ],
-    )
-    .await?;
     let light_concurrency = 2;
-    let result = noisy::run(
-        &gateway,
-        &keys,
-        "ensemble-risk-03",
-        light_concurrency,
-        args.noisy_concurrency,
-        Duration::from_secs(args.seconds.max(1)),
-    )
-    .await;
-    gateway.stop().await;
-    let result = result?;
-    let ratio = result.noisy.p50() / result.idle.p50();
-    writeln!(out, "## Noisy neighbour\n")?;
-    writeln!(out, "A `{}` process with its default protections (pool of {} connections, so {} per tenant; 32 requests in flight per tenant; request rates, budgets and document limits at their defaults). \
-              Tenant `{noisy}` runs {} workers of the heaviest analytics its limits let through (25 aliased SHAP importances over 30 days, model performance with percentiles and outcomes, predictions per risk level per hour over 30 days) \
-              and one worker cycling through amplification attempts; tenant `{light}` runs a light dashboard mix (model list, a page of critical predictions, a drift summary, `me`) at concurrency {light_concurrency}: alone first, then beside the noise.\n",
-        args.mlgate_bin.display(), args.pool_size, args.pool_size.div_ceil(2), args.noisy_concurrency)?;
-    writeln!(out, "| light tenant | requests | p50 (ms) | p95 | p99 (ms) | errors |")?;
-    writeln!(out, "|---|---|---|---|---|---|")?;
-    for (label, samples) in [("alone", &result.idle), ("beside the noisy tenant", &result.noisy)] {
-        writeln!(out, "| {label} | {} | {} | {} | {} | {} |", samples.len(), ms(samples.p50()), ms(samples.p95()), ms(samples.p99()),
-            if label == "alone" { "—".to_owned() } else { result.light_errors.to_string() })?;
+    let pool_size = args.pool_size.to_string();
+    let base = [
+        "--no-migrate",
+        "--playground",
+        "false",
+        "--db-max-connections",
+        pool_size.as_str(),
+    ];
+    // The same noise twice: with the default protections, and with the
+    // tenant shares (pool and in-flight) turned off, for contrast.
+    let mut results = Vec::new();
+    for (label, extra) in [
+        ("default protections", vec![]),
+        (
+            "tenant shares off",
+            vec![
+                "--tenant-db-share",
+                "100",
+                "--tenant-analytics-share",
+                "100",
+                "--tenant-max-in-flight",
+                "0",
+            ],
+        ),
+    ] {
+        let flags: Vec<&str> = base.iter().copied().chain(extra).collect();
+        let gateway = process::Gateway::start(&args.mlgate_bin, &args.database_url, &flags).await?;
+        let result = noisy::run(
+            &gateway,
+            &keys,
+            "ensemble-risk-03",
+            light_concurrency,
+            args.noisy_concurrency,
+            Duration::from_secs(args.seconds.max(1)),
+        )
+        .await;
+        gateway.stop().await;
+        results.push((label, result?));
     }
-    writeln!(out, "\nLight tenant p50 beside the noise: **{ratio:.2}×** its p50 alone (target ≤ 3×); errors: **{}** (target 0). \
-              Gateway resident set: {:.1} MiB idle, at most **{:.1} MiB** while under the noise (sampled every 50 ms; stated bound 256 MiB).\n",
-        result.light_errors, result.rss_idle_kib as f64 / 1024.0, result.rss_max_kib as f64 / 1024.0)?;
-    writeln!(out, "| noisy tenant's answers (HTTP status, first error code) | count |")?;
+    let (_, protected) = &results[0];
+    let ratio = protected.noisy.p50() / protected.idle.p50();
+    writeln!(out, "## Noisy neighbour\n")?;
+    writeln!(out, "`{}` processes on the loaded database, pool of {} connections. Tenant `{noisy}` runs {} workers of the heaviest analytics its limits let through \
+              (25 aliased SHAP importances over 30 days, model performance with percentiles and outcomes, predictions per risk level per hour over 30 days) \
+              and one worker cycling through amplification attempts; tenant `{light}` runs a light dashboard mix (model list, a page of critical predictions, a drift summary, `me`) \
+              from {light_concurrency} clients, each pausing 25 ms between requests: alone first, then beside the noise. Latency is each request's, pauses excluded. \
+              First with the default protections ({} connections per tenant, {} of them for analytics, 32 requests in flight per tenant, rates, budgets and document limits at their defaults), \
+              then with the tenant shares off (`--tenant-db-share 100 --tenant-analytics-share 100 --tenant-max-in-flight 0`) for contrast.\n",
+        args.mlgate_bin.display(), args.pool_size, args.noisy_concurrency, args.pool_size.div_ceil(2), (args.pool_size * 20).div_ceil(100))?;
+    writeln!(out, "| gateway | light tenant | requests | p50 (ms) | p95 | p99 (ms) | errors | gateway RSS idle → max (MiB) |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    for (label, result) in &results {
+        for (phase, samples, errors) in [
+            ("alone", &result.idle, None),
+            (
+                "beside the noisy tenant",
+                &result.noisy,
+                Some(result.light_errors),
+            ),
+        ] {
+            writeln!(
+                out,
+                "| {label} | {phase} | {} | {} | {} | {} | {} | {} |",
+                samples.len(),
+                ms(samples.p50()),
+                ms(samples.p95()),
+                ms(samples.p99()),
+                errors.map_or("—".to_owned(), |e| e.to_string()),
+                if errors.is_some() {
+                    format!(
+                        "{:.1} → {:.1}",
+                        result.rss_idle_kib as f64 / 1024.0,
+                        result.rss_max_kib as f64 / 1024.0
+                    )
+                } else {
+                    "—".into()
+                }
+            )?;
+        }
+    }
+    writeln!(out, "\nWith the default protections the light tenant's p50 beside the noise is **{ratio:.2}×** its p50 alone (target ≤ 3×), p99 {:.2}×; errors: **{}** (target 0). \
+              The gateway's resident set peaked at **{:.1} MiB** under the noise and the amplification attempts (sampled every 50 ms; stated bound 256 MiB).\n",
+        protected.noisy.p99() / protected.idle.p99(), protected.light_errors, protected.rss_max_kib as f64 / 1024.0)?;
+    writeln!(
+        out,
+        "| noisy tenant's answers, default protections (HTTP status, first error code) | count |"
+    )?;
     writeln!(out, "|---|---|")?;
-    for (outcome, count) in &result.heavy_outcomes {
+    for (outcome, count) in &protected.heavy_outcomes {
         writeln!(out, "| {outcome} | {count} |")?;
     }
-    writeln!(out, "\n| amplification attempt: answer | count |")?;
+    writeln!(
+        out,
+        "\n| amplification attempt, default protections: answer | count |"
+    )?;
     writeln!(out, "|---|---|")?;
-    for (outcome, count) in &result.attack_outcomes {
+    for (outcome, count) in &protected.attack_outcomes {
         writeln!(out, "| {outcome} | {count} |")?;
     }
     writeln!(out)?;
     anyhow::ensure!(
-        result.light_errors == 0,
+        protected.light_errors == 0,
         "the light tenant got {} errors beside the noisy one",
-        result.light_errors
+        protected.light_errors
     );
     anyhow::ensure!(
-        !result.attack_outcomes.keys().any(|k| k.contains("transport error") || k.contains(" 500")),
+        !protected
+            .attack_outcomes
+            .keys()
+            .any(|k| k.contains("transport error") || k.contains(" 500")),
         "an amplification attempt broke the gateway: {:?}",
-        result.attack_outcomes
+        protected.attack_outcomes
     );
     Ok(out)
 }

@@ -7,14 +7,17 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde_json::{json, Value as Json};
 
-use crate::load::closed_loop;
 use crate::process::Gateway;
 use crate::stats::Samples;
+
+/// How long each light client waits between its requests: two clients
+/// send at most 80 requests per second, a busy dashboard.
+const LIGHT_PAUSE: Duration = Duration::from_millis(25);
 
 /// The light tenant's dashboard: small pages, counts and a drift summary.
 const LIGHT: [&str; 4] = [
@@ -72,6 +75,80 @@ fn attacks() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// The light tenant's clients: each sends the next request of the mix,
+/// records its latency (after a warm-up of a fifth of `duration`), pauses,
+/// and goes on until `duration` has passed. Failures are counted, not fatal.
+#[allow(clippy::too_many_arguments)]
+async fn paced(
+    clients: usize,
+    duration: Duration,
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    variables: Json,
+    errors: Arc<AtomicU64>,
+    label: &'static str,
+) -> anyhow::Result<Samples> {
+    let start = Instant::now();
+    let measured_from = start + duration / 5;
+    let end = measured_from + duration;
+    let workers: Vec<_> = (0..clients)
+        .map(|worker| {
+            let (client, url, key, variables, errors) = (
+                client.clone(),
+                url.clone(),
+                key.clone(),
+                variables.clone(),
+                errors.clone(),
+            );
+            tokio::spawn(async move {
+                let mut samples = Samples::default();
+                let mut i = worker;
+                while Instant::now() < end {
+                    let query = LIGHT[i % LIGHT.len()];
+                    i += 1;
+                    let began = Instant::now();
+                    let failure = match client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&json!({"query": query, "variables": variables}))
+                        .send()
+                        .await
+                    {
+                        Ok(response) => {
+                            let status = response.status();
+                            let body: Json = response.json().await.unwrap_or(Json::Null);
+                            (!(status.is_success()
+                                && body.get("errors").is_none()
+                                && body["data"].is_object()))
+                            .then(|| format!("HTTP {status}: {body}"))
+                        }
+                        Err(e) => Some(e.to_string()),
+                    };
+                    if began >= measured_from {
+                        samples.push(began.elapsed());
+                    }
+                    if let Some(failure) = failure {
+                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("light tenant error ({label}): {failure}");
+                        }
+                    }
+                    // A dashboard, not a load generator.
+                    tokio::time::sleep(LIGHT_PAUSE).await;
+                }
+                samples
+            })
+        })
+        .collect();
+    let mut all = Samples::default();
+    for worker in workers {
+        all.extend(worker.await?);
+    }
+    all.elapsed = duration;
+    anyhow::ensure!(all.len() > 0, "the light tenant completed no request");
+    Ok(all)
+}
+
 pub struct NoisyNeighbour {
     pub idle: Samples,
     pub noisy: Samples,
@@ -119,44 +196,16 @@ pub async fn run(
     });
     let light_errors = Arc::new(AtomicU64::new(0));
     let light = |label: &'static str| {
-        let (client, url, key, variables, errors) = (
+        paced(
+            light_concurrency,
+            duration,
             client.clone(),
             url.clone(),
             keys.light.clone(),
             light_variables.clone(),
             light_errors.clone(),
-        );
-        closed_loop(light_concurrency, duration / 5, duration, move |worker, i| {
-            let (client, url, key, variables, errors) = (
-                client.clone(),
-                url.clone(),
-                key.clone(),
-                variables.clone(),
-                errors.clone(),
-            );
-            async move {
-                let query = LIGHT[(worker + i as usize) % LIGHT.len()];
-                let ok = match client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"query": query, "variables": variables}))
-                    .send()
-                    .await
-                {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body: Json = response.json().await.unwrap_or(Json::Null);
-                        status.is_success() && body.get("errors").is_none() && body["data"].is_object()
-                    }
-                    Err(_) => false,
-                };
-                if !ok {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    eprintln!("light tenant error ({label})");
-                }
-                Ok(())
-            }
-        })
+            label,
+        )
     };
 
     let idle = light("idle").await?;
@@ -226,7 +275,11 @@ pub async fn run(
                     Ok(response) => outcome(response).await,
                     Err(e) => format!("transport error: {e}"),
                 };
-                *outcomes.lock().unwrap().entry(format!("{name}: {label}")).or_default() += 1;
+                *outcomes
+                    .lock()
+                    .unwrap()
+                    .entry(format!("{name}: {label}"))
+                    .or_default() += 1;
             }
         }));
     }

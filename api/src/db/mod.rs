@@ -43,10 +43,21 @@ pub(crate) struct Shared {
     budgets: Budgets,
     acquire_timeout: Duration,
     tenant_connections: usize,
+    tenant_analytics: usize,
     /// Each tenant's share of the pool, while it has handles.
-    shares: Mutex<HashMap<Arc<str>, Weak<Semaphore>>>,
+    shares: Mutex<HashMap<Arc<str>, Weak<Share>>>,
     /// SQLite: per-connection statement deadlines.
     deadlines: Option<Arc<Deadlines>>,
+}
+
+/// One tenant's share of the pool: the connections its transactions hold
+/// at once, and within them the analytics (long scans, which would
+/// otherwise take every core from the tenant's own dashboards and from
+/// other tenants).
+#[derive(Debug)]
+pub(crate) struct Share {
+    connections: Arc<Semaphore>,
+    analytics: Arc<Semaphore>,
 }
 
 /// Statements slower than this are logged (SQL text only, never values).
@@ -113,6 +124,7 @@ impl Database {
                 budgets: settings.budgets,
                 acquire_timeout: settings.acquire_timeout,
                 tenant_connections: settings.tenant_connections(pool_size),
+                tenant_analytics: settings.tenant_analytics(pool_size),
                 shares: Mutex::default(),
                 deadlines,
             }),
@@ -137,7 +149,10 @@ impl Database {
             match shares.get(&tenant).and_then(Weak::upgrade) {
                 Some(share) => share,
                 None => {
-                    let share = Arc::new(Semaphore::new(self.shared.tenant_connections));
+                    let share = Arc::new(Share {
+                        connections: Arc::new(Semaphore::new(self.shared.tenant_connections)),
+                        analytics: Arc::new(Semaphore::new(self.shared.tenant_analytics)),
+                    });
                     shares.retain(|_, s| s.strong_count() > 0);
                     shares.insert(tenant.clone(), Arc::downgrade(&share));
                     share

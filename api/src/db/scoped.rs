@@ -15,20 +15,21 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 use migration::GATEWAY_ROLE;
 
 use super::failure::TENANT_SHARE_IN_USE;
 use super::sqlite_deadline::Armed;
-use super::{Shared, TxnKind};
+use super::{Share, Shared, TxnKind};
 
 #[derive(Clone, Debug)]
 pub struct Scoped {
     conn: DatabaseConnection,
     tenant: Arc<str>,
-    /// The tenant's share of the pool: a transaction holds one permit.
-    share: Arc<Semaphore>,
+    /// The tenant's share of the pool: a transaction holds one permit (an
+    /// analytics transaction one more, of the analytics share).
+    share: Arc<Share>,
     shared: Arc<Shared>,
 }
 
@@ -36,7 +37,7 @@ impl Scoped {
     pub(super) fn new(
         conn: DatabaseConnection,
         tenant: Arc<str>,
-        share: Arc<Semaphore>,
+        share: Arc<Share>,
         shared: Arc<Shared>,
     ) -> Self {
         Self {
@@ -75,16 +76,26 @@ impl Scoped {
     }
 
     /// Begins a transaction of `kind`: first a permit of the tenant's share
-    /// of the pool (waiting at most the acquire timeout), then a connection,
-    /// then the tenant, role and time budgets, set locally in one round trip.
+    /// of the pool (and, for analytics, of its analytics share), waiting at
+    /// most the acquire timeout in all, then a connection, then the tenant,
+    /// role and time budgets, set locally in one round trip.
     pub async fn begin_as(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
-        let permit = tokio::time::timeout(
-            self.shared.acquire_timeout,
-            self.share.clone().acquire_owned(),
-        )
+        let share = self.share.clone();
+        let permits = tokio::time::timeout(self.shared.acquire_timeout, async move {
+            let analytics = match kind {
+                TxnKind::Analytics => Some(share.analytics.clone().acquire_owned().await.ok()?),
+                TxnKind::Read | TxnKind::Write => None,
+            };
+            let connection = share.connections.clone().acquire_owned().await.ok()?;
+            Some(Permits {
+                _connection: connection,
+                _analytics: analytics,
+            })
+        })
         .await
-        .map_err(|_| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?
-        .map_err(|_| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?;
+        .ok()
+        .flatten()
+        .ok_or_else(|| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?;
         let options = match kind {
             TxnKind::Write => TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -127,19 +138,26 @@ impl Scoped {
             txn,
             tenant: self.tenant.clone(),
             _armed: armed,
-            _permit: permit,
+            _permits: permits,
         })
     }
 }
 
 /// A transaction running as the tenant of the [`Scoped`] that began it.
 /// Fields drop in order: the transaction (rolled back unless committed,
-/// its connection back in the pool), then the deadline, then the permit.
+/// its connection back in the pool), then the deadline, then the permits.
 pub struct ScopedTxn {
     txn: DatabaseTransaction,
     tenant: Arc<str>,
     _armed: Option<Armed>,
-    _permit: OwnedSemaphorePermit,
+    _permits: Permits,
+}
+
+/// The permits a transaction holds of its tenant's share, given back when
+/// it ends.
+struct Permits {
+    _connection: OwnedSemaphorePermit,
+    _analytics: Option<OwnedSemaphorePermit>,
 }
 
 impl ScopedTxn {

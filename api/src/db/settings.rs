@@ -18,6 +18,9 @@ pub struct DbSettings {
     /// The most connections of the pool one tenant's transactions hold at
     /// once, in percent of `max_connections` (rounded up, at least one).
     pub tenant_share_percent: u32,
+    /// The most of those one tenant's analytics transactions hold at once,
+    /// in percent of `max_connections` (rounded up, at least one).
+    pub tenant_analytics_percent: u32,
     pub budgets: Budgets,
 }
 
@@ -26,6 +29,7 @@ impl DbSettings {
     pub const DEFAULT_AUTH_CONNECTIONS: u32 = 2;
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
     pub const DEFAULT_TENANT_SHARE_PERCENT: u32 = 50;
+    pub const DEFAULT_TENANT_ANALYTICS_PERCENT: u32 = 20;
 
     /// `url` with every other setting at its default.
     pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
@@ -35,15 +39,26 @@ impl DbSettings {
             auth_connections: Self::DEFAULT_AUTH_CONNECTIONS,
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
             tenant_share_percent: Self::DEFAULT_TENANT_SHARE_PERCENT,
+            tenant_analytics_percent: Self::DEFAULT_TENANT_ANALYTICS_PERCENT,
             budgets: Budgets::default(),
         }
     }
 
     /// The connections one tenant may hold at once.
     pub fn tenant_connections(&self, pool_size: u32) -> usize {
-        let share = u64::from(pool_size) * u64::from(self.tenant_share_percent.clamp(1, 100));
-        (share.div_ceil(100) as usize).max(1)
+        percent_of(pool_size, self.tenant_share_percent)
     }
+
+    /// The connections one tenant's analytics may hold at once.
+    pub fn tenant_analytics(&self, pool_size: u32) -> usize {
+        percent_of(pool_size, self.tenant_analytics_percent)
+    }
+}
+
+/// `percent` of `pool_size` connections, rounded up, at least one.
+fn percent_of(pool_size: u32, percent: u32) -> usize {
+    let share = u64::from(pool_size) * u64::from(percent.clamp(1, 100));
+    (share.div_ceil(100) as usize).max(1)
 }
 
 /// What a transaction does, which decides its time budget.
@@ -109,5 +124,7 @@ mod tests {
         assert_eq!(settings.tenant_connections(10), 1);
         settings.tenant_share_percent = 100;
         assert_eq!(settings.tenant_connections(10), 10);
+        assert_eq!(settings.tenant_analytics(10), 2);
+        assert_eq!(settings.tenant_analytics(4), 1);
     }
 }
