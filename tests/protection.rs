@@ -89,6 +89,37 @@ async fn alive(server: &TestServer, key: &str) {
     assert_eq!(answer.body["data"]["me"]["tenant"], ALPHA);
 }
 
+/// Holds a lock alpha's model writes wait for, on `raw` (one connection):
+/// a row lock on alpha's models on PostgreSQL (other tenants are not
+/// blocked), the write lock on SQLite (reads are not blocked). Released
+/// with `ROLLBACK`.
+async fn hold_alpha_writes(test_db: &TestDb, raw: &sea_orm::DatabaseConnection) {
+    let sql = match test_db.backend {
+        DbBackend::Postgres => {
+            "BEGIN; SELECT 1 FROM ml_models WHERE tenant_id = 'alpha' FOR UPDATE"
+        }
+        _ => "BEGIN IMMEDIATE",
+    };
+    raw.execute_unprepared(sql).await.unwrap();
+}
+
+const RENAME: &str =
+    r#"mutation { updateModel(modelId: "m-1", input: {modelName: "x"}) { modelName } }"#;
+
+/// `count` renames of alpha's model, sent at once and left running.
+fn stuck_writes(
+    server: &std::sync::Arc<TestServer>,
+    key: &str,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Answer>> {
+    (0..count)
+        .map(|_| {
+            let (server, key) = (server.clone(), key.to_owned());
+            tokio::spawn(async move { post(&server, Some(&key), RENAME, json!({})).await })
+        })
+        .collect()
+}
+
 async fn models(test_db: &TestDb, tenant: &str, ids: &[&str]) {
     let db = test_db.connect().await;
     let scoped = scoped_for(test_db, &db, tenant).await;
@@ -312,19 +343,11 @@ backend_tests! {
         // A lock held past the lock budget: a row lock on PostgreSQL, the
         // write lock on SQLite.
         let raw = test_db.raw().await;
-        let hold = |raw: &sea_orm::DatabaseConnection| {
-            let sql = match test_db.backend {
-                DbBackend::Postgres => "BEGIN; SELECT 1 FROM ml_models WHERE tenant_id = 'alpha' AND model_id = 'm-1' FOR UPDATE",
-                _ => "BEGIN IMMEDIATE",
-            };
-            let raw = raw.clone();
-            async move { raw.execute_unprepared(sql).await.unwrap(); }
-        };
         let update = r#"mutation { updateModel(modelId: "m-1", input: {modelName: "renamed"}) { modelName } }"#;
         let mut config = test_db.config();
         config.serve.lock_budget_ms = 300;
         let server = TestServer::start(config).await;
-        hold(&raw).await;
+        hold_alpha_writes(&test_db, &raw).await;
         let started = Instant::now();
         let answer = post(&server, Some(&key), update, json!({})).await;
         assert_eq!(answer.code(), "TIMEOUT", "{}", answer.body);
@@ -337,7 +360,7 @@ backend_tests! {
         let mut config = test_db.config();
         config.serve.request_timeout_ms = 500;
         let server = TestServer::start(config).await;
-        hold(&raw).await;
+        hold_alpha_writes(&test_db, &raw).await;
         let started = Instant::now();
         let answer = post(&server, Some(&key), update, json!({})).await;
         assert_eq!((answer.status, answer.code()), (504, "TIMEOUT"), "{}", answer.body);
@@ -372,24 +395,16 @@ backend_tests! {
         let alpha = test_db.key(ALPHA, Role::Admin).await;
         let beta = test_db.key(BETA, Role::Viewer).await;
         let raw = test_db.raw().await;
-        let hold = match test_db.backend {
-            DbBackend::Postgres => "BEGIN; SELECT 1 FROM ml_models WHERE tenant_id = 'alpha' FOR UPDATE",
-            _ => "BEGIN IMMEDIATE",
-        };
-        let update = r#"mutation { updateModel(modelId: "m-1", input: {modelName: "x"}) { modelName } }"#;
         let mut config = test_db.config();
         config.database.db_max_connections = 4;
         config.serve.tenant_db_share = 50;
         config.serve.db_acquire_timeout_ms = 400;
         config.serve.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
-        raw.execute_unprepared(hold).await.unwrap();
+        hold_alpha_writes(&test_db, &raw).await;
         // Alpha: four writes stuck behind the lock; two hold alpha's whole
         // share of the pool, two wait for it.
-        let stuck: Vec<_> = (0..4).map(|_| {
-            let (server, alpha) = (server.clone(), alpha.clone());
-            tokio::spawn(async move { post(&server, Some(&alpha), update, json!({})).await })
-        }).collect();
+        let stuck = stuck_writes(&server, &alpha, 4);
         tokio::time::sleep(Duration::from_millis(200)).await;
         // Beta is served meanwhile, promptly.
         for _ in 0..5 {
@@ -423,11 +438,8 @@ backend_tests! {
         config.serve.db_acquire_timeout_ms = 400;
         config.serve.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
-        raw.execute_unprepared(hold).await.unwrap();
-        let stuck: Vec<_> = (0..2).map(|_| {
-            let (server, alpha) = (server.clone(), alpha.clone());
-            tokio::spawn(async move { post(&server, Some(&alpha), update, json!({})).await })
-        }).collect();
+        hold_alpha_writes(&test_db, &raw).await;
+        let stuck = stuck_writes(&server, &alpha, 2);
         tokio::time::sleep(Duration::from_millis(300)).await;
         let answer = post(&server, Some(&beta), "{ models { totalCount } }", json!({})).await;
         assert_eq!((answer.status, answer.code()), (503, "OVERLOADED"), "{}", answer.body);
@@ -450,15 +462,8 @@ backend_tests! {
         config.serve.admission_wait_ms = 300;
         config.serve.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
-        raw.execute_unprepared(match test_db.backend {
-            DbBackend::Postgres => "BEGIN; SELECT 1 FROM ml_models WHERE tenant_id = 'alpha' FOR UPDATE",
-            _ => "BEGIN IMMEDIATE",
-        }).await.unwrap();
-        let update = r#"mutation { updateModel(modelId: "m-1", input: {modelName: "x"}) { modelName } }"#;
-        let stuck: Vec<_> = (0..2).map(|_| {
-            let (server, alpha) = (server.clone(), alpha.clone());
-            tokio::spawn(async move { post(&server, Some(&alpha), update, json!({})).await })
-        }).collect();
+        hold_alpha_writes(&test_db, &raw).await;
+        let stuck = stuck_writes(&server, &alpha, 2);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let answer = post(&server, Some(&alpha), "{ me { tenant } }", json!({})).await;
         assert_eq!((answer.status, answer.code()), (429, "RATE_LIMITED"), "{}", answer.body);

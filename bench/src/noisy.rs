@@ -161,13 +161,19 @@ pub struct NoisyNeighbour {
     pub rss_max_kib: u64,
 }
 
-/// `status` plus the first error code, if any.
-async fn outcome(response: reqwest::Response) -> String {
-    let status = response.status().as_u16();
-    let body: Json = response.json().await.unwrap_or(Json::Null);
-    match body["errors"][0]["extensions"]["code"].as_str() {
-        Some(code) => format!("{status} {code}"),
-        None => status.to_string(),
+/// Sends `body` and labels the answer: its status plus the first error
+/// code, if any.
+async fn send(client: &reqwest::Client, url: &str, key: &str, body: Json) -> String {
+    match client.post(url).bearer_auth(key).json(&body).send().await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body: Json = response.json().await.unwrap_or(Json::Null);
+            match body["errors"][0]["extensions"]["code"].as_str() {
+                Some(code) => format!("{status} {code}"),
+                None => status.to_string(),
+            }
+        }
+        Err(e) => format!("transport error: {e}"),
     }
 }
 
@@ -237,16 +243,13 @@ pub async fn run(
             while !stop.load(Ordering::Relaxed) {
                 let query = &documents[i % documents.len()];
                 i += 1;
-                let label = match client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"query": query, "variables": variables}))
-                    .send()
-                    .await
-                {
-                    Ok(response) => outcome(response).await,
-                    Err(e) => format!("transport error: {e}"),
-                };
+                let label = send(
+                    &client,
+                    &url,
+                    &key,
+                    json!({"query": query, "variables": variables}),
+                )
+                .await;
                 *outcomes.lock().unwrap().entry(label).or_default() += 1;
             }
         }));
@@ -265,16 +268,7 @@ pub async fn run(
             while !stop.load(Ordering::Relaxed) {
                 let (name, query) = &attacks[i % attacks.len()];
                 i += 1;
-                let label = match client
-                    .post(&url)
-                    .bearer_auth(&key)
-                    .json(&json!({"query": query}))
-                    .send()
-                    .await
-                {
-                    Ok(response) => outcome(response).await,
-                    Err(e) => format!("transport error: {e}"),
-                };
+                let label = send(&client, &url, &key, json!({"query": query})).await;
                 *outcomes
                     .lock()
                     .unwrap()

@@ -46,42 +46,39 @@ pub fn admit(
     debug_assert!(shape.selection_depth <= selection_nesting_cap(limits));
     let document = async_graphql::parser::parse_query(query).map_err(ServerError::from)?;
     let counts = count(&document);
-    let over = |what: usize, max: usize| what > max;
-    if over(counts.aliases, limits.max_aliases) {
-        return Err(limit_error(
-            format!(
-                "{} aliases (fragments expanded) are above the limit of {}",
-                counts.aliases, limits.max_aliases
-            ),
+    let checks = [
+        (
+            counts.aliases,
+            limits.max_aliases,
             code::TOO_MANY_ALIASES,
             "aliases",
-            limits.max_aliases,
-            Some(counts.aliases),
-        ));
-    }
-    if over(counts.directives, limits.max_directives) {
-        return Err(limit_error(
-            format!(
-                "{} directives are above the limit of {}",
-                counts.directives, limits.max_directives
-            ),
+            "aliases (fragments expanded)",
+        ),
+        (
+            counts.directives,
+            limits.max_directives,
             code::TOO_MANY_DIRECTIVES,
             "directives",
-            limits.max_directives,
-            Some(counts.directives),
-        ));
-    }
-    if over(counts.root_fields, limits.max_root_fields) {
-        return Err(limit_error(
-            format!(
-                "an operation selects {} root fields, above the limit of {}",
-                counts.root_fields, limits.max_root_fields
-            ),
+            "directives",
+        ),
+        (
+            counts.root_fields,
+            limits.max_root_fields,
             code::TOO_MANY_ROOT_FIELDS,
             "rootFields",
-            limits.max_root_fields,
-            Some(counts.root_fields),
-        ));
+            "root fields in one operation",
+        ),
+    ];
+    for (actual, max, code, limit, what) in checks {
+        if actual > max {
+            return Err(limit_error(
+                format!("{actual} {what} are above the limit of {max}"),
+                code,
+                limit,
+                max,
+                Some(actual),
+            ));
+        }
     }
     check_literals(&document)?;
     check_required_variables(&document, operation_name, variables)?;
