@@ -475,6 +475,27 @@ backend_tests! {
         for task in stuck {
             assert_eq!(task.await.unwrap().status, 200);
         }
+        drop(server);
+
+        // One credential's requests in flight, within its tenant's.
+        let other_alpha = test_db.key(ALPHA, Role::Viewer).await;
+        let mut config = test_db.config();
+        config.serve.credential_max_in_flight = 1;
+        config.serve.admission_wait_ms = 300;
+        config.serve.lock_budget_ms = 4_000;
+        let server = std::sync::Arc::new(TestServer::start(config).await);
+        hold_alpha_writes(&test_db, &raw).await;
+        let stuck = stuck_writes(&server, &alpha, 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let answer = post(&server, Some(&alpha), "{ me { tenant } }", json!({})).await;
+        assert_eq!((answer.status, answer.code()), (429, "RATE_LIMITED"), "{}", answer.body);
+        assert!(answer.body["errors"][0]["message"].as_str().unwrap().contains("credential"), "{}", answer.body);
+        let answer = post(&server, Some(&other_alpha), "{ me { tenant } }", json!({})).await;
+        assert_eq!(answer.body["data"]["me"]["tenant"], ALPHA, "another key of the tenant: {}", answer.body);
+        raw.execute_unprepared("ROLLBACK").await.unwrap();
+        for task in stuck {
+            assert_eq!(task.await.unwrap().status, 200);
+        }
     }
 
     async fn rate_limits_answer_429_with_retry_after(test_db: TestDb) {

@@ -348,6 +348,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_TENANT_MAX_IN_FLIGHT", default_value_t = AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT)]
     pub tenant_max_in_flight: u32,
 
+    /// Most requests of one credential (API key or JWT subject) in flight at
+    /// once, within its tenant's; 0 for no cap.
+    #[arg(long, env = "MLGATE_CREDENTIAL_MAX_IN_FLIGHT", default_value_t = AdmissionSettings::DEFAULT_CREDENTIAL_IN_FLIGHT)]
+    pub credential_max_in_flight: u32,
+
     /// How long a request waits for its tenant's in-flight slot before it
     /// is refused (429 RATE_LIMITED), in milliseconds.
     #[arg(long, env = "MLGATE_ADMISSION_WAIT_MS", default_value_t = 2_000)]
@@ -512,6 +517,7 @@ impl ServeArgs {
     pub fn admission(&self) -> AdmissionSettings {
         AdmissionSettings {
             tenant_in_flight: self.tenant_max_in_flight,
+            credential_in_flight: self.credential_max_in_flight,
             wait: Duration::from_millis(self.admission_wait_ms),
             credential: Rate::new(self.credential_rate, self.credential_burst),
             tenant: Rate::new(self.tenant_rate, self.tenant_burst),
@@ -582,6 +588,7 @@ impl Default for ServeArgs {
             tenant_db_share: DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
             tenant_analytics_share: DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT,
             tenant_max_in_flight: AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT,
+            credential_max_in_flight: AdmissionSettings::DEFAULT_CREDENTIAL_IN_FLIGHT,
             admission_wait_ms: 2_000,
             credential_rate: AdmissionSettings::DEFAULT_CREDENTIAL_RATE,
             credential_burst: AdmissionSettings::DEFAULT_CREDENTIAL_BURST,

@@ -47,6 +47,8 @@ impl Rate {
 pub struct AdmissionSettings {
     /// Requests of one tenant in flight at once (0: no cap).
     pub tenant_in_flight: u32,
+    /// Requests of one credential in flight at once, within its tenant's (0: no cap).
+    pub credential_in_flight: u32,
     /// How long a request waits for its tenant's in-flight slot.
     pub wait: Duration,
     pub credential: Rate,
@@ -57,6 +59,7 @@ pub struct AdmissionSettings {
 
 impl AdmissionSettings {
     pub const DEFAULT_TENANT_IN_FLIGHT: u32 = 32;
+    pub const DEFAULT_CREDENTIAL_IN_FLIGHT: u32 = 16;
     pub const DEFAULT_CREDENTIAL_RATE: u32 = 200;
     pub const DEFAULT_CREDENTIAL_BURST: u32 = 400;
     pub const DEFAULT_TENANT_RATE: u32 = 1_000;
@@ -69,6 +72,7 @@ impl Default for AdmissionSettings {
     fn default() -> Self {
         Self {
             tenant_in_flight: Self::DEFAULT_TENANT_IN_FLIGHT,
+            credential_in_flight: Self::DEFAULT_CREDENTIAL_IN_FLIGHT,
             wait: Duration::from_secs(2),
             credential: Rate::new(
                 Self::DEFAULT_CREDENTIAL_RATE,
@@ -100,13 +104,54 @@ struct Inner {
     settings: AdmissionSettings,
     credentials: Option<DefaultKeyedRateLimiter<String>>,
     tenants: Option<DefaultKeyedRateLimiter<Arc<str>>>,
-    in_flight: Mutex<HashMap<Arc<str>, Weak<Semaphore>>>,
+    tenant_slots: Slots,
+    credential_slots: Slots,
     failures: Option<Mutex<Buckets>>,
 }
 
-/// A tenant's in-flight slot, held while its request runs.
+/// A request's in-flight slots (its credential's and its tenant's), held
+/// while it runs.
 pub struct InFlight {
-    _permit: Option<OwnedSemaphorePermit>,
+    _credential: Option<OwnedSemaphorePermit>,
+    _tenant: Option<OwnedSemaphorePermit>,
+}
+
+/// Semaphores of `cap` permits by key, kept while someone holds one.
+struct Slots {
+    cap: usize,
+    by_key: Mutex<HashMap<String, Weak<Semaphore>>>,
+}
+
+impl Slots {
+    fn new(cap: u32) -> Self {
+        Self {
+            cap: cap as usize,
+            by_key: Mutex::default(),
+        }
+    }
+
+    /// One of `key`'s slots, waiting at most `wait`; `Ok(None)` without a cap.
+    async fn take(&self, key: &str, wait: Duration) -> Result<Option<OwnedSemaphorePermit>, ()> {
+        if self.cap == 0 {
+            return Ok(None);
+        }
+        let semaphore = {
+            let mut by_key = self.by_key.lock().expect("slots lock");
+            match by_key.get(key).and_then(Weak::upgrade) {
+                Some(semaphore) => semaphore,
+                None => {
+                    let semaphore = Arc::new(Semaphore::new(self.cap));
+                    by_key.retain(|_, s| s.strong_count() > 0);
+                    by_key.insert(key.to_owned(), Arc::downgrade(&semaphore));
+                    semaphore
+                }
+            }
+        };
+        match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(()),
+        }
+    }
 }
 
 fn refused(message: String, wait: Duration) -> ApiError {
@@ -124,7 +169,8 @@ impl Admission {
             settings,
             credentials: settings.credential.quota().map(RateLimiter::keyed),
             tenants: settings.tenant.quota().map(RateLimiter::keyed),
-            in_flight: Mutex::default(),
+            tenant_slots: Slots::new(settings.tenant_in_flight),
+            credential_slots: Slots::new(settings.credential_in_flight),
             failures: (settings.failed_auth.per_second > 0)
                 .then(|| Mutex::new(Buckets::new(settings.failed_auth))),
         });
@@ -198,34 +244,44 @@ impl Admission {
         Ok(())
     }
 
-    /// Takes one of `tenant`'s in-flight slots, waiting briefly for one.
-    pub async fn enter(&self, tenant: &str) -> Result<InFlight, ApiError> {
-        let cap = self.inner.settings.tenant_in_flight as usize;
-        if cap == 0 {
-            return Ok(InFlight { _permit: None });
-        }
-        let semaphore = {
-            let mut slots = self.inner.in_flight.lock().expect("in-flight lock");
-            match slots.get(tenant).and_then(Weak::upgrade) {
-                Some(semaphore) => semaphore,
-                None => {
-                    let semaphore = Arc::new(Semaphore::new(cap));
-                    slots.retain(|_, s| s.strong_count() > 0);
-                    slots.insert(Arc::from(tenant), Arc::downgrade(&semaphore));
-                    semaphore
-                }
-            }
-        };
-        let wait = self.inner.settings.wait;
-        match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
-            Ok(Ok(permit)) => Ok(InFlight {
-                _permit: Some(permit),
-            }),
-            _ => Err(refused(
-                format!("your tenant already has {cap} requests in flight; retry shortly"),
-                Duration::from_secs(1),
-            )),
-        }
+    /// Takes one of the caller's credential's in-flight slots and one of its
+    /// tenant's, waiting briefly (at most the admission wait in all).
+    pub async fn enter(&self, principal: &Principal) -> Result<InFlight, ApiError> {
+        let settings = &self.inner.settings;
+        let deadline = tokio::time::Instant::now() + settings.wait;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let credential = self
+            .inner
+            .credential_slots
+            .take(&credential_key(principal), left())
+            .await
+            .map_err(|()| {
+                refused(
+                    format!(
+                        "this credential already has {} requests in flight; retry shortly",
+                        settings.credential_in_flight
+                    ),
+                    Duration::from_secs(1),
+                )
+            })?;
+        let tenant = self
+            .inner
+            .tenant_slots
+            .take(principal.tenant(), left())
+            .await
+            .map_err(|()| {
+                refused(
+                    format!(
+                        "your tenant already has {} requests in flight; retry shortly",
+                        settings.tenant_in_flight
+                    ),
+                    Duration::from_secs(1),
+                )
+            })?;
+        Ok(InFlight {
+            _credential: credential,
+            _tenant: tenant,
+        })
     }
 }
 

@@ -518,7 +518,7 @@ async fn execute_in_span(
     if let Err(refused) = state.admission.check_rates(&principal) {
         return Rejection::of(&refused).into_response(media);
     }
-    let _slot = match state.admission.enter(principal.tenant()).await {
+    let _slot = match state.admission.enter(&principal).await {
         Ok(slot) => slot,
         Err(refused) => return Rejection::of(&refused).into_response(media),
     };

@@ -579,7 +579,7 @@ impl Connection {
         let request = request.data(context);
         let schema = self.state.schema.clone();
         let admission = self.state.admission.clone();
-        let tenant = caller.principal.tenant().to_owned();
+        let principal = caller.principal.clone();
         let outgoing = Outgoing {
             queue: self.outgoing.clone(),
             slow_consumer: self.slow_consumer.clone(),
@@ -592,7 +592,7 @@ impl Connection {
             // Queries and mutations hold one of the tenant's in-flight
             // slots and run under the request deadline; subscriptions wait.
             let _slot = if single_result {
-                match admission.enter(&tenant).await {
+                match admission.enter(&principal).await {
                     Ok(slot) => Some(slot),
                     Err(refused) => {
                         outgoing
