@@ -820,58 +820,8 @@ async fn alive_as(server: &TestServer, key: &str) {
 async fn no_credential_reaches_the_logs_at_any_level() {
     let test_db = TestDb::sqlite().await;
     let key = test_db.key(ALPHA, Role::Admin).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--playground",
-            "false",
-        ])
-        .env("DATABASE_URL", &test_db.url)
-        .env("RUST_LOG", "trace")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let collected = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    for mut pipe in [
-        Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-        Box::new(stderr),
-    ] {
-        let collected = collected.clone();
-        tokio::spawn(async move {
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut buffer).await {
-                if n == 0 {
-                    break;
-                }
-                collected
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-    }
-    // The address from the "mlgate ready" line.
-    let started = Instant::now();
-    let base = loop {
-        assert!(started.elapsed() < Duration::from_secs(30), "no ready line");
-        let text = collected.lock().unwrap().clone();
-        let ready = text
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["fields"]["message"] == "mlgate ready");
-        if let Some(line) = ready {
-            break format!("http://{}", line["fields"]["address"].as_str().unwrap());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let gateway = common::Gateway::start(&test_db.url, &[], "", &[("RUST_LOG", "trace")]).await;
+    let base = gateway.base.clone();
     let client = reqwest::Client::new();
     let created: Value = client
         .post(format!("{base}/graphql"))
@@ -908,9 +858,8 @@ async fn no_credential_reaches_the_logs_at_any_level() {
         .to_owned();
     socket.send(Message::Close(None)).await.ok();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    child.kill().await.ok();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let logs = collected.lock().unwrap().clone();
+    let logs = gateway.logs.lock().unwrap().clone();
+    drop(gateway);
     assert!(logs.contains("TRACE"), "trace logging was on");
     for credential in [&key, &secret, &ws_secret] {
         assert!(

@@ -324,6 +324,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_REQUEST_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_ms: u64,
 
+    /// SQLite: the most the database file may grow to, in MiB; writes past
+    /// it are refused (503 UNAVAILABLE) as on a full disk, and nothing
+    /// acknowledged is lost. Unbounded when not given.
+    #[arg(long, env = "MLGATE_SQLITE_MAX_SIZE_MB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sqlite_max_size_mb: Option<u64>,
+
     /// Connections of the separate pool that looks up API keys (0: share the main pool).
     #[arg(long, env = "MLGATE_DB_AUTH_CONNECTIONS", default_value_t = DbSettings::DEFAULT_AUTH_CONNECTIONS)]
     pub db_auth_connections: u32,
@@ -485,6 +491,8 @@ impl ServeArgs {
                 lock: ms(self.lock_budget_ms),
                 idle_in_transaction: ms(self.idle_in_transaction_ms),
             },
+            // SQLite's default page size is 4 KiB.
+            sqlite_max_pages: self.sqlite_max_size_mb.map(|mb| mb * 256),
         }
     }
 
@@ -583,6 +591,7 @@ impl Default for ServeArgs {
             lock_budget_ms: 5_000,
             idle_in_transaction_ms: 60_000,
             request_timeout_ms: 60_000,
+            sqlite_max_size_mb: None,
             db_auth_connections: DbSettings::DEFAULT_AUTH_CONNECTIONS,
             db_acquire_timeout_ms: 5_000,
             tenant_db_share: DbSettings::DEFAULT_TENANT_SHARE_PERCENT,

@@ -166,8 +166,7 @@ impl ApiError {
         }
     }
 
-    /// The error a client sees for a database failure it can act on, or
-    /// `None` when the failure is internal.
+    /// The error a client sees for a database failure it can act on.
     pub fn from_failure(failure: Failure) -> ApiError {
         match failure {
             Failure::Timeout => ApiError::Timeout(
@@ -186,6 +185,10 @@ impl ApiError {
             Failure::Unavailable => ApiError::Unavailable {
                 message: "the database is unavailable; retry shortly".into(),
                 retry_after: 2,
+            },
+            Failure::Full => ApiError::Unavailable {
+                message: "the database has no room to write; nothing of this request was stored, retry later".into(),
+                retry_after: 10,
             },
         }
     }

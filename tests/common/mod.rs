@@ -354,3 +354,89 @@ fn replaces_the_database_of_a_url() {
         "postgres://u@h:5432/x"
     );
 }
+
+/// The real `mlgate serve` binary as a child process on `database_url`,
+/// with JSON logs collected; killed when dropped.
+pub struct Gateway {
+    pub base: String,
+    pub child: tokio::process::Child,
+    pub logs: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Gateway {
+    /// Starts it through `sh -c` with `shell_prefix` run first (e.g. a
+    /// `trap`) and `env` set, then waits for its "mlgate ready" line.
+    pub async fn start(
+        database_url: &str,
+        args: &[&str],
+        shell_prefix: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        use tokio::io::AsyncReadExt;
+        let script = format!("{shell_prefix} exec \"$0\" \"$@\"");
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(env!("CARGO_BIN_EXE_mlgate"))
+            .args([
+                "--log-format",
+                "json",
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--playground",
+                "false",
+            ])
+            .args(args)
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mlgate starts");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let pipes: [Box<dyn tokio::io::AsyncRead + Unpin + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for mut pipe in pipes {
+            let logs = logs.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 8192];
+                while let Ok(n) = pipe.read(&mut buffer).await {
+                    if n == 0 {
+                        break;
+                    }
+                    logs.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            });
+        }
+        let started = std::time::Instant::now();
+        let base = loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "mlgate never became ready:\n{}",
+                logs.lock().unwrap()
+            );
+            let ready = logs
+                .lock()
+                .unwrap()
+                .lines()
+                .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+                .find(|line| line["fields"]["message"] == "mlgate ready");
+            if let Some(line) = ready {
+                break format!("http://{}", line["fields"]["address"].as_str().unwrap());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Self { base, child, logs }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("running") as i32
+    }
+}

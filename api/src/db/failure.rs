@@ -23,6 +23,8 @@ pub enum Failure {
     Overloaded,
     /// The database cannot be reached or is shutting down.
     Unavailable,
+    /// The database has no room to write (disk full, or its size cap).
+    Full,
 }
 
 /// Classifies `error`; `None` for errors that are nobody's to retry.
@@ -70,6 +72,8 @@ fn classify_code(code: &str) -> Option<Failure> {
             "53300" | "57P03" => Some(Failure::Overloaded),
             // admin_shutdown, crash_shutdown, connection exceptions.
             "57P01" | "57P02" => Some(Failure::Unavailable),
+            // disk_full, out_of_memory.
+            "53100" | "53200" => Some(Failure::Full),
             _ if code.starts_with("08") => Some(Failure::Unavailable),
             _ => None,
         };
@@ -78,6 +82,10 @@ fn classify_code(code: &str) -> Option<Failure> {
         // SQLITE_INTERRUPT (a read past its budget), SQLITE_BUSY and
         // SQLITE_LOCKED (the write lock stayed taken past the busy timeout).
         Some(9 | 5 | 6) => Some(Failure::Timeout),
+        // SQLITE_FULL (the disk, or the configured size).
+        Some(13) => Some(Failure::Full),
+        // SQLITE_IOERR.
+        Some(10) => Some(Failure::Unavailable),
         _ => None,
     }
 }
@@ -99,6 +107,8 @@ mod tests {
         // 42501 (RLS) is not SQLite's 5 (busy) for all its low byte.
         assert_eq!(classify_code("42501"), None);
         assert_eq!(classify_code("08006"), Some(Failure::Unavailable));
+        assert_eq!(classify_code("13"), Some(Failure::Full));
+        assert_eq!(classify_code("53100"), Some(Failure::Full));
         assert_eq!(
             classify(&DbErr::Custom(TENANT_SHARE_IN_USE.into())),
             Some(Failure::TenantShare)

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use sea_orm::sqlx::Connection as _;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::Semaphore;
 
@@ -200,6 +201,19 @@ impl Database {
     }
 }
 
+/// Whether a connection coming back to the pool may be used again: not when
+/// the driver still counts an open transaction, i.e. its `COMMIT` or
+/// `ROLLBACK` failed (SQLite rolls a transaction back by itself on
+/// `SQLITE_FULL`, after which `ROLLBACK` fails). Reused, such a connection
+/// would turn every later transaction into a savepoint of one nobody
+/// commits: writes acknowledged, never stored, and the write lock held.
+fn released_cleanly(in_transaction: bool) -> bool {
+    if in_transaction {
+        tracing::warn!("closing a pooled connection whose transaction did not end cleanly");
+    }
+    !in_transaction
+}
+
 /// Counts `conn`'s statements into `statements` and logs slow ones.
 fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) {
     let counter = statements.clone();
@@ -232,16 +246,34 @@ fn pool_options(
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         let lock = settings.budgets.lock;
-        options.map_sqlx_sqlite_opts(move |opts| opts.busy_timeout(lock));
-        if let Some(deadlines) = deadlines {
-            options.map_sqlx_sqlite_pool_opts(move |pool| {
-                let deadlines = deadlines.clone();
-                pool.after_connect(move |conn, _| {
+        let max_pages = settings.sqlite_max_pages;
+        options.map_sqlx_sqlite_opts(move |opts| {
+            let opts = opts.busy_timeout(lock);
+            match max_pages {
+                Some(pages) => opts.pragma("max_page_count", pages.to_string()),
+                None => opts,
+            }
+        });
+        options.map_sqlx_sqlite_pool_opts(move |pool| {
+            let pool = pool.after_release(|conn, _| {
+                let clean = released_cleanly(conn.is_in_transaction());
+                Box::pin(async move { Ok(clean) })
+            });
+            match deadlines.clone() {
+                Some(deadlines) => pool.after_connect(move |conn, _| {
                     let deadlines = deadlines.clone();
                     Box::pin(async move { deadlines.install(conn).await })
-                })
-            });
-        }
+                }),
+                None => pool,
+            }
+        });
+    } else {
+        options.map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_release(|conn, _| {
+                let clean = released_cleanly(conn.is_in_transaction());
+                Box::pin(async move { Ok(clean) })
+            })
+        });
     }
     options
 }

@@ -22,6 +22,9 @@ pub struct DbSettings {
     /// in percent of `max_connections` (rounded up, at least one).
     pub tenant_analytics_percent: u32,
     pub budgets: Budgets,
+    /// SQLite: the most pages (of 4 KiB by default) the database file may
+    /// grow to; a write past it fails as if the disk were full.
+    pub sqlite_max_pages: Option<u64>,
 }
 
 impl DbSettings {
@@ -41,6 +44,7 @@ impl DbSettings {
             tenant_share_percent: Self::DEFAULT_TENANT_SHARE_PERCENT,
             tenant_analytics_percent: Self::DEFAULT_TENANT_ANALYTICS_PERCENT,
             budgets: Budgets::default(),
+            sqlite_max_pages: None,
         }
     }
 

@@ -1,0 +1,379 @@
+//! Faults injected by the tests themselves: a full SQLite database (its
+//! size capped with `max_page_count`), concurrent SQLite writers, pending
+//! migrations, lost notifications, closing WebSockets and shutdown. What
+//! was acknowledged is stored; what fails says so with a retryable code.
+
+mod common;
+
+use api::auth::Role;
+use common::fixtures::{self, insert, insert_all, scoped_for};
+use common::{count, TestDb, TestServer};
+use sea_orm::ConnectionTrait;
+use serde_json::{json, Value};
+
+const ALPHA: &str = "alpha";
+
+const RECORD: &str =
+    "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count } }";
+
+/// `n` predictions of model `m-1` with ids `{prefix}-0000…`, each with 20
+/// SHAP values, so that a batch takes room.
+fn batch(prefix: &str, n: usize) -> Value {
+    Value::Array(
+        (0..n)
+            .map(|i| {
+                json!({
+                    "predictionId": format!("{prefix}-{i:04}"),
+                    "resourceId": format!("res-{prefix}-{i}"),
+                    "modelId": "m-1",
+                    "violationProbability": 0.8,
+                    "confidenceScore": 0.9,
+                    "riskLevel": "HIGH",
+                    "inferenceTimeMs": 12.5,
+                    "predictionTimestamp": "2026-11-20T10:00:00Z",
+                    "shapValues": (0..20).map(|f| json!({"feature": format!("feature_{f:02}_with_a_long_name"), "value": 0.01 * f as f64})).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}
+
+async fn record(server: &TestServer, key: &str, input: &Value) -> (u16, Value, Option<String>) {
+    let response = server
+        .client
+        .post(server.url("/graphql"))
+        .bearer_auth(key)
+        .json(&json!({"query": RECORD, "variables": {"input": input}}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap(), retry_after)
+}
+
+/// On a full disk (here: the database at its size cap) no acknowledged
+/// write is lost, none is acknowledged without being stored, later writes
+/// are seen by other connections once there is room again, and no lock is
+/// left held. Without closing connections whose transaction did not end
+/// cleanly, writes acknowledged after the disk had room again vanished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sqlite_database_loses_no_acknowledged_write() {
+    let test_db = TestDb::sqlite().await;
+    {
+        let db = test_db.connect().await;
+        let scoped = scoped_for(&test_db, &db, ALPHA).await;
+        insert(&scoped, fixtures::model(ALPHA, "m-1"))
+            .await
+            .unwrap();
+        // Filler of another tenant, deleted later to make room.
+        let beta = scoped_for(&test_db, &db, "beta").await;
+        insert(&beta, fixtures::model("beta", "m-1")).await.unwrap();
+        for chunk in 0..8 {
+            let rows = (0..500).map(|i| {
+                let mut row = fixtures::prediction("beta", &format!("filler-{chunk}-{i}"), "m-1");
+                row.shap_values = sea_orm::ActiveValue::Set(Some(json!((0..20)
+                    .map(|f| (
+                        format!("feature_{f:02}_with_a_long_name"),
+                        json!(0.01 * f as f64)
+                    ))
+                    .collect::<serde_json::Map<String, Value>>())));
+                row
+            });
+            insert_all(&beta, rows.collect()).await.unwrap();
+        }
+        db.close().await.ok();
+    }
+    let raw = test_db.raw().await;
+    let pages = count(&raw, "PRAGMA page_count").await as u64;
+    let key = test_db.key(ALPHA, Role::Service).await;
+    let mut config = test_db.config();
+    // One MiB (and what rounding up to whole MiB leaves) above today's size.
+    config.serve.sqlite_max_size_mb = Some((pages * 4096).div_ceil(1 << 20) + 1);
+    let server = TestServer::start(config).await;
+
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    for i in 0..40 {
+        let name = format!("b{i:02}");
+        let (status, body, retry_after) = record(&server, &key, &batch(&name, 100)).await;
+        if status == 200 && body.get("errors").is_none() {
+            assert_eq!(body["data"]["recordPredictions"]["count"], 100);
+            acknowledged.push(name);
+        } else {
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(
+                body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+                "{body}"
+            );
+            assert!(retry_after.is_some());
+            refused.push(name);
+        }
+    }
+    assert!(
+        !acknowledged.is_empty() && refused.len() >= 5,
+        "the cap was reached: {} acknowledged, {} refused",
+        acknowledged.len(),
+        refused.len()
+    );
+    // Single-row writes at the cap: SQLite rolls the whole transaction back
+    // by itself for these (no statement journal), so the driver's own
+    // ROLLBACK fails afterwards; the connection must not be reused.
+    let job = |id: &str| {
+        format!(
+            r#"mutation {{ createTrainingJob(input: {{jobId: "{id}", modelType: "lstm", triggerReason: MANUAL, trainingConfig: {{notes: "{}"}}}}) {{ jobId }} }}"#,
+            "x".repeat(40_000)
+        )
+    };
+    let mut jobs_acknowledged = Vec::new();
+    let mut jobs_refused = 0;
+    for i in 0..30 {
+        let id = format!("job-full-{i:02}");
+        let (status, body) = server.graphql(&key, &job(&id)).await;
+        if status == 200 && body.get("errors").is_none() {
+            jobs_acknowledged.push(id);
+        } else {
+            assert_eq!(
+                (status, body["errors"][0]["extensions"]["code"].as_str()),
+                (503, Some("UNAVAILABLE")),
+                "{body}"
+            );
+            jobs_refused += 1;
+        }
+    }
+    assert!(jobs_refused > 0, "single writes reached the cap too");
+
+    // Room again: the filler goes. Then more batches, and the refused ones again.
+    raw.execute_unprepared("DELETE FROM ml_predictions WHERE tenant_id = 'beta'")
+        .await
+        .unwrap();
+    for i in 40..46 {
+        let name = format!("b{i:02}");
+        let (status, body, _) = record(&server, &key, &batch(&name, 100)).await;
+        assert_eq!(status, 200, "after room was made: {body}");
+        acknowledged.push(name);
+    }
+    for i in 0..10 {
+        let id = format!("job-after-{i:02}");
+        let (status, body) = server.graphql(&key, &job(&id)).await;
+        assert_eq!(status, 200, "a single write after room was made: {body}");
+        jobs_acknowledged.push(id);
+    }
+    for name in refused.drain(..) {
+        let (status, body, _) = record(&server, &key, &batch(&name, 100)).await;
+        assert_eq!(status, 200, "a refused batch, retried: {body}");
+        acknowledged.push(name);
+    }
+    // Every acknowledged batch is there, whole, for another connection.
+    let fresh = test_db.raw().await;
+    for name in &acknowledged {
+        let stored = count(&fresh, &format!("SELECT COUNT(*) FROM ml_predictions WHERE tenant_id = 'alpha' AND prediction_id LIKE '{name}-%'")).await;
+        assert_eq!(stored, 100, "batch {name} was acknowledged");
+    }
+    assert_eq!(
+        count(
+            &fresh,
+            "SELECT COUNT(*) FROM ml_predictions WHERE tenant_id = 'alpha'"
+        )
+        .await,
+        100 * acknowledged.len() as i64
+    );
+    for id in &jobs_acknowledged {
+        let stored = count(&fresh, &format!("SELECT COUNT(*) FROM ml_training_jobs WHERE tenant_id = 'alpha' AND job_id = '{id}'")).await;
+        assert_eq!(stored, 1, "job {id} was acknowledged");
+    }
+    // No write lock left held: another writer gets it at once.
+    fresh.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+    fresh.execute_unprepared("ROLLBACK").await.unwrap();
+    server.stop().await;
+}
+
+/// The same with a real write failure: the gateway's file size limit
+/// (`RLIMIT_FSIZE`, lowered on the running process) makes SQLite's writes
+/// fail as on a full disk; SQLite then rolls back the whole transaction by
+/// itself and the driver's `ROLLBACK` fails. The limit is lifted again (room
+/// again), and every acknowledged write must be there, for another
+/// connection too, with no lock left held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_up_loses_no_acknowledged_write() {
+    let test_db = TestDb::sqlite().await;
+    {
+        let db = test_db.connect().await;
+        let scoped = scoped_for(&test_db, &db, ALPHA).await;
+        insert(&scoped, fixtures::model(ALPHA, "m-1"))
+            .await
+            .unwrap();
+        db.close().await.ok();
+    }
+    let key = test_db.key(ALPHA, Role::Service).await;
+    // Writes past the limit fail with EFBIG instead of killing the process.
+    let gateway = common::Gateway::start(&test_db.url, &[], "trap '' XFSZ;", &[]).await;
+    let client = reqwest::Client::new();
+    let post = |query: &'static str, variables: Value| {
+        let request = client
+            .post(format!("{}/graphql", gateway.base))
+            .bearer_auth(&key)
+            .json(&json!({"query": query, "variables": variables}));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    const JOB: &str = "mutation($id: String!, $notes: String!) { createTrainingJob(input: {jobId: $id, modelType: \"lstm\", triggerReason: MANUAL, trainingConfig: {notes: $notes}}) { jobId } }";
+    let mut batches = Vec::new();
+    let mut jobs = Vec::new();
+    let mut refused = (Vec::new(), Vec::new());
+    let write_round = async |round: &str,
+                             expect_ok: bool,
+                             batches: &mut Vec<String>,
+                             jobs: &mut Vec<String>,
+                             refused: &mut (Vec<String>, Vec<String>)| {
+        for i in 0..12 {
+            let name = format!("{round}{i:02}");
+            let (status, body) = post(RECORD, json!({"input": batch(&name, 100)})).await;
+            if status == 200 && body.get("errors").is_none() {
+                batches.push(name);
+            } else {
+                assert!(!expect_ok, "{body}");
+                assert_eq!(
+                    (status, body["errors"][0]["extensions"]["code"].as_str()),
+                    (503, Some("UNAVAILABLE")),
+                    "{body}"
+                );
+                refused.0.push(name);
+            }
+            let id = format!("job-{round}{i:02}");
+            let (status, body) = post(JOB, json!({"id": id, "notes": "x".repeat(20_000)})).await;
+            if status == 200 && body.get("errors").is_none() {
+                jobs.push(id);
+            } else {
+                assert!(!expect_ok, "{body}");
+                assert_eq!(
+                    (status, body["errors"][0]["extensions"]["code"].as_str()),
+                    (503, Some("UNAVAILABLE")),
+                    "{body}"
+                );
+                refused.1.push(id);
+            }
+        }
+    };
+    write_round("a", true, &mut batches, &mut jobs, &mut refused).await;
+    // The disk fills: no file of the gateway may grow past its size now.
+    let file = test_db
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let size = |path: &str| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let limit = size(&file).max(size(&format!("{file}-wal"))) + 64 * 1024;
+    let (mut soft, mut hard) = (0, 0);
+    rlimit::prlimit(
+        gateway.pid(),
+        rlimit::Resource::FSIZE,
+        None,
+        Some((&mut soft, &mut hard)),
+    )
+    .unwrap();
+    rlimit::prlimit(
+        gateway.pid(),
+        rlimit::Resource::FSIZE,
+        Some((limit, hard)),
+        None,
+    )
+    .unwrap();
+    write_round("b", false, &mut batches, &mut jobs, &mut refused).await;
+    assert!(
+        !refused.0.is_empty() || !refused.1.is_empty(),
+        "the limit made writes fail"
+    );
+    // Room again.
+    rlimit::prlimit(
+        gateway.pid(),
+        rlimit::Resource::FSIZE,
+        Some((soft, hard)),
+        None,
+    )
+    .unwrap();
+    write_round("c", true, &mut batches, &mut jobs, &mut refused).await;
+    // The refused writes, again: they land now.
+    for name in std::mem::take(&mut refused.0) {
+        let (status, body) = post(RECORD, json!({"input": batch(&name, 100)})).await;
+        assert_eq!(status, 200, "{body}");
+        batches.push(name);
+    }
+    for id in std::mem::take(&mut refused.1) {
+        let (status, body) = post(JOB, json!({"id": id, "notes": "x".repeat(20_000)})).await;
+        assert_eq!(status, 200, "{body}");
+        jobs.push(id);
+    }
+    // Everything acknowledged is stored, as another connection sees it
+    // while the gateway still runs.
+    let fresh = test_db.raw().await;
+    for name in &batches {
+        let stored = count(
+            &fresh,
+            &format!("SELECT COUNT(*) FROM ml_predictions WHERE prediction_id LIKE '{name}-%'"),
+        )
+        .await;
+        assert_eq!(stored, 100, "batch {name} was acknowledged");
+    }
+    for id in &jobs {
+        let stored = count(
+            &fresh,
+            &format!("SELECT COUNT(*) FROM ml_training_jobs WHERE job_id = '{id}'"),
+        )
+        .await;
+        assert_eq!(stored, 1, "job {id} was acknowledged");
+    }
+    fresh.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+    fresh.execute_unprepared("ROLLBACK").await.unwrap();
+    drop(gateway);
+}
+
+/// Many writers of one process queue for SQLite's single write lock: no
+/// write fails, none is `INTERNAL`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sqlite_writers_queue_instead_of_failing() {
+    let test_db = TestDb::sqlite().await;
+    {
+        let db = test_db.connect().await;
+        let scoped = scoped_for(&test_db, &db, ALPHA).await;
+        insert(&scoped, fixtures::model(ALPHA, "m-1"))
+            .await
+            .unwrap();
+        db.close().await.ok();
+    }
+    let key = test_db.key(ALPHA, Role::Service).await;
+    let server = std::sync::Arc::new(TestServer::start(test_db.config()).await);
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let (server, key) = (server.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut failures = Vec::new();
+                for i in 0..5 {
+                    let (status, body, _) =
+                        record(&server, &key, &batch(&format!("w{w:02}-{i}"), 50)).await;
+                    if status != 200 || body.get("errors").is_some() {
+                        failures.push(body);
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    for writer in writers {
+        let failures = writer.await.unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+    }
+    let raw = test_db.raw().await;
+    assert_eq!(
+        count(&raw, "SELECT COUNT(*) FROM ml_predictions").await,
+        16 * 5 * 50
+    );
+}
