@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use api::auth::Role;
 use common::fixtures::{self, insert, insert_all, scoped_for};
 use common::{count, TestDb, TestServer};
@@ -376,4 +378,114 @@ async fn concurrent_sqlite_writers_queue_instead_of_failing() {
         count(&raw, "SELECT COUNT(*) FROM ml_predictions").await,
         16 * 5 * 50
     );
+}
+
+const ALERTS: &str = "subscription($since: String) { driftAlerts(since: $since) { metricId } }";
+const RECORD_DRIFT: &str =
+    "mutation($input: [DriftMetricInput!]!) { recordDriftMetrics(input: $input) { alertsTriggered } }";
+
+/// A drift metric of `m-1` critical under the default thresholds.
+fn critical(id: &str) -> Value {
+    json!([{"metricId": id, "modelId": "m-1", "driftType": "DATA", "driftScore": 0.4, "psiScore": 0.4}])
+}
+
+async fn seed_model(test_db: &TestDb) {
+    let db = test_db.connect().await;
+    let scoped = scoped_for(test_db, &db, ALPHA).await;
+    insert(&scoped, fixtures::model(ALPHA, "m-1"))
+        .await
+        .unwrap();
+    db.close().await.ok();
+}
+
+/// The binary's `migrate` command on `test_db`.
+fn migrate(test_db: &TestDb, args: &[&str]) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
+        .arg("migrate")
+        .args(args)
+        .env("DATABASE_URL", &test_db.url)
+        .status()
+        .unwrap();
+    assert!(status.success(), "migrate {args:?}");
+}
+
+backend_tests! {
+    async fn alerts_arrive_when_notifications_are_lost(test_db: TestDb) {
+        seed_model(&test_db).await;
+        let viewer = test_db.key(ALPHA, Role::Viewer).await;
+        let service = test_db.key(ALPHA, Role::Service).await;
+        let subscribed_to = TestServer::start(test_db.config()).await;
+        // The alert is written through another gateway process's pool. On
+        // PostgreSQL its notification is suppressed (the trigger disabled);
+        // SQLite has none across processes. Only the periodic look at the
+        // outbox can deliver it.
+        let writer = TestServer::start(test_db.config()).await;
+        let raw = test_db.raw().await;
+        if test_db.backend == sea_orm::DbBackend::Postgres {
+            raw.execute_unprepared("ALTER TABLE mlgate_alert_events DISABLE TRIGGER mlgate_alert_events_notify").await.unwrap();
+        }
+        let mut socket = common::ws::open(&subscribed_to, &viewer).await;
+        let since = subscribed_to.data(&viewer, "{ driftAlertCursor }", json!({})).await["driftAlertCursor"].clone();
+        common::ws::subscribe(&mut socket, "alerts", ALERTS, json!({"since": since})).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let written = std::time::Instant::now();
+        for id in ["lost-1", "lost-2"] {
+            writer.data(&service, RECORD_DRIFT, json!({"input": critical(id)})).await;
+        }
+        let mut delivered = Vec::new();
+        while delivered.len() < 2 {
+            let message = common::ws::next_within(&mut socket, Duration::from_secs(6)).await.unwrap().expect("delivered within the bound");
+            delivered.push(message["payload"]["data"]["driftAlerts"]["metricId"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(delivered, ["lost-1", "lost-2"], "in order, once each");
+        assert!(written.elapsed() < Duration::from_secs(5), "{:?}", written.elapsed());
+        assert_eq!(common::ws::next_within(&mut socket, Duration::from_millis(3_500)).await, Ok(None), "no duplicate after a further sweep");
+        if test_db.backend == sea_orm::DbBackend::Postgres {
+            raw.execute_unprepared("ALTER TABLE mlgate_alert_events ENABLE TRIGGER mlgate_alert_events_notify").await.unwrap();
+        }
+        writer.stop().await;
+        subscribed_to.stop().await;
+    }
+
+    async fn pending_migrations_are_not_served(test_db: TestDb) {
+        let server = TestServer::start(test_db.config()).await;
+        let ready = || async { server.client.get(server.url("/ready")).send().await.unwrap() };
+        assert_eq!(ready().await.status(), 200);
+        migrate(&test_db, &["down", "--steps", "1"]);
+        let response = ready().await;
+        assert_eq!(response.status(), 503);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["status"].as_str().unwrap().starts_with("migrations pending"), "{body}");
+        // A server told not to migrate refuses to start on that schema.
+        let mut config = test_db.config();
+        config.serve.no_migrate = true;
+        let refused = api::Application::build(config).await.err().expect("refused");
+        assert!(refused.to_string().contains("pending"), "{refused}");
+        migrate(&test_db, &["up"]);
+        assert_eq!(ready().await.status(), 200);
+        server.stop().await;
+    }
+
+    async fn websocket_closes_are_answered_and_shutdown_says_going_away(test_db: TestDb) {
+        let key = test_db.key(ALPHA, Role::Viewer).await;
+        let gateway = common::Gateway::start(&test_db.url, &["--shutdown-grace-secs", "5"], "", &[]).await;
+        // A client's close gets the closing handshake's answer.
+        let mut socket = common::ws::open_to(&gateway.base, &key).await;
+        use futures_util::SinkExt;
+        socket.send(tokio_tungstenite::tungstenite::Message::Close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "bye".into(),
+        }))).await.unwrap();
+        assert_eq!(common::ws::next(&mut socket).await, Err(Some(1000)), "answered, not dropped (1006)");
+        // SIGTERM: subscribers hear 1001, then the process exits within its grace.
+        let mut subscriber = common::ws::open_to(&gateway.base, &key).await;
+        common::ws::subscribe(&mut subscriber, "alerts", ALERTS, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut gateway = gateway;
+        let stopped = std::process::Command::new("kill").args(["-TERM", &gateway.pid().to_string()]).status().unwrap();
+        assert!(stopped.success());
+        assert_eq!(common::ws::next(&mut subscriber).await, Err(Some(1001)));
+        let exit = tokio::time::timeout(Duration::from_secs(6), gateway.child.wait()).await.expect("exits within its grace").unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
 }

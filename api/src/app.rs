@@ -13,13 +13,14 @@ use crate::db::{redact_url, Database};
 use crate::demo::{self, DemoSummary};
 use crate::events::Events;
 use crate::graphql::build_schema;
-use crate::transport::{router, serve, Admission, AppState, HttpSettings};
+use crate::transport::{router, serve, Admission, AppState, HttpSettings, Shutdown};
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     db: Database,
     http: HttpSettings,
+    shutdown: Shutdown,
     demo: Option<DemoSummary>,
 }
 
@@ -38,6 +39,16 @@ impl Application {
             })?;
         if !config.serve.no_migrate {
             db.migrate_up().await?;
+        } else {
+            // Serving a schema older than the code fails later, field by
+            // field, as INTERNAL errors: refuse now, with the cause.
+            let pending = db.pending_migrations().await?;
+            anyhow::ensure!(
+                pending.is_empty(),
+                "--no-migrate, but {} migrations are pending ({}): run `mlgate migrate up` first",
+                pending.len(),
+                pending.join(", ")
+            );
         }
         let demo = if config.serve.demo {
             Some(demo::seed(&db, &config.demo).await?)
@@ -46,7 +57,7 @@ impl Application {
         };
         let transport = config.serve.transport();
         let auth = Authenticator::new(db.clone(), &config.serve.auth())?;
-        let events = Events::start(&db);
+        let events = Events::start(&db, config.serve.alert_sweep());
         // A revoked key leaves the credential cache before the revoking
         // answer is sent (and, via notifications, on every other process).
         let forget = auth.clone();
@@ -77,6 +88,7 @@ impl Application {
             "mlgate ready"
         );
         Ok(Self {
+            shutdown: state.shutdown.clone(),
             router: router(state),
             listener,
             db,
@@ -116,7 +128,7 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        serve(self.listener, self.router, self.http, stop).await?;
+        serve(self.listener, self.router, self.http, self.shutdown, stop).await?;
         tracing::info!("mlgate stopped");
         self.db.close().await?;
         Ok(())

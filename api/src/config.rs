@@ -407,10 +407,21 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout_secs: u64,
 
+    /// Seconds in-flight requests and WebSockets get to finish after SIGTERM
+    /// (WebSockets are closed with 1001 at once); then the process exits.
+    #[arg(long, env = "MLGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
     /// Most open client connections (WebSockets included); lowered to what
     /// the process's file-descriptor limit allows.
     #[arg(long, env = "MLGATE_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Seconds between looks at the alert outbox for every tenant with
+    /// subscribers on this process, notified or not (the safety net for lost
+    /// notifications, and for other processes on one SQLite file); 0: never.
+    #[arg(long, env = "MLGATE_ALERT_SWEEP_SECS", default_value_t = 3)]
+    pub alert_sweep_secs: u64,
 
     /// Most open WebSocket connections per credential (then: close 1008).
     #[arg(long, env = "MLGATE_WS_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
@@ -496,6 +507,11 @@ impl ServeArgs {
         }
     }
 
+    /// How often live alert feeds look at the outbox unprompted.
+    pub fn alert_sweep(&self) -> Duration {
+        Duration::from_secs(self.alert_sweep_secs)
+    }
+
     /// How credentials are checked.
     pub fn auth(&self) -> AuthSettings {
         AuthSettings {
@@ -541,6 +557,7 @@ impl ServeArgs {
             body_timeout: Duration::from_secs(self.body_timeout_secs),
             max_connections: self.max_connections as usize,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
         }
     }
 
@@ -608,7 +625,9 @@ impl Default for ServeArgs {
             auth_cache_secs: 0,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
+            shutdown_grace_secs: 30,
             max_connections: 16_384,
+            alert_sweep_secs: 3,
             ws_max_sockets_per_credential: 256,
             ws_max_subscriptions: 100,
         }

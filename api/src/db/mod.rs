@@ -364,6 +364,17 @@ impl Database {
         migration::Migrator::fresh(&self.conn).await
     }
 
+    /// The migrations not applied yet, by name.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, DbErr> {
+        Ok(self
+            .migration_status()
+            .await?
+            .into_iter()
+            .filter(|m| !m.applied)
+            .map(|m| m.name)
+            .collect())
+    }
+
     pub async fn migration_status(&self) -> Result<Vec<MigrationState>, DbErr> {
         use migration::MigratorTrait;
         Ok(migration::Migrator::get_migration_with_status(&self.conn)

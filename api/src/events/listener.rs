@@ -1,12 +1,21 @@
-//! PostgreSQL `LISTEN` for the notifications of migration 000009, on one
-//! pooled connection per gateway process. A notification only says which
-//! tenant to wake; after a lost connection every feed is woken, since
+//! PostgreSQL `LISTEN` for the notifications of migrations 000009 and
+//! 000012, on one pooled connection per gateway process. A notification
+//! only says which tenant to wake (or which key was revoked); after a lost
+//! connection every feed is woken and every credential re-checked, since
 //! notifications sent meanwhile are gone (the feeds read from their
 //! position, so nothing is lost or repeated).
+//!
+//! A connection can also die silently (a network path that stops
+//! forwarding, with no reset). So the process notifies itself every
+//! [`HEARTBEAT`] on a channel of its own, through the ordinary pool; a
+//! listener that hears nothing for [`SILENCE`] is dropped and opened anew,
+//! and until it hears its own heartbeat again `/ready` says so. Meanwhile
+//! the periodic outbox sweep (see `Events::start`) keeps alerts flowing.
 
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::PgListener;
+use sea_orm::sqlx::PgPool;
 use serde::Deserialize;
 
 use super::Events;
@@ -15,6 +24,14 @@ use crate::db::Database;
 const ALERTS_CHANNEL: &str = "mlgate_alerts";
 const JOBS_CHANNEL: &str = "mlgate_jobs";
 const KEYS_CHANNEL: &str = "mlgate_keys";
+const HEARTBEAT_CHANNEL: &str = "mlgate_heartbeat";
+
+/// How often the process notifies itself.
+pub(super) const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long a listener may hear nothing, not even its own heartbeat,
+/// before it counts as dead.
+pub(super) const SILENCE: Duration = Duration::from_secs(6);
 
 #[derive(Deserialize)]
 struct JobChange {
@@ -22,9 +39,12 @@ struct JobChange {
     job: String,
 }
 
-/// Listens until the pool closes (the server stops).
+/// Listens until the pool closes (the server stops), and sends the heartbeat.
 pub(super) fn spawn(db: &Database, events: Events) {
     let pool = db.unscoped().get_postgres_connection_pool().clone();
+    // Each process hears only its own heartbeat.
+    let beat = uuid::Uuid::new_v4().simple().to_string();
+    tokio::spawn(heartbeat(pool.clone(), beat.clone()));
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -40,7 +60,12 @@ pub(super) fn spawn(db: &Database, events: Events) {
                 }
             };
             if let Err(e) = listener
-                .listen_all([ALERTS_CHANNEL, JOBS_CHANNEL, KEYS_CHANNEL])
+                .listen_all([
+                    ALERTS_CHANNEL,
+                    JOBS_CHANNEL,
+                    KEYS_CHANNEL,
+                    HEARTBEAT_CHANNEL,
+                ])
                 .await
             {
                 tracing::warn!(error = %e, "cannot LISTEN; retrying");
@@ -48,31 +73,53 @@ pub(super) fn spawn(db: &Database, events: Events) {
                 continue;
             }
             tracing::info!("listening for alert, job and key notifications");
+            events.listener_heard();
             // Anything committed before LISTEN took effect was not notified.
             events.wake_all();
             events.key_revoked(None);
+            let mut heard = tokio::time::Instant::now();
             loop {
-                match listener.try_recv().await {
-                    Ok(Some(notification)) => match notification.channel() {
-                        ALERTS_CHANNEL => events.wake_alerts(notification.payload()),
-                        JOBS_CHANNEL => {
-                            match serde_json::from_str::<JobChange>(notification.payload()) {
-                                Ok(change) => events.job_changed(&change.tenant, &change.job),
-                                Err(e) => tracing::warn!(error = %e, "malformed job notification"),
+                let received = tokio::select! {
+                    received = listener.try_recv() => received,
+                    () = tokio::time::sleep_until(heard + SILENCE) => {
+                        // Dropped, not reused: a receive cut short may have
+                        // left the connection mid-message.
+                        tracing::warn!(silent_secs = SILENCE.as_secs(), "notification listener heard nothing, not even its heartbeat; reconnecting");
+                        events.listener_lost();
+                        break;
+                    }
+                };
+                match received {
+                    Ok(Some(notification)) => {
+                        heard = tokio::time::Instant::now();
+                        match notification.channel() {
+                            ALERTS_CHANNEL => events.wake_alerts(notification.payload()),
+                            JOBS_CHANNEL => {
+                                match serde_json::from_str::<JobChange>(notification.payload()) {
+                                    Ok(change) => events.job_changed(&change.tenant, &change.job),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "malformed job notification")
+                                    }
+                                }
                             }
+                            KEYS_CHANNEL => match notification.payload().parse() {
+                                Ok(key) => events.key_revoked(Some(key)),
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "malformed key notification");
+                                    events.key_revoked(None);
+                                }
+                            },
+                            HEARTBEAT_CHANNEL if notification.payload() == beat => {
+                                events.listener_heard();
+                            }
+                            HEARTBEAT_CHANNEL => {}
+                            other => tracing::debug!(channel = other, "notification ignored"),
                         }
-                        KEYS_CHANNEL => match notification.payload().parse() {
-                            Ok(key) => events.key_revoked(Some(key)),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "malformed key notification");
-                                events.key_revoked(None);
-                            }
-                        },
-                        other => tracing::debug!(channel = other, "notification ignored"),
-                    },
+                    }
                     // The connection was lost and has been re-established.
                     Ok(None) => {
                         tracing::warn!("notification connection lost; waking every feed");
+                        heard = tokio::time::Instant::now();
                         events.wake_all();
                         events.key_revoked(None);
                     }
@@ -81,6 +128,7 @@ pub(super) fn spawn(db: &Database, events: Events) {
                             return;
                         }
                         tracing::warn!(error = %e, "notification listener failed; reconnecting");
+                        events.listener_lost();
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         break;
                     }
@@ -88,4 +136,28 @@ pub(super) fn spawn(db: &Database, events: Events) {
             }
         }
     });
+}
+
+/// Notifies this process's own listener every [`HEARTBEAT`], through the
+/// pool, until the pool closes.
+async fn heartbeat(pool: PgPool, beat: String) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let sent = tokio::time::timeout(
+            HEARTBEAT,
+            sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(HEARTBEAT_CHANNEL)
+                .bind(&beat)
+                .execute(&pool),
+        )
+        .await;
+        if !matches!(sent, Ok(Ok(_))) {
+            tracing::debug!("listener heartbeat not sent");
+        }
+    }
 }

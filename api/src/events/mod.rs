@@ -16,7 +16,7 @@ mod listener;
 pub mod streams;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ struct Inner {
     revocations: broadcast::Sender<Revocation>,
     /// Called at once, before a revocation is broadcast.
     revocation_hooks: Mutex<Vec<RevocationHook>>,
+    /// PostgreSQL: whether the notification listener hears its own
+    /// heartbeat (false until it first does).
+    listening: AtomicBool,
 }
 
 /// An API key that was revoked or deleted; `None` when revocations may have
@@ -107,8 +110,11 @@ impl Feed {
 
 impl Events {
     /// The hub of a server on `db`; on PostgreSQL it also starts listening
-    /// for other writers' notifications.
-    pub fn start(db: &Database) -> Self {
+    /// for other writers' notifications. Every `sweep_every` (unless zero)
+    /// each live feed looks at the outbox whether or not it was notified:
+    /// the safety net for notifications lost on a dead connection, and on
+    /// SQLite for alerts written by another process on the same file.
+    pub fn start(db: &Database, sweep_every: Duration) -> Self {
         let events = Self {
             inner: Arc::new(Inner {
                 backend: db.backend(),
@@ -117,12 +123,35 @@ impl Events {
                 subscriptions: AtomicUsize::new(0),
                 revocations: broadcast::channel(REVOCATION_CAPACITY).0,
                 revocation_hooks: Mutex::default(),
+                listening: AtomicBool::new(false),
             }),
         };
         if db.backend() == DbBackend::Postgres {
             listener::spawn(db, events.clone());
         }
+        if !sweep_every.is_zero() {
+            tokio::spawn(sweep(Arc::downgrade(&events.inner), sweep_every));
+        }
         events
+    }
+
+    /// Whether notifications reach this process: on PostgreSQL, the listener
+    /// heard its own heartbeat lately; SQLite (one process, woken directly)
+    /// always.
+    pub fn notifications_flowing(&self) -> bool {
+        self.inner.backend != DbBackend::Postgres || self.inner.listening.load(Ordering::Relaxed)
+    }
+
+    /// The listener heard its own heartbeat.
+    pub(crate) fn listener_heard(&self) {
+        if !self.inner.listening.swap(true, Ordering::Relaxed) {
+            tracing::info!("notification listener hears its heartbeat");
+        }
+    }
+
+    /// The listener is being replaced.
+    pub(crate) fn listener_lost(&self) {
+        self.inner.listening.store(false, Ordering::Relaxed);
     }
 
     /// The feed of `scoped`'s tenant, started if it has none on this process.
@@ -306,6 +335,18 @@ impl Drop for Counted {
             Kind::Subscription => "subscription ended",
         };
         tracing::info!(connections, subscriptions, "{what}");
+    }
+}
+
+/// Wakes every live feed every `every`, while the hub lives.
+async fn sweep(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        Events { inner }.wake_all();
     }
 }
 

@@ -22,7 +22,7 @@ use crate::graphql::{AppSchema, Introspection, QueryLimits};
 
 pub use admission::{Admission, AdmissionSettings, Rate};
 pub use response::ResponseLimits;
-pub use serve::{serve, ClientAddress};
+pub use serve::{serve, ClientAddress, Shutdown};
 
 /// HTTP connection hygiene and the request deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,9 @@ pub struct HttpSettings {
     pub max_connections: usize,
     /// Time one GraphQL request may take in all (then 504, `TIMEOUT`).
     pub request_timeout: Duration,
+    /// Time in-flight requests and open WebSockets get to finish once the
+    /// server is told to stop.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpSettings {
@@ -47,6 +50,7 @@ impl Default for HttpSettings {
             body_timeout: Duration::from_secs(30),
             max_connections: 16_384,
             request_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -88,6 +92,7 @@ pub struct AppState {
     pub events: Events,
     pub admission: Admission,
     pub sockets: ws::Sockets,
+    pub shutdown: Shutdown,
     pub settings: Arc<TransportSettings>,
 }
 
@@ -107,6 +112,7 @@ impl AppState {
             events,
             admission,
             sockets: ws::Sockets::default(),
+            shutdown: Shutdown::default(),
             settings: Arc::new(settings),
         }
     }
@@ -137,19 +143,42 @@ async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers.
+/// How long readiness may take: probes give up after about a second.
+const READY_WITHIN: Duration = Duration::from_secs(1);
+
+/// Readiness, within a second: the database answers, no migration is
+/// pending, and (PostgreSQL) the notification listener hears its heartbeat.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match state.db.ping().await {
-        Ok(()) => (
+    let check = async {
+        if let Err(e) = state.db.ping().await {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            return Err("database unavailable".to_owned());
+        }
+        match state.db.pending_migrations().await {
+            Ok(pending) if pending.is_empty() => {}
+            Ok(pending) => return Err(format!("migrations pending: {}", pending.join(", "))),
+            Err(e) => {
+                tracing::warn!(error = %e, "readiness: cannot read the migration state");
+                return Err("database unavailable".to_owned());
+            }
+        }
+        if !state.events.notifications_flowing() {
+            return Err("notification listener not connected".to_owned());
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(READY_WITHIN, check).await {
+        Ok(Ok(())) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),
         ),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "database unavailable" })),
-            )
-        }
+        Ok(Err(reason)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": reason })),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "database did not answer within 1 s" })),
+        ),
     }
 }

@@ -36,9 +36,6 @@ pub struct ClientAddress(pub IpAddr);
 /// pools, the listener, logs, the playground's files).
 const RESERVED_DESCRIPTORS: u64 = 64;
 
-/// How long in-flight requests may finish after the stop signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// The connection cap, lowered to what the file-descriptor limit allows.
 pub fn connection_cap(configured: usize) -> usize {
     match rlimit::getrlimit(rlimit::Resource::NOFILE) {
@@ -50,12 +47,16 @@ pub fn connection_cap(configured: usize) -> usize {
     }
 }
 
-/// Serves `router` on `listener` until `stop` completes, then lets
-/// in-flight requests finish (idle connections close at once).
+/// Serves `router` on `listener` until `stop` completes. Then it stops
+/// accepting, tells WebSocket connections to close (`shutdown`: they send
+/// 1001 "going away"), lets in-flight requests finish, and waits for every
+/// connection to end, all within `settings.shutdown_grace`; what is still
+/// running then is dropped with the process.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: HttpSettings,
+    shutdown: Shutdown,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let cap = connection_cap(settings.max_connections);
@@ -119,13 +120,49 @@ pub async fn serve(
         });
     }
     drop(listener);
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    shutdown.begin();
+    let finished = async {
+        graceful.shutdown().await;
+        // WebSockets (upgraded, so not the graceful watcher's) hold their
+        // connection slot until they have closed.
+        let _all = slots.acquire_many(cap as u32).await;
+    };
+    if tokio::time::timeout(settings.shutdown_grace, finished)
         .await
         .is_err()
     {
-        tracing::warn!("in-flight requests did not finish within the shutdown grace period");
+        tracing::warn!(
+            grace_secs = settings.shutdown_grace.as_secs(),
+            "connections still open at the end of the shutdown grace period; closing them"
+        );
     }
     Ok(())
+}
+
+/// Tells long-lived connections (WebSockets) that the server is stopping.
+#[derive(Clone, Debug)]
+pub struct Shutdown {
+    sender: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self {
+            sender: std::sync::Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+}
+
+impl Shutdown {
+    fn begin(&self) {
+        self.sender.send_replace(true);
+    }
+
+    /// Completes once the server is stopping.
+    pub async fn begun(&self) {
+        let mut receiver = self.sender.subscribe();
+        let _ = receiver.wait_for(|stopping| *stopping).await;
+    }
 }
 
 /// A client connection holding one of the server's connection slots until

@@ -277,8 +277,14 @@ impl Connection {
         tokio::pin!(expiry);
         let mut revocations: Option<broadcast::Receiver<Revocation>> = None;
         let slow_consumer = self.slow_consumer.clone();
+        let shutdown = self.state.shutdown.clone();
+        let stopping = shutdown.begun();
+        tokio::pin!(stopping);
         let close = loop {
             tokio::select! {
+                () = &mut stopping => {
+                    break Some(Close::new(1001, "Going away: the server is shutting down"));
+                }
                 () = &mut init_deadline, if !self.init_received => {
                     break Some(Close::new(4408, "Connection initialisation timeout"));
                 }
@@ -321,7 +327,14 @@ impl Connection {
                     let text = match incoming {
                         Some(Ok(Message::Text(text))) => text,
                         Some(Ok(Message::Binary(_))) => break Some(Close::new(4400, "Binary messages are not part of the protocol")),
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
+                        // The closing handshake (RFC 6455 §5.5.1): the WebSocket
+                        // library has queued the answer, with the client's code;
+                        // it goes out with the next flush.
+                        Some(Ok(Message::Close(_))) => {
+                            let _ = tokio::time::timeout(write_timeout, sink.flush()).await;
+                            break None;
+                        }
+                        Some(Err(_)) | None => break None,
                         Some(Ok(_)) => continue, // WebSocket-level ping/pong
                     };
                     let was_authenticated = self.caller.is_some();
