@@ -338,24 +338,22 @@ async fn a_disk_that_fills_up_loses_no_acknowledged_write() {
     drop(gateway);
 }
 
-/// Many writers of one process queue for SQLite's single write lock: no
-/// write fails, none is `INTERNAL`.
+/// Many writers queue for SQLite's single write lock: of one process (in
+/// order, through the process's write queue) and of two processes on one
+/// file (through the database's busy timeout). No write fails, none is
+/// `INTERNAL`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sqlite_writers_queue_instead_of_failing() {
     let test_db = TestDb::sqlite().await;
-    {
-        let db = test_db.connect().await;
-        let scoped = scoped_for(&test_db, &db, ALPHA).await;
-        insert(&scoped, fixtures::model(ALPHA, "m-1"))
-            .await
-            .unwrap();
-        db.close().await.ok();
-    }
+    seed_model(&test_db).await;
     let key = test_db.key(ALPHA, Role::Service).await;
-    let server = std::sync::Arc::new(TestServer::start(test_db.config()).await);
+    let servers = [
+        std::sync::Arc::new(TestServer::start(test_db.config()).await),
+        std::sync::Arc::new(TestServer::start(test_db.config()).await),
+    ];
     let writers: Vec<_> = (0..16)
         .map(|w| {
-            let (server, key) = (server.clone(), key.clone());
+            let (server, key) = (servers[w % 2].clone(), key.clone());
             tokio::spawn(async move {
                 let mut failures = Vec::new();
                 for i in 0..5 {
@@ -488,4 +486,129 @@ backend_tests! {
         let exit = tokio::time::timeout(Duration::from_secs(6), gateway.child.wait()).await.expect("exits within its grace").unwrap();
         assert!(exit.success(), "{exit:?}");
     }
+}
+
+/// A free TCP port (nothing listens on it once this returns).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// PostgreSQL down at start: the gateway retries with backoff, becomes
+/// ready once the database answers, and otherwise exits with the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_at_start_is_retried_then_reported() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    let port = free_port();
+    let (url, target) = common::via_port(&test_db.url, port);
+    // Nothing answers: the process exits, saying why.
+    let output = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--db-connect-retry-secs",
+                "2",
+            ])
+            .env("DATABASE_URL", &url)
+            .output(),
+    )
+    .await
+    .expect("gave up in time")
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refused"), "the real cause: {stderr}");
+    // The database appears while the gateway retries: it becomes ready.
+    let starting = tokio::spawn({
+        let url = url.clone();
+        async move { common::Gateway::start(&url, &["--db-connect-retry-secs", "30"], "", &[]).await }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _proxy = common::Proxy::start(port, target).await;
+    let gateway = tokio::time::timeout(Duration::from_secs(20), starting)
+        .await
+        .expect("ready once the database answers")
+        .unwrap();
+    let ready = reqwest::get(format!("{}/ready", gateway.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+/// A network path to the database that silently stops forwarding: requests
+/// end by their deadline (504, or 503 while credentials cannot be checked)
+/// instead of hanging, and SIGTERM still exits within the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_database_ends_requests_by_their_deadline() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    let key = test_db.key(ALPHA, Role::Viewer).await;
+    let proxy = common::Proxy::start(0, common::via_port(&test_db.url, 0).1).await;
+    let (url, _) = common::via_port(&test_db.url, proxy.port);
+    let mut gateway = common::Gateway::start(
+        &url,
+        &["--request-timeout-ms", "1500", "--shutdown-grace-secs", "3"],
+        "",
+        &[],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let query = || {
+        client
+            .post(format!("{}/graphql", gateway.base))
+            .bearer_auth(&key)
+            .json(&json!({"query": "{ models { totalCount } }"}))
+            .send()
+    };
+    assert_eq!(query().await.unwrap().status(), 200);
+    proxy.blackhole();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let response = tokio::time::timeout(Duration::from_secs(10), query())
+            .await
+            .expect("the request ended")
+            .unwrap();
+        assert!(
+            matches!(response.status().as_u16(), 503 | 504),
+            "{}",
+            response.status()
+        );
+        assert!(response.headers().contains_key("retry-after") || response.status() == 504);
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let ready = tokio::time::timeout(
+        Duration::from_secs(3),
+        reqwest::get(format!("{}/ready", gateway.base)),
+    )
+    .await
+    .expect("readiness answers within its second")
+    .unwrap();
+    assert_eq!(ready.status(), 503);
+    let started = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &gateway.pid().to_string()])
+        .status()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(15), gateway.child.wait())
+        .await
+        .expect("exits despite stuck connections")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(12),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -433,7 +433,13 @@ backend_tests! {
         // key still authenticates (its own pool), and the answer is 503
         // OVERLOADED with Retry-After, never 401.
         let mut config = test_db.config();
-        config.database.db_max_connections = 2;
+        // PostgreSQL: the listener holds one connection, a stuck write the
+        // other. SQLite: writes queue for the write lock before taking a
+        // connection, so one stuck write holds a one-connection pool.
+        config.database.db_max_connections = match test_db.backend {
+            DbBackend::Postgres => 2,
+            _ => 1,
+        };
         config.serve.tenant_db_share = 100;
         config.serve.db_acquire_timeout_ms = 400;
         config.serve.lock_budget_ms = 4_000;

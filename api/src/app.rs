@@ -2,14 +2,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::db::{redact_url, Database};
+use crate::db::{redact_url, Database, DbSettings};
 use crate::demo::{self, DemoSummary};
 use crate::events::Events;
 use crate::graphql::build_schema;
@@ -29,14 +29,11 @@ impl Application {
     /// binds the listening socket. The server answers once `run_*` is awaited.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
-        let db = Database::connect_with(&config.serve.db_settings(&config.database))
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot connect to {}: {e}",
-                    redact_url(&config.database.database_url)
-                )
-            })?;
+        let db = connect(
+            &config.serve.db_settings(&config.database),
+            config.serve.db_connect_retry(),
+        )
+        .await?;
         if !config.serve.no_migrate {
             db.migrate_up().await?;
         } else {
@@ -130,8 +127,41 @@ impl Application {
     ) -> anyhow::Result<()> {
         serve(self.listener, self.router, self.http, self.shutdown, stop).await?;
         tracing::info!("mlgate stopped");
-        self.db.close().await?;
+        // Connections stuck on a dead network path would keep the pool from
+        // closing: give it a moment, then exit regardless.
+        if tokio::time::timeout(Duration::from_secs(5), self.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still busy at exit; leaving them");
+        }
         Ok(())
+    }
+}
+
+/// Connects, retrying with backoff while the database is not reachable for
+/// up to `retry_for` (a gateway often starts before its database), then
+/// gives up with the real cause ("connection refused", a DNS failure, …).
+async fn connect(settings: &DbSettings, retry_for: Duration) -> anyhow::Result<Database> {
+    let url = redact_url(&settings.url);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        let attempt = match Database::probe(&settings.url, Duration::from_secs(10)).await {
+            Ok(()) => Database::connect_with(settings)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(cause) => Err(cause),
+        };
+        match attempt {
+            Ok(db) => return Ok(db),
+            Err(cause) if started.elapsed() + pause < retry_for => {
+                tracing::warn!(database = %url, cause = %cause, retry_in_ms = pause.as_millis() as u64, "database not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(cause) => anyhow::bail!("cannot connect to {url}: {cause}"),
+        }
     }
 }
 

@@ -330,6 +330,11 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_SQLITE_MAX_SIZE_MB", value_parser = clap::value_parser!(u64).range(1..))]
     pub sqlite_max_size_mb: Option<u64>,
 
+    /// Seconds to keep retrying, with backoff, when the database cannot be
+    /// reached at start (then exit with the cause); 0: try once.
+    #[arg(long, env = "MLGATE_DB_CONNECT_RETRY_SECS", default_value_t = 30)]
+    pub db_connect_retry_secs: u64,
+
     /// Connections of the separate pool that looks up API keys (0: share the main pool).
     #[arg(long, env = "MLGATE_DB_AUTH_CONNECTIONS", default_value_t = DbSettings::DEFAULT_AUTH_CONNECTIONS)]
     pub db_auth_connections: u32,
@@ -507,6 +512,11 @@ impl ServeArgs {
         }
     }
 
+    /// How long to keep retrying an unreachable database at start.
+    pub fn db_connect_retry(&self) -> Duration {
+        Duration::from_secs(self.db_connect_retry_secs)
+    }
+
     /// How often live alert feeds look at the outbox unprompted.
     pub fn alert_sweep(&self) -> Duration {
         Duration::from_secs(self.alert_sweep_secs)
@@ -609,6 +619,7 @@ impl Default for ServeArgs {
             idle_in_transaction_ms: 60_000,
             request_timeout_ms: 60_000,
             sqlite_max_size_mb: None,
+            db_connect_retry_secs: 30,
             db_auth_connections: DbSettings::DEFAULT_AUTH_CONNECTIONS,
             db_acquire_timeout_ms: 5_000,
             tenant_db_share: DbSettings::DEFAULT_TENANT_SHARE_PERCENT,

@@ -440,3 +440,88 @@ impl Gateway {
         self.child.id().expect("running") as i32
     }
 }
+
+/// `url` with its host and port, and that address.
+pub fn via_port(url: &str, port: u16) -> (String, std::net::SocketAddr) {
+    let at = url.find('@').expect("a user in the URL") + 1;
+    let end = at + url[at..].find('/').expect("a database in the URL");
+    let target = url[at..end].parse().expect("an IP address and a port");
+    (
+        format!("{}127.0.0.1:{port}{}", &url[..at], &url[end..]),
+        target,
+    )
+}
+
+/// A TCP proxy between mlgate and its database, for faults: it forwards,
+/// or blackholes (drops every byte both ways and keeps the connections
+/// open, as a network path that silently stops forwarding).
+pub struct Proxy {
+    pub port: u16,
+    blackholed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on `port` (0: any free one) and forwards to `target`.
+    pub async fn start(port: u16, target: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("proxy port");
+        let port = listener.local_addr().unwrap().port();
+        let blackholed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = blackholed.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                for (mut from, mut to, flag) in [
+                    (
+                        Box::new(client_read) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                        Box::new(server_write) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                        flag.clone(),
+                    ),
+                    (Box::new(server_read), Box::new(client_write), flag.clone()),
+                ] {
+                    tokio::spawn(async move {
+                        let mut buffer = [0u8; 16 * 1024];
+                        loop {
+                            match from.read(&mut buffer).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if flag.load(Ordering::SeqCst) {
+                                        continue;
+                                    }
+                                    if to.write_all(&buffer[..n]).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown().await;
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            blackholed,
+            task,
+        }
+    }
+
+    pub fn blackhole(&self) {
+        self.blackholed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

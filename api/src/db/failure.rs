@@ -9,6 +9,11 @@ use sea_orm::{ConnAcquireErr, DbErr, RuntimeErr};
 pub(crate) const TENANT_SHARE_IN_USE: &str =
     "mlgate: the tenant's share of database connections stayed in use";
 
+/// The message of the error a SQLite write gets when it waited for the
+/// process's write queue longer than the lock budget.
+pub(crate) const WRITE_QUEUE_TIMEOUT: &str =
+    "mlgate: the write waited for the database's write lock past its budget";
+
 /// The kinds of database failure a client can act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -38,6 +43,7 @@ pub fn classify(error: &DbErr) -> Option<Failure> {
         DbErr::Custom(message) if message == TENANT_SHARE_IN_USE => {
             return Some(Failure::TenantShare)
         }
+        DbErr::Custom(message) if message == WRITE_QUEUE_TIMEOUT => return Some(Failure::Timeout),
         DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
         _ => return None,
     };

@@ -49,6 +49,10 @@ pub(crate) struct Shared {
     shares: Mutex<HashMap<Arc<str>, Weak<Share>>>,
     /// SQLite: per-connection statement deadlines.
     deadlines: Option<Arc<Deadlines>>,
+    /// SQLite: its one write lock, as a queue. Writers of this process wait
+    /// here in order (at most the lock budget) instead of polling the
+    /// database's busy handler, where some could starve.
+    writer: Option<Arc<Semaphore>>,
 }
 
 /// One tenant's share of the pool: the connections its transactions hold
@@ -69,6 +73,25 @@ impl Database {
     /// commands and tests).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, DbErr> {
         Self::connect_with(&DbSettings::new(url, max_connections)).await
+    }
+
+    /// Opens one connection to `url` outside any pool and closes it, to learn
+    /// why a database cannot be reached: a pool only says it timed out.
+    pub async fn probe(url: &str, within: Duration) -> Result<(), String> {
+        use sea_orm::sqlx::ConnectOptions as _;
+        if !url.starts_with("postgres") {
+            return Ok(());
+        }
+        let options: sea_orm::sqlx::postgres::PgConnectOptions =
+            url.parse().map_err(|e| format!("{e}"))?;
+        match tokio::time::timeout(within, options.connect()).await {
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", within.as_secs())),
+        }
     }
 
     /// Connects with `settings`. SQLite files get their folder created and
@@ -128,6 +151,7 @@ impl Database {
                 tenant_analytics: settings.tenant_analytics(pool_size),
                 shares: Mutex::default(),
                 deadlines,
+                writer: sqlite.then(|| Arc::new(Semaphore::new(1))),
             }),
         })
     }

@@ -19,7 +19,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use migration::GATEWAY_ROLE;
 
-use super::failure::TENANT_SHARE_IN_USE;
+use super::failure::{TENANT_SHARE_IN_USE, WRITE_QUEUE_TIMEOUT};
 use super::sqlite_deadline::Armed;
 use super::{Share, Shared, TxnKind};
 
@@ -96,6 +96,15 @@ impl Scoped {
         .ok()
         .flatten()
         .ok_or_else(|| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?;
+        let write_lock = match (&self.shared.writer, kind) {
+            (Some(writer), TxnKind::Write) => Some(
+                tokio::time::timeout(self.shared.budgets.lock, writer.clone().acquire_owned())
+                    .await
+                    .map_err(|_| DbErr::Custom(WRITE_QUEUE_TIMEOUT.into()))?
+                    .map_err(|_| DbErr::Custom(WRITE_QUEUE_TIMEOUT.into()))?,
+            ),
+            _ => None,
+        };
         let options = match kind {
             TxnKind::Write => TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
@@ -138,6 +147,7 @@ impl Scoped {
             txn,
             tenant: self.tenant.clone(),
             _armed: armed,
+            _write_lock: write_lock,
             _permits: permits,
         })
     }
@@ -150,6 +160,7 @@ pub struct ScopedTxn {
     txn: DatabaseTransaction,
     tenant: Arc<str>,
     _armed: Option<Armed>,
+    _write_lock: Option<OwnedSemaphorePermit>,
     _permits: Permits,
 }
 

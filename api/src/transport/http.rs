@@ -499,10 +499,22 @@ async fn execute_in_span(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = match authenticate(&state, client, authorization).await {
-        Ok(principal) => principal,
-        Err(response) => return response.into_response(media),
-    };
+    // Bounded like the rest of the request: a key lookup on a dead network
+    // path must not hang it.
+    let deadline = settings.http.request_timeout;
+    let principal =
+        match tokio::time::timeout(deadline, authenticate(&state, client, authorization)).await {
+            Ok(Ok(principal)) => principal,
+            Ok(Err(response)) => return response.into_response(media),
+            Err(_) => {
+                tracing::warn!("authentication did not finish within the request deadline");
+                let unavailable = ApiError::Unavailable {
+                    message: "credentials cannot be checked now; retry shortly".into(),
+                    retry_after: 2,
+                };
+                return Rejection::of(&unavailable).into_response(media);
+            }
+        };
     tracing::Span::current().record("tenant", principal.tenant());
     let introspection = settings.introspection.allows(principal.role());
     if admitted.introspective && !introspection {

@@ -46,7 +46,7 @@ use super::admission::credential_key;
 use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
 use super::serve::ClientAddress;
 use super::AppState;
-use crate::auth::{bearer_token, Credential, Principal};
+use crate::auth::{bearer_token, AuthError, Credential, Principal};
 use crate::db::Scoped;
 use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
 use crate::events::{Counted, Revocation};
@@ -391,11 +391,20 @@ impl Connection {
         let Some(caller) = &self.caller else {
             return Ok(());
         };
-        let checked = if fresh {
-            self.state.auth.authenticate_fresh(&caller.token).await
-        } else {
-            self.state.auth.authenticate_token(&caller.token).await
+        let check = async {
+            if fresh {
+                self.state.auth.authenticate_fresh(&caller.token).await
+            } else {
+                self.state.auth.authenticate_token(&caller.token).await
+            }
         };
+        let checked = tokio::time::timeout(self.state.settings.ws.init_timeout, check)
+            .await
+            .unwrap_or_else(|_| {
+                Err(AuthError::Internal(anyhow::anyhow!(
+                    "credential check timed out"
+                )))
+            });
         match checked {
             Ok(principal) if same_caller(&principal, &caller.principal) => Ok(()),
             Ok(_) => Err(Close::new(4403, "Forbidden: credentials changed")),
@@ -451,7 +460,17 @@ impl Connection {
         }
         // Subscribed before the check, so no revocation after it is missed.
         let revocations = self.state.events.revocations();
-        let principal = match auth.authenticate_token(token).await {
+        let checked = tokio::time::timeout(
+            self.state.settings.ws.init_timeout,
+            auth.authenticate_token(token),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(AuthError::Internal(anyhow::anyhow!(
+                "credential check timed out"
+            )))
+        });
+        let principal = match checked {
             Ok(principal) => principal,
             Err(e) if e.is_refusal() => {
                 self.state.admission.credential_refused(self.client);
@@ -518,7 +537,17 @@ impl Connection {
         let limits = &settings.response;
         // The credentials again, from the database: a key revoked by any
         // process runs nothing after its revocation committed.
-        match self.state.auth.authenticate_fresh(&caller.token).await {
+        let checked = tokio::time::timeout(
+            settings.ws.init_timeout,
+            self.state.auth.authenticate_fresh(&caller.token),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(AuthError::Internal(anyhow::anyhow!(
+                "credential check timed out"
+            )))
+        });
+        match checked {
             Ok(principal) if same_caller(&principal, &caller.principal) => {}
             Ok(_) => return Err(Close::new(4403, "Forbidden: credentials changed")),
             Err(e) if e.is_refusal() => return Err(Close::new(4403, format!("Forbidden: {e}"))),
