@@ -454,6 +454,15 @@ backend_tests! {
         assert_eq!(response.status(), 503);
         let body: Value = response.json().await.unwrap();
         assert!(body["status"].as_str().unwrap().starts_with("migrations pending"), "{body}");
+        // verify-schema says so too, and fails.
+        let verify = std::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
+            .arg("verify-schema")
+            .env("DATABASE_URL", &test_db.url)
+            .output()
+            .unwrap();
+        assert!(!verify.status.success());
+        let printed = String::from_utf8_lossy(&verify.stdout);
+        assert!(printed.contains("MISSING/WRONG: migration m20260101_000012"), "{printed}");
         // A server told not to migrate refuses to start on that schema.
         let mut config = test_db.config();
         config.serve.no_migrate = true;

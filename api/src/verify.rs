@@ -263,12 +263,47 @@ impl Report {
     }
 }
 
+/// The gateway's own tables, which its migrations create beside the
+/// spec's: keys, thresholds, the alert outbox and (PostgreSQL) the rollups.
+const GATEWAY_TABLES: [(&str, bool); 6] = [
+    ("mlgate_api_keys", false),
+    ("mlgate_drift_thresholds", false),
+    ("mlgate_alert_sequences", false),
+    ("mlgate_alert_events", false),
+    ("mlgate_prediction_hours", true),
+    ("mlgate_prediction_latency_hours", true),
+];
+
 pub async fn verify(db: &Database) -> Result<Report, DbErr> {
-    let catalog = match db.backend() {
-        DbBackend::Postgres => postgres_catalog(db).await?,
-        _ => sqlite_catalog(db).await?,
+    let postgres = db.backend() == DbBackend::Postgres;
+    let catalog = if postgres {
+        postgres_catalog(db).await?
+    } else {
+        sqlite_catalog(db).await?
     };
-    Ok(check(&catalog))
+    let mut report = check(&catalog);
+    // What the gateway's own migrations create: every one applied, and
+    // their tables there.
+    let pending = db.pending_migrations().await?;
+    report.lines.push(format!(
+        "migrations: {}",
+        if pending.is_empty() {
+            "all applied".to_owned()
+        } else {
+            format!("{} pending", pending.len())
+        }
+    ));
+    for name in pending {
+        report
+            .problems
+            .push(format!("migration {name} (run `mlgate migrate up`)"));
+    }
+    for (table, postgres_only) in GATEWAY_TABLES {
+        if (postgres || !postgres_only) && !catalog.columns.contains_key(table) {
+            report.problems.push(format!("table {table}"));
+        }
+    }
+    Ok(report)
 }
 
 fn check(catalog: &Catalog) -> Report {
