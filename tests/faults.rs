@@ -621,3 +621,100 @@ async fn a_blackholed_database_ends_requests_by_their_deadline() {
         started.elapsed()
     );
 }
+
+/// PostgreSQL unreachable (stopped, then back): API-key, JWT and WebSocket
+/// callers are told 503 with `Retry-After` (WebSocket: close 1013), never
+/// 401/4403, within the acquire timeout; once the database is back, the
+/// same credentials work without restarting the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_503_never_401_and_heals() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    seed_model(&test_db).await;
+    let key = test_db.key(ALPHA, Role::Viewer).await;
+    const SECRET: &[u8] = b"test-secret-with-enough-entropy-0123456789";
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &json!({"sub": "dash", "tenant_id": ALPHA, "role": "viewer", "exp": chrono::Utc::now().timestamp() + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap();
+    let proxy = common::Proxy::start(0, common::via_port(&test_db.url, 0).1).await;
+    let (url, _) = common::via_port(&test_db.url, proxy.port);
+    let gateway = common::Gateway::start(
+        &url,
+        &["--db-acquire-timeout-ms", "1000"],
+        "",
+        &[("MLGATE_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let query = |token: &str| {
+        client
+            .post(format!("{}/graphql", gateway.base))
+            .bearer_auth(token)
+            .json(&json!({"query": "{ models { totalCount } }"}))
+            .send()
+    };
+    for token in [&key, &jwt] {
+        assert_eq!(query(token).await.unwrap().status(), 200);
+    }
+    proxy.down();
+    for (what, token) in [("API key", &key), ("JWT", &jwt)] {
+        let started = std::time::Instant::now();
+        let response = query(token).await.unwrap();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 503, "{what}: {body}");
+        assert!(retry_after, "{what}");
+        let code = body["errors"][0]["extensions"]["code"].as_str().unwrap();
+        assert!(
+            matches!(code, "UNAVAILABLE" | "OVERLOADED"),
+            "{what}: {body}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{what}: {:?}",
+            started.elapsed()
+        );
+    }
+    let mut socket =
+        common::ws::connect_to(&gateway.base, "/graphql/ws", Some(common::ws::PROTOCOL))
+            .await
+            .unwrap();
+    common::ws::send(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}}),
+    )
+    .await;
+    assert_eq!(
+        common::ws::next(&mut socket).await,
+        Err(Some(1013)),
+        "try again later, not forbidden"
+    );
+    let ready = reqwest::get(format!("{}/ready", gateway.base))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    // Back: the same credentials work, without a restart.
+    proxy.forward();
+    let started = std::time::Instant::now();
+    loop {
+        let statuses = [
+            query(&key).await.unwrap().status(),
+            query(&jwt).await.unwrap().status(),
+        ];
+        if statuses.iter().all(|s| *s == 200) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not healed: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let socket = common::ws::open_to(&gateway.base, &key).await;
+    drop(socket);
+}

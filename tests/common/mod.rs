@@ -452,14 +452,20 @@ pub fn via_port(url: &str, port: u16) -> (String, std::net::SocketAddr) {
     )
 }
 
-/// A TCP proxy between mlgate and its database, for faults: it forwards,
-/// or blackholes (drops every byte both ways and keeps the connections
-/// open, as a network path that silently stops forwarding).
+/// A TCP proxy between mlgate and its database, for faults. It forwards;
+/// or blackholes (drops every byte both ways and keeps the connections open,
+/// as a network path that silently stops forwarding); or is down (closes
+/// every connection and refuses new ones at once, as a stopped server).
 pub struct Proxy {
     pub port: u16,
-    blackholed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// 0 forwards, 1 blackholes, 2 is down.
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
     task: tokio::task::JoinHandle<()>,
 }
+
+const FORWARD: u8 = 0;
+const BLACKHOLE: u8 = 1;
+const DOWN: u8 = 2;
 
 impl Proxy {
     /// Listens on `port` (0: any free one) and forwards to `target`.
@@ -470,10 +476,13 @@ impl Proxy {
             .await
             .expect("proxy port");
         let port = listener.local_addr().unwrap().port();
-        let blackholed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = blackholed.clone();
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(FORWARD));
+        let flag = mode.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) == DOWN {
+                    continue; // dropped: the client sees the connection closed
+                }
                 let Ok(server) = tokio::net::TcpStream::connect(target).await else {
                     continue;
                 };
@@ -490,16 +499,22 @@ impl Proxy {
                     tokio::spawn(async move {
                         let mut buffer = [0u8; 16 * 1024];
                         loop {
-                            match from.read(&mut buffer).await {
+                            let read = tokio::select! {
+                                read = from.read(&mut buffer) => read,
+                                // Going down ends idle connections too.
+                                () = async { while flag.load(Ordering::SeqCst) != DOWN { tokio::time::sleep(std::time::Duration::from_millis(20)).await } } => break,
+                            };
+                            match read {
                                 Ok(0) | Err(_) => break,
-                                Ok(n) => {
-                                    if flag.load(Ordering::SeqCst) {
-                                        continue;
+                                Ok(n) => match flag.load(Ordering::SeqCst) {
+                                    BLACKHOLE => continue,
+                                    DOWN => break,
+                                    _ => {
+                                        if to.write_all(&buffer[..n]).await.is_err() {
+                                            break;
+                                        }
                                     }
-                                    if to.write_all(&buffer[..n]).await.is_err() {
-                                        break;
-                                    }
-                                }
+                                },
                             }
                         }
                         let _ = to.shutdown().await;
@@ -507,16 +522,22 @@ impl Proxy {
                 }
             }
         });
-        Self {
-            port,
-            blackholed,
-            task,
-        }
+        Self { port, mode, task }
     }
 
     pub fn blackhole(&self) {
-        self.blackholed
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.mode
+            .store(BLACKHOLE, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Closes every connection and refuses new ones until `forward`.
+    pub fn down(&self) {
+        self.mode.store(DOWN, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn forward(&self) {
+        self.mode
+            .store(FORWARD, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

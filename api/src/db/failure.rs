@@ -44,7 +44,9 @@ pub fn classify(error: &DbErr) -> Option<Failure> {
             return Some(Failure::TenantShare)
         }
         DbErr::Custom(message) if message == WRITE_QUEUE_TIMEOUT => return Some(Failure::Timeout),
-        DbErr::Conn(runtime) | DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
+        // Connecting failed, whatever the reason: the database is not there.
+        DbErr::Conn(_) => return Some(Failure::Unavailable),
+        DbErr::Exec(runtime) | DbErr::Query(runtime) => runtime,
         _ => return None,
     };
     let sqlx = match runtime {
@@ -55,7 +57,8 @@ pub fn classify(error: &DbErr) -> Option<Failure> {
     };
     match sqlx {
         Sqlx::PoolTimedOut => Some(Failure::Overloaded),
-        Sqlx::PoolClosed | Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::WorkerCrashed => {
+        // The connection broke mid-conversation.
+        Sqlx::PoolClosed | Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::Protocol(_) | Sqlx::WorkerCrashed => {
             Some(Failure::Unavailable)
         }
         Sqlx::Database(database) => {

@@ -606,14 +606,19 @@ async fn authenticate(
         Err(error) => {
             let unavailable = match &error {
                 AuthError::Busy(cause) => {
-                    tracing::warn!(error = ?cause, "authentication waited too long for the database");
+                    tracing::warn!(cause = %format!("{cause:#}"), "authentication waited too long for the database");
                     ApiError::Overloaded {
                         message: error.to_string(),
                         retry_after: 1,
                     }
                 }
-                _ => {
-                    tracing::error!(error = ?error, "authentication failed internally");
+                // `is_refusal` is false only for the two kinds above.
+                other => {
+                    let cause = match other {
+                        AuthError::Internal(cause) => format!("{cause:#}"),
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(cause = %cause, "credentials cannot be checked: the key store is unavailable");
                     ApiError::Unavailable {
                         message: error.to_string(),
                         retry_after: 2,
