@@ -147,11 +147,13 @@ async fn connect(settings: &DbSettings, retry_for: Duration) -> anyhow::Result<D
     let started = Instant::now();
     let mut pause = Duration::from_millis(250);
     loop {
-        let attempt = match Database::probe(&settings.url, Duration::from_secs(10)).await {
-            Ok(()) => Database::connect_with(settings)
+        // The pool only says it timed out; a direct connection says why.
+        let attempt = match Database::connect_with(settings).await {
+            Ok(db) => Ok(db),
+            Err(e) => Err(Database::probe(&settings.url, Duration::from_secs(10))
                 .await
-                .map_err(|e| e.to_string()),
-            Err(cause) => Err(cause),
+                .err()
+                .unwrap_or_else(|| e.to_string())),
         };
         match attempt {
             Ok(db) => return Ok(db),

@@ -302,6 +302,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The same error as a request-level GraphQL error (no path), for
+    /// refusals answered before an operation runs.
+    pub fn to_server_error(&self) -> async_graphql::ServerError {
+        let error = self.to_graphql();
+        let mut server_error = async_graphql::ServerError::new(error.message, None);
+        server_error.extensions = error.extensions;
+        server_error
+    }
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         if let ApiError::Internal(cause) = &e {

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod keyed;
 pub mod service;
 pub mod telemetry;
 pub mod transport;

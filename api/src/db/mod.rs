@@ -6,10 +6,9 @@ mod scoped;
 mod settings;
 mod sqlite_deadline;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::Connection as _;
@@ -21,6 +20,7 @@ pub use scoped::{Scoped, ScopedTxn};
 pub use settings::{Budgets, DbSettings, TxnKind};
 
 use crate::auth::Principal;
+use crate::keyed::Keyed;
 use sqlite_deadline::Deadlines;
 
 /// The connection pools. Deliberately offers no query methods of its own:
@@ -46,7 +46,7 @@ pub(crate) struct Shared {
     tenant_connections: usize,
     tenant_analytics: usize,
     /// Each tenant's share of the pool, while it has handles.
-    shares: Mutex<HashMap<Arc<str>, Weak<Share>>>,
+    shares: Keyed<Share>,
     /// SQLite: per-connection statement deadlines.
     deadlines: Option<Arc<Deadlines>>,
     /// SQLite: its one write lock, as a queue. Writers of this process wait
@@ -149,7 +149,7 @@ impl Database {
                 acquire_timeout: settings.acquire_timeout,
                 tenant_connections: settings.tenant_connections(pool_size),
                 tenant_analytics: settings.tenant_analytics(pool_size),
-                shares: Mutex::default(),
+                shares: Keyed::default(),
                 deadlines,
                 writer: sqlite.then(|| Arc::new(Semaphore::new(1))),
             }),
@@ -169,21 +169,10 @@ impl Database {
     /// Opens the tenant-scoped handle for `principal`.
     pub fn scoped(&self, principal: &Principal) -> Scoped {
         let tenant: Arc<str> = Arc::from(principal.tenant());
-        let share = {
-            let mut shares = self.shared.shares.lock().expect("shares lock");
-            match shares.get(&tenant).and_then(Weak::upgrade) {
-                Some(share) => share,
-                None => {
-                    let share = Arc::new(Share {
-                        connections: Arc::new(Semaphore::new(self.shared.tenant_connections)),
-                        analytics: Arc::new(Semaphore::new(self.shared.tenant_analytics)),
-                    });
-                    shares.retain(|_, s| s.strong_count() > 0);
-                    shares.insert(tenant.clone(), Arc::downgrade(&share));
-                    share
-                }
-            }
-        };
+        let share = self.shared.shares.get_or_insert_with(&tenant, || Share {
+            connections: Arc::new(Semaphore::new(self.shared.tenant_connections)),
+            analytics: Arc::new(Semaphore::new(self.shared.tenant_analytics)),
+        });
         Scoped::new(self.conn.clone(), tenant, share, self.shared.clone())
     }
 

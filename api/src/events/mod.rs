@@ -15,7 +15,6 @@
 mod listener;
 pub mod streams;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -26,6 +25,7 @@ use tokio::task::AbortHandle;
 
 use crate::data::alerts::{self, AlertEvent};
 use crate::db::{Database, Scoped};
+use crate::keyed::Keyed;
 
 /// Events read from the outbox per query.
 const READ_PAGE: u64 = 500;
@@ -43,7 +43,7 @@ pub struct Events {
 
 struct Inner {
     backend: DbBackend,
-    feeds: Mutex<HashMap<Arc<str>, Weak<Feed>>>,
+    feeds: Keyed<Feed>,
     connections: AtomicUsize,
     subscriptions: AtomicUsize,
     /// Revoked API keys (`None`: revocations may have been missed).
@@ -118,7 +118,7 @@ impl Events {
         let events = Self {
             inner: Arc::new(Inner {
                 backend: db.backend(),
-                feeds: Mutex::default(),
+                feeds: Keyed::default(),
                 connections: AtomicUsize::new(0),
                 subscriptions: AtomicUsize::new(0),
                 revocations: broadcast::channel(REVOCATION_CAPACITY).0,
@@ -156,39 +156,29 @@ impl Events {
 
     /// The feed of `scoped`'s tenant, started if it has none on this process.
     pub fn feed(&self, scoped: &Scoped) -> Arc<Feed> {
-        let mut feeds = self.inner.feeds.lock().expect("feeds lock");
-        if let Some(feed) = feeds.get(scoped.tenant()).and_then(Weak::upgrade) {
-            return feed;
-        }
-        let (alerts, _) = broadcast::channel(FEED_CAPACITY);
-        let (jobs, _) = broadcast::channel(FEED_CAPACITY);
-        let wake = Arc::new(Notify::new());
-        let position = Arc::new(AtomicI64::new(-1));
-        let reader = tokio::spawn(read_alerts(
-            scoped.clone(),
-            wake.clone(),
-            position.clone(),
-            alerts.clone(),
-        ));
-        let feed = Arc::new(Feed {
-            alerts,
-            jobs,
-            wake,
-            position,
-            reader: reader.abort_handle(),
-        });
-        feeds.retain(|_, feed| feed.strong_count() > 0);
-        feeds.insert(Arc::from(scoped.tenant()), Arc::downgrade(&feed));
-        feed
+        self.inner.feeds.get_or_insert_with(scoped.tenant(), || {
+            let (alerts, _) = broadcast::channel(FEED_CAPACITY);
+            let (jobs, _) = broadcast::channel(FEED_CAPACITY);
+            let wake = Arc::new(Notify::new());
+            let position = Arc::new(AtomicI64::new(-1));
+            let reader = tokio::spawn(read_alerts(
+                scoped.clone(),
+                wake.clone(),
+                position.clone(),
+                alerts.clone(),
+            ));
+            Feed {
+                alerts,
+                jobs,
+                wake,
+                position,
+                reader: reader.abort_handle(),
+            }
+        })
     }
 
     fn live_feed(&self, tenant: &str) -> Option<Arc<Feed>> {
-        self.inner
-            .feeds
-            .lock()
-            .expect("feeds lock")
-            .get(tenant)
-            .and_then(Weak::upgrade)
+        self.inner.feeds.get(tenant)
     }
 
     /// New drift-alert events of `tenant` were committed.
@@ -207,15 +197,7 @@ impl Events {
 
     /// Wakes every feed (notifications may have been lost).
     pub fn wake_all(&self) {
-        let feeds: Vec<Arc<Feed>> = self
-            .inner
-            .feeds
-            .lock()
-            .expect("feeds lock")
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
-        for feed in feeds {
+        for feed in self.inner.feeds.values() {
             feed.wake.notify_one();
         }
     }

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -22,6 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
+use crate::keyed::Keyed;
 
 /// A rate: `per_second` on average (0: unlimited), `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,14 +120,14 @@ pub struct InFlight {
 /// Semaphores of `cap` permits by key, kept while someone holds one.
 struct Slots {
     cap: usize,
-    by_key: Mutex<HashMap<String, Weak<Semaphore>>>,
+    by_key: Keyed<Semaphore>,
 }
 
 impl Slots {
     fn new(cap: u32) -> Self {
         Self {
             cap: cap as usize,
-            by_key: Mutex::default(),
+            by_key: Keyed::default(),
         }
     }
 
@@ -135,18 +136,9 @@ impl Slots {
         if self.cap == 0 {
             return Ok(None);
         }
-        let semaphore = {
-            let mut by_key = self.by_key.lock().expect("slots lock");
-            match by_key.get(key).and_then(Weak::upgrade) {
-                Some(semaphore) => semaphore,
-                None => {
-                    let semaphore = Arc::new(Semaphore::new(self.cap));
-                    by_key.retain(|_, s| s.strong_count() > 0);
-                    by_key.insert(key.to_owned(), Arc::downgrade(&semaphore));
-                    semaphore
-                }
-            }
-        };
+        let semaphore = self
+            .by_key
+            .get_or_insert_with(key, || Semaphore::new(self.cap));
         match tokio::time::timeout(wait, semaphore.acquire_owned()).await {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(()),

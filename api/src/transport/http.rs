@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ServerError, Value, Variables};
+use async_graphql::{ServerError, Value};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -25,10 +25,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
-use super::response::{cap_errors, retry_of, serialize_body};
+use super::response::{cap_errors, retry_of, retry_status, serialize_body};
 use super::serve::ClientAddress;
 use super::ws;
-use super::AppState;
+use super::{graphql_request, AppState};
 use crate::auth::{AuthError, Principal};
 use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
@@ -123,14 +123,12 @@ impl Rejection {
     /// limits (429), overload or an unreachable database (503), both with
     /// `Retry-After`; a deadline (504).
     fn of(error: &ApiError) -> Self {
-        let status = match error.code() {
-            code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
-            code::OVERLOADED | code::UNAVAILABLE => StatusCode::SERVICE_UNAVAILABLE,
+        let status = retry_status(error.code()).unwrap_or(match error.code() {
             code::TIMEOUT => StatusCode::GATEWAY_TIMEOUT,
             code::UNAUTHENTICATED => StatusCode::UNAUTHORIZED,
             code::INTERNAL => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
-        };
+        });
         let mut rejection = Self::new(status, error.code(), error.message());
         if let Some(after) = error.retry_after() {
             rejection
@@ -459,6 +457,10 @@ async fn execute_in_span(
     request_id: &str,
 ) -> Response {
     let settings = state.settings.clone();
+    // One deadline for the whole request, the credential check included (a
+    // key lookup on a dead network path must not hang it).
+    let timeout = settings.http.request_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     // The document's limits come first: nothing, not even the parser or
     // the credential check, runs on an unbounded document.
     let admitted = match admit(
@@ -499,22 +501,23 @@ async fn execute_in_span(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    // Bounded like the rest of the request: a key lookup on a dead network
-    // path must not hang it.
-    let deadline = settings.http.request_timeout;
-    let principal =
-        match tokio::time::timeout(deadline, authenticate(&state, client, authorization)).await {
-            Ok(Ok(principal)) => principal,
-            Ok(Err(response)) => return response.into_response(media),
-            Err(_) => {
-                tracing::warn!("authentication did not finish within the request deadline");
-                let unavailable = ApiError::Unavailable {
-                    message: "credentials cannot be checked now; retry shortly".into(),
-                    retry_after: 2,
-                };
-                return Rejection::of(&unavailable).into_response(media);
-            }
-        };
+    let principal = match tokio::time::timeout_at(
+        deadline,
+        authenticate(&state, client, authorization),
+    )
+    .await
+    {
+        Ok(Ok(principal)) => principal,
+        Ok(Err(response)) => return response.into_response(media),
+        Err(_) => {
+            tracing::warn!("authentication did not finish within the request deadline");
+            let unavailable = ApiError::Unavailable {
+                message: "credentials cannot be checked now; retry shortly".into(),
+                retry_after: 2,
+            };
+            return Rejection::of(&unavailable).into_response(media);
+        }
+    };
     tracing::Span::current().record("tenant", principal.tenant());
     let introspection = settings.introspection.allows(principal.role());
     if admitted.introspective && !introspection {
@@ -535,35 +538,30 @@ async fn execute_in_span(
         Err(refused) => return Rejection::of(&refused).into_response(media),
     };
 
-    let mut request = async_graphql::Request::new(params.query);
-    request.set_parsed_query(admitted.document);
-    if let Some(name) = params.operation_name {
-        request = request.operation_name(name);
-    }
-    if let Some(variables) = params.variables {
-        request = request.variables(Variables::from_json(Json::Object(variables)));
-    }
-    if !introspection {
-        request = request.disable_introspection();
-    }
     // `extensions` is validated (an object or null) but no extension is implemented yet.
     let _ = params.extensions;
+    let request = graphql_request(
+        params.query,
+        admitted,
+        params.operation_name,
+        params.variables,
+        introspection,
+    );
 
     let scoped = state.db.scoped(&principal);
     let (context, mut batches) = RequestContext::new(principal, scoped, state.events.clone());
     let request = request.data(context);
-    let deadline = settings.http.request_timeout;
     let response =
-        match tokio::time::timeout(deadline, batches.run(state.schema.execute(request))).await {
+        match tokio::time::timeout_at(deadline, batches.run(state.schema.execute(request))).await {
             Ok(response) => response,
             Err(_) => {
                 tracing::warn!(
-                    deadline_ms = deadline.as_millis() as u64,
+                    deadline_ms = timeout.as_millis() as u64,
                     "request deadline passed"
                 );
                 let timeout = ApiError::Timeout(format!(
                     "the request did not finish within its deadline of {} ms",
-                    deadline.as_millis()
+                    timeout.as_millis()
                 ));
                 return Rejection::of(&timeout).into_response(media);
             }

@@ -118,6 +118,32 @@ impl AppState {
     }
 }
 
+/// The async-graphql request for an admitted document: parsed already (by
+/// `graphql::admit`, within the limits), with its operation name and
+/// variables, and introspection off unless the caller may introspect.
+fn graphql_request(
+    query: String,
+    admitted: crate::graphql::Admitted,
+    operation_name: Option<String>,
+    variables: Option<serde_json::Map<String, serde_json::Value>>,
+    introspection: bool,
+) -> async_graphql::Request {
+    let mut request = async_graphql::Request::new(query);
+    request.set_parsed_query(admitted.document);
+    if let Some(name) = operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = variables {
+        request = request.variables(async_graphql::Variables::from_json(
+            serde_json::Value::Object(variables),
+        ));
+    }
+    if !introspection {
+        request = request.disable_introspection();
+    }
+    request
+}
+
 /// The application's routes, ready to serve (tests call this directly).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()

@@ -134,6 +134,16 @@ pub fn serialize_body(
     serde_json::to_vec(&body).expect("an error body serializes")
 }
 
+/// The HTTP status of the codes that ask a client to come back later:
+/// 429 for the caller's own excess, 503 for the server's or the database's.
+pub fn retry_status(code: &str) -> Option<StatusCode> {
+    match code {
+        code::RATE_LIMITED => Some(StatusCode::TOO_MANY_REQUESTS),
+        code::OVERLOADED | code::UNAVAILABLE => Some(StatusCode::SERVICE_UNAVAILABLE),
+        _ => None,
+    }
+}
+
 /// How an error asks the client to come back: its status and the seconds
 /// to wait, for the codes that do.
 pub fn retry_of(errors: &[ServerError]) -> Option<(StatusCode, u64)> {
@@ -143,10 +153,10 @@ pub fn retry_of(errors: &[ServerError]) -> Option<(StatusCode, u64)> {
             continue;
         };
         let status = match extensions.get("code") {
-            Some(Value::String(c)) if c == code::RATE_LIMITED => StatusCode::TOO_MANY_REQUESTS,
-            Some(Value::String(c)) if c == code::OVERLOADED || c == code::UNAVAILABLE => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Some(Value::String(c)) => match retry_status(c) {
+                Some(status) => status,
+                None => continue,
+            },
             _ => continue,
         };
         let after = match extensions.get("retryAfter") {

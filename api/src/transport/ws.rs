@@ -26,11 +26,11 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ServerError, Variables};
+use async_graphql::ServerError;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, StatusCode};
@@ -39,18 +39,19 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::Value as Json;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::admission::credential_key;
 use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
 use super::serve::ClientAddress;
-use super::AppState;
+use super::{graphql_request, AppState};
 use crate::auth::{bearer_token, AuthError, Credential, Principal};
 use crate::db::Scoped;
 use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
 use crate::events::{Counted, Revocation};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
+use crate::keyed::Keyed;
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// The initial read buffer of a connection.
@@ -102,43 +103,20 @@ pub async fn serve(state: AppState, request: Request) -> Response {
     }
 }
 
-/// Open connections per credential, on this process.
+/// Open connections per credential, on this process: a semaphore of
+/// `--ws-max-sockets-per-credential` permits each, taken without waiting.
 #[derive(Clone, Default)]
 pub struct Sockets {
-    open: Arc<Mutex<HashMap<String, usize>>>,
+    open: Arc<Keyed<Semaphore>>,
 }
 
 impl Sockets {
     /// Counts one more connection of `credential`, unless it has `max` already.
-    fn open(&self, credential: String, max: usize) -> Option<SocketSlot> {
-        let mut open = self.open.lock().expect("sockets lock");
-        let count = open.entry(credential.clone()).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(SocketSlot {
-            sockets: self.clone(),
-            credential,
-        })
-    }
-}
-
-/// One counted connection of a credential.
-struct SocketSlot {
-    sockets: Sockets,
-    credential: String,
-}
-
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        let mut open = self.sockets.open.lock().expect("sockets lock");
-        if let Some(count) = open.get_mut(&self.credential) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.credential);
-            }
-        }
+    fn open(&self, credential: &str, max: usize) -> Option<OwnedSemaphorePermit> {
+        self.open
+            .get_or_insert_with(credential, || Semaphore::new(max))
+            .try_acquire_owned()
+            .ok()
     }
 }
 
@@ -174,7 +152,7 @@ struct Caller {
     /// to the connection's loop after `connection_ack`.
     revocations: Option<broadcast::Receiver<Revocation>>,
     _counted: Counted,
-    _slot: SocketSlot,
+    _slot: OwnedSemaphorePermit,
 }
 
 /// One protocol message, serialized as the client reads it.
@@ -236,17 +214,6 @@ fn next_message(
             .expect("an error serializes")
         }
     }
-}
-
-fn api_error(error: &ApiError) -> ServerError {
-    let mut server_error = ServerError::new(error.message(), None);
-    let mut extensions = async_graphql::ErrorExtensionValues::default();
-    extensions.set("code", error.code());
-    if let Some(after) = error.retry_after() {
-        extensions.set("retryAfter", after);
-    }
-    server_error.extensions = Some(extensions);
-    server_error
 }
 
 impl Connection {
@@ -398,13 +365,7 @@ impl Connection {
                 self.state.auth.authenticate_token(&caller.token).await
             }
         };
-        let checked = tokio::time::timeout(self.state.settings.ws.init_timeout, check)
-            .await
-            .unwrap_or_else(|_| {
-                Err(AuthError::Internal(anyhow::anyhow!(
-                    "credential check timed out"
-                )))
-            });
+        let checked = bounded(self.state.settings.ws.init_timeout, check).await;
         match checked {
             Ok(principal) if same_caller(&principal, &caller.principal) => Ok(()),
             Ok(_) => Err(Close::new(4403, "Forbidden: credentials changed")),
@@ -460,16 +421,11 @@ impl Connection {
         }
         // Subscribed before the check, so no revocation after it is missed.
         let revocations = self.state.events.revocations();
-        let checked = tokio::time::timeout(
+        let checked = bounded(
             self.state.settings.ws.init_timeout,
             auth.authenticate_token(token),
         )
-        .await
-        .unwrap_or_else(|_| {
-            Err(AuthError::Internal(anyhow::anyhow!(
-                "credential check timed out"
-            )))
-        });
+        .await;
         let principal = match checked {
             Ok(principal) => principal,
             Err(e) if e.is_refusal() => {
@@ -489,7 +445,7 @@ impl Connection {
         let slot = self
             .state
             .sockets
-            .open(credential_key(&principal), max)
+            .open(&credential_key(&principal), max)
             .ok_or_else(|| {
                 Close::new(
                     1008,
@@ -537,16 +493,11 @@ impl Connection {
         let limits = &settings.response;
         // The credentials again, from the database: a key revoked by any
         // process runs nothing after its revocation committed.
-        let checked = tokio::time::timeout(
+        let checked = bounded(
             settings.ws.init_timeout,
             self.state.auth.authenticate_fresh(&caller.token),
         )
-        .await
-        .unwrap_or_else(|_| {
-            Err(AuthError::Internal(anyhow::anyhow!(
-                "credential check timed out"
-            )))
-        });
+        .await;
         match checked {
             Ok(principal) if same_caller(&principal, &caller.principal) => {}
             Ok(_) => return Err(Close::new(4403, "Forbidden: credentials changed")),
@@ -559,7 +510,7 @@ impl Connection {
                 };
                 return Ok(Some(error_message(
                     &id,
-                    vec![api_error(&unavailable)],
+                    vec![unavailable.to_server_error()],
                     limits,
                 )));
             }
@@ -596,23 +547,23 @@ impl Connection {
             )));
         }
         if let Err(refused) = self.state.admission.check_rates(&caller.principal) {
-            return Ok(Some(error_message(&id, vec![api_error(&refused)], limits)));
+            return Ok(Some(error_message(
+                &id,
+                vec![refused.to_server_error()],
+                limits,
+            )));
         }
         let single_result = !matches!(
             operation_type(&admitted.document, operation_name),
             Some(OperationType::Subscription)
         );
-        let mut request = async_graphql::Request::new(query);
-        request.set_parsed_query(admitted.document);
-        if let Some(name) = operation_name {
-            request = request.operation_name(name);
-        }
-        if let Some(variables) = variables {
-            request = request.variables(Variables::from_json(Json::Object(variables.clone())));
-        }
-        if !introspection {
-            request = request.disable_introspection();
-        }
+        let request = graphql_request(
+            query.to_owned(),
+            admitted,
+            operation_name.map(str::to_owned),
+            variables.cloned(),
+            introspection,
+        );
         let (context, mut batches) = RequestContext::new(
             caller.principal.clone(),
             caller.scoped.clone(),
@@ -638,7 +589,11 @@ impl Connection {
                     Ok(slot) => Some(slot),
                     Err(refused) => {
                         outgoing
-                            .send(error_message(&task_id, vec![api_error(&refused)], &limits))
+                            .send(error_message(
+                                &task_id,
+                                vec![refused.to_server_error()],
+                                &limits,
+                            ))
                             .await;
                         return;
                     }
@@ -658,7 +613,11 @@ impl Connection {
                                 deadline.as_millis()
                             ));
                             outgoing
-                                .send(error_message(&task_id, vec![api_error(&timeout)], &limits))
+                                .send(error_message(
+                                    &task_id,
+                                    vec![timeout.to_server_error()],
+                                    &limits,
+                                ))
                                 .await;
                             return;
                         }
@@ -687,6 +646,22 @@ impl Connection {
         self.operations.insert(id, task.abort_handle());
         Ok(None)
     }
+}
+
+/// A credential check that may not take longer than `within` (a key lookup
+/// on a dead network path would otherwise stall the connection); past it,
+/// the credentials count as not checkable, not as refused.
+async fn bounded(
+    within: Duration,
+    check: impl std::future::Future<Output = Result<Principal, AuthError>>,
+) -> Result<Principal, AuthError> {
+    tokio::time::timeout(within, check)
+        .await
+        .unwrap_or_else(|_| {
+            Err(AuthError::Internal(anyhow::anyhow!(
+                "credential check timed out"
+            )))
+        })
 }
 
 /// The next revocation, for the connection's loop (only polled when some).
@@ -794,11 +769,11 @@ mod tests {
     #[test]
     fn sockets_are_counted_per_credential() {
         let sockets = Sockets::default();
-        let a1 = sockets.open("a".into(), 2).unwrap();
-        let _a2 = sockets.open("a".into(), 2).unwrap();
-        assert!(sockets.open("a".into(), 2).is_none());
-        assert!(sockets.open("b".into(), 2).is_some());
+        let a1 = sockets.open("a", 2).unwrap();
+        let _a2 = sockets.open("a", 2).unwrap();
+        assert!(sockets.open("a", 2).is_none());
+        assert!(sockets.open("b", 2).is_some());
         drop(a1);
-        assert!(sockets.open("a".into(), 2).is_some());
+        assert!(sockets.open("a", 2).is_some());
     }
 }
