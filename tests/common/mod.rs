@@ -221,7 +221,7 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        Self {
+        let server = Self {
             base,
             db,
             client: reqwest::Client::builder()
@@ -230,6 +230,32 @@ impl TestServer {
                 .unwrap(),
             stop: Some(stop),
             handle: Some(handle),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Waits until `/ready` says so. On PostgreSQL the notification listener
+    /// connects in the background, and its first connect makes every open
+    /// WebSocket re-check its credential: a test that counts statements must
+    /// not start before that.
+    async fn wait_ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = self
+                .client
+                .get(self.url("/ready"))
+                .send()
+                .await
+                .map(|r| r.status());
+            if matches!(status, Ok(s) if s.is_success()) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server is not ready within 15 s: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -73,10 +73,11 @@ pub(super) fn spawn(db: &Database, events: Events) {
                 continue;
             }
             tracing::info!("listening for alert, job and key notifications");
-            events.listener_heard();
             // Anything committed before LISTEN took effect was not notified.
+            // Caught up before readiness says the listener is heard.
             events.wake_all();
             events.key_revoked(None);
+            events.listener_heard();
             let mut heard = tokio::time::Instant::now();
             loop {
                 let received = tokio::select! {
