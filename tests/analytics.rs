@@ -7,7 +7,7 @@
 mod common;
 
 use api::auth::Role;
-use api::data::thresholds::{self, Band, DriftThresholds};
+use api::store::thresholds::{Band, DriftThresholds};
 use chrono::{DateTime, Utc};
 use common::fixtures::{self, insert_all, scoped_for};
 use common::{TestDb, TestServer};
@@ -813,7 +813,7 @@ backend_tests! {
             Band { warning: 0.1, critical: 0.2 },
         ).unwrap();
         let txn = scoped.begin().await.unwrap();
-        thresholds::set(&txn, custom).await.unwrap();
+        api::write::thresholds::store(&txn, custom).await.unwrap();
         txn.commit().await.unwrap();
         let data = server.data(&key, DRIFT, variables.clone()).await;
         let summary = &data["driftSummary"];

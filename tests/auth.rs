@@ -130,16 +130,16 @@ backend_tests! {
 
     async fn a_revoked_key_stops_working(test_db: TestDb) {
         let db = test_db.connect().await;
-        let key = api::auth::api_keys::create_for_tenant(&db, "acme", Role::Admin, "to-revoke").await.unwrap();
+        let key = api::ops::keys::create_for_tenant(&db, "acme", Role::Admin, "to-revoke").await.unwrap();
         let server = TestServer::start(test_db.config()).await;
         let (status, _) = server.graphql(&key.secret, ME).await;
         assert_eq!(status, 200);
-        assert!(api::auth::api_keys::revoke_any(&db, key.info.id).await.unwrap());
+        assert!(api::ops::keys::revoke_any(&db, key.info.id).await.unwrap());
         let (status, body) = server.graphql(&key.secret, ME).await;
         assert_unauthenticated(status, &body);
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("revoked"));
         // Revoking twice reports that nothing was active.
-        assert!(!api::auth::api_keys::revoke_any(&db, key.info.id).await.unwrap());
+        assert!(!api::ops::keys::revoke_any(&db, key.info.id).await.unwrap());
         server.stop().await;
     }
 

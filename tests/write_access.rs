@@ -223,7 +223,7 @@ backend_tests! {
         seed(&test_db, BETA).await;
         let beta_key_id = {
             let db = test_db.connect().await;
-            let key = api::auth::api_keys::create_for_tenant(&db, BETA, Role::Viewer, "beta-key")
+            let key = api::ops::keys::create_for_tenant(&db, BETA, Role::Viewer, "beta-key")
                 .await
                 .unwrap();
             key.info.id.to_string()

@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::db::{redact_url, Database, DbSettings};
-use crate::demo::{self, DemoSummary};
 use crate::events::Events;
 use crate::graphql::build_schema;
+use crate::ops::demo::{self, DemoSummary};
 use crate::transport::{router, serve, Admission, AppState, HttpSettings, Shutdown};
 
 pub struct Application {

@@ -5,12 +5,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::auth::{api_keys, Role};
 use crate::config::{
     Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, MigrateAction,
 };
 use crate::db::Database;
-use crate::{demo, telemetry, verify, Application};
+use crate::identity::Role;
+use crate::ops::{self, demo, verify};
+use crate::{telemetry, Application};
 
 /// Parses the command line and runs it.
 pub async fn main() -> ExitCode {
@@ -88,7 +89,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("nothing deleted");
                 return Ok(ExitCode::FAILURE);
             }
-            let counts = crate::data::tenant::cleanup(&db, &tenant).await?;
+            let counts = ops::cleanup::cleanup(&db, &tenant).await?;
             for (table, rows) in counts {
                 println!("{table}: {rows} rows deleted");
             }
@@ -113,7 +114,7 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
     match action {
         KeysAction::Create { tenant, role, name } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
-            let key = api_keys::create_for_tenant(db, &tenant, role, &name).await?;
+            let key = ops::keys::create_for_tenant(db, &tenant, role, &name).await?;
             println!("id:     {}", key.info.id);
             println!("tenant: {}", key.info.tenant);
             println!("role:   {}", key.info.role);
@@ -121,14 +122,13 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
             eprintln!("the key is shown only now; it is stored as a hash");
         }
         KeysAction::Revoke { id } => {
-            if !api_keys::revoke_any(db, id).await? {
+            if !ops::keys::revoke_any(db, id).await? {
                 anyhow::bail!("no active key with id {id}");
             }
             println!("revoked {id}");
         }
         KeysAction::List { tenant } => {
-            let txn = db.begin_as_operator(&tenant).await?;
-            for key in api_keys::list(&txn).await? {
+            for key in ops::keys::list_for_tenant(db, &tenant).await? {
                 println!(
                     "{}  {:<8} {:<14} {:<24} created {}{}",
                     key.id,
@@ -141,34 +141,30 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
                         .unwrap_or_default()
                 );
             }
-            txn.commit().await?;
         }
     }
     Ok(())
 }
 
 async fn drift_thresholds(db: &Database, args: DriftThresholdArgs) -> anyhow::Result<()> {
-    use crate::data::thresholds::{self, Band, DriftThresholds};
-    let txn = db.begin_as_operator(&args.tenant).await?;
-    if args.set {
+    use crate::store::thresholds::{Band, DriftThresholds};
+    let wanted = if args.set {
         let band = |warning: Option<f64>, critical: Option<f64>| Band {
             warning: warning.unwrap_or_default(),
             critical: critical.unwrap_or_default(),
         };
-        let wanted = DriftThresholds::new(
-            band(args.psi_warning, args.psi_critical),
-            band(args.ks_warning, args.ks_critical),
-            band(args.wasserstein_warning, args.wasserstein_critical),
+        Some(
+            DriftThresholds::new(
+                band(args.psi_warning, args.psi_critical),
+                band(args.ks_warning, args.ks_critical),
+                band(args.wasserstein_warning, args.wasserstein_critical),
+            )
+            .map_err(|e| anyhow::anyhow!(e.message()))?,
         )
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
-        thresholds::set(&txn, wanted)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))?;
-    }
-    let current = thresholds::for_tenant(&txn)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
-    txn.commit().await?;
+    } else {
+        None
+    };
+    let current = ops::thresholds::set_or_show(db, &args.tenant, wanted).await?;
     println!("tenant:      {}", args.tenant);
     for (name, band) in [
         ("psi", current.psi),

@@ -8,11 +8,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::time::Duration;
 
 use crate::auth::{AuthSettings, JwtSettings};
-use crate::data::PageLimits;
 use crate::db::{Budgets, DbSettings};
 use crate::graphql::{Introspection, QueryLimits, WriteLimits};
+pub use crate::ops::demo::DemoArgs;
+use crate::store::PageLimits;
+pub use crate::telemetry::LogFormat;
 use crate::transport::{
     AdmissionSettings, HttpSettings, Rate, ResponseLimits, TransportSettings, WsSettings,
+    DEFAULT_MAX_BODY_BYTES,
 };
 
 /// The embedded default: an SQLite file under `./data/`, created if missing.
@@ -34,12 +37,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Pretty,
-    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -154,37 +151,6 @@ pub enum KeysAction {
         #[arg(long)]
         tenant: String,
     },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
-    /// Number of demo tenants.
-    #[arg(long, default_value_t = 2)]
-    pub tenants: u32,
-    /// Models per tenant.
-    #[arg(long, default_value_t = 4)]
-    pub models: u32,
-    /// Predictions per tenant.
-    #[arg(long, default_value_t = 500)]
-    pub predictions: u32,
-    /// Random seed: the same seed gives the same data.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Days the predictions and the hourly drift metrics span, up to now.
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
-    pub days: u32,
-}
-
-impl Default for DemoArgs {
-    fn default() -> Self {
-        Self {
-            tenants: 2,
-            models: 4,
-            predictions: 500,
-            seed: 42,
-            days: 7,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -444,9 +410,6 @@ pub enum IntrospectionArg {
     Off,
     Admin,
 }
-
-/// Request bodies up to 8 MiB are read.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 impl ServeArgs {
     /// The write limits these settings describe.

@@ -1,25 +1,28 @@
 //! mlgate: a GraphQL analytics gateway over the ML monitoring database.
 //!
-//! One request, top to bottom (see `shared/spec/architecture.md`):
-//! `transport` (HTTP/WS protocol rules) → `auth` (credentials → [`auth::Principal`])
-//! → `graphql` (schema, one module per domain) → `data` (plain functions taking a
-//! [`db::Scoped`] handle) → `entity` / SQL.
+//! Layers, imports flowing down only (`tests/architecture.rs` checks):
+//! `cli` → `app` (the composition root) → `config` → `transport` (HTTP and
+//! WebSocket rules) → `graphql` (the schema) / `ops` (the operator's paths)
+//! → `write` (capability-typed writes) → `auth` (credentials →
+//! [`identity::Principal`]) / `events` (alert and job feeds) → `store`
+//! (reads) → `error` → `db` (pool, tenant-scoped handle) → `identity`,
+//! `keyed`, `telemetry`.
 
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
-pub mod data;
 pub mod db;
-pub mod demo;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod identity;
 pub mod keyed;
-pub mod service;
+pub mod ops;
+pub mod store;
 pub mod telemetry;
 pub mod transport;
-pub mod verify;
+pub mod write;
 
 pub use app::Application;
 pub use config::{Cli, Config};

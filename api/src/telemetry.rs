@@ -3,8 +3,6 @@
 use tracing_subscriber::filter::Directive;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
-
 /// Targets capped at `info` whatever `RUST_LOG` says: at `trace` the
 /// WebSocket library logs every frame it reads and writes, which carry
 /// `connection_init` credentials and newly created API key secrets.
@@ -24,6 +22,13 @@ pub fn filter(from_env: Option<&str>) -> EnvFilter {
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
 /// Safe to call more than once (later calls do nothing).
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
 pub fn init(format: LogFormat) {
     let from_env = std::env::var("RUST_LOG").ok();
     let builder = tracing_subscriber::fmt().with_env_filter(filter(from_env.as_deref()));

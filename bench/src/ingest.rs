@@ -28,7 +28,7 @@ pub fn batch(prefix: &str, size: usize, models: &[String], seed: u64) -> Json {
                 p if p >= 0.35 => "MEDIUM",
                 _ => "LOW",
             };
-            let shap: Vec<Json> = api::demo::SHAP_FEATURES
+            let shap: Vec<Json> = api::ops::demo::SHAP_FEATURES
                 .iter()
                 .enumerate()
                 .map(|(i, feature)| {

@@ -157,7 +157,7 @@ async fn load(args: &Args) -> anyhow::Result<String> {
         days: args.days,
     };
     let started = Instant::now();
-    let summary = api::demo::seed(&db, &demo).await?;
+    let summary = api::ops::demo::seed(&db, &demo).await?;
     let elapsed = started.elapsed();
     let rows: usize = summary
         .tenants
@@ -361,14 +361,14 @@ async fn one_query(
 /// times larger (queries read one tenant's rows).
 async fn scale(args: &Args) -> anyhow::Result<String> {
     let mut out = String::new();
-    let tenant = api::demo::tenant_names(args.tenants + 1)
+    let tenant = api::ops::demo::tenant_names(args.tenants + 1)
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no tenant name"))?;
     let predictions = args.predictions * args.scale_factor;
     let db = api::db::Database::connect(&args.database_url, args.pool_size).await?;
     let started = Instant::now();
     // Seeds only tenants without models: the others are left as they are.
-    api::demo::seed(
+    api::ops::demo::seed(
         &db,
         &DemoArgs {
             tenants: args.tenants + 1,
@@ -393,7 +393,7 @@ async fn scale(args: &Args) -> anyhow::Result<String> {
     );
 
     let server = in_process(args).await?;
-    let key = api::auth::api_keys::create_for_tenant(&server.db, &tenant, Role::Viewer, "bench")
+    let key = api::ops::keys::create_for_tenant(&server.db, &tenant, Role::Viewer, "bench")
         .await?
         .secret;
     let client = reqwest::Client::new();
@@ -501,7 +501,7 @@ async fn versus_postgraphile(args: &Args, tenant: &str) -> anyhow::Result<String
         .unwrap_or_default();
 
     let server = in_process(args).await?;
-    let key = api::auth::api_keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
+    let key = api::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
         .await?
         .secret;
     let floor_pool = pool(&args.database_url, args.pool_size).await?;
@@ -569,7 +569,7 @@ async fn versus_postgraphile(args: &Args, tenant: &str) -> anyhow::Result<String
 async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
     let mut out = String::new();
     let server = in_process(args).await?;
-    let key = api::auth::api_keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
+    let key = api::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
         .await?
         .secret;
     let floor_pool = pool(&args.database_url, args.pool_size).await?;
@@ -663,7 +663,7 @@ async fn ingest(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
     let mut keys = Vec::new();
     for tenant in tenants {
         keys.push(
-            api::auth::api_keys::create_for_tenant(&server.db, tenant, Role::Service, "bench")
+            api::ops::keys::create_for_tenant(&server.db, tenant, Role::Service, "bench")
                 .await?
                 .secret,
         );
@@ -771,10 +771,10 @@ async fn fan_out(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
     for tenant in tenants {
         keys.push(fanout::TenantKeys {
             tenant: tenant.clone(),
-            viewer: api::auth::api_keys::create_for_tenant(&db, tenant, Role::Viewer, "bench")
+            viewer: api::ops::keys::create_for_tenant(&db, tenant, Role::Viewer, "bench")
                 .await?
                 .secret,
-            service: api::auth::api_keys::create_for_tenant(&db, tenant, Role::Service, "bench")
+            service: api::ops::keys::create_for_tenant(&db, tenant, Role::Service, "bench")
                 .await?
                 .secret,
         });
@@ -842,10 +842,10 @@ async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::Result<Stri
     let (noisy, light) = (&tenants[0], &tenants[1]);
     let db = api::db::Database::connect(&args.database_url, 2).await?;
     let keys = noisy::Keys {
-        noisy: api::auth::api_keys::create_for_tenant(&db, noisy, Role::Viewer, "bench")
+        noisy: api::ops::keys::create_for_tenant(&db, noisy, Role::Viewer, "bench")
             .await?
             .secret,
-        light: api::auth::api_keys::create_for_tenant(&db, light, Role::Viewer, "bench")
+        light: api::ops::keys::create_for_tenant(&db, light, Role::Viewer, "bench")
             .await?
             .secret,
     };
@@ -1018,7 +1018,7 @@ pub async fn run(args: &Args, mut emit: impl FnMut(String)) -> anyhow::Result<()
     if args.reset {
         emit(load(args).await?);
     }
-    let tenants = api::demo::tenant_names(args.tenants);
+    let tenants = api::ops::demo::tenant_names(args.tenants);
     if wants("reads") {
         emit(reads(args, &tenants[0]).await?);
     }

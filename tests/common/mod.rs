@@ -139,7 +139,7 @@ impl TestDb {
 
     pub async fn key(&self, tenant: &str, role: Role) -> String {
         let db = self.connect().await;
-        let key = api::auth::api_keys::create_for_tenant(&db, tenant, role, "test")
+        let key = api::ops::keys::create_for_tenant(&db, tenant, role, "test")
             .await
             .expect("create key");
         db.close().await.ok();

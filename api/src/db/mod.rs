@@ -19,7 +19,7 @@ pub use failure::{classify, Failure};
 pub use scoped::{Scoped, ScopedTxn};
 pub use settings::{Budgets, DbSettings, TxnKind};
 
-use crate::auth::Principal;
+use crate::identity::Principal;
 use crate::keyed::Keyed;
 use sqlite_deadline::Deadlines;
 

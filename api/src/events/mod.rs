@@ -23,9 +23,9 @@ use sea_orm::DbBackend;
 use tokio::sync::{broadcast, Notify};
 use tokio::task::AbortHandle;
 
-use crate::data::alerts::{self, AlertEvent};
 use crate::db::{Database, Scoped};
 use crate::keyed::Keyed;
+use crate::store::alerts::{self, AlertEvent};
 
 /// Events read from the outbox per query.
 const READ_PAGE: u64 = 500;

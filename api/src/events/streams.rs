@@ -17,9 +17,9 @@ use futures_util::stream::{self, Stream};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{AlertBatch, Counted, Events, Feed, READ_PAGE};
-use crate::data::alerts::{self, AlertEvent};
 use crate::db::Scoped;
 use crate::error::{ApiError, ApiResult};
+use crate::store::alerts::{self, AlertEvent};
 
 /// The most stored alerts a subscription replays from `since`; a client
 /// further behind pages through `driftMetrics` first.
@@ -297,13 +297,14 @@ pub fn training_job_updates(
                 if job_ids.as_ref().is_some_and(|ids| !ids.contains(&*job_id)) {
                     continue;
                 }
-                let job =
-                    match crate::data::training::by_job_ids(&scoped, &[job_id.to_string()]).await {
-                        Ok(mut jobs) => jobs.remove(&*job_id),
-                        Err(e) => {
-                            return Some((Err(e), (feed, receiver, scoped, job_ids, sent, counted)))
-                        }
-                    };
+                let job = match crate::store::training::by_job_ids(&scoped, &[job_id.to_string()])
+                    .await
+                {
+                    Ok(mut jobs) => jobs.remove(&*job_id),
+                    Err(e) => {
+                        return Some((Err(e), (feed, receiver, scoped, job_ids, sent, counted)))
+                    }
+                };
                 let Some(job) = job else { continue };
                 if sent.get(&job.job_id) == Some(&job.status) {
                     continue;

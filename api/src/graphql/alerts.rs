@@ -13,11 +13,11 @@ use super::drift::{model_of, AlertLevel, DriftMetric, DriftType};
 use super::models::Model;
 use super::request_context;
 use super::training::TrainingJob;
-use crate::data::alerts::AlertEvent;
-use crate::data::filter::{invalid, MAX_LIST_LENGTH};
-use crate::data::page::{decode_position, encode_position};
 use crate::error::ApiResult;
 use crate::events::streams::{self, AlertFilter};
+use crate::store::alerts::AlertEvent;
+use crate::store::filter::{invalid, MAX_LIST_LENGTH};
+use crate::store::page::{decode_position, encode_position};
 
 /// The stream tag of alert cursors.
 const ALERT_CURSOR: &str = "alerts";
@@ -128,7 +128,7 @@ impl AlertsQuery {
     /// this query, with no gap between what the query showed and the feed.
     async fn drift_alert_cursor(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let rc = request_context(ctx)?;
-        let last = crate::data::alerts::last_seq(rc.scoped()).await?;
+        let last = crate::store::alerts::last_seq(rc.scoped()).await?;
         Ok(encode_position(rc.scoped().tenant(), ALERT_CURSOR, last))
     }
 }

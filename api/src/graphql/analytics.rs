@@ -1,7 +1,7 @@
 //! Analytics: model performance, grouped prediction statistics, SHAP
 //! importance, drift summaries and model comparison. Resolvers only turn
 //! arguments into data-layer requests; every aggregate is computed in SQL
-//! (see `data::analytics`). Measures are rounded to 9 decimal places.
+//! (see `store::analytics`). Measures are rounded to 9 decimal places.
 
 use std::sync::Arc;
 
@@ -15,12 +15,12 @@ use super::loaders::{load_row, PageKey, PerformanceOfModel};
 use super::models::{Model, ModelFilter, ModelMetrics};
 use super::predictions::{PredictionFilter, RemediationStatus, RiskLevel};
 use super::{common, request_context};
-use crate::data::analytics::{
-    self as data, drift as drift_data, performance as perf, shap, stats, Bucketing,
-};
-use crate::data::filter::invalid;
-use crate::data::thresholds::{Band, DriftThresholds as DataThresholds};
 use crate::error::{ApiError, ApiResult};
+use crate::store::analytics::{
+    self as store, drift as drift_data, performance as perf, shap, stats, Bucketing,
+};
+use crate::store::filter::invalid;
+use crate::store::thresholds::{Band, DriftThresholds as DataThresholds};
 
 /// `shapImportance`'s `top` when none is given.
 pub const DEFAULT_TOP_FEATURES: i32 = 10;
@@ -29,7 +29,7 @@ pub const DEFAULT_TOP_FEATURES: i32 = 10;
 pub const MAX_TOP_FEATURES: i32 = 500;
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
-#[graphql(remote = "crate::data::analytics::BucketUnit")]
+#[graphql(remote = "crate::store::analytics::BucketUnit")]
 pub enum BucketUnit {
     Hour,
     Day,
@@ -56,7 +56,7 @@ impl BucketInput {
 
 /// What `predictionStats` groups by (besides the bucket).
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
-#[graphql(remote = "crate::data::analytics::stats::StatsDimension")]
+#[graphql(remote = "crate::store::analytics::stats::StatsDimension")]
 pub enum PredictionGroupBy {
     Model,
     ModelVersion,
@@ -81,8 +81,8 @@ pub struct Spread {
     pub max: Option<f64>,
 }
 
-impl From<data::Spread> for Spread {
-    fn from(s: data::Spread) -> Self {
+impl From<store::Spread> for Spread {
+    fn from(s: store::Spread) -> Self {
         Self {
             avg: s.avg,
             min: s.min,
@@ -107,8 +107,8 @@ pub struct LatencyStats {
     pub percentiles_estimated: bool,
 }
 
-impl From<data::Latency> for LatencyStats {
-    fn from(l: data::Latency) -> Self {
+impl From<store::Latency> for LatencyStats {
+    fn from(l: store::Latency) -> Self {
         Self {
             avg: l.spread.avg,
             min: l.spread.min,
@@ -130,8 +130,8 @@ pub struct RiskDistribution {
     pub low: u64,
 }
 
-impl From<data::RiskCounts> for RiskDistribution {
-    fn from(r: data::RiskCounts) -> Self {
+impl From<store::RiskCounts> for RiskDistribution {
+    fn from(r: store::RiskCounts) -> Self {
         Self {
             critical: r.critical,
             high: r.high,
@@ -153,8 +153,8 @@ pub struct PredictionMeasures {
     pub high_or_critical_count: u64,
 }
 
-impl From<data::PredictionMeasures> for PredictionMeasures {
-    fn from(m: data::PredictionMeasures) -> Self {
+impl From<store::PredictionMeasures> for PredictionMeasures {
+    fn from(m: store::PredictionMeasures) -> Self {
         Self {
             count: m.count,
             violation_probability: m.violation_probability.into(),
@@ -338,7 +338,7 @@ impl ModelPerformance {
         FeedbackCoverage {
             count: f.count,
             predictions_with_feedback: f.predictions_with_feedback,
-            coverage: data::ratio(f.predictions_with_feedback, self.measured.predictions.count),
+            coverage: store::ratio(f.predictions_with_feedback, self.measured.predictions.count),
             mean_accuracy_rating: f.mean_accuracy_rating,
         }
     }
@@ -372,7 +372,7 @@ pub struct PerformanceDifference {
 
 impl PerformanceDifference {
     fn between(a: &perf::ModelPerformance, b: &perf::ModelPerformance) -> Self {
-        let diff = |x: Option<f64>, y: Option<f64>| Some(data::measure(y? - x?));
+        let diff = |x: Option<f64>, y: Option<f64>| Some(store::measure(y? - x?));
         let (la, lb) = (
             a.predictions.inference_time_ms,
             b.predictions.inference_time_ms,
@@ -681,9 +681,9 @@ fn reads_percentile(latency: Lookahead<'_>) -> bool {
 }
 
 /// The measures the selection under a `PredictionMeasures` field reads.
-fn measures_read(measures: Lookahead<'_>) -> data::MeasureColumns {
+fn measures_read(measures: Lookahead<'_>) -> store::MeasureColumns {
     let latency = measures.field("inferenceTimeMs");
-    data::MeasureColumns {
+    store::MeasureColumns {
         spreads: measures.field("violationProbability").exists()
             || measures.field("confidenceScore").exists()
             || ["avg", "min", "max"]
@@ -691,7 +691,7 @@ fn measures_read(measures: Lookahead<'_>) -> data::MeasureColumns {
                 .any(|m| latency.field(m).exists()),
         risk: measures.field("riskDistribution").exists()
             || measures.field("highOrCriticalCount").exists(),
-        percentiles: data::Percentiles::when(reads_percentile(latency)),
+        percentiles: store::Percentiles::when(reads_percentile(latency)),
     }
 }
 
@@ -703,7 +703,7 @@ fn performance_read(performance: Lookahead<'_>) -> perf::Measured {
         performance.field("predictions").field("inferenceTimeMs"),
     ];
     perf::Measured {
-        percentiles: data::Percentiles::when(latency.into_iter().any(reads_percentile)),
+        percentiles: store::Percentiles::when(latency.into_iter().any(reads_percentile)),
         feedback: performance.field("feedback").exists(),
         outcomes: performance.field("observed").exists()
             || performance.field("calibration").exists(),
@@ -828,7 +828,7 @@ impl AnalyticsQuery {
                 .map(Into::into)
                 .collect(),
             bucketing: bucket.as_ref().map(BucketInput::bucketing).transpose()?,
-            window: crate::data::TimeRange { from, to },
+            window: crate::store::TimeRange { from, to },
             measures: measures_read(ctx.look_ahead().field("groups").field("measures")),
         };
         let groups = stats::prediction_stats(rc.scoped(), request).await?;
@@ -870,7 +870,7 @@ impl AnalyticsQuery {
             )
             .into());
         }
-        let filter = crate::data::predictions::PredictionFilter {
+        let filter = crate::store::predictions::PredictionFilter {
             model_ids: Some(vec![model_id]),
             predicted_at: window.map(Into::into),
             ..Default::default()
@@ -916,7 +916,7 @@ impl AnalyticsQuery {
     async fn drift_thresholds(&self, ctx: &Context<'_>) -> async_graphql::Result<DriftThresholds> {
         let rc = request_context(ctx)?;
         Ok(DriftThresholds(
-            crate::data::thresholds::get(rc.scoped()).await?,
+            crate::store::thresholds::get(rc.scoped()).await?,
         ))
     }
 }

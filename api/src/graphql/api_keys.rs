@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::me::RoleName;
 use super::request_context;
-use crate::auth::api_keys::ApiKeyInfo;
-use crate::auth::{Permission, Role};
-use crate::service::api_keys as service;
+use crate::identity::{Permission, Role};
+use crate::store::api_keys::ApiKeyInfo;
+use crate::write::api_keys as write;
 
 /// An API key, as listed: never its secret.
 #[derive(SimpleObject)]
@@ -54,7 +54,7 @@ impl ApiKeysQuery {
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageKeys)?;
-        Ok(service::list(&writer)
+        Ok(write::list(&writer)
             .await?
             .into_iter()
             .map(ApiKey::from)
@@ -79,7 +79,7 @@ impl ApiKeysMutation {
     ) -> async_graphql::Result<CreatedApiKey> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageKeys)?;
-        let created = service::create(&writer, Role::from(role), &name, expires_at).await?;
+        let created = write::create(&writer, Role::from(role), &name, expires_at).await?;
         Ok(CreatedApiKey {
             secret: created.secret,
             key: created.info.into(),
@@ -95,6 +95,6 @@ impl ApiKeysMutation {
     ) -> async_graphql::Result<ApiKey> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageKeys)?;
-        Ok(service::revoke(&writer, id).await?.into())
+        Ok(write::revoke(&writer, id).await?.into())
     }
 }

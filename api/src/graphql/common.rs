@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 
 use std::fmt::Debug;
 
-use crate::data::{self, ListQuery, PageArgs, PageLimits, Want, Window};
 use crate::error::{ApiError, ApiResult};
+use crate::store::{self, ListQuery, PageArgs, PageLimits, Want, Window};
 
 /// Page-size estimate of a list whose size the query leaves to the server,
 /// for complexity scoring (the server's default page size).
@@ -103,11 +103,11 @@ pub enum OrderDirection {
     Desc,
 }
 
-impl From<OrderDirection> for data::Direction {
+impl From<OrderDirection> for store::Direction {
     fn from(direction: OrderDirection) -> Self {
         match direction {
-            OrderDirection::Asc => data::Direction::Asc,
-            OrderDirection::Desc => data::Direction::Desc,
+            OrderDirection::Asc => store::Direction::Asc,
+            OrderDirection::Desc => store::Direction::Desc,
         }
     }
 }
@@ -119,9 +119,9 @@ pub struct FloatRange {
     pub max: Option<f64>,
 }
 
-impl From<FloatRange> for data::NumberRange {
+impl From<FloatRange> for store::NumberRange {
     fn from(range: FloatRange) -> Self {
-        data::NumberRange {
+        store::NumberRange {
             min: range.min,
             max: range.max,
         }
@@ -135,9 +135,9 @@ pub struct TimeRange {
     pub to: Option<DateTime<Utc>>,
 }
 
-impl From<TimeRange> for data::TimeRange {
+impl From<TimeRange> for store::TimeRange {
     fn from(range: TimeRange) -> Self {
-        data::TimeRange {
+        store::TimeRange {
             from: range.from,
             to: range.to,
         }
@@ -148,8 +148,8 @@ impl From<TimeRange> for data::TimeRange {
 pub fn time_range(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-) -> Option<data::TimeRange> {
-    (from.is_some() || to.is_some()).then_some(data::TimeRange { from, to })
+) -> Option<store::TimeRange> {
+    (from.is_some() || to.is_some()).then_some(store::TimeRange { from, to })
 }
 
 /// Relay page information.
@@ -185,7 +185,7 @@ pub fn list_query<F: Debug, O: Debug>(
         },
         limits,
     )?;
-    let order = data::OrderBy {
+    let order = store::OrderBy {
         field,
         direction: direction.into(),
     };
@@ -248,11 +248,11 @@ macro_rules! connection {
             }
         }
 
-        impl<M> From<$crate::data::Page<M>> for $connection
+        impl<M> From<$crate::store::Page<M>> for $connection
         where
             $node: From<M>,
         {
-            fn from(page: $crate::data::Page<M>) -> Self {
+            fn from(page: $crate::store::Page<M>) -> Self {
                 let page_info = $crate::graphql::common::PageInfo {
                     has_next_page: page.has_next,
                     has_previous_page: page.has_previous,

@@ -8,10 +8,10 @@ use super::common::{
     connection, list_query, page_complexity, time_range, OrderDirection, TimeRange,
 };
 use super::request_context;
-use crate::auth::Permission;
-use crate::data::configurations::{self as data, ConfigurationOrderField as DataOrderField};
 use crate::error::{ApiError, ApiResult};
-use crate::service::configurations as service;
+use crate::identity::Permission;
+use crate::store::configurations::{self as store, ConfigurationOrderField as DataOrderField};
+use crate::write::configurations as write;
 
 /// Which snapshots a list holds. All conditions must hold.
 #[derive(InputObject, Default, Debug)]
@@ -28,8 +28,8 @@ pub struct ConfigurationFilter {
 }
 
 impl ConfigurationFilter {
-    fn into_data(self) -> ApiResult<data::ConfigurationFilter> {
-        let max = crate::data::filter::MAX_LIST_LENGTH;
+    fn into_data(self) -> ApiResult<store::ConfigurationFilter> {
+        let max = crate::store::filter::MAX_LIST_LENGTH;
         if self.ids.as_ref().is_some_and(|ids| ids.len() > max) {
             return Err(ApiError::BadUserInput {
                 message: format!("`ids` lists too many values; at most {max} are accepted"),
@@ -42,7 +42,7 @@ impl ConfigurationFilter {
                 .filter_map(|id| uuid::Uuid::parse_str(id).ok())
                 .collect()
         });
-        Ok(data::ConfigurationFilter {
+        Ok(store::ConfigurationFilter {
             ids,
             resource_ids: self.resource_ids,
             resource_id_prefix: self.resource_id_prefix,
@@ -53,7 +53,7 @@ impl ConfigurationFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::configurations::ConfigurationOrderField")]
+#[graphql(remote = "crate::store::configurations::ConfigurationOrderField")]
 pub enum ConfigurationOrderField {
     #[default]
     CreatedAt,
@@ -148,7 +148,7 @@ impl ConfigurationsQuery {
             last,
             before,
         )?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -178,13 +178,13 @@ impl ConfigurationsMutation {
     ) -> async_graphql::Result<Configuration> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
-        let input = service::ConfigurationInput {
+        let input = write::ConfigurationInput {
             resource_id: input.resource_id,
             configuration: input.configuration.0,
             features: input.features.map(|j| j.0),
             policy_context: input.policy_context.map(|j| j.0),
             baseline_config: input.baseline_config.map(|j| j.0),
         };
-        Ok(Configuration::from(service::upsert(&writer, input).await?))
+        Ok(Configuration::from(write::upsert(&writer, input).await?))
     }
 }

@@ -11,9 +11,9 @@ use super::analytics::{BucketInput, BucketUnit, PredictionGroupBy};
 use super::common::TimeRange;
 use super::models::ModelFilter;
 use super::predictions::PredictionFilter;
-use crate::data::analytics::buckets::MAX_BUCKETS;
-use crate::data::analytics::performance::MAX_MODELS;
-use crate::data::analytics::stats::MAX_GROUPS;
+use crate::store::analytics::buckets::MAX_BUCKETS;
+use crate::store::analytics::performance::MAX_MODELS;
+use crate::store::analytics::stats::MAX_GROUPS;
 
 /// Drift types in the vocabulary (`data`, `concept`, `prediction`).
 const DRIFT_TYPES: usize = 3;

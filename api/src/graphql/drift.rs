@@ -14,11 +14,11 @@ use super::limits::WriteLimits;
 use super::loaders::{load_row, ModelById, RowKey};
 use super::models::Model;
 use super::request_context;
-use crate::auth::Permission;
-use crate::data::drift::{self as data, DriftOrderField as DataOrderField, DriftQuery};
-use crate::data::thresholds::Band;
 use crate::error::ApiResult;
-use crate::service::drift as service;
+use crate::identity::Permission;
+use crate::store::drift::{self as store, DriftOrderField as DataOrderField, DriftQuery};
+use crate::store::thresholds::Band;
+use crate::write::drift as write;
 
 vocabulary!(
     /// What drifted.
@@ -56,9 +56,9 @@ pub struct DriftMetricFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-impl From<DriftMetricFilter> for data::DriftFilter {
+impl From<DriftMetricFilter> for store::DriftFilter {
     fn from(filter: DriftMetricFilter) -> Self {
-        data::DriftFilter {
+        store::DriftFilter {
             metric_ids: filter.metric_ids,
             model_ids: filter.model_ids,
             resource_ids: filter.resource_ids,
@@ -73,7 +73,7 @@ impl From<DriftMetricFilter> for data::DriftFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::drift::DriftOrderField")]
+#[graphql(remote = "crate::store::drift::DriftOrderField")]
 pub enum DriftMetricOrderField {
     #[default]
     MeasuredAt,
@@ -251,7 +251,7 @@ impl DriftQueryRoot {
     ) -> async_graphql::Result<DriftMetricConnection> {
         let rc = request_context(ctx)?;
         let query = drift_query(ctx, filter, order_by, first, after, last, before)?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -288,9 +288,9 @@ pub struct DriftMetricInput {
     pub feature_contributions: Option<Vec<FeatureValueInput>>,
 }
 
-impl From<DriftMetricInput> for service::DriftMetricInput {
+impl From<DriftMetricInput> for write::DriftMetricInput {
     fn from(input: DriftMetricInput) -> Self {
-        service::DriftMetricInput {
+        write::DriftMetricInput {
             metric_id: input.metric_id,
             resource_id: input.resource_id,
             model_id: input.model_id,
@@ -367,7 +367,7 @@ impl DriftMutation {
         let writer = rc.writer(Permission::Ingest)?;
         let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
-        let recorded = service::record(&writer, inputs, max_batch).await?;
+        let recorded = write::record(&writer, inputs, max_batch).await?;
         let rows = recorded.metrics.rows;
         Ok(RecordDriftMetricsPayload {
             count: rows.len(),
@@ -387,7 +387,7 @@ impl DriftMutation {
     ) -> async_graphql::Result<DriftThresholds> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageThresholds)?;
-        let stored = crate::service::thresholds::set(
+        let stored = crate::write::thresholds::set(
             &writer,
             input.psi.map(Into::into),
             input.ks.map(Into::into),

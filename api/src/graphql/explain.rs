@@ -47,7 +47,7 @@ pub struct FeatureValueInput {
     pub value: f64,
 }
 
-impl From<FeatureValueInput> for crate::service::FeatureValue {
+impl From<FeatureValueInput> for crate::write::FeatureValue {
     fn from(input: FeatureValueInput) -> Self {
         Self {
             feature: input.feature,

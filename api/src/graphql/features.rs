@@ -9,9 +9,9 @@ use super::common::{
     FloatRange, OrderDirection, Vocabulary,
 };
 use super::request_context;
-use crate::auth::Permission;
-use crate::data::features::{self as data, FeatureSetOrderField as DataOrderField};
-use crate::service::features as service;
+use crate::identity::Permission;
+use crate::store::features::{self as store, FeatureSetOrderField as DataOrderField};
+use crate::write::features as write;
 
 vocabulary!(
     /// What a feature set describes.
@@ -41,9 +41,9 @@ pub struct FeatureSetFilter {
     pub expired: Option<bool>,
 }
 
-impl From<FeatureSetFilter> for data::FeatureSetFilter {
+impl From<FeatureSetFilter> for store::FeatureSetFilter {
     fn from(filter: FeatureSetFilter) -> Self {
-        data::FeatureSetFilter {
+        store::FeatureSetFilter {
             feature_set_ids: filter.feature_set_ids,
             resource_ids: filter.resource_ids,
             resource_id_prefix: filter.resource_id_prefix,
@@ -58,7 +58,7 @@ impl From<FeatureSetFilter> for data::FeatureSetFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::features::FeatureSetOrderField")]
+#[graphql(remote = "crate::store::features::FeatureSetOrderField")]
 pub enum FeatureSetOrderField {
     #[default]
     ComputedAt,
@@ -159,7 +159,7 @@ impl FeaturesQuery {
             last,
             before,
         )?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -196,7 +196,7 @@ impl FeaturesMutation {
     ) -> async_graphql::Result<FeatureSet> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
-        let input = service::FeatureSetInput {
+        let input = write::FeatureSetInput {
             feature_set_id: input.feature_set_id,
             resource_id: input.resource_id,
             feature_type: input.feature_type.as_db(),
@@ -206,6 +206,6 @@ impl FeaturesMutation {
             quality_score: input.quality_score,
             completeness: input.completeness,
         };
-        Ok(FeatureSet::from(service::upsert(&writer, input).await?))
+        Ok(FeatureSet::from(write::upsert(&writer, input).await?))
     }
 }

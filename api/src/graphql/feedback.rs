@@ -11,10 +11,10 @@ use super::common::{
 use super::loaders::{load_row, PredictionById, RowKey};
 use super::predictions::Prediction;
 use super::request_context;
-use crate::auth::Permission;
-use crate::data::feedback::{self as data, FeedbackOrderField as DataOrderField, FeedbackQuery};
 use crate::error::ApiResult;
-use crate::service::feedback as service;
+use crate::identity::Permission;
+use crate::store::feedback::{self as store, FeedbackOrderField as DataOrderField, FeedbackQuery};
+use crate::write::feedback as write;
 
 vocabulary!(
     /// What a reviewer said about a prediction.
@@ -51,9 +51,9 @@ pub struct FeedbackFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-impl From<FeedbackFilter> for data::FeedbackFilter {
+impl From<FeedbackFilter> for store::FeedbackFilter {
     fn from(filter: FeedbackFilter) -> Self {
-        data::FeedbackFilter {
+        store::FeedbackFilter {
             feedback_ids: filter.feedback_ids,
             prediction_ids: filter.prediction_ids,
             feedback_types: db_values(filter.feedback_types),
@@ -67,7 +67,7 @@ impl From<FeedbackFilter> for data::FeedbackFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::feedback::FeedbackOrderField")]
+#[graphql(remote = "crate::store::feedback::FeedbackOrderField")]
 pub enum FeedbackOrderField {
     #[default]
     CreatedAt,
@@ -201,7 +201,7 @@ impl FeedbackQueryRoot {
     ) -> async_graphql::Result<FeedbackConnection> {
         let rc = request_context(ctx)?;
         let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -239,7 +239,7 @@ impl FeedbackMutation {
     ) -> async_graphql::Result<Feedback> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::GiveFeedback)?;
-        let input = service::FeedbackInput {
+        let input = write::FeedbackInput {
             feedback_id: input.feedback_id,
             prediction_id: input.prediction_id,
             feedback_type: input.feedback_type.as_db(),
@@ -247,7 +247,7 @@ impl FeedbackMutation {
             accuracy_rating: input.accuracy_rating,
             comments: input.comments,
         };
-        Ok(Feedback::from(service::submit(&writer, input).await?))
+        Ok(Feedback::from(write::submit(&writer, input).await?))
     }
 
     /// Marks feedback as processed with its impact on the model (`service`,
@@ -262,7 +262,7 @@ impl FeedbackMutation {
     ) -> async_graphql::Result<Vec<Feedback>> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ProcessFeedback)?;
-        let rows = service::mark_processed(&writer, feedback_ids, impact_on_model.as_db()).await?;
+        let rows = write::mark_processed(&writer, feedback_ids, impact_on_model.as_db()).await?;
         Ok(rows.into_iter().map(Feedback::from).collect())
     }
 }

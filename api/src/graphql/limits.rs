@@ -10,8 +10,8 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
 
-use crate::data::PageLimits;
 use crate::error::code;
+use crate::store::PageLimits;
 
 /// The limits every operation must respect. The document limits (tokens,
 /// value nesting, aliases, directives, root fields) are checked before the
@@ -65,7 +65,7 @@ pub struct WriteLimits {
 }
 
 impl WriteLimits {
-    pub const MAX_BATCH: usize = crate::service::predictions::DEFAULT_MAX_BATCH;
+    pub const MAX_BATCH: usize = crate::write::predictions::DEFAULT_MAX_BATCH;
 }
 
 impl WriteLimits {

@@ -15,14 +15,14 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{drift_metric, feedback, model, prediction, training_job};
 
 use super::batch::BatchSpawner;
-use crate::data::analytics::performance::{self, ModelPerformance, PerformanceOptions};
-use crate::data::drift::DriftQuery;
-use crate::data::feedback::FeedbackQuery;
-use crate::data::models::ModelQuery;
-use crate::data::predictions::PredictionQuery;
-use crate::data::{self, Page};
 use crate::db::Scoped;
 use crate::error::{ApiError, ApiResult};
+use crate::store::analytics::performance::{self, ModelPerformance, PerformanceOptions};
+use crate::store::drift::DriftQuery;
+use crate::store::feedback::FeedbackQuery;
+use crate::store::models::ModelQuery;
+use crate::store::predictions::PredictionQuery;
+use crate::store::{self, Page};
 
 /// The largest batch one load may carry. Page caps and the complexity limit
 /// keep real batches far below it; it only bounds the statement size.
@@ -206,15 +206,15 @@ macro_rules! loader {
     };
 }
 
-loader!(rows ModelById => model::Model, data::models::by_ids);
-loader!(rows PredictionById => prediction::Model, data::predictions::by_ids);
-loader!(rows TrainingJobByKey => training_job::Model, data::training::by_keys);
-loader!(rows TrainingJobById => training_job::Model, data::training::by_job_ids);
-loader!(pages PredictionsOfModel => prediction::Model, data::predictions::pages_by_model);
-loader!(pages DriftOfModel => drift_metric::Model, data::drift::pages_by_model);
-loader!(pages FeedbackOfModel => feedback::Model, data::feedback::pages_by_model);
-loader!(pages FeedbackOfPrediction => feedback::Model, data::feedback::pages_by_prediction);
-loader!(pages ModelsOfTrainingJob => model::Model, data::models::pages_by_training_job);
+loader!(rows ModelById => model::Model, store::models::by_ids);
+loader!(rows PredictionById => prediction::Model, store::predictions::by_ids);
+loader!(rows TrainingJobByKey => training_job::Model, store::training::by_keys);
+loader!(rows TrainingJobById => training_job::Model, store::training::by_job_ids);
+loader!(pages PredictionsOfModel => prediction::Model, store::predictions::pages_by_model);
+loader!(pages DriftOfModel => drift_metric::Model, store::drift::pages_by_model);
+loader!(pages FeedbackOfModel => feedback::Model, store::feedback::pages_by_model);
+loader!(pages FeedbackOfPrediction => feedback::Model, store::feedback::pages_by_prediction);
+loader!(pages ModelsOfTrainingJob => model::Model, store::models::pages_by_training_job);
 
 /// A model's performance under one set of options, for one tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -245,7 +245,7 @@ impl Loader<PerformanceOfModel> for DbLoader {
 pub async fn load_page<K, M>(
     loaders: &Loaders,
     key: K,
-    want: data::Want,
+    want: store::Want,
 ) -> async_graphql::Result<Page<M>>
 where
     DbLoader: Loader<K, Value = Page<M>, Error = LoadError>,

@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::request_context;
-use crate::auth::{Credential, Principal, Role};
+use crate::identity::{Credential, Principal, Role};
 
 #[derive(Default)]
 pub struct MeQuery;

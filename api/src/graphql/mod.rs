@@ -23,11 +23,11 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Schema};
 
-use crate::auth::{Permission, Principal, Role};
 use crate::db::Scoped;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Events;
-use crate::service::Writer;
+use crate::identity::{Permission, Principal, Role};
+use crate::write::Writer;
 
 pub use batch::BatchExecutor;
 pub use document::{admit, operation_type, Admitted};

@@ -20,10 +20,10 @@ use super::predictions::{
 };
 use super::request_context;
 use super::training::TrainingJob;
-use crate::auth::Permission;
-use crate::data::models::{self as data, ModelOrderField as DataOrderField, ModelQuery};
 use crate::error::ApiResult;
-use crate::service::models as service;
+use crate::identity::Permission;
+use crate::store::models::{self as store, ModelOrderField as DataOrderField, ModelQuery};
+use crate::write::models as write;
 
 vocabulary!(
     /// Where a model is in its lifecycle.
@@ -47,9 +47,9 @@ pub struct ModelFilter {
     pub deployed_at: Option<TimeRange>,
 }
 
-impl From<ModelFilter> for data::ModelFilter {
+impl From<ModelFilter> for store::ModelFilter {
     fn from(filter: ModelFilter) -> Self {
-        data::ModelFilter {
+        store::ModelFilter {
             model_ids: filter.model_ids,
             statuses: db_values(filter.statuses),
             model_types: filter.model_types,
@@ -61,7 +61,7 @@ impl From<ModelFilter> for data::ModelFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::models::ModelOrderField")]
+#[graphql(remote = "crate::store::models::ModelOrderField")]
 pub enum ModelOrderField {
     #[default]
     CreatedAt,
@@ -336,7 +336,7 @@ impl ModelsQuery {
     ) -> async_graphql::Result<ModelConnection> {
         let rc = request_context(ctx)?;
         let query = model_query(ctx, filter, order_by, first, after, last, before)?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -406,7 +406,7 @@ impl ModelsMutation {
     ) -> async_graphql::Result<Model> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageModels)?;
-        let input = service::RegisterModel {
+        let input = write::RegisterModel {
             model_id: input.model_id,
             model_name: input.model_name,
             model_type: input.model_type,
@@ -419,7 +419,7 @@ impl ModelsMutation {
             status: input.status.map(Vocabulary::as_db),
             training_job_id: input.training_job_id,
         };
-        Ok(Model::from(service::register(&writer, input).await?))
+        Ok(Model::from(write::register(&writer, input).await?))
     }
 
     /// Changes a model's metadata, metrics or parameters (`admin`). A call
@@ -432,7 +432,7 @@ impl ModelsMutation {
     ) -> async_graphql::Result<Model> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageModels)?;
-        let changes = service::ModelChanges {
+        let changes = write::ModelChanges {
             model_name: input.model_name,
             model_type: input.model_type,
             version: input.version,
@@ -444,7 +444,7 @@ impl ModelsMutation {
             training_job_id: clearable(input.training_job_id),
         };
         Ok(Model::from(
-            service::update(&writer, &model_id, changes).await?,
+            write::update(&writer, &model_id, changes).await?,
         ))
     }
 
@@ -462,7 +462,7 @@ impl ModelsMutation {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::ManageModels)?;
         Ok(Model::from(
-            service::transition(&writer, &model_id, to.as_db()).await?,
+            write::transition(&writer, &model_id, to.as_db()).await?,
         ))
     }
 }

@@ -18,12 +18,12 @@ use super::loaders::{
 };
 use super::models::Model;
 use super::request_context;
-use crate::auth::Permission;
-use crate::data::predictions::{
-    self as data, PredictionOrderField as DataOrderField, PredictionQuery,
-};
 use crate::error::{ApiError, ApiResult};
-use crate::service::predictions as service;
+use crate::identity::Permission;
+use crate::store::predictions::{
+    self as store, PredictionOrderField as DataOrderField, PredictionQuery,
+};
+use crate::write::predictions as write;
 
 vocabulary!(
     /// How bad a predicted violation would be.
@@ -71,14 +71,14 @@ pub struct PredictionFilter {
 }
 
 impl PredictionFilter {
-    pub(super) fn into_data(self) -> ApiResult<data::PredictionFilter> {
+    pub(super) fn into_data(self) -> ApiResult<store::PredictionFilter> {
         let mut probability = self.violation_probability.map(Into::into);
         if let Some(min) = self.min_probability {
-            let range: &mut crate::data::NumberRange =
+            let range: &mut crate::store::NumberRange =
                 probability.get_or_insert_with(Default::default);
             range.min = Some(range.min.map_or(min, |m: f64| m.max(min)));
         }
-        Ok(data::PredictionFilter {
+        Ok(store::PredictionFilter {
             prediction_ids: self.prediction_ids,
             model_ids: self.model_ids,
             resource_ids: self.resource_ids,
@@ -97,7 +97,7 @@ impl PredictionFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::predictions::PredictionOrderField")]
+#[graphql(remote = "crate::store::predictions::PredictionOrderField")]
 pub enum PredictionOrderField {
     #[default]
     PredictionTimestamp,
@@ -339,7 +339,7 @@ impl PredictionsQuery {
     ) -> async_graphql::Result<PredictionConnection> {
         let rc = request_context(ctx)?;
         let query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 
     /// Predictions of the last `hours` hours (1–8760), newest first unless
@@ -366,11 +366,11 @@ impl PredictionsQuery {
             .into());
         }
         let rc = request_context(ctx)?;
-        let since = crate::data::now() - Duration::hours(hours.into());
+        let since = crate::store::now() - Duration::hours(hours.into());
         let mut filter = filter.unwrap_or_default();
         filter.from = Some(filter.from.map_or(since, |from| from.max(since)));
         let query = prediction_query(ctx, Some(filter), order_by, first, after, last, before)?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -423,9 +423,9 @@ pub struct PredictionInput {
     pub remediation_id: Option<uuid::Uuid>,
 }
 
-impl From<PredictionInput> for service::PredictionInput {
+impl From<PredictionInput> for write::PredictionInput {
     fn from(input: PredictionInput) -> Self {
-        service::PredictionInput {
+        write::PredictionInput {
             prediction_id: input.prediction_id,
             resource_id: input.resource_id,
             model_id: input.model_id,
@@ -484,7 +484,7 @@ impl PredictionsMutation {
         let writer = rc.writer(Permission::Ingest)?;
         let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
-        let created = service::record(&writer, inputs, max_batch).await?;
+        let created = write::record(&writer, inputs, max_batch).await?;
         Ok(RecordPredictionsPayload {
             count: created.rows.len(),
             predictions: created.rows.into_iter().map(Prediction::from).collect(),
@@ -504,7 +504,7 @@ impl PredictionsMutation {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
         let row =
-            service::update_remediation(&writer, &prediction_id, status.as_db(), remediation_id)
+            write::update_remediation(&writer, &prediction_id, status.as_db(), remediation_id)
                 .await?;
         Ok(Prediction::from(row))
     }

@@ -11,12 +11,12 @@ use super::common::{
 use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, TrainingJobById};
 use super::models::{model_query, ModelConnection, ModelFilter, ModelOrder};
 use super::request_context;
-use crate::auth::Permission;
-use crate::data::training::{
-    self as data, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
-};
 use crate::error::ApiResult;
-use crate::service::training as service;
+use crate::identity::Permission;
+use crate::store::training::{
+    self as store, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
+};
+use crate::write::training as write;
 
 vocabulary!(
     /// Where a training job stands.
@@ -54,9 +54,9 @@ pub struct TrainingJobFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-impl From<TrainingJobFilter> for data::TrainingJobFilter {
+impl From<TrainingJobFilter> for store::TrainingJobFilter {
     fn from(filter: TrainingJobFilter) -> Self {
-        data::TrainingJobFilter {
+        store::TrainingJobFilter {
             job_ids: filter.job_ids,
             statuses: db_values(filter.statuses),
             trigger_reasons: db_values(filter.trigger_reasons),
@@ -69,7 +69,7 @@ impl From<TrainingJobFilter> for data::TrainingJobFilter {
 }
 
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
-#[graphql(remote = "crate::data::training::TrainingJobOrderField")]
+#[graphql(remote = "crate::store::training::TrainingJobOrderField")]
 pub enum TrainingJobOrderField {
     #[default]
     CreatedAt,
@@ -248,7 +248,7 @@ impl TrainingQuery {
     ) -> async_graphql::Result<TrainingJobConnection> {
         let rc = request_context(ctx)?;
         let query = training_job_query(ctx, filter, order_by, first, after, last, before)?;
-        Ok(data::list(rc.scoped(), &query).await?.into())
+        Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
 
@@ -301,7 +301,7 @@ impl TrainingMutation {
     ) -> async_graphql::Result<TrainingJob> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
-        let input = service::CreateTrainingJob {
+        let input = write::CreateTrainingJob {
             job_id: input.job_id,
             model_type: input.model_type,
             trigger_reason: input.trigger_reason.as_db(),
@@ -313,7 +313,7 @@ impl TrainingMutation {
             resource_usage: input.resource_usage.map(|j| j.0),
             cost_estimate: input.cost_estimate,
         };
-        Ok(TrainingJob::from(service::create(&writer, input).await?))
+        Ok(TrainingJob::from(write::create(&writer, input).await?))
     }
 
     /// Reports a job's progress (`service`, `admin`). Status moves follow
@@ -329,7 +329,7 @@ impl TrainingMutation {
     ) -> async_graphql::Result<TrainingJob> {
         let rc = request_context(ctx)?;
         let writer = rc.writer(Permission::Ingest)?;
-        let changes = service::TrainingJobChanges {
+        let changes = write::TrainingJobChanges {
             status: input.status.map(Vocabulary::as_db),
             metrics: input.metrics.map(|j| j.0),
             error_message: clearable(input.error_message),
@@ -338,7 +338,7 @@ impl TrainingMutation {
             estimated_completion: input.estimated_completion,
         };
         Ok(TrainingJob::from(
-            service::update(&writer, &job_id, changes).await?,
+            write::update(&writer, &job_id, changes).await?,
         ))
     }
 }

@@ -20,8 +20,8 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::auth::{Credential, Principal};
 use crate::error::ApiError;
+use crate::identity::{Credential, Principal};
 use crate::keyed::Keyed;
 
 /// A rate: `per_second` on average (0: unlimited), `burst` at once.

@@ -29,9 +29,10 @@ use super::response::{cap_errors, retry_of, retry_status, serialize_body};
 use super::serve::ClientAddress;
 use super::ws;
 use super::{graphql_request, AppState};
-use crate::auth::{AuthError, Principal};
+use crate::auth::AuthError;
 use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
+use crate::identity::Principal;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";

@@ -24,6 +24,9 @@ pub use admission::{Admission, AdmissionSettings, Rate};
 pub use response::ResponseLimits;
 pub use serve::{serve, ClientAddress, Shutdown};
 
+/// Request bodies up to 8 MiB are read.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
 /// HTTP connection hygiene and the request deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
@@ -45,7 +48,7 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
-            max_body_bytes: crate::config::DEFAULT_MAX_BODY_BYTES,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 16_384,

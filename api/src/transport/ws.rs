@@ -46,11 +46,12 @@ use super::admission::credential_key;
 use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
 use super::serve::ClientAddress;
 use super::{graphql_request, AppState};
-use crate::auth::{bearer_token, AuthError, Credential, Principal};
+use crate::auth::{bearer_token, AuthError};
 use crate::db::Scoped;
 use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
 use crate::events::{Counted, Revocation};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
+use crate::identity::{Credential, Principal};
 use crate::keyed::Keyed;
 
 const PROTOCOL: &str = "graphql-transport-ws";

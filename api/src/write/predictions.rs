@@ -9,8 +9,8 @@ use super::{
     check_batch, commit, create_idempotent, locked_row, not_found, referenced_models, save_changes,
     Created, DecimalSpec, Fingerprint, Idempotent, NewRow, Writer,
 };
-use crate::data::now;
 use crate::error::ApiResult;
+use crate::store::now;
 
 /// The default cap on predictions per `recordPredictions` call.
 pub const DEFAULT_MAX_BATCH: usize = 1_000;
@@ -292,8 +292,8 @@ impl Checked {
                 attention_weights: input.attention_weights,
                 inference_time_ms: self.inference_time_ms,
                 model_version,
-                prediction_timestamp: Some(crate::data::truncate_to_micros(prediction_timestamp)),
-                expires_at: input.expires_at.map(crate::data::truncate_to_micros),
+                prediction_timestamp: Some(crate::store::truncate_to_micros(prediction_timestamp)),
+                expires_at: input.expires_at.map(crate::store::truncate_to_micros),
                 remediation_status: input.remediation_status.map(str::to_owned),
                 remediation_id: input.remediation_id,
             },

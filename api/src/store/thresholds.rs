@@ -1,14 +1,12 @@
 //! A tenant's drift alert thresholds, and the alert level a score falls in.
 
 use chrono::{DateTime, Utc};
-use entity::drift_threshold::{self, Entity};
+use entity::drift_threshold::Entity;
 use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use rust_decimal::Decimal;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{EntityTrait, Set};
 
 use super::filter::invalid;
-use super::{now, tenant_rows};
+use super::tenant_rows;
 use crate::db::ScopedTxn;
 use crate::error::ApiResult;
 
@@ -96,7 +94,7 @@ fn float(value: Decimal) -> f64 {
     value.to_f64().unwrap_or(f64::NAN)
 }
 
-fn decimal(value: f64) -> Decimal {
+pub(crate) fn decimal(value: f64) -> Decimal {
     Decimal::from_f64(value).unwrap_or_default().round_dp(6)
 }
 
@@ -128,38 +126,6 @@ pub async fn get(scoped: &crate::db::Scoped) -> ApiResult<DriftThresholds> {
     let thresholds = for_tenant(&txn).await?;
     txn.commit().await?;
     Ok(thresholds)
-}
-
-/// Sets the transaction's tenant's thresholds.
-pub async fn set(txn: &ScopedTxn, thresholds: DriftThresholds) -> ApiResult<()> {
-    use drift_threshold::Column;
-    let row = drift_threshold::ActiveModel {
-        tenant_id: Set(txn.tenant().to_owned()),
-        psi_warning: Set(decimal(thresholds.psi.warning)),
-        psi_critical: Set(decimal(thresholds.psi.critical)),
-        ks_warning: Set(decimal(thresholds.ks.warning)),
-        ks_critical: Set(decimal(thresholds.ks.critical)),
-        wasserstein_warning: Set(decimal(thresholds.wasserstein.warning)),
-        wasserstein_critical: Set(decimal(thresholds.wasserstein.critical)),
-        updated_at: Set(now()),
-    };
-    Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(Column::TenantId)
-                .update_columns([
-                    Column::PsiWarning,
-                    Column::PsiCritical,
-                    Column::KsWarning,
-                    Column::KsCritical,
-                    Column::WassersteinWarning,
-                    Column::WassersteinCritical,
-                    Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec(txn.conn())
-        .await?;
-    Ok(())
 }
 
 #[cfg(test)]

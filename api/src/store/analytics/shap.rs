@@ -6,10 +6,10 @@
 
 use super::sql::Sql;
 use super::{filtered_predictions, get_count, get_float, get_text, measure};
-use crate::data::filter::invalid;
-use crate::data::predictions::PredictionFilter;
 use crate::db::Scoped;
 use crate::error::ApiResult;
+use crate::store::filter::invalid;
+use crate::store::predictions::PredictionFilter;
 use entity::prediction::SHAP_BASE_VALUE_KEYS;
 
 /// The most features one answer ranks (distinct features of a model).

@@ -14,6 +14,7 @@
 //!   same content returns it unchanged; the same id with different content
 //!   is `CONFLICT`.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod configurations;
 pub mod drift;
@@ -22,6 +23,7 @@ pub mod feedback;
 pub mod models;
 pub mod predictions;
 mod shape;
+pub mod tenant;
 pub mod thresholds;
 pub mod training;
 
@@ -39,11 +41,11 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
-use crate::auth::{Permission, Principal, Role};
-use crate::data::{keyed_rows, TenantOwned};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 use crate::events::Events;
+use crate::identity::{Permission, Principal, Role};
+use crate::store::{keyed_rows, TenantOwned};
 
 /// The tenant-scoped handle of a caller allowed one kind of write.
 #[derive(Clone)]
@@ -529,7 +531,7 @@ impl<M> Created<M> {
 }
 
 /// Bound parameters per `INSERT`, under both backends' limits.
-const PARAMETERS_PER_STATEMENT: usize = crate::data::MAX_KEYS;
+const PARAMETERS_PER_STATEMENT: usize = crate::store::MAX_KEYS;
 
 /// Creates `rows` (whose ids the caller checked are distinct) in `txn`: a
 /// multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`,
@@ -686,7 +688,7 @@ where
     E::Model: FromQueryResult + Sized + Send + Sync,
 {
     use sea_orm::QuerySelect;
-    Ok(crate::data::tenant_rows::<E>(txn)
+    Ok(crate::store::tenant_rows::<E>(txn)
         .filter(column.eq(key.into()))
         .lock_exclusive()
         .one(txn.conn())

@@ -7,8 +7,8 @@ use super::{
     commit, insert_new, locked_row, save_changes, Checker, DecimalSpec, Fingerprint, Idempotent,
     Writer,
 };
-use crate::data::{now, truncate_to_micros};
 use crate::error::{ApiError, ApiResult};
+use crate::store::{now, truncate_to_micros};
 
 /// A feature set as a service computed it. Vocabulary values arrive in
 /// their stored spelling.

@@ -8,11 +8,11 @@ use sea_orm::{QueryResult, QuerySelect, QueryTrait};
 
 use super::sql::Sql;
 use super::{get_count, get_float, get_text, measure_opt, Bucket, Bucketing};
-use crate::data::drift::{self as drift_data, DriftFilter};
-use crate::data::thresholds::{self, DriftThresholds};
-use crate::data::TimeRange;
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
+use crate::store::drift::{self as drift_data, DriftFilter};
+use crate::store::thresholds::{self, DriftThresholds};
+use crate::store::TimeRange;
 
 /// Latest, largest and average of one score.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

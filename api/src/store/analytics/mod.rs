@@ -19,9 +19,9 @@ pub mod stats;
 use entity::prediction::Column;
 use sea_orm::{DbBackend, QueryResult, QuerySelect, QueryTrait};
 
-use crate::data::predictions::{self, PredictionFilter};
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
+use crate::store::predictions::{self, PredictionFilter};
 pub use buckets::{Bucket, BucketUnit, Bucketing};
 use sql::Sql;
 

@@ -2,7 +2,7 @@
 
 use sea_orm::{ColumnTrait, QueryFilter};
 
-use super::TenantOwned;
+use crate::store::TenantOwned;
 
 use crate::db::ScopedTxn;
 
@@ -33,12 +33,4 @@ async fn delete<E: TenantOwned>(txn: &ScopedTxn) -> Result<(&'static str, u64), 
         .exec(txn.conn())
         .await?;
     Ok((E::default().table_name(), result.rows_affected))
-}
-
-/// The operator's path (`mlgate cleanup`): deletes every row of `tenant`.
-pub async fn cleanup(db: &crate::db::Database, tenant: &str) -> anyhow::Result<DeletedCounts> {
-    let txn = db.begin_as_operator(tenant).await?;
-    let counts = delete_all(&txn).await?;
-    txn.commit().await?;
-    Ok(counts)
 }

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod analytics;
+pub mod api_keys;
 pub mod configurations;
 pub mod drift;
 pub mod features;
@@ -12,7 +13,6 @@ pub mod filter;
 pub mod models;
 pub mod page;
 pub mod predictions;
-pub mod tenant;
 pub mod thresholds;
 pub mod training;
 

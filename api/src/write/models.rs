@@ -11,8 +11,8 @@ use super::{
     commit, create_one, locked_row, not_found, save_changes, Check, Checker, Fingerprint,
     Idempotent, Writer, MAX_ID_CHARS,
 };
-use crate::data::{keyed_rows, now};
 use crate::error::{ApiError, ApiResult};
+use crate::store::{keyed_rows, now};
 
 /// Registered metrics that are rates, so must lie in 0–1 when given.
 const RATE_METRICS: [&str; 5] = ["accuracy", "precision", "recall", "f1_score", "auc_roc"];

@@ -5,7 +5,7 @@ use entity::prediction::{SHAP_BASE_VALUE_KEYS, SHAP_VALUES_KEY};
 use serde_json::{Map, Value as Json};
 
 use super::{Check, MAX_ID_CHARS};
-use crate::data::analytics::shap::MAX_FEATURES;
+use crate::store::analytics::shap::MAX_FEATURES;
 
 /// One feature's signed contribution, as a client sends it.
 #[derive(Clone, Debug)]
@@ -93,7 +93,7 @@ pub fn check_weights(check: &mut Check<'_>, field: &str, weights: &Json) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service::Checker;
+    use crate::write::Checker;
     use serde_json::json;
 
     fn fv(feature: &str, value: f64) -> FeatureValue {

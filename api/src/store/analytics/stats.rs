@@ -12,11 +12,11 @@ use super::{
     filtered_predictions, get_count, get_text, prediction_measures_select,
     read_prediction_measures, Bucket, Bucketing, MeasureColumns, PredictionMeasures,
 };
-use crate::data::filter::invalid;
-use crate::data::predictions::PredictionFilter;
-use crate::data::TimeRange;
 use crate::db::Scoped;
 use crate::error::ApiResult;
+use crate::store::filter::invalid;
+use crate::store::predictions::PredictionFilter;
+use crate::store::TimeRange;
 
 /// The most groups (series × buckets) one answer may hold.
 pub const MAX_GROUPS: usize = 10_000;

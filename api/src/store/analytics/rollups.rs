@@ -21,10 +21,10 @@ use super::{
     filtered_predictions, get_count, get_float, get_text, measure, measure_opt, Latency,
     Percentiles, PredictionMeasures, RiskCounts, Spread, PERCENTILES,
 };
-use crate::data::predictions::PredictionFilter;
-use crate::data::TimeRange;
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
+use crate::store::predictions::PredictionFilter;
+use crate::store::TimeRange;
 
 /// A model with at most this many predictions in the window gets exact
 /// percentiles (sorting that many latencies costs a few milliseconds).

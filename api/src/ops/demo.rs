@@ -19,10 +19,10 @@ use entity::{
     configuration, drift_metric, feature_set, feedback, model, prediction, training_job, StringList,
 };
 
-use crate::auth::{api_keys, Role};
-use crate::config::DemoArgs;
-use crate::data::{insert_many, now};
 use crate::db::{Database, ScopedTxn};
+use crate::identity::Role;
+use crate::store::{insert_many, now};
+use crate::write::api_keys;
 
 const TENANT_NAMES: [&str; 2] = ["acme-cloud", "globex-ops"];
 const DEMO_KEY_PREFIX: &str = "demo-";
@@ -144,6 +144,38 @@ pub fn tenant_names(count: u32) -> Vec<String> {
         .collect()
 }
 
+/// What `--demo` and `mlgate demo` create.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoArgs {
+    /// Number of demo tenants.
+    #[arg(long, default_value_t = 2)]
+    pub tenants: u32,
+    /// Models per tenant.
+    #[arg(long, default_value_t = 4)]
+    pub models: u32,
+    /// Predictions per tenant.
+    #[arg(long, default_value_t = 500)]
+    pub predictions: u32,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Days the predictions and the hourly drift metrics span, up to now.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub days: u32,
+}
+
+impl Default for DemoArgs {
+    fn default() -> Self {
+        Self {
+            tenants: 2,
+            models: 4,
+            predictions: 500,
+            seed: 42,
+            days: 7,
+        }
+    }
+}
+
 /// Seeds every demo tenant that has no models yet, then issues fresh demo
 /// keys (one per role per tenant), revoking the previous demo keys.
 pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary> {
@@ -151,7 +183,7 @@ pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary>
     let anchor = now();
     for (index, tenant) in tenant_names(args.tenants).into_iter().enumerate() {
         let txn = db.begin_as_operator(&tenant).await?;
-        let existing = crate::data::tenant_rows::<model::Entity>(&txn)
+        let existing = crate::store::tenant_rows::<model::Entity>(&txn)
             .count(txn.conn())
             .await?;
         let counts = if existing > 0 {
@@ -170,7 +202,7 @@ pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary>
         api_keys::revoke_named(&txn, DEMO_KEY_PREFIX).await?;
         for role in Role::ALL {
             let key =
-                api_keys::create(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}"), None).await?;
+                api_keys::insert(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}"), None).await?;
             summary.keys.push(DemoKey {
                 tenant: tenant.clone(),
                 role,
@@ -227,7 +259,7 @@ impl TenantData {
         insert_many(txn, self.feedback).await?;
         insert_many(txn, self.drift_metrics).await?;
         let metric_ids: Vec<&str> = alerting.iter().map(|(_, id)| id.as_str()).collect();
-        crate::data::alerts::raise(txn, &metric_ids).await?;
+        crate::write::alerts::raise(txn, &metric_ids).await?;
         insert_many(txn, self.feature_sets).await?;
         insert_many(txn, self.configurations).await?;
         Ok(())

@@ -10,9 +10,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{
     commit, create_one, not_found, refuse, Checker, DecimalSpec, Fingerprint, Idempotent, Writer,
 };
-use crate::data::keyed_rows;
-use crate::data::now;
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::store::keyed_rows;
+use crate::store::now;
 
 /// The longest comment.
 const MAX_COMMENT_CHARS: usize = 10_000;

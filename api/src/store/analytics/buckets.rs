@@ -9,9 +9,9 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
-use crate::data::filter::invalid;
-use crate::data::TimeRange;
 use crate::error::ApiResult;
+use crate::store::filter::invalid;
+use crate::store::TimeRange;
 
 /// The most buckets one request may ask for (e.g. 41 days of hours).
 pub const MAX_BUCKETS: usize = 1000;

@@ -5,15 +5,15 @@ use chrono::{DateTime, Utc};
 use entity::drift_metric;
 use serde_json::Value as Json;
 
+use super::alerts;
 use super::shape::{self, FeatureValue};
 use super::{
     check_batch, commit, create_idempotent, referenced_models, Created, DecimalSpec, Fingerprint,
     Idempotent, NewRow, Writer,
 };
-use crate::data::alerts;
-use crate::data::thresholds::{self, DriftThresholds};
-use crate::data::{now, truncate_to_micros};
 use crate::error::{ApiError, ApiResult};
+use crate::store::thresholds::{self, DriftThresholds};
+use crate::store::{now, truncate_to_micros};
 
 /// `DECIMAL(10,6)` Kolmogorov–Smirnov statistics: 0–1.
 const KS: DecimalSpec = DecimalSpec {

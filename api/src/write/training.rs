@@ -8,8 +8,8 @@ use super::{
     commit, create_one, locked_row, not_found, save_changes, Check, Checker, DecimalSpec,
     Fingerprint, Idempotent, Writer,
 };
-use crate::data::{now, truncate_to_micros};
 use crate::error::{ApiError, ApiResult};
+use crate::store::{now, truncate_to_micros};
 
 /// The longest error message kept.
 const MAX_ERROR_MESSAGE_CHARS: usize = 20_000;

@@ -8,9 +8,9 @@ use sea_orm::{
 use serde_json::Value as Json;
 
 use super::{commit, save_changes, Checker, Fingerprint, Writer};
-use crate::data::{now, tenant_rows};
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
+use crate::store::{now, tenant_rows};
 
 /// A resource's configuration as a service observed it.
 #[derive(Clone, Debug)]
@@ -81,7 +81,7 @@ pub async fn upsert(writer: &Writer, input: ConfigurationInput) -> ApiResult<con
                 updated_at: Some(at),
             };
             let active: configuration::ActiveModel = row.clone().into_active_model();
-            crate::data::insert_many(&txn, vec![active.reset_all()])
+            crate::store::insert_many(&txn, vec![active.reset_all()])
                 .await
                 .map_err(ApiError::from_write)?;
             row

@@ -21,12 +21,12 @@ use super::{
     prediction_measures_select, ratio, read_prediction_measures, rollups, MeasureColumns,
     Percentiles, PredictionMeasures,
 };
-use crate::data::filter::invalid;
-use crate::data::models::{self, ModelFilter};
-use crate::data::predictions::PredictionFilter;
-use crate::data::{tenant_rows, TimeRange};
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::{ApiError, ApiResult};
+use crate::store::filter::invalid;
+use crate::store::models::{self, ModelFilter};
+use crate::store::predictions::PredictionFilter;
+use crate::store::{tenant_rows, TimeRange};
 
 /// Equal-width reliability bins over [0, 1].
 pub const CALIBRATION_BINS: u32 = 10;

@@ -1,0 +1,12 @@
+//! The operator's paths, run from the command line (`cli`) or at start-up
+//! (`app`, for `serve --demo`): demo data, schema verification, tenant
+//! cleanup, drift thresholds and key management across tenants. The only
+//! users of the operator's access to the database
+//! (`Database::begin_as_operator`, `Principal::cli`, unscoped SQL);
+//! `tests/architecture.rs` keeps it so.
+
+pub mod cleanup;
+pub mod demo;
+pub mod keys;
+pub mod thresholds;
+pub mod verify;
