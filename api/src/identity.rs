@@ -76,6 +76,45 @@ impl Permission {
     }
 }
 
+/// Write capabilities as types: a write function names the one it needs
+/// (`&Writer<can::Ingest>`), so pairing a write with the wrong permission
+/// does not compile. Each type stands for one [`Permission`].
+pub mod can {
+    use super::Permission;
+
+    /// A write permission as a type.
+    pub trait Capability: Send + Sync + 'static {
+        const PERMISSION: Permission;
+    }
+
+    macro_rules! capabilities {
+        ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+            $(#[$doc])*
+            #[derive(Clone, Copy, Debug)]
+            pub enum $name {}
+
+            impl Capability for $name {
+                const PERMISSION: Permission = Permission::$name;
+            }
+        )*};
+    }
+
+    capabilities! {
+        /// [`Permission::GiveFeedback`].
+        GiveFeedback,
+        /// [`Permission::Ingest`].
+        Ingest,
+        /// [`Permission::ProcessFeedback`].
+        ProcessFeedback,
+        /// [`Permission::ManageModels`].
+        ManageModels,
+        /// [`Permission::ManageKeys`].
+        ManageKeys,
+        /// [`Permission::ManageThresholds`].
+        ManageThresholds,
+    }
+}
+
 impl Role {
     /// Whether this role holds `permission`.
     pub fn allows(self, permission: Permission) -> bool {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::me::RoleName;
 use super::request_context;
-use crate::identity::{Permission, Role};
+use crate::identity::{can, Role};
 use crate::store::api_keys::ApiKeyInfo;
 use crate::write::api_keys as write;
 
@@ -53,7 +53,7 @@ impl ApiKeysQuery {
     /// The tenant's API keys, newest first, without secrets (`admin`).
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageKeys)?;
+        let writer = rc.writer::<can::ManageKeys>()?;
         Ok(write::list(&writer)
             .await?
             .into_iter()
@@ -78,7 +78,7 @@ impl ApiKeysMutation {
         expires_at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<CreatedApiKey> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageKeys)?;
+        let writer = rc.writer::<can::ManageKeys>()?;
         let created = write::create(&writer, Role::from(role), &name, expires_at).await?;
         Ok(CreatedApiKey {
             secret: created.secret,
@@ -94,7 +94,7 @@ impl ApiKeysMutation {
         id: uuid::Uuid,
     ) -> async_graphql::Result<ApiKey> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageKeys)?;
+        let writer = rc.writer::<can::ManageKeys>()?;
         Ok(write::revoke(&writer, id).await?.into())
     }
 }

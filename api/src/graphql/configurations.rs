@@ -9,7 +9,7 @@ use super::common::{
 };
 use super::request_context;
 use crate::error::{ApiError, ApiResult};
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::configurations::{self as store, ConfigurationOrderField as DataOrderField};
 use crate::write::configurations as write;
 
@@ -177,7 +177,7 @@ impl ConfigurationsMutation {
         input: ConfigurationInput,
     ) -> async_graphql::Result<Configuration> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let input = write::ConfigurationInput {
             resource_id: input.resource_id,
             configuration: input.configuration.0,

@@ -15,7 +15,7 @@ use super::loaders::{load_row, ModelById, RowKey};
 use super::models::Model;
 use super::request_context;
 use crate::error::ApiResult;
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::drift::{self as store, DriftOrderField as DataOrderField, DriftQuery};
 use crate::store::thresholds::Band;
 use crate::write::drift as write;
@@ -364,7 +364,7 @@ impl DriftMutation {
         input: Vec<DriftMetricInput>,
     ) -> async_graphql::Result<RecordDriftMetricsPayload> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
         let recorded = write::record(&writer, inputs, max_batch).await?;
@@ -386,7 +386,7 @@ impl DriftMutation {
         input: DriftThresholdsInput,
     ) -> async_graphql::Result<DriftThresholds> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageThresholds)?;
+        let writer = rc.writer::<can::ManageThresholds>()?;
         let stored = crate::write::thresholds::set(
             &writer,
             input.psi.map(Into::into),

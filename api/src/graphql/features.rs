@@ -9,7 +9,7 @@ use super::common::{
     FloatRange, OrderDirection, Vocabulary,
 };
 use super::request_context;
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::features::{self as store, FeatureSetOrderField as DataOrderField};
 use crate::write::features as write;
 
@@ -195,7 +195,7 @@ impl FeaturesMutation {
         input: FeatureSetInput,
     ) -> async_graphql::Result<FeatureSet> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let input = write::FeatureSetInput {
             feature_set_id: input.feature_set_id,
             resource_id: input.resource_id,

@@ -12,7 +12,7 @@ use super::loaders::{load_row, PredictionById, RowKey};
 use super::predictions::Prediction;
 use super::request_context;
 use crate::error::ApiResult;
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::feedback::{self as store, FeedbackOrderField as DataOrderField, FeedbackQuery};
 use crate::write::feedback as write;
 
@@ -238,7 +238,7 @@ impl FeedbackMutation {
         input: FeedbackInput,
     ) -> async_graphql::Result<Feedback> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::GiveFeedback)?;
+        let writer = rc.writer::<can::GiveFeedback>()?;
         let input = write::FeedbackInput {
             feedback_id: input.feedback_id,
             prediction_id: input.prediction_id,
@@ -261,7 +261,7 @@ impl FeedbackMutation {
         impact_on_model: ImpactOnModel,
     ) -> async_graphql::Result<Vec<Feedback>> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ProcessFeedback)?;
+        let writer = rc.writer::<can::ProcessFeedback>()?;
         let rows = write::mark_processed(&writer, feedback_ids, impact_on_model.as_db()).await?;
         Ok(rows.into_iter().map(Feedback::from).collect())
     }

@@ -26,7 +26,8 @@ use async_graphql::{Context, MergedObject, Schema};
 use crate::db::Scoped;
 use crate::error::{ApiError, ApiResult};
 use crate::events::Events;
-use crate::identity::{Permission, Principal, Role};
+use crate::identity::can::Capability;
+use crate::identity::{Principal, Role};
 use crate::write::Writer;
 
 pub use batch::BatchExecutor;
@@ -168,8 +169,8 @@ impl RequestContext {
 
     /// The caller's write handle for `permission`: `FORBIDDEN` unless the
     /// caller's role holds it.
-    pub fn writer(&self, permission: Permission) -> ApiResult<Writer> {
-        Writer::authorize(&self.principal, &self.scoped, &self.events, permission)
+    pub fn writer<C: Capability>(&self) -> ApiResult<Writer<C>> {
+        Writer::authorize(&self.principal, &self.scoped, &self.events)
     }
 
     /// The process's live-event hub, for subscriptions.

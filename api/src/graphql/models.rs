@@ -21,7 +21,7 @@ use super::predictions::{
 use super::request_context;
 use super::training::TrainingJob;
 use crate::error::ApiResult;
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::models::{self as store, ModelOrderField as DataOrderField, ModelQuery};
 use crate::write::models as write;
 
@@ -405,7 +405,7 @@ impl ModelsMutation {
         input: RegisterModelInput,
     ) -> async_graphql::Result<Model> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageModels)?;
+        let writer = rc.writer::<can::ManageModels>()?;
         let input = write::RegisterModel {
             model_id: input.model_id,
             model_name: input.model_name,
@@ -431,7 +431,7 @@ impl ModelsMutation {
         input: UpdateModelInput,
     ) -> async_graphql::Result<Model> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageModels)?;
+        let writer = rc.writer::<can::ManageModels>()?;
         let changes = write::ModelChanges {
             model_name: input.model_name,
             model_type: input.model_type,
@@ -460,7 +460,7 @@ impl ModelsMutation {
         to: ModelStatus,
     ) -> async_graphql::Result<Model> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::ManageModels)?;
+        let writer = rc.writer::<can::ManageModels>()?;
         Ok(Model::from(
             write::transition(&writer, &model_id, to.as_db()).await?,
         ))

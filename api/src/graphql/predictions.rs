@@ -19,7 +19,7 @@ use super::loaders::{
 use super::models::Model;
 use super::request_context;
 use crate::error::{ApiError, ApiResult};
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::predictions::{
     self as store, PredictionOrderField as DataOrderField, PredictionQuery,
 };
@@ -481,7 +481,7 @@ impl PredictionsMutation {
         input: Vec<PredictionInput>,
     ) -> async_graphql::Result<RecordPredictionsPayload> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
         let created = write::record(&writer, inputs, max_batch).await?;
@@ -502,7 +502,7 @@ impl PredictionsMutation {
         remediation_id: Option<uuid::Uuid>,
     ) -> async_graphql::Result<Prediction> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let row =
             write::update_remediation(&writer, &prediction_id, status.as_db(), remediation_id)
                 .await?;

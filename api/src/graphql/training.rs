@@ -12,7 +12,7 @@ use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, 
 use super::models::{model_query, ModelConnection, ModelFilter, ModelOrder};
 use super::request_context;
 use crate::error::ApiResult;
-use crate::identity::Permission;
+use crate::identity::can;
 use crate::store::training::{
     self as store, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
 };
@@ -300,7 +300,7 @@ impl TrainingMutation {
         input: CreateTrainingJobInput,
     ) -> async_graphql::Result<TrainingJob> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let input = write::CreateTrainingJob {
             job_id: input.job_id,
             model_type: input.model_type,
@@ -328,7 +328,7 @@ impl TrainingMutation {
         input: UpdateTrainingJobInput,
     ) -> async_graphql::Result<TrainingJob> {
         let rc = request_context(ctx)?;
-        let writer = rc.writer(Permission::Ingest)?;
+        let writer = rc.writer::<can::Ingest>()?;
         let changes = write::TrainingJobChanges {
             status: input.status.map(Vocabulary::as_db),
             metrics: input.metrics.map(|j| j.0),

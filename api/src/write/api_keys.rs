@@ -10,6 +10,7 @@ use super::{commit, not_found, Checker, Writer, MAX_ID_CHARS};
 use crate::auth::api_keys::KeySecret;
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
+use crate::identity::can;
 use crate::identity::Role;
 use crate::store::api_keys::{self, ApiKeyInfo};
 
@@ -24,7 +25,7 @@ pub struct NewApiKey {
 /// nowhere else, ever. (Each call creates a key: a client that retries
 /// after losing the answer revokes the key it never saw.)
 pub async fn create(
-    writer: &Writer,
+    writer: &Writer<can::ManageKeys>,
     role: Role,
     name: &str,
     expires_at: Option<DateTime<Utc>>,
@@ -47,7 +48,7 @@ pub async fn create(
 
 /// Revokes one of the tenant's keys (`NOT_FOUND` for any other id).
 /// Revoking a revoked key changes nothing.
-pub async fn revoke(writer: &Writer, id: uuid::Uuid) -> ApiResult<ApiKeyInfo> {
+pub async fn revoke(writer: &Writer<can::ManageKeys>, id: uuid::Uuid) -> ApiResult<ApiKeyInfo> {
     let txn = writer.begin().await?;
     revoke_one(&txn, id).await.map_err(ApiError::from_write)?;
     let key = api_keys::find(&txn, id)
@@ -63,7 +64,7 @@ pub async fn revoke(writer: &Writer, id: uuid::Uuid) -> ApiResult<ApiKeyInfo> {
 }
 
 /// The tenant's keys, newest first, without secrets.
-pub async fn list(writer: &Writer) -> ApiResult<Vec<ApiKeyInfo>> {
+pub async fn list(writer: &Writer<can::ManageKeys>) -> ApiResult<Vec<ApiKeyInfo>> {
     let txn = writer.begin().await?;
     let keys = api_keys::list(&txn).await?;
     commit(txn).await?;

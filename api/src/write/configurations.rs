@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 use super::{commit, save_changes, Checker, Fingerprint, Writer};
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
+use crate::identity::can;
 use crate::store::{now, tenant_rows};
 
 /// A resource's configuration as a service observed it.
@@ -50,7 +51,10 @@ async fn lock_resource(txn: &ScopedTxn, resource_id: &str) -> ApiResult<()> {
 /// Stores the current configuration of a resource: the resource's latest
 /// snapshot is updated (its `updatedAt` moves on), or its first one created.
 /// Sending what is already stored changes nothing, `updatedAt` included.
-pub async fn upsert(writer: &Writer, input: ConfigurationInput) -> ApiResult<configuration::Model> {
+pub async fn upsert(
+    writer: &Writer<can::Ingest>,
+    input: ConfigurationInput,
+) -> ApiResult<configuration::Model> {
     let mut checker = Checker::new();
     let mut check = checker.object("input");
     check.id("resourceId", &input.resource_id);

@@ -12,6 +12,7 @@ use super::{
     Idempotent, NewRow, Writer,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::can;
 use crate::store::thresholds::{self, DriftThresholds};
 use crate::store::{now, truncate_to_micros};
 
@@ -109,7 +110,7 @@ pub fn derived_level(
 /// caller leaves out are derived from the tenant's thresholds; every new
 /// row with an alert triggered gets its drift-alert event.
 pub async fn record(
-    writer: &Writer,
+    writer: &Writer<can::Ingest>,
     inputs: Vec<DriftMetricInput>,
     max_batch: usize,
 ) -> ApiResult<RecordedMetrics> {

@@ -8,6 +8,7 @@ use super::{
     Writer,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::can;
 use crate::store::{now, truncate_to_micros};
 
 /// A feature set as a service computed it. Vocabulary values arrive in
@@ -47,7 +48,10 @@ impl Idempotent for feature_set::Entity {
 /// `featureVersion`. Sending the content it already has changes nothing
 /// (the version stays), so a retry never bumps twice; concurrent upserts
 /// of one id each bump once, in turn.
-pub async fn upsert(writer: &Writer, input: FeatureSetInput) -> ApiResult<feature_set::Model> {
+pub async fn upsert(
+    writer: &Writer<can::Ingest>,
+    input: FeatureSetInput,
+) -> ApiResult<feature_set::Model> {
     let mut checker = Checker::new();
     let mut check = checker.object("input");
     check.id("featureSetId", &input.feature_set_id);

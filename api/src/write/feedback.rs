@@ -11,6 +11,7 @@ use super::{
     commit, create_one, not_found, refuse, Checker, DecimalSpec, Fingerprint, Idempotent, Writer,
 };
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::identity::can;
 use crate::store::keyed_rows;
 use crate::store::now;
 
@@ -52,7 +53,10 @@ impl Idempotent for feedback::Entity {
 
 /// Records a reviewer's verdict on one of the tenant's predictions
 /// (`NOT_FOUND` for any other). `userId` and `userRole` are the caller's.
-pub async fn submit(writer: &Writer, input: FeedbackInput) -> ApiResult<feedback::Model> {
+pub async fn submit(
+    writer: &Writer<can::GiveFeedback>,
+    input: FeedbackInput,
+) -> ApiResult<feedback::Model> {
     let mut checker = Checker::new();
     let mut check = checker.object("input");
     if let Some(id) = &input.feedback_id {
@@ -121,7 +125,7 @@ pub async fn submit(writer: &Writer, input: FeedbackInput) -> ApiResult<feedback
 /// Any id the tenant does not have refuses the whole call (`NOT_FOUND`).
 /// Returns the feedback in the order of `feedback_ids` (repeats dropped).
 pub async fn mark_processed(
-    writer: &Writer,
+    writer: &Writer<can::ProcessFeedback>,
     feedback_ids: Vec<String>,
     impact: &'static str,
 ) -> ApiResult<Vec<feedback::Model>> {

@@ -1,7 +1,7 @@
 //! The write side: plain functions over a [`Writer`], one module per domain.
 //!
 //! A [`Writer`] is a tenant-scoped handle that only a caller whose role holds
-//! the write's [`Permission`] can open, so no write path skips the role
+//! the write's permission ([`can`](crate::identity::can)) can open, so no write path skips the role
 //! check, just as no read path skips the tenant. Every write:
 //! - validates its whole input first and refuses it with every problem found
 //!   (`BAD_USER_INPUT`, each problem naming its item and field);
@@ -30,6 +30,7 @@ pub mod training;
 pub use shape::FeatureValue;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::prelude::FromPrimitive;
@@ -44,27 +45,60 @@ use serde_json::Value as Json;
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 use crate::events::Events;
-use crate::identity::{Permission, Principal, Role};
+use crate::identity::can::Capability;
+use crate::identity::{Principal, Role};
 use crate::store::{keyed_rows, TenantOwned};
 
-/// The tenant-scoped handle of a caller allowed one kind of write.
-#[derive(Clone)]
-pub struct Writer {
+/// The tenant-scoped handle of a caller allowed one kind of write: `C`, a
+/// capability of [`can`](crate::identity::can). Only [`Writer::authorize`]
+/// makes one, after the role check, and each write function takes the
+/// capability it needs:
+///
+/// ```no_run
+/// # use api::{identity::can, write::Writer};
+/// # async fn keys(writer: &Writer<can::ManageKeys>) {
+/// let _ = api::write::api_keys::list(writer).await;
+/// # }
+/// ```
+///
+/// and another capability does not compile:
+///
+/// ```compile_fail
+/// # use api::{identity::can, write::Writer};
+/// # async fn keys(writer: &Writer<can::Ingest>) {
+/// let _ = api::write::api_keys::list(writer).await;
+/// # }
+/// ```
+pub struct Writer<C: Capability> {
     scoped: Scoped,
     subject: String,
     role: Role,
     events: Events,
+    capability: PhantomData<C>,
 }
 
-impl Writer {
-    /// Opens the write handle for `principal` if its role holds `permission`
-    /// (`FORBIDDEN` otherwise). `scoped` is the principal's own handle.
+impl<C: Capability> Clone for Writer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            scoped: self.scoped.clone(),
+            subject: self.subject.clone(),
+            role: self.role,
+            events: self.events.clone(),
+            capability: PhantomData,
+        }
+    }
+}
+
+impl<C: Capability> Writer<C> {
+    /// Opens the write handle for `principal` if its role holds `C`'s
+    /// permission (`FORBIDDEN` otherwise). `scoped` is the principal's own
+    /// handle.
     pub(crate) fn authorize(
         principal: &Principal,
         scoped: &Scoped,
         events: &Events,
-        permission: Permission,
     ) -> ApiResult<Self> {
+        let permission = C::PERMISSION;
         if scoped.tenant() != principal.tenant() {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "a write handle was requested with another principal's scope"
@@ -83,6 +117,7 @@ impl Writer {
             subject: principal.subject().to_owned(),
             role: principal.role(),
             events: events.clone(),
+            capability: PhantomData,
         })
     }
 
@@ -382,7 +417,7 @@ impl Check<'_> {
 
     /// The caller's subject, stored as `field` (`userId`, `createdBy`): a
     /// `VARCHAR(255)` like every id.
-    pub fn caller(&mut self, field: &str, writer: &Writer) {
+    pub fn caller<C: Capability>(&mut self, field: &str, writer: &Writer<C>) {
         if writer.subject().chars().count() > MAX_ID_CHARS {
             self.problem(field, "the caller's subject is longer than 255 characters");
         }

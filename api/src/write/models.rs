@@ -12,6 +12,7 @@ use super::{
     Idempotent, Writer, MAX_ID_CHARS,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::can;
 use crate::store::{keyed_rows, now};
 
 /// Registered metrics that are rates, so must lie in 0–1 when given.
@@ -165,7 +166,10 @@ async fn training_job_key(txn: &crate::db::ScopedTxn, job_id: &str) -> ApiResult
 /// Registers a model. Registering a model id again with the same content
 /// returns the registered model (a retry); with other content it is
 /// `CONFLICT` (change a model with `updateModel`).
-pub async fn register(writer: &Writer, input: RegisterModel) -> ApiResult<model::Model> {
+pub async fn register(
+    writer: &Writer<can::ManageModels>,
+    input: RegisterModel,
+) -> ApiResult<model::Model> {
     let mut checker = Checker::new();
     let mut check = checker.object("input");
     check.id("modelId", &input.model_id);
@@ -227,7 +231,7 @@ pub async fn register(writer: &Writer, input: RegisterModel) -> ApiResult<model:
 /// change; a call that changes nothing writes nothing (and leaves
 /// `updatedAt` alone), so a retry is harmless.
 pub async fn update(
-    writer: &Writer,
+    writer: &Writer<can::ManageModels>,
     model_id: &str,
     changes: ModelChanges,
 ) -> ApiResult<model::Model> {
@@ -323,7 +327,7 @@ pub fn allowed_transitions(from: &str) -> &'static [&'static str] {
 /// the model already has changes nothing (a retry); any move the lifecycle
 /// does not allow is `BAD_USER_INPUT`, naming the allowed ones.
 pub async fn transition(
-    writer: &Writer,
+    writer: &Writer<can::ManageModels>,
     model_id: &str,
     to: &'static str,
 ) -> ApiResult<model::Model> {

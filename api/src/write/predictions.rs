@@ -10,6 +10,7 @@ use super::{
     Created, DecimalSpec, Fingerprint, Idempotent, NewRow, Writer,
 };
 use crate::error::ApiResult;
+use crate::identity::can;
 use crate::store::now;
 
 /// The default cap on predictions per `recordPredictions` call.
@@ -108,7 +109,7 @@ impl Idempotent for prediction::Entity {
 /// retry: nothing is written twice and the stored rows are returned, so a
 /// retried batch answers exactly as the first attempt did.
 pub async fn record(
-    writer: &Writer,
+    writer: &Writer<can::Ingest>,
     inputs: Vec<PredictionInput>,
     max_batch: usize,
 ) -> ApiResult<Created<prediction::Model>> {
@@ -305,7 +306,7 @@ impl Checked {
 /// Sets where the fix of a predicted violation stands. Setting what is
 /// already set changes nothing, so a retry is harmless.
 pub async fn update_remediation(
-    writer: &Writer,
+    writer: &Writer<can::Ingest>,
     prediction_id: &str,
     status: &'static str,
     remediation_id: Option<uuid::Uuid>,

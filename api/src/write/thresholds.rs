@@ -7,6 +7,7 @@ use sea_orm::{EntityTrait, Set};
 use super::{commit, Writer};
 use crate::db::ScopedTxn;
 use crate::error::ApiResult;
+use crate::identity::can;
 use crate::store::now;
 use crate::store::thresholds::{self, decimal, Band, DriftThresholds};
 
@@ -15,7 +16,7 @@ use crate::store::thresholds::{self, decimal, Band, DriftThresholds};
 /// 0 ≤ warning ≤ critical. Metrics recorded from now on derive their alert
 /// level from them; stored metrics keep theirs.
 pub async fn set(
-    writer: &Writer,
+    writer: &Writer<can::ManageThresholds>,
     psi: Option<Band>,
     ks: Option<Band>,
     wasserstein: Option<Band>,

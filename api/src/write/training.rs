@@ -9,6 +9,7 @@ use super::{
     Fingerprint, Idempotent, Writer,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::can;
 use crate::store::{now, truncate_to_micros};
 
 /// The longest error message kept.
@@ -79,7 +80,10 @@ fn check_object(check: &mut Check<'_>, field: &str, value: Option<&Json>) {
 /// Creates a training job, `queued` unless created `running`;
 /// `createdBy` is the caller. Creating a job id again with the same
 /// content returns the job (a retry); other content is `CONFLICT`.
-pub async fn create(writer: &Writer, input: CreateTrainingJob) -> ApiResult<training_job::Model> {
+pub async fn create(
+    writer: &Writer<can::Ingest>,
+    input: CreateTrainingJob,
+) -> ApiResult<training_job::Model> {
     let mut checker = Checker::new();
     let mut check = checker.object("input");
     if let Some(job_id) = &input.job_id {
@@ -142,7 +146,7 @@ pub async fn create(writer: &Writer, input: CreateTrainingJob) -> ApiResult<trai
 /// stay finished): `→ running` sets `startedAt`, a finish sets
 /// `completedAt`. Reporting the current status again changes nothing.
 pub async fn update(
-    writer: &Writer,
+    writer: &Writer<can::Ingest>,
     job_id: &str,
     changes: TrainingJobChanges,
 ) -> ApiResult<training_job::Model> {
