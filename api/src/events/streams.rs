@@ -18,6 +18,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::{AlertBatch, Counted, Events, Feed, READ_PAGE};
 use crate::db::Scoped;
+use crate::domain::{AlertLevel, DriftType, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::store::alerts::{self, AlertEvent};
 
@@ -25,26 +26,24 @@ use crate::store::alerts::{self, AlertEvent};
 /// further behind pages through `driftMetrics` first.
 pub const MAX_REPLAY: usize = 10_000;
 
-/// The alert levels in rising severity, as stored.
-pub const LEVELS: [&str; 3] = ["info", "warning", "critical"];
-
 /// Which alerts a subscription wants.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct AlertFilter {
     /// Only these models' alerts (`None`: every model's, and model-less ones).
     pub model_ids: Option<HashSet<String>>,
-    /// Only alerts at this level (as stored) or above.
-    pub min_level: &'static str,
-    /// Only these drift types (as stored).
-    pub drift_types: Option<HashSet<String>>,
+    /// Only alerts at this level or above.
+    pub min_level: AlertLevel,
+    /// Only these drift types.
+    pub drift_types: Option<HashSet<DriftType>>,
 }
 
 impl AlertFilter {
-    fn severity(level: Option<&str>) -> usize {
-        // A triggered alert without a level counts as informational.
-        level
-            .and_then(|level| LEVELS.iter().position(|l| *l == level))
-            .unwrap_or(0)
+    fn level(stored: Option<&str>) -> AlertLevel {
+        // A triggered alert without a level (or with one outside the
+        // vocabulary) counts as informational.
+        stored
+            .and_then(AlertLevel::from_db)
+            .unwrap_or(AlertLevel::Info)
     }
 
     pub fn matches(&self, event: &AlertEvent) -> bool {
@@ -52,11 +51,10 @@ impl AlertFilter {
         self.model_ids
             .as_ref()
             .is_none_or(|ids| metric.model_id.as_ref().is_some_and(|m| ids.contains(m)))
-            && self
-                .drift_types
-                .as_ref()
-                .is_none_or(|types| types.contains(&metric.drift_type))
-            && Self::severity(metric.alert_level.as_deref()) >= Self::severity(Some(self.min_level))
+            && self.drift_types.as_ref().is_none_or(|types| {
+                DriftType::from_db(&metric.drift_type).is_some_and(|t| types.contains(&t))
+            })
+            && Self::level(metric.alert_level.as_deref()) >= self.min_level
     }
 }
 

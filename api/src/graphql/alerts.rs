@@ -8,7 +8,7 @@ use async_graphql::{Context, Object, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::{Stream, StreamExt};
 
-use super::common::{float, float_opt, vocab, vocab_opt, Vocabulary};
+use super::common::{float, float_opt, vocab, vocab_opt};
 use super::drift::{model_of, AlertLevel, DriftMetric, DriftType};
 use super::models::Model;
 use super::request_context;
@@ -169,9 +169,8 @@ impl Subscription {
             .transpose()?;
         let filter = AlertFilter {
             model_ids: id_set("modelIds", model_ids)?,
-            min_level: min_level.unwrap_or(AlertLevel::Warning).as_db(),
-            drift_types: drift_types
-                .map(|types| types.into_iter().map(|t| t.as_db().to_owned()).collect()),
+            min_level: min_level.unwrap_or(AlertLevel::Warning).into(),
+            drift_types: drift_types.map(|types| types.into_iter().map(Into::into).collect()),
         };
         let tenant = rc.tenant();
         Ok(

@@ -9,7 +9,7 @@ use async_graphql::{ComplexObject, Context, Enum, InputObject, Lookahead, Object
 use chrono::{DateTime, Utc};
 use entity::model;
 
-use super::common::{vocab, vocab_opt, Vocabulary};
+use super::common::{vocab, vocab_opt};
 use super::drift::{AlertLevel, DriftType};
 use super::loaders::{load_row, PageKey, PerformanceOfModel};
 use super::models::{Model, ModelFilter, ModelMetrics};
@@ -536,7 +536,7 @@ impl DriftThresholds {
         if !value.is_finite() {
             return Err(invalid("value", "`value` must be a finite number".into()).into());
         }
-        vocab(band(&self.0, score).level(value))
+        Ok(band(&self.0, score).level(value).into())
     }
 }
 
@@ -562,7 +562,7 @@ pub struct ScoreSummary {
 
 impl ScoreSummary {
     fn new(s: drift_data::ScoreSummary, band: Option<Band>) -> Self {
-        let level = |value: Option<f64>| AlertLevel::from_db(band?.level(value?));
+        let level = |value: Option<f64>| Some(AlertLevel::from(band?.level(value?)));
         Self {
             latest: s.latest,
             max: s.max,

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 
 use std::fmt::Debug;
 
+use crate::domain::Vocabulary;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{self, ListQuery, PageArgs, PageLimits, Want, Window};
 
@@ -26,56 +27,59 @@ pub fn page_complexity(first: Option<i32>, last: Option<i32>, child: usize) -> u
     size.saturating_mul(child.max(1))
 }
 
-/// Defines a GraphQL enum for a closed vocabulary of the database, with its
-/// stored spelling each way.
+/// Defines the GraphQL enum mirroring a vocabulary of [`crate::domain`]
+/// (same name, same variants), with conversions both ways. The stored
+/// spellings live in the domain only.
 macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $db:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(async_graphql::Enum, Copy, Clone, Debug, Eq, PartialEq, Hash)]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
 
-        impl $crate::graphql::common::Vocabulary for $name {
-            const NAME: &'static str = stringify!($name);
-
-            fn from_db(value: &str) -> Option<Self> {
-                match value { $($db => Some($name::$variant),)+ _ => None }
+        impl From<$crate::domain::$name> for $name {
+            fn from(value: $crate::domain::$name) -> Self {
+                match value { $($crate::domain::$name::$variant => $name::$variant),+ }
             }
+        }
 
-            fn as_db(self) -> &'static str {
-                match self { $($name::$variant => $db),+ }
+        impl From<$name> for $crate::domain::$name {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => $crate::domain::$name::$variant),+ }
             }
+        }
+
+        impl $crate::graphql::common::Mirror for $name {
+            type Domain = $crate::domain::$name;
         }
     };
 }
 pub(crate) use vocabulary;
 
-/// A closed vocabulary of the database: each value's stored spelling.
-pub trait Vocabulary: Sized + Copy {
-    const NAME: &'static str;
-    fn from_db(value: &str) -> Option<Self>;
-    /// The value as stored.
-    fn as_db(self) -> &'static str;
+/// A GraphQL enum mirroring a domain vocabulary.
+pub trait Mirror: From<Self::Domain> + Into<Self::Domain> {
+    type Domain: Vocabulary;
 }
 
-/// A stored vocabulary value as its enum. A value outside the vocabulary
-/// (a database written by other tools) is an internal error of this field only.
-pub fn vocab<T: Vocabulary>(value: &str) -> async_graphql::Result<T> {
-    T::from_db(value).ok_or_else(|| {
+/// A stored vocabulary value as its GraphQL enum. A value outside the
+/// vocabulary (a database written by other tools) is an internal error of
+/// this field only.
+pub fn vocab<T: Mirror>(value: &str) -> async_graphql::Result<T> {
+    T::Domain::from_db(value).map(T::from).ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!(
             "stored value {value:?} is not a {}",
-            T::NAME
+            T::Domain::NAME
         ))
         .into()
     })
 }
 
-pub fn vocab_opt<T: Vocabulary>(value: Option<&str>) -> async_graphql::Result<Option<T>> {
+pub fn vocab_opt<T: Mirror>(value: Option<&str>) -> async_graphql::Result<Option<T>> {
     value.map(vocab).transpose()
 }
 
-/// Enum filter values as stored.
-pub fn db_values<T: Vocabulary>(values: Option<Vec<T>>) -> Option<Vec<String>> {
-    values.map(|values| values.into_iter().map(|v| v.as_db().to_owned()).collect())
+/// Enum filter values as the domain's.
+pub fn domain_values<T: Mirror>(values: Option<Vec<T>>) -> Option<Vec<T::Domain>> {
+    values.map(|values| values.into_iter().map(Into::into).collect())
 }
 
 /// A nullable input field as a change: absent leaves the value alone

@@ -6,8 +6,8 @@ use entity::drift_metric;
 
 use super::analytics::DriftThresholds;
 use super::common::{
-    connection, db_values, float, float_opt, list_query, page_complexity, time_range, vocab,
-    vocab_opt, vocabulary, FloatRange, OrderDirection, Vocabulary,
+    connection, domain_values, float, float_opt, list_query, page_complexity, time_range, vocab,
+    vocab_opt, vocabulary, FloatRange, OrderDirection,
 };
 use super::explain::{self, ContributionOrder, FeatureContribution, FeatureValueInput};
 use super::limits::WriteLimits;
@@ -23,18 +23,18 @@ use crate::write::drift as write;
 vocabulary!(
     /// What drifted.
     DriftType {
-        Data => "data",
-        Concept => "concept",
-        Prediction => "prediction",
+        Data,
+        Concept,
+        Prediction,
     }
 );
 
 vocabulary!(
     /// Severity of a drift alert.
     AlertLevel {
-        Info => "info",
-        Warning => "warning",
-        Critical => "critical",
+        Info,
+        Warning,
+        Critical,
     }
 );
 
@@ -63,8 +63,8 @@ impl From<DriftMetricFilter> for store::DriftFilter {
             model_ids: filter.model_ids,
             resource_ids: filter.resource_ids,
             resource_id_prefix: filter.resource_id_prefix,
-            drift_types: db_values(filter.drift_types),
-            alert_levels: db_values(filter.alert_levels),
+            drift_types: domain_values(filter.drift_types),
+            alert_levels: domain_values(filter.alert_levels),
             alert_triggered: filter.alert_triggered,
             drift_score: filter.drift_score.map(Into::into),
             measured_at: time_range(filter.from, filter.to),
@@ -294,7 +294,7 @@ impl From<DriftMetricInput> for write::DriftMetricInput {
             metric_id: input.metric_id,
             resource_id: input.resource_id,
             model_id: input.model_id,
-            drift_type: input.drift_type.as_db(),
+            drift_type: input.drift_type.into(),
             drift_score: input.drift_score,
             drift_velocity: input.drift_velocity,
             reconstruction_error: input.reconstruction_error,
@@ -302,7 +302,7 @@ impl From<DriftMetricInput> for write::DriftMetricInput {
             ks_statistic: input.ks_statistic,
             wasserstein_distance: input.wasserstein_distance,
             alert_triggered: input.alert_triggered,
-            alert_level: input.alert_level.map(Vocabulary::as_db),
+            alert_level: input.alert_level.map(Into::into),
             time_to_violation_hours: input.time_to_violation_hours,
             measured_at: input.measured_at,
             baseline_comparison: input.baseline_comparison.map(|j| j.0),

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::feature_set;
 
 use super::common::{
-    connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocabulary,
-    FloatRange, OrderDirection, Vocabulary,
+    connection, domain_values, float_opt, list_query, page_complexity, time_range, vocab,
+    vocabulary, FloatRange, OrderDirection,
 };
 use super::request_context;
 use crate::identity::can;
@@ -16,10 +16,10 @@ use crate::write::features as write;
 vocabulary!(
     /// What a feature set describes.
     FeatureType {
-        Configuration => "configuration",
-        Temporal => "temporal",
-        Contextual => "contextual",
-        Policy => "policy",
+        Configuration,
+        Temporal,
+        Contextual,
+        Policy,
     }
 );
 
@@ -47,7 +47,7 @@ impl From<FeatureSetFilter> for store::FeatureSetFilter {
             feature_set_ids: filter.feature_set_ids,
             resource_ids: filter.resource_ids,
             resource_id_prefix: filter.resource_id_prefix,
-            feature_types: db_values(filter.feature_types),
+            feature_types: domain_values(filter.feature_types),
             quality_score: filter.quality_score.map(Into::into),
             completeness: filter.completeness.map(Into::into),
             computed_at: time_range(filter.from, filter.to),
@@ -199,7 +199,7 @@ impl FeaturesMutation {
         let input = write::FeatureSetInput {
             feature_set_id: input.feature_set_id,
             resource_id: input.resource_id,
-            feature_type: input.feature_type.as_db(),
+            feature_type: input.feature_type.into(),
             features: input.features.0,
             computed_at: input.computed_at,
             expires_at: input.expires_at,

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::feedback;
 
 use super::common::{
-    connection, db_values, float_opt, list_query, page_complexity, time_range, vocab, vocab_opt,
-    vocabulary, FloatRange, OrderDirection, Vocabulary,
+    connection, domain_values, float_opt, list_query, page_complexity, time_range, vocab,
+    vocab_opt, vocabulary, FloatRange, OrderDirection,
 };
 use super::loaders::{load_row, PredictionById, RowKey};
 use super::predictions::Prediction;
@@ -19,19 +19,19 @@ use crate::write::feedback as write;
 vocabulary!(
     /// What a reviewer said about a prediction.
     FeedbackType {
-        Correct => "correct",
-        Incorrect => "incorrect",
-        FalsePositive => "false_positive",
-        FalseNegative => "false_negative",
+        Correct,
+        Incorrect,
+        FalsePositive,
+        FalseNegative,
     }
 );
 
 vocabulary!(
     /// What the feedback did to the model.
     ImpactOnModel {
-        RetrainTriggered => "retrain_triggered",
-        WeightAdjusted => "weight_adjusted",
-        Ignored => "ignored",
+        RetrainTriggered,
+        WeightAdjusted,
+        Ignored,
     }
 );
 
@@ -56,7 +56,7 @@ impl From<FeedbackFilter> for store::FeedbackFilter {
         store::FeedbackFilter {
             feedback_ids: filter.feedback_ids,
             prediction_ids: filter.prediction_ids,
-            feedback_types: db_values(filter.feedback_types),
+            feedback_types: domain_values(filter.feedback_types),
             user_ids: filter.user_ids,
             processed: filter.processed,
             correct_label: filter.correct_label,
@@ -242,7 +242,7 @@ impl FeedbackMutation {
         let input = write::FeedbackInput {
             feedback_id: input.feedback_id,
             prediction_id: input.prediction_id,
-            feedback_type: input.feedback_type.as_db(),
+            feedback_type: input.feedback_type.into(),
             correct_label: input.correct_label,
             accuracy_rating: input.accuracy_rating,
             comments: input.comments,
@@ -262,7 +262,7 @@ impl FeedbackMutation {
     ) -> async_graphql::Result<Vec<Feedback>> {
         let rc = request_context(ctx)?;
         let writer = rc.writer::<can::ProcessFeedback>()?;
-        let rows = write::mark_processed(&writer, feedback_ids, impact_on_model.as_db()).await?;
+        let rows = write::mark_processed(&writer, feedback_ids, impact_on_model.into()).await?;
         Ok(rows.into_iter().map(Feedback::from).collect())
     }
 }

@@ -6,8 +6,8 @@ use entity::model;
 
 use super::analytics::{model_performance, ModelPerformance};
 use super::common::{
-    clearable, connection, db_values, list_query, page_complexity, vocab_opt, vocabulary,
-    OrderDirection, TimeRange, Vocabulary,
+    clearable, connection, domain_values, list_query, page_complexity, vocab_opt, vocabulary,
+    OrderDirection, TimeRange,
 };
 use super::drift::{drift_query, DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
 use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
@@ -28,10 +28,10 @@ use crate::write::models as write;
 vocabulary!(
     /// Where a model is in its lifecycle.
     ModelStatus {
-        Active => "active",
-        Training => "training",
-        Retired => "retired",
-        Failed => "failed",
+        Active,
+        Training,
+        Retired,
+        Failed,
     }
 );
 
@@ -51,7 +51,7 @@ impl From<ModelFilter> for store::ModelFilter {
     fn from(filter: ModelFilter) -> Self {
         store::ModelFilter {
             model_ids: filter.model_ids,
-            statuses: db_values(filter.statuses),
+            statuses: domain_values(filter.statuses),
             model_types: filter.model_types,
             versions: filter.versions,
             created_at: filter.created_at.map(Into::into),
@@ -416,7 +416,7 @@ impl ModelsMutation {
             model_path: input.model_path,
             encrypted_model: input.encrypted_model,
             encryption_key_id: input.encryption_key_id,
-            status: input.status.map(Vocabulary::as_db),
+            status: input.status.map(Into::into),
             training_job_id: input.training_job_id,
         };
         Ok(Model::from(write::register(&writer, input).await?))
@@ -462,7 +462,7 @@ impl ModelsMutation {
         let rc = request_context(ctx)?;
         let writer = rc.writer::<can::ManageModels>()?;
         Ok(Model::from(
-            write::transition(&writer, &model_id, to.as_db()).await?,
+            write::transition(&writer, &model_id, to.into()).await?,
         ))
     }
 }

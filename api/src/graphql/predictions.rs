@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 use entity::prediction;
 
 use super::common::{
-    connection, db_values, float, float_opt, list_query, page_complexity, vocab, vocab_opt,
-    vocabulary, FloatRange, OrderDirection, Vocabulary,
+    connection, domain_values, float, float_opt, list_query, page_complexity, vocab, vocab_opt,
+    vocabulary, FloatRange, OrderDirection,
 };
 use super::explain::{
     self, AttentionWeights, ContributionOrder, FeatureContribution, FeatureValueInput,
@@ -28,20 +28,20 @@ use crate::write::predictions as write;
 vocabulary!(
     /// How bad a predicted violation would be.
     RiskLevel {
-        Critical => "critical",
-        High => "high",
-        Medium => "medium",
-        Low => "low",
+        Critical,
+        High,
+        Medium,
+        Low,
     }
 );
 
 vocabulary!(
     /// Where the fix for a predicted violation stands.
     RemediationStatus {
-        Pending => "pending",
-        InProgress => "in_progress",
-        Completed => "completed",
-        Failed => "failed",
+        Pending,
+        InProgress,
+        Completed,
+        Failed,
     }
 );
 
@@ -83,8 +83,8 @@ impl PredictionFilter {
             model_ids: self.model_ids,
             resource_ids: self.resource_ids,
             resource_id_prefix: self.resource_id_prefix,
-            risk_levels: db_values(self.risk_levels),
-            remediation_statuses: db_values(self.remediation_statuses),
+            risk_levels: domain_values(self.risk_levels),
+            remediation_statuses: domain_values(self.remediation_statuses),
             model_versions: self.model_versions,
             violation_probability: probability,
             confidence_score: self.confidence_score.map(Into::into),
@@ -435,7 +435,7 @@ impl From<PredictionInput> for write::PredictionInput {
             confidence_score: input.confidence_score,
             confidence_interval_lower: input.confidence_interval.map(|i| i.lower),
             confidence_interval_upper: input.confidence_interval.map(|i| i.upper),
-            risk_level: input.risk_level.as_db(),
+            risk_level: input.risk_level.into(),
             risk_score: input.risk_score,
             impact_factors: input.impact_factors.map(|j| j.0),
             uncertainty_sources: input.uncertainty_sources.map(|j| j.0),
@@ -449,7 +449,7 @@ impl From<PredictionInput> for write::PredictionInput {
             inference_time_ms: input.inference_time_ms,
             prediction_timestamp: input.prediction_timestamp,
             expires_at: input.expires_at,
-            remediation_status: input.remediation_status.map(Vocabulary::as_db),
+            remediation_status: input.remediation_status.map(Into::into),
             remediation_id: input.remediation_id,
         }
     }
@@ -503,9 +503,8 @@ impl PredictionsMutation {
     ) -> async_graphql::Result<Prediction> {
         let rc = request_context(ctx)?;
         let writer = rc.writer::<can::Ingest>()?;
-        let row =
-            write::update_remediation(&writer, &prediction_id, status.as_db(), remediation_id)
-                .await?;
+        let row = write::update_remediation(&writer, &prediction_id, status.into(), remediation_id)
+            .await?;
         Ok(Prediction::from(row))
     }
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use entity::training_job;
 
 use super::common::{
-    clearable, connection, db_values, float_opt, list_query, page_complexity, time_range, vocab,
-    vocabulary, FloatRange, OrderDirection, Vocabulary,
+    clearable, connection, domain_values, float_opt, list_query, page_complexity, time_range,
+    vocab, vocabulary, FloatRange, OrderDirection,
 };
 use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, TrainingJobById};
 use super::models::{model_query, ModelConnection, ModelFilter, ModelOrder};
@@ -21,21 +21,21 @@ use crate::write::training as write;
 vocabulary!(
     /// Where a training job stands.
     JobStatus {
-        Queued => "queued",
-        Running => "running",
-        Completed => "completed",
-        Failed => "failed",
-        Cancelled => "cancelled",
+        Queued,
+        Running,
+        Completed,
+        Failed,
+        Cancelled,
     }
 );
 
 vocabulary!(
     /// Why a training job was started.
     TriggerReason {
-        Scheduled => "scheduled",
-        DriftDetected => "drift_detected",
-        Manual => "manual",
-        FeedbackThreshold => "feedback_threshold",
+        Scheduled,
+        DriftDetected,
+        Manual,
+        FeedbackThreshold,
     }
 );
 
@@ -58,8 +58,8 @@ impl From<TrainingJobFilter> for store::TrainingJobFilter {
     fn from(filter: TrainingJobFilter) -> Self {
         store::TrainingJobFilter {
             job_ids: filter.job_ids,
-            statuses: db_values(filter.statuses),
-            trigger_reasons: db_values(filter.trigger_reasons),
+            statuses: domain_values(filter.statuses),
+            trigger_reasons: domain_values(filter.trigger_reasons),
             model_types: filter.model_types,
             created_by: filter.created_by,
             cost_estimate: filter.cost_estimate.map(Into::into),
@@ -304,8 +304,8 @@ impl TrainingMutation {
         let input = write::CreateTrainingJob {
             job_id: input.job_id,
             model_type: input.model_type,
-            trigger_reason: input.trigger_reason.as_db(),
-            status: input.status.map(Vocabulary::as_db),
+            trigger_reason: input.trigger_reason.into(),
+            status: input.status.map(Into::into),
             training_config: input.training_config.0,
             hyperparameters: input.hyperparameters.map(|j| j.0),
             dataset_info: input.dataset_info.map(|j| j.0),
@@ -330,7 +330,7 @@ impl TrainingMutation {
         let rc = request_context(ctx)?;
         let writer = rc.writer::<can::Ingest>()?;
         let changes = write::TrainingJobChanges {
-            status: input.status.map(Vocabulary::as_db),
+            status: input.status.map(Into::into),
             metrics: input.metrics.map(|j| j.0),
             error_message: clearable(input.error_message),
             resource_usage: input.resource_usage.map(|j| j.0),

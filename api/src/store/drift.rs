@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use entity::drift_metric::{self, Column, Entity};
 use sea_orm::{QueryFilter, Select};
 
-use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{child_pages, list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
+use crate::domain::{AlertLevel, DriftType};
 use crate::error::ApiResult;
 
 #[derive(Clone, Debug, Default)]
@@ -17,8 +18,8 @@ pub struct DriftFilter {
     pub model_ids: Option<Vec<String>>,
     pub resource_ids: Option<Vec<String>>,
     pub resource_id_prefix: Option<String>,
-    pub drift_types: Option<Vec<String>>,
-    pub alert_levels: Option<Vec<String>>,
+    pub drift_types: Option<Vec<DriftType>>,
+    pub alert_levels: Option<Vec<AlertLevel>>,
     pub alert_triggered: Option<bool>,
     pub drift_score: Option<NumberRange>,
     pub measured_at: Option<TimeRange>,
@@ -58,11 +59,15 @@ pub(super) fn base(txn: &ScopedTxn, filter: &DriftFilter) -> ApiResult<Select<En
             "resourceIdPrefix",
             filter.resource_id_prefix.clone(),
         )?
-        .one_of(Column::DriftType, "driftTypes", filter.drift_types.clone())?
+        .one_of(
+            Column::DriftType,
+            "driftTypes",
+            spelled(&filter.drift_types),
+        )?
         .one_of(
             Column::AlertLevel,
             "alertLevels",
-            filter.alert_levels.clone(),
+            spelled(&filter.alert_levels),
         )?
         .equals(Column::AlertTriggered, filter.alert_triggered)
         .number_range(Column::DriftScore, "driftScore", filter.drift_score)?

@@ -4,10 +4,11 @@ use entity::feature_set::{self, Column, Entity};
 use sea_orm::sea_query::Condition;
 use sea_orm::{ColumnTrait, QueryFilter, Select};
 
-use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
+use crate::domain::FeatureType;
 use crate::error::ApiResult;
 
 #[derive(Clone, Debug, Default)]
@@ -15,7 +16,7 @@ pub struct FeatureSetFilter {
     pub feature_set_ids: Option<Vec<String>>,
     pub resource_ids: Option<Vec<String>>,
     pub resource_id_prefix: Option<String>,
-    pub feature_types: Option<Vec<String>>,
+    pub feature_types: Option<Vec<FeatureType>>,
     pub quality_score: Option<NumberRange>,
     pub completeness: Option<NumberRange>,
     pub computed_at: Option<TimeRange>,
@@ -64,7 +65,7 @@ fn base(txn: &ScopedTxn, filter: &FeatureSetFilter) -> ApiResult<Select<Entity>>
         .one_of(
             Column::FeatureType,
             "featureTypes",
-            filter.feature_types.clone(),
+            spelled(&filter.feature_types),
         )?
         .number_range(Column::QualityScore, "qualityScore", filter.quality_score)?
         .number_range(Column::Completeness, "completeness", filter.completeness)?

@@ -7,17 +7,18 @@ use entity::{feedback, prediction};
 use feedback::{Column, Entity};
 use sea_orm::{ColumnTrait, JoinType, QueryFilter, QuerySelect, RelationTrait, Select};
 
-use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{child_pages, list_page, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
+use crate::domain::FeedbackType;
 use crate::error::ApiResult;
 
 #[derive(Clone, Debug, Default)]
 pub struct FeedbackFilter {
     pub feedback_ids: Option<Vec<String>>,
     pub prediction_ids: Option<Vec<String>>,
-    pub feedback_types: Option<Vec<String>>,
+    pub feedback_types: Option<Vec<FeedbackType>>,
     pub user_ids: Option<Vec<String>>,
     pub processed: Option<bool>,
     pub correct_label: Option<bool>,
@@ -58,7 +59,7 @@ fn base(txn: &ScopedTxn, filter: &FeedbackFilter) -> ApiResult<Select<Entity>> {
         .one_of(
             Column::FeedbackType,
             "feedbackTypes",
-            filter.feedback_types.clone(),
+            spelled(&filter.feedback_types),
         )?
         .one_of(Column::UserId, "userIds", filter.user_ids.clone())?
         .equals(Column::Processed, filter.processed)

@@ -6,6 +6,7 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
 use sea_orm::{ColumnTrait, DbBackend, Value};
 
 use super::page::number_value;
+use crate::domain::Vocabulary;
 use crate::error::{ApiError, ApiResult};
 
 /// The longest `in` list a filter accepts.
@@ -75,6 +76,7 @@ impl Filters {
     }
 
     /// `column IN (values)`. An empty list matches nothing, as it says.
+    /// Vocabulary values come [`spelled`].
     pub fn one_of<C, V>(self, column: C, field: &str, values: Option<Vec<V>>) -> ApiResult<Self>
     where
         C: ColumnTrait,
@@ -220,4 +222,11 @@ impl Filters {
     pub fn build(self) -> Condition {
         self.condition
     }
+}
+
+/// Vocabulary values as stored, for [`Filters::one_of`].
+pub fn spelled<V: Vocabulary>(values: &Option<Vec<V>>) -> Option<Vec<&'static str>> {
+    values
+        .as_ref()
+        .map(|values| values.iter().map(|v| v.as_db()).collect())
 }

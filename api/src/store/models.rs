@@ -6,16 +6,17 @@ use std::collections::HashMap;
 use entity::model::{self, Column, Entity};
 use sea_orm::{QueryFilter, Select};
 
-use super::filter::{Filters, OrderBy, TimeRange};
+use super::filter::{spelled, Filters, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{child_pages, list_page, rows_by_key, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
+use crate::domain::ModelStatus;
 use crate::error::ApiResult;
 
 #[derive(Clone, Debug, Default)]
 pub struct ModelFilter {
     pub model_ids: Option<Vec<String>>,
-    pub statuses: Option<Vec<String>>,
+    pub statuses: Option<Vec<ModelStatus>>,
     pub model_types: Option<Vec<String>>,
     pub versions: Option<Vec<String>>,
     pub created_at: Option<TimeRange>,
@@ -47,7 +48,7 @@ fn sort(order: OrderBy<ModelOrderField>) -> Sort<Entity> {
 pub(super) fn base(txn: &ScopedTxn, filter: &ModelFilter) -> ApiResult<Select<Entity>> {
     let filters = Filters::new(txn.backend())
         .one_of(Column::ModelId, "modelIds", filter.model_ids.clone())?
-        .one_of(Column::Status, "statuses", filter.statuses.clone())?
+        .one_of(Column::Status, "statuses", spelled(&filter.statuses))?
         .one_of(Column::ModelType, "modelTypes", filter.model_types.clone())?
         .one_of(Column::Version, "versions", filter.versions.clone())?
         .time_range(Column::CreatedAt, "createdAt", filter.created_at)?

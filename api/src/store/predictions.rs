@@ -7,10 +7,11 @@ use prediction::{Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{QueryFilter, Select};
 
-use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{child_pages, list_page, rows_by_key, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
+use crate::domain::{RemediationStatus, RiskLevel};
 use crate::error::ApiResult;
 
 #[derive(Clone, Debug, Default)]
@@ -19,8 +20,8 @@ pub struct PredictionFilter {
     pub model_ids: Option<Vec<String>>,
     pub resource_ids: Option<Vec<String>>,
     pub resource_id_prefix: Option<String>,
-    pub risk_levels: Option<Vec<String>>,
-    pub remediation_statuses: Option<Vec<String>>,
+    pub risk_levels: Option<Vec<RiskLevel>>,
+    pub remediation_statuses: Option<Vec<RemediationStatus>>,
     pub model_versions: Option<Vec<String>>,
     pub violation_probability: Option<NumberRange>,
     pub confidence_score: Option<NumberRange>,
@@ -75,11 +76,15 @@ pub(super) fn base(txn: &ScopedTxn, filter: &PredictionFilter) -> ApiResult<Sele
             "resourceIdPrefix",
             filter.resource_id_prefix.clone(),
         )?
-        .one_of(Column::RiskLevel, "riskLevels", filter.risk_levels.clone())?
+        .one_of(
+            Column::RiskLevel,
+            "riskLevels",
+            spelled(&filter.risk_levels),
+        )?
         .one_of(
             Column::RemediationStatus,
             "remediationStatuses",
-            filter.remediation_statuses.clone(),
+            spelled(&filter.remediation_statuses),
         )?
         .one_of(
             Column::ModelVersion,

@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use super::filter::invalid;
 use super::tenant_rows;
 use crate::db::ScopedTxn;
+use crate::domain::AlertLevel;
 use crate::error::ApiResult;
 
 /// The scores at which a measurement is a `warning` (at or above) and a
@@ -21,13 +22,13 @@ pub struct Band {
 impl Band {
     /// The alert level of `score`: `info` below the warning threshold,
     /// `warning` from it up to and including the critical one, `critical` above.
-    pub fn level(&self, score: f64) -> &'static str {
+    pub fn level(&self, score: f64) -> AlertLevel {
         if score > self.critical {
-            "critical"
+            AlertLevel::Critical
         } else if score >= self.warning {
-            "warning"
+            AlertLevel::Warning
         } else {
-            "info"
+            AlertLevel::Info
         }
     }
 
@@ -135,10 +136,10 @@ mod tests {
     #[test]
     fn psi_bands_follow_the_convention() {
         let psi = DriftThresholds::default().psi;
-        assert_eq!(psi.level(0.05), "info");
-        assert_eq!(psi.level(0.1), "warning");
-        assert_eq!(psi.level(0.25), "warning");
-        assert_eq!(psi.level(0.2501), "critical");
+        assert_eq!(psi.level(0.05), AlertLevel::Info);
+        assert_eq!(psi.level(0.1), AlertLevel::Warning);
+        assert_eq!(psi.level(0.25), AlertLevel::Warning);
+        assert_eq!(psi.level(0.2501), AlertLevel::Critical);
     }
 
     #[test]

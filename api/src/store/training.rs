@@ -5,17 +5,18 @@ use std::collections::HashMap;
 use entity::training_job::{self, Column, Entity};
 use sea_orm::{QueryFilter, Select};
 
-use super::filter::{Filters, NumberRange, OrderBy, TimeRange};
+use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{list_page, rows_by_key, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
+use crate::domain::{JobStatus, TriggerReason};
 use crate::error::ApiResult;
 
 #[derive(Clone, Debug, Default)]
 pub struct TrainingJobFilter {
     pub job_ids: Option<Vec<String>>,
-    pub statuses: Option<Vec<String>>,
-    pub trigger_reasons: Option<Vec<String>>,
+    pub statuses: Option<Vec<JobStatus>>,
+    pub trigger_reasons: Option<Vec<TriggerReason>>,
     pub model_types: Option<Vec<String>>,
     pub created_by: Option<Vec<String>>,
     pub cost_estimate: Option<NumberRange>,
@@ -47,11 +48,11 @@ fn sort(order: OrderBy<TrainingJobOrderField>) -> Sort<Entity> {
 fn base(txn: &ScopedTxn, filter: &TrainingJobFilter) -> ApiResult<Select<Entity>> {
     let filters = Filters::new(txn.backend())
         .one_of(Column::JobId, "jobIds", filter.job_ids.clone())?
-        .one_of(Column::Status, "statuses", filter.statuses.clone())?
+        .one_of(Column::Status, "statuses", spelled(&filter.statuses))?
         .one_of(
             Column::TriggerReason,
             "triggerReasons",
-            filter.trigger_reasons.clone(),
+            spelled(&filter.trigger_reasons),
         )?
         .one_of(Column::ModelType, "modelTypes", filter.model_types.clone())?
         .one_of(Column::CreatedBy, "createdBy", filter.created_by.clone())?

@@ -11,6 +11,7 @@ use super::{
     check_batch, commit, create_idempotent, referenced_models, Created, DecimalSpec, Fingerprint,
     Idempotent, NewRow, Writer,
 };
+use crate::domain::{AlertLevel, DriftType, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::thresholds::{self, DriftThresholds};
@@ -30,7 +31,7 @@ pub struct DriftMetricInput {
     pub metric_id: String,
     pub resource_id: Option<String>,
     pub model_id: Option<String>,
-    pub drift_type: &'static str,
+    pub drift_type: DriftType,
     pub drift_score: f64,
     pub drift_velocity: Option<f64>,
     pub reconstruction_error: Option<f64>,
@@ -40,7 +41,7 @@ pub struct DriftMetricInput {
     /// Derived from the tenant's thresholds when absent.
     pub alert_triggered: Option<bool>,
     /// Derived from the tenant's thresholds when absent.
-    pub alert_level: Option<&'static str>,
+    pub alert_level: Option<AlertLevel>,
     pub time_to_violation_hours: Option<f64>,
     /// When it was measured; the time of recording when absent.
     pub measured_at: Option<DateTime<Utc>>,
@@ -93,8 +94,7 @@ pub fn derived_level(
     psi: Option<f64>,
     ks: Option<f64>,
     wasserstein: Option<f64>,
-) -> Option<&'static str> {
-    const SEVERITY: [&str; 3] = ["info", "warning", "critical"];
+) -> Option<AlertLevel> {
     [
         psi.map(|v| thresholds.psi.level(v)),
         ks.map(|v| thresholds.ks.level(v)),
@@ -102,7 +102,7 @@ pub fn derived_level(
     ]
     .into_iter()
     .flatten()
-    .max_by_key(|level| SEVERITY.iter().position(|s| s == level))
+    .max()
 }
 
 /// Records a batch of drift metrics in one transaction, all or nothing,
@@ -247,7 +247,10 @@ fn into_row(
     });
     let alert_triggered = input.alert_triggered.unwrap_or_else(|| {
         defaulted.push("alertTriggered");
-        matches!(alert_level, Some("warning" | "critical"))
+        matches!(
+            alert_level,
+            Some(AlertLevel::Warning | AlertLevel::Critical)
+        )
     });
     let measured_at = input.measured_at.unwrap_or_else(|| {
         defaulted.push("measuredAt");
@@ -260,7 +263,7 @@ fn into_row(
             resource_id: input.resource_id,
             tenant_id: tenant.to_owned(),
             model_id: input.model_id,
-            drift_type: input.drift_type.to_owned(),
+            drift_type: input.drift_type.as_db().to_owned(),
             drift_score: values.drift_score,
             drift_velocity: values.drift_velocity,
             reconstruction_error: values.reconstruction_error,
@@ -268,7 +271,7 @@ fn into_row(
             ks_statistic: values.ks_statistic,
             wasserstein_distance: values.wasserstein_distance,
             alert_triggered: Some(alert_triggered),
-            alert_level: alert_level.map(str::to_owned),
+            alert_level: alert_level.map(|l| l.as_db().to_owned()),
             time_to_violation_hours: values.time_to_violation_hours,
             measured_at: Some(truncate_to_micros(measured_at)),
             baseline_comparison: input.baseline_comparison,
@@ -286,16 +289,22 @@ mod tests {
     fn the_most_severe_banded_score_sets_the_level() {
         let t = DriftThresholds::default();
         assert_eq!(derived_level(&t, None, None, None), None);
-        assert_eq!(derived_level(&t, Some(0.05), None, None), Some("info"));
+        assert_eq!(
+            derived_level(&t, Some(0.05), None, None),
+            Some(AlertLevel::Info)
+        );
         assert_eq!(
             derived_level(&t, Some(0.05), Some(0.15), None),
-            Some("warning")
+            Some(AlertLevel::Warning)
         );
         assert_eq!(
             derived_level(&t, Some(0.3), Some(0.15), Some(0.0)),
-            Some("critical")
+            Some(AlertLevel::Critical)
         );
         // PSI 0.25 is still moderate: critical starts above it.
-        assert_eq!(derived_level(&t, Some(0.25), None, None), Some("warning"));
+        assert_eq!(
+            derived_level(&t, Some(0.25), None, None),
+            Some(AlertLevel::Warning)
+        );
     }
 }

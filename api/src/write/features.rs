@@ -7,6 +7,7 @@ use super::{
     commit, insert_new, locked_row, save_changes, Checker, DecimalSpec, Fingerprint, Idempotent,
     Writer,
 };
+use crate::domain::{FeatureType, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::{now, truncate_to_micros};
@@ -17,7 +18,7 @@ use crate::store::{now, truncate_to_micros};
 pub struct FeatureSetInput {
     pub feature_set_id: String,
     pub resource_id: String,
-    pub feature_type: &'static str,
+    pub feature_type: FeatureType,
     pub features: serde_json::Value,
     /// When the features were computed; the time of the write when absent.
     pub computed_at: Option<DateTime<Utc>>,
@@ -74,7 +75,7 @@ pub async fn upsert(
         feature_set_id: input.feature_set_id,
         resource_id: input.resource_id,
         tenant_id: txn.tenant().to_owned(),
-        feature_type: input.feature_type.to_owned(),
+        feature_type: input.feature_type.as_db().to_owned(),
         features: input.features,
         feature_version: Some(1),
         computed_at: Some(truncate_to_micros(input.computed_at.unwrap_or(written_at))),

@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use super::{
     commit, create_one, not_found, refuse, Checker, DecimalSpec, Fingerprint, Idempotent, Writer,
 };
+use crate::domain::{FeedbackType, ImpactOnModel, Vocabulary};
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 use crate::identity::can;
 use crate::store::keyed_rows;
@@ -28,7 +29,7 @@ pub struct FeedbackInput {
     /// one is generated when absent.
     pub feedback_id: Option<String>,
     pub prediction_id: String,
-    pub feedback_type: &'static str,
+    pub feedback_type: FeedbackType,
     pub correct_label: Option<bool>,
     pub accuracy_rating: Option<f64>,
     pub comments: Option<String>,
@@ -68,13 +69,15 @@ pub async fn submit(
     check.opt_text("comments", input.comments.as_deref(), MAX_COMMENT_CHARS);
     // A false positive means no violation happened; a false negative, one did.
     match (input.feedback_type, input.correct_label) {
-        ("false_positive", Some(true)) | ("false_negative", Some(false)) => check.problem(
-            "correctLabel",
-            format!(
-                "contradicts feedbackType {}",
-                input.feedback_type.to_uppercase()
-            ),
-        ),
+        (FeedbackType::FalsePositive, Some(true)) | (FeedbackType::FalseNegative, Some(false)) => {
+            check.problem(
+                "correctLabel",
+                format!(
+                    "contradicts feedbackType {}",
+                    input.feedback_type.api_name()
+                ),
+            )
+        }
         _ => {}
     }
     check.caller("userId", writer);
@@ -105,7 +108,7 @@ pub async fn submit(
         feedback_id,
         prediction_id: input.prediction_id,
         tenant_id: txn.tenant().to_owned(),
-        feedback_type: input.feedback_type.to_owned(),
+        feedback_type: input.feedback_type.as_db().to_owned(),
         correct_label: input.correct_label,
         accuracy_rating,
         comments: input.comments,
@@ -127,8 +130,9 @@ pub async fn submit(
 pub async fn mark_processed(
     writer: &Writer<can::ProcessFeedback>,
     feedback_ids: Vec<String>,
-    impact: &'static str,
+    impact: ImpactOnModel,
 ) -> ApiResult<Vec<feedback::Model>> {
+    let impact = impact.as_db();
     let mut seen = HashSet::new();
     let ids: Vec<String> = feedback_ids
         .into_iter()

@@ -11,6 +11,7 @@ use super::{
     commit, create_one, locked_row, not_found, save_changes, Check, Checker, Fingerprint,
     Idempotent, Writer, MAX_ID_CHARS,
 };
+use crate::domain::{ModelStatus, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::{keyed_rows, now};
@@ -32,7 +33,7 @@ pub struct RegisterModel {
     pub encrypted_model: Option<String>,
     pub encryption_key_id: Option<String>,
     /// `training` or `active` (the default).
-    pub status: Option<&'static str>,
+    pub status: Option<ModelStatus>,
     /// The business id of the training job that produced the model.
     pub training_job_id: Option<String>,
 }
@@ -187,8 +188,8 @@ pub async fn register(
         input.encrypted_model.is_some(),
         input.encryption_key_id.as_deref(),
     );
-    let status = input.status.unwrap_or("active");
-    if !["active", "training"].contains(&status) {
+    let status = input.status.unwrap_or(ModelStatus::DEFAULT);
+    if !ModelStatus::REGISTERED.contains(&status) {
         check.problem(
             "status",
             "a model is registered as TRAINING or ACTIVE; use transitionModel afterwards",
@@ -217,11 +218,11 @@ pub async fn register(
         model_path: input.model_path,
         encrypted_model: artefact,
         encryption_key_id: input.encryption_key_id,
-        status: Some(status.to_owned()),
+        status: Some(status.as_db().to_owned()),
         training_job_id,
         created_at: Some(registered_at),
         updated_at: Some(registered_at),
-        deployed_at: (status == "active").then_some(registered_at),
+        deployed_at: (status == ModelStatus::Active).then_some(registered_at),
         retired_at: None,
     };
     create_one::<model::Entity>(txn, row, Vec::new()).await
@@ -308,20 +309,6 @@ pub async fn update(
     Ok(row)
 }
 
-/// The statuses a model may move to from `from` (a missing status is the
-/// schema's default, `active`).
-pub fn allowed_transitions(from: &str) -> &'static [&'static str] {
-    match from {
-        "training" => &["active", "failed"],
-        "active" => &["retired", "failed"],
-        // A retired model can be put back into service (a rollback)…
-        "retired" => &["active"],
-        // …and a failed one trained again.
-        "failed" => &["training"],
-        _ => &[],
-    }
-}
-
 /// Moves a model through its lifecycle. `→ active` sets `deployedAt` (and
 /// clears `retiredAt`), `→ retired` sets `retiredAt`. Moving to the status
 /// the model already has changes nothing (a retry); any move the lifecycle
@@ -329,30 +316,35 @@ pub fn allowed_transitions(from: &str) -> &'static [&'static str] {
 pub async fn transition(
     writer: &Writer<can::ManageModels>,
     model_id: &str,
-    to: &'static str,
+    to: ModelStatus,
 ) -> ApiResult<model::Model> {
     let txn = writer.begin().await?;
     let row = locked_row::<model::Entity>(&txn, model::Column::ModelId, model_id)
         .await?
         .ok_or_else(|| not_found("modelId", "model", model_id))?;
-    let from = row.status.clone().unwrap_or_else(|| "active".to_owned());
-    if from == to {
+    // A status outside the vocabulary (another tool wrote it) may move nowhere.
+    let from_db = row
+        .status
+        .clone()
+        .unwrap_or_else(|| ModelStatus::DEFAULT.as_db().to_owned());
+    let from = ModelStatus::from_db(&from_db);
+    if from == Some(to) {
         return Ok(row);
     }
-    let allowed = allowed_transitions(&from);
+    let allowed = from.map(ModelStatus::next).unwrap_or_default();
     if !allowed.contains(&to) {
         return Err(ApiError::BadUserInput {
             message: format!(
                 "model `{model_id}` cannot move from {} to {}; from {} it may move to {}",
-                from.to_uppercase(),
-                to.to_uppercase(),
-                from.to_uppercase(),
+                from_db.to_uppercase(),
+                to.api_name(),
+                from_db.to_uppercase(),
                 if allowed.is_empty() {
                     "nothing".to_owned()
                 } else {
                     allowed
                         .iter()
-                        .map(|s| s.to_uppercase())
+                        .map(|s| s.api_name())
                         .collect::<Vec<_>>()
                         .join(" or ")
                 }
@@ -362,32 +354,18 @@ pub async fn transition(
     }
     let at: DateTime<Utc> = now();
     let mut changed = row.clone();
-    changed.status = Some(to.to_owned());
+    changed.status = Some(to.as_db().to_owned());
     changed.updated_at = Some(at);
     match to {
-        "active" => {
+        ModelStatus::Active => {
             changed.deployed_at = Some(at);
             changed.retired_at = None;
         }
-        "retired" => changed.retired_at = Some(at),
-        _ => {}
+        ModelStatus::Retired => changed.retired_at = Some(at),
+        ModelStatus::Training | ModelStatus::Failed => {}
     }
     let row = save_changes::<model::Entity>(&txn, row, changed).await?;
     commit(txn).await?;
-    tracing::info!(model = model_id, from = %from, to, "model transitioned");
+    tracing::info!(model = model_id, from = %from_db, to = to.as_db(), "model transitioned");
     Ok(row)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::allowed_transitions;
-
-    #[test]
-    fn the_lifecycle_allows_only_its_moves() {
-        assert_eq!(allowed_transitions("training"), ["active", "failed"]);
-        assert_eq!(allowed_transitions("active"), ["retired", "failed"]);
-        assert_eq!(allowed_transitions("retired"), ["active"]);
-        assert_eq!(allowed_transitions("failed"), ["training"]);
-        assert!(allowed_transitions("unknown").is_empty());
-    }
 }

@@ -9,6 +9,7 @@ use super::{
     check_batch, commit, create_idempotent, locked_row, not_found, referenced_models, save_changes,
     Created, DecimalSpec, Fingerprint, Idempotent, NewRow, Writer,
 };
+use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
 use crate::error::ApiResult;
 use crate::identity::can;
 use crate::store::now;
@@ -34,7 +35,7 @@ pub struct PredictionInput {
     pub confidence_score: f64,
     pub confidence_interval_lower: Option<f64>,
     pub confidence_interval_upper: Option<f64>,
-    pub risk_level: &'static str,
+    pub risk_level: RiskLevel,
     pub risk_score: Option<f64>,
     pub impact_factors: Option<Json>,
     pub uncertainty_sources: Option<Json>,
@@ -47,7 +48,7 @@ pub struct PredictionInput {
     /// When the prediction was made; the time of recording when absent.
     pub prediction_timestamp: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
-    pub remediation_status: Option<&'static str>,
+    pub remediation_status: Option<RemediationStatus>,
     pub remediation_id: Option<uuid::Uuid>,
 }
 
@@ -283,7 +284,7 @@ impl Checked {
                 confidence_score: self.confidence_score,
                 confidence_interval_lower: self.interval_lower,
                 confidence_interval_upper: self.interval_upper,
-                risk_level: input.risk_level.to_owned(),
+                risk_level: input.risk_level.as_db().to_owned(),
                 risk_score: self.risk_score,
                 impact_factors: input.impact_factors,
                 uncertainty_sources: input.uncertainty_sources,
@@ -295,7 +296,7 @@ impl Checked {
                 model_version,
                 prediction_timestamp: Some(crate::store::truncate_to_micros(prediction_timestamp)),
                 expires_at: input.expires_at.map(crate::store::truncate_to_micros),
-                remediation_status: input.remediation_status.map(str::to_owned),
+                remediation_status: input.remediation_status.map(|s| s.as_db().to_owned()),
                 remediation_id: input.remediation_id,
             },
             defaulted,
@@ -308,9 +309,10 @@ impl Checked {
 pub async fn update_remediation(
     writer: &Writer<can::Ingest>,
     prediction_id: &str,
-    status: &'static str,
+    status: RemediationStatus,
     remediation_id: Option<uuid::Uuid>,
 ) -> ApiResult<prediction::Model> {
+    let status = status.as_db();
     let txn = writer.begin().await?;
     let row =
         locked_row::<prediction::Entity>(&txn, prediction::Column::PredictionId, prediction_id)

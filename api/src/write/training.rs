@@ -8,6 +8,7 @@ use super::{
     commit, create_one, locked_row, not_found, save_changes, Check, Checker, DecimalSpec,
     Fingerprint, Idempotent, Writer,
 };
+use crate::domain::{JobStatus, TriggerReason, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::{now, truncate_to_micros};
@@ -22,9 +23,9 @@ pub struct CreateTrainingJob {
     /// generated when absent.
     pub job_id: Option<String>,
     pub model_type: String,
-    pub trigger_reason: &'static str,
+    pub trigger_reason: TriggerReason,
     /// `queued` (the default) or `running`.
-    pub status: Option<&'static str>,
+    pub status: Option<JobStatus>,
     pub training_config: Json,
     pub hyperparameters: Option<Json>,
     pub dataset_info: Option<Json>,
@@ -37,7 +38,7 @@ pub struct CreateTrainingJob {
 /// `error_message: Some(None)` clears it.
 #[derive(Clone, Debug, Default)]
 pub struct TrainingJobChanges {
-    pub status: Option<&'static str>,
+    pub status: Option<JobStatus>,
     pub metrics: Option<Json>,
     pub error_message: Option<Option<String>>,
     pub resource_usage: Option<Json>,
@@ -59,15 +60,6 @@ impl Idempotent for training_job::Entity {
             .json("hyperparameters", row.hyperparameters.as_ref())
             .json("datasetInfo", row.dataset_info.as_ref())
             .opt_text("createdBy", row.created_by.as_deref())
-    }
-}
-
-/// The statuses a job may move to from `from`.
-pub fn allowed_transitions(from: &str) -> &'static [&'static str] {
-    match from {
-        "queued" => &["running", "failed", "cancelled"],
-        "running" => &["completed", "failed", "cancelled"],
-        _ => &[],
     }
 }
 
@@ -99,8 +91,8 @@ pub async fn create(
     check_object(&mut check, "datasetInfo", input.dataset_info.as_ref());
     check_object(&mut check, "resourceUsage", input.resource_usage.as_ref());
     let cost_estimate = check.opt_decimal("costEstimate", input.cost_estimate, DecimalSpec::AMOUNT);
-    let status = input.status.unwrap_or("queued");
-    if !["queued", "running"].contains(&status) {
+    let status = input.status.unwrap_or(JobStatus::Queued);
+    if !JobStatus::CREATED.contains(&status) {
         check.problem(
             "status",
             "a job is created QUEUED or RUNNING; report the rest with updateTrainingJob",
@@ -121,14 +113,14 @@ pub async fn create(
         job_id,
         tenant_id: txn.tenant().to_owned(),
         model_type: input.model_type,
-        trigger_reason: input.trigger_reason.to_owned(),
-        status: status.to_owned(),
+        trigger_reason: input.trigger_reason.as_db().to_owned(),
+        status: status.as_db().to_owned(),
         training_config: input.training_config,
         hyperparameters: input.hyperparameters,
         dataset_info: input.dataset_info,
         metrics: None,
         error_message: None,
-        started_at: (status == "running").then_some(created_at),
+        started_at: (status == JobStatus::Running).then_some(created_at),
         completed_at: None,
         estimated_completion: input.estimated_completion.map(truncate_to_micros),
         created_at: Some(created_at),
@@ -167,14 +159,17 @@ pub async fn update(
         .ok_or_else(|| not_found("jobId", "training job", job_id))?;
     let mut changed = row.clone();
     let at = now();
-    if let Some(to) = changes.status.filter(|to| *to != row.status) {
-        let allowed = allowed_transitions(&row.status);
+    if let Some(to) = changes.status.filter(|to| to.as_db() != row.status) {
+        // A status outside the vocabulary (another tool wrote it) may move nowhere.
+        let allowed = JobStatus::from_db(&row.status)
+            .map(JobStatus::next)
+            .unwrap_or_default();
         if !allowed.contains(&to) {
             return Err(ApiError::BadUserInput {
                 message: format!(
                     "training job `{job_id}` cannot move from {} to {}{}",
                     row.status.to_uppercase(),
-                    to.to_uppercase(),
+                    to.api_name(),
                     if allowed.is_empty() {
                         "; it has finished".to_owned()
                     } else {
@@ -182,7 +177,7 @@ pub async fn update(
                             "; it may move to {}",
                             allowed
                                 .iter()
-                                .map(|s| s.to_uppercase())
+                                .map(|s| s.api_name())
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         )
@@ -191,8 +186,8 @@ pub async fn update(
                 field: Some("input.status".into()),
             });
         }
-        changed.status = to.to_owned();
-        if to == "running" {
+        changed.status = to.as_db().to_owned();
+        if to == JobStatus::Running {
             changed.started_at = changed.started_at.or(Some(at));
         } else {
             changed.completed_at = Some(at);
@@ -223,24 +218,4 @@ pub async fn update(
         writer.events().job_committed(writer.tenant(), job_id);
     }
     Ok(updated)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::allowed_transitions;
-
-    #[test]
-    fn finished_jobs_stay_finished() {
-        assert_eq!(
-            allowed_transitions("queued"),
-            ["running", "failed", "cancelled"]
-        );
-        assert_eq!(
-            allowed_transitions("running"),
-            ["completed", "failed", "cancelled"]
-        );
-        for finished in ["completed", "failed", "cancelled"] {
-            assert!(allowed_transitions(finished).is_empty());
-        }
-    }
 }
