@@ -255,6 +255,13 @@ fn refusal_message(problems: &[InputProblem]) -> String {
     message
 }
 
+/// A conversion that cannot fail (`From` seen as `TryFrom`).
+impl From<std::convert::Infallible> for ApiError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         match classify(&e) {

@@ -165,30 +165,61 @@ pub struct PageInfo {
     pub end_cursor: Option<String>,
 }
 
-/// A list query from a list field's arguments: the data-layer filter, the
-/// ordering, the page window (checked against the limits) and what the
-/// selection asks for.
-#[allow(clippy::too_many_arguments)]
-pub fn list_query<F: Debug, O: Debug>(
-    ctx: &Context<'_>,
-    filter: F,
-    field: O,
-    direction: OrderDirection,
+/// A list field's `orderBy` argument: the field as the store names it, and
+/// the direction.
+pub trait OrderInput: Default {
+    type Field: Debug;
+    fn into_store(self) -> (Self::Field, OrderDirection);
+}
+
+/// `impl OrderInput` for an ordering input of a `field` and a `direction`.
+macro_rules! order_input {
+    ($order:ty => $field:ty) => {
+        impl $crate::graphql::common::OrderInput for $order {
+            type Field = $field;
+
+            fn into_store(self) -> ($field, $crate::graphql::common::OrderDirection) {
+                (self.field.into(), self.direction)
+            }
+        }
+    };
+}
+pub(crate) use order_input;
+
+/// A list field's Relay paging arguments.
+pub fn page(
     first: Option<i32>,
     after: Option<String>,
     last: Option<i32>,
     before: Option<String>,
-) -> ApiResult<ListQuery<F, O>> {
+) -> PageArgs {
+    PageArgs {
+        first,
+        after,
+        last,
+        before,
+    }
+}
+
+/// A list query from a list field's arguments: the store's filter (an
+/// absent one is the default), the ordering, the page window (checked
+/// against the limits) and what the selection asks for.
+pub fn list_query<FI, F, OI>(
+    ctx: &Context<'_>,
+    filter: Option<FI>,
+    order_by: Option<OI>,
+    page: PageArgs,
+) -> ApiResult<ListQuery<F, OI::Field>>
+where
+    FI: Default + TryInto<F>,
+    ApiError: From<FI::Error>,
+    F: Debug,
+    OI: OrderInput,
+{
+    let filter = filter.unwrap_or_default().try_into()?;
+    let (field, direction) = order_by.unwrap_or_default().into_store();
     let limits = ctx.data_opt::<PageLimits>().copied().unwrap_or_default();
-    let window = Window::new(
-        PageArgs {
-            first,
-            after,
-            last,
-            before,
-        },
-        limits,
-    )?;
+    let window = Window::new(page, limits)?;
     let order = store::OrderBy {
         field,
         direction: direction.into(),
@@ -206,6 +237,24 @@ fn want(ctx: &Context<'_>) -> Want {
         count: look.field("totalCount").exists(),
     }
 }
+
+/// Defines a node type over an entity row (a newtype the `#[Object]` impl
+/// then describes), with its Relay connection and edge types.
+macro_rules! node {
+    ($(#[$meta:meta])* $node:ident($row:ty), $connection:ident, $edge:ident) => {
+        $(#[$meta])*
+        pub struct $node($row);
+
+        impl From<$row> for $node {
+            fn from(row: $row) -> Self {
+                Self(row)
+            }
+        }
+
+        $crate::graphql::common::connection!($connection, $edge, $node);
+    };
+}
+pub(crate) use node;
 
 /// Defines a Relay connection type and its edge type for a node type.
 macro_rules! connection {

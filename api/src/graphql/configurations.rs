@@ -4,9 +4,9 @@ use async_graphql::{Context, Enum, InputObject, Json, Object, ID};
 use chrono::{DateTime, Utc};
 use entity::configuration;
 
-use super::common::{
-    connection, list_query, page_complexity, time_range, OrderDirection, TimeRange,
-};
+use super::common::order_input;
+use super::common::page;
+use super::common::{list_query, node, page_complexity, time_range, OrderDirection, TimeRange};
 use super::request_context;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
@@ -25,6 +25,14 @@ pub struct ConfigurationFilter {
     /// Created before this time.
     pub to: Option<DateTime<Utc>>,
     pub updated_at: Option<TimeRange>,
+}
+
+impl TryFrom<ConfigurationFilter> for store::ConfigurationFilter {
+    type Error = ApiError;
+
+    fn try_from(filter: ConfigurationFilter) -> ApiResult<Self> {
+        filter.into_data()
+    }
 }
 
 impl ConfigurationFilter {
@@ -70,16 +78,14 @@ pub struct ConfigurationOrder {
     pub direction: OrderDirection,
 }
 
-/// A snapshot of a resource's configuration.
-pub struct Configuration(configuration::Model);
+order_input!(ConfigurationOrder => DataOrderField);
 
-impl From<configuration::Model> for Configuration {
-    fn from(row: configuration::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(ConfigurationConnection, ConfigurationEdge, Configuration);
+node!(
+    /// A snapshot of a resource's configuration.
+    Configuration(configuration::Model),
+    ConfigurationConnection,
+    ConfigurationEdge
+);
 
 /// A snapshot of a resource's configuration.
 #[Object]
@@ -125,7 +131,6 @@ pub struct ConfigurationsQuery;
 impl ConfigurationsQuery {
     /// Configuration snapshots, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn configurations(
         &self,
         ctx: &Context<'_>,
@@ -137,17 +142,7 @@ impl ConfigurationsQuery {
         before: Option<String>,
     ) -> async_graphql::Result<ConfigurationConnection> {
         let rc = request_context(ctx)?;
-        let order = order_by.unwrap_or_default();
-        let query = list_query(
-            ctx,
-            filter.unwrap_or_default().into_data()?,
-            DataOrderField::from(order.field),
-            order.direction,
-            first,
-            after,
-            last,
-            before,
-        )?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -5,8 +5,10 @@ use chrono::{DateTime, Utc};
 use entity::drift_metric;
 
 use super::analytics::DriftThresholds;
+use super::common::order_input;
+use super::common::page;
 use super::common::{
-    connection, domain_values, float, float_opt, list_query, page_complexity, time_range, vocab,
+    domain_values, float, float_opt, list_query, node, page_complexity, time_range, vocab,
     vocab_opt, vocabulary, FloatRange, OrderDirection,
 };
 use super::explain::{self, ContributionOrder, FeatureContribution, FeatureValueInput};
@@ -14,9 +16,8 @@ use super::limits::WriteLimits;
 use super::loaders::{load_row, ModelById, RowKey};
 use super::models::Model;
 use super::request_context;
-use crate::error::ApiResult;
 use crate::identity::can;
-use crate::store::drift::{self as store, DriftOrderField as DataOrderField, DriftQuery};
+use crate::store::drift::{self as store, DriftOrderField as DataOrderField};
 use crate::store::thresholds::Band;
 use crate::write::drift as write;
 
@@ -91,38 +92,14 @@ pub struct DriftMetricOrder {
     pub direction: OrderDirection,
 }
 
-pub fn drift_query(
-    ctx: &Context<'_>,
-    filter: Option<DriftMetricFilter>,
-    order_by: Option<DriftMetricOrder>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> ApiResult<DriftQuery> {
-    let order = order_by.unwrap_or_default();
-    list_query(
-        ctx,
-        filter.unwrap_or_default().into(),
-        DataOrderField::from(order.field),
-        order.direction,
-        first,
-        after,
-        last,
-        before,
-    )
-}
+order_input!(DriftMetricOrder => DataOrderField);
 
-/// One drift measurement.
-pub struct DriftMetric(drift_metric::Model);
-
-impl From<drift_metric::Model> for DriftMetric {
-    fn from(row: drift_metric::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(DriftMetricConnection, DriftMetricEdge, DriftMetric);
+node!(
+    /// One drift measurement.
+    DriftMetric(drift_metric::Model),
+    DriftMetricConnection,
+    DriftMetricEdge
+);
 
 /// One drift measurement.
 #[Object]
@@ -238,7 +215,6 @@ pub struct DriftQueryRoot;
 impl DriftQueryRoot {
     /// Drift metrics, most recently measured first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn drift_metrics(
         &self,
         ctx: &Context<'_>,
@@ -250,7 +226,7 @@ impl DriftQueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<DriftMetricConnection> {
         let rc = request_context(ctx)?;
-        let query = drift_query(ctx, filter, order_by, first, after, last, before)?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

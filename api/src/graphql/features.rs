@@ -4,9 +4,11 @@ use async_graphql::{Context, Enum, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 use entity::feature_set;
 
+use super::common::order_input;
+use super::common::page;
 use super::common::{
-    connection, domain_values, float_opt, list_query, page_complexity, time_range, vocab,
-    vocabulary, FloatRange, OrderDirection,
+    domain_values, float_opt, list_query, node, page_complexity, time_range, vocab, vocabulary,
+    FloatRange, OrderDirection,
 };
 use super::request_context;
 use crate::identity::can;
@@ -76,16 +78,14 @@ pub struct FeatureSetOrder {
     pub direction: OrderDirection,
 }
 
-/// Features computed for a resource.
-pub struct FeatureSet(feature_set::Model);
+order_input!(FeatureSetOrder => DataOrderField);
 
-impl From<feature_set::Model> for FeatureSet {
-    fn from(row: feature_set::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(FeatureSetConnection, FeatureSetEdge, FeatureSet);
+node!(
+    /// Features computed for a resource.
+    FeatureSet(feature_set::Model),
+    FeatureSetConnection,
+    FeatureSetEdge
+);
 
 /// Features computed for a resource.
 #[Object]
@@ -136,7 +136,6 @@ pub struct FeaturesQuery;
 impl FeaturesQuery {
     /// Feature sets, most recently computed first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn feature_sets(
         &self,
         ctx: &Context<'_>,
@@ -148,17 +147,7 @@ impl FeaturesQuery {
         before: Option<String>,
     ) -> async_graphql::Result<FeatureSetConnection> {
         let rc = request_context(ctx)?;
-        let order = order_by.unwrap_or_default();
-        let query = list_query(
-            ctx,
-            filter.unwrap_or_default().into(),
-            DataOrderField::from(order.field),
-            order.direction,
-            first,
-            after,
-            last,
-            before,
-        )?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -4,16 +4,17 @@ use async_graphql::{Context, Enum, InputObject, Object};
 use chrono::{DateTime, Utc};
 use entity::feedback;
 
+use super::common::order_input;
+use super::common::page;
 use super::common::{
-    connection, domain_values, float_opt, list_query, page_complexity, time_range, vocab,
-    vocab_opt, vocabulary, FloatRange, OrderDirection,
+    domain_values, float_opt, list_query, node, page_complexity, time_range, vocab, vocab_opt,
+    vocabulary, FloatRange, OrderDirection,
 };
 use super::loaders::{load_row, PredictionById, RowKey};
 use super::predictions::Prediction;
 use super::request_context;
-use crate::error::ApiResult;
 use crate::identity::can;
-use crate::store::feedback::{self as store, FeedbackOrderField as DataOrderField, FeedbackQuery};
+use crate::store::feedback::{self as store, FeedbackOrderField as DataOrderField};
 use crate::write::feedback as write;
 
 vocabulary!(
@@ -84,38 +85,14 @@ pub struct FeedbackOrder {
     pub direction: OrderDirection,
 }
 
-pub fn feedback_query(
-    ctx: &Context<'_>,
-    filter: Option<FeedbackFilter>,
-    order_by: Option<FeedbackOrder>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> ApiResult<FeedbackQuery> {
-    let order = order_by.unwrap_or_default();
-    list_query(
-        ctx,
-        filter.unwrap_or_default().into(),
-        DataOrderField::from(order.field),
-        order.direction,
-        first,
-        after,
-        last,
-        before,
-    )
-}
+order_input!(FeedbackOrder => DataOrderField);
 
-/// A reviewer's verdict on a prediction.
-pub struct Feedback(feedback::Model);
-
-impl From<feedback::Model> for Feedback {
-    fn from(row: feedback::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(FeedbackConnection, FeedbackEdge, Feedback);
+node!(
+    /// A reviewer's verdict on a prediction.
+    Feedback(feedback::Model),
+    FeedbackConnection,
+    FeedbackEdge
+);
 
 /// A reviewer's verdict on a prediction.
 #[Object]
@@ -188,7 +165,6 @@ pub struct FeedbackQueryRoot;
 impl FeedbackQueryRoot {
     /// Feedback, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn feedback(
         &self,
         ctx: &Context<'_>,
@@ -200,7 +176,7 @@ impl FeedbackQueryRoot {
         before: Option<String>,
     ) -> async_graphql::Result<FeedbackConnection> {
         let rc = request_context(ctx)?;
-        let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -259,6 +259,31 @@ where
         .unwrap_or_else(|| Page::empty(want.count.then_some(0))))
 }
 
+/// A child list field's page: `relation` names the parent-to-children
+/// relation, whose loader fetches the pages of every parent asking for the
+/// same list arguments at once.
+pub async fn child_page<K, P, F, O, M, C>(
+    ctx: &async_graphql::Context<'_>,
+    relation: impl FnOnce(PageKey<P, store::ListQuery<F, O>>) -> K,
+    parent: P,
+    query: store::ListQuery<F, O>,
+) -> async_graphql::Result<C>
+where
+    DbLoader: Loader<K, Value = Page<M>, Error = LoadError>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+    C: From<Page<M>>,
+{
+    let rc = super::request_context(ctx)?;
+    let want = query.want();
+    let key = relation(PageKey {
+        tenant: rc.tenant(),
+        parent,
+        query: Arc::new(query),
+    });
+    Ok(load_page(rc.loaders(), key, want).await?.into())
+}
+
 /// Loads one row through the request's loader; `None` when the tenant has no such row.
 pub async fn load_row<K, M>(loaders: &Loaders, key: K) -> async_graphql::Result<Option<M>>
 where

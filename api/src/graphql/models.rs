@@ -5,24 +5,24 @@ use chrono::{DateTime, Utc};
 use entity::model;
 
 use super::analytics::{model_performance, ModelPerformance};
+use super::common::order_input;
+use super::common::page;
 use super::common::{
-    clearable, connection, domain_values, list_query, page_complexity, vocab_opt, vocabulary,
+    clearable, domain_values, list_query, node, page_complexity, vocab_opt, vocabulary,
     OrderDirection, TimeRange,
 };
-use super::drift::{drift_query, DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
-use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
+use super::drift::{DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
+use super::feedback::{FeedbackConnection, FeedbackFilter, FeedbackOrder};
+use super::loaders::child_page;
 use super::loaders::{
-    load_page, load_row, DriftOfModel, FeedbackOfModel, ModelById, PageKey, PredictionsOfModel,
-    RowKey, TrainingJobByKey,
+    load_row, DriftOfModel, FeedbackOfModel, ModelById, PredictionsOfModel, RowKey,
+    TrainingJobByKey,
 };
-use super::predictions::{
-    prediction_query, PredictionConnection, PredictionFilter, PredictionOrder,
-};
+use super::predictions::{PredictionConnection, PredictionFilter, PredictionOrder};
 use super::request_context;
 use super::training::TrainingJob;
-use crate::error::ApiResult;
 use crate::identity::can;
-use crate::store::models::{self as store, ModelOrderField as DataOrderField, ModelQuery};
+use crate::store::models::{self as store, ModelOrderField as DataOrderField};
 use crate::write::models as write;
 
 vocabulary!(
@@ -80,27 +80,7 @@ pub struct ModelOrder {
     pub direction: OrderDirection,
 }
 
-pub fn model_query(
-    ctx: &Context<'_>,
-    filter: Option<ModelFilter>,
-    order_by: Option<ModelOrder>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> ApiResult<ModelQuery> {
-    let order = order_by.unwrap_or_default();
-    list_query(
-        ctx,
-        filter.unwrap_or_default().into(),
-        DataOrderField::from(order.field),
-        order.direction,
-        first,
-        after,
-        last,
-        before,
-    )
-}
+order_input!(ModelOrder => DataOrderField);
 
 /// The registered quality metrics of a model.
 #[derive(SimpleObject)]
@@ -128,16 +108,12 @@ impl ModelMetrics {
     }
 }
 
-/// A registered model version.
-pub struct Model(model::Model);
-
-impl From<model::Model> for Model {
-    fn from(row: model::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(ModelConnection, ModelEdge, Model);
+node!(
+    /// A registered model version.
+    Model(model::Model),
+    ModelConnection,
+    ModelEdge
+);
 
 /// A registered model version.
 #[Object]
@@ -231,7 +207,6 @@ impl Model {
 
     /// This model's predictions, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn predictions(
         &self,
         ctx: &Context<'_>,
@@ -242,20 +217,12 @@ impl Model {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<PredictionConnection> {
-        let rc = request_context(ctx)?;
-        let query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want();
-        let key = PredictionsOfModel(PageKey {
-            tenant: rc.tenant(),
-            parent: self.0.model_id.clone(),
-            query: query.into(),
-        });
-        Ok(load_page(rc.loaders(), key, want).await?.into())
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        child_page(ctx, PredictionsOfModel, self.0.model_id.clone(), query).await
     }
 
     /// This model's drift metrics, most recent first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn drift_metrics(
         &self,
         ctx: &Context<'_>,
@@ -266,20 +233,12 @@ impl Model {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<DriftMetricConnection> {
-        let rc = request_context(ctx)?;
-        let query = drift_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want();
-        let key = DriftOfModel(PageKey {
-            tenant: rc.tenant(),
-            parent: self.0.model_id.clone(),
-            query: query.into(),
-        });
-        Ok(load_page(rc.loaders(), key, want).await?.into())
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        child_page(ctx, DriftOfModel, self.0.model_id.clone(), query).await
     }
 
     /// Feedback on this model's predictions, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn feedback(
         &self,
         ctx: &Context<'_>,
@@ -290,15 +249,8 @@ impl Model {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<FeedbackConnection> {
-        let rc = request_context(ctx)?;
-        let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want();
-        let key = FeedbackOfModel(PageKey {
-            tenant: rc.tenant(),
-            parent: self.0.model_id.clone(),
-            query: query.into(),
-        });
-        Ok(load_page(rc.loaders(), key, want).await?.into())
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        child_page(ctx, FeedbackOfModel, self.0.model_id.clone(), query).await
     }
 }
 
@@ -323,7 +275,6 @@ impl ModelsQuery {
 
     /// Models, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn models(
         &self,
         ctx: &Context<'_>,
@@ -335,7 +286,7 @@ impl ModelsQuery {
         before: Option<String>,
     ) -> async_graphql::Result<ModelConnection> {
         let rc = request_context(ctx)?;
-        let query = model_query(ctx, filter, order_by, first, after, last, before)?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -4,25 +4,24 @@ use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use entity::prediction;
 
+use super::common::order_input;
+use super::common::page;
 use super::common::{
-    connection, domain_values, float, float_opt, list_query, page_complexity, vocab, vocab_opt,
+    domain_values, float, float_opt, list_query, node, page_complexity, vocab, vocab_opt,
     vocabulary, FloatRange, OrderDirection,
 };
 use super::explain::{
     self, AttentionWeights, ContributionOrder, FeatureContribution, FeatureValueInput,
 };
-use super::feedback::{feedback_query, FeedbackConnection, FeedbackFilter, FeedbackOrder};
+use super::feedback::{FeedbackConnection, FeedbackFilter, FeedbackOrder};
 use super::limits::WriteLimits;
-use super::loaders::{
-    load_page, load_row, FeedbackOfPrediction, ModelById, PageKey, PredictionById, RowKey,
-};
+use super::loaders::child_page;
+use super::loaders::{load_row, FeedbackOfPrediction, ModelById, PredictionById, RowKey};
 use super::models::Model;
 use super::request_context;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
-use crate::store::predictions::{
-    self as store, PredictionOrderField as DataOrderField, PredictionQuery,
-};
+use crate::store::predictions::{self as store, PredictionOrderField as DataOrderField};
 use crate::write::predictions as write;
 
 vocabulary!(
@@ -68,6 +67,14 @@ pub struct PredictionFilter {
     pub to: Option<DateTime<Utc>>,
     /// Only predictions with (true) or without (false) feedback.
     pub has_feedback: Option<bool>,
+}
+
+impl TryFrom<PredictionFilter> for store::PredictionFilter {
+    type Error = ApiError;
+
+    fn try_from(filter: PredictionFilter) -> ApiResult<Self> {
+        filter.into_data()
+    }
 }
 
 impl PredictionFilter {
@@ -118,28 +125,7 @@ pub struct PredictionOrder {
     pub direction: OrderDirection,
 }
 
-/// Builds a prediction list query from a field's arguments.
-pub fn prediction_query(
-    ctx: &Context<'_>,
-    filter: Option<PredictionFilter>,
-    order_by: Option<PredictionOrder>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> ApiResult<PredictionQuery> {
-    let order = order_by.unwrap_or_default();
-    list_query(
-        ctx,
-        filter.unwrap_or_default().into_data()?,
-        DataOrderField::from(order.field),
-        order.direction,
-        first,
-        after,
-        last,
-        before,
-    )
-}
+order_input!(PredictionOrder => DataOrderField);
 
 /// A lower and upper bound on the violation probability.
 #[derive(async_graphql::SimpleObject)]
@@ -148,16 +134,12 @@ pub struct ConfidenceInterval {
     pub upper: Option<f64>,
 }
 
-/// A model's prediction that a resource will violate a policy, with its explanation.
-pub struct Prediction(prediction::Model);
-
-impl From<prediction::Model> for Prediction {
-    fn from(row: prediction::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(PredictionConnection, PredictionEdge, Prediction);
+node!(
+    /// A model's prediction that a resource will violate a policy, with its explanation.
+    Prediction(prediction::Model),
+    PredictionConnection,
+    PredictionEdge
+);
 
 /// A model's prediction that a resource will violate a policy, with its explanation.
 #[Object]
@@ -282,7 +264,6 @@ impl Prediction {
 
     /// Human feedback on this prediction.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn feedback(
         &self,
         ctx: &Context<'_>,
@@ -293,15 +274,14 @@ impl Prediction {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<FeedbackConnection> {
-        let rc = request_context(ctx)?;
-        let query = feedback_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want();
-        let key = FeedbackOfPrediction(PageKey {
-            tenant: rc.tenant(),
-            parent: self.0.prediction_id.clone(),
-            query: query.into(),
-        });
-        Ok(load_page(rc.loaders(), key, want).await?.into())
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        child_page(
+            ctx,
+            FeedbackOfPrediction,
+            self.0.prediction_id.clone(),
+            query,
+        )
+        .await
     }
 }
 
@@ -326,7 +306,6 @@ impl PredictionsQuery {
 
     /// Predictions, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn predictions(
         &self,
         ctx: &Context<'_>,
@@ -338,15 +317,16 @@ impl PredictionsQuery {
         before: Option<String>,
     ) -> async_graphql::Result<PredictionConnection> {
         let rc = request_context(ctx)?;
-        let query = prediction_query(ctx, filter, order_by, first, after, last, before)?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 
     /// Predictions of the last `hours` hours (1–8760), newest first unless
     /// ordered otherwise; select `model { modelName modelType metrics { accuracy } }`
     /// for what `v_recent_predictions` shows.
-    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
+    // The connection arguments plus the window.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
     async fn recent_predictions(
         &self,
         ctx: &Context<'_>,
@@ -369,7 +349,12 @@ impl PredictionsQuery {
         let since = crate::store::now() - Duration::hours(hours.into());
         let mut filter = filter.unwrap_or_default();
         filter.from = Some(filter.from.map_or(since, |from| from.max(since)));
-        let query = prediction_query(ctx, Some(filter), order_by, first, after, last, before)?;
+        let query = list_query(
+            ctx,
+            Some(filter),
+            order_by,
+            page(first, after, last, before),
+        )?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -4,18 +4,18 @@ use async_graphql::{Context, Enum, InputObject, Json, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 use entity::training_job;
 
+use super::common::order_input;
+use super::common::page;
 use super::common::{
-    clearable, connection, domain_values, float_opt, list_query, page_complexity, time_range,
-    vocab, vocabulary, FloatRange, OrderDirection,
+    clearable, domain_values, float_opt, list_query, node, page_complexity, time_range, vocab,
+    vocabulary, FloatRange, OrderDirection,
 };
-use super::loaders::{load_page, load_row, ModelsOfTrainingJob, PageKey, RowKey, TrainingJobById};
-use super::models::{model_query, ModelConnection, ModelFilter, ModelOrder};
+use super::loaders::child_page;
+use super::loaders::{load_row, ModelsOfTrainingJob, RowKey, TrainingJobById};
+use super::models::{ModelConnection, ModelFilter, ModelOrder};
 use super::request_context;
-use crate::error::ApiResult;
 use crate::identity::can;
-use crate::store::training::{
-    self as store, TrainingJobOrderField as DataOrderField, TrainingJobQuery,
-};
+use crate::store::training::{self as store, TrainingJobOrderField as DataOrderField};
 use crate::write::training as write;
 
 vocabulary!(
@@ -88,38 +88,14 @@ pub struct TrainingJobOrder {
     pub direction: OrderDirection,
 }
 
-fn training_job_query(
-    ctx: &Context<'_>,
-    filter: Option<TrainingJobFilter>,
-    order_by: Option<TrainingJobOrder>,
-    first: Option<i32>,
-    after: Option<String>,
-    last: Option<i32>,
-    before: Option<String>,
-) -> ApiResult<TrainingJobQuery> {
-    let order = order_by.unwrap_or_default();
-    list_query(
-        ctx,
-        filter.unwrap_or_default().into(),
-        DataOrderField::from(order.field),
-        order.direction,
-        first,
-        after,
-        last,
-        before,
-    )
-}
+order_input!(TrainingJobOrder => DataOrderField);
 
-/// A (re)training run.
-pub struct TrainingJob(training_job::Model);
-
-impl From<training_job::Model> for TrainingJob {
-    fn from(row: training_job::Model) -> Self {
-        Self(row)
-    }
-}
-
-connection!(TrainingJobConnection, TrainingJobEdge, TrainingJob);
+node!(
+    /// A (re)training run.
+    TrainingJob(training_job::Model),
+    TrainingJobConnection,
+    TrainingJobEdge
+);
 
 /// A (re)training run.
 #[Object]
@@ -191,7 +167,6 @@ impl TrainingJob {
 
     /// The models this job produced.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn models(
         &self,
         ctx: &Context<'_>,
@@ -202,15 +177,8 @@ impl TrainingJob {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<ModelConnection> {
-        let rc = request_context(ctx)?;
-        let query = model_query(ctx, filter, order_by, first, after, last, before)?;
-        let want = query.want();
-        let key = ModelsOfTrainingJob(PageKey {
-            tenant: rc.tenant(),
-            parent: self.0.id,
-            query: query.into(),
-        });
-        Ok(load_page(rc.loaders(), key, want).await?.into())
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        child_page(ctx, ModelsOfTrainingJob, self.0.id, query).await
     }
 }
 
@@ -235,7 +203,6 @@ impl TrainingQuery {
 
     /// Training jobs, newest first unless ordered otherwise.
     #[graphql(complexity = "page_complexity(first, last, child_complexity)")]
-    #[allow(clippy::too_many_arguments)]
     async fn training_jobs(
         &self,
         ctx: &Context<'_>,
@@ -247,7 +214,7 @@ impl TrainingQuery {
         before: Option<String>,
     ) -> async_graphql::Result<TrainingJobConnection> {
         let rc = request_context(ctx)?;
-        let query = training_job_query(ctx, filter, order_by, first, after, last, before)?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }
