@@ -108,7 +108,7 @@ where
     A: ActiveModelTrait + Send,
 {
     let txn = scoped.begin().await?;
-    api::store::insert_many(&txn, vec![row]).await?;
+    api::write::insert_many(&txn, vec![row]).await?;
     txn.commit().await
 }
 
@@ -198,6 +198,6 @@ where
     A: ActiveModelTrait + Send,
 {
     let txn = scoped.begin().await?;
-    api::store::insert_many(&txn, rows).await?;
+    api::write::insert_many(&txn, rows).await?;
     txn.commit().await
 }

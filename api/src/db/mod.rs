@@ -23,6 +23,11 @@ use crate::identity::Principal;
 use crate::keyed::Keyed;
 use sqlite_deadline::Deadlines;
 
+/// The most parameters one statement binds (an `IN` list, a multi-row
+/// `INSERT`), well under both backends' limits (PostgreSQL 65535, SQLite
+/// 32766).
+pub const MAX_BOUND_PARAMETERS: usize = 30_000;
+
 /// The connection pools. Deliberately offers no query methods of its own:
 /// tenant data is reached through [`Database::scoped`]; the few unscoped
 /// operations (authentication, migrations, schema checks, readiness) live

@@ -21,8 +21,9 @@ use entity::{
 
 use crate::db::{Database, ScopedTxn};
 use crate::identity::Role;
-use crate::store::{insert_many, now};
+use crate::store::now;
 use crate::write::api_keys;
+use crate::write::insert_many;
 
 const TENANT_NAMES: [&str; 2] = ["acme-cloud", "globex-ops"];
 const DEMO_KEY_PREFIX: &str = "demo-";

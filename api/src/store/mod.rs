@@ -108,9 +108,8 @@ where
     Ok(found)
 }
 
-/// The most keys bound in one `IN` list, well under both backends'
-/// bound-parameter limits (PostgreSQL 65535, SQLite 32766).
-pub const MAX_KEYS: usize = 30_000;
+/// The most keys bound in one `IN` list.
+pub const MAX_KEYS: usize = crate::db::MAX_BOUND_PARAMETERS;
 
 /// One page of a list in a transaction of its own: `base` gives the
 /// tenant's rows matching the query's filter, `sort` its ordering.
@@ -224,27 +223,4 @@ impl<F, O> Hash for ListQuery<F, O> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.identity.hash(state);
     }
-}
-
-/// Inserts rows in multi-row statements sized to stay under both backends'
-/// bound-parameter limits.
-pub async fn insert_many<A>(txn: &crate::db::ScopedTxn, rows: Vec<A>) -> Result<(), sea_orm::DbErr>
-where
-    A: sea_orm::ActiveModelTrait + Send,
-{
-    use sea_orm::{EntityTrait, QueryTrait};
-    const PARAMETERS_PER_STATEMENT: usize = 30_000;
-    use sea_orm::Iterable;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let columns = <A::Entity as EntityTrait>::Column::iter().count().max(1);
-    let chunk = (PARAMETERS_PER_STATEMENT / columns).max(1);
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let batch: Vec<A> = rows.by_ref().take(chunk).collect();
-        let statement = <A::Entity as EntityTrait>::insert_many(batch).build(txn.backend());
-        txn.execute(statement).await?;
-    }
-    Ok(())
 }

@@ -5,8 +5,9 @@ use entity::{alert_event, alert_sequence};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{DbErr, EntityTrait, QueryTrait, Set};
 
+use super::insert_many;
 use crate::db::ScopedTxn;
-use crate::store::{insert_many, now};
+use crate::store::now;
 
 /// Writes one event per metric id, in the given order, numbered after the
 /// tenant's last event; returns the numbers. The sequence row's lock is held

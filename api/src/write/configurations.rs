@@ -85,7 +85,7 @@ pub async fn upsert(
                 updated_at: Some(at),
             };
             let active: configuration::ActiveModel = row.clone().into_active_model();
-            crate::store::insert_many(&txn, vec![active.reset_all()])
+            super::insert_many(&txn, vec![active.reset_all()])
                 .await
                 .map_err(ApiError::from_write)?;
             row

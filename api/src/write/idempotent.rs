@@ -1,0 +1,303 @@
+//! Idempotent creates: a retried create is recognised by its business id
+//! and fingerprint, and answered with what it stored the first time.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, FromQueryResult, IntoActiveModel, QueryTrait};
+use serde_json::Value as Json;
+
+use super::commit;
+use super::validate::{refuse, round};
+use crate::db::{ScopedTxn, MAX_BOUND_PARAMETERS};
+use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::store::{keyed_rows, TenantOwned};
+
+/// A row's client-given content in a comparable form: field name (as the
+/// API spells it) → normalized value. Two writes with the same id are the
+/// same write when their fingerprints agree.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Fingerprint(BTreeMap<&'static str, Json>);
+
+impl Fingerprint {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn text(mut self, field: &'static str, value: &str) -> Self {
+        self.0.insert(field, Json::String(value.to_owned()));
+        self
+    }
+
+    pub fn opt_text(mut self, field: &'static str, value: Option<&str>) -> Self {
+        self.0
+            .insert(field, value.map_or(Json::Null, |v| Json::String(v.into())));
+        self
+    }
+
+    /// A decimal at its column's scale, whatever the backend returned
+    /// (PostgreSQL keeps the scale, SQLite stores binary floats).
+    pub fn decimal(self, field: &'static str, value: &Decimal, scale: u32) -> Self {
+        self.opt_decimal(field, Some(value), scale)
+    }
+
+    pub fn opt_decimal(mut self, field: &'static str, value: Option<&Decimal>, scale: u32) -> Self {
+        let value = value.map_or(Json::Null, |d| {
+            Json::String(round(*d, scale).normalize().to_string())
+        });
+        self.0.insert(field, value);
+        self
+    }
+
+    pub fn json(mut self, field: &'static str, value: Option<&Json>) -> Self {
+        self.0.insert(field, value.cloned().unwrap_or(Json::Null));
+        self
+    }
+
+    pub fn time(mut self, field: &'static str, value: Option<DateTime<Utc>>) -> Self {
+        let value = value.map_or(Json::Null, |t| {
+            Json::String(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        });
+        self.0.insert(field, value);
+        self
+    }
+
+    pub fn value(mut self, field: &'static str, value: impl Into<Json>) -> Self {
+        self.0.insert(field, value.into());
+        self
+    }
+
+    /// Leaves out fields the server filled in because the client did not
+    /// give them (a default timestamp, say): a retry cannot repeat those.
+    pub fn without(mut self, fields: &[&'static str]) -> Self {
+        for field in fields {
+            self.0.remove(field);
+        }
+        self
+    }
+
+    /// The fields of `self` (the new write) whose value `stored` does not share.
+    pub fn differences(&self, stored: &Fingerprint) -> Vec<&'static str> {
+        self.0
+            .iter()
+            .filter(|(field, value)| stored.0.get(*field) != Some(value))
+            .map(|(field, _)| *field)
+            .collect()
+    }
+}
+
+/// A table whose rows a client creates under a business id it chooses, so a
+/// retried create can be recognised.
+pub trait Idempotent: TenantOwned
+where
+    Self::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<Self::ActiveModel>,
+{
+    /// The business id column, unique per tenant.
+    fn key_column() -> Self::Column;
+
+    /// A row's business id.
+    fn key(row: &Self::Model) -> String {
+        match sea_orm::ModelTrait::get(row, Self::key_column()) {
+            sea_orm::Value::String(Some(key)) => key,
+            other => unreachable!("business ids are text, not {other:?}"),
+        }
+    }
+
+    /// The content a retry must repeat to be the same write.
+    fn fingerprint(row: &Self::Model) -> Fingerprint;
+}
+
+/// A row to create, with the fields the server filled in for it.
+pub struct NewRow<M> {
+    pub row: M,
+    /// Fields left to server defaults, not compared on a retry.
+    pub defaulted: Vec<&'static str>,
+}
+
+/// What an idempotent create stored: each row as it now is, in input order,
+/// and whether this call inserted it.
+pub struct Created<M> {
+    pub rows: Vec<M>,
+    pub inserted: Vec<bool>,
+}
+
+impl<M> Default for Created<M> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            inserted: Vec::new(),
+        }
+    }
+}
+
+impl<M> Created<M> {
+    pub fn inserted_count(&self) -> usize {
+        self.inserted.iter().filter(|i| **i).count()
+    }
+}
+
+/// Creates `rows` (whose ids the caller checked are distinct) in `txn`: a
+/// multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`,
+/// then a read of the rows that already existed. An existing row whose
+/// fingerprint matches is the same write made before (a retry) and is
+/// returned as stored; one that differs refuses the whole input with
+/// `CONFLICT`, naming the differing fields. `path` names the input (`input`
+/// for one object, `input[i]` for lists when `list` is set).
+///
+/// Concurrent creates of the same ids are safe: on PostgreSQL the second
+/// waits on the unique index for the first to commit and then skips the row;
+/// on SQLite write transactions do not overlap at all.
+pub(crate) async fn create_idempotent<E>(
+    txn: &ScopedTxn,
+    rows: Vec<NewRow<E::Model>>,
+    path: &str,
+    list: bool,
+) -> ApiResult<Created<E::Model>>
+where
+    E: Idempotent,
+    E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel> + Clone,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    if rows.is_empty() {
+        return Ok(Created::default());
+    }
+    let new_rows: Vec<&E::Model> = rows.iter().map(|new| &new.row).collect();
+    let inserted_keys = insert_new::<E>(txn, &new_rows).await?;
+
+    let existing_keys: Vec<String> = rows
+        .iter()
+        .map(|new| E::key(&new.row))
+        .filter(|key| !inserted_keys.contains(key))
+        .collect();
+    let mut existing =
+        keyed_rows::<E, String>(txn, E::key_column(), &existing_keys, E::key).await?;
+
+    let mut conflicts = Vec::new();
+    let mut out = Created {
+        rows: Vec::with_capacity(rows.len()),
+        inserted: Vec::with_capacity(rows.len()),
+    };
+    for (index, new) in rows.into_iter().enumerate() {
+        let key = E::key(&new.row);
+        if inserted_keys.contains(&key) {
+            out.rows.push(new.row);
+            out.inserted.push(true);
+            continue;
+        }
+        let Some(stored) = existing.remove(&key) else {
+            // Neither inserted nor readable: only another tenant's row could
+            // do that, which the key (it carries the tenant) rules out.
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "row {key:?} was neither inserted nor found"
+            )));
+        };
+        let differing = E::fingerprint(&new.row)
+            .without(&new.defaulted)
+            .differences(&E::fingerprint(&stored));
+        if differing.is_empty() {
+            out.rows.push(stored);
+            out.inserted.push(false);
+        } else {
+            conflicts.push(InputProblem {
+                index: list.then_some(index),
+                id: Some(key.clone()),
+                field: if list {
+                    format!("{path}[{index}].{}", differing[0])
+                } else {
+                    format!("{path}.{}", differing[0])
+                },
+                message: format!(
+                    "`{key}` already exists with different content (differs in {})",
+                    differing.join(", ")
+                ),
+            });
+        }
+    }
+    refuse(Refusal::Conflict, conflicts)?;
+    Ok(out)
+}
+
+/// [`create_idempotent`] of one input object at `input`, committing `txn`.
+pub(crate) async fn create_one<E>(
+    txn: ScopedTxn,
+    row: E::Model,
+    defaulted: Vec<&'static str>,
+) -> ApiResult<E::Model>
+where
+    E: Idempotent,
+    E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel> + Clone,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let mut created =
+        create_idempotent::<E>(&txn, vec![NewRow { row, defaulted }], "input", false).await?;
+    commit(txn).await?;
+    created
+        .rows
+        .pop()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a create returned no row")))
+}
+
+/// Inserts the `rows` whose business id the tenant does not have yet
+/// (multi-row `INSERT … ON CONFLICT (tenant, id) DO NOTHING RETURNING id`,
+/// in id order) and returns the ids it inserted.
+pub(crate) async fn insert_new<E>(txn: &ScopedTxn, rows: &[&E::Model]) -> ApiResult<HashSet<String>>
+where
+    E: Idempotent,
+    E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel> + Clone,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    use sea_orm::Iterable;
+    let columns = E::Column::iter().count().max(1);
+    let chunk = (MAX_BOUND_PARAMETERS / columns).max(1);
+    // In key order: concurrent batches sharing ids then take the unique
+    // index's row locks in one order and cannot deadlock on PostgreSQL.
+    let mut rows = rows.to_vec();
+    rows.sort_by_cached_key(|row| E::key(row));
+    let mut inserted = HashSet::with_capacity(rows.len());
+    for batch in rows.chunks(chunk) {
+        let active: Vec<E::ActiveModel> = batch
+            .iter()
+            .map(|row| (*row).clone().into_active_model().reset_all())
+            .collect();
+        let mut insert = E::insert_many(active);
+        insert.query().on_conflict(
+            OnConflict::columns([E::tenant_column(), E::key_column()])
+                .do_nothing()
+                .to_owned(),
+        );
+        insert.query().returning_col(E::key_column());
+        let statement = insert.build(txn.backend());
+        for returned in txn
+            .query_all(statement)
+            .await
+            .map_err(ApiError::from_write)?
+        {
+            inserted.insert(returned.try_get_by_index::<String>(0)?);
+        }
+    }
+    Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use rust_decimal::prelude::FromPrimitive;
+
+    #[test]
+    fn fingerprints_compare_decimals_at_column_scale_and_skip_defaults() {
+        let pg = Fingerprint::new()
+            .decimal("p", &Decimal::new(81000, 5), 4)
+            .time("at", Some(Utc::now()));
+        let sqlite = Fingerprint::new()
+            .decimal("p", &Decimal::from_f64(0.8100000000000001).unwrap(), 4)
+            .time("at", None);
+        assert_eq!(
+            pg.clone().without(&["at"]).differences(&sqlite),
+            Vec::<&str>::new()
+        );
+        assert_eq!(pg.differences(&sqlite), vec!["at"]);
+    }
+}
