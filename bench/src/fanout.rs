@@ -4,15 +4,19 @@
 //! the subscriber reading the alert (the write's own time included); memory
 //! is the gateway's resident set before and after the subscribers connected.
 
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use api::auth::Role;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::args::Args;
+use crate::common::ms;
 use crate::process::Gateway;
 use crate::stats::Samples;
 
@@ -237,4 +241,73 @@ pub async fn run(
         rss_subscribed_kib,
         connect_time,
     })
+}
+
+pub(crate) async fn fan_out(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let db = api::db::Database::connect(&args.database_url, 2).await?;
+    let mut keys = Vec::new();
+    for tenant in tenants {
+        keys.push(TenantKeys {
+            tenant: tenant.clone(),
+            viewer: api::ops::keys::create_for_tenant(&db, tenant, Role::Viewer, "bench")
+                .await?
+                .secret,
+            service: api::ops::keys::create_for_tenant(&db, tenant, Role::Service, "bench")
+                .await?
+                .secret,
+        });
+    }
+    writeln!(out, "## Alert fan-out\n")?;
+    writeln!(out, "A `{}` process on the same PostgreSQL database; subscribers spread over the {} tenants \
+              (`driftAlerts` from the tenant's cursor), {} alerts written at {}/s round-robin over the tenants. \
+              Latency: from the start of the write to the subscriber reading the alert. Memory: the process's resident set.\n",
+        args.mlgate_bin.display(), tenants.len(), args.alerts, args.alerts_per_second)?;
+    writeln!(out, "| subscribers | deliveries | connect all (s) | p50 | p99 | max (ms) | RSS before → with subscribers (MiB) | per subscriber (KiB) |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    for &subscribers in &args.subscribers {
+        // One viewer key per tenant stands for all of the tenant's
+        // dashboards: thousands of sockets and subscribes per key, past the
+        // per-credential defaults meant for one client.
+        let gateway = crate::process::Gateway::start(
+            &args.mlgate_bin,
+            &args.database_url,
+            &[
+                "--no-migrate",
+                "--playground",
+                "false",
+                "--ws-max-sockets-per-credential",
+                "1000000",
+                "--credential-rate",
+                "0",
+                "--tenant-rate",
+                "0",
+            ],
+        )
+        .await?;
+        let result = run(
+            &gateway,
+            &keys,
+            subscribers,
+            args.alerts,
+            args.alerts_per_second,
+        )
+        .await?;
+        writeln!(
+            out,
+            "| {} | {} | {:.1} | {} | {} | {} | {:.1} → {:.1} | {:.1} |",
+            result.subscribers,
+            result.deliveries,
+            result.connect_time.as_secs_f64(),
+            ms(result.latency.p50()),
+            ms(result.latency.p99()),
+            ms(result.latency.quantile_ms(1.0)),
+            result.rss_before_kib as f64 / 1024.0,
+            result.rss_subscribed_kib as f64 / 1024.0,
+            result.bytes_per_subscriber() / 1024.0
+        )?;
+        gateway.stop().await;
+    }
+    writeln!(out)?;
+    Ok(out)
 }

@@ -10,9 +10,18 @@
 //! predictions absent instead of zero, and model performance over every
 //! model with predictions rather than the active ones.
 
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use anyhow::ensure;
+use api::auth::Role;
 use serde_json::{json, Value as Json};
 
+use crate::args::Args;
+use crate::common::{in_process, mlgate_mix, ms, pool, post_graphql};
+use crate::load::closed_loop;
 use crate::reads::{self, Query, Windows};
 
 const HIGH_RISK: &str = r#"query HighRisk($from: Datetime!) {
@@ -192,4 +201,132 @@ pub fn same_results(query: Query, theirs: &Json, floor: &Json) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// A PostGraphile request: the tenant rides in a header its `pgSettings` read.
+pub(crate) async fn postgraphile_request(
+    client: &reqwest::Client,
+    url: &str,
+    tenant: &str,
+    query: &str,
+    variables: &Json,
+) -> anyhow::Result<Json> {
+    post_graphql(
+        client.post(url).header("x-tenant", tenant),
+        query,
+        variables,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("PostGraphile: {e}"))
+}
+
+/// The read mix through mlgate and through PostGraphile v4 (started here
+/// from `bench/postgraphile`, pool of the same size), same client, same
+/// closed loop.
+pub(crate) async fn versus_postgraphile(args: &Args, tenant: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("postgraphile");
+    anyhow::ensure!(
+        dir.join("node_modules").is_dir(),
+        "PostGraphile is not installed: run `npm ci --prefix bench/postgraphile`"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _postgraphile = tokio::process::Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .env("DATABASE_URL", &args.database_url)
+        .env("PORT", port.to_string())
+        .env("POOL_SIZE", args.pool_size.to_string())
+        .env("NODE_ENV", "production")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start node: {e}"))?;
+    let theirs_url = format!("http://127.0.0.1:{port}/graphql");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let started = Instant::now();
+    while postgraphile_request(&client, &theirs_url, tenant, "{ __typename }", &json!({}))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "PostGraphile never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let version = std::fs::read_to_string(dir.join("node_modules/postgraphile/package.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<Json>(&s).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+
+    let server = in_process(args).await?;
+    let key = api::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
+        .await?
+        .secret;
+    let floor_pool = pool(&args.database_url, args.pool_size).await?;
+    let windows = Arc::new(Windows::at(chrono::Utc::now(), "ensemble-risk-03"));
+    for query in Query::ALL {
+        let floor = reads::floor(&floor_pool, tenant, query, &windows).await?;
+        let (document, variables) = reads::graphql(query, &windows);
+        let mine = crate::common::graphql(&client, &server.url, &key, document, &variables).await?;
+        reads::same_results(query, &mine, &floor)?;
+        let (document, variables) = graphql(query, &windows);
+        let theirs =
+            postgraphile_request(&client, &theirs_url, tenant, document, &variables).await?;
+        same_results(query, &theirs, &floor)?;
+    }
+
+    writeln!(
+        out,
+        "## Beside PostGraphile
+"
+    )?;
+    writeln!(out, "PostGraphile {version} with `@graphile/pg-aggregates` and `postgraphile-plugin-connection-filter` (`bench/postgraphile/server.mjs`: Node, pool of {} connections, each request in a transaction as the gateway role with the tenant set, like mlgate), over the same database; tenant `{tenant}`. \
+              Both answer the read mix, checked against the SQL floor first; PostGraphile is asked for less where its schema cannot say the same (no percentiles, whole SHAP objects, no latest PSI, no gap filling). Same client, same closed loop as above.\n", args.pool_size)?;
+    writeln!(out, "| concurrency | mlgate req/s | p50 | p99 (ms) | PostGraphile req/s | p50 | p99 (ms) | throughput ratio |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    let duration = Duration::from_secs(args.seconds);
+    for &concurrency in &args.concurrency {
+        let mine = mlgate_mix(&client, &server.url, &key, &windows, concurrency, duration).await?;
+        let theirs = {
+            let (client, url, windows, tenant) = (
+                client.clone(),
+                theirs_url.clone(),
+                windows.clone(),
+                tenant.to_owned(),
+            );
+            closed_loop(concurrency, duration / 5, duration, move |worker, i| {
+                let (client, url, tenant) = (client.clone(), url.clone(), tenant.clone());
+                let query = Query::ALL[(worker + i as usize) % Query::ALL.len()];
+                let (document, variables) = graphql(query, &windows);
+                async move {
+                    postgraphile_request(&client, &url, &tenant, document, &variables)
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await?
+        };
+        writeln!(
+            out,
+            "| {concurrency} | {:.0} | {} | {} | {:.0} | {} | {} | {:.2}× |",
+            mine.throughput(),
+            ms(mine.p50()),
+            ms(mine.p99()),
+            theirs.throughput(),
+            ms(theirs.p50()),
+            ms(theirs.p99()),
+            mine.throughput() / theirs.throughput()
+        )?;
+    }
+    writeln!(out)?;
+    let _ = server.stop.send(());
+    let _ = server.handle.await;
+    Ok(out)
 }

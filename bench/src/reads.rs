@@ -4,9 +4,17 @@
 //! predictions, the same counts and percentiles), so the floor really fetches
 //! what mlgate answers and a broken query fails the run instead of timing it.
 
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use api::auth::Role;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use serde_json::{json, Value as Json};
+
+use crate::args::Args;
+use crate::common::{count, in_process, mlgate_mix, ms, one_query, pool, Target};
+use crate::load::closed_loop;
 
 /// One query of the mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -442,6 +450,97 @@ pub fn same_results(query: Query, mlgate: &Json, floor: &Json) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+pub(crate) async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let server = in_process(args).await?;
+    let key = api::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
+        .await?
+        .secret;
+    let floor_pool = pool(&args.database_url, args.pool_size).await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let windows = Arc::new(Windows::at(chrono::Utc::now(), "ensemble-risk-03"));
+    let tenant_predictions = count(
+        &floor_pool,
+        &format!("SELECT count(*) FROM ml_predictions WHERE tenant_id = '{tenant}'"),
+    )
+    .await?;
+
+    writeln!(out, "## Read mix\n")?;
+    writeln!(out, "Tenant `{tenant}` ({tenant_predictions} predictions); gateway pool and SQL-floor pool of {} connections each; \
+              the tenant may hold {} % of the gateway's pool, {} % for analytics (`--tenant-db-share`, `--tenant-analytics-share`). \
+              The floor is hand-written SQL returning the same results (checked before timing), run over its own pool from the harness.\n", args.pool_size, args.tenant_db_share, args.tenant_analytics_share)?;
+    writeln!(
+        out,
+        "| query | statements per request (mlgate) | p50 mlgate (ms) | p50 floor (ms) | ratio |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|")?;
+    let per_query = std::time::Duration::from_secs((args.seconds / 2).max(1));
+    let target = Target {
+        client: &client,
+        url: &server.url,
+        key: &key,
+        floor_pool: &floor_pool,
+        tenant,
+        windows: &windows,
+    };
+    for query in Query::ALL {
+        let (statements, mine, theirs) = one_query(&target, &server.db, query, per_query).await?;
+        writeln!(
+            out,
+            "| {} | {statements} | {} | {} | {:.2}× |",
+            query.name(),
+            ms(mine.p50()),
+            ms(theirs.p50()),
+            mine.p50() / theirs.p50()
+        )?;
+    }
+
+    writeln!(
+        out,
+        "\nThe five queries in turn, each worker cycling through them:\n"
+    )?;
+    writeln!(out, "| concurrency | mlgate req/s | p50 | p95 | p99 (ms) | floor req/s | p50 | p95 | p99 (ms) | p50 ratio |")?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|---|---|")?;
+    let duration = std::time::Duration::from_secs(args.seconds);
+    for &concurrency in &args.concurrency {
+        let mine = mlgate_mix(&client, &server.url, &key, &windows, concurrency, duration).await?;
+        let theirs = {
+            let (floor_pool, windows, tenant) =
+                (floor_pool.clone(), windows.clone(), tenant.to_owned());
+            closed_loop(concurrency, duration / 5, duration, move |worker, i| {
+                let (floor_pool, windows, tenant) =
+                    (floor_pool.clone(), windows.clone(), tenant.clone());
+                let query = Query::ALL[(worker + i as usize) % Query::ALL.len()];
+                async move {
+                    floor(&floor_pool, &tenant, query, &windows)
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await?
+        };
+        writeln!(
+            out,
+            "| {concurrency} | {:.0} | {} | {} | {} | {:.0} | {} | {} | {} | {:.2}× |",
+            mine.throughput(),
+            ms(mine.p50()),
+            ms(mine.p95()),
+            ms(mine.p99()),
+            theirs.throughput(),
+            ms(theirs.p50()),
+            ms(theirs.p95()),
+            ms(theirs.p99()),
+            mine.p50() / theirs.p50()
+        )?;
+    }
+    writeln!(out)?;
+    let _ = server.stop.send(());
+    let _ = server.handle.await;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -21,14 +21,14 @@ use crate::store::analytics::{
     drift as drift_data, performance as perf, shap as shap_data, stats as stats_data, Bucketing,
 };
 use crate::store::filter::invalid;
-
 use drift::DriftSummary;
 use measures::measures_read;
-pub use performance::{model_performance, ModelPerformance};
 use performance::{performance_options, performance_read, ModelComparison, PerformanceDifference};
 use shap::{FeatureImportance, ShapImportance};
-pub use stats::PredictionGroupBy;
 use stats::{PredictionStats, PredictionStatsGroup, PredictionStatsKey};
+
+pub use performance::{model_performance, ModelPerformance};
+pub use stats::PredictionGroupBy;
 pub use thresholds::DriftThresholds;
 
 /// `shapImportance`'s `top` when none is given.

@@ -23,11 +23,11 @@ use sea_orm::{
 
 use crate::db::ScopedTxn;
 use crate::error::ApiResult;
+use cursor::{decode_window_cursor, encode_cursor};
+use keyset::{keyset_condition, lateral_pages, numbered_pages, query_order};
 
 pub use cursor::{decode_position, encode_position};
-use cursor::{decode_window_cursor, encode_cursor};
 pub use keyset::number_value;
-use keyset::{keyset_condition, lateral_pages, numbered_pages, query_order};
 pub use window::{PageArgs, PageLimits, Window};
 
 /// What a connection's selection needs: rows (edges, nodes, page info)
