@@ -150,7 +150,7 @@ async fn the_page_is_the_built_app_and_never_replaces_json() {
         .unwrap()
         .to_owned();
     let html = page.text().await.unwrap();
-    if api::transport::playground::is_built() {
+    if api::playground::is_built() {
         assert!(html.contains(r#"<div id="root">"#), "{html}");
         assert!(policy.contains("script-src 'self';"), "{policy}");
         let asset = html
@@ -229,7 +229,7 @@ async fn the_playground_works_in_headless_chromium() {
         return;
     }
     assert!(
-        api::transport::playground::is_built(),
+        api::playground::is_built(),
         "the playground was not built into this binary (npm missing when api/build.rs ran?)"
     );
     let test_db = TestDb::sqlite().await;

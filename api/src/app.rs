@@ -105,11 +105,6 @@ impl Application {
         self.db.clone()
     }
 
-    /// The routes, for tests that drive them without a socket.
-    pub fn router(&self) -> Router {
-        self.router.clone()
-    }
-
     /// What `--demo` created, with the demo API keys.
     pub fn demo(&self) -> Option<&DemoSummary> {
         self.demo.as_ref()

@@ -278,14 +278,6 @@ impl Events {
             kind: Kind::Subscription,
         }
     }
-
-    /// (open WebSocket connections, running subscriptions) on this process.
-    pub fn counts(&self) -> (usize, usize) {
-        (
-            self.inner.connections.load(Ordering::Relaxed),
-            self.inner.subscriptions.load(Ordering::Relaxed),
-        )
-    }
 }
 
 enum Kind {

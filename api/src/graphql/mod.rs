@@ -33,7 +33,6 @@ use crate::write::Writer;
 pub use batch::BatchExecutor;
 pub use document::{admit, operation_type, Admitted};
 pub use limits::{QueryLimits, WriteLimits};
-pub use me::Me;
 
 #[derive(MergedObject, Default)]
 pub struct Query(

@@ -22,7 +22,7 @@ use crate::graphql::{AppSchema, Introspection, QueryLimits};
 
 pub use admission::{Admission, AdmissionSettings, Rate};
 pub use response::ResponseLimits;
-pub use serve::{serve, ClientAddress, Shutdown};
+pub use serve::{serve, Shutdown};
 
 /// Request bodies up to 8 MiB are read.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
