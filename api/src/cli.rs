@@ -153,14 +153,11 @@ async fn drift_thresholds(db: &Database, args: DriftThresholdArgs) -> anyhow::Re
             warning: warning.unwrap_or_default(),
             critical: critical.unwrap_or_default(),
         };
-        Some(
-            DriftThresholds::new(
-                band(args.psi_warning, args.psi_critical),
-                band(args.ks_warning, args.ks_critical),
-                band(args.wasserstein_warning, args.wasserstein_critical),
-            )
-            .map_err(|e| anyhow::anyhow!(e.message()))?,
-        )
+        Some(DriftThresholds::new(
+            band(args.psi_warning, args.psi_critical),
+            band(args.ks_warning, args.ks_critical),
+            band(args.wasserstein_warning, args.wasserstein_critical),
+        )?)
     } else {
         None
     };

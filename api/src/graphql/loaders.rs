@@ -255,7 +255,7 @@ where
     Ok(loaders
         .load_one(key)
         .await
-        .map_err(crate::error::shared)?
+        .map_err(super::error::shared)?
         .unwrap_or_else(|| Page::empty(want.count.then_some(0))))
 }
 
@@ -291,5 +291,5 @@ where
     K: Send + Sync + Hash + Eq + Clone + 'static,
     M: Send + Sync + Clone + 'static,
 {
-    loaders.load_one(key).await.map_err(crate::error::shared)
+    loaders.load_one(key).await.map_err(super::error::shared)
 }

@@ -9,6 +9,7 @@ mod configurations;
 mod cost;
 mod document;
 mod drift;
+pub(crate) mod error;
 mod explain;
 mod features;
 mod feedback;

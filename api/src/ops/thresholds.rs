@@ -12,13 +12,9 @@ pub async fn set_or_show(
 ) -> anyhow::Result<DriftThresholds> {
     let txn = db.begin_as_operator(tenant).await?;
     if let Some(wanted) = wanted {
-        store(&txn, wanted)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))?;
+        store(&txn, wanted).await?;
     }
-    let current = for_tenant(&txn)
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message()))?;
+    let current = for_tenant(&txn).await?;
     txn.commit().await?;
     Ok(current)
 }

@@ -30,7 +30,8 @@ use super::serve::ClientAddress;
 use super::ws;
 use super::{graphql_request, AppState};
 use crate::auth::AuthError;
-use crate::error::{code, default_code, fill_missing_codes, is_request_error, ApiError};
+use crate::error::{code, ApiError};
+use crate::graphql::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
 use crate::identity::Principal;
 
