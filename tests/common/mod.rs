@@ -240,10 +240,15 @@ impl TestServer {
     /// WebSocket re-check its credential: a test that counts statements must
     /// not start before that.
     async fn wait_ready(&self) {
+        // Its own client, keeping no connection open: a test may cap them.
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let status = self
-                .client
+            let status = client
                 .get(self.url("/ready"))
                 .send()
                 .await
