@@ -12,8 +12,8 @@ const SECRET: &str = "test-secret-with-enough-entropy-0123456789";
 
 fn config_with_jwt(test_db: &TestDb) -> api::Config {
     let mut config = test_db.config();
-    config.serve.jwt_secret = Some(SECRET.into());
-    config.serve.jwt_public_key_file = Some(
+    config.serve.auth.jwt_secret = Some(SECRET.into());
+    config.serve.auth.jwt_public_key_file = Some(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/jwt-rs256-public.pem"),
     );

@@ -150,9 +150,9 @@ backend_tests! {
     async fn limits_are_configurable(test_db: TestDb) {
         let key = test_db.key(TENANT, Role::Viewer).await;
         let mut config = test_db.config();
-        config.serve.max_page_size = 10;
-        config.serve.default_page_size = 3;
-        config.serve.max_query_depth = 4;
+        config.serve.limits.max_page_size = 10;
+        config.serve.limits.default_page_size = 3;
+        config.serve.limits.max_query_depth = 4;
         let server = TestServer::start(config).await;
         let (_, body) = server.graphql(&key, "{ models(first: 11) { totalCount } }").await;
         assert_eq!(body["errors"][0]["extensions"]["max"], 10);

@@ -93,7 +93,7 @@ async fn a_full_sqlite_database_loses_no_acknowledged_write() {
     let key = test_db.key(ALPHA, Role::Service).await;
     let mut config = test_db.config();
     // One MiB (and what rounding up to whole MiB leaves) above today's size.
-    config.serve.sqlite_max_size_mb = Some((pages * 4096).div_ceil(1 << 20) + 1);
+    config.serve.db.sqlite_max_size_mb = Some((pages * 4096).div_ceil(1 << 20) + 1);
     let server = TestServer::start(config).await;
 
     let mut acknowledged = Vec::new();

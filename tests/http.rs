@@ -75,7 +75,7 @@ backend_tests! {
     async fn bodies_over_the_cap_get_413(test_db: TestDb) {
         let key = test_db.key("acme", Role::Viewer).await;
         let mut config = test_db.config();
-        config.serve.max_body_bytes = 4096;
+        config.serve.http.max_body_bytes = 4096;
         let server = TestServer::start(config).await;
         let padding = " ".repeat(5000);
         let big = format!("{{\"query\": \"{{ me {{ tenant }} }}{padding}\"}}");

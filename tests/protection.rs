@@ -230,9 +230,9 @@ backend_tests! {
 
         // Each limit is configurable.
         let mut config = test_db.config();
-        config.serve.max_aliases = 2;
-        config.serve.max_tokens = 20;
-        config.serve.max_errors = 3;
+        config.serve.limits.max_aliases = 2;
+        config.serve.limits.max_tokens = 20;
+        config.serve.limits.max_errors = 3;
         let server = TestServer::start(config).await;
         assert_eq!(post(&server, Some(&key), &aliases(3), json!({})).await.code(), "TOO_MANY_ALIASES");
         assert_eq!(post(&server, Some(&key), &tokens(21), json!({})).await.code(), "TOO_MANY_TOKENS");
@@ -262,7 +262,7 @@ backend_tests! {
 
         // The arithmetic, through the server's own complexity report.
         let mut config = test_db.config();
-        config.serve.max_query_complexity = 1;
+        config.serve.limits.max_query_complexity = 1;
         let server = TestServer::start(config).await;
         let actual = async |query: &str| {
             let answer = post(&server, Some(&key), query, json!({})).await;
@@ -292,7 +292,7 @@ backend_tests! {
         models(&test_db, ALPHA, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
         let key = test_db.key(ALPHA, Role::Viewer).await;
         let mut config = test_db.config();
-        config.serve.max_response_bytes = 2_000;
+        config.serve.limits.max_response_bytes = 2_000;
         let server = TestServer::start(config).await;
         let big = "{ models(first: 40) { nodes { modelId modelName } } }";
         let answer = post(&server, Some(&key), big, json!({})).await;
@@ -328,8 +328,8 @@ backend_tests! {
         }
         let key = test_db.key(ALPHA, Role::Admin).await;
         let mut config = test_db.config();
-        config.serve.analytics_budget_ms = 1;
-        config.serve.lock_budget_ms = 300;
+        config.serve.db.analytics_budget_ms = 1;
+        config.serve.db.lock_budget_ms = 300;
         let server = TestServer::start(config).await;
         let shap = r#"{ shapImportance(modelId: "m-1") { predictionCount features { feature } } }"#;
         let answer = post(&server, Some(&key), shap, json!({})).await;
@@ -345,7 +345,7 @@ backend_tests! {
         let raw = test_db.raw().await;
         let update = r#"mutation { updateModel(modelId: "m-1", input: {modelName: "renamed"}) { modelName } }"#;
         let mut config = test_db.config();
-        config.serve.lock_budget_ms = 300;
+        config.serve.db.lock_budget_ms = 300;
         let server = TestServer::start(config).await;
         hold_alpha_writes(&test_db, &raw).await;
         let started = Instant::now();
@@ -358,7 +358,7 @@ backend_tests! {
 
         // The whole request's deadline: 504 with TIMEOUT, whatever is slow.
         let mut config = test_db.config();
-        config.serve.request_timeout_ms = 500;
+        config.serve.http.request_timeout_ms = 500;
         let server = TestServer::start(config).await;
         hold_alpha_writes(&test_db, &raw).await;
         let started = Instant::now();
@@ -397,9 +397,9 @@ backend_tests! {
         let raw = test_db.raw().await;
         let mut config = test_db.config();
         config.database.db_max_connections = 4;
-        config.serve.tenant_db_share = 50;
-        config.serve.db_acquire_timeout_ms = 400;
-        config.serve.lock_budget_ms = 4_000;
+        config.serve.db.tenant_db_share = 50;
+        config.serve.db.db_acquire_timeout_ms = 400;
+        config.serve.db.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
         hold_alpha_writes(&test_db, &raw).await;
         // Alpha: four writes stuck behind the lock; two hold alpha's whole
@@ -440,9 +440,9 @@ backend_tests! {
             DbBackend::Postgres => 2,
             _ => 1,
         };
-        config.serve.tenant_db_share = 100;
-        config.serve.db_acquire_timeout_ms = 400;
-        config.serve.lock_budget_ms = 4_000;
+        config.serve.db.tenant_db_share = 100;
+        config.serve.db.db_acquire_timeout_ms = 400;
+        config.serve.db.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
         hold_alpha_writes(&test_db, &raw).await;
         let stuck = stuck_writes(&server, &alpha, 2);
@@ -464,9 +464,9 @@ backend_tests! {
         let beta = test_db.key(BETA, Role::Viewer).await;
         let raw = test_db.raw().await;
         let mut config = test_db.config();
-        config.serve.tenant_max_in_flight = 2;
-        config.serve.admission_wait_ms = 300;
-        config.serve.lock_budget_ms = 4_000;
+        config.serve.admission.tenant_max_in_flight = 2;
+        config.serve.admission.admission_wait_ms = 300;
+        config.serve.db.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
         hold_alpha_writes(&test_db, &raw).await;
         let stuck = stuck_writes(&server, &alpha, 2);
@@ -486,9 +486,9 @@ backend_tests! {
         // One credential's requests in flight, within its tenant's.
         let other_alpha = test_db.key(ALPHA, Role::Viewer).await;
         let mut config = test_db.config();
-        config.serve.credential_max_in_flight = 1;
-        config.serve.admission_wait_ms = 300;
-        config.serve.lock_budget_ms = 4_000;
+        config.serve.admission.credential_max_in_flight = 1;
+        config.serve.admission.admission_wait_ms = 300;
+        config.serve.db.lock_budget_ms = 4_000;
         let server = std::sync::Arc::new(TestServer::start(config).await);
         hold_alpha_writes(&test_db, &raw).await;
         let stuck = stuck_writes(&server, &alpha, 1);
@@ -510,10 +510,10 @@ backend_tests! {
         let b = test_db.key(BETA, Role::Viewer).await;
         let me = "{ me { tenant } }";
         let mut config = test_db.config();
-        config.serve.credential_rate = 1;
-        config.serve.credential_burst = 2;
-        config.serve.tenant_rate = 1;
-        config.serve.tenant_burst = 3;
+        config.serve.admission.credential_rate = 1;
+        config.serve.admission.credential_burst = 2;
+        config.serve.admission.tenant_rate = 1;
+        config.serve.admission.tenant_burst = 3;
         let server = TestServer::start(config).await;
         assert_eq!(post(&server, Some(&a1), me, json!({})).await.status, 200);
         assert_eq!(post(&server, Some(&a1), me, json!({})).await.status, 200);
@@ -532,8 +532,8 @@ backend_tests! {
 
         // Refused credentials are throttled per client address.
         let mut config = test_db.config();
-        config.serve.failed_auth_rate = 1;
-        config.serve.failed_auth_burst = 3;
+        config.serve.admission.failed_auth_rate = 1;
+        config.serve.admission.failed_auth_burst = 3;
         let server = TestServer::start(config).await;
         for _ in 0..3 {
             assert_eq!(post(&server, Some("mlg_wrong"), me, json!({})).await.status, 401);
@@ -552,7 +552,7 @@ backend_tests! {
         let admin = test_db.key(ALPHA, Role::Admin).await;
         let mut config = test_db.config();
         // Only revocations can close sockets within this test's time.
-        config.serve.ws_auth_recheck_secs = 3_600;
+        config.serve.ws.ws_auth_recheck_secs = 3_600;
         let server = TestServer::start(config).await;
         let create = |role: &str| format!(r#"mutation {{ createApiKey(role: {role}, name: "ws") {{ secret key {{ id }} }} }}"#);
         let new_key = async |role: &str| {
@@ -606,8 +606,8 @@ backend_tests! {
     async fn websocket_sockets_and_operations_are_capped(test_db: TestDb) {
         let key = test_db.key(ALPHA, Role::Viewer).await;
         let mut config = test_db.config();
-        config.serve.ws_max_sockets_per_credential = 2;
-        config.serve.ws_max_subscriptions = 2;
+        config.serve.ws.ws_max_sockets_per_credential = 2;
+        config.serve.ws.ws_max_subscriptions = 2;
         let server = TestServer::start(config).await;
         let first = open(&server, &key).await;
         let mut second = open(&server, &key).await;
@@ -638,8 +638,8 @@ backend_tests! {
 
     async fn slow_and_idle_connections_are_closed(test_db: TestDb) {
         let mut config = test_db.config();
-        config.serve.header_timeout_secs = 1;
-        config.serve.body_timeout_secs = 1;
+        config.serve.http.header_timeout_secs = 1;
+        config.serve.http.body_timeout_secs = 1;
         let server = TestServer::start(config).await;
         let address = server.base.trim_start_matches("http://").to_owned();
         // Closed by the server within `limit`: reading ends (EOF or reset).
@@ -676,7 +676,7 @@ backend_tests! {
 
         // At most `max_connections` open: a third client waits until one closes.
         let mut config = test_db.config();
-        config.serve.max_connections = 2;
+        config.serve.http.max_connections = 2;
         let server = TestServer::start(config).await;
         let idle1 = tokio::net::TcpStream::connect(&address_of(&server)).await.unwrap();
         let _idle2 = tokio::net::TcpStream::connect(&address_of(&server)).await.unwrap();
@@ -697,9 +697,9 @@ backend_tests! {
     async fn jwt_claims_are_required_when_configured(test_db: TestDb) {
         const SECRET: &[u8] = b"test-secret-with-enough-entropy-0123456789";
         let mut config = test_db.config();
-        config.serve.jwt_secret = Some(String::from_utf8(SECRET.to_vec()).unwrap());
-        config.serve.jwt_issuer = Some("https://issuer.example".into());
-        config.serve.jwt_audience = Some("mlgate".into());
+        config.serve.auth.jwt_secret = Some(String::from_utf8(SECRET.to_vec()).unwrap());
+        config.serve.auth.jwt_issuer = Some("https://issuer.example".into());
+        config.serve.auth.jwt_audience = Some("mlgate".into());
         let server = TestServer::start(config).await;
         let now = chrono::Utc::now().timestamp();
         let token = |claims: Value| jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET)).unwrap();
@@ -744,7 +744,7 @@ backend_tests! {
 
         for (mode, admin_may) in [(api::config::IntrospectionArg::Off, false), (api::config::IntrospectionArg::Admin, true)] {
             let mut config = test_db.config();
-            config.serve.introspection = mode;
+            config.serve.limits.introspection = mode;
             let server = TestServer::start(config).await;
             for query in [schema, fragment] {
                 let answer = post(&server, Some(&viewer), query, json!({})).await;

@@ -287,8 +287,8 @@ backend_tests! {
     async fn revoked_or_expired_credentials_end_the_connection(test_db: TestDb) {
         seed(&test_db).await;
         let mut config = test_db.config();
-        config.serve.ws_auth_recheck_secs = 1;
-        config.serve.jwt_secret = Some("test-secret-with-enough-entropy-0123456789".into());
+        config.serve.ws.ws_auth_recheck_secs = 1;
+        config.serve.auth.jwt_secret = Some("test-secret-with-enough-entropy-0123456789".into());
         let server = TestServer::start(config).await;
         let admin = test_db.key(ALPHA, Role::Admin).await;
         let created = server.data(&admin, r#"mutation { createApiKey(role: VIEWER, name: "dash") { secret key { id } } }"#, json!({})).await;
@@ -333,7 +333,7 @@ backend_tests! {
     async fn a_client_that_stops_reading_is_cut_off_and_resumes(test_db: TestDb) {
         seed(&test_db).await;
         let mut config = test_db.config();
-        config.serve.ws_slow_consumer_secs = 1;
+        config.serve.ws.ws_slow_consumer_secs = 1;
         let server = TestServer::start(config).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;

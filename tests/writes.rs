@@ -277,7 +277,7 @@ backend_tests! {
         let scoped = scoped_for(&test_db, &db, ALPHA).await;
         insert(&scoped, fixtures::model(ALPHA, "m-1")).await.unwrap();
         let mut config = test_db.config();
-        config.serve.max_write_batch = 5;
+        config.serve.limits.max_write_batch = 5;
         let server = TestServer::start(config).await;
         let key = test_db.key(ALPHA, Role::Service).await;
         let (_, body) = server

@@ -102,7 +102,7 @@ backend_tests! {
     async fn protocol_violations_get_their_close_codes(test_db: TestDb) {
         let key = test_db.key("acme", Role::Viewer).await;
         let mut config = test_db.config();
-        config.serve.ws_init_timeout_secs = 1;
+        config.serve.ws.ws_init_timeout_secs = 1;
         let server = TestServer::start(config).await;
         let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}});
         let open = || connect(&server, "/graphql/ws", Some("graphql-transport-ws"));

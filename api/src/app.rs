@@ -30,8 +30,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
         let db = connect(
-            &config.serve.db_settings(&config.database),
-            config.serve.db_connect_retry(),
+            &config.serve.db.settings(&config.database),
+            config.serve.db.connect_retry(),
         )
         .await?;
         if !config.serve.no_migrate {
@@ -53,7 +53,7 @@ impl Application {
             None
         };
         let transport = config.serve.transport();
-        let auth = Authenticator::new(db.clone(), &config.serve.auth())?;
+        let auth = Authenticator::new(db.clone(), &config.serve.auth.settings())?;
         let events = Events::start(&db, config.serve.alert_sweep());
         // A revoked key leaves the credential cache before the revoking
         // answer is sent (and, via notifications, on every other process).
@@ -65,13 +65,13 @@ impl Application {
         let state = AppState::new(
             build_schema(
                 transport.limits,
-                config.serve.write_limits(),
+                config.serve.limits.writes(),
                 transport.introspection,
             ),
             db.clone(),
             auth,
             events,
-            Admission::new(config.serve.admission()),
+            Admission::new(config.serve.admission.settings()),
             transport.clone(),
         );
         let listener = TcpListener::bind(config.serve.bind)

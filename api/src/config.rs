@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use std::time::Duration;
 
@@ -167,6 +167,39 @@ pub struct ServeArgs {
     #[arg(long)]
     pub demo: bool,
 
+    /// Serve the analysts' playground at `/` (turn off in production).
+    #[arg(long, env = "MLGATE_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
+    pub playground: bool,
+
+    /// Seconds between looks at the alert outbox for every tenant with
+    /// subscribers on this process, notified or not (the safety net for lost
+    /// notifications, and for other processes on one SQLite file); 0: never.
+    #[arg(long, env = "MLGATE_ALERT_SWEEP_SECS", default_value_t = 3)]
+    pub alert_sweep_secs: u64,
+
+    #[command(flatten)]
+    pub auth: AuthArgs,
+
+    #[command(flatten)]
+    pub http: HttpArgs,
+
+    #[command(flatten)]
+    pub ws: WsArgs,
+
+    #[command(flatten)]
+    pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub db: DbBudgetArgs,
+
+    #[command(flatten)]
+    pub admission: AdmissionArgs,
+}
+
+/// How credentials are checked.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Credentials")]
+pub struct AuthArgs {
     /// HS256 secret for JWTs (claims `sub`, `tenant_id`, `role`, `exp`).
     #[arg(long, env = "MLGATE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -183,20 +216,52 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
 
+    /// Seconds a verified credential is remembered, on PostgreSQL only
+    /// (0: every request looks its API key up). A revocation through this
+    /// process takes effect at once; through another process or SQL, within
+    /// the delay of its `NOTIFY`.
+    #[arg(long, env = "MLGATE_AUTH_CACHE_SECS", default_value_t = 0)]
+    pub auth_cache_secs: u64,
+}
+
+/// HTTP connection hygiene and the request deadline.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "HTTP")]
+pub struct HttpArgs {
     /// Largest accepted request body, in bytes; larger ones get 413. The
     /// default fits a full ingestion batch (1000 predictions with SHAP values
     /// and attention weights are about 3 MiB).
     #[arg(long, env = "MLGATE_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
-    /// Most items one batch write (`recordPredictions`, `recordDriftMetrics`) takes.
-    #[arg(long, env = "MLGATE_MAX_WRITE_BATCH", default_value_t = WriteLimits::MAX_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
-    pub max_write_batch: usize,
+    /// Seconds a client has to send a request's headers; also how long an
+    /// idle keep-alive connection is kept.
+    #[arg(long, env = "MLGATE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
 
-    /// Serve the analysts' playground at `/` (turn off in production).
-    #[arg(long, env = "MLGATE_PLAYGROUND", default_value_t = true, action = clap::ArgAction::Set)]
-    pub playground: bool,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "MLGATE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout_secs: u64,
 
+    /// Longest a whole request may take, in milliseconds (then: 504, TIMEOUT).
+    #[arg(long, env = "MLGATE_REQUEST_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Seconds in-flight requests and WebSockets get to finish after SIGTERM
+    /// (WebSockets are closed with 1001 at once); then the process exits.
+    #[arg(long, env = "MLGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
+    /// Most open client connections (WebSockets included); lowered to what
+    /// the process's file-descriptor limit allows.
+    #[arg(long, env = "MLGATE_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+}
+
+/// The WebSocket transport.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "WebSocket")]
+pub struct WsArgs {
     /// Seconds a WebSocket client has to send `connection_init` (then: close 4408).
     #[arg(long, env = "MLGATE_WS_INIT_TIMEOUT_SECS", default_value_t = 10)]
     pub ws_init_timeout_secs: u64,
@@ -210,6 +275,23 @@ pub struct ServeArgs {
     /// is disconnected as too slow (close 1013; it resumes with `since`).
     #[arg(long, env = "MLGATE_WS_SLOW_CONSUMER_SECS", default_value_t = 10)]
     pub ws_slow_consumer_secs: u64,
+
+    /// Most open WebSocket connections per credential (then: close 1008).
+    #[arg(long, env = "MLGATE_WS_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_sockets_per_credential: u32,
+
+    /// Most operations running at once on one WebSocket connection.
+    #[arg(long, env = "MLGATE_WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ws_max_subscriptions: u32,
+}
+
+/// Bounds on documents, lists, writes and answers.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Query limits")]
+pub struct LimitArgs {
+    /// Most items one batch write (`recordPredictions`, `recordDriftMetrics`) takes.
+    #[arg(long, env = "MLGATE_MAX_WRITE_BATCH", default_value_t = WriteLimits::MAX_BATCH, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    pub max_write_batch: usize,
 
     /// Items per page when a list query names no `first`/`last`.
     #[arg(long, env = "MLGATE_DEFAULT_PAGE_SIZE", default_value_t = PageLimits::DEFAULT_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
@@ -264,7 +346,12 @@ pub struct ServeArgs {
     /// are shown only when `on`. Production: `admin` or `off`.
     #[arg(long, env = "MLGATE_INTROSPECTION", value_enum, default_value_t = IntrospectionArg::On)]
     pub introspection: IntrospectionArg,
+}
 
+/// Time budgets, connection shares and limits of the database.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Database budgets")]
+pub struct DbBudgetArgs {
     /// Time budget of a read transaction's statements, in milliseconds.
     #[arg(long, env = "MLGATE_READ_BUDGET_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub read_budget_ms: u64,
@@ -285,10 +372,6 @@ pub struct ServeArgs {
     /// Longest a transaction may stay idle between statements (PostgreSQL), in milliseconds.
     #[arg(long, env = "MLGATE_IDLE_IN_TRANSACTION_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_in_transaction_ms: u64,
-
-    /// Longest a whole request may take, in milliseconds (then: 504, TIMEOUT).
-    #[arg(long, env = "MLGATE_REQUEST_TIMEOUT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_timeout_ms: u64,
 
     /// SQLite: the most the database file may grow to, in MiB; writes past
     /// it are refused (503 UNAVAILABLE) as on a full disk, and nothing
@@ -319,7 +402,12 @@ pub struct ServeArgs {
     /// once, in percent (rounded up, at least one): dashboards keep the rest.
     #[arg(long, env = "MLGATE_TENANT_ANALYTICS_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub tenant_analytics_share: u32,
+}
 
+/// Rates, in-flight caps and the failed-authentication throttle.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Admission")]
+pub struct AdmissionArgs {
     /// Most requests of one tenant in flight at once (HTTP requests and
     /// WebSocket queries and mutations); 0 for no cap.
     #[arg(long, env = "MLGATE_TENANT_MAX_IN_FLIGHT", default_value_t = AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT)]
@@ -361,46 +449,6 @@ pub struct ServeArgs {
     /// Refused credentials one client address may present at once above that rate.
     #[arg(long, env = "MLGATE_FAILED_AUTH_BURST", default_value_t = AdmissionSettings::DEFAULT_FAILED_AUTH_BURST)]
     pub failed_auth_burst: u32,
-
-    /// Seconds a verified credential is remembered, on PostgreSQL only
-    /// (0: every request looks its API key up). A revocation through this
-    /// process takes effect at once; through another process or SQL, within
-    /// the delay of its `NOTIFY`.
-    #[arg(long, env = "MLGATE_AUTH_CACHE_SECS", default_value_t = 0)]
-    pub auth_cache_secs: u64,
-
-    /// Seconds a client has to send a request's headers; also how long an
-    /// idle keep-alive connection is kept.
-    #[arg(long, env = "MLGATE_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub header_timeout_secs: u64,
-
-    /// Seconds a client has to send a request's body.
-    #[arg(long, env = "MLGATE_BODY_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub body_timeout_secs: u64,
-
-    /// Seconds in-flight requests and WebSockets get to finish after SIGTERM
-    /// (WebSockets are closed with 1001 at once); then the process exits.
-    #[arg(long, env = "MLGATE_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
-    pub shutdown_grace_secs: u64,
-
-    /// Most open client connections (WebSockets included); lowered to what
-    /// the process's file-descriptor limit allows.
-    #[arg(long, env = "MLGATE_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections: u32,
-
-    /// Seconds between looks at the alert outbox for every tenant with
-    /// subscribers on this process, notified or not (the safety net for lost
-    /// notifications, and for other processes on one SQLite file); 0: never.
-    #[arg(long, env = "MLGATE_ALERT_SWEEP_SECS", default_value_t = 3)]
-    pub alert_sweep_secs: u64,
-
-    /// Most open WebSocket connections per credential (then: close 1008).
-    #[arg(long, env = "MLGATE_WS_MAX_SOCKETS_PER_CREDENTIAL", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub ws_max_sockets_per_credential: u32,
-
-    /// Most operations running at once on one WebSocket connection.
-    #[arg(long, env = "MLGATE_WS_MAX_SUBSCRIPTIONS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
-    pub ws_max_subscriptions: u32,
 }
 
 /// Who may introspect the schema.
@@ -412,15 +460,78 @@ pub enum IntrospectionArg {
 }
 
 impl ServeArgs {
-    /// The write limits these settings describe.
-    pub fn write_limits(&self) -> WriteLimits {
+    /// How often live alert feeds look at the outbox unprompted.
+    pub fn alert_sweep(&self) -> Duration {
+        Duration::from_secs(self.alert_sweep_secs)
+    }
+
+    /// What the transport is configured with.
+    pub fn transport(&self) -> TransportSettings {
+        TransportSettings {
+            http: self.http.settings(),
+            ws: self.ws.settings(self.http.max_body_bytes),
+            limits: self.limits.query(),
+            response: self.limits.response(),
+            introspection: self.limits.introspection(),
+            playground: self.playground,
+        }
+    }
+}
+
+impl AuthArgs {
+    /// How credentials are checked.
+    pub fn settings(&self) -> AuthSettings {
+        AuthSettings {
+            jwt: JwtSettings {
+                secret: self.jwt_secret.clone(),
+                public_key_file: self.jwt_public_key_file.clone(),
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+            },
+            cache_ttl: Duration::from_secs(self.auth_cache_secs),
+        }
+    }
+}
+
+impl HttpArgs {
+    /// HTTP connection hygiene and the request deadline.
+    pub fn settings(&self) -> HttpSettings {
+        HttpSettings {
+            max_body_bytes: self.max_body_bytes,
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            max_connections: self.max_connections as usize,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+        }
+    }
+}
+
+impl WsArgs {
+    /// The WebSocket transport's settings; a message may be as large as a
+    /// request body.
+    pub fn settings(&self, max_message_bytes: usize) -> WsSettings {
+        WsSettings {
+            max_message_bytes,
+            init_timeout: Duration::from_secs(self.ws_init_timeout_secs.max(1)),
+            auth_recheck: Duration::from_secs(self.ws_auth_recheck_secs.max(1)),
+            slow_consumer: Duration::from_secs(self.ws_slow_consumer_secs.max(1)),
+            max_sockets_per_credential: self.ws_max_sockets_per_credential as usize,
+            max_operations: self.ws_max_subscriptions as usize,
+        }
+    }
+}
+
+impl LimitArgs {
+    /// The write limits.
+    pub fn writes(&self) -> WriteLimits {
         WriteLimits {
             max_batch: self.max_write_batch,
         }
     }
 
-    /// The query limits these settings describe.
-    pub fn query_limits(&self) -> QueryLimits {
+    /// The query limits.
+    pub fn query(&self) -> QueryLimits {
         QueryLimits {
             max_depth: self.max_query_depth,
             max_complexity: self.max_query_complexity,
@@ -437,7 +548,7 @@ impl ServeArgs {
     }
 
     /// The bounds on answers.
-    pub fn response_limits(&self) -> ResponseLimits {
+    pub fn response(&self) -> ResponseLimits {
         ResponseLimits {
             max_errors: self.max_errors,
             max_bytes: self.max_response_bytes,
@@ -452,9 +563,11 @@ impl ServeArgs {
             IntrospectionArg::Admin => Introspection::Admin,
         }
     }
+}
 
+impl DbBudgetArgs {
     /// The database settings for `database`, with these budgets and shares.
-    pub fn db_settings(&self, database: &DatabaseArgs) -> DbSettings {
+    pub fn settings(&self, database: &DatabaseArgs) -> DbSettings {
         let ms = Duration::from_millis;
         DbSettings {
             url: database.database_url.clone(),
@@ -476,42 +589,14 @@ impl ServeArgs {
     }
 
     /// How long to keep retrying an unreachable database at start.
-    pub fn db_connect_retry(&self) -> Duration {
+    pub fn connect_retry(&self) -> Duration {
         Duration::from_secs(self.db_connect_retry_secs)
     }
+}
 
-    /// How often live alert feeds look at the outbox unprompted.
-    pub fn alert_sweep(&self) -> Duration {
-        Duration::from_secs(self.alert_sweep_secs)
-    }
-
-    /// How credentials are checked.
-    pub fn auth(&self) -> AuthSettings {
-        AuthSettings {
-            jwt: JwtSettings {
-                secret: self.jwt_secret.clone(),
-                public_key_file: self.jwt_public_key_file.clone(),
-                issuer: self.jwt_issuer.clone(),
-                audience: self.jwt_audience.clone(),
-            },
-            cache_ttl: Duration::from_secs(self.auth_cache_secs),
-        }
-    }
-
-    /// What the transport is configured with.
-    pub fn transport(&self) -> TransportSettings {
-        TransportSettings {
-            http: self.http(),
-            ws: self.ws(),
-            limits: self.query_limits(),
-            response: self.response_limits(),
-            introspection: self.introspection(),
-            playground: self.playground,
-        }
-    }
-
+impl AdmissionArgs {
     /// Rate limits, in-flight caps and the failed-authentication throttle.
-    pub fn admission(&self) -> AdmissionSettings {
+    pub fn settings(&self) -> AdmissionSettings {
         AdmissionSettings {
             tenant_in_flight: self.tenant_max_in_flight,
             credential_in_flight: self.credential_max_in_flight,
@@ -521,92 +606,38 @@ impl ServeArgs {
             failed_auth: Rate::new(self.failed_auth_rate, self.failed_auth_burst),
         }
     }
-
-    /// HTTP connection hygiene and the request deadline.
-    pub fn http(&self) -> HttpSettings {
-        HttpSettings {
-            max_body_bytes: self.max_body_bytes,
-            header_timeout: Duration::from_secs(self.header_timeout_secs),
-            body_timeout: Duration::from_secs(self.body_timeout_secs),
-            max_connections: self.max_connections as usize,
-            request_timeout: Duration::from_millis(self.request_timeout_ms),
-            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
-        }
-    }
-
-    /// The WebSocket transport's settings.
-    pub fn ws(&self) -> WsSettings {
-        WsSettings {
-            max_message_bytes: self.max_body_bytes,
-            init_timeout: Duration::from_secs(self.ws_init_timeout_secs.max(1)),
-            auth_recheck: Duration::from_secs(self.ws_auth_recheck_secs.max(1)),
-            slow_consumer: Duration::from_secs(self.ws_slow_consumer_secs.max(1)),
-            max_sockets_per_credential: self.ws_max_sockets_per_credential as usize,
-            max_operations: self.ws_max_subscriptions as usize,
-        }
-    }
 }
 
-impl Default for ServeArgs {
-    fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8080".parse().expect("valid address"),
-            no_migrate: false,
-            demo: false,
-            jwt_secret: None,
-            jwt_public_key_file: None,
-            jwt_issuer: None,
-            jwt_audience: None,
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            max_write_batch: WriteLimits::MAX_BATCH,
-            playground: true,
-            ws_init_timeout_secs: 10,
-            ws_auth_recheck_secs: 30,
-            ws_slow_consumer_secs: 10,
-            default_page_size: PageLimits::DEFAULT_SIZE,
-            max_page_size: PageLimits::MAX_SIZE,
-            max_query_depth: QueryLimits::MAX_DEPTH,
-            max_query_complexity: QueryLimits::MAX_COMPLEXITY,
-            max_tokens: QueryLimits::MAX_TOKENS,
-            max_value_depth: QueryLimits::MAX_VALUE_DEPTH,
-            max_aliases: QueryLimits::MAX_ALIASES,
-            max_directives: QueryLimits::MAX_DIRECTIVES,
-            max_root_fields: QueryLimits::MAX_ROOT_FIELDS,
-            max_errors: ResponseLimits::MAX_ERRORS,
-            max_response_bytes: ResponseLimits::MAX_BYTES,
-            introspection: IntrospectionArg::On,
-            read_budget_ms: 5_000,
-            analytics_budget_ms: 30_000,
-            write_budget_ms: 30_000,
-            lock_budget_ms: 5_000,
-            idle_in_transaction_ms: 60_000,
-            request_timeout_ms: 60_000,
-            sqlite_max_size_mb: None,
-            db_connect_retry_secs: 30,
-            db_auth_connections: DbSettings::DEFAULT_AUTH_CONNECTIONS,
-            db_acquire_timeout_ms: 5_000,
-            tenant_db_share: DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
-            tenant_analytics_share: DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT,
-            tenant_max_in_flight: AdmissionSettings::DEFAULT_TENANT_IN_FLIGHT,
-            credential_max_in_flight: AdmissionSettings::DEFAULT_CREDENTIAL_IN_FLIGHT,
-            admission_wait_ms: 2_000,
-            credential_rate: AdmissionSettings::DEFAULT_CREDENTIAL_RATE,
-            credential_burst: AdmissionSettings::DEFAULT_CREDENTIAL_BURST,
-            tenant_rate: AdmissionSettings::DEFAULT_TENANT_RATE,
-            tenant_burst: AdmissionSettings::DEFAULT_TENANT_BURST,
-            failed_auth_rate: AdmissionSettings::DEFAULT_FAILED_AUTH_RATE,
-            failed_auth_burst: AdmissionSettings::DEFAULT_FAILED_AUTH_BURST,
-            auth_cache_secs: 0,
-            header_timeout_secs: 10,
-            body_timeout_secs: 30,
-            shutdown_grace_secs: 30,
-            max_connections: 16_384,
-            alert_sweep_secs: 3,
-            ws_max_sockets_per_credential: 256,
-            ws_max_subscriptions: 100,
-        }
-    }
+/// The flags' own defaults, the environment ignored: each default is
+/// written once, in its `#[arg]`.
+fn flag_defaults<T: Args + FromArgMatches>() -> T {
+    let command =
+        T::augment_args(clap::Command::new("defaults")).mut_args(|arg| arg.env(None::<&str>));
+    let matches = command
+        .try_get_matches_from(["defaults"])
+        .expect("every flag has a default");
+    T::from_arg_matches(&matches).expect("the defaults parse")
 }
+
+macro_rules! defaults_from_flags {
+    ($($args:ty),*) => {$(
+        impl Default for $args {
+            fn default() -> Self {
+                flag_defaults()
+            }
+        }
+    )*};
+}
+
+defaults_from_flags!(
+    ServeArgs,
+    AuthArgs,
+    HttpArgs,
+    WsArgs,
+    LimitArgs,
+    DbBudgetArgs,
+    AdmissionArgs
+);
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -627,5 +658,63 @@ impl Config {
             serve: ServeArgs::default(),
             demo: DemoArgs::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let cli = Cli::try_parse_from(["mlgate", "serve"].iter().chain(args)).unwrap();
+        match cli.command {
+            Some(Command::Serve(serve)) => *serve,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_flags_defaults_and_ignore_the_environment() {
+        // The only test of this crate that sets this variable.
+        std::env::set_var("MLGATE_MAX_TOKENS", "7");
+        let parsed = serve(&[]);
+        let defaults = ServeArgs::default();
+        std::env::remove_var("MLGATE_MAX_TOKENS");
+        assert_eq!(
+            parsed.limits.max_tokens, 7,
+            "the command line reads the environment"
+        );
+        assert_eq!(defaults.limits.max_tokens, QueryLimits::MAX_TOKENS);
+        assert_eq!(
+            defaults.bind,
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert!(defaults.playground);
+        assert_eq!(defaults.limits.introspection, IntrospectionArg::On);
+        assert_eq!(defaults.http.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(
+            defaults.admission.tenant_rate,
+            AdmissionSettings::DEFAULT_TENANT_RATE
+        );
+        assert_eq!(
+            defaults.db.tenant_db_share,
+            DbSettings::DEFAULT_TENANT_SHARE_PERCENT
+        );
+        assert_eq!(defaults.auth.jwt_secret, None);
+    }
+
+    #[test]
+    fn grouped_flags_keep_their_names() {
+        let args = serve(&[
+            "--max-tokens",
+            "9",
+            "--ws-max-subscriptions",
+            "3",
+            "--tenant-db-share",
+            "40",
+        ]);
+        assert_eq!(args.limits.max_tokens, 9);
+        assert_eq!(args.ws.ws_max_subscriptions, 3);
+        assert_eq!(args.db.tenant_db_share, 40);
     }
 }

@@ -115,10 +115,10 @@ pub(crate) async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
     // These scenarios measure capacity from one key at up to 64 clients;
     // request-rate limits would measure themselves instead (the
     // noisy-neighbour scenario runs with them).
-    config.serve.credential_rate = 0;
-    config.serve.tenant_rate = 0;
-    config.serve.tenant_db_share = args.tenant_db_share;
-    config.serve.tenant_analytics_share = args.tenant_analytics_share;
+    config.serve.admission.credential_rate = 0;
+    config.serve.admission.tenant_rate = 0;
+    config.serve.db.tenant_db_share = args.tenant_db_share;
+    config.serve.db.tenant_analytics_share = args.tenant_analytics_share;
     let app = api::Application::build(config).await?;
     let url = format!("http://{}/graphql", app.local_addr());
     let db = app.database();
