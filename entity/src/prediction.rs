@@ -4,15 +4,6 @@ use sea_orm::entity::prelude::*;
 
 use crate::StringList;
 
-/// Keys of `shap_values` that hold SHAP's base (expected) value rather than
-/// a feature's contribution.
-pub const SHAP_BASE_VALUE_KEYS: [&str; 3] = ["base_value", "_base_value", "expected_value"];
-
-/// The key under which `shap_values` may nest its feature map
-/// (`{"values": {feature: value}, "base_value": b}`) instead of holding the
-/// features at its top level.
-pub const SHAP_VALUES_KEY: &str = "values";
-
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "ml_predictions")]
 pub struct Model {

@@ -3,11 +3,10 @@
 //! attention weights. The raw JSON stays reachable beside the typed view.
 
 use async_graphql::{Enum, InputObject, SimpleObject};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
+use crate::domain::explanation::{self, Attention};
 use crate::error::ApiError;
-
-use entity::prediction::{SHAP_BASE_VALUE_KEYS as BASE_VALUE_KEYS, SHAP_VALUES_KEY};
 
 /// How to order feature contributions.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq, Default)]
@@ -56,16 +55,6 @@ impl From<FeatureValueInput> for crate::write::FeatureValue {
     }
 }
 
-/// The feature map of a contributions object: either the object itself
-/// (`{"feature": value, …}`) or its `values` member.
-fn feature_map(json: &Json) -> Option<&Map<String, Json>> {
-    let object = json.as_object()?;
-    match object.get(SHAP_VALUES_KEY) {
-        Some(Json::Object(values)) => Some(values),
-        _ => Some(object),
-    }
-}
-
 /// Numeric feature contributions, ordered and cut to `top`.
 pub fn contributions(
     json: Option<&Json>,
@@ -78,26 +67,22 @@ pub fn contributions(
             field: Some("top".into()),
         });
     }
-    let Some(map) = json.and_then(feature_map) else {
+    let Some(json) = json else {
         return Ok(Vec::new());
     };
-    let mut items: Vec<FeatureContribution> = map
-        .iter()
-        .filter(|(name, _)| !BASE_VALUE_KEYS.contains(&name.as_str()))
-        .filter_map(|(name, value)| {
-            let value = value.as_f64()?;
-            Some(FeatureContribution {
-                feature: name.clone(),
-                value,
-                abs_value: value.abs(),
-                direction: if value > 0.0 {
-                    ContributionDirection::IncreasesRisk
-                } else if value < 0.0 {
-                    ContributionDirection::DecreasesRisk
-                } else {
-                    ContributionDirection::Neutral
-                },
-            })
+    let mut items: Vec<FeatureContribution> = explanation::contributions(json)
+        .into_iter()
+        .map(|(name, value)| FeatureContribution {
+            feature: name.to_owned(),
+            value,
+            abs_value: value.abs(),
+            direction: if value > 0.0 {
+                ContributionDirection::IncreasesRisk
+            } else if value < 0.0 {
+                ContributionDirection::DecreasesRisk
+            } else {
+                ContributionDirection::Neutral
+            },
         })
         .collect();
     match order {
@@ -121,10 +106,7 @@ pub fn contributions(
 
 /// SHAP's base value, when the stored object carries one.
 pub fn base_value(json: Option<&Json>) -> Option<f64> {
-    let object = json?.as_object()?;
-    BASE_VALUE_KEYS
-        .iter()
-        .find_map(|key| object.get(*key).and_then(Json::as_f64))
+    explanation::base_value(json?)
 }
 
 /// The recognised shape of stored attention weights.
@@ -161,40 +143,7 @@ pub struct AttentionWeights {
     pub raw: async_graphql::Json<Json>,
 }
 
-fn numbers(json: &Json) -> Option<Vec<f64>> {
-    json.as_array()?.iter().map(Json::as_f64).collect()
-}
-
-fn matrix(json: &Json) -> Option<Vec<Vec<f64>>> {
-    let rows = json.as_array()?;
-    if rows.is_empty() {
-        return None;
-    }
-    rows.iter().map(numbers).collect()
-}
-
-fn feature_weights(json: &Json) -> Option<Vec<FeatureWeight>> {
-    let object = json.as_object()?;
-    if object.is_empty() {
-        return None;
-    }
-    let mut weights: Vec<FeatureWeight> = object
-        .iter()
-        .map(|(feature, weight)| {
-            Some(FeatureWeight {
-                feature: feature.clone(),
-                weight: weight.as_f64()?,
-            })
-        })
-        .collect::<Option<_>>()?;
-    weights.sort_by(|a, b| {
-        b.weight
-            .total_cmp(&a.weight)
-            .then_with(|| a.feature.cmp(&b.feature))
-    });
-    Some(weights)
-}
-
+/// The typed view of stored attention weights.
 pub fn attention(json: &Json) -> AttentionWeights {
     let mut view = AttentionWeights {
         shape: AttentionShape::Unknown,
@@ -203,28 +152,25 @@ pub fn attention(json: &Json) -> AttentionWeights {
         heads: None,
         raw: async_graphql::Json(json.clone()),
     };
-    let member = |names: &[&str]| {
-        let object = json.as_object()?;
-        names.iter().find_map(|name| object.get(*name))
-    };
-    if let Some(features) = member(&["features", "feature_weights"]).and_then(feature_weights) {
-        view.shape = AttentionShape::PerFeature;
-        view.features = Some(features);
-    } else if let Some(heads) = member(&["heads", "per_head"]).and_then(matrix) {
-        view.shape = AttentionShape::PerHead;
-        view.heads = Some(heads);
-    } else if let Some(steps) = member(&["time_steps", "timeSteps", "steps"]).and_then(numbers) {
-        view.shape = AttentionShape::PerStep;
-        view.time_steps = Some(steps);
-    } else if let Some(steps) = numbers(json) {
-        view.shape = AttentionShape::PerStep;
-        view.time_steps = Some(steps);
-    } else if let Some(heads) = matrix(json) {
-        view.shape = AttentionShape::PerHead;
-        view.heads = Some(heads);
-    } else if let Some(features) = feature_weights(json) {
-        view.shape = AttentionShape::PerFeature;
-        view.features = Some(features);
+    match explanation::attention(json) {
+        Attention::PerFeature(weights) => {
+            view.shape = AttentionShape::PerFeature;
+            view.features = Some(
+                weights
+                    .into_iter()
+                    .map(|(feature, weight)| FeatureWeight { feature, weight })
+                    .collect(),
+            );
+        }
+        Attention::PerStep(steps) => {
+            view.shape = AttentionShape::PerStep;
+            view.time_steps = Some(steps);
+        }
+        Attention::PerHead(heads) => {
+            view.shape = AttentionShape::PerHead;
+            view.heads = Some(heads);
+        }
+        Attention::Unknown => {}
     }
     view
 }

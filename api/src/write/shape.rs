@@ -1,11 +1,10 @@
 //! The explanation JSON a write stores, built from typed input in the shape
 //! the read side and the analytics understand.
 
-use entity::prediction::{SHAP_BASE_VALUE_KEYS, SHAP_VALUES_KEY};
 use serde_json::{Map, Value as Json};
 
 use super::{Check, MAX_ID_CHARS};
-use crate::store::analytics::shap::MAX_FEATURES;
+use crate::domain::explanation::{is_feature_key, BASE_VALUE_KEYS, MAX_FEATURES};
 
 /// One feature's signed contribution, as a client sends it.
 #[derive(Clone, Debug)]
@@ -34,9 +33,7 @@ pub fn contributions(
                 &format!("{item_field}.feature"),
                 format!("must be 1–{MAX_ID_CHARS} characters"),
             );
-        } else if SHAP_BASE_VALUE_KEYS.contains(&item.feature.as_str())
-            || item.feature == SHAP_VALUES_KEY
-        {
+        } else if !is_feature_key(&item.feature) {
             check.problem(
                 &format!("{item_field}.feature"),
                 format!("`{}` is a reserved key", item.feature),
@@ -55,7 +52,7 @@ pub fn contributions(
     }
     if let Some((base_field, base)) = base_value {
         check.finite(base_field, base);
-        map.insert(SHAP_BASE_VALUE_KEYS[0].to_owned(), finite_number(base));
+        map.insert(BASE_VALUE_KEYS[0].to_owned(), finite_number(base));
     }
     Json::Object(map)
 }

@@ -1,19 +1,16 @@
 //! Global feature importance from stored SHAP values: the mean absolute
 //! contribution of each feature over the predictions it appears in.
 //!
-//! SHAP values are stored as `{feature: value}` or `{"values": {…}}`; the
-//! base-value keys and non-numeric entries are not features.
+//! The format is `domain::explanation`'s: `{feature: value}` or the same
+//! under `values`; base-value keys and non-numeric entries are not features.
 
 use super::sql::Sql;
 use super::{filtered_predictions, get_count, get_float, get_text, measure};
 use crate::db::Scoped;
+use crate::domain::explanation::{BASE_VALUE_KEYS, MAX_FEATURES, VALUES_KEY};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
 use crate::store::predictions::PredictionFilter;
-use entity::prediction::SHAP_BASE_VALUE_KEYS;
-
-/// The most features one answer ranks (distinct features of a model).
-pub const MAX_FEATURES: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureImportance {
@@ -109,26 +106,24 @@ fn entry_value(sql: &Sql) -> &'static str {
 /// `e(key, value)`.
 fn write_feature_rows(sql: &mut Sql, select: &sea_orm::sea_query::SelectStatement) {
     if sql.is_postgres() {
-        sql.push("FROM ").subquery(select).push(
+        sql.push("FROM ").subquery(select).push(&format!(
             " f CROSS JOIN LATERAL jsonb_each(CASE \
-               WHEN jsonb_typeof(f.shap_values -> 'values') = 'object' THEN f.shap_values -> 'values' \
+               WHEN jsonb_typeof(f.shap_values -> '{VALUES_KEY}') = 'object' THEN f.shap_values -> '{VALUES_KEY}' \
                WHEN jsonb_typeof(f.shap_values) = 'object' THEN f.shap_values \
-               ELSE '{}'::jsonb END) e \
+               ELSE '{{}}'::jsonb END) e \
              WHERE jsonb_typeof(e.value) = 'number'",
-        );
+        ));
     } else {
-        sql.push("FROM ").subquery(select).push(
+        sql.push("FROM ").subquery(select).push(&format!(
             " f, json_each(CASE \
-               WHEN json_type(f.shap_values, '$.values') = 'object' THEN json_extract(f.shap_values, '$.values') \
+               WHEN json_type(f.shap_values, '$.{VALUES_KEY}') = 'object' THEN json_extract(f.shap_values, '$.{VALUES_KEY}') \
                WHEN json_type(f.shap_values) = 'object' THEN f.shap_values \
-               ELSE '{}' END) e \
+               ELSE '{{}}' END) e \
              WHERE e.type IN ('integer', 'real')",
-        );
+        ));
     }
     // Constant keys, quoted here rather than bound: they are part of the SQL's shape.
-    let base_value_keys = SHAP_BASE_VALUE_KEYS
-        .map(|key| format!("'{key}'"))
-        .join(", ");
+    let base_value_keys = BASE_VALUE_KEYS.map(|key| format!("'{key}'")).join(", ");
     sql.push(" AND e.key NOT IN (")
         .push(&base_value_keys)
         .push(")");
