@@ -20,6 +20,10 @@ use entity::{
 };
 
 use crate::db::{Database, ScopedTxn};
+use crate::domain::{
+    AlertLevel, DriftType, FeedbackType, ImpactOnModel, JobStatus, ModelStatus, RemediationStatus,
+    RiskLevel, TriggerReason, Vocabulary,
+};
 use crate::identity::Role;
 use crate::store::now;
 use crate::write::api_keys;
@@ -315,14 +319,8 @@ pub fn generate(
             job_id: Set(format!("job-{model_type}-{:02}", i + 1)),
             tenant_id: Set(tenant.to_owned()),
             model_type: Set(model_type.to_owned()),
-            trigger_reason: Set([
-                "scheduled",
-                "drift_detected",
-                "manual",
-                "feedback_threshold",
-            ][i % 4]
-                .to_owned()),
-            status: Set("completed".to_owned()),
+            trigger_reason: Set(TriggerReason::ALL[i % 4].as_db().to_owned()),
+            status: Set(JobStatus::Completed.as_db().to_owned()),
             training_config: Set(
                 json!({"epochs": 40 + 10 * i, "batch_size": 256, "validation_split": 0.2}),
             ),
@@ -382,7 +380,15 @@ pub fn generate(
             ))),
             encrypted_model: Set(None),
             encryption_key_id: Set(Some(format!("kms-{tenant}-models"))),
-            status: Set(Some(if active { "active" } else { "retired" }.to_owned())),
+            status: Set(Some(
+                if active {
+                    ModelStatus::Active
+                } else {
+                    ModelStatus::Retired
+                }
+                .as_db()
+                .to_owned(),
+            )),
             training_job_id: Set(Some(job_uuid)),
             created_at: Set(Some(trained_at)),
             updated_at: Set(Some(trained_at)),
@@ -396,8 +402,8 @@ pub fn generate(
         job_id: Set("job-transformer-retrain".to_owned()),
         tenant_id: Set(tenant.to_owned()),
         model_type: Set("transformer".to_owned()),
-        trigger_reason: Set("drift_detected".to_owned()),
-        status: Set("running".to_owned()),
+        trigger_reason: Set(TriggerReason::DriftDetected.as_db().to_owned()),
+        status: Set(JobStatus::Running.as_db().to_owned()),
         training_config: Set(json!({"epochs": 60, "batch_size": 256})),
         hyperparameters: Set(Some(json!({"learning_rate": 0.0005, "heads": 8}))),
         dataset_info: Set(Some(json!({"rows": 1_500_000}))),
@@ -437,10 +443,10 @@ pub fn generate(
         };
         let probability = round(probability, 4);
         let risk = match probability {
-            p if p >= 0.85 => "critical",
-            p if p >= 0.65 => "high",
-            p if p >= 0.35 => "medium",
-            _ => "low",
+            p if p >= 0.85 => RiskLevel::Critical,
+            p if p >= 0.65 => RiskLevel::High,
+            p if p >= 0.35 => RiskLevel::Medium,
+            _ => RiskLevel::Low,
         };
         let confidence = round(rng.gen_range(0.6..0.99), 4);
         let half_width = (1.0 - confidence) * 0.5;
@@ -466,8 +472,8 @@ pub fn generate(
             _ => None,
         };
         let remediation = match risk {
-            "critical" | "high" => {
-                Some(["pending", "in_progress", "completed", "failed"][rng.gen_range(0..4)])
+            RiskLevel::Critical | RiskLevel::High => {
+                Some(RemediationStatus::ALL[rng.gen_range(0..4)])
             }
             _ => None,
         };
@@ -497,7 +503,7 @@ pub fn generate(
             confidence_score: Set(dec(confidence, 4)),
             confidence_interval_lower: Set(Some(dec((probability - half_width).max(0.0), 4))),
             confidence_interval_upper: Set(Some(dec((probability + half_width).min(1.0), 4))),
-            risk_level: Set(risk.to_owned()),
+            risk_level: Set(risk.as_db().to_owned()),
             risk_score: Set(Some(dec((probability * confidence).min(1.0), 4))),
             impact_factors: Set(Some(Json::Object(top_factors))),
             uncertainty_sources: Set(Some(json!({
@@ -512,9 +518,9 @@ pub fn generate(
             model_version: Set(model.version.clone()),
             prediction_timestamp: Set(Some(timestamp)),
             expires_at: Set(Some(timestamp + Duration::days(7))),
-            remediation_status: Set(remediation.map(str::to_owned)),
+            remediation_status: Set(remediation.map(|s| s.as_db().to_owned())),
             remediation_id: Set(remediation
-                .filter(|s| *s != "pending")
+                .filter(|s| *s != RemediationStatus::Pending)
                 .map(|_| uuid::Uuid::new_v4())),
         });
 
@@ -523,13 +529,13 @@ pub fn generate(
             let predicted_violation = probability >= 0.5;
             let actual_violation = rng.gen::<f64>() < (probability * 1.1).min(0.97);
             let (feedback_type, correct_label) = match (predicted_violation, actual_violation) {
-                (true, true) | (false, false) => ("correct", Some(true)),
-                (true, false) => ("false_positive", Some(false)),
-                (false, true) => ("false_negative", Some(false)),
+                (true, true) | (false, false) => (FeedbackType::Correct, Some(true)),
+                (true, false) => (FeedbackType::FalsePositive, Some(false)),
+                (false, true) => (FeedbackType::FalseNegative, Some(false)),
             };
             let (feedback_type, correct_label) =
-                if feedback_type != "correct" && rng.gen::<f64>() < 0.15 {
-                    ("incorrect", Some(false))
+                if feedback_type != FeedbackType::Correct && rng.gen::<f64>() < 0.15 {
+                    (FeedbackType::Incorrect, Some(false))
                 } else {
                     (feedback_type, correct_label)
                 };
@@ -540,10 +546,10 @@ pub fn generate(
                 feedback_id: Set(format!("fb-{:06}", n + 1)),
                 prediction_id: Set(format!("pred-{:06}", n + 1)),
                 tenant_id: Set(tenant.to_owned()),
-                feedback_type: Set(feedback_type.to_owned()),
+                feedback_type: Set(feedback_type.as_db().to_owned()),
                 correct_label: Set(correct_label),
                 accuracy_rating: Set(Some(dec(
-                    if feedback_type == "correct" {
+                    if feedback_type == FeedbackType::Correct {
                         rng.gen_range(3.5..5.0)
                     } else {
                         rng.gen_range(1.0..3.0)
@@ -551,18 +557,19 @@ pub fn generate(
                     2,
                 ))),
                 comments: Set(Some(match feedback_type {
-                    "correct" => "Confirmed by the compliance scan".to_owned(),
-                    "false_positive" => "Resource has a documented exception".to_owned(),
-                    "false_negative" => "Violation found in the weekly audit".to_owned(),
-                    _ => "Prediction did not match the observed state".to_owned(),
+                    FeedbackType::Correct => "Confirmed by the compliance scan".to_owned(),
+                    FeedbackType::FalsePositive => "Resource has a documented exception".to_owned(),
+                    FeedbackType::FalseNegative => "Violation found in the weekly audit".to_owned(),
+                    FeedbackType::Incorrect => {
+                        "Prediction did not match the observed state".to_owned()
+                    }
                 })),
                 user_id: Set(format!("analyst-{}", rng.gen_range(1..6))),
                 user_role: Set(Some("analyst".to_owned())),
                 processed: Set(Some(processed)),
-                impact_on_model: Set(processed.then(|| {
-                    ["retrain_triggered", "weight_adjusted", "ignored"][rng.gen_range(0..3)]
-                        .to_owned()
-                })),
+                impact_on_model: Set(
+                    processed.then(|| ImpactOnModel::ALL[rng.gen_range(0..3)].as_db().to_owned())
+                ),
                 created_at: Set(Some(created)),
                 processed_at: Set(processed.then(|| created + Duration::hours(6))),
             });
@@ -572,7 +579,7 @@ pub fn generate(
     // Hourly drift metrics over the last `days` days per active model.
     for model in &active_models {
         for hour in 0..i64::from(args.days.max(1)) * 24 {
-            let drift_type = ["data", "concept", "prediction"][(hour % 3) as usize];
+            let drift_type = DriftType::ALL[(hour % 3) as usize];
             let spike = rng.gen::<f64>() < 0.06;
             let psi = if spike {
                 rng.gen_range(0.12..0.42)
@@ -580,8 +587,8 @@ pub fn generate(
                 rng.gen_range(0.01..0.09)
             };
             let (alert_level, triggered) = match psi {
-                p if p > 0.25 => (Some("critical"), true),
-                p if p >= 0.1 => (Some("warning"), true),
+                p if p > 0.25 => (Some(AlertLevel::Critical), true),
+                p if p >= 0.1 => (Some(AlertLevel::Warning), true),
                 _ => (None, false),
             };
             let measured = anchor - Duration::hours(hour);
@@ -591,7 +598,7 @@ pub fn generate(
                 resource_id: Set(None),
                 tenant_id: Set(tenant.to_owned()),
                 model_id: Set(Some(model.model_id.clone())),
-                drift_type: Set(drift_type.to_owned()),
+                drift_type: Set(drift_type.as_db().to_owned()),
                 drift_score: Set(dec(psi * 1.8, 4)),
                 drift_velocity: Set(Some(dec(rng.gen_range(-0.01..0.02), 6))),
                 reconstruction_error: Set(
@@ -601,7 +608,7 @@ pub fn generate(
                 ks_statistic: Set(Some(dec(psi * 0.6 + rng.gen_range(0.0..0.03), 6))),
                 wasserstein_distance: Set(Some(dec(psi * 0.4 + rng.gen_range(0.0..0.02), 6))),
                 alert_triggered: Set(Some(triggered)),
-                alert_level: Set(alert_level.map(str::to_owned)),
+                alert_level: Set(alert_level.map(|l| l.as_db().to_owned())),
                 time_to_violation_hours: Set(triggered.then(|| dec(rng.gen_range(6.0..96.0), 2))),
                 measured_at: Set(Some(measured)),
                 baseline_comparison: Set(Some(
