@@ -1,4 +1,4 @@
-// Built by api/build.rs into dist/<hash>/ and embedded in the mlgate binary,
+// Built by server/build.rs into dist/<hash>/ and embedded in the mlgate binary,
 // which serves index.html at / and the assets under /playground/.
 // `npm run dev` serves it on :5173 against a mlgate on :8080.
 import { defineConfig } from 'vite';

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    api::cli::main().await
+    server::cli::main().await
 }

@@ -6,14 +6,15 @@
 
 mod common;
 
-use api::auth::Role;
-use api::store::thresholds::{Band, DriftThresholds};
 use chrono::{DateTime, Utc};
-use common::fixtures::{self, insert_all, scoped_for};
-use common::{TestDb, TestServer};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use serde_json::{json, Value};
+use server::auth::Role;
+use server::store::thresholds::{Band, DriftThresholds};
+
+use common::fixtures::{self, insert_all, scoped_for};
+use common::{TestDb, TestServer};
 
 const A: &str = "acme";
 const B: &str = "globex";
@@ -813,7 +814,7 @@ backend_tests! {
             Band { warning: 0.1, critical: 0.2 },
         ).unwrap();
         let txn = scoped.begin().await.unwrap();
-        api::write::thresholds::store(&txn, custom).await.unwrap();
+        server::write::thresholds::store(&txn, custom).await.unwrap();
         txn.commit().await.unwrap();
         let data = server.data(&key, DRIFT, variables.clone()).await;
         let summary = &data["driftSummary"];

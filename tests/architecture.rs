@@ -37,10 +37,10 @@ const LAYERS: &[&[&str]] = &[
 ];
 
 fn src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("api/src")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("server/src")
 }
 
-/// Every `.rs` file under `dir`, with its path relative to `api/src`.
+/// Every `.rs` file under `dir`, with its path relative to `server/src`.
 fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -88,7 +88,7 @@ fn identifier_at(text: &str) -> String {
 fn references(code: &str) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for (at, _) in code.match_indices("crate::") {
-        // `api::crate::` cannot occur; skip `$crate::` in macros.
+        // `server::crate::` cannot occur; skip `$crate::` in macros.
         if code[..at].ends_with('$') {
             continue;
         }
@@ -220,7 +220,7 @@ fn the_module_graph_has_no_cycle() {
     }
 }
 
-/// Files (relative to `api/src`) whose code contains `needle`.
+/// Files (relative to `server/src`) whose code contains `needle`.
 fn users_of(needle: &str) -> BTreeSet<String> {
     let mut files = Vec::new();
     sources(&src(), &mut files);

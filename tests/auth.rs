@@ -3,14 +3,15 @@
 
 mod common;
 
-use api::auth::Role;
-use common::{TestDb, TestServer};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use serde_json::json;
+use server::auth::Role;
+
+use common::{TestDb, TestServer};
 
 const SECRET: &str = "test-secret-with-enough-entropy-0123456789";
 
-fn config_with_jwt(test_db: &TestDb) -> api::Config {
+fn config_with_jwt(test_db: &TestDb) -> server::Config {
     let mut config = test_db.config();
     config.serve.auth.jwt_secret = Some(SECRET.into());
     config.serve.auth.jwt_public_key_file = Some(
@@ -130,16 +131,16 @@ backend_tests! {
 
     async fn a_revoked_key_stops_working(test_db: TestDb) {
         let db = test_db.connect().await;
-        let key = api::ops::keys::create_for_tenant(&db, "acme", Role::Admin, "to-revoke").await.unwrap();
+        let key = server::ops::keys::create_for_tenant(&db, "acme", Role::Admin, "to-revoke").await.unwrap();
         let server = TestServer::start(test_db.config()).await;
         let (status, _) = server.graphql(&key.secret, ME).await;
         assert_eq!(status, 200);
-        assert!(api::ops::keys::revoke_any(&db, key.info.id).await.unwrap());
+        assert!(server::ops::keys::revoke_any(&db, key.info.id).await.unwrap());
         let (status, body) = server.graphql(&key.secret, ME).await;
         assert_unauthenticated(status, &body);
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("revoked"));
         // Revoking twice reports that nothing was active.
-        assert!(!api::ops::keys::revoke_any(&db, key.info.id).await.unwrap());
+        assert!(!server::ops::keys::revoke_any(&db, key.info.id).await.unwrap());
         server.stop().await;
     }
 

@@ -5,10 +5,11 @@
 
 mod common;
 
-use api::auth::Role;
+use serde_json::{json, Value};
+use server::auth::Role;
+
 use common::fixtures::{self, insert_all, scoped_for};
 use common::TestServer;
-use serde_json::{json, Value};
 
 const TENANT: &str = "acme";
 

@@ -42,8 +42,8 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         alerts: 6,
         alerts_per_second: 20.0,
         noisy_concurrency: 2,
-        tenant_db_share: api::db::DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
-        tenant_analytics_share: api::db::DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT,
+        tenant_db_share: server::db::DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
+        tenant_analytics_share: server::db::DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT,
         mlgate_bin: env!("CARGO_BIN_EXE_mlgate").into(),
         scenarios: scenarios.into_iter().map(String::from).collect(),
     };

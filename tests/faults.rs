@@ -7,11 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use api::auth::Role;
-use common::fixtures::{self, insert, insert_all, scoped_for};
-use common::{count, TestDb, TestServer};
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
+use server::auth::Role;
+
+use common::fixtures::{self, insert, insert_all, scoped_for};
+use common::{count, TestDb, TestServer};
 
 const ALPHA: &str = "alpha";
 
@@ -457,7 +458,7 @@ backend_tests! {
         // A server told not to migrate refuses to start on that schema.
         let mut config = test_db.config();
         config.serve.no_migrate = true;
-        let refused = api::Application::build(config).await.err().expect("refused");
+        let refused = server::Application::build(config).await.err().expect("refused");
         assert!(refused.to_string().contains("pending"), "{refused}");
         migrate(&test_db, &["up"]);
         assert_eq!(ready().await.status(), 200);

@@ -3,9 +3,10 @@
 
 mod common;
 
-use api::auth::Role;
-use common::{TestDb, TestServer};
 use serde_json::json;
+use server::auth::Role;
+
+use common::{TestDb, TestServer};
 
 const ME: &str = "{ me { tenant } }";
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";

@@ -5,18 +5,19 @@
 
 mod common;
 
-use api::auth::Role;
-use common::fixtures::{self, insert, scoped_for};
-use common::TestServer;
 use sea_orm::ActiveValue::Set;
 use serde_json::{json, Value};
+use server::auth::Role;
+
+use common::fixtures::{self, insert, scoped_for};
+use common::TestServer;
 
 const ALPHA: &str = "alpha";
 const BETA: &str = "beta";
 
 /// Seeds one tenant: shared ids (`m-1`, `p-1`, …) in both, `*-only-<tenant>`
 /// ids in one. Every text a client can see carries the tenant's name.
-async fn seed(test_db: &common::TestDb, db: &api::db::Database, tenant: &str) {
+async fn seed(test_db: &common::TestDb, db: &server::db::Database, tenant: &str) {
     let scoped = scoped_for(test_db, db, tenant).await;
     for job_id in ["job-1", &format!("job-only-{tenant}")] {
         let mut job = fixtures::training_job(tenant, job_id);

@@ -7,12 +7,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use api::auth::Role;
-use api::config::DemoArgs;
 use chrono::{Duration as Days, SecondsFormat, Utc};
+use serde_json::{json, Value};
+use server::auth::Role;
+use server::config::DemoArgs;
+
 use common::ws::{next, open, subscribe};
 use common::{TestDb, TestServer};
-use serde_json::{json, Value};
 
 /// A saved query: its title, its text and its default variables.
 struct SavedQuery {
@@ -83,7 +84,7 @@ fn saved_queries() -> Vec<SavedQuery> {
 /// per role of `acme-cloud`.
 async fn demo_server(test_db: &TestDb) -> (TestServer, String, String) {
     let db = test_db.connect().await;
-    api::ops::demo::seed(&db, &DemoArgs::default())
+    server::ops::demo::seed(&db, &DemoArgs::default())
         .await
         .unwrap();
     db.close().await.ok();
@@ -150,7 +151,7 @@ async fn the_page_is_the_built_app_and_never_replaces_json() {
         .unwrap()
         .to_owned();
     let html = page.text().await.unwrap();
-    if api::playground::is_built() {
+    if server::playground::is_built() {
         assert!(html.contains(r#"<div id="root">"#), "{html}");
         assert!(policy.contains("script-src 'self';"), "{policy}");
         let asset = html
@@ -177,7 +178,7 @@ async fn the_page_is_the_built_app_and_never_replaces_json() {
     } else {
         assert!(
             std::env::var("CI").is_err(),
-            "CI must build the playground: npm is needed when api/build.rs runs"
+            "CI must build the playground: npm is needed when server/build.rs runs"
         );
         assert!(
             html.contains("mlgate playground"),
@@ -229,8 +230,8 @@ async fn the_playground_works_in_headless_chromium() {
         return;
     }
     assert!(
-        api::playground::is_built(),
-        "the playground was not built into this binary (npm missing when api/build.rs ran?)"
+        server::playground::is_built(),
+        "the playground was not built into this binary (npm missing when server/build.rs ran?)"
     );
     let test_db = TestDb::sqlite().await;
     let (server, viewer, service) = demo_server(&test_db).await;

@@ -10,15 +10,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
-use common::fixtures::{self, insert, insert_all, scoped_for};
-use common::ws::{connect, next, next_within, open, send, subscribe, PROTOCOL};
-use common::{count, TestDb, TestServer};
 use futures_util::SinkExt;
 use sea_orm::{ConnectionTrait, DbBackend};
 use serde_json::{json, Value};
+use server::auth::Role;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
+
+use common::fixtures::{self, insert, insert_all, scoped_for};
+use common::ws::{connect, next, next_within, open, send, subscribe, PROTOCOL};
+use common::{count, TestDb, TestServer};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const ALPHA: &str = "alpha";
@@ -742,7 +743,7 @@ backend_tests! {
         assert!(suggestion(&post(&server, Some(&viewer), "{ modelz }", json!({})).await), "suggestions when on");
         server.stop().await;
 
-        for (mode, admin_may) in [(api::config::IntrospectionArg::Off, false), (api::config::IntrospectionArg::Admin, true)] {
+        for (mode, admin_may) in [(server::config::IntrospectionArg::Off, false), (server::config::IntrospectionArg::Admin, true)] {
             let mut config = test_db.config();
             config.serve.limits.introspection = mode;
             let server = TestServer::start(config).await;

@@ -3,13 +3,14 @@
 
 mod common;
 
-use api::auth::Role;
 use chrono::{Duration, Utc};
-use common::fixtures::{self, insert, insert_all, scoped_for};
-use common::TestServer;
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use serde_json::{json, Value};
+use server::auth::Role;
+
+use common::fixtures::{self, insert, insert_all, scoped_for};
+use common::TestServer;
 
 const TENANT: &str = "acme";
 
@@ -182,7 +183,7 @@ backend_tests! {
         let scoped = scoped_for(&test_db, &db, TENANT).await;
         insert(&scoped, fixtures::model(TENANT, "m-1")).await.unwrap();
         let base = Utc::now() - Duration::hours(2);
-        let at = |minutes: i64| api::store::now().min(base) + Duration::minutes(minutes);
+        let at = |minutes: i64| server::store::now().min(base) + Duration::minutes(minutes);
         // 25 predictions; timestamps repeat in pairs so ties need the id tiebreaker.
         let rows: Vec<_> = (0..25)
             .map(|i| {
@@ -337,7 +338,7 @@ backend_tests! {
             p.resource_id = Set(resource.into());
             p.risk_level = Set(risk.into());
             p.violation_probability = Set(Decimal::new(probability, 4));
-            p.prediction_timestamp = Set(Some(api::store::now() - Duration::hours(hours_ago)));
+            p.prediction_timestamp = Set(Some(server::store::now() - Duration::hours(hours_ago)));
             insert(&scoped, p).await.unwrap();
         }
         insert(&scoped, fixtures::feedback(TENANT, "f-1", "p-3")).await.unwrap();

@@ -8,15 +8,16 @@
 
 mod common;
 
-use api::auth::Role;
 use chrono::{DateTime, Duration, Utc};
-use common::fixtures::{self, insert_all, scoped_for};
-use common::{TestDb, TestServer};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
 use serde_json::{json, Value};
+use server::auth::Role;
+
+use common::fixtures::{self, insert_all, scoped_for};
+use common::{TestDb, TestServer};
 
 const A: &str = "acme";
 const B: &str = "globex";

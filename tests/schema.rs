@@ -10,7 +10,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter}
 backend_tests! {
     async fn verify_schema_accepts_a_freshly_migrated_database(test_db: TestDb) {
         let db = test_db.connect().await;
-        let report = api::ops::verify::verify(&db).await.unwrap();
+        let report = server::ops::verify::verify(&db).await.unwrap();
         assert!(report.problems.is_empty(), "{}", report.render());
         let text = report.render();
         for (table, columns) in [
@@ -45,7 +45,7 @@ backend_tests! {
         raw.execute_unprepared(drop_trigger).await.unwrap();
         raw.execute_unprepared("DROP VIEW v_model_performance").await.unwrap();
         let db = test_db.connect().await;
-        let report = api::ops::verify::verify(&db).await.unwrap();
+        let report = server::ops::verify::verify(&db).await.unwrap();
         assert!(report.problems.iter().any(|p| p.contains("trigger update_ml_models_updated_at")), "{:?}", report.problems);
         assert!(report.problems.iter().any(|p| p == "view v_model_performance"), "{:?}", report.problems);
 
@@ -65,10 +65,10 @@ backend_tests! {
         assert!(applied.iter().all(|m| m.applied));
         db.migrate_down(applied.len() as u32).await.unwrap();
         assert!(db.migration_status().await.unwrap().iter().all(|m| !m.applied));
-        let report = api::ops::verify::verify(&db).await.unwrap();
+        let report = server::ops::verify::verify(&db).await.unwrap();
         assert!(report.problems.iter().any(|p| p == "table ml_predictions"), "tables are gone after down");
         db.migrate_up().await.unwrap();
-        let report = api::ops::verify::verify(&db).await.unwrap();
+        let report = server::ops::verify::verify(&db).await.unwrap();
         assert!(report.problems.is_empty(), "{}", report.render());
         // And down/up once more, now that the tables held no data.
         db.migrate_down(1).await.unwrap();

@@ -5,7 +5,7 @@
 #[test]
 fn committed_sdl_matches_the_code() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
-    let actual = api::sdl();
+    let actual = server::sdl();
     if std::env::var("MLGATE_UPDATE_SDL").is_ok_and(|v| v == "1") {
         std::fs::write(&path, &actual).unwrap();
         return;

@@ -10,11 +10,12 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
+use serde_json::{json, Value};
+use server::auth::Role;
+
 use common::fixtures::{self, insert, scoped_for};
 use common::ws::{next, next_within, open, send, subscribe, Socket};
 use common::{TestDb, TestServer};
-use serde_json::{json, Value};
 
 const ALPHA: &str = "alpha";
 const BETA: &str = "beta";

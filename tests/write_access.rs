@@ -6,10 +6,11 @@
 
 mod common;
 
-use api::auth::Role;
+use serde_json::{json, Value};
+use server::auth::Role;
+
 use common::fixtures::{self, insert, scoped_for};
 use common::{count, TestDb, TestServer};
-use serde_json::{json, Value};
 
 const ALPHA: &str = "alpha";
 const BETA: &str = "beta";
@@ -223,7 +224,7 @@ backend_tests! {
         seed(&test_db, BETA).await;
         let beta_key_id = {
             let db = test_db.connect().await;
-            let key = api::ops::keys::create_for_tenant(&db, BETA, Role::Viewer, "beta-key")
+            let key = server::ops::keys::create_for_tenant(&db, BETA, Role::Viewer, "beta-key")
                 .await
                 .unwrap();
             key.info.id.to_string()
@@ -337,10 +338,10 @@ backend_tests! {
 /// writing through a scoped handle around the service layer's checks.
 mod database_refusals {
     use super::*;
-    use api::error::ApiError;
     use sea_orm::ActiveValue::Set;
+    use server::error::ApiError;
 
-    async fn refusal<A>(scoped: &api::db::Scoped, row: A) -> ApiError
+    async fn refusal<A>(scoped: &server::db::Scoped, row: A) -> ApiError
     where
         A: sea_orm::ActiveModelTrait + Send,
     {

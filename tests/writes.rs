@@ -6,10 +6,11 @@
 
 mod common;
 
-use api::auth::Role;
+use serde_json::{json, Value};
+use server::auth::Role;
+
 use common::fixtures::{self, insert, scoped_for};
 use common::{count, TestDb, TestServer};
-use serde_json::{json, Value};
 
 const ALPHA: &str = "alpha";
 

@@ -3,12 +3,13 @@
 
 mod common;
 
-use api::auth::Role;
-use common::ws::{connect, next, send, Socket};
-use common::TestServer;
 use futures_util::SinkExt;
 use serde_json::json;
+use server::auth::Role;
 use tokio_tungstenite::tungstenite::Message;
+
+use common::ws::{connect, next, send, Socket};
+use common::TestServer;
 
 async fn send_after_close_fails(socket: &mut Socket) {
     let query = json!({"id": "1", "type": "subscribe", "payload": {"query": "{ me { tenant } }"}});

@@ -50,10 +50,10 @@ pub struct Args {
     pub alerts_per_second: f64,
     /// Percent of the pool one tenant holds in the in-process gateway of the
     /// read mix, scale and ingestion scenarios (mlgate's `--tenant-db-share`).
-    #[arg(long, default_value_t = api::db::DbSettings::DEFAULT_TENANT_SHARE_PERCENT)]
+    #[arg(long, default_value_t = server::db::DbSettings::DEFAULT_TENANT_SHARE_PERCENT)]
     pub tenant_db_share: u32,
     /// Percent of the pool one tenant's analytics hold there (`--tenant-analytics-share`).
-    #[arg(long, default_value_t = api::db::DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT)]
+    #[arg(long, default_value_t = server::db::DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT)]
     pub tenant_analytics_share: u32,
     /// Workers of the noisy tenant's heavy analytics (noisy-neighbour scenario).
     #[arg(long, default_value_t = 8)]

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::config::Config;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::{json, Value as Json};
+use server::config::Config;
 
 use crate::args::Args;
 use crate::load::closed_loop;
@@ -102,7 +102,7 @@ pub(crate) async fn mlgate_mix(
 
 pub(crate) struct InProcess {
     pub(crate) url: String,
-    pub(crate) db: api::db::Database,
+    pub(crate) db: server::db::Database,
     pub(crate) stop: tokio::sync::oneshot::Sender<()>,
     pub(crate) handle: tokio::task::JoinHandle<()>,
 }
@@ -119,7 +119,7 @@ pub(crate) async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
     config.serve.admission.tenant_rate = 0;
     config.serve.db.tenant_db_share = args.tenant_db_share;
     config.serve.db.tenant_analytics_share = args.tenant_analytics_share;
-    let app = api::Application::build(config).await?;
+    let app = server::Application::build(config).await?;
     let url = format!("http://{}/graphql", app.local_addr());
     let db = app.database();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -152,7 +152,7 @@ pub(crate) struct Target<'a> {
 /// that both give the same answer: (statements per request, mlgate, floor).
 pub(crate) async fn one_query(
     target: &Target<'_>,
-    db: &api::db::Database,
+    db: &server::db::Database,
     query: Query,
     duration: Duration,
 ) -> anyhow::Result<(u64, Samples, Samples)> {

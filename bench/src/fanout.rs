@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value as Json};
+use server::auth::Role;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -245,15 +245,15 @@ pub async fn run(
 
 pub(crate) async fn fan_out(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
     let mut out = String::new();
-    let db = api::db::Database::connect(&args.database_url, 2).await?;
+    let db = server::db::Database::connect(&args.database_url, 2).await?;
     let mut keys = Vec::new();
     for tenant in tenants {
         keys.push(TenantKeys {
             tenant: tenant.clone(),
-            viewer: api::ops::keys::create_for_tenant(&db, tenant, Role::Viewer, "bench")
+            viewer: server::ops::keys::create_for_tenant(&db, tenant, Role::Viewer, "bench")
                 .await?
                 .secret,
-            service: api::ops::keys::create_for_tenant(&db, tenant, Role::Service, "bench")
+            service: server::ops::keys::create_for_tenant(&db, tenant, Role::Service, "bench")
                 .await?
                 .secret,
         });

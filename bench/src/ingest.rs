@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{json, Value as Json};
+use server::auth::Role;
 
 use crate::args::Args;
 use crate::common::{count, graphql, in_process, ms, pool};
@@ -39,7 +39,7 @@ pub fn batch(prefix: &str, size: usize, models: &[String], seed: u64) -> Json {
                 p if p >= 0.35 => "MEDIUM",
                 _ => "LOW",
             };
-            let shap: Vec<Json> = api::ops::demo::SHAP_FEATURES
+            let shap: Vec<Json> = server::ops::demo::SHAP_FEATURES
                 .iter()
                 .enumerate()
                 .map(|(i, feature)| {
@@ -74,7 +74,7 @@ pub(crate) async fn ingest(args: &Args, tenants: &[String]) -> anyhow::Result<St
     let mut keys = Vec::new();
     for tenant in tenants {
         keys.push(
-            api::ops::keys::create_for_tenant(&server.db, tenant, Role::Service, "bench")
+            server::ops::keys::create_for_tenant(&server.db, tenant, Role::Service, "bench")
                 .await?
                 .secret,
         );

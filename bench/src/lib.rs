@@ -47,7 +47,7 @@ pub async fn run(args: &Args, mut emit: impl FnMut(String)) -> anyhow::Result<()
     if args.reset {
         emit(load(args).await?);
     }
-    let tenants = api::ops::demo::tenant_names(args.tenants);
+    let tenants = server::ops::demo::tenant_names(args.tenants);
     if wants("reads") {
         emit(reads(args, &tenants[0]).await?);
     }

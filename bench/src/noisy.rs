@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
 use chrono::Utc;
 use serde_json::{json, Value as Json};
+use server::auth::Role;
 
 use crate::args::Args;
 use crate::common::ms;
@@ -322,12 +322,12 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
         "the noisy-neighbour scenario needs two tenants"
     );
     let (noisy, light) = (&tenants[0], &tenants[1]);
-    let db = api::db::Database::connect(&args.database_url, 2).await?;
+    let db = server::db::Database::connect(&args.database_url, 2).await?;
     let keys = Keys {
-        noisy: api::ops::keys::create_for_tenant(&db, noisy, Role::Viewer, "bench")
+        noisy: server::ops::keys::create_for_tenant(&db, noisy, Role::Viewer, "bench")
             .await?
             .secret,
-        light: api::ops::keys::create_for_tenant(&db, light, Role::Viewer, "bench")
+        light: server::ops::keys::create_for_tenant(&db, light, Role::Viewer, "bench")
             .await?
             .secret,
     };

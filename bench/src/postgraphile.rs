@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use api::auth::Role;
 use serde_json::{json, Value as Json};
+use server::auth::Role;
 
 use crate::args::Args;
 use crate::common::{in_process, mlgate_mix, ms, pool, post_graphql};
@@ -266,7 +266,7 @@ pub(crate) async fn versus_postgraphile(args: &Args, tenant: &str) -> anyhow::Re
         .unwrap_or_default();
 
     let server = in_process(args).await?;
-    let key = api::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
+    let key = server::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
         .await?
         .secret;
     let floor_pool = pool(&args.database_url, args.pool_size).await?;

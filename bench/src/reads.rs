@@ -7,10 +7,10 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use api::auth::Role;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use serde_json::{json, Value as Json};
+use server::auth::Role;
 
 use crate::args::Args;
 use crate::common::{count, in_process, mlgate_mix, ms, one_query, pool, Target};
@@ -455,7 +455,7 @@ pub fn same_results(query: Query, mlgate: &Json, floor: &Json) -> anyhow::Result
 pub(crate) async fn reads(args: &Args, tenant: &str) -> anyhow::Result<String> {
     let mut out = String::new();
     let server = in_process(args).await?;
-    let key = api::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
+    let key = server::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")
         .await?
         .secret;
     let floor_pool = pool(&args.database_url, args.pool_size).await?;

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::auth::Role;
-use api::config::DemoArgs;
 use sea_orm::ConnectionTrait;
+use server::auth::Role;
+use server::config::DemoArgs;
 
 use crate::args::Args;
 use crate::common::{count, in_process, ms, one_query, pool, Target};
@@ -17,14 +17,14 @@ use crate::reads::{Query, Windows};
 /// times larger (queries read one tenant's rows).
 pub(crate) async fn scale(args: &Args) -> anyhow::Result<String> {
     let mut out = String::new();
-    let tenant = api::ops::demo::tenant_names(args.tenants + 1)
+    let tenant = server::ops::demo::tenant_names(args.tenants + 1)
         .pop()
         .ok_or_else(|| anyhow::anyhow!("no tenant name"))?;
     let predictions = args.predictions * args.scale_factor;
-    let db = api::db::Database::connect(&args.database_url, args.pool_size).await?;
+    let db = server::db::Database::connect(&args.database_url, args.pool_size).await?;
     let started = Instant::now();
     // Seeds only tenants without models: the others are left as they are.
-    api::ops::demo::seed(
+    server::ops::demo::seed(
         &db,
         &DemoArgs {
             tenants: args.tenants + 1,
@@ -49,7 +49,7 @@ pub(crate) async fn scale(args: &Args) -> anyhow::Result<String> {
     );
 
     let server = in_process(args).await?;
-    let key = api::ops::keys::create_for_tenant(&server.db, &tenant, Role::Viewer, "bench")
+    let key = server::ops::keys::create_for_tenant(&server.db, &tenant, Role::Viewer, "bench")
         .await?
         .secret;
     let client = reqwest::Client::new();

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use api::config::DemoArgs;
 use sea_orm::ConnectionTrait;
+use server::config::DemoArgs;
 
 use crate::args::Args;
 use crate::common::{count, pool};
@@ -29,7 +29,7 @@ pub(crate) async fn load(args: &Args) -> anyhow::Result<String> {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
     admin.close().await?;
-    let db = api::db::Database::connect(&args.database_url, args.pool_size).await?;
+    let db = server::db::Database::connect(&args.database_url, args.pool_size).await?;
     db.migrate_up().await?;
     let demo = DemoArgs {
         tenants: args.tenants,
@@ -39,7 +39,7 @@ pub(crate) async fn load(args: &Args) -> anyhow::Result<String> {
         days: args.days,
     };
     let started = Instant::now();
-    let summary = api::ops::demo::seed(&db, &demo).await?;
+    let summary = server::ops::demo::seed(&db, &demo).await?;
     let elapsed = started.elapsed();
     let rows: usize = summary
         .tenants

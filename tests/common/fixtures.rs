@@ -1,11 +1,11 @@
 //! Minimal rows for tests, written through a tenant-scoped handle.
 #![allow(dead_code)]
 
-use api::auth::{AuthSettings, Authenticator, Role};
-use api::db::{Database, Scoped};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use serde_json::json;
+use server::auth::{AuthSettings, Authenticator, Role};
+use server::db::{Database, Scoped};
 
 use super::TestDb;
 
@@ -36,8 +36,8 @@ pub fn model(tenant: &str, model_id: &str) -> entity::model::ActiveModel {
         encryption_key_id: Set(None),
         status: Set(Some("active".into())),
         training_job_id: Set(None),
-        created_at: Set(Some(api::store::now())),
-        updated_at: Set(Some(api::store::now())),
+        created_at: Set(Some(server::store::now())),
+        updated_at: Set(Some(server::store::now())),
         deployed_at: Set(None),
         retired_at: Set(None),
     }
@@ -72,7 +72,7 @@ pub fn prediction(
         attention_weights: Set(None),
         inference_time_ms: Set(Decimal::new(1234, 2)),
         model_version: Set("1.0.0".into()),
-        prediction_timestamp: Set(Some(api::store::now())),
+        prediction_timestamp: Set(Some(server::store::now())),
         expires_at: Set(None),
         remediation_status: Set(None),
         remediation_id: Set(None),
@@ -97,7 +97,7 @@ pub fn feedback(
         user_role: Set(Some("analyst".into())),
         processed: Set(Some(false)),
         impact_on_model: Set(None),
-        created_at: Set(Some(api::store::now())),
+        created_at: Set(Some(server::store::now())),
         processed_at: Set(None),
     }
 }
@@ -108,7 +108,7 @@ where
     A: ActiveModelTrait + Send,
 {
     let txn = scoped.begin().await?;
-    api::write::insert_many(&txn, vec![row]).await?;
+    server::write::insert_many(&txn, vec![row]).await?;
     txn.commit().await
 }
 
@@ -133,7 +133,7 @@ pub fn drift_metric(
         alert_triggered: Set(Some(true)),
         alert_level: Set(Some("warning".into())),
         time_to_violation_hours: Set(None),
-        measured_at: Set(Some(api::store::now())),
+        measured_at: Set(Some(server::store::now())),
         baseline_comparison: Set(None),
         feature_contributions: Set(Some(json!({"cpu": 0.6, "mem": -0.1}))),
     }
@@ -155,7 +155,7 @@ pub fn training_job(tenant: &str, job_id: &str) -> entity::training_job::ActiveM
         started_at: Set(None),
         completed_at: Set(None),
         estimated_completion: Set(None),
-        created_at: Set(Some(api::store::now())),
+        created_at: Set(Some(server::store::now())),
         created_by: Set(Some("scheduler".into())),
         resource_usage: Set(None),
         cost_estimate: Set(Some(Decimal::new(1250, 2))),
@@ -171,7 +171,7 @@ pub fn feature_set(tenant: &str, feature_set_id: &str) -> entity::feature_set::A
         feature_type: Set("temporal".into()),
         features: Set(json!({"x": 1})),
         feature_version: Set(Some(1)),
-        computed_at: Set(Some(api::store::now())),
+        computed_at: Set(Some(server::store::now())),
         expires_at: Set(None),
         quality_score: Set(Some(Decimal::new(90, 2))),
         completeness: Set(Some(Decimal::new(100, 2))),
@@ -187,8 +187,8 @@ pub fn configuration(tenant: &str, resource_id: &str) -> entity::configuration::
         features: Set(None),
         policy_context: Set(None),
         baseline_config: Set(None),
-        created_at: Set(Some(api::store::now())),
-        updated_at: Set(Some(api::store::now())),
+        created_at: Set(Some(server::store::now())),
+        updated_at: Set(Some(server::store::now())),
     }
 }
 
@@ -198,6 +198,6 @@ where
     A: ActiveModelTrait + Send,
 {
     let txn = scoped.begin().await?;
-    api::write::insert_many(&txn, rows).await?;
+    server::write::insert_many(&txn, rows).await?;
     txn.commit().await
 }

@@ -11,10 +11,10 @@ pub mod ws;
 
 use std::time::Duration;
 
-use api::auth::Role;
-use api::config::Config;
-use api::db::Database;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use server::auth::Role;
+use server::config::Config;
+use server::db::Database;
 
 /// Runs each listed test once per backend: `mod sqlite { … }` and `mod postgres { … }`.
 #[macro_export]
@@ -139,7 +139,7 @@ impl TestDb {
 
     pub async fn key(&self, tenant: &str, role: Role) -> String {
         let db = self.connect().await;
-        let key = api::ops::keys::create_for_tenant(&db, tenant, role, "test")
+        let key = server::ops::keys::create_for_tenant(&db, tenant, role, "test")
             .await
             .expect("create key");
         db.close().await.ok();
@@ -205,10 +205,10 @@ impl TestServer {
     pub async fn start(config: Config) -> Self {
         // Server logs go to the test's captured output: shown when it fails.
         let _ = tracing_subscriber::fmt()
-            .with_env_filter("warn,api=info")
+            .with_env_filter("warn,server=info")
             .with_test_writer()
             .try_init();
-        let app = api::Application::build(config)
+        let app = server::Application::build(config)
             .await
             .expect("server builds");
         let base = format!("http://{}", app.local_addr());

@@ -53,18 +53,18 @@ use crate::identity::{Principal, Role};
 /// capability it needs:
 ///
 /// ```no_run
-/// # use api::{identity::can, write::Writer};
+/// # use server::{identity::can, write::Writer};
 /// # async fn keys(writer: &Writer<can::ManageKeys>) {
-/// let _ = api::write::api_keys::list(writer).await;
+/// let _ = server::write::api_keys::list(writer).await;
 /// # }
 /// ```
 ///
 /// and another capability does not compile:
 ///
 /// ```compile_fail
-/// # use api::{identity::can, write::Writer};
+/// # use server::{identity::can, write::Writer};
 /// # async fn keys(writer: &Writer<can::Ingest>) {
-/// let _ = api::write::api_keys::list(writer).await;
+/// let _ = server::write::api_keys::list(writer).await;
 /// # }
 /// ```
 pub struct Writer<C: Capability> {

@@ -1,4 +1,4 @@
-//! The analysts' playground (`playground/`): the app `api/build.rs` built
+//! The analysts' playground (`playground/`): the app `server/build.rs` built
 //! and embedded, served by mlgate itself — `index.html` at `/`, its assets
 //! under `/playground/` — or, when it was not built (no npm at build time),
 //! the dependency-free fallback page.
