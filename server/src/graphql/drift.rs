@@ -13,7 +13,8 @@ use super::common::{
 };
 use super::explain::{self, ContributionOrder, FeatureContribution, FeatureValueInput};
 use super::limits::WriteLimits;
-use super::loaders::{load_row, ModelById, RowKey};
+use super::loaders::row_by_id;
+use super::loaders::ModelById;
 use super::models::Model;
 use super::request_context;
 use crate::identity::can;
@@ -200,12 +201,7 @@ pub async fn model_of(
     let Some(model_id) = &metric.model_id else {
         return Ok(None);
     };
-    let rc = request_context(ctx)?;
-    let key = ModelById(RowKey {
-        tenant: rc.tenant(),
-        id: model_id.clone(),
-    });
-    Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+    row_by_id(ctx, ModelById, model_id.clone()).await
 }
 
 #[derive(Default)]

@@ -10,7 +10,8 @@ use super::common::{
     domain_values, float_opt, list_query, node, page_complexity, time_range, vocab, vocab_opt,
     vocabulary, FloatRange, OrderDirection,
 };
-use super::loaders::{load_row, PredictionById, RowKey};
+use super::loaders::row_by_id;
+use super::loaders::PredictionById;
 use super::predictions::Prediction;
 use super::request_context;
 use crate::identity::can;
@@ -149,12 +150,7 @@ impl Feedback {
 
     /// The prediction this feedback is about.
     async fn prediction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Prediction>> {
-        let rc = request_context(ctx)?;
-        let key = PredictionById(RowKey {
-            tenant: rc.tenant(),
-            id: self.0.prediction_id.clone(),
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(Prediction::from))
+        row_by_id(ctx, PredictionById, self.0.prediction_id.clone()).await
     }
 }
 

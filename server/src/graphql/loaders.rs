@@ -284,6 +284,27 @@ where
     Ok(load_page(rc.loaders(), key, want).await?.into())
 }
 
+/// A row field's node by its id (or key), through the request's loader:
+/// `relation` names the kind of row; `None` when the tenant has none.
+pub async fn row_by_id<K, I, M, N>(
+    ctx: &async_graphql::Context<'_>,
+    relation: impl FnOnce(RowKey<I>) -> K,
+    id: I,
+) -> async_graphql::Result<Option<N>>
+where
+    DbLoader: Loader<K, Value = M, Error = LoadError>,
+    K: Send + Sync + Hash + Eq + Clone + 'static,
+    M: Send + Sync + Clone + 'static,
+    N: From<M>,
+{
+    let rc = super::request_context(ctx)?;
+    let key = relation(RowKey {
+        tenant: rc.tenant(),
+        id,
+    });
+    Ok(load_row(rc.loaders(), key).await?.map(N::from))
+}
+
 /// Loads one row through the request's loader; `None` when the tenant has no such row.
 pub async fn load_row<K, M>(loaders: &Loaders, key: K) -> async_graphql::Result<Option<M>>
 where

@@ -14,9 +14,9 @@ use super::common::{
 use super::drift::{DriftMetricConnection, DriftMetricFilter, DriftMetricOrder};
 use super::feedback::{FeedbackConnection, FeedbackFilter, FeedbackOrder};
 use super::loaders::child_page;
+use super::loaders::row_by_id;
 use super::loaders::{
-    load_row, DriftOfModel, FeedbackOfModel, ModelById, PredictionsOfModel, RowKey,
-    TrainingJobByKey,
+    DriftOfModel, FeedbackOfModel, ModelById, PredictionsOfModel, TrainingJobByKey,
 };
 use super::predictions::{PredictionConnection, PredictionFilter, PredictionOrder};
 use super::request_context;
@@ -197,12 +197,7 @@ impl Model {
         let Some(job_key) = self.0.training_job_id else {
             return Ok(None);
         };
-        let rc = request_context(ctx)?;
-        let key = TrainingJobByKey(RowKey {
-            tenant: rc.tenant(),
-            id: job_key,
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(TrainingJob::from))
+        row_by_id(ctx, TrainingJobByKey, job_key).await
     }
 
     /// This model's predictions, newest first unless ordered otherwise.
@@ -265,12 +260,7 @@ impl ModelsQuery {
         ctx: &Context<'_>,
         model_id: String,
     ) -> async_graphql::Result<Option<Model>> {
-        let rc = request_context(ctx)?;
-        let key = ModelById(RowKey {
-            tenant: rc.tenant(),
-            id: model_id,
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+        row_by_id(ctx, ModelById, model_id).await
     }
 
     /// Models, newest first unless ordered otherwise.

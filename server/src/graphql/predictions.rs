@@ -16,7 +16,8 @@ use super::explain::{
 use super::feedback::{FeedbackConnection, FeedbackFilter, FeedbackOrder};
 use super::limits::WriteLimits;
 use super::loaders::child_page;
-use super::loaders::{load_row, FeedbackOfPrediction, ModelById, PredictionById, RowKey};
+use super::loaders::row_by_id;
+use super::loaders::{FeedbackOfPrediction, ModelById, PredictionById};
 use super::models::Model;
 use super::request_context;
 use crate::error::{ApiError, ApiResult};
@@ -254,12 +255,7 @@ impl Prediction {
 
     /// The model that made this prediction.
     async fn model(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Model>> {
-        let rc = request_context(ctx)?;
-        let key = ModelById(RowKey {
-            tenant: rc.tenant(),
-            id: self.0.model_id.clone(),
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(Model::from))
+        row_by_id(ctx, ModelById, self.0.model_id.clone()).await
     }
 
     /// Human feedback on this prediction.
@@ -296,12 +292,7 @@ impl PredictionsQuery {
         ctx: &Context<'_>,
         prediction_id: String,
     ) -> async_graphql::Result<Option<Prediction>> {
-        let rc = request_context(ctx)?;
-        let key = PredictionById(RowKey {
-            tenant: rc.tenant(),
-            id: prediction_id,
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(Prediction::from))
+        row_by_id(ctx, PredictionById, prediction_id).await
     }
 
     /// Predictions, newest first unless ordered otherwise.

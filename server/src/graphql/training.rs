@@ -11,7 +11,8 @@ use super::common::{
     vocabulary, FloatRange, OrderDirection,
 };
 use super::loaders::child_page;
-use super::loaders::{load_row, ModelsOfTrainingJob, RowKey, TrainingJobById};
+use super::loaders::row_by_id;
+use super::loaders::{ModelsOfTrainingJob, TrainingJobById};
 use super::models::{ModelConnection, ModelFilter, ModelOrder};
 use super::request_context;
 use crate::identity::can;
@@ -193,12 +194,7 @@ impl TrainingQuery {
         ctx: &Context<'_>,
         job_id: String,
     ) -> async_graphql::Result<Option<TrainingJob>> {
-        let rc = request_context(ctx)?;
-        let key = TrainingJobById(RowKey {
-            tenant: rc.tenant(),
-            id: job_id,
-        });
-        Ok(load_row(rc.loaders(), key).await?.map(TrainingJob::from))
+        row_by_id(ctx, TrainingJobById, job_id).await
     }
 
     /// Training jobs, newest first unless ordered otherwise.

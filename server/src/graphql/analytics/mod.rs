@@ -23,7 +23,7 @@ use crate::store::analytics::{
 use crate::store::filter::invalid;
 use drift::DriftSummary;
 use measures::measures_read;
-use performance::{performance_options, performance_read, ModelComparison, PerformanceDifference};
+use performance::{performance_options, selected_options, ModelComparison, PerformanceDifference};
 use shap::{FeatureImportance, ShapImportance};
 use stats::{PredictionStats, PredictionStatsGroup, PredictionStatsKey};
 
@@ -90,11 +90,7 @@ impl AnalyticsQuery {
         decision_threshold: Option<f64>,
     ) -> async_graphql::Result<Vec<ModelPerformance>> {
         let rc = request_context(ctx)?;
-        let options = performance_options(
-            window,
-            decision_threshold,
-            performance_read(ctx.look_ahead()),
-        )?;
+        let options = selected_options(ctx, window, decision_threshold)?;
         let filter = filter.unwrap_or_default().into();
         let measured = perf::for_matching_models(rc.scoped(), &filter, &options).await?;
         Ok(measured

@@ -265,6 +265,20 @@ pub fn performance_options(
     ))
 }
 
+/// The performance options of a field's arguments, measuring what the
+/// field's selection reads.
+pub(super) fn selected_options(
+    ctx: &Context<'_>,
+    window: Option<common::TimeRange>,
+    decision_threshold: Option<f64>,
+) -> ApiResult<Arc<perf::PerformanceOptions>> {
+    performance_options(
+        window,
+        decision_threshold,
+        performance_read(ctx.look_ahead()),
+    )
+}
+
 /// The parts of a model's performance the selection under `performance`
 /// (a `ModelPerformance` field, fragments included) reads.
 pub(super) fn performance_read(performance: Lookahead<'_>) -> perf::Measured {
@@ -289,11 +303,7 @@ pub async fn model_performance(
     decision_threshold: Option<f64>,
 ) -> async_graphql::Result<ModelPerformance> {
     let rc = request_context(ctx)?;
-    let options = performance_options(
-        window,
-        decision_threshold,
-        performance_read(ctx.look_ahead()),
-    )?;
+    let options = selected_options(ctx, window, decision_threshold)?;
     let threshold = options.decision_threshold();
     let key = PerformanceOfModel(PageKey {
         tenant: rc.tenant(),
