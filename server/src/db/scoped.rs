@@ -5,7 +5,7 @@
 //! [`ScopedTxn`]; on PostgreSQL that transaction first switches to the
 //! gateway's non-owner role and sets `app.tenant_id` locally, so row-level
 //! security checks every row even if a query forgot its tenant filter. The
-//! data layer still filters by [`ScopedTxn::tenant`] on both backends: SQLite
+//! store still filters by [`ScopedTxn::tenant`] on both backends: SQLite
 //! has no RLS, and the filter lets the planner use the per-tenant indexes.
 
 use std::sync::Arc;

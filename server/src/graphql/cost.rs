@@ -23,7 +23,7 @@ const REMEDIATION_STATUSES: usize = 5;
 
 /// The most calendar buckets of `unit` between `from` and `to` (local days
 /// can be 23 hours, a fall-back hour is a bucket of its own): at least one,
-/// at most what the data layer accepts.
+/// at most what the store accepts.
 fn buckets(
     bucket: Option<&BucketInput>,
     from: Option<DateTime<Utc>>,
@@ -31,7 +31,7 @@ fn buckets(
 ) -> usize {
     let Some(bucket) = bucket else { return 1 };
     let (Some(from), Some(to)) = (from, to) else {
-        // Refused when the data layer sees it; costs nothing.
+        // Refused when the store sees it; costs nothing.
         return 1;
     };
     let shortest = match bucket.unit {

@@ -170,7 +170,7 @@ where
 }
 
 /// `impl Loader<$key>`: rows by id through `load_rows`, pages by parent
-/// through `load_pages`, each with the data-layer function that fetches them.
+/// through `load_pages`, each with the store function that fetches them.
 macro_rules! loader {
     (rows $key:ident => $value:ty, $fetch:path) => {
         impl Loader<$key> for DbLoader {

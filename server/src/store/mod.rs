@@ -1,4 +1,4 @@
-//! The data layer: plain functions over a tenant-scoped handle. Each call
+//! The read side (the store): plain functions over a tenant-scoped handle. Each call
 //! runs in one transaction of its own (on PostgreSQL: under RLS for the
 //! caller's tenant), so count and page of one list see the same snapshot.
 

@@ -1,6 +1,6 @@
 //! Analytics: model performance, grouped prediction statistics, SHAP
 //! importance, drift summaries and model comparison. Resolvers only turn
-//! arguments into data-layer requests; every aggregate is computed in SQL
+//! arguments into store requests; every aggregate is computed in SQL
 //! (see `store::analytics`). Measures are rounded to 9 decimal places.
 
 mod drift;
