@@ -2,9 +2,12 @@
 //! one way through declared layers (so the module graph has no cycle), and
 //! the operator's unscoped access is used only by the operator's paths.
 //!
-//! A module's dependencies are the top-level modules it names as
-//! `crate::<module>` (in `use` lines, groups `use crate::{a, b::c}` and paths
-//! in code). Comments are ignored.
+//! A module's dependencies are the top-level modules it names: as
+//! `crate::<module>` or `$crate::<module>` (in `use` lines, groups
+//! `use crate::{a, b::c}` and paths in code), through `super::` paths that
+//! climb to the crate root, and through the root's re-exports (`crate::Config`
+//! is `config`'s). Comments are ignored; string literals are not mistaken for
+//! comments.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -58,18 +61,35 @@ fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// `text` without `//` comments (doc comments included).
+/// `text` without `//` comments (doc comments included). A `//` inside a
+/// string literal (`"http://…"`) is not a comment.
 fn code(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("//") {
-            // A `//` inside a string literal is rare enough in this crate to
-            // cut the line there; a missed reference would show as a
-            // missing edge, never a false cycle.
-            Some(at) => &line[..at],
-            None => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let mut in_string = false;
+        let mut escaped = false;
+        let mut previous = '\0';
+        let mut end = line.len();
+        for (at, c) in line.char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => in_string = false,
+                    _ => {}
+                }
+            } else if c == '"' && previous != '\'' {
+                in_string = true;
+            } else if c == '/' && previous == '/' {
+                end = at - 1;
+                break;
+            }
+            previous = c;
+        }
+        out.push_str(&line[..end]);
+        out.push('\n');
+    }
+    out
 }
 
 /// The top-level module a file belongs to (`lib` and `main` belong to none).
@@ -84,37 +104,101 @@ fn identifier_at(text: &str) -> String {
         .collect()
 }
 
-/// The top-level modules `code` names through `crate::`.
-fn references(code: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    for (at, _) in code.match_indices("crate::") {
-        // `server::crate::` cannot occur; skip `$crate::` in macros.
-        if code[..at].ends_with('$') {
-            continue;
-        }
-        let rest = &code[at + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            // `crate::{a, b::{c, d}, e}`: the first segment of each item.
-            let mut depth = 0;
-            let mut item_start = true;
-            for (i, c) in group.char_indices() {
-                match c {
-                    '{' => depth += 1,
-                    '}' if depth == 0 => break,
-                    '}' => depth -= 1,
-                    ',' if depth == 0 => item_start = true,
-                    c if item_start && (c.is_ascii_alphabetic() || c == '_') => {
-                        found.insert(identifier_at(&group[i..]));
-                        item_start = false;
-                    }
-                    _ => {}
-                }
+/// The first segment of each item of a group `{a, b::{c, d}, e}` (the
+/// text after its `{`).
+fn group_items(group: &str, found: &mut BTreeSet<String>) {
+    let mut depth = 0;
+    let mut item_start = true;
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            ',' if depth == 0 => item_start = true,
+            c if item_start && (c.is_ascii_alphabetic() || c == '_') => {
+                found.insert(identifier_at(&group[i..]));
+                item_start = false;
             }
+            _ => {}
+        }
+    }
+}
+
+/// The top-level modules `code` names from the crate root: through
+/// `crate::`/`$crate::`, and through `super::` paths that climb to the root
+/// from `depth` (1 for `config.rs` or `store/mod.rs`, 2 for
+/// `store/page/mod.rs`, …).
+fn references(code: &str, depth: usize) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let from_root = |rest: &str, found: &mut BTreeSet<String>| {
+        if let Some(group) = rest.strip_prefix('{') {
+            group_items(group, found);
         } else {
             found.insert(identifier_at(rest));
         }
+    };
+    for (at, _) in code.match_indices("crate::") {
+        from_root(&code[at + "crate::".len()..], &mut found);
+    }
+    for (at, _) in code.match_indices("super::") {
+        // Only the start of a chain `super::super::…`.
+        if code[..at].ends_with("::") {
+            continue;
+        }
+        let mut rest = &code[at..];
+        let mut climbs = 0;
+        while let Some(next) = rest.strip_prefix("super::") {
+            rest = next;
+            climbs += 1;
+        }
+        if climbs >= depth {
+            from_root(rest, &mut found);
+        }
     }
     found
+}
+
+/// How deep a file's module sits below the crate root: `config.rs` and
+/// `store/mod.rs` are 1, `store/filter.rs` and `store/page/mod.rs` 2, …
+fn depth_of(relative: &str) -> usize {
+    let parts: Vec<&str> = relative.split('/').collect();
+    let last = *parts.last().unwrap();
+    if last == "mod.rs" {
+        parts.len() - 1
+    } else {
+        parts.len()
+    }
+}
+
+/// The crate root's re-exports: name → the module it comes from
+/// (`pub use config::{Cli, Config};`).
+fn root_reexports(lib: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for line in code(lib).lines() {
+        let Some(path) = line.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, rest)) = path.split_once("::") else {
+            continue;
+        };
+        let mut items = BTreeSet::new();
+        match rest.strip_prefix('{') {
+            Some(group) => group_items(group, &mut items),
+            None => {
+                items.insert(
+                    rest.trim_end_matches(';')
+                        .rsplit("::")
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }
+        for item in items {
+            names.insert(item, module.to_owned());
+        }
+    }
+    names
 }
 
 /// Module → the modules it depends on.
@@ -125,19 +209,20 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         .iter()
         .filter_map(|(path, _)| module_of(path))
         .collect();
+    let lib = files
+        .iter()
+        .find(|(path, _)| path == "lib.rs")
+        .map(|(_, text)| text.clone())
+        .unwrap_or_default();
+    let reexports = root_reexports(&lib);
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (path, text) in &files {
         let Some(module) = module_of(path) else {
             continue;
         };
         let entry = graph.entry(module.clone()).or_default();
-        for target in references(&code(text)) {
-            // Crate-root re-exports (`crate::Application`) belong to their module.
-            let target = if target == "Application" {
-                "app".to_owned()
-            } else {
-                target
-            };
+        for target in references(&code(text), depth_of(path)) {
+            let target = reexports.get(&target).cloned().unwrap_or(target);
             if target != module && modules.contains(&target) {
                 entry.insert(target);
             }
@@ -151,12 +236,30 @@ fn layer_of(module: &str) -> Option<usize> {
 }
 
 #[test]
-fn the_parser_finds_grouped_and_inline_references() {
-    let found = references(&code(
-        "use crate::{db::Scoped, store::{self, Page}, error};\nlet x = crate::write::thing(); // crate::app",
-    ));
-    let names: Vec<&str> = found.iter().map(String::as_str).collect();
-    assert_eq!(names, ["db", "error", "store", "write"]);
+fn the_parser_finds_every_way_of_naming_a_module() {
+    let names = |text: &str, depth: usize| -> Vec<String> {
+        references(&code(text), depth).into_iter().collect()
+    };
+    assert_eq!(
+        names("use crate::{db::Scoped, store::{self, Page}, error};\nlet x = crate::write::thing(); // crate::app", 1),
+        ["db", "error", "store", "write"]
+    );
+    // `super::` that reaches the root, from a top-level file and from below.
+    assert_eq!(names("use super::app::Application;", 1), ["app"]);
+    assert_eq!(
+        names("use super::super::config::Config;\nuse super::sibling;", 2),
+        ["config"]
+    );
+    // Macros name modules with `$crate::`.
+    assert_eq!(names("$crate::write::insert_many(txn, rows)", 1), ["write"]);
+    // A `//` in a string is not a comment.
+    assert_eq!(
+        names("let url = \"http://x\"; crate::ops::demo::seed();", 1),
+        ["ops"]
+    );
+    let reexports = root_reexports("pub use config::{Cli, Config};\npub use graphql::sdl;");
+    assert_eq!(reexports.get("Config").map(String::as_str), Some("config"));
+    assert_eq!(reexports.get("sdl").map(String::as_str), Some("graphql"));
 }
 
 #[test]
@@ -252,7 +355,8 @@ fn only_auth_makes_principals_from_credentials() {
 
 #[test]
 fn operator_access_is_used_only_by_the_operators_paths() {
-    assert_only_in(".begin_as_operator(", &["ops/"]);
+    // Method calls and `Database::…(&db)` alike; the definitions are in db/.
+    assert_only_in("begin_as_operator(", &["ops/", "db/"]);
     // Unscoped SQL: the operator's paths, and the pool's own LISTEN.
-    assert_only_in(".unscoped()", &["ops/", "db/", "events/listener.rs"]);
+    assert_only_in("unscoped(", &["ops/", "db/", "events/listener.rs"]);
 }

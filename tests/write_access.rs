@@ -335,7 +335,7 @@ backend_tests! {
 }
 
 /// The database's own refusals map to the API's codes, never shown raw:
-/// writing through a scoped handle around the service layer's checks.
+/// writing through a scoped handle around the write side's checks.
 mod database_refusals {
     use super::*;
     use sea_orm::ActiveValue::Set;

@@ -2,9 +2,9 @@
 //! TEXT column on SQLite (which has no arrays).
 //!
 //! Reading handles both layouts. Writing produces the PostgreSQL array value;
-//! statements bound for SQLite pass through the data layer's statement adapter,
-//! which rewrites array values as JSON text (SeaORM's SQLite binder cannot bind
-//! arrays at all).
+//! statements bound for SQLite pass through the scoped transaction
+//! (`server/src/db/scoped.rs`), which rewrites array values as JSON text
+//! (SeaORM's SQLite binder cannot bind arrays at all).
 
 use sea_orm::sea_query::{ArrayType, ColumnType, Nullable, Value, ValueType, ValueTypeErr};
 use sea_orm::{ColIdx, QueryResult, TryGetError, TryGetable};

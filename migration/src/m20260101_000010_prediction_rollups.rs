@@ -7,7 +7,7 @@
 //! latency percentiles are estimated within 1 %.
 //!
 //! Model performance answers from them instead of scanning every prediction
-//! of the window (see `server::data::analytics::rollups`). Inserts add to the
+//! of the window (see `server::store::analytics::rollups`). Inserts add to the
 //! hours they touch (one grouped upsert per statement, in key order so that
 //! concurrent batches lock rollup rows in the same order); updates that
 //! change a rolled-up column and deletes rebuild the hours they touched from

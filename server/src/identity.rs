@@ -190,28 +190,28 @@ impl Principal {
         &self.credential
     }
 
-    /// A caller whose credentials `auth` verified. Crate-visible, but only
-    /// `auth` calls it (`tests/architecture.rs` checks).
+    /// A caller whose credentials `auth` verified (a JWT's tenant checked
+    /// with [`check_tenant`] first). Crate-visible, but only `auth` calls it
+    /// (`tests/architecture.rs` checks).
     pub(crate) fn authenticated(
         tenant: String,
         role: Role,
         subject: String,
         expires_at: Option<DateTime<Utc>>,
         credential: Credential,
-    ) -> Result<Self, InvalidTenant> {
-        validate_tenant(&tenant)?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             tenant,
             role,
             subject,
             expires_at,
             credential,
-        })
+        }
     }
 
     /// The operator's principal for command-line maintenance of one tenant.
     pub(crate) fn cli(tenant: &str) -> Result<Self, InvalidTenant> {
-        validate_tenant(tenant)?;
+        check_tenant(tenant)?;
         Ok(Self {
             tenant: tenant.to_owned(),
             role: Role::Admin,
@@ -229,7 +229,7 @@ impl Principal {
 pub struct InvalidTenant;
 
 /// Tenant ids come from credentials; still, an empty or oversized one is refused.
-fn validate_tenant(tenant: &str) -> Result<(), InvalidTenant> {
+pub(crate) fn check_tenant(tenant: &str) -> Result<(), InvalidTenant> {
     if tenant.is_empty() || tenant.len() > 255 || tenant.chars().any(char::is_control) {
         return Err(InvalidTenant);
     }

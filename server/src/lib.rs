@@ -6,7 +6,8 @@
 //! → `write` (capability-typed writes) → `auth` (credentials →
 //! [`identity::Principal`]) / `events` (alert and job feeds) → `store`
 //! (reads) → `error` → `db` (pool, tenant-scoped handle) → `identity`,
-//! `keyed`, `telemetry`.
+//! `domain` (typed vocabularies, lifecycles, explanation JSON), `keyed`,
+//! `telemetry`.
 
 pub mod app;
 pub mod auth;

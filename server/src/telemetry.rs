@@ -20,8 +20,6 @@ pub fn filter(from_env: Option<&str>) -> EnvFilter {
     filter
 }
 
-/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
-/// Safe to call more than once (later calls do nothing).
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -29,6 +27,8 @@ pub enum LogFormat {
     Json,
 }
 
+/// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
+/// Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat) {
     let from_env = std::env::var("RUST_LOG").ok();
     let builder = tracing_subscriber::fmt().with_env_filter(filter(from_env.as_deref()));

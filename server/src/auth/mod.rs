@@ -18,6 +18,7 @@ use chrono::DateTime;
 
 use crate::db::Database;
 
+use crate::identity::check_tenant;
 pub use crate::identity::{Credential, Permission, Principal, Role};
 
 pub use jwt::{JwtSettings, JwtVerifier};
@@ -141,25 +142,24 @@ impl Authenticator {
         if token.starts_with(api_keys::KEY_PREFIX) {
             let key = api_keys::find_active(&self.db, token).await?;
             let role = key.role.parse().map_err(|_| AuthError::InvalidApiKey)?;
-            return Principal::authenticated(
+            return Ok(Principal::authenticated(
                 key.tenant_id,
                 role,
                 format!("api-key:{}", key.key_prefix),
                 key.expires_at,
                 Credential::ApiKey { key_id: key.id },
-            )
-            .map_err(|_| AuthError::InvalidApiKey);
+            ));
         }
         let verifier = self.jwt.as_ref().ok_or(AuthError::JwtNotConfigured)?;
         let claims = verifier.verify(token)?;
+        check_tenant(&claims.tenant_id).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         let role = claims.role.parse().map_err(AuthError::InvalidToken)?;
-        Principal::authenticated(
+        Ok(Principal::authenticated(
             claims.tenant_id,
             role,
             claims.sub,
             DateTime::from_timestamp(claims.exp, 0),
             Credential::Jwt,
-        )
-        .map_err(|e| AuthError::InvalidToken(e.to_string()))
+        ))
     }
 }

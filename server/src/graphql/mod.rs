@@ -167,8 +167,8 @@ impl RequestContext {
         &self.scoped
     }
 
-    /// The caller's write handle for `permission`: `FORBIDDEN` unless the
-    /// caller's role holds it.
+    /// The caller's write handle for capability `C`: `FORBIDDEN` unless the
+    /// caller's role holds its permission.
     pub fn writer<C: Capability>(&self) -> ApiResult<Writer<C>> {
         Writer::authorize(&self.principal, &self.scoped, &self.events)
     }

@@ -2,8 +2,9 @@
 //! (`app`, for `serve --demo`): demo data, schema verification, tenant
 //! cleanup, drift thresholds and key management across tenants. The only
 //! users of the operator's access to the database
-//! (`Database::begin_as_operator`, `Principal::cli`, unscoped SQL);
-//! `tests/architecture.rs` keeps it so.
+//! (`Database::begin_as_operator`, which opens a transaction as the
+//! operator's `Principal::cli`) and, beside the pool itself and its LISTEN,
+//! of unscoped SQL; `tests/architecture.rs` keeps it so.
 
 pub mod cleanup;
 pub mod demo;

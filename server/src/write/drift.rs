@@ -24,8 +24,8 @@ const KS: DecimalSpec = DecimalSpec {
     max: 1.0,
 };
 
-/// One drift measurement as a service reports it. Vocabulary values arrive
-/// in their stored spelling.
+/// One drift measurement as a service reports it. Vocabularies arrive as
+/// domain enums.
 #[derive(Clone, Debug)]
 pub struct DriftMetricInput {
     pub metric_id: String,

@@ -12,8 +12,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::{now, truncate_to_micros};
 
-/// A feature set as a service computed it. Vocabulary values arrive in
-/// their stored spelling.
+/// A feature set as a service computed it. Vocabularies arrive as
+/// domain enums.
 #[derive(Clone, Debug)]
 pub struct FeatureSetInput {
     pub feature_set_id: String,

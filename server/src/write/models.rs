@@ -19,7 +19,7 @@ use crate::store::{keyed_rows, now};
 /// Registered metrics that are rates, so must lie in 0–1 when given.
 const RATE_METRICS: [&str; 5] = ["accuracy", "precision", "recall", "f1_score", "auc_roc"];
 
-/// A model to register. Vocabulary values arrive in their stored spelling.
+/// A model to register. Vocabularies arrive as domain enums.
 #[derive(Clone, Debug)]
 pub struct RegisterModel {
     pub model_id: String,

@@ -21,8 +21,8 @@ pub const DEFAULT_MAX_BATCH: usize = 1_000;
 const MAX_RECOMMENDATION_CHARS: usize = 4_000;
 const MAX_RECOMMENDATIONS: usize = 100;
 
-/// One prediction as a service reports it. Vocabulary values arrive in their
-/// stored spelling (the API's enums guarantee they are known).
+/// One prediction as a service reports it. Vocabularies arrive as domain
+/// enums.
 #[derive(Clone, Debug)]
 pub struct PredictionInput {
     pub prediction_id: String,

@@ -16,7 +16,7 @@ use crate::store::{now, truncate_to_micros};
 /// The longest error message kept.
 const MAX_ERROR_MESSAGE_CHARS: usize = 20_000;
 
-/// A training job to create. Vocabulary values arrive in their stored spelling.
+/// A training job to create. Vocabularies arrive as domain enums.
 #[derive(Clone, Debug)]
 pub struct CreateTrainingJob {
     /// The client's id for the job, which makes a retry safe; a fresh one is
