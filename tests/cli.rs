@@ -127,4 +127,37 @@ backend_tests! {
         assert_eq!(status, 401);
         server.stop().await;
     }
+
+    async fn mlgate_alone_serves_with_its_environment_and_keeps_json_logs_json(test_db: TestDb) {
+        // No subcommand: the MLGATE_* settings apply as for `serve`.
+        let gateway = common::Gateway::launch(
+            &test_db.url,
+            &["--log-format", "json"],
+            "",
+            &[("MLGATE_BIND", ":0"), ("MLGATE_PLAYGROUND", "false"), ("MLGATE_MAX_TOKENS", "50")],
+        )
+        .await;
+        let ready = gateway.logs.lock().unwrap().clone();
+        assert!(ready.contains("\"address\":\"0.0.0.0:"), "`:0` binds every interface: {ready}");
+        let client = reqwest::Client::new();
+        let playground = client.get(format!("{}/", gateway.base)).send().await.unwrap();
+        assert_eq!(playground.status(), 404, "MLGATE_PLAYGROUND=false applies");
+        let long = format!("{{ {} }}", "me { tenant } ".repeat(20));
+        let answer: serde_json::Value = client
+            .post(format!("{}/graphql", gateway.base))
+            .json(&serde_json::json!({ "query": long }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "TOO_MANY_TOKENS", "MLGATE_MAX_TOKENS applies: {answer}");
+        // Every line on standard output is JSON, the "listening" line included, and no colour escapes.
+        let logs = gateway.logs.lock().unwrap().clone();
+        for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not JSON: {line}");
+            assert!(!line.contains('\u{1b}'), "colour escape: {line}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::config::{
-    Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, MigrateAction,
+    Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, LogFormat, MigrateAction,
 };
 use crate::db::Database;
 use crate::identity::Role;
@@ -17,7 +17,8 @@ use crate::{telemetry, Application};
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    match run(cli).await {
+    let log_format = cli.log_format;
+    match run(cli, log_format).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -26,7 +27,7 @@ pub async fn main() -> ExitCode {
     }
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     let database = cli.database.clone();
     let connect = || async {
         let db = Database::connect(&database.database_url, database.db_max_connections).await?;
@@ -34,7 +35,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli
         .command
-        .unwrap_or_else(|| Command::Serve(Box::default()))
+        .unwrap_or_else(|| Command::Serve(Box::new(cli.serve)))
     {
         Command::Serve(serve) => {
             let config = Config {
@@ -42,7 +43,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 serve: *serve,
                 demo: DemoArgs::default(),
             };
-            serve_until_stopped(config).await?;
+            serve_until_stopped(config, log_format).await?;
         }
         Command::Migrate { action } => {
             let db = connect().await?;
@@ -98,13 +99,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve_until_stopped(config: Config) -> anyhow::Result<()> {
+async fn serve_until_stopped(config: Config, log_format: LogFormat) -> anyhow::Result<()> {
     let app = Application::build(config).await?;
     let url = format!("http://{}", app.local_addr());
-    if let Some(summary) = app.demo() {
-        print!("{}", summary.render(Some(&url)));
-    } else {
-        println!("mlgate listening on {url} (GraphQL at {url}/graphql)");
+    match (app.demo(), log_format) {
+        (Some(summary), LogFormat::Pretty) => print!("{}", summary.render(Some(&url))),
+        (None, LogFormat::Pretty) => {
+            println!("mlgate listening on {url} (GraphQL at {url}/graphql)")
+        }
+        // A JSON log stream stays JSON: the address is in the "mlgate
+        // ready" line; the demo keys go to standard error.
+        (Some(summary), LogFormat::Json) => eprint!("{}", summary.render(Some(&url))),
+        (None, LogFormat::Json) => {}
     }
     std::io::stdout().flush()?;
     app.run_until_stopped().await

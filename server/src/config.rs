@@ -27,9 +27,15 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
     version,
     about = "GraphQL analytics gateway for ML monitoring data"
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
+
+    /// `mlgate` alone serves: these are `serve`'s settings, from flags or
+    /// `MLGATE_*` variables exactly as for `mlgate serve`.
+    #[command(flatten)]
+    pub serve: ServeArgs,
 
     /// Log output format.
     #[arg(long, env = "MLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
@@ -123,6 +129,7 @@ pub enum MigrateAction {
     Up,
     /// Roll back migrations (the last one unless `--steps` says more).
     Down {
+        /// How many of the latest applied migrations to roll back.
         #[arg(long, default_value_t = 1)]
         steps: u32,
     },
@@ -136,8 +143,11 @@ pub enum MigrateAction {
 pub enum KeysAction {
     /// Create an API key; the secret is printed once and stored only as a hash.
     Create {
+        /// The tenant the key belongs to (the key can reach only its rows).
         #[arg(long)]
         tenant: String,
+        /// What the key may do: viewer reads, analyst also gives feedback,
+        /// service also ingests, admin does everything in its tenant.
         #[arg(long, value_parser = ["viewer", "analyst", "service", "admin"])]
         role: String,
         /// A label to recognise the key by.
@@ -145,9 +155,13 @@ pub enum KeysAction {
         name: String,
     },
     /// Revoke an API key by its id.
-    Revoke { id: uuid::Uuid },
+    Revoke {
+        /// The key's id (as `keys create` and `keys list` print it).
+        id: uuid::Uuid,
+    },
     /// List a tenant's keys (never their secrets).
     List {
+        /// The tenant whose keys are listed.
         #[arg(long)]
         tenant: String,
     },
@@ -155,8 +169,9 @@ pub enum KeysAction {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (`127.0.0.1:0` picks a free port).
-    #[arg(long, env = "MLGATE_BIND", default_value = "127.0.0.1:8080")]
+    /// Address to listen on: `host:port`, or `:port` for every interface
+    /// (`:0` or `127.0.0.1:0` picks a free port).
+    #[arg(long, env = "MLGATE_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     pub bind: SocketAddr,
 
     /// Do not apply pending migrations at start.
@@ -451,6 +466,17 @@ pub struct AdmissionArgs {
     pub failed_auth_burst: u32,
 }
 
+/// A listen address: `host:port`, or `:port` for every interface.
+fn parse_bind(value: &str) -> Result<SocketAddr, String> {
+    let with_host = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_owned(),
+    };
+    with_host.parse().map_err(|_| {
+        format!("`{value}` is not `host:port` or `:port` (e.g. 127.0.0.1:8080, :8080)")
+    })
+}
+
 /// Who may introspect the schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum IntrospectionArg {
@@ -701,6 +727,27 @@ mod tests {
             DbSettings::DEFAULT_TENANT_SHARE_PERCENT
         );
         assert_eq!(defaults.auth.jwt_secret, None);
+    }
+
+    #[test]
+    fn bind_takes_host_and_port_or_a_bare_port() {
+        assert_eq!(
+            serve(&["--bind", ":8080"]).bind,
+            "0.0.0.0:8080".parse().unwrap()
+        );
+        assert_eq!(
+            serve(&["--bind", "127.0.0.1:9"]).bind,
+            "127.0.0.1:9".parse().unwrap()
+        );
+        assert!(Cli::try_parse_from(["mlgate", "serve", "--bind", "8080"]).is_err());
+    }
+
+    #[test]
+    fn mlgate_alone_takes_the_serve_flags() {
+        let cli = Cli::try_parse_from(["mlgate", "--bind", ":0", "--playground", "false"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.bind, "0.0.0.0:0".parse().unwrap());
+        assert!(!cli.serve.playground);
     }
 
     #[test]

@@ -28,10 +28,14 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
+/// Colours only on a terminal: a file or a log collector gets no escapes.
 /// Safe to call more than once (later calls do nothing).
 pub fn init(format: LogFormat) {
+    use std::io::IsTerminal;
     let from_env = std::env::var("RUST_LOG").ok();
-    let builder = tracing_subscriber::fmt().with_env_filter(filter(from_env.as_deref()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(from_env.as_deref()))
+        .with_ansi(std::io::stdout().is_terminal());
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),

@@ -403,22 +403,34 @@ impl Gateway {
         shell_prefix: &str,
         env: &[(&str, &str)],
     ) -> Self {
+        let mut command_line = vec![
+            "--log-format",
+            "json",
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--playground",
+            "false",
+        ];
+        command_line.extend_from_slice(args);
+        Self::launch(database_url, &command_line, shell_prefix, env).await
+    }
+
+    /// Starts `mlgate` with exactly `command_line` (which must ask for JSON
+    /// logs) and waits for its "mlgate ready" line.
+    pub async fn launch(
+        database_url: &str,
+        command_line: &[&str],
+        shell_prefix: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         use tokio::io::AsyncReadExt;
         let script = format!("{shell_prefix} exec \"$0\" \"$@\"");
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(script)
             .arg(env!("CARGO_BIN_EXE_mlgate"))
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--playground",
-                "false",
-            ])
-            .args(args)
+            .args(command_line)
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
@@ -460,7 +472,12 @@ impl Gateway {
                 .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
                 .find(|line| line["fields"]["message"] == "mlgate ready");
             if let Some(line) = ready {
-                break format!("http://{}", line["fields"]["address"].as_str().unwrap());
+                // An address on every interface is reached on the loopback.
+                let address = line["fields"]["address"]
+                    .as_str()
+                    .unwrap()
+                    .replace("0.0.0.0:", "127.0.0.1:");
+                break format!("http://{address}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
