@@ -441,7 +441,7 @@ backend_tests! {
         let server = TestServer::start(test_db.config()).await;
         let ready = || async { server.client.get(server.url("/ready")).send().await.unwrap() };
         assert_eq!(ready().await.status(), 200);
-        migrate(&test_db, &["down", "--steps", "1"]);
+        migrate(&test_db, &["down", "--steps", "1", "--yes"]);
         let response = ready().await;
         assert_eq!(response.status(), 503);
         let body: Value = response.json().await.unwrap();

@@ -3,8 +3,6 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::config::{
     Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, LogFormat, MigrateAction,
 };
@@ -15,13 +13,16 @@ use crate::{telemetry, Application};
 
 /// Parses the command line and runs it.
 pub async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_checked();
     telemetry::init(cli.log_format);
     let log_format = cli.log_format;
     match run(cli, log_format).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if lacks_schema(&e) {
+                eprintln!("hint: this database has no mlgate schema yet; run `mlgate migrate up`");
+            }
             ExitCode::FAILURE
         }
     }
@@ -48,9 +49,42 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
         Command::Migrate { action } => {
             let db = connect().await?;
             match action {
-                MigrateAction::Up => db.migrate_up().await?,
-                MigrateAction::Down { steps } => db.migrate_down(steps).await?,
-                MigrateAction::Fresh => db.migrate_fresh().await?,
+                MigrateAction::Up => {
+                    let pending = db.pending_migrations().await?;
+                    db.migrate_up().await?;
+                    if pending.is_empty() {
+                        println!("nothing to apply: every migration is applied");
+                    }
+                    for name in &pending {
+                        println!("applied {name}");
+                    }
+                }
+                MigrateAction::Down { steps, yes } => {
+                    let question = format!(
+                        "This rolls back the last {steps} migration(s) and drops what they created."
+                    );
+                    if !yes && !confirm(&question, "yes")? {
+                        eprintln!("nothing rolled back");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    let before = db.pending_migrations().await?;
+                    db.migrate_down(steps).await?;
+                    for name in db.pending_migrations().await? {
+                        if !before.contains(&name) {
+                            println!("rolled back {name}");
+                        }
+                    }
+                }
+                MigrateAction::Fresh { yes } => {
+                    let question = "This drops every table of the database, with all its data, \
+                                    and applies the migrations again.";
+                    if !yes && !confirm(question, "yes")? {
+                        eprintln!("nothing dropped");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                    db.migrate_fresh().await?;
+                    println!("dropped everything and applied every migration");
+                }
                 MigrateAction::Status => {
                     for m in db.migration_status().await? {
                         println!(
@@ -86,7 +120,8 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
         }
         Command::Cleanup { tenant, yes } => {
             let db = connect().await?;
-            if !yes && !confirm(&tenant)? {
+            let question = format!("This deletes every row of tenant `{tenant}`.");
+            if !yes && !confirm(&question, &tenant)? {
                 eprintln!("nothing deleted");
                 return Ok(ExitCode::FAILURE);
             }
@@ -186,15 +221,23 @@ async fn drift_thresholds(db: &Database, args: DriftThresholdArgs) -> anyhow::Re
     Ok(())
 }
 
-/// Asks the operator to type the tenant's name; refuses when nobody can answer.
-fn confirm(tenant: &str) -> anyhow::Result<bool> {
+/// Asks the operator to confirm `question` by typing `expected`; refuses
+/// when nobody can answer (no terminal): pass `--yes` instead.
+fn confirm(question: &str, expected: &str) -> anyhow::Result<bool> {
     if !std::io::stdin().is_terminal() {
-        eprintln!("refusing to delete without a terminal to confirm on; pass --yes");
+        eprintln!("{question}\nrefusing without a terminal to confirm on; pass --yes");
         return Ok(false);
     }
-    eprint!("This deletes every row of tenant `{tenant}`. Type the tenant name to confirm: ");
+    eprint!("{question} Type `{expected}` to confirm: ");
     std::io::stderr().flush()?;
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(answer.trim() == tenant)
+    Ok(answer.trim() == expected)
+}
+
+/// Whether `error` says a table is missing (SQLite and PostgreSQL wording):
+/// the database was never migrated.
+fn lacks_schema(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}");
+    text.contains("no such table") || (text.contains("relation") && text.contains("does not exist"))
 }

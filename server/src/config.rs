@@ -27,13 +27,13 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
     version,
     about = "GraphQL analytics gateway for ML monitoring data"
 )]
-#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
     /// `mlgate` alone serves: these are `serve`'s settings, from flags or
-    /// `MLGATE_*` variables exactly as for `mlgate serve`.
+    /// `MLGATE_*` variables exactly as for `mlgate serve`. Given with a
+    /// subcommand they are refused ([`Cli::parse_checked`]), never ignored.
     #[command(flatten)]
     pub serve: ServeArgs,
 
@@ -43,6 +43,36 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the command line. `serve`'s flags belong after `serve` or
+    /// alone (`mlgate --bind :8080`); before another subcommand (or before
+    /// `serve`, which has its own) they would be silently unused, so they are
+    /// refused.
+    pub fn parse_checked() -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut command = Cli::command();
+        let matches = command.get_matches_mut();
+        if matches.subcommand_name().is_some() {
+            let serve_flags = ServeArgs::augment_args(clap::Command::new("serve"));
+            for arg in serve_flags.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
+                    command
+                        .error(
+                            clap::error::ErrorKind::ArgumentConflict,
+                            format!(
+                                "--{} is a setting of `serve`: give it after `serve`, or with no subcommand",
+                                arg.get_long().unwrap_or(id)
+                            ),
+                        )
+                        .exit();
+                }
+            }
+        }
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -132,11 +162,18 @@ pub enum MigrateAction {
         /// How many of the latest applied migrations to roll back.
         #[arg(long, default_value_t = 1)]
         steps: u32,
+        /// Do not ask for confirmation (what the migrations created is dropped).
+        #[arg(long)]
+        yes: bool,
     },
     /// List migrations and whether each is applied.
     Status,
     /// Drop everything and apply all migrations again.
-    Fresh,
+    Fresh {
+        /// Do not ask for confirmation (every table and its data is dropped).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
