@@ -727,8 +727,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Parsing reads the environment, and one test sets a variable: the
+    /// tests that parse take turns (setting a variable while another thread
+    /// reads the environment is a data race).
+    static ENVIRONMENT: Mutex<()> = Mutex::new(());
+
+    fn environment() -> MutexGuard<'static, ()> {
+        ENVIRONMENT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 
     fn serve(args: &[&str]) -> ServeArgs {
+        let _turn = environment();
+        parse(args)
+    }
+
+    fn parse(args: &[&str]) -> ServeArgs {
         let cli = Cli::try_parse_from(["mlgate", "serve"].iter().chain(args)).unwrap();
         match cli.command {
             Some(Command::Serve(serve)) => *serve,
@@ -739,10 +756,12 @@ mod tests {
     #[test]
     fn defaults_are_the_flags_defaults_and_ignore_the_environment() {
         // The only test of this crate that sets this variable.
+        let turn = environment();
         std::env::set_var("MLGATE_MAX_TOKENS", "7");
-        let parsed = serve(&[]);
+        let parsed = parse(&[]);
         let defaults = ServeArgs::default();
         std::env::remove_var("MLGATE_MAX_TOKENS");
+        drop(turn);
         assert_eq!(
             parsed.limits.max_tokens, 7,
             "the command line reads the environment"
@@ -776,11 +795,13 @@ mod tests {
             serve(&["--bind", "127.0.0.1:9"]).bind,
             "127.0.0.1:9".parse().unwrap()
         );
+        let _turn = environment();
         assert!(Cli::try_parse_from(["mlgate", "serve", "--bind", "8080"]).is_err());
     }
 
     #[test]
     fn mlgate_alone_takes_the_serve_flags() {
+        let _turn = environment();
         let cli = Cli::try_parse_from(["mlgate", "--bind", ":0", "--playground", "false"]).unwrap();
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.bind, "0.0.0.0:0".parse().unwrap());
