@@ -29,6 +29,8 @@ impl Application {
     /// binds the listening socket. The server answers once `run_*` is awaited.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let started = Instant::now();
+        // Settings first: a refused one must not wait for the database.
+        let transport = config.serve.transport()?;
         let db = connect(
             &config.serve.db.settings(&config.database),
             config.serve.db.connect_retry(),
@@ -52,7 +54,6 @@ impl Application {
         } else {
             None
         };
-        let transport = config.serve.transport();
         let auth = Authenticator::new(db.clone(), &config.serve.auth.settings())?;
         let events = Events::start(&db, config.serve.alert_sweep());
         // A revoked key leaves the credential cache before the revoking

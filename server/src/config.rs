@@ -14,8 +14,8 @@ pub use crate::ops::demo::DemoArgs;
 use crate::store::PageLimits;
 pub use crate::telemetry::LogFormat;
 use crate::transport::{
-    AdmissionSettings, HttpSettings, Rate, ResponseLimits, TransportSettings, WsSettings,
-    DEFAULT_MAX_BODY_BYTES,
+    AdmissionSettings, CorsSettings, HttpSettings, Rate, ResponseLimits, TransportSettings,
+    WsSettings, DEFAULT_MAX_BODY_BYTES,
 };
 
 /// The embedded default: an SQLite file under `./data/`, created if missing.
@@ -246,6 +246,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub admission: AdmissionArgs,
+
+    #[command(flatten)]
+    pub cors: CorsArgs,
 }
 
 /// How credentials are checked.
@@ -503,6 +506,68 @@ pub struct AdmissionArgs {
     pub failed_auth_burst: u32,
 }
 
+/// Cross-origin access from browsers (CORS) to `/graphql`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Browsers (CORS)")]
+pub struct CorsArgs {
+    /// Origins whose pages may call `/graphql` (`https://dash.example.com`;
+    /// repeat or separate with commas; `*` alone for any). None by default:
+    /// no CORS headers are sent and browsers keep other origins out.
+    #[arg(
+        long = "cors-origin",
+        env = "MLGATE_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Methods a cross-origin request may use.
+    #[arg(
+        long,
+        env = "MLGATE_CORS_METHODS",
+        value_delimiter = ',',
+        default_value = "GET,POST"
+    )]
+    pub cors_methods: Vec<String>,
+
+    /// Request headers a cross-origin request may send.
+    #[arg(
+        long,
+        env = "MLGATE_CORS_HEADERS",
+        value_delimiter = ',',
+        default_value = "authorization,content-type,x-request-id"
+    )]
+    pub cors_headers: Vec<String>,
+
+    /// Let cross-origin requests carry cookies or HTTP authentication (not with `*`).
+    #[arg(long, env = "MLGATE_CORS_ALLOW_CREDENTIALS")]
+    pub cors_allow_credentials: bool,
+
+    /// Seconds a browser may keep a preflight's answer.
+    #[arg(long, env = "MLGATE_CORS_MAX_AGE_SECS", default_value_t = 600)]
+    pub cors_max_age_secs: u64,
+}
+
+impl CorsArgs {
+    /// The CORS settings, checked: `*` with credentials, or a malformed
+    /// origin, method or header name, is refused at start.
+    pub fn settings(&self) -> anyhow::Result<CorsSettings> {
+        let settings = CorsSettings {
+            origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            methods: self.cors_methods.clone(),
+            headers: self.cors_headers.clone(),
+            allow_credentials: self.cors_allow_credentials,
+            max_age: Duration::from_secs(self.cors_max_age_secs),
+        };
+        settings.layer().map_err(anyhow::Error::msg)?;
+        Ok(settings)
+    }
+}
+
 /// A listen address: `host:port`, or `:port` for every interface.
 fn parse_bind(value: &str) -> Result<SocketAddr, String> {
     let with_host = match value.strip_prefix(':') {
@@ -528,16 +593,18 @@ impl ServeArgs {
         Duration::from_secs(self.alert_sweep_secs)
     }
 
-    /// What the transport is configured with.
-    pub fn transport(&self) -> TransportSettings {
-        TransportSettings {
+    /// What the transport is configured with; refuses CORS settings that
+    /// would open the API wider than meant.
+    pub fn transport(&self) -> anyhow::Result<TransportSettings> {
+        Ok(TransportSettings {
             http: self.http.settings(),
             ws: self.ws.settings(self.http.max_body_bytes),
             limits: self.limits.query(),
             response: self.limits.response(),
             introspection: self.limits.introspection(),
             playground: self.playground,
-        }
+            cors: self.cors.settings()?,
+        })
     }
 }
 
@@ -699,7 +766,8 @@ defaults_from_flags!(
     WsArgs,
     LimitArgs,
     DbBudgetArgs,
-    AdmissionArgs
+    AdmissionArgs,
+    CorsArgs
 );
 
 /// Everything the server needs to start.

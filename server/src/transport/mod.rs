@@ -1,6 +1,7 @@
 //! HTTP and WebSocket transport: routes, protocol rules, limits.
 
 mod admission;
+mod browser;
 mod http;
 pub mod playground;
 mod response;
@@ -21,6 +22,7 @@ use crate::events::Events;
 use crate::graphql::{AppSchema, Introspection, QueryLimits};
 
 pub use admission::{Admission, AdmissionSettings, Rate};
+pub use browser::CorsSettings;
 pub use response::ResponseLimits;
 pub use serve::{serve, Shutdown};
 
@@ -84,6 +86,7 @@ pub struct TransportSettings {
     pub response: ResponseLimits,
     pub introspection: Introspection,
     pub playground: bool,
+    pub cors: CorsSettings,
 }
 
 /// What every handler shares. Nothing here is tenant-bearing.
@@ -148,21 +151,38 @@ fn graphql_request(
 }
 
 /// The application's routes, ready to serve (tests call this directly).
+/// GraphQL answers and the playground are compressed; CORS, when some
+/// origin is allowed, covers `/graphql` only (the WebSocket endpoint is
+/// not subject to it, and probes are not for browsers).
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new()
+    let cors = state
+        .settings
+        .cors
+        .layer()
+        .expect("CORS settings are checked when the configuration is read");
+    let mut graphql = Router::new()
         .route(
             "/graphql",
             get(http::graphql_get)
                 .post(http::graphql_post)
                 .fallback(http::method_not_allowed),
         )
+        .layer(browser::compression());
+    if let Some(cors) = cors {
+        graphql = graphql.layer(cors);
+    }
+    let mut router = Router::new()
+        .merge(graphql)
         .route("/graphql/ws", get(ws::upgrade))
         .route("/health", get(health))
         .route("/ready", get(ready));
     if state.settings.playground {
-        router = router
-            .route("/", get(playground::page))
-            .route("/playground/{*path}", get(playground::asset));
+        router = router.merge(
+            Router::new()
+                .route("/", get(playground::page))
+                .route("/playground/{*path}", get(playground::asset))
+                .layer(browser::compression()),
+        );
     }
     router.with_state(state)
 }
