@@ -13,10 +13,14 @@ use crate::db::{redact_url, Database, DbSettings};
 use crate::events::Events;
 use crate::graphql::build_schema;
 use crate::ops::demo::{self, DemoSummary};
-use crate::transport::{router, serve, Admission, AppState, HttpSettings, Shutdown};
+use crate::transport::{
+    metrics_router, router, serve, Admission, AppState, HttpSettings, Shutdown,
+};
 
 pub struct Application {
     listener: TcpListener,
+    /// The metrics listener, when `--metrics-bind` asks for one.
+    metrics: Option<TcpListener>,
     router: Router,
     db: Database,
     http: HttpSettings,
@@ -78,8 +82,21 @@ impl Application {
         let listener = TcpListener::bind(config.serve.bind)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.serve.bind))?;
+        let metrics = match config.serve.observability.metrics_bind {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {address}: {e}"))?,
+            ),
+            None => None,
+        };
+        let metrics_address = match &metrics {
+            Some(listener) => listener.local_addr()?.to_string(),
+            None => "off".to_owned(),
+        };
         tracing::info!(
             address = %listener.local_addr()?,
+            metrics = %metrics_address,
             database = %redact_url(&config.database.database_url),
             backend = ?db.backend(),
             startup_ms = started.elapsed().as_millis() as u64,
@@ -89,6 +106,7 @@ impl Application {
             shutdown: state.shutdown.clone(),
             router: router(state),
             listener,
+            metrics,
             db,
             http: transport.http,
             demo,
@@ -99,6 +117,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound socket has an address")
+    }
+
+    /// Where `/metrics` is served, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound socket has an address"))
     }
 
     /// The database pool the server uses (for its statement count).
@@ -121,7 +146,30 @@ impl Application {
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // The metrics listener stops with the API's, after it.
+        let (stopped, stopping) = tokio::sync::watch::channel(false);
+        let metrics = self.metrics.map(|listener| {
+            let settings = HttpSettings {
+                max_connections: 64,
+                shutdown_grace: Duration::from_secs(1),
+                ..HttpSettings::default()
+            };
+            let mut stopping = stopping.clone();
+            tokio::spawn(serve(
+                listener,
+                metrics_router(self.db.clone()),
+                settings,
+                Shutdown::default(),
+                async move {
+                    let _ = stopping.wait_for(|stopped| *stopped).await;
+                },
+            ))
+        });
         serve(self.listener, self.router, self.http, self.shutdown, stop).await?;
+        stopped.send_replace(true);
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         tracing::info!("mlgate stopped");
         // Connections stuck on a dead network path would keep the pool from
         // closing: give it a moment, then exit regardless.

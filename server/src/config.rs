@@ -249,6 +249,20 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub cors: CorsArgs,
+
+    #[command(flatten)]
+    pub observability: ObservabilityArgs,
+}
+
+/// Metrics and traces.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Observability")]
+pub struct ObservabilityArgs {
+    /// Serve Prometheus metrics at `/metrics` on this address (`host:port`
+    /// or `:port`), apart from the API; off when not given. Keep it on an
+    /// internal interface: it needs no credentials.
+    #[arg(long, env = "MLGATE_METRICS_BIND", value_parser = parse_bind)]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// How credentials are checked.
@@ -767,7 +781,8 @@ defaults_from_flags!(
     LimitArgs,
     DbBudgetArgs,
     AdmissionArgs,
-    CorsArgs
+    CorsArgs,
+    ObservabilityArgs
 );
 
 /// Everything the server needs to start.

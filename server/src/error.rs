@@ -49,6 +49,38 @@ pub mod code {
     pub const OVERLOADED: &str = "OVERLOADED";
     /// A dependency (the database) cannot be reached; HTTP 503 with `Retry-After`.
     pub const UNAVAILABLE: &str = "UNAVAILABLE";
+
+    /// Every code above.
+    pub const ALL: [&str; 22] = [
+        UNAUTHENTICATED,
+        FORBIDDEN,
+        NOT_FOUND,
+        BAD_USER_INPUT,
+        CONFLICT,
+        INTERNAL,
+        GRAPHQL_PARSE_FAILED,
+        GRAPHQL_VALIDATION_FAILED,
+        QUERY_TOO_DEEP,
+        QUERY_TOO_COMPLEX,
+        TOO_MANY_TOKENS,
+        VALUE_TOO_DEEP,
+        TOO_MANY_ALIASES,
+        TOO_MANY_DIRECTIVES,
+        TOO_MANY_ROOT_FIELDS,
+        TOO_MANY_ERRORS,
+        TOO_MANY_SUBSCRIPTIONS,
+        RESPONSE_TOO_LARGE,
+        TIMEOUT,
+        RATE_LIMITED,
+        OVERLOADED,
+        UNAVAILABLE,
+    ];
+
+    /// `code` as one of ours, or `OTHER` (a metric label must come from a
+    /// closed set whatever an error carries).
+    pub fn known(code: &str) -> &'static str {
+        ALL.into_iter().find(|c| *c == code).unwrap_or("OTHER")
+    }
 }
 
 /// Deliberately not `Display`: async-graphql converts any `Display` type into

@@ -21,6 +21,7 @@ pub use settings::{Budgets, DbSettings, TxnKind};
 
 use crate::identity::Principal;
 use crate::keyed::Keyed;
+use crate::telemetry::metrics::{metrics, ConnectionState, Pool, PoolLabels, PoolStateLabels};
 use sqlite_deadline::Deadlines;
 
 /// The most parameters one statement binds (an `IN` list, a multi-row
@@ -211,6 +212,37 @@ impl Database {
         &self.auth
     }
 
+    /// Sets the pool gauges to what the pools hold now (at each scrape).
+    pub fn record_pool_metrics(&self) {
+        let pools = [(Pool::Main, &self.conn)]
+            .into_iter()
+            .chain(self.own_auth_pool.then_some((Pool::Auth, &self.auth)));
+        let m = metrics();
+        for (pool, conn) in pools {
+            let (size, idle, max) = match conn.get_database_backend() {
+                DbBackend::Postgres => {
+                    let p = conn.get_postgres_connection_pool();
+                    (p.size(), p.num_idle(), p.options().get_max_connections())
+                }
+                _ => {
+                    let p = conn.get_sqlite_connection_pool();
+                    (p.size(), p.num_idle(), p.options().get_max_connections())
+                }
+            };
+            let idle = idle as i64;
+            let state = |state| PoolStateLabels { pool, state };
+            m.pool_connections
+                .get_or_create(&state(ConnectionState::Idle))
+                .set(idle);
+            m.pool_connections
+                .get_or_create(&state(ConnectionState::InUse))
+                .set((i64::from(size) - idle).max(0));
+            m.pool_max
+                .get_or_create(&PoolLabels { pool })
+                .set(i64::from(max));
+        }
+    }
+
     pub async fn close(self) -> Result<(), DbErr> {
         if self.own_auth_pool {
             self.auth.close_by_ref().await?;
@@ -237,6 +269,9 @@ fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) 
     let counter = statements.clone();
     conn.set_metric_callback(move |info| {
         counter.fetch_add(1, Ordering::Relaxed);
+        let m = metrics();
+        m.db_statements.inc();
+        m.db_statement.observe(info.elapsed.as_secs_f64());
         if info.elapsed >= SLOW_STATEMENT {
             tracing::warn!(
                 elapsed_ms = info.elapsed.as_millis() as u64,

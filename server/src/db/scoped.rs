@@ -9,6 +9,7 @@
 //! has no RLS, and the filter lets the planner use the per-tenant indexes.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use sea_orm::sea_query::{ArrayType, Value, Values};
 use sea_orm::{
@@ -22,6 +23,7 @@ use migration::GATEWAY_ROLE;
 use super::failure::{TENANT_SHARE_IN_USE, WRITE_QUEUE_TIMEOUT};
 use super::sqlite_deadline::Armed;
 use super::{Share, Shared, TxnKind};
+use crate::telemetry::metrics::{metrics, KindLabels, Metrics};
 
 #[derive(Clone, Debug)]
 pub struct Scoped {
@@ -80,6 +82,8 @@ impl Scoped {
     /// most the acquire timeout in all, then a connection, then the tenant,
     /// role and time budgets, set locally in one round trip.
     pub async fn begin_as(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
+        let asked = Instant::now();
+        let waiting = Metrics::hold(&metrics().db_waiting);
         let share = self.share.clone();
         let permits = tokio::time::timeout(self.shared.acquire_timeout, async move {
             let analytics = match kind {
@@ -113,6 +117,7 @@ impl Scoped {
             TxnKind::Read | TxnKind::Analytics => TransactionOptions::default(),
         };
         let txn = self.conn.begin_with_options(options).await?;
+        drop(waiting);
         let budgets = &self.shared.budgets;
         let statement = budgets.statement(kind);
         let mut armed = None;
@@ -143,12 +148,18 @@ impl Scoped {
             }
             _ => {}
         }
+        let opened = Instant::now();
+        metrics()
+            .db_acquire
+            .get_or_create(&KindLabels { kind: kind.label() })
+            .observe((opened - asked).as_secs_f64());
         Ok(ScopedTxn {
             txn,
             tenant: self.tenant.clone(),
             _armed: armed,
             _write_lock: write_lock,
             _permits: permits,
+            _timed: Timed { kind, opened },
         })
     }
 }
@@ -162,6 +173,24 @@ pub struct ScopedTxn {
     _armed: Option<Armed>,
     _write_lock: Option<OwnedSemaphorePermit>,
     _permits: Permits,
+    _timed: Timed,
+}
+
+/// Observes how long a transaction was open when it ends.
+struct Timed {
+    kind: TxnKind,
+    opened: Instant,
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        metrics()
+            .db_transaction
+            .get_or_create(&KindLabels {
+                kind: self.kind.label(),
+            })
+            .observe(self.opened.elapsed().as_secs_f64());
+    }
 }
 
 /// The permits a transaction holds of its tenant's share, given back when

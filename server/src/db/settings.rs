@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::telemetry::metrics::TxnLabel;
+
 /// The database's settings, built once in the composition root.
 #[derive(Clone, Debug)]
 pub struct DbSettings {
@@ -74,6 +76,17 @@ pub enum TxnKind {
     Analytics,
     /// Mutations.
     Write,
+}
+
+impl TxnKind {
+    /// Its metric label.
+    pub fn label(self) -> TxnLabel {
+        match self {
+            Self::Read => TxnLabel::Read,
+            Self::Analytics => TxnLabel::Analytics,
+            Self::Write => TxnLabel::Write,
+        }
+    }
 }
 
 /// Time budgets, enforced by the database itself: on PostgreSQL as

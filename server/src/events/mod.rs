@@ -26,6 +26,7 @@ use tokio::task::AbortHandle;
 use crate::db::{Database, Scoped};
 use crate::keyed::Keyed;
 use crate::store::alerts::{self, AlertEvent};
+use crate::telemetry::metrics::{metrics, Held, Metrics, SubscriptionLabels};
 
 /// Events read from the outbox per query.
 const READ_PAGE: u64 = 500;
@@ -83,6 +84,7 @@ pub struct Feed {
     /// The last event number the reader has read (-1 until it started).
     position: Arc<AtomicI64>,
     reader: AbortHandle,
+    _gauge: Held,
 }
 
 impl Drop for Feed {
@@ -115,6 +117,7 @@ impl Events {
     /// the safety net for notifications lost on a dead connection, and on
     /// SQLite for alerts written by another process on the same file.
     pub fn start(db: &Database, sweep_every: Duration) -> Self {
+        metrics().know_subscriptions(&[streams::DRIFT_ALERTS, streams::TRAINING_JOB_UPDATES]);
         let events = Self {
             inner: Arc::new(Inner {
                 backend: db.backend(),
@@ -173,6 +176,7 @@ impl Events {
                 wake,
                 position,
                 reader: reader.abort_handle(),
+                _gauge: Metrics::hold(&metrics().alert_feeds),
             }
         })
     }
@@ -261,6 +265,7 @@ impl Events {
         Counted {
             events: self.clone(),
             kind: Kind::Connection,
+            _gauge: Metrics::hold(&metrics().ws_connections),
         }
     }
 
@@ -276,6 +281,11 @@ impl Events {
         Counted {
             events: self.clone(),
             kind: Kind::Subscription,
+            _gauge: Metrics::hold(
+                &metrics()
+                    .subscriptions
+                    .get_or_create(&SubscriptionLabels { field }),
+            ),
         }
     }
 }
@@ -289,6 +299,7 @@ enum Kind {
 pub struct Counted {
     events: Events,
     kind: Kind,
+    _gauge: Held,
 }
 
 impl Drop for Counted {
@@ -360,6 +371,7 @@ async fn read_alerts(
                         break;
                     };
                     let full = events.len() as u64 == READ_PAGE;
+                    metrics().outbox_read.inc_by(events.len() as u64);
                     published.store(to, Ordering::SeqCst);
                     // No receivers is fine: subscriptions come and go.
                     let _ = alerts.send(Arc::new(AlertBatch {

@@ -21,6 +21,7 @@ use crate::db::Scoped;
 use crate::domain::{AlertLevel, DriftType, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::store::alerts::{self, AlertEvent};
+use crate::telemetry::metrics::metrics;
 
 /// The most stored alerts a subscription replays from `since`; a client
 /// further behind pages through `driftMetrics` first.
@@ -88,6 +89,21 @@ struct AlertStream {
     _counted: Counted,
 }
 
+/// The subscription fields, as counted.
+pub const DRIFT_ALERTS: &str = "driftAlerts";
+pub const TRAINING_JOB_UPDATES: &str = "trainingJobUpdates";
+
+/// Counts a delivery and its lag from the alert's commit (a replay after a
+/// reconnect is late by the time the client was away: that is the truth).
+fn delivered(event: &AlertEvent) {
+    let m = metrics();
+    m.alerts_delivered.inc();
+    let lag = (chrono::Utc::now() - event.raised_at)
+        .to_std()
+        .unwrap_or_default();
+    m.alert_delivery_lag.observe(lag.as_secs_f64());
+}
+
 /// Alerts of `scoped`'s tenant matching `filter`, from after event `since`
 /// (stored alerts are replayed first) or from now on.
 pub fn drift_alerts(
@@ -111,7 +127,7 @@ pub fn drift_alerts(
         held: None,
         pending: VecDeque::new(),
         done: false,
-        _counted: events.subscription_started("driftAlerts"),
+        _counted: events.subscription_started(DRIFT_ALERTS),
     };
     stream::unfold(state, |mut state| async move {
         let item = state.next().await?;
@@ -123,6 +139,7 @@ impl AlertStream {
     async fn next(&mut self) -> Option<ApiResult<AlertEvent>> {
         loop {
             if let Some(event) = self.pending.pop_front() {
+                delivered(&event);
                 return Some(Ok(event));
             }
             if self.done {
@@ -278,7 +295,7 @@ pub fn training_job_updates(
 ) -> impl Stream<Item = ApiResult<entity::training_job::Model>> + Send + 'static {
     let feed = events.feed(&scoped);
     let receiver = feed.jobs();
-    let counted = events.subscription_started("trainingJobUpdates");
+    let counted = events.subscription_started(TRAINING_JOB_UPDATES);
     let sent: HashMap<String, String> = HashMap::new();
     stream::unfold(
         (feed, receiver, scoped, job_ids, sent, counted),

@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
+use super::observed::{self, Answered};
 use super::response::{cap_errors, retry_of, retry_status, serialize_body};
 use super::serve::ClientAddress;
 use super::ws;
@@ -34,6 +35,7 @@ use crate::error::{code, ApiError};
 use crate::graphql::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
 use crate::identity::Principal;
+use crate::telemetry::metrics::{metrics, Operation, Outcome, Transport};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -148,6 +150,9 @@ impl Rejection {
         for (name, value) in self.extra_headers {
             response.headers_mut().insert(name, value);
         }
+        response
+            .extensions_mut()
+            .insert(Answered::refused(self.code));
         response
     }
 }
@@ -433,9 +438,29 @@ async fn execute(
         tenant = tracing::field::Empty,
     );
     let started = Instant::now();
-    let mut response = execute_in_span(state, client, headers, method, params, media, &request_id)
-        .instrument(span.clone())
-        .await;
+    let mut operation = Operation::Unknown;
+    let mut response = execute_in_span(
+        state,
+        client,
+        headers,
+        method,
+        params,
+        media,
+        &request_id,
+        &mut operation,
+    )
+    .instrument(span.clone())
+    .await;
+    let answered = response.extensions_mut().remove::<Answered>();
+    let outcome = match &answered {
+        Some(answered) => {
+            observed::count_errors(&answered.codes);
+            answered.outcome
+        }
+        None if response.status().is_success() => Outcome::Ok,
+        None => Outcome::Refused,
+    };
+    metrics().request(Transport::Http, operation, outcome, started.elapsed());
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
@@ -457,6 +482,7 @@ async fn execute_in_span(
     params: GraphQLParams,
     media: MediaType,
     request_id: &str,
+    operation: &mut Operation,
 ) -> Response {
     let settings = state.settings.clone();
     // One deadline for the whole request, the credential check included (a
@@ -483,9 +509,11 @@ async fn execute_in_span(
             );
         }
     };
+    let kind = operation_type(&admitted.document, params.operation_name.as_deref());
+    *operation = observed::operation(kind);
     if method == Method::GET
         && matches!(
-            operation_type(&admitted.document, params.operation_name.as_deref()),
+            kind,
             Some(OperationType::Mutation | OperationType::Subscription)
         )
     {
@@ -659,6 +687,7 @@ fn answer(
     if let Some((retry_status, _)) = retry {
         status = retry_status;
     }
+    let answered = Answered::with_errors(data.is_some(), &errors);
     let bytes = serialize_body(data, &errors, &limits);
     let mut response = (
         status,
@@ -677,6 +706,7 @@ fn answer(
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(after));
     }
+    response.extensions_mut().insert(answered);
     response
 }
 

@@ -3,6 +3,8 @@
 mod admission;
 mod browser;
 mod http;
+mod metrics;
+mod observed;
 pub mod playground;
 mod response;
 mod serve;
@@ -23,6 +25,7 @@ use crate::graphql::{AppSchema, Introspection, QueryLimits};
 
 pub use admission::{Admission, AdmissionSettings, Rate};
 pub use browser::CorsSettings;
+pub use metrics::metrics_router;
 pub use response::ResponseLimits;
 pub use serve::{serve, Shutdown};
 
@@ -155,6 +158,9 @@ fn graphql_request(
 /// origin is allowed, covers `/graphql` only (the WebSocket endpoint is
 /// not subject to it, and probes are not for browsers).
 pub fn router(state: AppState) -> Router {
+    let mut codes = crate::error::code::ALL.to_vec();
+    codes.push("OTHER");
+    crate::telemetry::metrics::metrics().know_codes(&codes);
     let cors = state
         .settings
         .cors

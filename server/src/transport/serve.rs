@@ -27,6 +27,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
 use super::HttpSettings;
+use crate::telemetry::metrics::{metrics, Held, Metrics};
 
 /// The client's address, as a request extension.
 #[derive(Clone, Copy, Debug)]
@@ -108,6 +109,7 @@ pub async fn serve(
                 TokioIo::new(Counted {
                     stream,
                     _slot: permit,
+                    _gauge: Metrics::hold(&metrics().http_connections),
                 }),
                 service,
             )
@@ -170,6 +172,7 @@ impl Shutdown {
 struct Counted {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
+    _gauge: Held,
 }
 
 impl AsyncRead for Counted {

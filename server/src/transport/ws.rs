@@ -43,6 +43,7 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::admission::credential_key;
+use super::observed::{self, WsOperation};
 use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
 use super::serve::ClientAddress;
 use super::{graphql_request, AppState};
@@ -54,6 +55,7 @@ use crate::graphql::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
 use crate::identity::{Credential, Principal};
 use crate::keyed::Keyed;
+use crate::telemetry::metrics::Outcome;
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// The initial read buffer of a connection.
@@ -177,6 +179,7 @@ fn bare(kind: &str, id: Option<&str>) -> String {
 /// An `error` message: the operation ends with these errors.
 fn error_message(id: &str, mut errors: Vec<ServerError>, limits: &ResponseLimits) -> String {
     cap_errors(&mut errors, limits.max_errors);
+    observed::count_errors(&observed::codes_of(&errors));
     serde_json::to_string(&Envelope {
         id,
         kind: "error",
@@ -192,6 +195,7 @@ fn next_message(
     limits: &ResponseLimits,
 ) -> String {
     cap_errors(&mut response.errors, limits.max_errors);
+    observed::count_errors(&observed::codes_of(&response.errors));
     let body = Body {
         data: Some(&response.data),
         errors: &response.errors,
@@ -468,6 +472,8 @@ impl Connection {
 
     async fn subscribe(&mut self, message: &Json) -> Result<Option<String>, Close> {
         let id = message_id(message)?.to_owned();
+        // Counted when dropped: refused until it runs.
+        let mut observed = WsOperation::start();
         let Some(caller) = &self.caller else {
             return Err(Close::new(4401, "Unauthorized"));
         };
@@ -555,10 +561,9 @@ impl Connection {
                 limits,
             )));
         }
-        let single_result = !matches!(
-            operation_type(&admitted.document, operation_name),
-            Some(OperationType::Subscription)
-        );
+        let kind = operation_type(&admitted.document, operation_name);
+        observed.operation = observed::operation(kind);
+        let single_result = !matches!(kind, Some(OperationType::Subscription));
         let request = graphql_request(
             query.to_owned(),
             admitted,
@@ -603,6 +608,7 @@ impl Connection {
             } else {
                 None
             };
+            observed.outcome = Outcome::Ok;
             let mut responses = schema.execute_stream(request);
             loop {
                 let next = batches.run(responses.next());
@@ -614,6 +620,7 @@ impl Connection {
                                 "the operation did not finish within its deadline of {} ms",
                                 deadline.as_millis()
                             ));
+                            observed.failed();
                             outgoing
                                 .send(error_message(
                                     &task_id,
@@ -630,6 +637,7 @@ impl Connection {
                 let Some(mut response) = next else { break };
                 let request_error = is_request_error(&response);
                 fill_missing_codes(&mut response.errors, default_code(request_error));
+                observed.answered(!request_error, &response.errors);
                 if request_error {
                     outgoing
                         .send(error_message(&task_id, response.errors, &limits))

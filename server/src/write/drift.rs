@@ -16,6 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::thresholds::{self, DriftThresholds};
 use crate::store::{now, truncate_to_micros};
+use crate::telemetry::metrics::{self as telemetry, AlertLevel as Level, Ingested};
 
 /// `DECIMAL(10,6)` Kolmogorov–Smirnov statistics: 0–1.
 const KS: DecimalSpec = DecimalSpec {
@@ -157,6 +158,7 @@ pub async fn record(
     if !alert_events.is_empty() {
         writer.events().alerts_committed(writer.tenant());
     }
+    count_ingested(&metrics);
     tracing::info!(
         batch = metrics.rows.len(),
         inserted = metrics.inserted_count(),
@@ -167,6 +169,25 @@ pub async fn record(
         metrics,
         alert_events,
     })
+}
+
+/// Counts what was written, and the alerts it raised by level.
+fn count_ingested(metrics: &Created<drift_metric::Model>) {
+    let m = telemetry::metrics();
+    m.ingested(Ingested::DriftMetrics, metrics.inserted_count() as u64);
+    let raised = metrics
+        .rows
+        .iter()
+        .zip(&metrics.inserted)
+        .filter(|(row, inserted)| **inserted && row.alert_triggered == Some(true));
+    for (row, _) in raised {
+        match row.alert_level.as_deref().and_then(AlertLevel::from_db) {
+            Some(AlertLevel::Critical) => m.alert_raised(Level::Critical),
+            Some(AlertLevel::Warning) => m.alert_raised(Level::Warning),
+            // Triggered metrics are at WARNING or above.
+            Some(AlertLevel::Info) | None => {}
+        }
+    }
 }
 
 /// A metric's numbers at column precision.

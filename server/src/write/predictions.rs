@@ -13,6 +13,7 @@ use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
 use crate::error::ApiResult;
 use crate::identity::can;
 use crate::store::now;
+use crate::telemetry::metrics::{metrics, Ingested};
 
 /// The default cap on predictions per `recordPredictions` call.
 pub const DEFAULT_MAX_BATCH: usize = 1_000;
@@ -146,6 +147,7 @@ pub async fn record(
         .collect();
     let created = create_idempotent::<prediction::Entity>(&txn, rows, "input", true).await?;
     commit(txn).await?;
+    metrics().ingested(Ingested::Predictions, created.inserted_count() as u64);
     tracing::info!(
         batch = created.rows.len(),
         inserted = created.inserted_count(),

@@ -1,4 +1,6 @@
-//! Logging setup.
+//! Logging setup, and the metrics (`metrics.rs`).
+
+pub mod metrics;
 
 use tracing_subscriber::filter::Directive;
 use tracing_subscriber::EnvFilter;
