@@ -161,6 +161,54 @@ backend_tests! {
         }
     }
 
+    async fn a_configuration_file_sets_what_flags_and_variables_do_not(test_db: TestDb) {
+        let file = std::env::temp_dir().join(format!("mlgate-{}.toml", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &file,
+            "log-format = 'json'\nbind = '127.0.0.1:0'\nplayground = false\nmax-tokens = 50\nmetrics-bind = '127.0.0.1:0'\n",
+        )
+        .unwrap();
+        // The variable beats the file: the playground is served after all.
+        let gateway = common::Gateway::launch(
+            &test_db.url,
+            &["--config", file.to_str().unwrap()],
+            "",
+            &[("MLGATE_PLAYGROUND", "true")],
+        )
+        .await;
+        let client = reqwest::Client::new();
+        let playground = client.get(format!("{}/", gateway.base)).send().await.unwrap();
+        assert_eq!(playground.status(), 200, "MLGATE_PLAYGROUND beats the file");
+        let long = format!("{{ {} }}", "me { tenant } ".repeat(20));
+        let answer: serde_json::Value = client
+            .post(format!("{}/graphql", gateway.base))
+            .json(&serde_json::json!({ "query": long }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "TOO_MANY_TOKENS", "max-tokens from the file: {answer}");
+        let logs = gateway.logs.lock().unwrap().clone();
+        assert!(logs.contains("\"metrics\":\"127.0.0.1:"), "metrics-bind from the file: {logs}");
+        drop(gateway);
+
+        // `mlgate config` says where each value came from.
+        let shown = Command::new(env!("CARGO_BIN_EXE_mlgate"))
+            .args(["--config", file.to_str().unwrap(), "config", "--max-aliases", "3"])
+            .env("DATABASE_URL", &test_db.url)
+            .env("MLGATE_PLAYGROUND", "true")
+            .output()
+            .unwrap();
+        std::fs::remove_file(&file).ok();
+        let shown = String::from_utf8_lossy(&shown.stdout);
+        assert!(shown.contains("max-tokens = 50  # file"), "{shown}");
+        assert!(shown.contains("playground = true  # env MLGATE_PLAYGROUND"), "{shown}");
+        assert!(shown.contains("max-aliases = 3  # flag"), "{shown}");
+        assert!(shown.contains("database-url = ") && shown.contains("# env DATABASE_URL"), "{shown}");
+    }
+
     async fn destructive_migrations_ask_first_and_migrate_up_says_what_it_did(test_db: TestDb) {
         let up = mlgate(&test_db, &["migrate", "up"]);
         assert!(String::from_utf8_lossy(&up.stdout).contains("nothing to apply"), "{}", String::from_utf8_lossy(&up.stdout));
@@ -227,4 +275,33 @@ fn serve_flags_before_a_subcommand_are_refused_not_ignored() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The README's reference table is the one the flags themselves give:
+/// every setting, its variable, default and help. Regenerate with
+/// `UPDATE_README=1 cargo test --test cli readme`.
+#[test]
+fn the_readme_reference_covers_every_setting() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = ("<!-- settings:begin -->\n", "<!-- settings:end -->");
+    let start = readme.find(begin).expect("README has the settings markers") + begin.len();
+    let stop = readme.find(end).expect("README has the settings markers");
+    let expected = server::Cli::reference_table();
+    if readme[start..stop] != expected {
+        if std::env::var("UPDATE_README").is_ok() {
+            let updated = format!("{}{expected}{}", &readme[..start], &readme[stop..]);
+            std::fs::write(&path, updated).unwrap();
+        } else {
+            panic!(
+                "the README's settings table differs from the flags; run UPDATE_README=1 cargo test --test cli readme\n\nexpected:\n{expected}"
+            );
+        }
+    }
+    for env in expected.lines().filter_map(|l| l.split('|').nth(2)) {
+        assert!(
+            !env.contains("MLGATE_") || env.trim().starts_with("`MLGATE_"),
+            "{env}"
+        );
+    }
 }

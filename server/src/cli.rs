@@ -46,6 +46,7 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
             };
             serve_until_stopped(config, log_format).await?;
         }
+        Command::Config(_) => print!("{}", cli.effective),
         Command::Migrate { action } => {
             let db = connect().await?;
             match action {

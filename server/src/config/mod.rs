@@ -1,4 +1,11 @@
-//! Configuration: command-line flags, each with an environment fallback.
+//! Configuration: command-line flags, each with an environment fallback
+//! and a configuration-file entry (`file.rs`); `reference.rs` renders the
+//! effective configuration and the README's reference table.
+
+mod file;
+mod reference;
+
+pub use file::FileSettings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,8 +48,17 @@ pub struct Cli {
     #[arg(long, env = "MLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
     pub log_format: LogFormat,
 
+    /// A TOML file of settings named like the flags (`bind = ":8080"`);
+    /// flags and `MLGATE_*` variables override it.
+    #[arg(long, env = "MLGATE_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// What `mlgate config` prints: the effective settings, secrets redacted.
+    #[arg(skip)]
+    pub effective: String,
 }
 
 impl Cli {
@@ -51,27 +67,57 @@ impl Cli {
     /// `serve`, which has its own) they would be silently unused, so they are
     /// refused.
     pub fn parse_checked() -> Self {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        Self::try_parse_checked(args).unwrap_or_else(|e| e.exit())
+    }
+
+    /// The README's reference table of every setting (a test keeps the
+    /// README's copy equal to it).
+    pub fn reference_table() -> String {
+        use clap::CommandFactory;
+        reference::reference_table(&Cli::command())
+    }
+
+    /// [`Cli::parse_checked`] on `args`, with the configuration file they
+    /// (or `MLGATE_CONFIG`) name.
+    pub fn try_parse_checked(args: Vec<std::ffi::OsString>) -> Result<Self, clap::Error> {
         use clap::{CommandFactory, FromArgMatches};
         let mut command = Cli::command();
-        let matches = command.get_matches_mut();
-        if matches.subcommand_name().is_some() {
+        let file = match file::path_from(&args) {
+            Some(path) => {
+                let file = FileSettings::read(&path)
+                    .and_then(|file| {
+                        command = file.apply(command.clone())?;
+                        Ok(file)
+                    })
+                    .map_err(|e| command.error(clap::error::ErrorKind::InvalidValue, e))?;
+                Some(file)
+            }
+            None => None,
+        };
+        let matches = command.try_get_matches_from_mut(args)?;
+        if let Some((name, _)) = matches.subcommand() {
             let serve_flags = ServeArgs::augment_args(clap::Command::new("serve"));
             for arg in serve_flags.get_arguments() {
                 let id = arg.get_id().as_str();
                 if matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine) {
-                    command
-                        .error(
-                            clap::error::ErrorKind::ArgumentConflict,
-                            format!(
-                                "--{} is a setting of `serve`: give it after `serve`, or with no subcommand",
-                                arg.get_long().unwrap_or(id)
-                            ),
-                        )
-                        .exit();
+                    let after = if name == "config" { "config" } else { "serve" };
+                    return Err(command.error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        format!(
+                            "--{} is a setting of `serve`: give it after `{after}`, or with no subcommand",
+                            arg.get_long().unwrap_or(id)
+                        ),
+                    ));
                 }
             }
         }
-        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let Some(("config", shown)) = matches.subcommand() {
+            // In definition order: the file's defaults reordered `command`.
+            cli.effective = reference::effective(&Cli::command(), shown, file.as_ref());
+        }
+        Ok(cli)
     }
 }
 
@@ -96,6 +142,10 @@ pub struct DatabaseArgs {
 pub enum Command {
     /// Run the HTTP/WebSocket server (the default).
     Serve(Box<ServeArgs>),
+    /// Print the settings `mlgate serve` would run with (these flags,
+    /// variables, file and defaults), each with where it came from; secrets
+    /// redacted. The output is a valid configuration file.
+    Config(Box<ServeArgs>),
     /// Apply or roll back schema migrations.
     Migrate {
         #[command(subcommand)]
@@ -216,7 +266,7 @@ pub struct ServeArgs {
     pub no_migrate: bool,
 
     /// Seed demo tenants if the database has none, and print fresh demo API keys.
-    #[arg(long)]
+    #[arg(long, env = "MLGATE_DEMO")]
     pub demo: bool,
 
     /// Serve the analysts' playground at `/` (turn off in production).
@@ -904,5 +954,142 @@ mod tests {
         assert_eq!(args.limits.max_tokens, 9);
         assert_eq!(args.ws.ws_max_subscriptions, 3);
         assert_eq!(args.db.tenant_db_share, 40);
+    }
+
+    /// A configuration file in the temp folder, removed on drop.
+    struct TempFile(std::path::PathBuf);
+
+    impl TempFile {
+        fn new(text: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "mlgate-config-{}.toml",
+                uuid::Uuid::new_v4().simple()
+            ));
+            std::fs::write(&path, text).unwrap();
+            Self(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn checked(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_checked(args.iter().map(std::ffi::OsString::from).collect())
+    }
+
+    /// The server settings `args` run with: `mlgate` alone or `mlgate serve`.
+    fn served(args: &[&str]) -> ServeArgs {
+        let cli = checked(args).unwrap();
+        match cli.command {
+            None => cli.serve,
+            Some(Command::Serve(serve)) => *serve,
+            other => panic!("does not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flag_beats_variable_beats_file_beats_default_alone_and_with_serve() {
+        let _turn = environment();
+        let file = TempFile::new(
+            "max-tokens = 7\nmax_aliases = 8\nmax-directives = 9\nbind = ':9100'\nplayground = false\ndemo = true\ncors-origin = ['https://a.example', 'https://b.example']\n",
+        );
+        let path = file.0.to_str().unwrap();
+        std::env::set_var("MLGATE_MAX_ALIASES", "80");
+        std::env::set_var("MLGATE_MAX_DIRECTIVES", "90");
+        let alone = served(&["mlgate", "--config", path, "--max-directives", "900"]);
+        let serve = served(&[
+            "mlgate",
+            "--config",
+            path,
+            "serve",
+            "--max-directives",
+            "900",
+        ]);
+        std::env::remove_var("MLGATE_MAX_ALIASES");
+        std::env::remove_var("MLGATE_MAX_DIRECTIVES");
+        std::env::set_var("MLGATE_CONFIG", path);
+        let by_variable = served(&["mlgate", "serve"]);
+        std::env::remove_var("MLGATE_CONFIG");
+        let without = served(&["mlgate"]);
+        for args in [&alone, &serve] {
+            assert_eq!(args.limits.max_tokens, 7, "file over default");
+            assert_eq!(args.limits.max_aliases, 80, "variable over file");
+            assert_eq!(args.limits.max_directives, 900, "flag over variable");
+            assert_eq!(args.bind, "0.0.0.0:9100".parse().unwrap());
+            assert!(!args.playground);
+            assert!(args.demo, "a switch can be turned on in the file");
+            assert_eq!(
+                args.cors.cors_origins,
+                ["https://a.example", "https://b.example"]
+            );
+        }
+        assert_eq!(
+            by_variable.limits.max_tokens, 7,
+            "MLGATE_CONFIG names the file"
+        );
+        assert_eq!(by_variable.limits.max_aliases, 8);
+        assert_eq!(without.limits.max_tokens, QueryLimits::MAX_TOKENS);
+        assert!(without.playground && !without.demo);
+    }
+
+    #[test]
+    fn a_file_with_an_unknown_or_invalid_setting_is_refused() {
+        let _turn = environment();
+        let typo = TempFile::new("max-tokenz = 7\n");
+        let error = checked(&["mlgate", "--config", typo.0.to_str().unwrap()]).unwrap_err();
+        assert!(
+            error.to_string().contains("`max-tokenz` is not a setting"),
+            "{error}"
+        );
+        let invalid = TempFile::new("max-tokens = 'many'\n");
+        let error =
+            checked(&["mlgate", "--config", invalid.0.to_str().unwrap(), "serve"]).unwrap_err();
+        assert!(error.to_string().contains("many"), "{error}");
+        let missing = checked(&["mlgate", "--config", "/nonexistent/mlgate.toml"]).unwrap_err();
+        assert!(missing.to_string().contains("cannot read"), "{missing}");
+    }
+
+    #[test]
+    fn config_shows_each_value_with_its_source_and_hides_secrets() {
+        let _turn = environment();
+        let file = TempFile::new("max-tokens = 7\njwt-secret = 'hunter2'\n");
+        std::env::set_var("MLGATE_MAX_ALIASES", "80");
+        let cli = checked(&[
+            "mlgate",
+            "--config",
+            file.0.to_str().unwrap(),
+            "--database-url",
+            "postgres://app:pw@db/mlgate",
+            "config",
+            "--max-directives",
+            "900",
+        ])
+        .unwrap();
+        std::env::remove_var("MLGATE_MAX_ALIASES");
+        let shown = cli.effective;
+        assert!(shown.contains("max-tokens = 7  # file"), "{shown}");
+        assert!(
+            shown.contains("max-aliases = 80  # env MLGATE_MAX_ALIASES"),
+            "{shown}"
+        );
+        assert!(shown.contains("max-directives = 900  # flag"), "{shown}");
+        assert!(shown.contains("max-root-fields = 25  # default"), "{shown}");
+        assert!(
+            shown.contains("# jwt-secret = <redacted>  # file"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        // What it prints is a configuration file that gives the same settings.
+        let again =
+            TempFile::new(&shown.replace("postgres://app:***@db/mlgate", "sqlite::memory:"));
+        let reread = served(&["mlgate", "--config", again.0.to_str().unwrap()]);
+        assert_eq!(reread.limits.max_directives, 900);
+        assert_eq!(reread.limits.max_aliases, 80);
     }
 }
