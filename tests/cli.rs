@@ -38,6 +38,23 @@ fn demo_keys(stdout: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The id of the key whose secret is `secret` (by its listed prefix).
+async fn key_id(test_db: &TestDb, secret: &str) -> String {
+    let listed = mlgate(test_db, &["keys", "list", "--tenant", "acme-cloud"]);
+    String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find(|line| {
+            !line.contains("revoked")
+                && line
+                    .split_whitespace()
+                    .nth(2)
+                    .is_some_and(|prefix| secret.starts_with(prefix.trim_end_matches('…')))
+        })
+        .and_then(|line| line.split_whitespace().next())
+        .expect("the key is listed")
+        .to_owned()
+}
+
 backend_tests! {
     async fn demo_seeds_two_tenants_and_prints_working_keys(test_db: TestDb) {
         let output = mlgate(&test_db, &["demo", "--predictions", "120"]);
@@ -78,20 +95,51 @@ backend_tests! {
             assert_eq!(body["data"]["me"]["tenant"], tenant.as_str());
             assert_eq!(body["data"]["me"]["role"], role.to_uppercase());
         }
-        // Running it again keeps the data and re-issues keys, revoking the old ones.
+        // Running it again keeps the data and the keys (a signed-in
+        // playground stays signed in).
         let again = mlgate(&test_db, &["demo", "--predictions", "120"]);
         let again = String::from_utf8_lossy(&again.stdout).into_owned();
         assert!(again.contains("tenant acme-cloud: demo data already present"), "{again}");
+        assert!(again.contains("the keys kept in"), "{again}");
         assert_eq!(count(&raw, "SELECT COUNT(*) FROM ml_predictions").await, 240);
+        assert_eq!(demo_keys(&again), keys, "the same keys");
+        let (status, _) = server.graphql(&keys[0].2, "{ me { tenant } }").await;
+        assert_eq!(status, 200);
+        // --new-keys replaces them, revoking the old ones.
+        let renewed = mlgate(&test_db, &["demo", "--new-keys"]);
+        let renewed = demo_keys(&String::from_utf8_lossy(&renewed.stdout));
+        assert_eq!(renewed.len(), 8);
+        assert_ne!(renewed[0].2, keys[0].2);
         let (status, _) = server.graphql(&keys[0].2, "{ me { tenant } }").await;
         assert_eq!(status, 401, "the previous demo key is revoked");
-        let (status, _) = server.graphql(&demo_keys(&again)[0].2, "{ me { tenant } }").await;
+        let (status, _) = server.graphql(&renewed[0].2, "{ me { tenant } }").await;
+        assert_eq!(status, 200);
+        // A key revoked behind its back is not shown again: fresh keys instead.
+        mlgate(&test_db, &["keys", "revoke", &key_id(&test_db, &renewed[0].2).await]);
+        let after_revoke = mlgate(&test_db, &["demo"]);
+        let after_revoke = demo_keys(&String::from_utf8_lossy(&after_revoke.stdout));
+        assert_ne!(after_revoke[0].2, renewed[0].2);
+        let (status, _) = server.graphql(&after_revoke[0].2, "{ me { tenant } }").await;
         assert_eq!(status, 200);
         server.stop().await;
+        if let Some(file) = server::ops::demo::key_file_for(&test_db.url) {
+            let kept = std::fs::read_to_string(&file).unwrap();
+            assert!(kept.contains(&after_revoke[0].2));
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+                assert_eq!(mode & 0o077, 0, "only the operator reads the key file");
+            }
+            std::fs::remove_file(file).ok();
+        }
     }
 
     async fn cleanup_deletes_only_the_named_tenant(test_db: TestDb) {
         mlgate(&test_db, &["demo", "--predictions", "50"]);
+        if let Some(file) = server::ops::demo::key_file_for(&test_db.url) {
+            std::fs::remove_file(file).ok();
+        }
         let output = mlgate(&test_db, &["cleanup", "--tenant", "acme-cloud", "--yes"]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.contains("ml_predictions: 50 rows deleted"), "{stdout}");
@@ -112,7 +160,18 @@ backend_tests! {
     }
 
     async fn keys_are_created_listed_and_revoked(test_db: TestDb) {
-        let created = mlgate(&test_db, &["keys", "create", "--tenant", "acme", "--role", "service", "--name", "ingest"]);
+        // A tenant with nothing yet is likely a typo: asked, refused without a terminal.
+        let refused = Command::new(env!("CARGO_BIN_EXE_mlgate"))
+            .args(["keys", "create", "--tenant", "acme", "--role", "service"])
+            .env("DATABASE_URL", &test_db.url)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        let said = String::from_utf8_lossy(&refused.stderr);
+        assert!(said.contains("has no models and no keys yet") && said.contains("pass --yes"), "{said}");
+        assert!(String::from_utf8_lossy(&mlgate(&test_db, &["keys", "list", "--tenant", "acme"]).stdout).is_empty());
+        let created = mlgate(&test_db, &["keys", "create", "--tenant", "acme", "--role", "service", "--name", "ingest", "--yes"]);
         let stdout = String::from_utf8_lossy(&created.stdout).into_owned();
         let field = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_owned();
         let (id, key) = (field("id:"), field("key:"));
@@ -212,7 +271,7 @@ backend_tests! {
     async fn destructive_migrations_ask_first_and_migrate_up_says_what_it_did(test_db: TestDb) {
         let up = mlgate(&test_db, &["migrate", "up"]);
         assert!(String::from_utf8_lossy(&up.stdout).contains("nothing to apply"), "{}", String::from_utf8_lossy(&up.stdout));
-        mlgate(&test_db, &["keys", "create", "--tenant", "acme", "--role", "viewer"]);
+        mlgate(&test_db, &["keys", "create", "--tenant", "acme", "--role", "viewer", "--yes"]);
         // Without --yes and without a terminal: refused, nothing dropped.
         for args in [&["migrate", "fresh"][..], &["migrate", "down", "--steps", "2"][..]] {
             let refused = Command::new(env!("CARGO_BIN_EXE_mlgate"))
@@ -231,13 +290,15 @@ backend_tests! {
         assert!(String::from_utf8_lossy(&down.stdout).starts_with("rolled back m"), "{}", String::from_utf8_lossy(&down.stdout));
         let up = mlgate(&test_db, &["migrate", "up"]);
         assert!(String::from_utf8_lossy(&up.stdout).starts_with("applied m"), "{}", String::from_utf8_lossy(&up.stdout));
-        // `migrate fresh` itself fails on PostgreSQL (it drops tables, not
-        // the rollup functions a migration creates): a known gap, SQLite only here.
-        if test_db.backend == sea_orm::DbBackend::Sqlite {
+        // Twice: a fresh schema can be made fresh again (on PostgreSQL the
+        // migrations' functions are dropped with the tables).
+        for _ in 0..2 {
             let fresh = mlgate(&test_db, &["migrate", "fresh", "--yes"]);
             assert!(String::from_utf8_lossy(&fresh.stdout).contains("dropped everything"));
             let listed = mlgate(&test_db, &["keys", "list", "--tenant", "acme"]);
             assert_eq!(String::from_utf8_lossy(&listed.stdout).lines().count(), 0, "fresh dropped the key");
+            let verified = mlgate(&test_db, &["verify-schema"]);
+            assert!(verified.status.success());
         }
     }
 }

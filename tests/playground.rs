@@ -84,9 +84,14 @@ fn saved_queries() -> Vec<SavedQuery> {
 /// per role of `acme-cloud`.
 async fn demo_server(test_db: &TestDb) -> (TestServer, String, String) {
     let db = test_db.connect().await;
-    server::ops::demo::seed(&db, &DemoArgs::default())
-        .await
-        .unwrap();
+    server::ops::demo::seed(
+        &db,
+        &DemoArgs::default(),
+        None,
+        &server::ops::demo::ProgressBar::hidden(),
+    )
+    .await
+    .unwrap();
     db.close().await.ok();
     let viewer = test_db.key("acme-cloud", Role::Viewer).await;
     let service = test_db.key("acme-cloud", Role::Service).await;

@@ -32,7 +32,10 @@ pub(crate) async fn scale(args: &Args) -> anyhow::Result<String> {
             predictions,
             seed: 43,
             days: args.days,
+            new_keys: true,
         },
+        None,
+        &server::ops::demo::ProgressBar::hidden(),
     )
     .await?;
     let loaded = started.elapsed();

@@ -37,9 +37,11 @@ pub(crate) async fn load(args: &Args) -> anyhow::Result<String> {
         predictions: args.predictions,
         seed: 42,
         days: args.days,
+        new_keys: true,
     };
     let started = Instant::now();
-    let summary = server::ops::demo::seed(&db, &demo).await?;
+    let bar = server::ops::demo::ProgressBar::hidden();
+    let summary = server::ops::demo::seed(&db, &demo, None, &bar).await?;
     let elapsed = started.elapsed();
     let rows: usize = summary
         .tenants

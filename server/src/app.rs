@@ -54,7 +54,9 @@ impl Application {
             );
         }
         let demo = if config.serve.demo {
-            Some(demo::seed(&db, &config.demo).await?)
+            let key_file = demo::key_file_for(&config.database.database_url);
+            let bar = indicatif::ProgressBar::hidden();
+            Some(demo::seed(&db, &config.demo, key_file.as_deref(), &bar).await?)
         } else {
             None
         };

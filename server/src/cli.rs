@@ -2,11 +2,12 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use crate::config::{
     Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, LogFormat, MigrateAction,
 };
-use crate::db::Database;
+use crate::db::{redact_url, Database};
 use crate::identity::Role;
 use crate::ops::{self, demo, verify};
 use crate::{telemetry, Application};
@@ -19,7 +20,7 @@ pub async fn main() -> ExitCode {
     match run(cli, log_format).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_chain(&e));
             if lacks_schema(&e) {
                 eprintln!("hint: this database has no mlgate schema yet; run `mlgate migrate up`");
             }
@@ -31,8 +32,20 @@ pub async fn main() -> ExitCode {
 pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     let database = cli.database.clone();
     let connect = || async {
-        let db = Database::connect(&database.database_url, database.db_max_connections).await?;
-        anyhow::Ok(db)
+        match Database::connect(&database.database_url, database.db_max_connections).await {
+            Ok(db) => anyhow::Ok(db),
+            // The pool only says it timed out; a direct connection says why.
+            Err(e) => {
+                let cause = Database::probe(&database.database_url, Duration::from_secs(10))
+                    .await
+                    .err()
+                    .unwrap_or_else(|| e.to_string());
+                anyhow::bail!(
+                    "cannot connect to {}: {cause}",
+                    redact_url(&database.database_url)
+                )
+            }
+        }
     };
     match cli
         .command
@@ -52,13 +65,15 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
             match action {
                 MigrateAction::Up => {
                     let pending = db.pending_migrations().await?;
-                    db.migrate_up().await?;
                     if pending.is_empty() {
                         println!("nothing to apply: every migration is applied");
                     }
-                    for name in &pending {
-                        println!("applied {name}");
+                    let bar = bar(pending.len() as u64, "migrations");
+                    while let Some(name) = db.migrate_up_one().await? {
+                        bar.suspend(|| println!("applied {name}"));
+                        bar.inc(1);
                     }
+                    bar.finish_and_clear();
                 }
                 MigrateAction::Down { steps, yes } => {
                     let question = format!(
@@ -108,7 +123,10 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => {
             let db = connect().await?;
             db.migrate_up().await?;
-            let summary = demo::seed(&db, &args).await?;
+            let bar = bar(0, "rows");
+            let key_file = demo::key_file_for(&database.database_url);
+            let summary = demo::seed(&db, &args, key_file.as_deref(), &bar).await?;
+            bar.finish_and_clear();
             print!("{}", summary.render(None));
         }
         Command::Keys { action } => {
@@ -126,7 +144,12 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
                 eprintln!("nothing deleted");
                 return Ok(ExitCode::FAILURE);
             }
-            let counts = ops::cleanup::cleanup(&db, &tenant).await?;
+            let spinner = indicatif::ProgressBar::new_spinner()
+                .with_message(format!("deleting every row of tenant {tenant}"));
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            let counts = ops::cleanup::cleanup(&db, &tenant).await;
+            spinner.finish_and_clear();
+            let counts = counts?;
             for (table, rows) in counts {
                 println!("{table}: {rows} rows deleted");
             }
@@ -154,8 +177,27 @@ async fn serve_until_stopped(config: Config, log_format: LogFormat) -> anyhow::R
 
 async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
     match action {
-        KeysAction::Create { tenant, role, name } => {
+        KeysAction::Create {
+            tenant,
+            role,
+            name,
+            yes,
+        } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            if !yes && !ops::keys::tenant_is_known(db, &tenant).await? {
+                let known = ops::keys::known_tenants(db, 20).await?;
+                let question = format!(
+                    "Tenant `{tenant}` has no models and no keys yet (a typo?{}).",
+                    if known.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" tenants with data: {}", known.join(", "))
+                    }
+                );
+                if !confirm(&question, "yes")? {
+                    anyhow::bail!("no key created");
+                }
+            }
             let key = ops::keys::create_for_tenant(db, &tenant, role, &name).await?;
             println!("id:     {}", key.info.id);
             println!("tenant: {}", key.info.tenant);
@@ -234,6 +276,37 @@ fn confirm(question: &str, expected: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     Ok(answer.trim() == expected)
+}
+
+/// A progress bar on standard error for `len` `unit` (drawn only on a
+/// terminal: piped output and logs get none).
+fn bar(len: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {{msg:<12}} [{{bar:30}}] {{human_pos}}/{{human_len}} {unit} ({{eta}})"
+        ))
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The error and its causes, each said once: database errors repeat their
+/// source in their own message, which `{:#}` would print twice.
+fn one_chain(error: &anyhow::Error) -> String {
+    let mut said = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if said.contains(&text) {
+            continue;
+        }
+        if !said.is_empty() {
+            said.push_str(": ");
+        }
+        said.push_str(&text);
+    }
+    said
 }
 
 /// Whether `error` says a table is missing (SQLite and PostgreSQL wording):

@@ -240,6 +240,10 @@ pub enum KeysAction {
         /// A label to recognise the key by.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Create it even for a tenant with no models and no keys yet
+        /// (otherwise asked, as a likely typo, and refused without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Revoke an API key by its id.
     Revoke {

@@ -406,15 +406,48 @@ impl Database {
     }
 
     /// Drops every table (and mlgate's views, which SQLite would otherwise
-    /// keep dangling) and applies all migrations again.
+    /// keep dangling; on PostgreSQL the schema's functions too, which the
+    /// migrations create without `OR REPLACE` where they must not silently
+    /// replace another's) and applies all migrations again.
     pub async fn migrate_fresh(&self) -> Result<(), DbErr> {
         use migration::MigratorTrait;
+        let postgres = self.backend() == DbBackend::Postgres;
         for view in ["v_model_performance", "v_recent_predictions"] {
+            let cascade = if postgres { " CASCADE" } else { "" };
             self.conn
-                .execute_unprepared(&format!("DROP VIEW IF EXISTS {view}"))
+                .execute_unprepared(&format!("DROP VIEW IF EXISTS {view}{cascade}"))
                 .await?;
         }
+        if postgres {
+            // Functions of the current schema that no extension owns.
+            let functions = self
+                .conn
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT p.oid::regprocedure::text AS f FROM pg_proc p \
+                     JOIN pg_namespace n ON n.oid = p.pronamespace \
+                     WHERE n.nspname = current_schema() AND NOT EXISTS \
+                     (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')",
+                ))
+                .await?;
+            for row in functions {
+                let function: String = row.try_get("", "f")?;
+                self.conn
+                    .execute_unprepared(&format!("DROP FUNCTION IF EXISTS {function} CASCADE"))
+                    .await?;
+            }
+        }
         migration::Migrator::fresh(&self.conn).await
+    }
+
+    /// Applies the next pending migration, if any, and returns its name.
+    pub async fn migrate_up_one(&self) -> Result<Option<String>, DbErr> {
+        use migration::MigratorTrait;
+        let Some(next) = self.pending_migrations().await?.into_iter().next() else {
+            return Ok(None);
+        };
+        migration::Migrator::up(&self.conn, Some(1)).await?;
+        Ok(Some(next))
     }
 
     /// The migrations not applied yet, by name.

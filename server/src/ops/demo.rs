@@ -6,8 +6,10 @@
 //! PostgreSQL the rows pass the same row-level security checks as API writes.
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
+pub use indicatif::ProgressBar;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rust_decimal::prelude::FromPrimitive;
@@ -77,6 +79,7 @@ const RECOMMENDATIONS: [&str; 8] = [
 /// A demo API key, shown once.
 #[derive(Clone, Debug)]
 pub struct DemoKey {
+    pub id: uuid::Uuid,
     pub tenant: String,
     pub role: Role,
     pub secret: String,
@@ -100,6 +103,10 @@ pub struct TenantCounts {
 pub struct DemoSummary {
     pub tenants: Vec<TenantCounts>,
     pub keys: Vec<DemoKey>,
+    /// Whether some tenant's keys were kept from the key file.
+    pub kept_keys: bool,
+    /// Where the keys are kept for the next start.
+    pub key_file: Option<PathBuf>,
 }
 
 impl DemoSummary {
@@ -126,9 +133,20 @@ impl DemoSummary {
                 );
             }
         }
+        let kept = match (&self.key_file, self.kept_keys) {
+            (Some(file), true) => format!(
+                "the keys kept in {}; `mlgate demo --new-keys` replaces them",
+                file.display()
+            ),
+            (Some(file), false) => format!(
+                "new keys, earlier demo keys revoked; kept in {} for the next start",
+                file.display()
+            ),
+            (None, _) => "new keys; earlier demo keys are revoked".to_owned(),
+        };
         let _ = writeln!(
             out,
-            "demo API keys (send as `Authorization: Bearer <key>`; earlier demo keys are revoked):"
+            "demo API keys (send as `Authorization: Bearer <key>`; {kept}):"
         );
         for key in &self.keys {
             let _ = writeln!(out, "  {:<12} {:<8} {}", key.tenant, key.role, key.secret);
@@ -167,6 +185,10 @@ pub struct DemoArgs {
     /// Days the predictions and the hourly drift metrics span, up to now.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
     pub days: u32,
+    /// Replace the demo keys kept from an earlier run (revoking them)
+    /// instead of showing them again.
+    #[arg(long)]
+    pub new_keys: bool,
 }
 
 impl Default for DemoArgs {
@@ -177,16 +199,30 @@ impl Default for DemoArgs {
             predictions: 500,
             seed: 42,
             days: 7,
+            new_keys: false,
         }
     }
 }
 
-/// Seeds every demo tenant that has no models yet, then issues fresh demo
-/// keys (one per role per tenant), revoking the previous demo keys.
-pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary> {
+/// Seeds every demo tenant that has no models yet, then gives out its demo
+/// keys (one per role): those kept in `key_file` while they are still
+/// active in this database, so a restart does not sign out a playground;
+/// else fresh ones (revoking the earlier demo keys), written to the file.
+/// `args.new_keys` always gives fresh ones. `bar` follows the rows written.
+pub async fn seed(
+    db: &Database,
+    args: &DemoArgs,
+    key_file: Option<&Path>,
+    bar: &ProgressBar,
+) -> anyhow::Result<DemoSummary> {
     let mut summary = DemoSummary::default();
     let anchor = now();
+    let stored = match key_file {
+        Some(path) if !args.new_keys => keys::read(path),
+        _ => Vec::new(),
+    };
     for (index, tenant) in tenant_names(args.tenants).into_iter().enumerate() {
+        bar.set_message(tenant.clone());
         let txn = db.begin_as_operator(&tenant).await?;
         let existing = crate::store::tenant_rows::<model::Entity>(&txn)
             .count(txn.conn())
@@ -201,23 +237,149 @@ pub async fn seed(db: &Database, args: &DemoArgs) -> anyhow::Result<DemoSummary>
             let mut rng = StdRng::seed_from_u64(args.seed.wrapping_add(index as u64 * 7919));
             let data = generate(&tenant, args, anchor, &mut rng);
             let counts = data.counts(&tenant);
-            data.insert(&txn).await?;
+            bar.inc_length(counts.rows());
+            data.insert(&txn, bar).await?;
             counts
         };
-        api_keys::revoke_named(&txn, DEMO_KEY_PREFIX).await?;
-        for role in Role::ALL {
-            let key =
-                api_keys::insert(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}"), None).await?;
-            summary.keys.push(DemoKey {
-                tenant: tenant.clone(),
-                role,
-                secret: key.secret,
-            });
+        let active = crate::store::api_keys::list(&txn).await?;
+        match keys::still_active(&stored, &tenant, &active) {
+            Some(kept) => {
+                summary.kept_keys = true;
+                summary.keys.extend(kept);
+            }
+            None => {
+                api_keys::revoke_named(&txn, DEMO_KEY_PREFIX).await?;
+                for role in Role::ALL {
+                    let key =
+                        api_keys::insert(&txn, role, &format!("{DEMO_KEY_PREFIX}{role}"), None)
+                            .await?;
+                    summary.keys.push(DemoKey {
+                        id: key.info.id,
+                        tenant: tenant.clone(),
+                        role,
+                        secret: key.secret,
+                    });
+                }
+            }
         }
         txn.commit().await?;
         summary.tenants.push(counts);
     }
+    if let Some(path) = key_file {
+        if let Err(e) = keys::write(path, &summary.keys) {
+            tracing::warn!(file = %path.display(), error = %e, "cannot keep the demo keys; the next start gives new ones");
+        } else {
+            summary.key_file = Some(path.to_owned());
+        }
+    }
     Ok(summary)
+}
+
+/// Where demo keys are kept for `database_url`: next to an SQLite file
+/// (`data/mlgate.db` → `data/mlgate.demo-keys.json`), else under `./data/`
+/// named by a hash of the URL; nowhere for an in-memory database, which
+/// does not outlive the process.
+pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
+    use sha2::Digest;
+    if database_url.contains(":memory:") {
+        return None;
+    }
+    let sqlite = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| PathBuf::from(rest.split('?').next().unwrap_or_default()));
+    Some(match sqlite {
+        Some(file) => file.with_extension("demo-keys.json"),
+        None => {
+            let hash = sha2::Sha256::digest(database_url.as_bytes());
+            let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();
+            PathBuf::from("data").join(format!("demo-keys-{hex}.json"))
+        }
+    })
+}
+
+/// The demo key file: the secrets of the demo tenants' keys, readable by
+/// the operator only (they reach demo data and nothing else).
+mod keys {
+    use std::path::Path;
+
+    use super::{DemoKey, DEMO_KEY_PREFIX};
+    use crate::store::api_keys::ApiKeyInfo;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Stored {
+        id: uuid::Uuid,
+        tenant: String,
+        role: String,
+        secret: String,
+    }
+
+    /// The keys in `path`, or none when it is missing or unreadable.
+    pub fn read(path: &Path) -> Vec<DemoKey> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Vec::new();
+        };
+        let stored: Vec<Stored> = serde_json::from_str(&text).unwrap_or_default();
+        stored
+            .into_iter()
+            .filter_map(|s| {
+                Some(DemoKey {
+                    id: s.id,
+                    tenant: s.tenant,
+                    role: s.role.parse().ok()?,
+                    secret: s.secret,
+                })
+            })
+            .collect()
+    }
+
+    /// `tenant`'s kept keys, one per role, if each is still an active demo
+    /// key of that role in the database (a recreated database, a revoked
+    /// key or a changed role gives fresh keys).
+    pub fn still_active(
+        stored: &[DemoKey],
+        tenant: &str,
+        active: &[ApiKeyInfo],
+    ) -> Option<Vec<DemoKey>> {
+        crate::identity::Role::ALL
+            .iter()
+            .map(|role| {
+                let kept = stored
+                    .iter()
+                    .find(|k| k.tenant == tenant && k.role == *role)?;
+                active
+                    .iter()
+                    .any(|a| {
+                        a.id == kept.id
+                            && a.role == *role
+                            && a.revoked_at.is_none()
+                            && a.name.starts_with(DEMO_KEY_PREFIX)
+                    })
+                    .then(|| kept.clone())
+            })
+            .collect()
+    }
+
+    pub fn write(path: &Path, keys: &[DemoKey]) -> std::io::Result<()> {
+        if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder)?;
+        }
+        let stored: Vec<Stored> = keys
+            .iter()
+            .map(|k| Stored {
+                id: k.id,
+                tenant: k.tenant.clone(),
+                role: k.role.as_str().to_owned(),
+                secret: k.secret.clone(),
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&stored).expect("keys serialize");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+    }
 }
 
 /// One tenant's generated rows.
@@ -230,6 +392,19 @@ pub struct TenantData {
     pub drift_metrics: Vec<drift_metric::ActiveModel>,
     pub feature_sets: Vec<feature_set::ActiveModel>,
     pub configurations: Vec<configuration::ActiveModel>,
+}
+
+impl TenantCounts {
+    /// Rows in all.
+    pub fn rows(&self) -> u64 {
+        (self.models
+            + self.training_jobs
+            + self.predictions
+            + self.feedback
+            + self.drift_metrics
+            + self.feature_sets
+            + self.configurations) as u64
+    }
 }
 
 impl TenantData {
@@ -250,7 +425,7 @@ impl TenantData {
     /// Inserts everything, parents first, with a drift-alert event for
     /// each triggered drift metric (in order of measurement), as the write
     /// path raises them.
-    pub async fn insert(self, txn: &ScopedTxn) -> Result<(), sea_orm::DbErr> {
+    pub async fn insert(self, txn: &ScopedTxn, bar: &ProgressBar) -> Result<(), sea_orm::DbErr> {
         let mut alerting: Vec<(Option<DateTime<Utc>>, String)> = self
             .drift_metrics
             .iter()
@@ -258,17 +433,33 @@ impl TenantData {
             .map(|m| (*m.measured_at.as_ref(), m.metric_id.as_ref().clone()))
             .collect();
         alerting.sort();
-        insert_many(txn, self.training_jobs).await?;
-        insert_many(txn, self.models).await?;
-        insert_many(txn, self.predictions).await?;
-        insert_many(txn, self.feedback).await?;
-        insert_many(txn, self.drift_metrics).await?;
+        in_steps(txn, self.training_jobs, bar).await?;
+        in_steps(txn, self.models, bar).await?;
+        in_steps(txn, self.predictions, bar).await?;
+        in_steps(txn, self.feedback, bar).await?;
+        in_steps(txn, self.drift_metrics, bar).await?;
         let metric_ids: Vec<&str> = alerting.iter().map(|(_, id)| id.as_str()).collect();
         crate::write::alerts::raise(txn, &metric_ids).await?;
-        insert_many(txn, self.feature_sets).await?;
-        insert_many(txn, self.configurations).await?;
+        in_steps(txn, self.feature_sets, bar).await?;
+        in_steps(txn, self.configurations, bar).await?;
         Ok(())
     }
+}
+
+/// Inserts `rows` a few thousand at a time, moving `bar` along.
+async fn in_steps<A>(txn: &ScopedTxn, rows: Vec<A>, bar: &ProgressBar) -> Result<(), sea_orm::DbErr>
+where
+    A: sea_orm::ActiveModelTrait + Send,
+{
+    const STEP: usize = 2_000;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let step: Vec<A> = rows.by_ref().take(STEP).collect();
+        let n = step.len() as u64;
+        insert_many(txn, step).await?;
+        bar.inc(n);
+    }
+    Ok(())
 }
 
 fn dec(value: f64, scale: u32) -> Decimal {

@@ -1,6 +1,6 @@
 //! `mlgate keys`: the operator's key management, across tenants.
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use entity::api_key;
 
@@ -39,4 +39,32 @@ pub async fn list_for_tenant(db: &Database, tenant: &str) -> anyhow::Result<Vec<
     let keys = list(&txn).await?;
     txn.commit().await?;
     Ok(keys)
+}
+
+/// Whether `tenant` has models or keys: a tenant name nobody used yet is
+/// more often a typo than a new tenant.
+pub async fn tenant_is_known(db: &Database, tenant: &str) -> anyhow::Result<bool> {
+    let txn = db.begin_as_operator(tenant).await?;
+    let models = crate::store::tenant_rows::<entity::model::Entity>(&txn)
+        .count(txn.conn())
+        .await?;
+    let keys = list(&txn).await?.len();
+    txn.commit().await?;
+    Ok(models > 0 || keys > 0)
+}
+
+/// Up to `limit` tenants that have models, by name (the operator's view,
+/// across tenants).
+pub async fn known_tenants(db: &Database, limit: u64) -> anyhow::Result<Vec<String>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let tenants: Vec<String> = entity::model::Entity::find()
+        .select_only()
+        .column(entity::model::Column::TenantId)
+        .distinct()
+        .order_by_asc(entity::model::Column::TenantId)
+        .limit(limit)
+        .into_tuple()
+        .all(db.unscoped())
+        .await?;
+    Ok(tenants)
 }
