@@ -15,7 +15,19 @@ use crate::{telemetry, Application};
 /// Parses the command line and runs it.
 pub async fn main() -> ExitCode {
     let cli = Cli::parse_checked();
-    telemetry::init(cli.log_format);
+    let otlp = match &cli.command {
+        None => cli.serve.observability.otlp(),
+        Some(Command::Serve(serve)) => serve.observability.otlp(),
+        Some(_) => None,
+    };
+    // Kept until the command is done: dropping it sends the last spans.
+    let _traces = match telemetry::init(cli.log_format, otlp.as_ref()) {
+        Ok(traces) => traces,
+        Err(e) => {
+            eprintln!("error: {}", one_chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
     let log_format = cli.log_format;
     match run(cli, log_format).await {
         Ok(code) => code,

@@ -19,6 +19,7 @@ use crate::db::{Budgets, DbSettings};
 use crate::graphql::{Introspection, QueryLimits, WriteLimits};
 pub use crate::ops::demo::DemoArgs;
 use crate::store::PageLimits;
+pub use crate::telemetry::traces::OtlpSettings;
 pub use crate::telemetry::LogFormat;
 use crate::transport::{
     AdmissionSettings, CorsSettings, HttpSettings, Rate, ResponseLimits, TransportSettings,
@@ -317,6 +318,27 @@ pub struct ObservabilityArgs {
     /// internal interface: it needs no credentials.
     #[arg(long, env = "MLGATE_METRICS_BIND", value_parser = parse_bind)]
     pub metrics_bind: Option<SocketAddr>,
+
+    /// Export traces to this OpenTelemetry collector, over OTLP/HTTP
+    /// (`http://collector:4318`; spans go to `/v1/traces`): one span per
+    /// GraphQL operation, named by its type, with a child span per SQL
+    /// statement. Off when not given.
+    #[arg(long, env = "MLGATE_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// The `service.name` of the exported traces.
+    #[arg(long, env = "MLGATE_OTLP_SERVICE_NAME", default_value = "mlgate")]
+    pub otlp_service_name: String,
+}
+
+impl ObservabilityArgs {
+    /// Where traces go, if anywhere.
+    pub fn otlp(&self) -> Option<OtlpSettings> {
+        self.otlp_endpoint.as_ref().map(|endpoint| OtlpSettings {
+            endpoint: endpoint.clone(),
+            service_name: self.otlp_service_name.clone(),
+        })
+    }
 }
 
 /// How credentials are checked.

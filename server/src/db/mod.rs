@@ -22,6 +22,7 @@ pub use settings::{Budgets, DbSettings, TxnKind};
 use crate::identity::Principal;
 use crate::keyed::Keyed;
 use crate::telemetry::metrics::{metrics, ConnectionState, Pool, PoolLabels, PoolStateLabels};
+use crate::telemetry::traces;
 use sqlite_deadline::Deadlines;
 
 /// The most parameters one statement binds (an `IN` list, a multi-row
@@ -267,7 +268,13 @@ fn released_cleanly(in_transaction: bool) -> bool {
 /// Counts `conn`'s statements into `statements` and logs slow ones.
 fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) {
     let counter = statements.clone();
+    let backend = match conn.get_database_backend() {
+        DbBackend::Postgres => "postgresql",
+        DbBackend::Sqlite => "sqlite",
+        _ => "other_sql",
+    };
     conn.set_metric_callback(move |info| {
+        traces::statement(backend, &info.statement.sql, info.elapsed);
         counter.fetch_add(1, Ordering::Relaxed);
         let m = metrics();
         m.db_statements.inc();

@@ -30,12 +30,19 @@ macro_rules! label_values {
             pub const ALL: &[Self] = &[$(Self::$variant,)*];
         }
 
+        impl $name {
+            #[allow(dead_code)]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $value,)*
+                }
+            }
+        }
+
         impl EncodeLabelValue for $name {
             fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
                 use std::fmt::Write;
-                encoder.write_str(match self {
-                    $(Self::$variant => $value,)*
-                })
+                encoder.write_str(self.as_str())
             }
         }
     };

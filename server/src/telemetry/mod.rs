@@ -1,6 +1,7 @@
 //! Logging setup, and the metrics (`metrics.rs`).
 
 pub mod metrics;
+pub mod traces;
 
 use tracing_subscriber::filter::Directive;
 use tracing_subscriber::EnvFilter;
@@ -31,17 +32,40 @@ pub enum LogFormat {
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default `info` level.
 /// Colours only on a terminal: a file or a log collector gets no escapes.
+/// With `otlp`, spans are also exported as OpenTelemetry traces; keep the
+/// returned guard alive while serving (dropping it sends what is left).
 /// Safe to call more than once (later calls do nothing).
-pub fn init(format: LogFormat) {
+pub fn init(
+    format: LogFormat,
+    otlp: Option<&traces::OtlpSettings>,
+) -> anyhow::Result<Option<traces::Traces>> {
     use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let from_env = std::env::var("RUST_LOG").ok();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(from_env.as_deref()))
-        .with_ansi(std::io::stdout().is_terminal());
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let ansi = std::io::stdout().is_terminal();
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_ansi(ansi).boxed(),
+    }
+    .with_filter(filter(from_env.as_deref()));
+    let (guard, spans) = match otlp {
+        Some(settings) => {
+            let (guard, tracer) = traces::provider(settings)?;
+            // Spans of mlgate itself; the drivers' own are noise here.
+            let spans = tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                .with_filter(EnvFilter::new("server=info"));
+            (Some(guard), Some(spans))
+        }
+        None => (None, None),
     };
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init();
+    Ok(guard)
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use crate::graphql::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
 use crate::identity::Principal;
 use crate::telemetry::metrics::{metrics, Operation, Outcome, Transport};
+use crate::telemetry::traces;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -431,11 +432,17 @@ async fn execute(
     media: MediaType,
 ) -> Response {
     let request_id = request_id(&headers);
+    // Exported as an OpenTelemetry span (with --otlp-endpoint), renamed to
+    // the operation type once the document is parsed.
     let span = tracing::info_span!(
         "graphql",
         request_id = %request_id,
         operation = params.operation_name.as_deref().unwrap_or(""),
         tenant = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        graphql.operation.type = tracing::field::Empty,
+        graphql.operation.name = tracing::field::Empty,
     );
     let started = Instant::now();
     let mut operation = Operation::Unknown;
@@ -451,6 +458,8 @@ async fn execute(
     )
     .instrument(span.clone())
     .await;
+    traces::rename(&span, operation.as_str());
+    span.record("graphql.operation.type", operation.as_str());
     let answered = response.extensions_mut().remove::<Answered>();
     let outcome = match &answered {
         Some(answered) => {
@@ -511,6 +520,11 @@ async fn execute_in_span(
     };
     let kind = operation_type(&admitted.document, params.operation_name.as_deref());
     *operation = observed::operation(kind);
+    if let Some(name) =
+        observed::operation_name(&admitted.document, params.operation_name.as_deref())
+    {
+        tracing::Span::current().record("graphql.operation.name", name);
+    }
     if method == Method::GET
         && matches!(
             kind,

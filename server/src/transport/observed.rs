@@ -70,6 +70,24 @@ pub fn operation(kind: Option<OperationType>) -> Operation {
     }
 }
 
+/// The name of the operation that runs: the one asked for, or the only
+/// one of the document when it is named.
+pub fn operation_name<'a>(
+    document: &'a async_graphql::parser::types::ExecutableDocument,
+    requested: Option<&'a str>,
+) -> Option<&'a str> {
+    use async_graphql::parser::types::DocumentOperations;
+    if requested.is_some() {
+        return requested;
+    }
+    match &document.operations {
+        DocumentOperations::Multiple(operations) if operations.len() == 1 => {
+            operations.keys().next().map(|name| name.as_str())
+        }
+        _ => None,
+    }
+}
+
 /// Counts errors of an answer.
 pub fn count_errors(codes: &[&'static str]) {
     for code in codes {

@@ -56,6 +56,7 @@ use crate::graphql::{admit, introspection_refused, operation_type, RequestContex
 use crate::identity::{Credential, Principal};
 use crate::keyed::Keyed;
 use crate::telemetry::metrics::Outcome;
+use tracing::Instrument;
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// The initial read buffer of a connection.
@@ -563,6 +564,7 @@ impl Connection {
         }
         let kind = operation_type(&admitted.document, operation_name);
         observed.operation = observed::operation(kind);
+        let name = observed::operation_name(&admitted.document, operation_name).map(str::to_owned);
         let single_result = !matches!(kind, Some(OperationType::Subscription));
         let request = graphql_request(
             query.to_owned(),
@@ -588,43 +590,28 @@ impl Connection {
         let limits = *limits;
         let deadline = settings.http.request_timeout;
         let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            // Queries and mutations hold one of the tenant's in-flight
-            // slots and run under the request deadline; subscriptions wait.
-            let _slot = if single_result {
-                match admission.enter(&principal).await {
-                    Ok(slot) => Some(slot),
-                    Err(refused) => {
-                        outgoing
-                            .send(error_message(
-                                &task_id,
-                                vec![refused.to_server_error()],
-                                &limits,
-                            ))
-                            .await;
-                        return;
-                    }
-                }
-            } else {
-                None
-            };
-            observed.outcome = Outcome::Ok;
-            let mut responses = schema.execute_stream(request);
-            loop {
-                let next = batches.run(responses.next());
-                let next = if single_result {
-                    match tokio::time::timeout(deadline, next).await {
-                        Ok(next) => next,
-                        Err(_) => {
-                            let timeout = ApiError::Timeout(format!(
-                                "the operation did not finish within its deadline of {} ms",
-                                deadline.as_millis()
-                            ));
-                            observed.failed();
+        // One span per operation, named by its type (see http.rs).
+        let span = tracing::info_span!(
+            "graphql",
+            transport = "ws",
+            tenant = caller.principal.tenant(),
+            otel.name = observed.operation.as_str(),
+            otel.kind = "server",
+            graphql.operation.type = observed.operation.as_str(),
+            graphql.operation.name = name.as_deref(),
+        );
+        let task = tokio::spawn(
+            async move {
+                // Queries and mutations hold one of the tenant's in-flight
+                // slots and run under the request deadline; subscriptions wait.
+                let _slot = if single_result {
+                    match admission.enter(&principal).await {
+                        Ok(slot) => Some(slot),
+                        Err(refused) => {
                             outgoing
                                 .send(error_message(
                                     &task_id,
-                                    vec![timeout.to_server_error()],
+                                    vec![refused.to_server_error()],
                                     &limits,
                                 ))
                                 .await;
@@ -632,27 +619,55 @@ impl Connection {
                         }
                     }
                 } else {
-                    next.await
+                    None
                 };
-                let Some(mut response) = next else { break };
-                let request_error = is_request_error(&response);
-                fill_missing_codes(&mut response.errors, default_code(request_error));
-                observed.answered(!request_error, &response.errors);
-                if request_error {
-                    outgoing
-                        .send(error_message(&task_id, response.errors, &limits))
-                        .await;
-                    return;
+                observed.outcome = Outcome::Ok;
+                let mut responses = schema.execute_stream(request);
+                loop {
+                    let next = batches.run(responses.next());
+                    let next = if single_result {
+                        match tokio::time::timeout(deadline, next).await {
+                            Ok(next) => next,
+                            Err(_) => {
+                                let timeout = ApiError::Timeout(format!(
+                                    "the operation did not finish within its deadline of {} ms",
+                                    deadline.as_millis()
+                                ));
+                                observed.failed();
+                                outgoing
+                                    .send(error_message(
+                                        &task_id,
+                                        vec![timeout.to_server_error()],
+                                        &limits,
+                                    ))
+                                    .await;
+                                return;
+                            }
+                        }
+                    } else {
+                        next.await
+                    };
+                    let Some(mut response) = next else { break };
+                    let request_error = is_request_error(&response);
+                    fill_missing_codes(&mut response.errors, default_code(request_error));
+                    observed.answered(!request_error, &response.errors);
+                    if request_error {
+                        outgoing
+                            .send(error_message(&task_id, response.errors, &limits))
+                            .await;
+                        return;
+                    }
+                    if !outgoing
+                        .send(next_message(&task_id, &mut response, &limits))
+                        .await
+                    {
+                        return;
+                    }
                 }
-                if !outgoing
-                    .send(next_message(&task_id, &mut response, &limits))
-                    .await
-                {
-                    return;
-                }
+                outgoing.send(bare("complete", Some(&task_id))).await;
             }
-            outgoing.send(bare("complete", Some(&task_id))).await;
-        });
+            .instrument(span),
+        );
         self.operations.insert(id, task.abort_handle());
         Ok(None)
     }
