@@ -199,7 +199,13 @@ backend_tests! {
         let db = test_db.connect().await;
         seed(&test_db, &db, ALPHA).await;
         seed(&test_db, &db, BETA).await;
-        let server = std::sync::Arc::new(TestServer::start(test_db.config()).await);
+        // Twenty at once per credential: the in-flight caps (16 per
+        // credential, waiting 2 s) would turn a slow machine into 429s,
+        // which is admission's subject, not this test's.
+        let mut config = test_db.config();
+        config.serve.admission.credential_max_in_flight = 0;
+        config.serve.admission.tenant_max_in_flight = 0;
+        let server = std::sync::Arc::new(TestServer::start(config).await);
         let alpha = test_db.key(ALPHA, Role::Viewer).await;
         let beta = test_db.key(BETA, Role::Viewer).await;
         let mut tasks = Vec::new();

@@ -21,7 +21,8 @@ const TENANT: &str = "acme";
 /// One scrape: every sample by its name and sorted labels.
 struct Scrape {
     samples: HashMap<String, f64>,
-    families: Vec<String>,
+    /// Each family's name and type, from its `# TYPE` line.
+    families: Vec<(String, String)>,
 }
 
 impl Scrape {
@@ -78,7 +79,13 @@ async fn scrape(metrics: &str) -> Scrape {
     let families = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
-        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            (
+                parts.next().unwrap().to_owned(),
+                parts.next().unwrap().to_owned(),
+            )
+        })
         .collect();
     Scrape { samples, families }
 }
@@ -86,27 +93,27 @@ async fn scrape(metrics: &str) -> Scrape {
 /// The families the Grafana dashboard and the README name; each must be
 /// exported from the first scrape on (its `# TYPE` line), before any
 /// series exists.
-pub const FAMILIES: [&str; 20] = [
-    "mlgate_requests",
-    "mlgate_request_duration_seconds",
-    "mlgate_graphql_errors",
-    "mlgate_http_connections",
-    "mlgate_ws_connections",
-    "mlgate_subscriptions",
-    "mlgate_db_pool_connections",
-    "mlgate_db_pool_max_connections",
-    "mlgate_db_waiting_transactions",
-    "mlgate_db_acquire_seconds",
-    "mlgate_db_transaction_seconds",
-    "mlgate_db_statement_seconds",
-    "mlgate_db_statements",
-    "mlgate_alert_delivery_lag_seconds",
-    "mlgate_alerts_delivered",
-    "mlgate_alert_outbox_events_read",
-    "mlgate_alert_feeds",
-    "mlgate_alerts_raised",
-    "mlgate_ingested_rows",
-    "mlgate_build_info",
+pub const FAMILIES: [(&str, &str); 20] = [
+    ("mlgate_requests", "counter"),
+    ("mlgate_request_duration_seconds", "histogram"),
+    ("mlgate_graphql_errors", "counter"),
+    ("mlgate_http_connections", "gauge"),
+    ("mlgate_ws_connections", "gauge"),
+    ("mlgate_subscriptions", "gauge"),
+    ("mlgate_db_pool_connections", "gauge"),
+    ("mlgate_db_pool_max_connections", "gauge"),
+    ("mlgate_db_waiting_transactions", "gauge"),
+    ("mlgate_db_acquire_seconds", "histogram"),
+    ("mlgate_db_transaction_seconds", "histogram"),
+    ("mlgate_db_statement_seconds", "histogram"),
+    ("mlgate_db_statements", "counter"),
+    ("mlgate_alert_delivery_lag_seconds", "histogram"),
+    ("mlgate_alerts_delivered", "counter"),
+    ("mlgate_alert_outbox_events_read", "counter"),
+    ("mlgate_alert_feeds", "gauge"),
+    ("mlgate_alerts_raised", "counter"),
+    ("mlgate_ingested_rows", "counter"),
+    ("mlgate_build_info", "gauge"),
 ];
 
 async fn graphql(base: &str, key: Option<&str>, query: &str, variables: Value) -> Value {
@@ -168,11 +175,17 @@ backend_tests! {
         let base = gateway.base.clone();
 
         let before = scrape(&metrics).await;
-        for family in FAMILIES {
-            assert!(before.families.iter().any(|f| f == family), "{family} is not exported");
+        for (family, kind) in FAMILIES {
+            assert!(
+                before.families.iter().any(|(f, k)| f == family && k == kind),
+                "{family} is not exported as a {kind}: {:?}", before.families
+            );
         }
-        for family in &before.families {
-            assert!(FAMILIES.contains(&family.as_str()), "{family} is exported but on no dashboard panel: add it to FAMILIES and the dashboard");
+        for (family, _) in &before.families {
+            assert!(
+                FAMILIES.iter().any(|(f, _)| f == family),
+                "{family} is exported but on no dashboard panel: add it to FAMILIES and the dashboard"
+            );
         }
         assert_eq!(before.value("mlgate_build_info", &[("version", env!("CARGO_PKG_VERSION"))]), 1.0);
         assert_eq!(before.value("mlgate_ws_connections", &[]), 0.0);
@@ -272,17 +285,26 @@ fn the_dashboard_queries_only_exported_metrics() {
             queried.insert(name);
         }
     }
+    // Each queried series must be one its family's type exports: a
+    // counter's `_total`, a histogram's `_bucket`/`_sum`/`_count`, a gauge
+    // as it is.
     for name in &queried {
-        let family = ["_bucket", "_count", "_sum", "_total"]
-            .iter()
-            .find_map(|suffix| name.strip_suffix(suffix))
-            .unwrap_or(name);
+        let found = FAMILIES.iter().any(|(family, kind)| {
+            let suffixes: &[&str] = match *kind {
+                "counter" => &["_total"],
+                "histogram" => &["_bucket", "_sum", "_count"],
+                _ => &[""],
+            };
+            suffixes
+                .iter()
+                .any(|suffix| *name == format!("{family}{suffix}"))
+        });
         assert!(
-            FAMILIES.contains(&family),
+            found,
             "the dashboard queries {name}, which mlgate does not export"
         );
     }
-    for family in FAMILIES {
+    for (family, _) in FAMILIES {
         assert!(
             queried.iter().any(|q| q.starts_with(family)),
             "no dashboard panel shows {family}"

@@ -77,7 +77,12 @@ impl FileSettings {
                 toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<_, _>>()?,
                 other => vec![scalar(other)?],
             };
-            values.insert(name, list);
+            if values.insert(name.clone(), list).is_some() {
+                return Err(format!(
+                    "{}: `{name}` is given twice (with dashes and with underscores)",
+                    path.display()
+                ));
+            }
         }
         Ok(Self {
             path: path.to_owned(),
@@ -91,7 +96,17 @@ impl FileSettings {
     /// typo does not silently leave a default in force.
     pub fn apply(&self, command: Command) -> Result<Command, String> {
         let settings = settable(&command);
-        for name in self.values.keys() {
+        for (name, values) in &self.values {
+            let many = command
+                .get_arguments()
+                .find(|arg| arg.get_long() == Some(name.as_str()))
+                .is_some_and(|arg| arg.get_value_delimiter().is_some());
+            if values.len() > 1 && !many {
+                return Err(format!(
+                    "{}: `{name}` takes one value, not a list",
+                    self.path.display()
+                ));
+            }
             if !settings.iter().any(|s| s == name) {
                 return Err(format!(
                     "{}: `{name}` is not a setting (settings are named like the flags of `mlgate serve --help`, without the dashes)",
@@ -111,7 +126,11 @@ impl FileSettings {
             if let Some(values) = self.values.get(&long) {
                 let values: Vec<clap::builder::OsStr> =
                     values.iter().map(|v| v.clone().into()).collect();
-                command = command.mut_arg(id, |arg| arg.default_values(values));
+                // A secret from the file must not appear in `--help` as a default.
+                command = command.mut_arg(id, |arg| {
+                    let secret = arg.is_hide_env_values_set();
+                    arg.default_values(values).hide_default_value(secret)
+                });
             }
         }
         let subcommands: Vec<String> = command

@@ -266,12 +266,14 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_BIND", default_value = "127.0.0.1:8080", value_parser = parse_bind)]
     pub bind: SocketAddr,
 
-    /// Do not apply pending migrations at start.
-    #[arg(long, env = "MLGATE_NO_MIGRATE")]
+    /// Do not apply pending migrations at start (`--no-migrate=false`
+    /// undoes a `true` from the configuration file).
+    #[arg(long, env = "MLGATE_NO_MIGRATE", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_migrate: bool,
 
-    /// Seed demo tenants if the database has none, and print fresh demo API keys.
-    #[arg(long, env = "MLGATE_DEMO")]
+    /// Seed demo tenants if the database has none, and print their demo API
+    /// keys (kept across restarts; see `mlgate demo --new-keys`).
+    #[arg(long, env = "MLGATE_DEMO", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
     /// Serve the analysts' playground at `/` (turn off in production).
@@ -629,7 +631,7 @@ pub struct CorsArgs {
     pub cors_headers: Vec<String>,
 
     /// Let cross-origin requests carry cookies or HTTP authentication (not with `*`).
-    #[arg(long, env = "MLGATE_CORS_ALLOW_CREDENTIALS")]
+    #[arg(long, env = "MLGATE_CORS_ALLOW_CREDENTIALS", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
     pub cors_allow_credentials: bool,
 
     /// Seconds a browser may keep a preflight's answer.

@@ -53,22 +53,22 @@ pub fn effective(command: &Command, matches: &ArgMatches, file: Option<&FileSett
             out.push_str(&format!("# {long} =  (not set)\n"));
             continue;
         }
-        if arg.is_hide_env_values_set() {
-            if long == "database-url" {
-                let shown: Vec<String> = values.iter().map(|v| redact_url(v)).collect();
-                out.push_str(&format!(
-                    "{long} = {}  # {source}\n",
-                    toml_value(&shown, arg)
-                ));
-            } else {
-                out.push_str(&format!("# {long} = <redacted>  # {source}\n"));
-            }
-            continue;
+        // URLs lose their passwords; one that had one is shown commented
+        // out, so that the output stays a file that means what it says.
+        let shown: Vec<String> = values.iter().map(|v| redact_url(v)).collect();
+        if shown != values {
+            out.push_str(&format!(
+                "# {long} = {}  # {source}, password redacted\n",
+                toml_value(&shown, arg)
+            ));
+        } else if arg.is_hide_env_values_set() && long != "database-url" {
+            out.push_str(&format!("# {long} = <redacted>  # {source}\n"));
+        } else {
+            out.push_str(&format!(
+                "{long} = {}  # {source}\n",
+                toml_value(&values, arg)
+            ));
         }
-        out.push_str(&format!(
-            "{long} = {}  # {source}\n",
-            toml_value(&values, arg)
-        ));
     }
     out
 }
@@ -76,12 +76,10 @@ pub fn effective(command: &Command, matches: &ArgMatches, file: Option<&FileSett
 /// Values as TOML: numbers and booleans bare, the rest quoted; lists for
 /// flags that take several.
 fn toml_value(values: &[String], arg: &Arg) -> String {
-    let one = |v: &String| {
-        if v == "true" || v == "false" || (v.parse::<f64>().is_ok() && !v.starts_with('.')) {
-            v.clone()
-        } else {
-            toml::Value::String(v.clone()).to_string()
-        }
+    let one = |v: &String| match v.parse::<i64>() {
+        Ok(n) if n.to_string() == *v => v.clone(),
+        _ if v == "true" || v == "false" => v.clone(),
+        _ => toml::Value::String(v.clone()).to_string(),
     };
     let many = arg.get_num_args().is_some_and(|n| n.max_values() > 1)
         || arg.get_value_delimiter().is_some();
@@ -123,6 +121,7 @@ pub fn reference_table(command: &Command) -> String {
             .collect();
         let default = match defaults.as_slice() {
             _ if matches!(arg.get_action(), clap::ArgAction::SetTrue) => "off".to_owned(),
+            [off] if off == "false" => "off".to_owned(),
             [] => "none".to_owned(),
             values => format!("`{}`", values.join(",")),
         };

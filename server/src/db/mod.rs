@@ -349,20 +349,40 @@ fn sqlite_file_path(url: &str) -> Option<String> {
 
 /// The URL with any password replaced, fit for logs.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    // A `password=` query parameter (libpq's URI form) is masked too.
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let credentials = &url[scheme_end + 3..at];
+            let credentials = &base[scheme_end + 3..at];
             match credentials.find(':') {
                 Some(colon) => format!(
                     "{}{}:***{}",
-                    &url[..scheme_end + 3],
+                    &base[..scheme_end + 3],
                     &credentials[..colon],
-                    &url[at..]
+                    &base[at..]
                 ),
-                None => url.to_owned(),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    match query {
+        None => base,
+        Some(query) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => param.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
+        }
     }
 }
 
@@ -377,6 +397,10 @@ mod tests {
             "postgres://gw:***@db:5432/ml"
         );
         assert_eq!(redact_url("postgres://gw@db/ml"), "postgres://gw@db/ml");
+        assert_eq!(
+            redact_url("postgres://gw@db/ml?sslmode=require&password=s3cret"),
+            "postgres://gw@db/ml?sslmode=require&password=***"
+        );
         assert_eq!(
             redact_url("sqlite://data/mlgate.db?mode=rwc"),
             "sqlite://data/mlgate.db?mode=rwc"

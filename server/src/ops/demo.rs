@@ -103,8 +103,9 @@ pub struct TenantCounts {
 pub struct DemoSummary {
     pub tenants: Vec<TenantCounts>,
     pub keys: Vec<DemoKey>,
-    /// Whether some tenant's keys were kept from the key file.
-    pub kept_keys: bool,
+    /// Tenants whose keys were kept from the key file, and those given new ones.
+    pub kept_keys: usize,
+    pub new_keys: usize,
     /// Where the keys are kept for the next start.
     pub key_file: Option<PathBuf>,
 }
@@ -133,16 +134,20 @@ impl DemoSummary {
                 );
             }
         }
-        let kept = match (&self.key_file, self.kept_keys) {
-            (Some(file), true) => format!(
+        let kept = match (&self.key_file, self.kept_keys, self.new_keys) {
+            (Some(file), _, 0) => format!(
                 "the keys kept in {}; `mlgate demo --new-keys` replaces them",
                 file.display()
             ),
-            (Some(file), false) => format!(
+            (Some(file), 0, _) => format!(
                 "new keys, earlier demo keys revoked; kept in {} for the next start",
                 file.display()
             ),
-            (None, _) => "new keys; earlier demo keys are revoked".to_owned(),
+            (Some(file), kept, new) => format!(
+                "{kept} tenant(s) keep their keys, {new} got new ones (earlier revoked); all kept in {}",
+                file.display()
+            ),
+            (None, _, _) => "new keys; earlier demo keys are revoked, and these are not kept".to_owned(),
         };
         let _ = writeln!(
             out,
@@ -244,10 +249,11 @@ pub async fn seed(
         let active = crate::store::api_keys::list(&txn).await?;
         match keys::still_active(&stored, &tenant, &active) {
             Some(kept) => {
-                summary.kept_keys = true;
+                summary.kept_keys += 1;
                 summary.keys.extend(kept);
             }
             None => {
+                summary.new_keys += 1;
                 api_keys::revoke_named(&txn, DEMO_KEY_PREFIX).await?;
                 for role in Role::ALL {
                     let key =
@@ -374,11 +380,19 @@ mod keys {
             })
             .collect();
         let text = serde_json::to_string_pretty(&stored).expect("keys serialize");
+        // Written aside and renamed over: a reader never sees half a file,
+        // and the file is the operator's alone whatever was there before.
+        let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())
+        let mut file = options.open(&temporary)?;
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
     }
 }
 

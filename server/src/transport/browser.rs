@@ -78,6 +78,14 @@ impl CorsSettings {
                 .collect::<Result<Vec<_>, _>>()?;
             AllowOrigin::list(origins)
         };
+        if self
+            .methods
+            .iter()
+            .chain(&self.headers)
+            .any(|v| v.trim() == "*")
+        {
+            return Err("CORS methods and headers: list them; `*` is not accepted there".into());
+        }
         let methods = self
             .methods
             .iter()
@@ -161,6 +169,9 @@ mod tests {
             .layer()
             .is_err());
         assert!(with_origins(&["a.example"], false).layer().is_err());
+        let mut wildcard = with_origins(&["https://a.example"], true);
+        wildcard.headers = vec!["*".into()];
+        assert!(wildcard.layer().is_err(), "would panic in tower-http");
         assert!(with_origins(&["*"], false).layer().unwrap().is_some());
         assert!(
             with_origins(&["https://a.example", "http://b.example:8080"], true)

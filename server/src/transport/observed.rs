@@ -18,9 +18,15 @@ pub struct Answered {
 }
 
 impl Answered {
+    /// An answer with one error and no data: refused before it ran, except
+    /// a `TIMEOUT`, which ran past its deadline.
     pub fn refused(code: &'static str) -> Self {
         Self {
-            outcome: Outcome::Refused,
+            outcome: if code == code::TIMEOUT {
+                Outcome::Error
+            } else {
+                Outcome::Refused
+            },
             codes: vec![code],
         }
     }
