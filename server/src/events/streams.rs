@@ -254,6 +254,7 @@ impl AlertStream {
             _ => None,
         };
         let page = alerts::after(&self.scoped, cursor, READ_PAGE).await?;
+        metrics().outbox_read.inc_by(page.len() as u64);
         // A short page holds every event there is after the cursor.
         let mut reached = (page.len() as u64) < READ_PAGE;
         let mut last = cursor;

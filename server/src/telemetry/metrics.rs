@@ -324,11 +324,11 @@ impl Metrics {
             "Drift alerts delivered to subscribers",
             metrics.alerts_delivered.clone(),
         );
-        // Outbox events are numbered per tenant, so this process's position
-        // is a count of what its feeds have read, not one event number.
+        // Outbox events are numbered per tenant, so this process's progress
+        // is a count of what it has read, not one event number.
         r.register(
             "alert_outbox_events_read",
-            "Alert outbox events this process's live feeds have read (its position, summed over tenants)",
+            "Alert outbox events this process has read, by its live feeds and by subscribers catching up (an event may be read by both)",
             metrics.outbox_read.clone(),
         );
         r.register(
