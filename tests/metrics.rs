@@ -170,7 +170,13 @@ backend_tests! {
         db.close().await.ok();
         let viewer = test_db.key(TENANT, Role::Viewer).await;
         let service = test_db.key(TENANT, Role::Service).await;
-        let gateway = Gateway::start(&test_db.url, &["--metrics-bind", "127.0.0.1:0"], "", &[]).await;
+        let gateway = Gateway::start(
+            &test_db.url,
+            &["--metrics-bind", "127.0.0.1:0", "--max-response-bytes", "400"],
+            "",
+            &[],
+        )
+        .await;
         let metrics = metrics_address(&gateway);
         let base = gateway.base.clone();
 
@@ -197,6 +203,9 @@ backend_tests! {
         }
         graphql(&base, Some("mlg_not_a_key"), "{ models { totalCount } }", json!({})).await;
         graphql(&base, Some(&viewer), "{ nope }", json!({})).await;
+        // An answer over the response ceiling is an error of its own.
+        let large = graphql(&base, Some(&viewer), "{ __schema { types { name description } } }", json!({})).await;
+        assert_eq!(large["errors"][0]["extensions"]["code"], "RESPONSE_TOO_LARGE", "{large}");
 
         // A live subscriber, then a write that raises one critical alert.
         let mut socket = open_to(&base, &viewer).await;
@@ -229,6 +238,8 @@ backend_tests! {
         let moved = |name: &str, labels: &[(&str, &str)]| after.value(name, labels) - before.value(name, labels);
         let http = |operation, outcome| [("transport", "http"), ("operation", operation), ("outcome", outcome)];
         assert_eq!(moved("mlgate_requests_total", &http("query", "ok")), 2.0);
+        assert_eq!(moved("mlgate_requests_total", &http("query", "error")), 1.0, "the oversized answer");
+        assert_eq!(moved("mlgate_graphql_errors_total", &[("code", "RESPONSE_TOO_LARGE")]), 1.0);
         assert_eq!(moved("mlgate_requests_total", &http("query", "refused")), 2.0, "bad key and invalid field");
         assert_eq!(moved("mlgate_requests_total", &http("mutation", "ok")), 1.0);
         assert_eq!(
@@ -237,7 +248,7 @@ backend_tests! {
         );
         assert_eq!(
             moved("mlgate_request_duration_seconds", &[("transport", "http"), ("operation", "query")]),
-            4.0,
+            5.0,
             "every HTTP query is timed"
         );
         assert_eq!(moved("mlgate_graphql_errors_total", &[("code", "UNAUTHENTICATED")]), 1.0);

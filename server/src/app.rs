@@ -154,6 +154,7 @@ impl Application {
             let settings = HttpSettings {
                 max_connections: 64,
                 shutdown_grace: Duration::from_secs(1),
+                counted: false,
                 ..HttpSettings::default()
             };
             let mut stopping = stopping.clone();

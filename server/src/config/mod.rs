@@ -725,6 +725,7 @@ impl HttpArgs {
             max_connections: self.max_connections as usize,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            counted: true,
         }
     }
 }

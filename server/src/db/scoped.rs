@@ -83,6 +83,17 @@ impl Scoped {
     /// role and time budgets, set locally in one round trip.
     pub async fn begin_as(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
         let asked = Instant::now();
+        let begun = self.begin_timed(kind).await;
+        // Observed whether it succeeded or gave up: the waits that end in
+        // OVERLOADED or RATE_LIMITED are the saturation this shows.
+        metrics()
+            .db_acquire
+            .get_or_create(&KindLabels { kind: kind.label() })
+            .observe(asked.elapsed().as_secs_f64());
+        begun
+    }
+
+    async fn begin_timed(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
         let waiting = Metrics::hold(&metrics().db_waiting);
         let share = self.share.clone();
         let permits = tokio::time::timeout(self.shared.acquire_timeout, async move {
@@ -149,10 +160,6 @@ impl Scoped {
             _ => {}
         }
         let opened = Instant::now();
-        metrics()
-            .db_acquire
-            .get_or_create(&KindLabels { kind: kind.label() })
-            .observe((opened - asked).as_secs_f64());
         Ok(ScopedTxn {
             txn,
             tenant: self.tenant.clone(),

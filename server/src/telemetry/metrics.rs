@@ -266,7 +266,7 @@ impl Metrics {
         );
         r.register(
             "http_connections",
-            "Open client connections (WebSockets included)",
+            "Open client connections of the API (WebSockets included; not the metrics listener's)",
             metrics.http_connections.clone(),
         );
         r.register(
@@ -296,7 +296,7 @@ impl Metrics {
         );
         r.register(
             "db_acquire_seconds",
-            "Time from asking for a transaction to having it (share, connection, BEGIN, tenant set)",
+            "Time from asking for a transaction to having it (share, connection, BEGIN, tenant set) or giving up",
             metrics.db_acquire.clone(),
         );
         r.register(

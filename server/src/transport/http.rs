@@ -26,7 +26,7 @@ use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
 use super::observed::{self, Answered};
-use super::response::{cap_errors, retry_of, retry_status, serialize_body};
+use super::response::{cap_errors, retry_of, retry_status, serialize_within};
 use super::serve::ClientAddress;
 use super::ws;
 use super::{graphql_request, AppState};
@@ -701,8 +701,15 @@ fn answer(
     if let Some((retry_status, _)) = retry {
         status = retry_status;
     }
-    let answered = Answered::with_errors(data.is_some(), &errors);
-    let bytes = serialize_body(data, &errors, &limits);
+    let (bytes, replaced) = serialize_within(data, &errors, &limits);
+    let answered = if replaced {
+        Answered {
+            outcome: Outcome::Error,
+            codes: vec![code::RESPONSE_TOO_LARGE],
+        }
+    } else {
+        Answered::with_errors(data.is_some(), &errors)
+    };
     let mut response = (
         status,
         [

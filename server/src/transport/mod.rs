@@ -48,6 +48,9 @@ pub struct HttpSettings {
     /// Time in-flight requests and open WebSockets get to finish once the
     /// server is told to stop.
     pub shutdown_grace: Duration,
+    /// Whether open connections count in `mlgate_http_connections` (not
+    /// the metrics listener's own scrapes).
+    pub counted: bool,
 }
 
 impl Default for HttpSettings {
@@ -59,6 +62,7 @@ impl Default for HttpSettings {
             max_connections: 16_384,
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            counted: true,
         }
     }
 }

@@ -118,20 +118,24 @@ pub fn too_large(limits: &ResponseLimits) -> ServerError {
 /// Serializes an answer within `limits`: an oversized one becomes
 /// `{"data": null, "errors": [RESPONSE_TOO_LARGE]}` (or no `data` when
 /// there was none).
-pub fn serialize_body(
+/// Also says whether the answer was replaced (for the metrics).
+pub fn serialize_within(
     data: Option<&Value>,
     errors: &[ServerError],
     limits: &ResponseLimits,
-) -> Vec<u8> {
+) -> (Vec<u8>, bool) {
     if let Some(bytes) = to_json_within(&Body { data, errors }, limits.max_bytes) {
-        return bytes;
+        return (bytes, false);
     }
     let error = [too_large(limits)];
     let body = Body {
         data: data.map(|_| &Value::Null),
         errors: &error,
     };
-    serde_json::to_vec(&body).expect("an error body serializes")
+    (
+        serde_json::to_vec(&body).expect("an error body serializes"),
+        true,
+    )
 }
 
 /// The HTTP status of the codes that ask a client to come back later:
@@ -216,14 +220,17 @@ mod tests {
         };
         let big = Value::List((0..100).map(Value::from).collect());
         let body: serde_json::Value =
-            serde_json::from_slice(&serialize_body(Some(&big), &[], &limits)).unwrap();
+            serde_json::from_slice(&serialize_within(Some(&big), &[], &limits).0).unwrap();
         assert_eq!(body["data"], serde_json::Value::Null);
         assert_eq!(
             body["errors"][0]["extensions"]["code"],
             code::RESPONSE_TOO_LARGE
         );
         let small = Value::from(1);
-        assert_eq!(serialize_body(Some(&small), &[], &limits), b"{\"data\":1}");
+        assert_eq!(
+            serialize_within(Some(&small), &[], &limits).0,
+            b"{\"data\":1}"
+        );
     }
 
     #[test]
@@ -232,7 +239,7 @@ mod tests {
         object.insert(async_graphql::Name::new("zeta"), Value::from(1));
         object.insert(async_graphql::Name::new("alpha"), Value::from(2));
         let data = Value::Object(object);
-        let bytes = serialize_body(Some(&data), &[], &ResponseLimits::default());
+        let bytes = serialize_within(Some(&data), &[], &ResponseLimits::default()).0;
         assert_eq!(bytes, br#"{"data":{"zeta":1,"alpha":2}}"#);
     }
 

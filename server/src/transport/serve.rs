@@ -109,7 +109,9 @@ pub async fn serve(
                 TokioIo::new(Counted {
                     stream,
                     _slot: permit,
-                    _gauge: Metrics::hold(&metrics().http_connections),
+                    _gauge: settings
+                        .counted
+                        .then(|| Metrics::hold(&metrics().http_connections)),
                 }),
                 service,
             )
@@ -172,7 +174,7 @@ impl Shutdown {
 struct Counted {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
-    _gauge: Held,
+    _gauge: Option<Held>,
 }
 
 impl AsyncRead for Counted {

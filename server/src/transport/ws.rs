@@ -210,6 +210,7 @@ fn next_message(
         Some(bytes) => String::from_utf8(bytes).expect("JSON is UTF-8"),
         None => {
             let errors = [too_large(limits)];
+            observed::count_errors(&[code::RESPONSE_TOO_LARGE]);
             serde_json::to_string(&Envelope {
                 id,
                 kind: "next",
