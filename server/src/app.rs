@@ -189,7 +189,10 @@ impl Application {
 /// Connects, retrying with backoff while the database is not reachable for
 /// up to `retry_for` (a gateway often starts before its database), then
 /// gives up with the real cause ("connection refused", a DNS failure, …).
-async fn connect(settings: &DbSettings, retry_for: Duration) -> anyhow::Result<Database> {
+pub(crate) async fn connect(
+    settings: &DbSettings,
+    retry_for: Duration,
+) -> anyhow::Result<Database> {
     let url = redact_url(&settings.url);
     let started = Instant::now();
     let mut pause = Duration::from_millis(250);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::config::{
     Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, LogFormat, MigrateAction,
 };
-use crate::db::{redact_url, Database};
+use crate::db::{Database, DbSettings};
 use crate::identity::Role;
 use crate::ops::{self, demo, verify};
 use crate::{telemetry, Application};
@@ -44,20 +44,9 @@ pub async fn main() -> ExitCode {
 pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     let database = cli.database.clone();
     let connect = || async {
-        match Database::connect(&database.database_url, database.db_max_connections).await {
-            Ok(db) => anyhow::Ok(db),
-            // The pool only says it timed out; a direct connection says why.
-            Err(e) => {
-                let cause = Database::probe(&database.database_url, Duration::from_secs(10))
-                    .await
-                    .err()
-                    .unwrap_or_else(|| e.to_string());
-                anyhow::bail!(
-                    "cannot connect to {}: {cause}",
-                    redact_url(&database.database_url)
-                )
-            }
-        }
+        let settings = DbSettings::new(&database.database_url, database.db_max_connections);
+        // No retrying here: the operator is waiting; the cause is said at once.
+        crate::app::connect(&settings, Duration::ZERO).await
     };
     match cli
         .command

@@ -10,76 +10,65 @@ use crate::db::{classify, Failure};
 
 /// Error codes clients can branch on.
 pub mod code {
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    pub const FORBIDDEN: &str = "FORBIDDEN";
-    pub const NOT_FOUND: &str = "NOT_FOUND";
-    pub const BAD_USER_INPUT: &str = "BAD_USER_INPUT";
-    pub const CONFLICT: &str = "CONFLICT";
-    pub const INTERNAL: &str = "INTERNAL";
-    /// The document does not parse.
-    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
-    /// The document does not validate against the schema, or its variables do not fit.
-    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
-    /// The operation nests deeper than the configured limit.
-    pub const QUERY_TOO_DEEP: &str = "QUERY_TOO_DEEP";
-    /// The operation's complexity (page sizes multiplied down nested lists) is above the limit.
-    pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
-    /// The document has more lexical tokens than allowed.
-    pub const TOO_MANY_TOKENS: &str = "TOO_MANY_TOKENS";
-    /// An input value nests lists or objects deeper than allowed.
-    pub const VALUE_TOO_DEEP: &str = "VALUE_TOO_DEEP";
-    /// The document has more aliases than allowed.
-    pub const TOO_MANY_ALIASES: &str = "TOO_MANY_ALIASES";
-    /// The document has more directives than allowed.
-    pub const TOO_MANY_DIRECTIVES: &str = "TOO_MANY_DIRECTIVES";
-    /// An operation selects more root fields than allowed.
-    pub const TOO_MANY_ROOT_FIELDS: &str = "TOO_MANY_ROOT_FIELDS";
-    /// More errors occurred than are listed; the last error says how many.
-    pub const TOO_MANY_ERRORS: &str = "TOO_MANY_ERRORS";
-    /// A WebSocket connection already runs as many operations as allowed.
-    pub const TOO_MANY_SUBSCRIPTIONS: &str = "TOO_MANY_SUBSCRIPTIONS";
-    /// The answer would be larger than the response-size ceiling.
-    pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
-    /// A statement, lock wait or the whole request ran past its time budget.
-    pub const TIMEOUT: &str = "TIMEOUT";
-    /// The caller (its credential or tenant) is over a rate or its share;
-    /// HTTP 429 with `Retry-After`.
-    pub const RATE_LIMITED: &str = "RATE_LIMITED";
-    /// The server has no capacity left right now; HTTP 503 with `Retry-After`.
-    pub const OVERLOADED: &str = "OVERLOADED";
-    /// A dependency (the database) cannot be reached; HTTP 503 with `Retry-After`.
-    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// Declares each code as a constant spelled as its name, and [`ALL`].
+    macro_rules! codes {
+        ($($(#[$doc:meta])* $name:ident,)*) => {
+            $($(#[$doc])* pub const $name: &str = stringify!($name);)*
 
-    /// Every code above.
-    pub const ALL: [&str; 22] = [
+            /// Every code.
+            pub const ALL: &[&str] = &[$($name),*];
+        };
+    }
+
+    codes! {
         UNAUTHENTICATED,
         FORBIDDEN,
         NOT_FOUND,
         BAD_USER_INPUT,
         CONFLICT,
         INTERNAL,
+        /// The document does not parse.
         GRAPHQL_PARSE_FAILED,
+        /// The document does not validate against the schema, or its variables do not fit.
         GRAPHQL_VALIDATION_FAILED,
+        /// The operation nests deeper than the configured limit.
         QUERY_TOO_DEEP,
+        /// The operation's complexity (page sizes multiplied down nested lists) is above the limit.
         QUERY_TOO_COMPLEX,
+        /// The document has more lexical tokens than allowed.
         TOO_MANY_TOKENS,
+        /// An input value nests lists or objects deeper than allowed.
         VALUE_TOO_DEEP,
+        /// The document has more aliases than allowed.
         TOO_MANY_ALIASES,
+        /// The document has more directives than allowed.
         TOO_MANY_DIRECTIVES,
+        /// An operation selects more root fields than allowed.
         TOO_MANY_ROOT_FIELDS,
+        /// More errors occurred than are listed; the last error says how many.
         TOO_MANY_ERRORS,
+        /// A WebSocket connection already runs as many operations as allowed.
         TOO_MANY_SUBSCRIPTIONS,
+        /// The answer would be larger than the response-size ceiling.
         RESPONSE_TOO_LARGE,
+        /// A statement, lock wait or the whole request ran past its time budget.
         TIMEOUT,
+        /// The caller (its credential or tenant) is over a rate or its share;
+        /// HTTP 429 with `Retry-After`.
         RATE_LIMITED,
+        /// The server has no capacity left right now; HTTP 503 with `Retry-After`.
         OVERLOADED,
+        /// A dependency (the database) cannot be reached; HTTP 503 with `Retry-After`.
         UNAVAILABLE,
-    ];
+    }
+
+    /// What a metric label says for a code that is none of ours.
+    pub const OTHER: &str = "OTHER";
 
     /// `code` as one of ours, or `OTHER` (a metric label must come from a
     /// closed set whatever an error carries).
     pub fn known(code: &str) -> &'static str {
-        ALL.into_iter().find(|c| *c == code).unwrap_or("OTHER")
+        ALL.iter().copied().find(|c| *c == code).unwrap_or(OTHER)
     }
 }
 

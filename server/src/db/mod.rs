@@ -339,7 +339,7 @@ fn pool_options(
 }
 
 /// The file path of an SQLite URL, if it names a file.
-fn sqlite_file_path(url: &str) -> Option<String> {
+pub fn sqlite_file_path(url: &str) -> Option<String> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;

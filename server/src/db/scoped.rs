@@ -83,7 +83,7 @@ impl Scoped {
     /// role and time budgets, set locally in one round trip.
     pub async fn begin_as(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
         let asked = Instant::now();
-        let begun = self.begin_timed(kind).await;
+        let begun = self.open(kind).await;
         // Observed whether it succeeded or gave up: the waits that end in
         // OVERLOADED or RATE_LIMITED are the saturation this shows.
         metrics()
@@ -93,7 +93,8 @@ impl Scoped {
         begun
     }
 
-    async fn begin_timed(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
+    /// [`Scoped::begin_as`] without its acquire-time observation.
+    async fn open(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
         let waiting = Metrics::hold(&metrics().db_waiting);
         let share = self.share.clone();
         let permits = tokio::time::timeout(self.shared.acquire_timeout, async move {

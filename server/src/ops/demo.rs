@@ -290,12 +290,8 @@ pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
     if database_url.contains(":memory:") {
         return None;
     }
-    let sqlite = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|rest| PathBuf::from(rest.split('?').next().unwrap_or_default()));
-    Some(match sqlite {
-        Some(file) => file.with_extension("demo-keys.json"),
+    Some(match crate::db::sqlite_file_path(database_url) {
+        Some(file) => PathBuf::from(file).with_extension("demo-keys.json"),
         None => {
             let hash = sha2::Sha256::digest(database_url.as_bytes());
             let hex: String = hash[..6].iter().map(|b| format!("{b:02x}")).collect();

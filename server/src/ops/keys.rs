@@ -48,7 +48,9 @@ pub async fn tenant_is_known(db: &Database, tenant: &str) -> anyhow::Result<bool
     let models = crate::store::tenant_rows::<entity::model::Entity>(&txn)
         .count(txn.conn())
         .await?;
-    let keys = list(&txn).await?.len();
+    let keys = crate::store::tenant_rows::<api_key::Entity>(&txn)
+        .count(txn.conn())
+        .await?;
     txn.commit().await?;
     Ok(models > 0 || keys > 0)
 }

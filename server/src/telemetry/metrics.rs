@@ -398,14 +398,9 @@ impl Metrics {
         out
     }
 
-    /// Counts one finished request.
-    pub fn request(
-        &self,
-        transport: Transport,
-        operation: Operation,
-        outcome: Outcome,
-        elapsed: Duration,
-    ) {
+    /// Counts one finished request, without timing it (a subscription's
+    /// lifetime is not a latency).
+    pub fn count_request(&self, transport: Transport, operation: Operation, outcome: Outcome) {
         self.requests
             .get_or_create(&RequestLabels {
                 transport,
@@ -413,6 +408,17 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// Counts one finished request and times it.
+    pub fn request(
+        &self,
+        transport: Transport,
+        operation: Operation,
+        outcome: Outcome,
+        elapsed: Duration,
+    ) {
+        self.count_request(transport, operation, outcome);
         self.request_duration
             .get_or_create(&LatencyLabels {
                 transport,

@@ -163,7 +163,7 @@ fn graphql_request(
 /// not subject to it, and probes are not for browsers).
 pub fn router(state: AppState) -> Router {
     let mut codes = crate::error::code::ALL.to_vec();
-    codes.push("OTHER");
+    codes.push(crate::error::code::OTHER);
     crate::telemetry::metrics::metrics().know_codes(&codes);
     let cors = state
         .settings

@@ -61,7 +61,7 @@ pub fn codes_of(errors: &[ServerError]) -> Vec<&'static str> {
                 .and_then(|extensions| extensions.get("code"))
             {
                 Some(Value::String(c)) => code::known(c),
-                _ => "OTHER",
+                _ => code::OTHER,
             }
         })
         .collect()
@@ -141,13 +141,7 @@ impl Drop for WsOperation {
     fn drop(&mut self) {
         let m = metrics();
         if self.operation == Operation::Subscription {
-            m.requests
-                .get_or_create(&crate::telemetry::metrics::RequestLabels {
-                    transport: Transport::Ws,
-                    operation: self.operation,
-                    outcome: self.outcome,
-                })
-                .inc();
+            m.count_request(Transport::Ws, self.operation, self.outcome);
         } else {
             m.request(
                 Transport::Ws,
