@@ -202,15 +202,7 @@ backend_tests! {
         let playground = client.get(format!("{}/", gateway.base)).send().await.unwrap();
         assert_eq!(playground.status(), 404, "MLGATE_PLAYGROUND=false applies");
         let long = format!("{{ {} }}", "me { tenant } ".repeat(20));
-        let answer: serde_json::Value = client
-            .post(format!("{}/graphql", gateway.base))
-            .json(&serde_json::json!({ "query": long }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = gateway.post(None, &long, serde_json::json!({})).await;
         assert_eq!(answer["errors"][0]["extensions"]["code"], "TOO_MANY_TOKENS", "MLGATE_MAX_TOKENS applies: {answer}");
         // Every line on standard output is JSON, the "listening" line included, and no colour escapes.
         let logs = gateway.logs.lock().unwrap().clone();
@@ -239,15 +231,7 @@ backend_tests! {
         let playground = client.get(format!("{}/", gateway.base)).send().await.unwrap();
         assert_eq!(playground.status(), 200, "MLGATE_PLAYGROUND beats the file");
         let long = format!("{{ {} }}", "me { tenant } ".repeat(20));
-        let answer: serde_json::Value = client
-            .post(format!("{}/graphql", gateway.base))
-            .json(&serde_json::json!({ "query": long }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = gateway.post(None, &long, serde_json::json!({})).await;
         assert_eq!(answer["errors"][0]["extensions"]["code"], "TOO_MANY_TOKENS", "max-tokens from the file: {answer}");
         let logs = gateway.logs.lock().unwrap().clone();
         assert!(logs.contains("\"metrics\":\"127.0.0.1:"), "metrics-bind from the file: {logs}");

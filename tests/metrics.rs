@@ -116,16 +116,6 @@ pub const FAMILIES: [(&str, &str); 20] = [
     ("mlgate_build_info", "gauge"),
 ];
 
-async fn graphql(base: &str, key: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    request.send().await.unwrap().json().await.unwrap()
-}
-
 fn prediction(id: &str) -> Value {
     json!({
         "predictionId": id, "resourceId": format!("res-{id}"), "modelId": "m-1",
@@ -198,13 +188,13 @@ backend_tests! {
 
         // Two good queries, one refused credential, one invalid document.
         for _ in 0..2 {
-            let answer = graphql(&base, Some(&viewer), "{ models { totalCount } }", json!({})).await;
+            let answer = gateway.post(Some(&viewer), "{ models { totalCount } }", json!({})).await;
             assert_eq!(answer["data"]["models"]["totalCount"], 1, "{answer}");
         }
-        graphql(&base, Some("mlg_not_a_key"), "{ models { totalCount } }", json!({})).await;
-        graphql(&base, Some(&viewer), "{ nope }", json!({})).await;
+        gateway.post(Some("mlg_not_a_key"), "{ models { totalCount } }", json!({})).await;
+        gateway.post(Some(&viewer), "{ nope }", json!({})).await;
         // An answer over the response ceiling is an error of its own.
-        let large = graphql(&base, Some(&viewer), "{ __schema { types { name description } } }", json!({})).await;
+        let large = gateway.post(Some(&viewer), "{ __schema { types { name description } } }", json!({})).await;
         assert_eq!(large["errors"][0]["extensions"]["code"], "RESPONSE_TOO_LARGE", "{large}");
 
         // A live subscriber, then a write that raises one critical alert.
@@ -216,9 +206,7 @@ backend_tests! {
         .await;
         assert_eq!(during.value("mlgate_ws_connections", &[]), 1.0);
         assert_eq!(during.value("mlgate_alert_feeds", &[]), 1.0);
-        let written = graphql(
-            &base,
-            Some(&service),
+        let written = gateway.post(Some(&service),
             "mutation($m: [DriftMetricInput!]!, $p: [PredictionInput!]!) { recordDriftMetrics(input: $m) { alertsTriggered } recordPredictions(input: $p) { count } }",
             json!({
                 "m": [{"metricId": "d-1", "modelId": "m-1", "driftType": "DATA", "driftScore": 0.4, "psiScore": 0.4}],

@@ -66,21 +66,11 @@ backend_tests! {
         let (endpoint, received) = collector().await;
         let key = test_db.key("acme", Role::Admin).await;
         let gateway = Gateway::start(&test_db.url, &["--otlp-endpoint", &endpoint], "", &[]).await;
-        let client = reqwest::Client::new();
         for query in [
             "query Dashboard { models { totalCount } }",
             r#"mutation Register { registerModel(input: {modelId: "m-1", modelName: "M", modelType: "lstm", version: "1.0.0"}) { modelId } }"#,
         ] {
-            let answer: serde_json::Value = client
-                .post(format!("{}/graphql", gateway.base))
-                .bearer_auth(&key)
-                .json(&json!({ "query": query }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = gateway.post(Some(&key), query, json!({})).await;
             assert!(answer.get("errors").is_none(), "{answer}");
         }
         // SIGTERM: the process sends what it buffered before it exits.

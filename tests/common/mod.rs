@@ -487,6 +487,23 @@ impl Gateway {
     pub fn pid(&self) -> i32 {
         self.child.id().expect("running") as i32
     }
+
+    /// POSTs `query` (with `key`, if any) and returns the answer's JSON,
+    /// whatever its status.
+    pub async fn post(
+        &self,
+        key: Option<&str>,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
 }
 
 /// `url` with its host and port, and that address.
