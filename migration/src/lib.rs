@@ -21,6 +21,7 @@ mod m20260101_000009_event_notifications;
 mod m20260101_000010_prediction_rollups;
 mod m20260101_000011_analytics_covering_index;
 mod m20260101_000012_key_revocation_notifications;
+mod m20260101_000013_dashboard_rollups;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000010_prediction_rollups::Migration),
             Box::new(m20260101_000011_analytics_covering_index::Migration),
             Box::new(m20260101_000012_key_revocation_notifications::Migration),
+            Box::new(m20260101_000013_dashboard_rollups::Migration),
         ]
     }
 }

@@ -13,8 +13,8 @@
 //! change a rolled-up column and deletes rebuild the hours they touched from
 //! the predictions, since a minimum or maximum cannot be taken back. (A
 //! rebuild racing a concurrent insert into the same, previously empty hour
-//! could count that insert twice; only writers that move predictions
-//! between hours can cause it, and the gateway never does.)
+//! could count that insert twice; migration 000013 closes that race with a
+//! lock per hour and replaces these triggers.)
 //!
 //! SQLite, the embedded single-process default for small data, scans.
 
@@ -49,7 +49,7 @@ impl MigrationTrait for Migration {
     }
 }
 
-const ROLLUP_TABLES: [&str; 2] = ["mlgate_prediction_hours", "mlgate_prediction_latency_hours"];
+pub(crate) const ROLLUP_TABLES: [&str; 2] = ["mlgate_prediction_hours", "mlgate_prediction_latency_hours"];
 
 /// The rolled-up measures of the predictions in `source` (which has the
 /// columns of `ml_predictions`), grouped by `hour` (an expression).
@@ -73,7 +73,7 @@ macro_rules! hour_columns {
     };
 }
 
-const UP: &str = concat!(
+pub(crate) const UP: &str = concat!(
     r#"
 CREATE TABLE mlgate_prediction_hours (
     tenant_id VARCHAR(255) NOT NULL,
@@ -270,7 +270,7 @@ CREATE TRIGGER ml_predictions_roll_up_truncates AFTER TRUNCATE ON ml_predictions
 /// The predictions already stored. The forced tenant policy would hide them
 /// from a migrating owner that is not a superuser, so it is lifted for the
 /// copy (the migration runs in one transaction).
-const BACKFILL: &str = concat!(
+pub(crate) const BACKFILL: &str = concat!(
     r#"
 ALTER TABLE ml_predictions NO FORCE ROW LEVEL SECURITY
 ;;

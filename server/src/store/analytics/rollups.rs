@@ -284,7 +284,10 @@ async fn additive_measures(
          probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
          confidence_sum AS conf_sum, confidence_min AS conf_min, confidence_max AS conf_max, \
          latency_sum AS lat_sum, latency_min AS lat_min, latency_max AS lat_max, \
-         critical, high, medium, low FROM mlgate_prediction_hours WHERE ",
+         CASE WHEN risk_level = 'critical' THEN predictions ELSE 0 END AS critical, \
+         CASE WHEN risk_level = 'high' THEN predictions ELSE 0 END AS high, \
+         CASE WHEN risk_level = 'medium' THEN predictions ELSE 0 END AS medium, \
+         CASE WHEN risk_level = 'low' THEN predictions ELSE 0 END AS low FROM mlgate_prediction_hours WHERE ",
         "SELECT model_id, COUNT(*), \
          SUM(violation_probability), MIN(violation_probability), MAX(violation_probability), \
          SUM(confidence_score), MIN(confidence_score), MAX(confidence_score), \

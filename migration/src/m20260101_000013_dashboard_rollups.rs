@@ -1,0 +1,773 @@
+//! Rollups for every dashboard analytic on PostgreSQL, kept by triggers on
+//! `ml_predictions` and `ml_feedback` so that every writer keeps them
+//! current. Per (tenant, model, version, UTC hour):
+//!
+//! - `mlgate_prediction_hours`, now also per risk level and remediation
+//!   status (`''` for none): counts, sums, minima and maxima of probability,
+//!   confidence and inference time, and the predictions with SHAP values
+//!   (`explained`). Prediction statistics grouped by those dimensions and
+//!   model performance read it.
+//! - `mlgate_prediction_latency_hours` (from migration 000010, unchanged).
+//! - `mlgate_shap_hours`, per feature: the predictions carrying it, the sum
+//!   of its values and of their absolute values (exact `NUMERIC`), for SHAP
+//!   importance.
+//! - `mlgate_feedback_hours`, per 1 %-wide probability bin (bin 100 holds
+//!   probability 1): feedback rows, ratings, the predictions with feedback,
+//!   and, by the kind of each prediction's latest feedback (positive,
+//!   negative, "as decided", "opposite"), the count, the sum and the sum of
+//!   squares of the probabilities. Any decision threshold on a bin edge
+//!   (a multiple of 0.01) then gives exact confusion counts, calibration
+//!   bins and Brier score.
+//!
+//! Inserts add to the hours they touch; updates and deletes, and every
+//! feedback change, rebuild the hours they touch from the rows ("latest
+//! feedback wins" needs the rows, and a minimum cannot be taken back).
+//!
+//! Every writer of an hour first takes a transaction-level advisory lock on
+//! it (in key order, so writers cannot deadlock on them). This closes the
+//! race migration 000010 documented: a rebuild that ran beside an insert
+//! into the same, previously empty hour could count that insert twice (or
+//! fail on the key), because neither saw the other's uncommitted rows. Now
+//! the second waits for the first to commit and its statements then see it.
+//!
+//! `mlgate_rollup_hours()` lists the hours the rollups should hold (from
+//! the rows) or hold; `mlgate_rebuild_hours()` rebuilds a set of them (the
+//! triggers' own path; `mlgate rollups rebuild` runs it for a tenant's
+//! every hour); `mlgate_rollup_differences()` compares every rollup with
+//! an independent aggregation of the rows (`mlgate verify-schema --deep`).
+//! All run as the caller, so row-level security scopes them.
+//!
+//! SQLite, the embedded single-process default for small data, scans.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::m20260101_000004_row_level_security::tenant_policy;
+use crate::m20260101_000010_prediction_rollups as hourly;
+use crate::sql::run_script;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        run_script(manager, UP).await?;
+        run_script(manager, BACKFILL).await?;
+        for table in NEW_TABLES {
+            run_script(manager, &tenant_policy(table, true)).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        // Back to migration 000010's rollups, rebuilt from the rows.
+        run_script(manager, DOWN).await?;
+        run_script(manager, hourly::UP).await?;
+        run_script(manager, hourly::BACKFILL).await?;
+        for table in hourly::ROLLUP_TABLES {
+            run_script(manager, &tenant_policy(table, true)).await?;
+        }
+        Ok(())
+    }
+}
+
+const NEW_TABLES: [&str; 3] = [
+    "mlgate_prediction_hours",
+    "mlgate_shap_hours",
+    "mlgate_feedback_hours",
+];
+
+/// The measures of `mlgate_prediction_hours` over predictions `p`.
+macro_rules! prediction_measures {
+    () => {
+        "count(*), count(*) FILTER (WHERE mlgate_explained(p.shap_values)),
+         sum(p.violation_probability), min(p.violation_probability), max(p.violation_probability),
+         sum(p.confidence_score), min(p.confidence_score), max(p.confidence_score),
+         sum(p.inference_time_ms), min(p.inference_time_ms), max(p.inference_time_ms)"
+    };
+}
+
+macro_rules! prediction_columns {
+    () => {
+        "tenant_id, model_id, model_version, hour_start, risk_level, remediation_status,
+         predictions, explained, probability_sum, probability_min, probability_max,
+         confidence_sum, confidence_min, confidence_max, latency_sum, latency_min, latency_max"
+    };
+}
+
+/// The measures of `mlgate_feedback_hours` over predictions `p` joined to
+/// `r`, their feedback summed (`feedback`, `rated`, `rating_sum`) and the
+/// outcome kind of the latest (`kind`).
+macro_rules! feedback_measures {
+    () => {
+        "count(*), sum(r.feedback), sum(r.rated), COALESCE(sum(r.rating_sum), 0),
+         count(*) FILTER (WHERE r.kind = 1),
+         COALESCE(sum(p.violation_probability) FILTER (WHERE r.kind = 1), 0),
+         COALESCE(sum(p.violation_probability * p.violation_probability) FILTER (WHERE r.kind = 1), 0),
+         count(*) FILTER (WHERE r.kind = 0),
+         COALESCE(sum(p.violation_probability) FILTER (WHERE r.kind = 0), 0),
+         COALESCE(sum(p.violation_probability * p.violation_probability) FILTER (WHERE r.kind = 0), 0),
+         count(*) FILTER (WHERE r.kind = 2),
+         COALESCE(sum(p.violation_probability) FILTER (WHERE r.kind = 2), 0),
+         COALESCE(sum(p.violation_probability * p.violation_probability) FILTER (WHERE r.kind = 2), 0),
+         count(*) FILTER (WHERE r.kind = 3),
+         COALESCE(sum(p.violation_probability) FILTER (WHERE r.kind = 3), 0),
+         COALESCE(sum(p.violation_probability * p.violation_probability) FILTER (WHERE r.kind = 3), 0)"
+    };
+}
+
+macro_rules! feedback_columns {
+    () => {
+        "tenant_id, model_id, model_version, hour_start, bin, reviewed, feedback, rated, rating_sum,
+         positive_n, positive_sum, positive_squares, negative_n, negative_sum, negative_squares,
+         as_decided_n, as_decided_sum, as_decided_squares, opposite_n, opposite_sum, opposite_squares"
+    };
+}
+
+/// One prediction's feedback, summed: select list over feedback rows `fe`.
+macro_rules! feedback_of_prediction {
+    () => {
+        "count(*) AS feedback, count(fe.accuracy_rating) AS rated, sum(fe.accuracy_rating) AS rating_sum,
+         (array_agg(mlgate_outcome_kind(fe.feedback_type, fe.correct_label)
+                    ORDER BY fe.created_at DESC NULLS LAST, fe.feedback_id DESC))[1] AS kind"
+    };
+}
+
+/// The hours `k(tenant_id, model_id, model_version, hour_start)` given as
+/// four parallel arrays, joined to their predictions `p`.
+macro_rules! keyed_predictions {
+    () => {
+        "(SELECT DISTINCT * FROM unnest(tenants, models, versions, hours)) AS k(tenant_id, model_id, model_version, hour_start)
+         JOIN ml_predictions p ON p.tenant_id = k.tenant_id AND p.model_id = k.model_id
+          AND p.model_version = k.model_version
+          AND p.prediction_timestamp >= k.hour_start AND p.prediction_timestamp < k.hour_start + interval '1 hour'"
+    };
+}
+
+macro_rules! keyed_delete {
+    ($table:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " h USING unnest(tenants, models, versions, hours) AS k(tenant_id, model_id, model_version, hour_start)
+              WHERE h.tenant_id = k.tenant_id AND h.model_id = k.model_id
+                AND h.model_version = k.model_version AND h.hour_start = k.hour_start;"
+        )
+    };
+}
+
+/// The four key arrays of the distinct hours of `$rows` (predictions).
+macro_rules! hours_of {
+    ($rows:literal) => {
+        concat!(
+            "SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
+               INTO t, m, v, h
+               FROM (SELECT DISTINCT tenant_id, model_id, model_version,
+                            date_trunc('hour', prediction_timestamp, 'UTC') AS hour_start
+                       FROM ",
+            $rows,
+            " WHERE prediction_timestamp IS NOT NULL) touched;"
+        )
+    };
+}
+
+const UP: &str = concat!(
+    r#"
+DROP TRIGGER ml_predictions_roll_up_truncates ON ml_predictions
+;;
+DROP TRIGGER ml_predictions_roll_up_deletes ON ml_predictions
+;;
+DROP TRIGGER ml_predictions_roll_up_updates ON ml_predictions
+;;
+DROP TRIGGER ml_predictions_roll_up_inserts ON ml_predictions
+;;
+DROP FUNCTION mlgate_roll_up_truncated_predictions()
+;;
+DROP FUNCTION mlgate_roll_up_deleted_predictions()
+;;
+DROP FUNCTION mlgate_roll_up_updated_predictions()
+;;
+DROP FUNCTION mlgate_rebuild_prediction_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[])
+;;
+DROP FUNCTION mlgate_roll_up_inserted_predictions()
+;;
+DROP TABLE mlgate_prediction_hours
+;;
+-- The numeric feature contributions of a SHAP object, as the gateway reads
+-- them (server::domain::explanation): its "values" member when that is an
+-- object, else the object itself; base-value keys and non-numbers left out.
+CREATE FUNCTION mlgate_shap_entries(v JSONB) RETURNS TABLE (feature TEXT, value NUMERIC)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT e.key, (e.value #>> '{}')::numeric
+      FROM jsonb_each(CASE WHEN jsonb_typeof(v -> 'values') = 'object' THEN v -> 'values'
+                           WHEN jsonb_typeof(v) = 'object' THEN v
+                           ELSE '{}'::jsonb END) e
+     WHERE jsonb_typeof(e.value) = 'number'
+       AND e.key NOT IN ('base_value', '_base_value', 'expected_value')
+$$
+;;
+CREATE FUNCTION mlgate_explained(v JSONB) RETURNS BOOLEAN
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT EXISTS (SELECT 1 FROM mlgate_shap_entries(v))
+$$
+;;
+-- Bin b holds probabilities in [b/100, (b+1)/100); bin 100 holds 1.
+CREATE FUNCTION mlgate_probability_bin(p NUMERIC) RETURNS INTEGER
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT floor(p * 100)::integer
+$$
+;;
+-- The outcome a feedback row says: 1 violation, 0 none, 2 as the model
+-- decided, 3 the opposite of what it decided.
+CREATE FUNCTION mlgate_outcome_kind(feedback_type TEXT, correct_label BOOLEAN) RETURNS INTEGER
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN correct_label IS NOT NULL THEN (CASE WHEN correct_label THEN 1 ELSE 0 END)
+                WHEN feedback_type = 'false_positive' THEN 0
+                WHEN feedback_type = 'false_negative' THEN 1
+                WHEN feedback_type = 'correct' THEN 2
+                WHEN feedback_type = 'incorrect' THEN 3 END
+$$
+;;
+-- Locks the hours (parallel arrays) until the transaction ends, in key
+-- order. The key is a hash of the hour (as epoch seconds: text would follow
+-- the session's time zone); a collision only serialises two writers more.
+CREATE FUNCTION mlgate_lock_hours(
+    tenants TEXT[], models TEXT[], versions TEXT[], hours TIMESTAMPTZ[]
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(key)
+       FROM (SELECT DISTINCT hashtextextended(
+                    concat_ws(E'\x1f', t, m, v, extract(epoch FROM h)::bigint::text), 7019) AS key
+               FROM unnest(tenants, models, versions, hours) AS k(t, m, v, h)
+              ORDER BY 1) keys;
+END
+$$
+;;
+CREATE TABLE mlgate_prediction_hours (
+    tenant_id VARCHAR(255) NOT NULL,
+    model_id VARCHAR(255) NOT NULL,
+    model_version VARCHAR(20) NOT NULL,
+    hour_start TIMESTAMPTZ NOT NULL,
+    risk_level VARCHAR(20) NOT NULL,
+    -- '' for predictions without a remediation status.
+    remediation_status VARCHAR(50) NOT NULL,
+    predictions BIGINT NOT NULL,
+    explained BIGINT NOT NULL,
+    probability_sum NUMERIC NOT NULL,
+    probability_min NUMERIC NOT NULL,
+    probability_max NUMERIC NOT NULL,
+    confidence_sum NUMERIC NOT NULL,
+    confidence_min NUMERIC NOT NULL,
+    confidence_max NUMERIC NOT NULL,
+    latency_sum NUMERIC NOT NULL,
+    latency_min NUMERIC NOT NULL,
+    latency_max NUMERIC NOT NULL,
+    PRIMARY KEY (tenant_id, model_id, hour_start, model_version, risk_level, remediation_status),
+    FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
+)
+;;
+-- Statistics over all of a tenant's models read a time range.
+CREATE INDEX idx_mlgate_prediction_hours_tenant_hour ON mlgate_prediction_hours (tenant_id, hour_start)
+;;
+CREATE TABLE mlgate_shap_hours (
+    tenant_id VARCHAR(255) NOT NULL,
+    model_id VARCHAR(255) NOT NULL,
+    model_version VARCHAR(20) NOT NULL,
+    hour_start TIMESTAMPTZ NOT NULL,
+    feature TEXT NOT NULL,
+    predictions BIGINT NOT NULL,
+    value_sum NUMERIC NOT NULL,
+    abs_sum NUMERIC NOT NULL,
+    PRIMARY KEY (tenant_id, model_id, hour_start, model_version, feature),
+    FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
+)
+;;
+CREATE TABLE mlgate_feedback_hours (
+    tenant_id VARCHAR(255) NOT NULL,
+    model_id VARCHAR(255) NOT NULL,
+    model_version VARCHAR(20) NOT NULL,
+    hour_start TIMESTAMPTZ NOT NULL,
+    bin INTEGER NOT NULL CHECK (bin BETWEEN 0 AND 100),
+    reviewed BIGINT NOT NULL,
+    feedback BIGINT NOT NULL,
+    rated BIGINT NOT NULL,
+    rating_sum NUMERIC NOT NULL,
+    positive_n BIGINT NOT NULL,
+    positive_sum NUMERIC NOT NULL,
+    positive_squares NUMERIC NOT NULL,
+    negative_n BIGINT NOT NULL,
+    negative_sum NUMERIC NOT NULL,
+    negative_squares NUMERIC NOT NULL,
+    as_decided_n BIGINT NOT NULL,
+    as_decided_sum NUMERIC NOT NULL,
+    as_decided_squares NUMERIC NOT NULL,
+    opposite_n BIGINT NOT NULL,
+    opposite_sum NUMERIC NOT NULL,
+    opposite_squares NUMERIC NOT NULL,
+    PRIMARY KEY (tenant_id, model_id, hour_start, model_version, bin),
+    FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
+)
+;;
+-- Rebuilds the given hours (parallel arrays) from the rows: the prediction
+-- measures, latency histograms and feedback bins, and with `shap` the SHAP
+-- sums too.
+CREATE FUNCTION mlgate_rebuild_hours(
+    tenants TEXT[], models TEXT[], versions TEXT[], hours TIMESTAMPTZ[], shap BOOLEAN
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mlgate_lock_hours(tenants, models, versions, hours);
+    "#,
+    keyed_delete!("mlgate_prediction_hours"),
+    keyed_delete!("mlgate_prediction_latency_hours"),
+    keyed_delete!("mlgate_feedback_hours"),
+    r#"
+    INSERT INTO mlgate_prediction_hours ("#,
+    prediction_columns!(),
+    r#")
+    SELECT k.tenant_id, k.model_id, k.model_version, k.hour_start, p.risk_level, COALESCE(p.remediation_status, ''), "#,
+    prediction_measures!(),
+    r#"
+      FROM "#,
+    keyed_predictions!(),
+    r#"
+     GROUP BY 1, 2, 3, 4, 5, 6;
+    INSERT INTO mlgate_prediction_latency_hours
+        (tenant_id, model_id, model_version, hour_start, bucket, predictions)
+    SELECT k.tenant_id, k.model_id, k.model_version, k.hour_start, mlgate_latency_bucket(p.inference_time_ms), count(*)
+      FROM "#,
+    keyed_predictions!(),
+    r#"
+     GROUP BY 1, 2, 3, 4, 5;
+    INSERT INTO mlgate_feedback_hours ("#,
+    feedback_columns!(),
+    r#")
+    SELECT k.tenant_id, k.model_id, k.model_version, k.hour_start, mlgate_probability_bin(p.violation_probability), "#,
+    feedback_measures!(),
+    r#"
+      FROM "#,
+    keyed_predictions!(),
+    r#"
+     CROSS JOIN LATERAL (SELECT "#,
+    feedback_of_prediction!(),
+    r#"
+          FROM ml_feedback fe WHERE fe.tenant_id = p.tenant_id AND fe.prediction_id = p.prediction_id) r
+     WHERE r.feedback > 0
+     GROUP BY 1, 2, 3, 4, 5;
+    IF shap THEN
+        "#,
+    keyed_delete!("mlgate_shap_hours"),
+    r#"
+        INSERT INTO mlgate_shap_hours
+            (tenant_id, model_id, model_version, hour_start, feature, predictions, value_sum, abs_sum)
+        SELECT k.tenant_id, k.model_id, k.model_version, k.hour_start, e.feature, count(*), sum(e.value), sum(abs(e.value))
+          FROM "#,
+    keyed_predictions!(),
+    r#"
+         CROSS JOIN LATERAL mlgate_shap_entries(p.shap_values) e
+         GROUP BY 1, 2, 3, 4, 5;
+    END IF;
+END
+$$
+;;
+CREATE FUNCTION mlgate_roll_up_inserted_predictions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[];
+BEGIN
+    "#,
+    hours_of!("inserted_rows"),
+    r#"
+    IF t IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM mlgate_lock_hours(t, m, v, h);
+    -- Grouped upserts in key order, so concurrent batches lock rollup rows
+    -- in the same order.
+    INSERT INTO mlgate_prediction_hours AS x ("#,
+    prediction_columns!(),
+    r#")
+    SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+           p.risk_level, COALESCE(p.remediation_status, ''), "#,
+    prediction_measures!(),
+    r#"
+      FROM inserted_rows p WHERE p.prediction_timestamp IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (tenant_id, model_id, hour_start, model_version, risk_level, remediation_status) DO UPDATE SET
+        predictions = x.predictions + EXCLUDED.predictions,
+        explained = x.explained + EXCLUDED.explained,
+        probability_sum = x.probability_sum + EXCLUDED.probability_sum,
+        probability_min = LEAST(x.probability_min, EXCLUDED.probability_min),
+        probability_max = GREATEST(x.probability_max, EXCLUDED.probability_max),
+        confidence_sum = x.confidence_sum + EXCLUDED.confidence_sum,
+        confidence_min = LEAST(x.confidence_min, EXCLUDED.confidence_min),
+        confidence_max = GREATEST(x.confidence_max, EXCLUDED.confidence_max),
+        latency_sum = x.latency_sum + EXCLUDED.latency_sum,
+        latency_min = LEAST(x.latency_min, EXCLUDED.latency_min),
+        latency_max = GREATEST(x.latency_max, EXCLUDED.latency_max);
+    INSERT INTO mlgate_prediction_latency_hours AS x
+        (tenant_id, model_id, model_version, hour_start, bucket, predictions)
+    SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC'),
+           mlgate_latency_bucket(inference_time_ms), count(*)
+      FROM inserted_rows WHERE prediction_timestamp IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (tenant_id, model_id, hour_start, model_version, bucket) DO UPDATE SET
+        predictions = x.predictions + EXCLUDED.predictions;
+    INSERT INTO mlgate_shap_hours AS x
+        (tenant_id, model_id, model_version, hour_start, feature, predictions, value_sum, abs_sum)
+    SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+           e.feature, count(*), sum(e.value), sum(abs(e.value))
+      FROM inserted_rows p CROSS JOIN LATERAL mlgate_shap_entries(p.shap_values) e
+     WHERE p.prediction_timestamp IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (tenant_id, model_id, hour_start, model_version, feature) DO UPDATE SET
+        predictions = x.predictions + EXCLUDED.predictions,
+        value_sum = x.value_sum + EXCLUDED.value_sum,
+        abs_sum = x.abs_sum + EXCLUDED.abs_sum;
+    -- A new prediction has no feedback yet (feedback references it).
+    RETURN NULL;
+END
+$$
+;;
+CREATE FUNCTION mlgate_roll_up_updated_predictions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[]; with_shap BOOLEAN;
+BEGIN
+    -- Only rows whose rolled-up columns changed (`updated_at` alone does not).
+    WITH changed AS (
+        SELECT o.tenant_id AS old_tenant, o.model_id AS old_model, o.model_version AS old_version,
+               o.prediction_timestamp AS old_at,
+               n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp,
+               (o.shap_values IS DISTINCT FROM n.shap_values) AS shap_changed
+          FROM old_rows o JOIN new_rows n ON n.id = o.id
+         WHERE (o.tenant_id, o.model_id, o.model_version, o.prediction_timestamp, o.violation_probability,
+                o.confidence_score, o.inference_time_ms, o.risk_level, o.remediation_status,
+                o.prediction_id, o.shap_values)
+               IS DISTINCT FROM
+               (n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp, n.violation_probability,
+                n.confidence_score, n.inference_time_ms, n.risk_level, n.remediation_status,
+                n.prediction_id, n.shap_values)
+    ), touched AS (
+        SELECT old_tenant AS tenant_id, old_model AS model_id, old_version AS model_version,
+               date_trunc('hour', old_at, 'UTC') AS hour_start,
+               (shap_changed OR (old_tenant, old_model, old_version, old_at)
+                    IS DISTINCT FROM (tenant_id, model_id, model_version, prediction_timestamp)) AS shap
+          FROM changed WHERE old_at IS NOT NULL
+        UNION
+        SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC'),
+               (shap_changed OR (old_tenant, old_model, old_version, old_at)
+                    IS DISTINCT FROM (tenant_id, model_id, model_version, prediction_timestamp))
+          FROM changed WHERE prediction_timestamp IS NOT NULL
+    )
+    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start),
+           bool_or(shap)
+      INTO t, m, v, h, with_shap
+      FROM (SELECT tenant_id, model_id, model_version, hour_start, bool_or(shap) AS shap
+              FROM touched GROUP BY 1, 2, 3, 4) hours;
+    IF t IS NOT NULL THEN
+        PERFORM mlgate_rebuild_hours(t, m, v, h, with_shap);
+    END IF;
+    RETURN NULL;
+END
+$$
+;;
+CREATE FUNCTION mlgate_roll_up_deleted_predictions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[];
+BEGIN
+    "#,
+    hours_of!("old_rows"),
+    r#"
+    IF t IS NOT NULL THEN
+        PERFORM mlgate_rebuild_hours(t, m, v, h, true);
+    END IF;
+    RETURN NULL;
+END
+$$
+;;
+CREATE FUNCTION mlgate_roll_up_truncated_predictions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE mlgate_feedback_hours, mlgate_shap_hours, mlgate_prediction_latency_hours,
+             mlgate_prediction_hours;
+    RETURN NULL;
+END
+$$
+;;
+-- Feedback changed: the hours of the predictions it is (or was) about.
+CREATE FUNCTION mlgate_roll_up_changed_feedback() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[];
+BEGIN
+    WITH about AS (
+        SELECT tenant_id, prediction_id FROM changed_feedback
+    )
+    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
+      INTO t, m, v, h
+      FROM (SELECT DISTINCT p.tenant_id, p.model_id, p.model_version,
+                   date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start
+              FROM (SELECT DISTINCT tenant_id, prediction_id FROM about) a
+              JOIN ml_predictions p ON p.tenant_id = a.tenant_id AND p.prediction_id = a.prediction_id
+             WHERE p.prediction_timestamp IS NOT NULL) touched;
+    IF t IS NOT NULL THEN
+        PERFORM mlgate_rebuild_hours(t, m, v, h, false);
+    END IF;
+    RETURN NULL;
+END
+$$
+;;
+CREATE FUNCTION mlgate_roll_up_truncated_feedback() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    TRUNCATE mlgate_feedback_hours;
+    RETURN NULL;
+END
+$$
+;;
+CREATE TRIGGER ml_predictions_roll_up_inserts AFTER INSERT ON ml_predictions
+    REFERENCING NEW TABLE AS inserted_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_inserted_predictions()
+;;
+CREATE TRIGGER ml_predictions_roll_up_updates AFTER UPDATE ON ml_predictions
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_updated_predictions()
+;;
+CREATE TRIGGER ml_predictions_roll_up_deletes AFTER DELETE ON ml_predictions
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_deleted_predictions()
+;;
+CREATE TRIGGER ml_predictions_roll_up_truncates AFTER TRUNCATE ON ml_predictions
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_truncated_predictions()
+;;
+CREATE TRIGGER ml_feedback_roll_up_inserts AFTER INSERT ON ml_feedback
+    REFERENCING NEW TABLE AS changed_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_changed_feedback()
+;;
+-- The old rows and the new: feedback moved to another prediction leaves one
+-- and reaches the other. (A trigger has one transition table per name, so
+-- updates run the function twice, once per side.)
+CREATE TRIGGER ml_feedback_roll_up_updates_old AFTER UPDATE ON ml_feedback
+    REFERENCING OLD TABLE AS changed_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_changed_feedback()
+;;
+CREATE TRIGGER ml_feedback_roll_up_updates_new AFTER UPDATE ON ml_feedback
+    REFERENCING NEW TABLE AS changed_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_changed_feedback()
+;;
+CREATE TRIGGER ml_feedback_roll_up_deletes AFTER DELETE ON ml_feedback
+    REFERENCING OLD TABLE AS changed_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_changed_feedback()
+;;
+CREATE TRIGGER ml_feedback_roll_up_truncates AFTER TRUNCATE ON ml_feedback
+    FOR EACH STATEMENT EXECUTE FUNCTION mlgate_roll_up_truncated_feedback()
+;;
+-- Every hour the rollups should hold (it has predictions) or hold, visible
+-- to the caller: what a full rebuild walks.
+CREATE FUNCTION mlgate_rollup_hours()
+RETURNS TABLE (tenant_id TEXT, model_id TEXT, model_version TEXT, hour_start TIMESTAMPTZ)
+LANGUAGE sql STABLE AS $$
+    SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC')
+      FROM ml_predictions WHERE prediction_timestamp IS NOT NULL
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_prediction_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_prediction_latency_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_shap_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_feedback_hours
+    ORDER BY 1, 2, 3, 4
+$$
+;;
+"#
+);
+
+/// The rollups as one aggregation of all the rows visible (written without
+/// the per-hour keys, so that it checks the triggers' path rather than
+/// repeating it): used to backfill, and to compare.
+macro_rules! from_rows {
+    (prediction) => {
+        concat!(
+            "SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+                    p.risk_level, COALESCE(p.remediation_status, ''), ",
+            prediction_measures!(),
+            " FROM ml_predictions p WHERE p.prediction_timestamp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6"
+        )
+    };
+    (latency) => {
+        "SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC'),
+                mlgate_latency_bucket(inference_time_ms), count(*)
+           FROM ml_predictions WHERE prediction_timestamp IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+    };
+    (shap) => {
+        "SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+                e.feature, count(*), sum(e.value), sum(abs(e.value))
+           FROM ml_predictions p CROSS JOIN LATERAL mlgate_shap_entries(p.shap_values) e
+          WHERE p.prediction_timestamp IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+    };
+    (feedback) => {
+        concat!(
+            "SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+                    mlgate_probability_bin(p.violation_probability), ",
+            feedback_measures!(),
+            " FROM ml_predictions p JOIN (SELECT fe.tenant_id, fe.prediction_id, ",
+            feedback_of_prediction!(),
+            " FROM ml_feedback fe GROUP BY 1, 2) r
+               ON r.tenant_id = p.tenant_id AND r.prediction_id = p.prediction_id
+            WHERE p.prediction_timestamp IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+        )
+    };
+}
+
+/// Rows of `$table` a fresh aggregation would not produce, plus the
+/// reverse, as `SELECT '<table>', count`.
+macro_rules! differing {
+    ($table:literal, $columns:expr, $rows:expr) => {
+        concat!(
+            "SELECT '",
+            $table,
+            "'::text, (SELECT count(*) FROM ((SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " EXCEPT ",
+            $rows,
+            ") UNION ALL (",
+            $rows,
+            " EXCEPT SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            ")) d)"
+        )
+    };
+}
+
+const BACKFILL: &str = concat!(
+    r#"
+-- The forced tenant policy would hide the rows from a migrating owner that
+-- is not a superuser, so it is lifted for the copy (the migration runs in
+-- one transaction).
+ALTER TABLE ml_predictions NO FORCE ROW LEVEL SECURITY
+;;
+ALTER TABLE ml_feedback NO FORCE ROW LEVEL SECURITY
+;;
+INSERT INTO mlgate_prediction_hours ("#,
+    prediction_columns!(),
+    ") ",
+    from_rows!(prediction),
+    r#"
+;;
+INSERT INTO mlgate_shap_hours (tenant_id, model_id, model_version, hour_start, feature, predictions, value_sum, abs_sum) "#,
+    from_rows!(shap),
+    r#"
+;;
+INSERT INTO mlgate_feedback_hours ("#,
+    feedback_columns!(),
+    ") ",
+    from_rows!(feedback),
+    r#"
+;;
+ALTER TABLE ml_feedback FORCE ROW LEVEL SECURITY
+;;
+ALTER TABLE ml_predictions FORCE ROW LEVEL SECURITY
+;;
+-- Per rollup table, its rows that differ from a fresh aggregation of the
+-- rows visible to the caller, counted both ways (0 everywhere: consistent).
+CREATE FUNCTION mlgate_rollup_differences() RETURNS TABLE (rollup TEXT, differing BIGINT)
+LANGUAGE sql STABLE AS $$
+"#,
+    differing!(
+        "mlgate_prediction_hours",
+        prediction_columns!(),
+        from_rows!(prediction)
+    ),
+    " UNION ALL ",
+    differing!(
+        "mlgate_prediction_latency_hours",
+        "tenant_id, model_id, model_version, hour_start, bucket, predictions",
+        from_rows!(latency)
+    ),
+    " UNION ALL ",
+    differing!(
+        "mlgate_shap_hours",
+        "tenant_id, model_id, model_version, hour_start, feature, predictions, value_sum, abs_sum",
+        from_rows!(shap)
+    ),
+    " UNION ALL ",
+    differing!(
+        "mlgate_feedback_hours",
+        feedback_columns!(),
+        from_rows!(feedback)
+    ),
+    r#"
+$$
+;;
+"#
+);
+
+const DOWN: &str = r#"
+DROP FUNCTION IF EXISTS mlgate_rollup_differences()
+;;
+DROP FUNCTION IF EXISTS mlgate_rollup_hours()
+;;
+DROP TRIGGER IF EXISTS ml_feedback_roll_up_truncates ON ml_feedback
+;;
+DROP TRIGGER IF EXISTS ml_feedback_roll_up_deletes ON ml_feedback
+;;
+DROP TRIGGER IF EXISTS ml_feedback_roll_up_updates_new ON ml_feedback
+;;
+DROP TRIGGER IF EXISTS ml_feedback_roll_up_updates_old ON ml_feedback
+;;
+DROP TRIGGER IF EXISTS ml_feedback_roll_up_inserts ON ml_feedback
+;;
+DROP TRIGGER IF EXISTS ml_predictions_roll_up_truncates ON ml_predictions
+;;
+DROP TRIGGER IF EXISTS ml_predictions_roll_up_deletes ON ml_predictions
+;;
+DROP TRIGGER IF EXISTS ml_predictions_roll_up_updates ON ml_predictions
+;;
+DROP TRIGGER IF EXISTS ml_predictions_roll_up_inserts ON ml_predictions
+;;
+DROP FUNCTION IF EXISTS mlgate_roll_up_truncated_feedback()
+;;
+DROP FUNCTION IF EXISTS mlgate_roll_up_changed_feedback()
+;;
+DROP FUNCTION IF EXISTS mlgate_roll_up_truncated_predictions()
+;;
+DROP FUNCTION IF EXISTS mlgate_roll_up_deleted_predictions()
+;;
+DROP FUNCTION IF EXISTS mlgate_roll_up_updated_predictions()
+;;
+DROP FUNCTION IF EXISTS mlgate_roll_up_inserted_predictions()
+;;
+DROP FUNCTION IF EXISTS mlgate_rebuild_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
+;;
+DROP TABLE IF EXISTS mlgate_feedback_hours
+;;
+DROP TABLE IF EXISTS mlgate_shap_hours
+;;
+DROP TABLE IF EXISTS mlgate_prediction_hours
+;;
+DROP TABLE IF EXISTS mlgate_prediction_latency_hours
+;;
+DROP FUNCTION IF EXISTS mlgate_latency_bucket(NUMERIC)
+;;
+DROP FUNCTION IF EXISTS mlgate_lock_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[])
+;;
+DROP FUNCTION IF EXISTS mlgate_outcome_kind(TEXT, BOOLEAN)
+;;
+DROP FUNCTION IF EXISTS mlgate_probability_bin(NUMERIC)
+;;
+DROP FUNCTION IF EXISTS mlgate_explained(JSONB)
+;;
+DROP FUNCTION IF EXISTS mlgate_shap_entries(JSONB)
+;;
+"#;
