@@ -49,7 +49,8 @@ impl MigrationTrait for Migration {
     }
 }
 
-pub(crate) const ROLLUP_TABLES: [&str; 2] = ["mlgate_prediction_hours", "mlgate_prediction_latency_hours"];
+pub(crate) const ROLLUP_TABLES: [&str; 2] =
+    ["mlgate_prediction_hours", "mlgate_prediction_latency_hours"];
 
 /// The rolled-up measures of the predictions in `source` (which has the
 /// columns of `ml_predictions`), grouped by `hour` (an expression).

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::{
     Cli, Command, Config, DemoArgs, DriftThresholdArgs, KeysAction, LogFormat, MigrateAction,
+    RollupsAction,
 };
 use crate::db::{Database, DbSettings};
 use crate::identity::Role;
@@ -113,12 +114,35 @@ pub async fn run(cli: Cli, log_format: LogFormat) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::VerifySchema => {
+        Command::VerifySchema { deep } => {
             let db = connect().await?;
-            let report = verify::verify(&db).await?;
+            let mut report = verify::verify(&db).await?;
+            if deep && report.problems.is_empty() {
+                verify::deep(&db, &mut report).await?;
+            }
             print!("{}", report.render());
             if !report.problems.is_empty() {
                 return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Rollups {
+            action: RollupsAction::Rebuild { tenant },
+        } => {
+            let db = connect().await?;
+            let tenants = match tenant {
+                Some(tenant) => vec![tenant],
+                None => ops::keys::known_tenants(&db, i64::MAX as u64).await?,
+            };
+            for tenant in tenants {
+                let bar = bar(0, "hours");
+                bar.set_message(format!("rebuilding the rollups of {tenant}"));
+                let hours = ops::rollups::rebuild(&db, &tenant, |p| match p {
+                    ops::rollups::Progress::Hours(n) => bar.set_length(n),
+                    ops::rollups::Progress::Done(n) => bar.inc(n),
+                })
+                .await?;
+                bar.finish_and_clear();
+                println!("{tenant}: {hours} hours rebuilt");
             }
         }
         Command::Demo(args) => {

@@ -153,7 +153,17 @@ pub enum Command {
         action: MigrateAction,
     },
     /// Check the database against the schema mlgate requires; exits non-zero on any gap.
-    VerifySchema,
+    VerifySchema {
+        /// Also compare every rollup with a fresh aggregation of each
+        /// tenant's rows (PostgreSQL; reads every row).
+        #[arg(long)]
+        deep: bool,
+    },
+    /// PostgreSQL's analytics rollups.
+    Rollups {
+        #[command(subcommand)]
+        action: RollupsAction,
+    },
     /// Create demo tenants with realistic data and print one API key per role per tenant.
     Demo(DemoArgs),
     /// Manage API keys.
@@ -171,6 +181,17 @@ pub enum Command {
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RollupsAction {
+    /// Rebuild the rollups from the rows, hour by hour (writers keep
+    /// writing): after a bulk load that bypassed the triggers, or a restore.
+    Rebuild {
+        /// Only this tenant's (default: every tenant with models).
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -549,6 +570,19 @@ pub struct DbBudgetArgs {
     /// once, in percent (rounded up, at least one): dashboards keep the rest.
     #[arg(long, env = "MLGATE_TENANT_ANALYTICS_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub tenant_analytics_share: u32,
+
+    /// PostgreSQL: answer analytics from the rollups the triggers keep
+    /// (`on`), or scan the rows (`off`, e.g. while rollups a bulk load
+    /// bypassed are rebuilt with `mlgate rollups rebuild`).
+    #[arg(long, env = "MLGATE_ANALYTICS_ROLLUPS", value_enum, default_value_t = Switch::On)]
+    pub analytics_rollups: Switch,
+}
+
+/// A feature turned on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
 }
 
 /// Rates, in-flight caps and the failed-authentication throttle.
@@ -799,6 +833,7 @@ impl DbBudgetArgs {
             acquire_timeout: ms(self.db_acquire_timeout_ms),
             tenant_share_percent: self.tenant_db_share,
             tenant_analytics_percent: self.tenant_analytics_share,
+            rollups: self.analytics_rollups == Switch::On,
             budgets: Budgets {
                 read: ms(self.read_budget_ms),
                 analytics: ms(self.analytics_budget_ms),

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     acquire_timeout: Duration,
     tenant_connections: usize,
     tenant_analytics: usize,
+    /// Analytics read the rollups (PostgreSQL only).
+    rollups: bool,
     /// Each tenant's share of the pool, while it has handles.
     shares: Keyed<Share>,
     /// SQLite: per-connection statement deadlines.
@@ -156,6 +158,7 @@ impl Database {
                 acquire_timeout: settings.acquire_timeout,
                 tenant_connections: settings.tenant_connections(pool_size),
                 tenant_analytics: settings.tenant_analytics(pool_size),
+                rollups: settings.rollups && !sqlite,
                 shares: Keyed::default(),
                 deadlines,
                 writer: sqlite.then(|| Arc::new(Semaphore::new(1))),

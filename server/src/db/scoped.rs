@@ -164,6 +164,7 @@ impl Scoped {
         Ok(ScopedTxn {
             txn,
             tenant: self.tenant.clone(),
+            rollups: self.shared.rollups,
             _armed: armed,
             _write_lock: write_lock,
             _permits: permits,
@@ -178,6 +179,7 @@ impl Scoped {
 pub struct ScopedTxn {
     txn: DatabaseTransaction,
     tenant: Arc<str>,
+    rollups: bool,
     _armed: Option<Armed>,
     _write_lock: Option<OwnedSemaphorePermit>,
     _permits: Permits,
@@ -215,6 +217,11 @@ impl ScopedTxn {
 
     pub fn backend(&self) -> DbBackend {
         self.txn.get_database_backend()
+    }
+
+    /// Whether analytics may read the rollups (PostgreSQL, not turned off).
+    pub fn reads_rollups(&self) -> bool {
+        self.rollups
     }
 
     /// The transaction, for SeaORM queries. Statements holding array values

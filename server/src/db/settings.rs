@@ -23,6 +23,8 @@ pub struct DbSettings {
     /// The most of those one tenant's analytics transactions hold at once,
     /// in percent of `max_connections` (rounded up, at least one).
     pub tenant_analytics_percent: u32,
+    /// PostgreSQL: analytics read the rollups where they can answer.
+    pub rollups: bool,
     pub budgets: Budgets,
     /// SQLite: the most pages (of 4 KiB by default) the database file may
     /// grow to; a write past it fails as if the disk were full.
@@ -45,6 +47,7 @@ impl DbSettings {
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
             tenant_share_percent: Self::DEFAULT_TENANT_SHARE_PERCENT,
             tenant_analytics_percent: Self::DEFAULT_TENANT_ANALYTICS_PERCENT,
+            rollups: true,
             budgets: Budgets::default(),
             sqlite_max_pages: None,
         }

@@ -265,13 +265,15 @@ impl Report {
 
 /// The gateway's own tables, which its migrations create beside the
 /// spec's: keys, thresholds, the alert outbox and (PostgreSQL) the rollups.
-const GATEWAY_TABLES: [(&str, bool); 6] = [
+const GATEWAY_TABLES: [(&str, bool); 8] = [
     ("mlgate_api_keys", false),
     ("mlgate_drift_thresholds", false),
     ("mlgate_alert_sequences", false),
     ("mlgate_alert_events", false),
     ("mlgate_prediction_hours", true),
     ("mlgate_prediction_latency_hours", true),
+    ("mlgate_shap_hours", true),
+    ("mlgate_feedback_hours", true),
 ];
 
 pub async fn verify(db: &Database) -> Result<Report, DbErr> {
@@ -304,6 +306,41 @@ pub async fn verify(db: &Database) -> Result<Report, DbErr> {
         }
     }
     Ok(report)
+}
+
+/// `--deep`: every rollup against a fresh aggregation of each tenant's
+/// rows (PostgreSQL; SQLite keeps none).
+pub async fn deep(db: &Database, report: &mut Report) -> anyhow::Result<()> {
+    if db.backend() != DbBackend::Postgres {
+        report
+            .lines
+            .push("rollups: none on SQLite (analytics read the rows)".into());
+        return Ok(());
+    }
+    let tenants = crate::ops::keys::known_tenants(db, i64::MAX as u64).await?;
+    let mut checked = 0;
+    for tenant in &tenants {
+        for d in crate::ops::rollups::differences(db, tenant).await? {
+            checked += 1;
+            if d.differing != 0 {
+                report.problems.push(format!(
+                    "{}: {} rows of tenant {tenant} differ from its predictions and feedback \
+                     (run `mlgate rollups rebuild --tenant {tenant}`)",
+                    d.rollup, d.differing
+                ));
+            }
+        }
+    }
+    report.lines.push(format!(
+        "rollups: {checked} checked across {} tenant(s), {}",
+        tenants.len(),
+        if report.problems.is_empty() {
+            "all consistent with the rows"
+        } else {
+            "some inconsistent"
+        }
+    ));
+    Ok(())
 }
 
 fn check(catalog: &Catalog) -> Report {

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use entity::model;
-use sea_orm::{ColumnTrait, DbBackend, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 
 use super::sql::Sql;
 use super::{
@@ -344,27 +344,65 @@ async fn measure_models(
         ..Default::default()
     };
     let measured = options.measured;
-    let predictions = if txn.backend() == DbBackend::Postgres {
+    let predictions = if txn.reads_rollups() {
         let versions = model_version.map(|v| [v.to_owned()]);
         let scope = rollups::Scope {
-            model_ids,
+            model_ids: Some(model_ids),
             versions: versions.as_ref().map(|v| v.as_slice()),
             window: options.window,
+            ..Default::default()
         };
         rollups::prediction_measures(txn, &scope, measured.percentiles).await?
     } else {
         prediction_measures(txn, &filter, measured.percentiles).await?
     };
-    let feedback = if measured.feedback {
-        feedback_measures(txn, &filter).await?
-    } else {
-        HashMap::new()
+    let threshold_bin = rollups::threshold_bin(options.decision_threshold);
+    let (feedback, bins) = match threshold_bin {
+        Some(bin) if txn.reads_rollups() && (measured.feedback || measured.outcomes) => {
+            let versions = model_version.map(|v| [v.to_owned()]);
+            let scope = rollups::Scope {
+                model_ids: Some(model_ids),
+                versions: versions.as_ref().map(|v| v.as_slice()),
+                window: options.window,
+                ..Default::default()
+            };
+            let sums = rollups::outcome_sums(txn, &scope).await?;
+            let mut feedback = HashMap::new();
+            let mut bins = HashMap::new();
+            for (model_id, model_bins) in sums {
+                let (f, confusion, sums) = from_bins(&model_bins, bin);
+                feedback.insert(model_id.clone(), f);
+                bins.insert(model_id, (confusion, sums));
+            }
+            (feedback, bins)
+        }
+        _ => {
+            let feedback = if measured.feedback {
+                feedback_measures(txn, &filter).await?
+            } else {
+                HashMap::new()
+            };
+            let bins = if measured.outcomes {
+                outcome_bins(txn, &filter, options.decision_threshold).await?
+            } else {
+                HashMap::new()
+            };
+            (feedback, bins)
+        }
     };
-    let bins = if measured.outcomes {
-        outcome_bins(txn, &filter, options.decision_threshold).await?
-    } else {
-        HashMap::new()
-    };
+    // What was not asked for is not reported, whichever way it was read.
+    let (feedback, bins) = (
+        if measured.feedback {
+            feedback
+        } else {
+            HashMap::new()
+        },
+        if measured.outcomes {
+            bins
+        } else {
+            HashMap::new()
+        },
+    );
     let mut out = HashMap::with_capacity(model_ids.len());
     for model_id in model_ids {
         let (confusion, sums) = bins.get(model_id).cloned().unwrap_or_default();
@@ -512,6 +550,56 @@ async fn outcome_bins(
         };
     }
     Ok(out)
+}
+
+/// Feedback measures, confusion counts and calibration sums from the
+/// rollup's probability bins, for the threshold on the edge of bin
+/// `threshold_bin`: the model decided "violation" in the bins from there up.
+fn from_bins(
+    bins: &[(u32, rollups::BinOutcomes)],
+    threshold_bin: u32,
+) -> (FeedbackMeasures, Confusion, Vec<BinSums>) {
+    let mut feedback = FeedbackMeasures::default();
+    let (mut rated, mut rating_sum) = (0u64, 0.0);
+    let mut confusion = Confusion::default();
+    let mut sums = vec![BinSums::default(); CALIBRATION_BINS as usize];
+    for &(bin, ref o) in bins {
+        feedback.count += o.feedback;
+        feedback.predictions_with_feedback += o.reviewed;
+        rated += o.rated;
+        rating_sum += o.rating_sum;
+
+        let predicted = bin >= threshold_bin;
+        // Outcome 1: the positives, and "as decided" where it decided so.
+        let (yes_kind, no_kind) = if predicted {
+            (o.as_decided, o.opposite)
+        } else {
+            (o.opposite, o.as_decided)
+        };
+        let all = [o.positive, o.negative, o.as_decided, o.opposite];
+        let n: u64 = all.iter().map(|k| k.n).sum();
+        let probability: f64 = all.iter().map(|k| k.sum).sum();
+        let positives = o.positive.n + yes_kind.n;
+        // Σ(p − 1)² = Σp² − 2Σp + n where the outcome is 1, Σp² where 0.
+        let miss = |k: rollups::KindSums| k.squares - 2.0 * k.sum + k.n as f64;
+        let squared_error =
+            miss(o.positive) + miss(yes_kind) + o.negative.squares + no_kind.squares;
+        if predicted {
+            confusion.true_positives += positives;
+            confusion.false_positives += n - positives;
+        } else {
+            confusion.false_negatives += positives;
+            confusion.true_negatives += n - positives;
+        }
+        let calibration_bin = (bin / 10).min(CALIBRATION_BINS - 1) as usize;
+        let s = &mut sums[calibration_bin];
+        s.count += n;
+        s.probability += probability;
+        s.positives += positives;
+        s.squared_error += squared_error;
+    }
+    feedback.mean_accuracy_rating = (rated > 0).then(|| measure(rating_sum / rated as f64));
+    (feedback, confusion, sums)
 }
 
 fn calibration(sums: &[BinSums]) -> Calibration {

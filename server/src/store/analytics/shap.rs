@@ -5,8 +5,8 @@
 //! under `values`; base-value keys and non-numeric entries are not features.
 
 use super::sql::Sql;
-use super::{filtered_predictions, get_count, get_float, get_text, measure};
-use crate::db::Scoped;
+use super::{filtered_predictions, get_count, get_float, get_text, measure, rollups};
+use crate::db::{Scoped, ScopedTxn};
 use crate::domain::explanation::{BASE_VALUE_KEYS, MAX_FEATURES, VALUES_KEY};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
@@ -33,20 +33,59 @@ pub struct ShapImportance {
 
 /// Two statements in one transaction: the predictions with features, and
 /// the per-feature aggregates, ranked here so that both backends order ties
-/// the same way.
+/// the same way. On PostgreSQL from the rollups, when the filter is one they
+/// keep (models, versions, time).
 pub async fn importance(
     scoped: &Scoped,
     filter: &PredictionFilter,
     top: usize,
 ) -> ApiResult<ShapImportance> {
     let txn = scoped.begin_analytics().await?;
-    let mut select = filtered_predictions(&txn, filter)?;
+    let answer = match rollup_scope(&txn, filter) {
+        Some(scope) => rollups::importance(&txn, &scope, top).await?,
+        None => scan(&txn, filter, top).await?,
+    };
+    txn.commit().await?;
+    Ok(answer)
+}
+
+/// The rollups' scope for `filter`, when they can answer it.
+fn rollup_scope<'a>(txn: &ScopedTxn, filter: &'a PredictionFilter) -> Option<rollups::Scope<'a>> {
+    let PredictionFilter {
+        model_ids,
+        model_versions,
+        predicted_at,
+        prediction_ids: None,
+        resource_ids: None,
+        resource_id_prefix: None,
+        risk_levels: None,
+        remediation_statuses: None,
+        violation_probability: None,
+        confidence_score: None,
+        risk_score: None,
+        time_to_violation_hours: None,
+        has_feedback: None,
+    } = filter
+    else {
+        return None;
+    };
+    txn.reads_rollups().then_some(rollups::Scope {
+        model_ids: model_ids.as_deref(),
+        versions: model_versions.as_deref(),
+        window: *predicted_at,
+        ..Default::default()
+    })
+}
+
+/// Every filtered prediction's SHAP entries, aggregated.
+async fn scan(txn: &ScopedTxn, filter: &PredictionFilter, top: usize) -> ApiResult<ShapImportance> {
+    let mut select = filtered_predictions(txn, filter)?;
     select.column(entity::prediction::Column::ShapValues);
 
     let mut count = Sql::new(txn.backend());
     count.push("SELECT COUNT(DISTINCT f.prediction_id) AS n ");
     write_feature_rows(&mut count, &select);
-    let predictions = match count.fetch(&txn).await?.first() {
+    let predictions = match count.fetch(txn).await?.first() {
         Some(row) => get_count(row, "n")?,
         None => 0,
     };
@@ -60,8 +99,7 @@ pub async fn importance(
         .push(") AS mean_value ");
     write_feature_rows(&mut sql, &select);
     sql.push(&format!(" GROUP BY e.key LIMIT {}", MAX_FEATURES + 1));
-    let rows = sql.fetch(&txn).await?;
-    txn.commit().await?;
+    let rows = sql.fetch(txn).await?;
     if rows.len() > MAX_FEATURES {
         return Err(invalid(
             "window",
@@ -78,6 +116,15 @@ pub async fn importance(
             predictions: get_count(row, "n")?,
         });
     }
+    Ok(rank(predictions, features, top))
+}
+
+/// The answer: the `top` features by mean |SHAP|, ties by name.
+pub(super) fn rank(
+    predictions: u64,
+    mut features: Vec<FeatureImportance>,
+    top: usize,
+) -> ShapImportance {
     let feature_count = features.len() as u64;
     features.sort_by(|a, b| {
         b.mean_abs_value
@@ -85,11 +132,11 @@ pub async fn importance(
             .then_with(|| a.feature.cmp(&b.feature))
     });
     features.truncate(top);
-    Ok(ShapImportance {
+    ShapImportance {
         predictions,
         feature_count,
         features,
-    })
+    }
 }
 
 /// A SHAP entry's value: as text PostgreSQL can cast (SQLite's `json_each`

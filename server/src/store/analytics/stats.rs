@@ -10,9 +10,10 @@ use sea_orm::QueryResult;
 use super::sql::Sql;
 use super::{
     filtered_predictions, get_count, get_text, prediction_measures_select,
-    read_prediction_measures, Bucket, Bucketing, MeasureColumns, PredictionMeasures,
+    read_prediction_measures, rollups, Bucket, Bucketing, MeasureColumns, Percentiles,
+    PredictionMeasures,
 };
-use crate::db::Scoped;
+use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
 use crate::store::predictions::PredictionFilter;
@@ -116,39 +117,34 @@ pub async fn prediction_stats(
         .transpose()?;
 
     let txn = scoped.begin_analytics().await?;
-    let source = filtered_predictions(&txn, &filter)?;
-    let mut sql = Sql::new(txn.backend());
-    if let Some(buckets) = &buckets {
-        sql.bucket_table(buckets);
-    }
     let bucketed = buckets.is_some();
-    let groups = dimensions.len() + usize::from(bucketed);
-    prediction_measures_select(&mut sql, groups, request.measures, |sql| {
-        sql.push("SELECT ");
-        let mut g = 0;
-        if let Some(buckets) = &buckets {
-            sql.bucket_index("f.prediction_timestamp", buckets)
-                .push(" AS g0, ");
-            g = 1;
+    let from_rollups = match rollup_scope(&txn, &filter, &dimensions, request.measures) {
+        Some((scope, columns)) => {
+            rollups::prediction_stats(
+                &txn,
+                &scope,
+                &columns,
+                buckets.as_deref(),
+                request.measures,
+                MAX_GROUPS + 1,
+            )
+            .await?
         }
-        for dimension in &dimensions {
-            sql.push(&format!("f.{} AS g{g}, ", dimension.column()));
-            g += 1;
+        None => None,
+    };
+    let rows = match from_rollups {
+        Some(rows) => rows,
+        None => {
+            scan(
+                &txn,
+                &filter,
+                &dimensions,
+                buckets.as_deref(),
+                request.measures,
+            )
+            .await?
         }
-        sql.float("f.violation_probability")
-            .push(" AS prob, ")
-            .float("f.confidence_score")
-            .push(" AS conf, ")
-            .float("f.inference_time_ms")
-            .push(" AS lat, f.risk_level AS risk_level FROM ")
-            .subquery(&source)
-            .push(" f");
-        if bucketed {
-            sql.bucket_join("f.prediction_timestamp");
-        }
-    });
-    sql.push(&format!(" LIMIT {}", MAX_GROUPS + 1));
-    let rows = sql.fetch(&txn).await?;
+    };
     txn.commit().await?;
     if rows.len() > MAX_GROUPS {
         return Err(too_many_groups());
@@ -165,6 +161,114 @@ pub async fn prediction_stats(
         ));
     }
     fill_and_order(groups, &dimensions, buckets.as_deref())
+}
+
+/// The rollups' scope and group columns for this request, when they can
+/// answer it: a filter and groups on what they keep (models, versions,
+/// risk levels, remediation statuses, time), no percentiles.
+fn rollup_scope<'a>(
+    txn: &ScopedTxn,
+    filter: &'a PredictionFilter,
+    dimensions: &[StatsDimension],
+    measures: MeasureColumns,
+) -> Option<(rollups::Scope<'a>, Vec<rollups::GroupColumn>)> {
+    let PredictionFilter {
+        model_ids,
+        model_versions,
+        risk_levels,
+        remediation_statuses,
+        predicted_at,
+        prediction_ids: None,
+        resource_ids: None,
+        resource_id_prefix: None,
+        violation_probability: None,
+        confidence_score: None,
+        risk_score: None,
+        time_to_violation_hours: None,
+        has_feedback: None,
+    } = filter
+    else {
+        return None;
+    };
+    if !txn.reads_rollups() || measures.percentiles == Percentiles::Computed {
+        return None;
+    }
+    let columns = dimensions
+        .iter()
+        .map(|d| {
+            Some(match d {
+                StatsDimension::Model => rollups::GroupColumn {
+                    hours: "model_id",
+                    rows: "p.model_id",
+                },
+                StatsDimension::ModelVersion => rollups::GroupColumn {
+                    hours: "model_version",
+                    rows: "p.model_version",
+                },
+                StatsDimension::RiskLevel => rollups::GroupColumn {
+                    hours: "risk_level",
+                    rows: "p.risk_level",
+                },
+                // The rollup keeps "no status" as ''.
+                StatsDimension::RemediationStatus => rollups::GroupColumn {
+                    hours: "NULLIF(remediation_status, '')",
+                    rows: "p.remediation_status",
+                },
+                StatsDimension::Resource => return None,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let scope = rollups::Scope {
+        model_ids: model_ids.as_deref(),
+        versions: model_versions.as_deref(),
+        risk_levels: risk_levels.as_deref(),
+        remediation_statuses: remediation_statuses.as_deref(),
+        window: *predicted_at,
+    };
+    Some((scope, columns))
+}
+
+/// The groups from the filtered predictions themselves.
+async fn scan(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+    dimensions: &[StatsDimension],
+    buckets: Option<&[Bucket]>,
+    measures: MeasureColumns,
+) -> ApiResult<Vec<QueryResult>> {
+    let source = filtered_predictions(txn, filter)?;
+    let mut sql = Sql::new(txn.backend());
+    if let Some(buckets) = buckets {
+        sql.bucket_table(buckets);
+    }
+    let bucketed = buckets.is_some();
+    let groups = dimensions.len() + usize::from(bucketed);
+    prediction_measures_select(&mut sql, groups, measures, |sql| {
+        sql.push("SELECT ");
+        let mut g = 0;
+        if let Some(buckets) = buckets {
+            sql.bucket_index("f.prediction_timestamp", buckets)
+                .push(" AS g0, ");
+            g = 1;
+        }
+        for dimension in dimensions {
+            sql.push(&format!("f.{} AS g{g}, ", dimension.column()));
+            g += 1;
+        }
+        sql.float("f.violation_probability")
+            .push(" AS prob, ")
+            .float("f.confidence_score")
+            .push(" AS conf, ")
+            .float("f.inference_time_ms")
+            .push(" AS lat, f.risk_level AS risk_level FROM ")
+            .subquery(&source)
+            .push(" f");
+        if bucketed {
+            sql.bucket_join("f.prediction_timestamp");
+        }
+    });
+    sql.push(&format!(" LIMIT {}", MAX_GROUPS + 1));
+    Ok(sql.fetch(txn).await?)
 }
 
 fn read_key(

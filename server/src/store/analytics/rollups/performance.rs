@@ -1,11 +1,5 @@
-//! Per-model prediction measures on PostgreSQL from the hourly rollups that
-//! triggers keep (migration `m20260101_000010_prediction_rollups`), so that
-//! model performance costs the hours of its window instead of every
-//! prediction in it.
-//!
-//! A window rarely starts and ends on the hour: its whole UTC hours come
-//! from the rollups and the partial hours at either end from the
-//! predictions, so counts, averages, minima, maxima and risk counts are
+//! Per-model prediction measures from `mlgate_prediction_hours` and the
+//! latency histograms. Counts, averages, minima, maxima and risk counts are
 //! exact. Latency percentiles are exact (`percentile_cont` over the rows)
 //! for a model with at most [`EXACT_PERCENTILE_ROWS`] predictions in the
 //! window; above that they are estimated from the merged hourly histograms
@@ -14,17 +8,15 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-
-use super::sql::Sql;
-use super::{
+use super::super::sql::Sql;
+use super::super::{
     filtered_predictions, get_count, get_float, get_text, measure, measure_opt, Latency,
     Percentiles, PredictionMeasures, RiskCounts, Spread, PERCENTILES,
 };
+use super::{parts, split, Scope, Split};
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
 use crate::store::predictions::PredictionFilter;
-use crate::store::TimeRange;
 
 /// A model with at most this many predictions in the window gets exact
 /// percentiles (sorting that many latencies costs a few milliseconds).
@@ -36,177 +28,6 @@ const GROWTH: f64 = 1.01;
 
 /// The bucket of latencies ≤ 0.
 const ZERO_BUCKET: i64 = i32::MIN as i64;
-
-/// Whose predictions are measured.
-pub struct Scope<'a> {
-    pub model_ids: &'a [String],
-    pub versions: Option<&'a [String]>,
-    pub window: Option<TimeRange>,
-}
-
-/// A window as whole hours (from the rollups) and the rest (from rows).
-#[derive(Debug, PartialEq)]
-struct Split {
-    /// `[from, to)` of the whole hours, either end open; `None` when the
-    /// window holds no whole hour.
-    hours: Option<TimeRange>,
-    /// Partial hours at the ends, `[from, to)`.
-    edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-    /// Predictions without a timestamp count (no window bound was given).
-    untimed: bool,
-}
-
-impl Split {
-    /// Whether some predictions are read from rows (partial hours, untimed).
-    fn reads_rows(&self) -> bool {
-        !self.edges.is_empty() || self.untimed
-    }
-}
-
-fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
-}
-
-fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = floor_hour(t);
-    if floor == t {
-        t
-    } else {
-        floor + TimeDelta::hours(1)
-    }
-}
-
-fn split(window: Option<TimeRange>) -> Split {
-    let TimeRange { from, to } = window.unwrap_or_default();
-    let untimed = from.is_none() && to.is_none();
-    let first = from.map(ceil_hour);
-    let end = to.map(floor_hour);
-    if let (Some(first), Some(end)) = (first, end) {
-        if first >= end {
-            let edges = match (from, to) {
-                (Some(f), Some(t)) if f < t => vec![(f, t)],
-                _ => Vec::new(),
-            };
-            return Split {
-                hours: None,
-                edges,
-                untimed,
-            };
-        }
-    }
-    let mut edges = Vec::new();
-    if let (Some(f), Some(first)) = (from, first) {
-        if f < first {
-            edges.push((f, first));
-        }
-    }
-    if let (Some(end), Some(t)) = (end, to) {
-        if end < t {
-            edges.push((end, t));
-        }
-    }
-    Split {
-        hours: Some(TimeRange {
-            from: first,
-            to: end,
-        }),
-        edges,
-        untimed,
-    }
-}
-
-/// `tenant_id = … AND model_id IN (…) [AND model_version IN (…)]`.
-fn scope_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>) {
-    sql.push("tenant_id = ")
-        .bind(txn.tenant().to_owned())
-        .push(" AND model_id IN (");
-    for (i, id) in scope.model_ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(id.clone());
-    }
-    sql.push(")");
-    if let Some(versions) = scope.versions {
-        sql.push(" AND model_version IN (");
-        if versions.is_empty() {
-            sql.push("NULL");
-        }
-        for (i, v) in versions.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind(v.clone());
-        }
-        sql.push(")");
-    }
-}
-
-/// The rollup rows of the whole hours, filtered.
-fn hours_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Split) {
-    scope_condition(sql, txn, scope);
-    if let Some(TimeRange { from, to }) = split.hours {
-        if let Some(from) = from {
-            sql.push(" AND hour_start >= ").bind(from);
-        }
-        if let Some(to) = to {
-            sql.push(" AND hour_start < ").bind(to);
-        }
-    }
-}
-
-/// The predictions of the partial hours (and untimed ones), filtered.
-fn edges_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Split) {
-    scope_condition(sql, txn, scope);
-    sql.push(" AND (");
-    let mut first = true;
-    for (from, to) in &split.edges {
-        if !first {
-            sql.push(" OR ");
-        }
-        first = false;
-        sql.push("(prediction_timestamp >= ")
-            .bind(*from)
-            .push(" AND prediction_timestamp < ")
-            .bind(*to)
-            .push(")");
-    }
-    if split.untimed {
-        if !first {
-            sql.push(" OR ");
-        }
-        sql.push("prediction_timestamp IS NULL");
-    }
-    sql.push(")");
-}
-
-/// Writes the derived table of a rollup query: `from_hours` (a select up to
-/// its `WHERE`) over the whole hours, `UNION ALL` `from_rows` over the
-/// partial hours, grouped by `rows_group_by`, each only when the window has
-/// some. False when it has neither (nothing to read).
-fn parts(
-    sql: &mut Sql,
-    txn: &ScopedTxn,
-    scope: &Scope<'_>,
-    split: &Split,
-    from_hours: &str,
-    from_rows: &str,
-    rows_group_by: &str,
-) -> bool {
-    if split.hours.is_some() {
-        sql.push(from_hours);
-        hours_condition(sql, txn, scope, split);
-        if split.reads_rows() {
-            sql.push(" UNION ALL ");
-        }
-    }
-    if split.reads_rows() {
-        sql.push(from_rows);
-        edges_condition(sql, txn, scope, split);
-        sql.push(" GROUP BY ").push(rows_group_by);
-    }
-    split.hours.is_some() || split.reads_rows()
-}
 
 /// The measures of each model in `scope` that has predictions in it.
 pub async fn prediction_measures(
@@ -238,9 +59,8 @@ pub async fn prediction_measures(
     }
     if !large.is_empty() {
         let narrowed = Scope {
-            model_ids: &large,
-            versions: scope.versions,
-            window: scope.window,
+            model_ids: Some(&large),
+            ..*scope
         };
         for (model_id, histogram) in histograms(txn, &narrowed, &split).await? {
             if let Some(m) = out.get_mut(&model_id) {
@@ -280,21 +100,30 @@ async fn additive_measures(
         txn,
         scope,
         split,
-        "SELECT model_id, predictions AS n, \
-         probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
-         confidence_sum AS conf_sum, confidence_min AS conf_min, confidence_max AS conf_max, \
-         latency_sum AS lat_sum, latency_min AS lat_min, latency_max AS lat_max, \
-         CASE WHEN risk_level = 'critical' THEN predictions ELSE 0 END AS critical, \
-         CASE WHEN risk_level = 'high' THEN predictions ELSE 0 END AS high, \
-         CASE WHEN risk_level = 'medium' THEN predictions ELSE 0 END AS medium, \
-         CASE WHEN risk_level = 'low' THEN predictions ELSE 0 END AS low FROM mlgate_prediction_hours WHERE ",
-        "SELECT model_id, COUNT(*), \
-         SUM(violation_probability), MIN(violation_probability), MAX(violation_probability), \
-         SUM(confidence_score), MIN(confidence_score), MAX(confidence_score), \
-         SUM(inference_time_ms), MIN(inference_time_ms), MAX(inference_time_ms), \
-         COUNT(*) FILTER (WHERE risk_level = 'critical'), COUNT(*) FILTER (WHERE risk_level = 'high'), \
-         COUNT(*) FILTER (WHERE risk_level = 'medium'), COUNT(*) FILTER (WHERE risk_level = 'low') \
-         FROM ml_predictions WHERE ",
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT model_id, predictions AS n, \
+             probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
+             confidence_sum AS conf_sum, confidence_min AS conf_min, confidence_max AS conf_max, \
+             latency_sum AS lat_sum, latency_min AS lat_min, latency_max AS lat_max, \
+             CASE WHEN risk_level = 'critical' THEN predictions ELSE 0 END AS critical, \
+             CASE WHEN risk_level = 'high' THEN predictions ELSE 0 END AS high, \
+             CASE WHEN risk_level = 'medium' THEN predictions ELSE 0 END AS medium, \
+             CASE WHEN risk_level = 'low' THEN predictions ELSE 0 END AS low FROM mlgate_prediction_hours WHERE ",
+            );
+        },
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT model_id, COUNT(*), \
+             SUM(violation_probability), MIN(violation_probability), MAX(violation_probability), \
+             SUM(confidence_score), MIN(confidence_score), MAX(confidence_score), \
+             SUM(inference_time_ms), MIN(inference_time_ms), MAX(inference_time_ms), \
+             COUNT(*) FILTER (WHERE risk_level = 'critical'), COUNT(*) FILTER (WHERE risk_level = 'high'), \
+             COUNT(*) FILTER (WHERE risk_level = 'medium'), COUNT(*) FILTER (WHERE risk_level = 'low') \
+             FROM ml_predictions WHERE ",
+            );
+        },
+        "",
         "model_id",
     );
     if !any {
@@ -379,8 +208,17 @@ async fn histograms(
         txn,
         scope,
         split,
-        "SELECT model_id, bucket, predictions AS n FROM mlgate_prediction_latency_hours WHERE ",
-        "SELECT model_id, mlgate_latency_bucket(inference_time_ms), COUNT(*) FROM ml_predictions WHERE ",
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT model_id, bucket, predictions AS n FROM mlgate_prediction_latency_hours WHERE ",
+            );
+        },
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT model_id, mlgate_latency_bucket(inference_time_ms), COUNT(*) FROM ml_predictions WHERE ",
+            );
+        },
+        "",
         "1, 2",
     );
     if !any {
@@ -445,73 +283,6 @@ fn estimate(histogram: &[(i64, u64)], p: f64, min: f64, max: f64) -> Option<f64>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn a_window_splits_into_whole_hours_and_partial_ends() {
-        let w = |from: Option<&str>, to: Option<&str>| {
-            split(Some(TimeRange {
-                from: from.map(at),
-                to: to.map(at),
-            }))
-        };
-        assert_eq!(
-            w(Some("2026-03-01T10:15:00Z"), Some("2026-03-01T13:40:00Z")),
-            Split {
-                hours: Some(TimeRange {
-                    from: Some(at("2026-03-01T11:00:00Z")),
-                    to: Some(at("2026-03-01T13:00:00Z"))
-                }),
-                edges: vec![
-                    (at("2026-03-01T10:15:00Z"), at("2026-03-01T11:00:00Z")),
-                    (at("2026-03-01T13:00:00Z"), at("2026-03-01T13:40:00Z")),
-                ],
-                untimed: false,
-            }
-        );
-        // Aligned ends need no rows; an open end takes every hour that way.
-        assert_eq!(
-            w(Some("2026-03-01T10:00:00Z"), None),
-            Split {
-                hours: Some(TimeRange {
-                    from: Some(at("2026-03-01T10:00:00Z")),
-                    to: None
-                }),
-                edges: vec![],
-                untimed: false
-            }
-        );
-        // Inside one hour: rows only.
-        assert_eq!(
-            w(Some("2026-03-01T10:15:00Z"), Some("2026-03-01T10:45:00Z")),
-            Split {
-                hours: None,
-                edges: vec![(at("2026-03-01T10:15:00Z"), at("2026-03-01T10:45:00Z"))],
-                untimed: false
-            }
-        );
-        // Across one boundary, no whole hour.
-        assert_eq!(
-            w(Some("2026-03-01T10:15:00Z"), Some("2026-03-01T11:45:00Z")),
-            Split {
-                hours: None,
-                edges: vec![(at("2026-03-01T10:15:00Z"), at("2026-03-01T11:45:00Z"))],
-                untimed: false
-            }
-        );
-        // No window: all hours, and predictions without a timestamp.
-        assert_eq!(
-            split(None),
-            Split {
-                hours: Some(TimeRange::default()),
-                edges: vec![],
-                untimed: true
-            }
-        );
-    }
 
     /// Exact `percentile_cont` of sorted values.
     fn exact(sorted: &[f64], p: f64) -> f64 {

@@ -1,0 +1,175 @@
+//! Feedback and outcomes from `mlgate_feedback_hours`: per model and
+//! 1 %-wide probability bin, the feedback given and, by the kind of each
+//! prediction's latest feedback, how many predictions, their probabilities'
+//! sum and sum of squares. A decision threshold on a bin edge splits the
+//! bins exactly, so confusion counts, calibration and the Brier score follow
+//! exactly (see `store::analytics::performance`).
+
+use std::collections::HashMap;
+
+use super::super::sql::Sql;
+use super::super::{get_count, get_float, get_text};
+use super::{parts, split, Scope};
+use crate::db::ScopedTxn;
+use crate::error::ApiResult;
+
+/// Probability bins of the rollup: bin `b` holds `[b/100, (b+1)/100)`, bin
+/// 100 holds probability 1.
+pub const PROBABILITY_BINS: u32 = 101;
+
+/// Predictions whose latest feedback is of one kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KindSums {
+    pub n: u64,
+    /// Sum of their probabilities.
+    pub sum: f64,
+    /// Sum of their squared probabilities.
+    pub squares: f64,
+}
+
+/// One probability bin of one model.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BinOutcomes {
+    /// Predictions with feedback.
+    pub reviewed: u64,
+    /// Feedback rows.
+    pub feedback: u64,
+    /// Feedback rows with a rating, and the ratings' sum.
+    pub rated: u64,
+    pub rating_sum: f64,
+    /// Latest feedback says: a violation.
+    pub positive: KindSums,
+    /// …no violation.
+    pub negative: KindSums,
+    /// …as the model decided.
+    pub as_decided: KindSums,
+    /// …the opposite of what it decided.
+    pub opposite: KindSums,
+}
+
+/// Per model: its bins with feedback, `(bin, sums)`.
+pub type OutcomeSums = HashMap<String, Vec<(u32, BinOutcomes)>>;
+
+const KINDS: [(&str, u8); 4] = [
+    ("positive", 1),
+    ("negative", 0),
+    ("as_decided", 2),
+    ("opposite", 3),
+];
+
+/// The bin edge a decision threshold lies on (threshold = bin / 100), if
+/// it lies on one; thresholds between edges are answered by scanning.
+pub fn threshold_bin(threshold: f64) -> Option<u32> {
+    let bin = (threshold * 100.0).round();
+    (0.0..=100.0)
+        .contains(&bin)
+        .then_some(bin)
+        .filter(|b| b / 100.0 == threshold)
+        .map(|b| b as u32)
+}
+
+/// One statement: the bins of every model in `scope`.
+pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<OutcomeSums> {
+    let split = split(scope.window);
+    let mut sql = Sql::new(txn.backend());
+    sql.push(
+        "SELECT model_id, bin, CAST(SUM(reviewed) AS BIGINT) AS reviewed, \
+         CAST(SUM(feedback) AS BIGINT) AS feedback, CAST(SUM(rated) AS BIGINT) AS rated, \
+         CAST(SUM(rating_sum) AS DOUBLE PRECISION) AS rating_sum",
+    );
+    for (kind, _) in KINDS {
+        sql.push(&format!(
+            ", CAST(SUM({kind}_n) AS BIGINT) AS {kind}_n, \
+             CAST(SUM({kind}_sum) AS DOUBLE PRECISION) AS {kind}_sum, \
+             CAST(SUM({kind}_squares) AS DOUBLE PRECISION) AS {kind}_squares"
+        ));
+    }
+    sql.push(" FROM (");
+    let any = parts(
+        &mut sql,
+        txn,
+        scope,
+        &split,
+        |sql| {
+            sql.push("SELECT model_id, bin, reviewed, feedback, rated, rating_sum");
+            for (kind, _) in KINDS {
+                sql.push(&format!(", {kind}_n, {kind}_sum, {kind}_squares"));
+            }
+            sql.push(" FROM mlgate_feedback_hours WHERE ");
+        },
+        |sql| {
+            // As the triggers aggregate: each prediction's feedback summed,
+            // and the kind of its latest (by `created_at`, then id).
+            sql.push(
+                "SELECT p.model_id, mlgate_probability_bin(p.violation_probability), COUNT(*), \
+                 SUM(r.feedback), SUM(r.rated), COALESCE(SUM(r.rating_sum), 0)",
+            );
+            for (_, code) in KINDS {
+                sql.push(&format!(
+                    ", COUNT(*) FILTER (WHERE r.kind = {code}), \
+                     COALESCE(SUM(p.violation_probability) FILTER (WHERE r.kind = {code}), 0), \
+                     COALESCE(SUM(p.violation_probability * p.violation_probability) \
+                     FILTER (WHERE r.kind = {code}), 0)"
+                ));
+            }
+            sql.push(
+                " FROM ml_predictions p CROSS JOIN LATERAL (SELECT COUNT(*) AS feedback, \
+                 COUNT(fe.accuracy_rating) AS rated, SUM(fe.accuracy_rating) AS rating_sum, \
+                 (array_agg(mlgate_outcome_kind(fe.feedback_type, fe.correct_label) \
+                 ORDER BY fe.created_at DESC NULLS LAST, fe.feedback_id DESC))[1] AS kind \
+                 FROM ml_feedback fe WHERE fe.tenant_id = p.tenant_id \
+                 AND fe.prediction_id = p.prediction_id) r WHERE r.feedback > 0 AND ",
+            );
+        },
+        "p.",
+        "1, 2",
+    );
+    if !any {
+        return Ok(HashMap::new());
+    }
+    sql.push(") parts GROUP BY model_id, bin");
+    let mut out = OutcomeSums::new();
+    for row in sql.fetch(txn).await? {
+        let kind = |name: &str| -> ApiResult<KindSums> {
+            Ok(KindSums {
+                n: get_count(&row, &format!("{name}_n"))?,
+                sum: get_float(&row, &format!("{name}_sum"))?.unwrap_or(0.0),
+                squares: get_float(&row, &format!("{name}_squares"))?.unwrap_or(0.0),
+            })
+        };
+        let bin = get_count(&row, "bin")?.min(u64::from(PROBABILITY_BINS) - 1) as u32;
+        let sums = BinOutcomes {
+            reviewed: get_count(&row, "reviewed")?,
+            feedback: get_count(&row, "feedback")?,
+            rated: get_count(&row, "rated")?,
+            rating_sum: get_float(&row, "rating_sum")?.unwrap_or(0.0),
+            positive: kind("positive")?,
+            negative: kind("negative")?,
+            as_decided: kind("as_decided")?,
+            opposite: kind("opposite")?,
+        };
+        out.entry(get_text(&row, "model_id")?.unwrap_or_default())
+            .or_default()
+            .push((bin, sums));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_on_bin_edges_are_exact_others_scan() {
+        assert_eq!(threshold_bin(0.5), Some(50));
+        assert_eq!(threshold_bin(0.35), Some(35));
+        assert_eq!(threshold_bin(0.0), Some(0));
+        assert_eq!(threshold_bin(1.0), Some(100));
+        assert_eq!(threshold_bin(0.07), Some(7));
+        assert_eq!(threshold_bin(0.355), None);
+        assert_eq!(threshold_bin(0.5000001), None);
+        for k in 0..=100u32 {
+            assert_eq!(threshold_bin(f64::from(k) / 100.0), Some(k));
+        }
+    }
+}

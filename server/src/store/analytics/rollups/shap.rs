@@ -1,0 +1,97 @@
+//! SHAP importance from `mlgate_shap_hours` (per feature: predictions,
+//! sum and sum of absolute values, exact) and the explained-prediction
+//! counts of `mlgate_prediction_hours`; the partial hours from the rows
+//! through the same `mlgate_shap_entries` the triggers use.
+
+use super::super::shap::{rank, FeatureImportance, ShapImportance};
+use super::super::sql::Sql;
+use super::super::{get_count, get_float, get_text, measure};
+use super::{parts, split, Scope};
+use crate::db::ScopedTxn;
+use crate::domain::explanation::MAX_FEATURES;
+use crate::error::ApiResult;
+use crate::store::filter::invalid;
+
+/// Two statements: the predictions with SHAP values, and the per-feature
+/// sums.
+pub async fn importance(
+    txn: &ScopedTxn,
+    scope: &Scope<'_>,
+    top: usize,
+) -> ApiResult<ShapImportance> {
+    let split = split(scope.window);
+
+    let mut count = Sql::new(txn.backend());
+    count.push("SELECT CAST(SUM(n) AS BIGINT) AS n FROM (");
+    let any = parts(
+        &mut count,
+        txn,
+        scope,
+        &split,
+        |sql: &mut Sql| {
+            sql.push("SELECT explained AS n FROM mlgate_prediction_hours WHERE ");
+        },
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT COUNT(*) FILTER (WHERE mlgate_explained(p.shap_values)) FROM ml_predictions p WHERE ",
+            );
+        },
+        "p.",
+        "p.tenant_id",
+    );
+    if !any {
+        return Ok(rank(0, Vec::new(), top));
+    }
+    count.push(") parts");
+    let predictions = match count.fetch(txn).await?.first() {
+        Some(row) => get_count(row, "n")?,
+        None => 0,
+    };
+
+    let mut sql = Sql::new(txn.backend());
+    sql.push(
+        "SELECT feature, CAST(SUM(n) AS BIGINT) AS n, \
+         CAST(SUM(abs_sum) / SUM(n) AS DOUBLE PRECISION) AS mean_abs, \
+         CAST(SUM(value_sum) / SUM(n) AS DOUBLE PRECISION) AS mean_value FROM (",
+    );
+    parts(
+        &mut sql,
+        txn,
+        scope,
+        &split,
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT feature, predictions AS n, value_sum, abs_sum FROM mlgate_shap_hours WHERE ",
+            );
+        },
+        |sql: &mut Sql| {
+            sql.push(
+                "SELECT e.feature, COUNT(*), SUM(e.value), SUM(ABS(e.value)) \
+             FROM ml_predictions p CROSS JOIN LATERAL mlgate_shap_entries(p.shap_values) e WHERE ",
+            );
+        },
+        "p.",
+        "e.feature",
+    );
+    sql.push(&format!(
+        ") parts GROUP BY feature LIMIT {}",
+        MAX_FEATURES + 1
+    ));
+    let rows = sql.fetch(txn).await?;
+    if rows.len() > MAX_FEATURES {
+        return Err(invalid(
+            "window",
+            format!("more than {MAX_FEATURES} distinct SHAP features; narrow the window"),
+        ));
+    }
+    let mut features = Vec::with_capacity(rows.len());
+    for row in &rows {
+        features.push(FeatureImportance {
+            feature: get_text(row, "feature")?.unwrap_or_default(),
+            mean_abs_value: measure(get_float(row, "mean_abs")?.unwrap_or(0.0)),
+            mean_value: measure(get_float(row, "mean_value")?.unwrap_or(0.0)),
+            predictions: get_count(row, "n")?,
+        });
+    }
+    Ok(rank(predictions, features, top))
+}
