@@ -73,7 +73,7 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
     let split = split(scope.window);
     let mut sql = Sql::new(txn.backend());
     sql.push(
-        "SELECT model_id, bin, CAST(SUM(reviewed) AS BIGINT) AS reviewed, \
+        "SELECT model_id, CAST(bin AS BIGINT) AS bin, CAST(SUM(reviewed) AS BIGINT) AS reviewed, \
          CAST(SUM(feedback) AS BIGINT) AS feedback, CAST(SUM(rated) AS BIGINT) AS rated, \
          CAST(SUM(rating_sum) AS DOUBLE PRECISION) AS rating_sum",
     );

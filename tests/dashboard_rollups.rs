@@ -1,0 +1,372 @@
+//! Dashboard analytics that PostgreSQL answers from the rollups of
+//! migration 000013 (SHAP sums, prediction hours per risk level and
+//! remediation status, feedback and outcome bins): each answer equals the
+//! same query answered from the rows (a second gateway with
+//! `--analytics-rollups off`) and, for SHAP importance, values computed here
+//! from the stored rows — after inserts, feedback changes, out-of-band
+//! updates and deletes — and the rollups equal a fresh aggregation and a
+//! rebuild. SQLite, which scans, must give the values computed here too.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
+use serde_json::{json, Value};
+use server::auth::Role;
+
+use common::fixtures::{self, insert_all, scoped_for};
+use common::{TestDb, TestServer};
+
+const A: &str = "acme";
+const B: &str = "globex";
+
+fn start() -> DateTime<Utc> {
+    "2026-03-01T00:00:00Z".parse().unwrap()
+}
+
+fn at(minutes: i64) -> String {
+    (start() + Duration::minutes(minutes)).to_rfc3339()
+}
+
+/// SHAP values in every stored shape: nested under `values` with a base
+/// value, bare with non-numbers and base keys, none at all.
+fn shap(i: usize) -> Option<Value> {
+    let x = |k: usize| ((i * 7 + k * 13) % 200) as f64 / 1000.0 - 0.1;
+    match i % 7 {
+        0 => None,
+        1 => Some(json!({"values": {"f1": x(1), "f2": x(2)}, "base_value": 0.2})),
+        2 => Some(json!({"f1": x(3), "f3": "text", "expected_value": 1.5})),
+        3 => Some(json!({"note": "no numbers"})),
+        _ => Some(json!({"f1": x(4), "f2": x(5), format!("g{}", i % 5): x(6)})),
+    }
+}
+
+fn prediction(tenant: &str, i: usize) -> entity::prediction::ActiveModel {
+    // Keys change every few rows, so that an hour holds several rows of a
+    // group and a later insert adds to the group an earlier one created.
+    let model = if (i / 5) % 3 == 0 { "m2" } else { "m1" };
+    let mut p = fixtures::prediction(tenant, &format!("p-{i}"), model);
+    // Probabilities on and between bin edges, 0 and 1 among them.
+    let probability = match i {
+        _ if i % 50 == 0 => Decimal::new(3500, 4),
+        _ if i % 97 == 0 => Decimal::ONE,
+        _ if i % 89 == 0 => Decimal::ZERO,
+        _ => Decimal::new(((i * 37) % 10_001) as i64, 4),
+    };
+    p.violation_probability = Set(probability);
+    p.confidence_score = Set(Decimal::new(((i * 53) % 10_001) as i64, 4));
+    p.inference_time_ms = Set(Decimal::new((500 + (i * 7919) % 40_000) as i64, 2));
+    p.model_version = Set(["1.0.0", "2.0.0"][(i / 13) % 4 / 3].into());
+    p.risk_level = Set(["critical", "high", "medium", "low", "low"][(i / 7) % 5].into());
+    p.remediation_status =
+        Set([None, Some("pending"), Some("completed")][(i / 11) % 3].map(Into::into));
+    p.shap_values = Set(shap(i));
+    // One every 5 minutes over 50 hours; a few without a timestamp.
+    p.prediction_timestamp =
+        Set((i % 61 != 0)
+            .then(|| start() + Duration::seconds(i as i64 * 300 + (i as i64 % 7) * 11)));
+    p
+}
+
+/// Feedback on a quarter of the predictions, a second (later, or at the
+/// same instant: the id breaks the tie) on an eighth, in every kind.
+fn feedback(tenant: &str, i: usize) -> Vec<entity::feedback::ActiveModel> {
+    let kinds = [
+        ("correct", None),
+        ("incorrect", None),
+        ("false_positive", None),
+        ("false_negative", None),
+        ("correct", Some(false)),
+        ("incorrect", Some(true)),
+    ];
+    let mut out = Vec::new();
+    for n in 0..(1 + usize::from(i % 8 == 0)) {
+        let (kind, label) = kinds[(i / 4 + n * 5) % kinds.len()];
+        let mut f = fixtures::feedback(tenant, &format!("f-{i}-{n}"), &format!("p-{i}"));
+        f.feedback_type = Set(kind.into());
+        f.correct_label = Set(label);
+        f.accuracy_rating = Set((i % 5 != 0).then(|| Decimal::new(((i + n) % 11 * 50) as i64, 2)));
+        let later = if i % 16 == 0 { 0 } else { n as i64 * 90 };
+        f.created_at = Set(Some(start() + Duration::days(3) + Duration::minutes(later)));
+        out.push(f);
+    }
+    out
+}
+
+async fn seed(test_db: &TestDb) {
+    let db = test_db.connect().await;
+    for (tenant, n) in [(A, 600), (B, 200)] {
+        let scoped = scoped_for(test_db, &db, tenant).await;
+        insert_all(
+            &scoped,
+            vec![fixtures::model(tenant, "m1"), fixtures::model(tenant, "m2")],
+        )
+        .await
+        .unwrap();
+        // Evens first, then odds: the second pass adds to existing groups.
+        let rows: Vec<usize> = (0..n).step_by(2).chain((1..n).step_by(2)).collect();
+        for chunk in rows.chunks(100) {
+            insert_all(
+                &scoped,
+                chunk.iter().map(|&i| prediction(tenant, i)).collect(),
+            )
+            .await
+            .unwrap();
+        }
+        let given: Vec<_> = (0..n)
+            .filter(|i| i % 4 == 0)
+            .flat_map(|i| feedback(tenant, i))
+            .collect();
+        insert_all(&scoped, given).await.unwrap();
+    }
+}
+
+const SHAP_WINDOWED: &str = r#"{
+  shapImportance(modelId: "m1", window: {from: "FROM", to: "TO"}, top: 50) {
+    predictionCount featureCount features { feature meanAbsValue meanValue predictionCount }
+  }
+}"#;
+
+/// Every query compared, with what it exercises.
+fn queries() -> Vec<(&'static str, String)> {
+    let windowed = SHAP_WINDOWED
+        .replace("FROM", &at(17))
+        .replace("TO", &at(40 * 60 + 23));
+    vec![
+        ("SHAP importance, mid-hour window", windowed),
+        (
+            "SHAP importance, no window (untimed rows too)",
+            r#"{ shapImportance(modelId: "m2", top: 50) {
+                 predictionCount featureCount features { feature meanAbsValue meanValue predictionCount } } }"#
+                .into(),
+        ),
+        (
+            "statistics by risk level and remediation status per Kolkata day",
+            format!(
+                r#"{{ predictionStats(groupBy: [RISK_LEVEL, REMEDIATION_STATUS],
+                     bucket: {{unit: DAY, timezone: "Asia/Kolkata"}}, from: "{}", to: "{}") {{
+                   groups {{ key {{ bucketStart riskLevel remediationStatus }}
+                     measures {{ count violationProbability {{ avg min max }} confidenceScore {{ avg min max }}
+                       inferenceTimeMs {{ avg min max }} riskDistribution {{ critical high medium low }} }} }} }} }}"#,
+                at(17),
+                at(49 * 60)
+            ),
+        ),
+        (
+            "statistics of one model's high risks pending, per version per hour",
+            format!(
+                r#"{{ predictionStats(filter: {{modelIds: ["m1"], riskLevels: [HIGH, CRITICAL],
+                       remediationStatuses: [PENDING]}}, groupBy: [MODEL_VERSION],
+                     bucket: {{unit: HOUR}}, from: "{}", to: "{}") {{
+                   groups {{ key {{ bucketStart modelVersion }} measures {{ count violationProbability {{ avg max }} }} }} }} }}"#,
+                at(0),
+                at(50 * 60)
+            ),
+        ),
+        (
+            "statistics per model, no window",
+            r#"{ predictionStats(groupBy: [MODEL]) {
+                 groups { key { modelId } measures { count riskDistribution { critical low } } } } }"#
+                .into(),
+        ),
+        (
+            "performance at 0.35 over a mid-hour window",
+            format!(
+                r#"{{ modelPerformance(window: {{from: "{}", to: "{}"}}, decisionThreshold: 0.35) {{
+                   model {{ modelId }} predictionCount
+                   feedback {{ count predictionsWithFeedback coverage meanAccuracyRating }}
+                   observed {{ labelled truePositives falsePositives trueNegatives falseNegatives
+                     accuracy precision recall f1Score }}
+                   calibration {{ outcomes brierScore bins {{ lower count meanPredicted observedRate }} }} }} }}"#,
+                at(17),
+                at(45 * 60 + 5)
+            ),
+        ),
+        (
+            "performance at 1, all time",
+            r#"{ modelPerformance(decisionThreshold: 1) { model { modelId }
+                 feedback { count predictionsWithFeedback meanAccuracyRating }
+                 observed { truePositives falsePositives trueNegatives falseNegatives }
+                 calibration { brierScore bins { count observedRate } } } }"#
+                .into(),
+        ),
+        (
+            "performance at a threshold between bin edges (scanned)",
+            r#"{ modelPerformance(decisionThreshold: 0.355) { model { modelId }
+                 observed { truePositives falsePositives trueNegatives falseNegatives } } }"#
+                .into(),
+        ),
+    ]
+}
+
+/// SHAP importance of `model` in `[from, to)`, computed from the stored rows.
+async fn expected_shap(test_db: &TestDb, model: &str, from: i64, to: i64) -> Value {
+    let db = test_db.raw().await;
+    let rows = entity::prediction::Entity::find()
+        .filter(entity::prediction::Column::TenantId.eq(A))
+        .filter(entity::prediction::Column::ModelId.eq(model))
+        .filter(
+            entity::prediction::Column::PredictionTimestamp.gte(start() + Duration::minutes(from)),
+        )
+        .filter(entity::prediction::Column::PredictionTimestamp.lt(start() + Duration::minutes(to)))
+        .all(&db)
+        .await
+        .unwrap();
+    let mut sums: BTreeMap<String, (u64, f64, f64)> = BTreeMap::new();
+    let mut explained = 0;
+    for row in rows {
+        let Some(Value::Object(object)) = row.shap_values else {
+            continue;
+        };
+        let map = match object.get("values") {
+            Some(Value::Object(values)) => values.clone(),
+            _ => object,
+        };
+        let mut any = false;
+        for (feature, value) in map {
+            if ["base_value", "_base_value", "expected_value"].contains(&feature.as_str()) {
+                continue;
+            }
+            let Some(v) = value.as_f64() else { continue };
+            any = true;
+            let s = sums.entry(feature).or_default();
+            s.0 += 1;
+            s.1 += v.abs();
+            s.2 += v;
+        }
+        explained += u64::from(any);
+    }
+    let round9 = |v: f64| (v * 1e9).round() / 1e9;
+    let mut features: Vec<Value> = sums
+        .iter()
+        .map(|(feature, (n, abs, sum))| {
+            json!({
+                "feature": feature,
+                "meanAbsValue": round9(abs / *n as f64),
+                "meanValue": round9(sum / *n as f64),
+                "predictionCount": n,
+            })
+        })
+        .collect();
+    features.sort_by(|a, b| {
+        b["meanAbsValue"]
+            .as_f64()
+            .unwrap()
+            .total_cmp(&a["meanAbsValue"].as_f64().unwrap())
+            .then_with(|| a["feature"].as_str().cmp(&b["feature"].as_str()))
+    });
+    json!({"shapImportance": {
+        "predictionCount": explained,
+        "featureCount": sums.len(),
+        "features": features,
+    }})
+}
+
+/// Every query on both gateways, equal; the windowed SHAP importance equal
+/// to the rows'. Returns the answers.
+async fn check(
+    test_db: &TestDb,
+    on: &TestServer,
+    off: &TestServer,
+    key: &str,
+    when: &str,
+) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for (name, query) in queries() {
+        let rollups = on.data(key, &query, json!({})).await;
+        let rows = off.data(key, &query, json!({})).await;
+        assert_eq!(rollups, rows, "{when}: {name}: rollups vs rows");
+        answers.push(rollups);
+    }
+    let expected = expected_shap(test_db, "m1", 17, 40 * 60 + 23).await;
+    assert_eq!(
+        answers[0], expected,
+        "{when}: SHAP importance vs the stored rows"
+    );
+    assert!(
+        answers[0]["shapImportance"]["featureCount"]
+            .as_u64()
+            .unwrap()
+            >= 5,
+        "{when}"
+    );
+    answers
+}
+
+/// Changes behind the gateway's back, as another writer would make them.
+async fn change_out_of_band(test_db: &TestDb) {
+    let raw = test_db.raw().await;
+    let earlier = match test_db.backend {
+        DbBackend::Postgres => "prediction_timestamp - interval '90 minutes'",
+        _ => "strftime('%Y-%m-%dT%H:%M:%S+00:00', prediction_timestamp, '-90 minutes')",
+    };
+    let later = match test_db.backend {
+        DbBackend::Postgres => "created_at + interval '1 day'",
+        _ => "strftime('%Y-%m-%dT%H:%M:%S+00:00', created_at, '+1 day')",
+    };
+    let new_shap = match test_db.backend {
+        DbBackend::Postgres => r#"'{"values": {"f1": 0.75, "h9": -0.5}}'::jsonb"#,
+        _ => r#"'{"values": {"f1": 0.75, "h9": -0.5}}'"#,
+    };
+    for statement in [
+        // Remediation moves predictions between groups.
+        "UPDATE ml_predictions SET remediation_status = 'failed' WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-1%'".to_owned(),
+        // Probabilities change bins; predictions move an hour and a half earlier.
+        format!("UPDATE ml_predictions SET violation_probability = 1 - violation_probability, risk_level = 'critical', \
+                 prediction_timestamp = {earlier} WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-2%'"),
+        format!("UPDATE ml_predictions SET shap_values = {new_shap} WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-3%'"),
+        "DELETE FROM ml_predictions WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-4%'".to_owned(),
+        // Feedback: relabelled and made latest, removed, added.
+        format!("UPDATE ml_feedback SET correct_label = TRUE, created_at = {later} \
+                 WHERE tenant_id = 'acme' AND feedback_id LIKE 'f-%0-0'"),
+        "DELETE FROM ml_feedback WHERE tenant_id = 'acme' AND feedback_id LIKE 'f-%6-1'".to_owned(),
+        // Moved to a prediction that had none, hours away.
+        "UPDATE ml_feedback SET prediction_id = 'p-77' WHERE tenant_id = 'acme' AND prediction_id = 'p-8'".to_owned(),
+        "INSERT INTO ml_feedback (id, feedback_id, prediction_id, tenant_id, feedback_type, user_id, accuracy_rating, created_at) \
+         SELECT id, 'x-' || prediction_id, prediction_id, tenant_id, 'incorrect', 'u', 2.5, prediction_timestamp \
+           FROM ml_predictions WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-5%'".to_owned(),
+    ] {
+        let done = raw.execute_unprepared(&statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+        assert!(done.rows_affected() > 0, "{statement}");
+    }
+}
+
+backend_tests! {
+    async fn dashboard_analytics_from_rollups_equal_the_rows(test_db: TestDb) {
+        seed(&test_db).await;
+        let key = test_db.key(A, Role::Viewer).await;
+        let on = TestServer::start(test_db.config()).await;
+        let mut config = test_db.config();
+        config.serve.db.analytics_rollups = server::config::Switch::Off;
+        let off = TestServer::start(config).await;
+
+        check(&test_db, &on, &off, &key, "after inserts").await;
+        change_out_of_band(&test_db).await;
+        let changed = check(&test_db, &on, &off, &key, "after out-of-band changes").await;
+
+        if test_db.backend == DbBackend::Postgres {
+            // The rollups equal a fresh aggregation of each tenant's rows…
+            let db = test_db.connect().await;
+            for tenant in [A, B] {
+                for d in server::ops::rollups::differences(&db, tenant).await.unwrap() {
+                    assert_eq!(d.differing, 0, "{tenant}: {d:?}");
+                }
+            }
+            // …and a rebuild from scratch changes no answer.
+            let hours = server::ops::rollups::rebuild(&db, A, |_| {}).await.unwrap();
+            assert!(hours > 50, "{hours} hours rebuilt");
+            let rebuilt = check(&test_db, &on, &off, &key, "after a rebuild").await;
+            assert_eq!(rebuilt, changed);
+            // Tenant B's rollups are its own: none of A's rows in them.
+            let raw = test_db.raw().await;
+            assert!(common::count(&raw, "SELECT count(*) FROM mlgate_shap_hours WHERE tenant_id = 'globex'").await > 0);
+        }
+        on.stop().await;
+        off.stop().await;
+    }
+}
