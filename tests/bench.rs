@@ -19,7 +19,15 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         .join("bench/postgraphile/node_modules")
         .is_dir()
         || std::env::var("CI").is_ok_and(|v| v == "true");
-    let mut scenarios = vec!["reads", "scale", "ingest", "fanout", "noisy", "idle"];
+    let mut scenarios = vec![
+        "reads",
+        "scale",
+        "dashboard",
+        "ingest",
+        "fanout",
+        "noisy",
+        "idle",
+    ];
     if postgraphile {
         scenarios.push("postgraphile");
     } else {
@@ -56,6 +64,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         "## Data",
         "## Read mix",
         "## Model performance at 2× the data",
+        "## Dashboard analytics at two tenant sizes",
         "## Ingestion",
         "## Alert fan-out",
         "## Noisy neighbour",

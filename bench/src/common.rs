@@ -108,6 +108,11 @@ pub(crate) struct InProcess {
 }
 
 pub(crate) async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
+    in_process_with(args, true).await
+}
+
+/// The gateway in process, answering analytics from the rollups or not.
+pub(crate) async fn in_process_with(args: &Args, rollups: bool) -> anyhow::Result<InProcess> {
     let mut config = Config::for_database(&args.database_url);
     config.database.db_max_connections = args.pool_size;
     config.serve.bind = "127.0.0.1:0".parse()?;
@@ -119,6 +124,9 @@ pub(crate) async fn in_process(args: &Args) -> anyhow::Result<InProcess> {
     config.serve.admission.tenant_rate = 0;
     config.serve.db.tenant_db_share = args.tenant_db_share;
     config.serve.db.tenant_analytics_share = args.tenant_analytics_share;
+    if !rollups {
+        config.serve.db.analytics_rollups = server::config::Switch::Off;
+    }
     let app = server::Application::build(config).await?;
     let url = format!("http://{}/graphql", app.local_addr());
     let db = app.database();

@@ -11,6 +11,7 @@
 
 mod args;
 mod common;
+mod dashboard;
 mod fanout;
 mod idle;
 mod ingest;
@@ -24,6 +25,7 @@ mod seed;
 mod stats;
 
 pub use args::Args;
+use dashboard::dashboard;
 use fanout::fan_out;
 use idle::idle;
 use ingest::ingest;
@@ -56,6 +58,9 @@ pub async fn run(args: &Args, mut emit: impl FnMut(String)) -> anyhow::Result<()
     }
     if wants("scale") {
         emit(scale(args).await?);
+    }
+    if wants("dashboard") {
+        emit(dashboard(args, &tenants).await?);
     }
     if wants("ingest") {
         emit(ingest(args, &tenants).await?);

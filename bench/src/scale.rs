@@ -17,39 +17,8 @@ use crate::reads::{Query, Windows};
 /// times larger (queries read one tenant's rows).
 pub(crate) async fn scale(args: &Args) -> anyhow::Result<String> {
     let mut out = String::new();
-    let tenant = server::ops::demo::tenant_names(args.tenants + 1)
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no tenant name"))?;
-    let predictions = args.predictions * args.scale_factor;
-    let db = server::db::Database::connect(&args.database_url, args.pool_size).await?;
-    let started = Instant::now();
-    // Seeds only tenants without models: the others are left as they are.
-    server::ops::demo::seed(
-        &db,
-        &DemoArgs {
-            tenants: args.tenants + 1,
-            models: args.models,
-            predictions,
-            seed: 43,
-            days: args.days,
-            new_keys: true,
-        },
-        None,
-        &server::ops::demo::ProgressBar::hidden(),
-    )
-    .await?;
-    let loaded = started.elapsed();
+    let (tenant, stored, loaded) = large_tenant(args).await?;
     let raw = pool(&args.database_url, 1).await?;
-    raw.execute_unprepared("VACUUM ANALYZE").await?;
-    let stored = count(
-        &raw,
-        &format!("SELECT count(*) FROM ml_predictions WHERE tenant_id = '{tenant}'"),
-    )
-    .await?;
-    anyhow::ensure!(
-        stored as u32 == predictions,
-        "{stored} predictions stored for {tenant}, {predictions} generated"
-    );
 
     let server = in_process(args).await?;
     let key = server::ops::keys::create_for_tenant(&server.db, &tenant, Role::Viewer, "bench")
@@ -95,4 +64,44 @@ pub(crate) async fn scale(args: &Args) -> anyhow::Result<String> {
     let _ = server.stop.send(());
     let _ = server.handle.await;
     Ok(out)
+}
+
+/// The tenant holding `scale_factor` times the predictions of the others,
+/// loaded when it is not yet: (name, predictions, time the load took).
+pub(crate) async fn large_tenant(args: &Args) -> anyhow::Result<(String, i64, Duration)> {
+    let tenant = server::ops::demo::tenant_names(args.tenants + 1)
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no tenant name"))?;
+    let predictions = args.predictions * args.scale_factor;
+    let db = server::db::Database::connect(&args.database_url, args.pool_size).await?;
+    let started = Instant::now();
+    // Seeds only tenants without models: the others are left as they are.
+    server::ops::demo::seed(
+        &db,
+        &DemoArgs {
+            tenants: args.tenants + 1,
+            models: args.models,
+            predictions,
+            seed: 43,
+            days: args.days,
+            new_keys: true,
+        },
+        None,
+        &server::ops::demo::ProgressBar::hidden(),
+    )
+    .await?;
+    let loaded = started.elapsed();
+    let raw = pool(&args.database_url, 1).await?;
+    raw.execute_unprepared("VACUUM ANALYZE").await?;
+    let stored = count(
+        &raw,
+        &format!("SELECT count(*) FROM ml_predictions WHERE tenant_id = '{tenant}'"),
+    )
+    .await?;
+    anyhow::ensure!(
+        stored as u32 == predictions,
+        "{stored} predictions stored for {tenant}, {predictions} generated"
+    );
+
+    Ok((tenant, stored, loaded))
 }
