@@ -589,7 +589,10 @@ backend_tests! {
         let (fewer, body) = server.statements_for(&key, counts, json!({})).await;
         let reviewed = "{ modelPerformance { model { modelId } predictionCount avgConfidence inferenceTimeMs { avg } feedback { count } observed { precision } } }";
         let (more, _) = server.statements_for(&key, reviewed, json!({})).await;
-        assert_eq!(fewer + 2, more, "feedback and outcomes skipped: {body}");
+        // PostgreSQL reads feedback and outcomes from the rollups in one
+        // statement; SQLite scans them in two.
+        let reading_them = if test_db.backend == sea_orm::DbBackend::Postgres { 1 } else { 2 };
+        assert_eq!(fewer + reading_them, more, "feedback and outcomes skipped: {body}");
         let m1 = model(&body["data"], "m-1");
         assert_eq!(m1["predictionCount"], json!(6));
         assert_eq!(m1["inferenceTimeMs"], json!({"avg": 41.666666667}));

@@ -196,6 +196,29 @@ fn queries() -> Vec<(&'static str, String)> {
                 .into(),
         ),
         (
+            "windows with no whole hour: inside one, and across a boundary",
+            format!(
+                r#"{{ shapImportance(modelId: "m1", window: {{from: "{a}", to: "{b}"}}, top: 50) {{
+                     predictionCount featureCount features {{ feature meanAbsValue predictionCount }} }}
+                   predictionStats(groupBy: [RISK_LEVEL], from: "{a}", to: "{b}") {{
+                     groups {{ key {{ riskLevel }} measures {{ count violationProbability {{ avg min max }} }} }} }}
+                   modelPerformance(window: {{from: "{a}", to: "{c}"}}) {{ model {{ modelId }} predictionCount
+                     inferenceTimeMs {{ avg max }} feedback {{ count meanAccuracyRating }}
+                     observed {{ truePositives falseNegatives }} calibration {{ brierScore }} }} }}"#,
+                a = at(10 * 60 + 15),
+                b = at(10 * 60 + 45),
+                c = at(11 * 60 + 45),
+            ),
+        ),
+        (
+            "an empty window",
+            format!(
+                r#"{{ predictionStats(from: "{a}", to: "{a}") {{ groups {{ measures {{ count }} }} }}
+                   shapImportance(modelId: "m1", window: {{from: "{a}", to: "{a}"}}) {{ predictionCount }} }}"#,
+                a = at(600)
+            ),
+        ),
+        (
             "performance at a threshold between bin edges (scanned)",
             r#"{ modelPerformance(decisionThreshold: 0.355) { model { modelId }
                  observed { truePositives falsePositives trueNegatives falseNegatives } } }"#
@@ -283,6 +306,19 @@ async fn check(
         assert_eq!(rollups, rows, "{when}: {name}: rollups vs rows");
         answers.push(rollups);
     }
+    // A reversed window is refused alike.
+    let reversed = format!(
+        r#"{{ shapImportance(modelId: "m1", window: {{from: "{}", to: "{}"}}) {{ predictionCount }} }}"#,
+        at(60),
+        at(0)
+    );
+    for server in [on, off] {
+        let (_, body) = server.graphql(key, &reversed).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{when}: {body}"
+        );
+    }
     let expected = expected_shap(test_db, "m1", 17, 40 * 60 + 23).await;
     assert_eq!(
         answers[0], expected,
@@ -368,5 +404,70 @@ backend_tests! {
         }
         on.stop().await;
         off.stop().await;
+    }
+}
+
+/// The race migration 000010 left open: a rebuild of an hour (here, from a
+/// prediction moved into it) beside an uncommitted insert into the same,
+/// empty hour. Neither sees the other's rows, so the rebuild used to count
+/// the insert twice or fail on the rollup's key; now it waits for the
+/// insert's transaction and then sees its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_waits_for_an_insert_into_the_same_hour() {
+    use sea_orm::TransactionTrait;
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    let db = test_db.connect().await;
+    let scoped = scoped_for(&test_db, &db, A).await;
+    insert_all(
+        &scoped,
+        vec![fixtures::model(A, "m1"), fixtures::model(A, "m2")],
+    )
+    .await
+    .unwrap();
+    // p-1 is a prediction of m2, version 1.0.0, critical, without a
+    // remediation status: the row inserted beside it falls in the same group.
+    insert_all(&scoped, vec![prediction(A, 1)]).await.unwrap();
+    let hour = start() + Duration::hours(5);
+    let (first, second) = (test_db.raw().await, test_db.raw().await);
+
+    let inserting = first.begin().await.unwrap();
+    inserting
+        .execute_unprepared(&format!(
+            "INSERT INTO ml_predictions (prediction_id, resource_id, tenant_id, model_id, violation_probability, \
+             confidence_score, risk_level, inference_time_ms, model_version, prediction_timestamp) \
+             VALUES ('new', 'r', 'acme', 'm2', 0.5, 0.5, 'critical', 10, '1.0.0', '{}')",
+            (hour + Duration::minutes(20)).to_rfc3339()
+        ))
+        .await
+        .unwrap();
+    let moved = (hour + Duration::minutes(40)).to_rfc3339();
+    let moving = tokio::spawn(async move {
+        second
+            .execute_unprepared(&format!(
+                "UPDATE ml_predictions SET prediction_timestamp = '{moved}' WHERE prediction_id = 'p-1'"
+            ))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        !moving.is_finished(),
+        "the rebuild waits for the hour's lock"
+    );
+    inserting.commit().await.unwrap();
+    moving
+        .await
+        .unwrap()
+        .expect("the rebuild runs once the insert committed");
+
+    let raw = test_db.raw().await;
+    let in_hour = format!(
+        "SELECT CAST(COALESCE(sum(predictions), 0) AS BIGINT) FROM mlgate_prediction_hours WHERE hour_start = '{}'",
+        hour.to_rfc3339()
+    );
+    assert_eq!(common::count(&raw, &in_hour).await, 2);
+    for d in server::ops::rollups::differences(&db, A).await.unwrap() {
+        assert_eq!(d.differing, 0, "{d:?}");
     }
 }

@@ -155,8 +155,9 @@ fn filtered_predictions(
 }
 
 /// Writes the aggregate select over `rows`, a derived table whose columns
-/// are the group columns `g0…g{groups-1}`, `prob`, `conf`, `lat` (doubles)
-/// and `risk_level`; `rows` writes its body into the builder.
+/// are the group columns `g0…g{groups-1}`, `prob`, `conf`, `lat` (each a
+/// [`Sql::decimal`]) and `risk_level`; `rows` writes its body into the
+/// builder.
 fn prediction_measures_select(
     sql: &mut Sql,
     groups: usize,
@@ -175,11 +176,13 @@ fn prediction_measures_select(
     }
     sql.push("COUNT(*) AS n_rows");
     if columns.spreads {
-        sql.push(
-            ", AVG(prob) AS prob_avg, MIN(prob) AS prob_min, MAX(prob) AS prob_max, \
-             AVG(conf) AS conf_avg, MIN(conf) AS conf_min, MAX(conf) AS conf_max, \
-             AVG(lat) AS lat_avg, MIN(lat) AS lat_min, MAX(lat) AS lat_max",
-        );
+        for column in ["prob", "conf", "lat"] {
+            for function in ["AVG", "MIN", "MAX"] {
+                sql.push(", ")
+                    .aggregate(function, column)
+                    .push(&format!(" AS {column}_{}", function.to_lowercase()));
+            }
+        }
     }
     for (name, p) in PERCENTILES {
         if percentiles == Percentiles::Skipped {
@@ -187,7 +190,7 @@ fn prediction_measures_select(
         }
         if sql.is_postgres() {
             sql.push(&format!(
-                ", percentile_cont({p}) WITHIN GROUP (ORDER BY lat) AS lat_{name}"
+                ", percentile_cont({p}) WITHIN GROUP (ORDER BY CAST(lat AS DOUBLE PRECISION)) AS lat_{name}"
             ));
         } else {
             // The two ranks percentile_cont interpolates between (0-based):

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use entity::model;
+use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 
 use super::sql::Sql;
@@ -369,8 +370,8 @@ async fn measure_models(
             let sums = rollups::outcome_sums(txn, &scope).await?;
             let mut feedback = HashMap::new();
             let mut bins = HashMap::new();
-            for (model_id, model_bins) in sums {
-                let (f, confusion, sums) = from_bins(&model_bins, bin);
+            for (model_id, model) in sums {
+                let (f, confusion, sums) = from_bins(&model, bin);
                 feedback.insert(model_id.clone(), f);
                 bins.insert(model_id, (confusion, sums));
             }
@@ -432,11 +433,11 @@ async fn prediction_measures(
     };
     prediction_measures_select(&mut sql, 1, columns, |sql| {
         sql.push("SELECT f.model_id AS g0, ")
-            .float("f.violation_probability")
+            .decimal("f.violation_probability")
             .push(" AS prob, ")
-            .float("f.confidence_score")
+            .decimal("f.confidence_score")
             .push(" AS conf, ")
-            .float("f.inference_time_ms")
+            .decimal("f.inference_time_ms")
             .push(" AS lat, f.risk_level AS risk_level FROM ")
             .subquery(&source)
             .push(" f");
@@ -464,12 +465,17 @@ async fn feedback_measures(
 ) -> ApiResult<HashMap<String, FeedbackMeasures>> {
     let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
+    let rating = if sql.is_postgres() {
+        "fe.accuracy_rating"
+    } else {
+        "CAST(fe.accuracy_rating AS REAL)"
+    };
     sql.push(
         "SELECT f.model_id AS model_id, COUNT(*) AS feedback_count, \
-         COUNT(DISTINCT f.prediction_id) AS with_feedback, AVG(",
+         COUNT(DISTINCT f.prediction_id) AS with_feedback, ",
     )
-    .float("fe.accuracy_rating")
-    .push(") AS rating_avg FROM ");
+    .aggregate("AVG", rating)
+    .push(" AS rating_avg FROM ");
     join_feedback(&mut sql, txn, &source);
     sql.push(" GROUP BY f.model_id");
     let mut out = HashMap::new();
@@ -496,10 +502,13 @@ async fn outcome_bins(
     let source = filtered_predictions(txn, filter)?;
     let mut sql = Sql::new(txn.backend());
     let bins = CALIBRATION_BINS;
+    sql.push("SELECT model_id, bin, COUNT(*) AS n, ")
+        .aggregate("SUM", "prob")
+        .push(" AS sum_prob, SUM(outcome) AS positives, ")
+        .aggregate("SUM", "(prob - outcome) * (prob - outcome)")
+        .push(" AS squared_error, ");
     sql.push(
-        "SELECT model_id, bin, COUNT(*) AS n, SUM(prob) AS sum_prob, SUM(outcome) AS positives, \
-         SUM((prob - outcome) * (prob - outcome)) AS squared_error, \
-         COUNT(*) FILTER (WHERE predicted = 1 AND outcome = 1) AS tp, \
+        "COUNT(*) FILTER (WHERE predicted = 1 AND outcome = 1) AS tp, \
          COUNT(*) FILTER (WHERE predicted = 1 AND outcome = 0) AS fp, \
          COUNT(*) FILTER (WHERE predicted = 0 AND outcome = 0) AS tn, \
          COUNT(*) FILTER (WHERE predicted = 0 AND outcome = 1) AS fn \
@@ -517,7 +526,7 @@ async fn outcome_bins(
         .push(
             " THEN 1 ELSE 0 END AS predicted FROM (SELECT f.model_id AS model_id, ",
         )
-        .float("f.violation_probability")
+        .decimal("f.violation_probability")
         .push(
             " AS prob, fe.feedback_type AS feedback_type, fe.correct_label AS correct_label, \
              ROW_NUMBER() OVER (PARTITION BY f.prediction_id \
@@ -555,19 +564,23 @@ async fn outcome_bins(
 /// Feedback measures, confusion counts and calibration sums from the
 /// rollup's probability bins, for the threshold on the edge of bin
 /// `threshold_bin`: the model decided "violation" in the bins from there up.
+/// Sums are combined exactly and become doubles once, as the scan's
+/// decimal sums do, so that both answer alike to the last digit.
 fn from_bins(
-    bins: &[(u32, rollups::BinOutcomes)],
+    model: &rollups::ModelOutcomes,
     threshold_bin: u32,
 ) -> (FeedbackMeasures, Confusion, Vec<BinSums>) {
-    let mut feedback = FeedbackMeasures::default();
-    let (mut rated, mut rating_sum) = (0u64, 0.0);
+    let mut feedback = FeedbackMeasures {
+        mean_accuracy_rating: measure_opt(model.rating_mean),
+        ..FeedbackMeasures::default()
+    };
     let mut confusion = Confusion::default();
-    let mut sums = vec![BinSums::default(); CALIBRATION_BINS as usize];
-    for &(bin, ref o) in bins {
+    let bins = CALIBRATION_BINS as usize;
+    let mut counts = vec![(0u64, 0u64); bins];
+    let mut exact = vec![(Decimal::ZERO, Decimal::ZERO); bins];
+    for &(bin, ref o) in &model.bins {
         feedback.count += o.feedback;
         feedback.predictions_with_feedback += o.reviewed;
-        rated += o.rated;
-        rating_sum += o.rating_sum;
 
         let predicted = bin >= threshold_bin;
         // Outcome 1: the positives, and "as decided" where it decided so.
@@ -578,10 +591,9 @@ fn from_bins(
         };
         let all = [o.positive, o.negative, o.as_decided, o.opposite];
         let n: u64 = all.iter().map(|k| k.n).sum();
-        let probability: f64 = all.iter().map(|k| k.sum).sum();
         let positives = o.positive.n + yes_kind.n;
         // Σ(p − 1)² = Σp² − 2Σp + n where the outcome is 1, Σp² where 0.
-        let miss = |k: rollups::KindSums| k.squares - 2.0 * k.sum + k.n as f64;
+        let miss = |k: rollups::KindSums| k.squares - Decimal::TWO * k.sum + Decimal::from(k.n);
         let squared_error =
             miss(o.positive) + miss(yes_kind) + o.negative.squares + no_kind.squares;
         if predicted {
@@ -591,14 +603,25 @@ fn from_bins(
             confusion.false_negatives += positives;
             confusion.true_negatives += n - positives;
         }
-        let calibration_bin = (bin / 10).min(CALIBRATION_BINS - 1) as usize;
-        let s = &mut sums[calibration_bin];
-        s.count += n;
-        s.probability += probability;
-        s.positives += positives;
-        s.squared_error += squared_error;
+        let c = (bin / 10).min(CALIBRATION_BINS - 1) as usize;
+        counts[c].0 += n;
+        counts[c].1 += positives;
+        exact[c].0 += all.iter().map(|k| k.sum).sum::<Decimal>();
+        exact[c].1 += squared_error;
     }
-    feedback.mean_accuracy_rating = (rated > 0).then(|| measure(rating_sum / rated as f64));
+    let double = |d: Decimal| d.to_string().parse::<f64>().unwrap_or(f64::NAN);
+    let sums = counts
+        .into_iter()
+        .zip(exact)
+        .map(
+            |((count, positives), (probability, squared_error))| BinSums {
+                count,
+                probability: double(probability),
+                positives,
+                squared_error: double(squared_error),
+            },
+        )
+        .collect();
     (feedback, confusion, sums)
 }
 

@@ -10,7 +10,7 @@ use crate::db::{Scoped, ScopedTxn};
 use crate::domain::explanation::{BASE_VALUE_KEYS, MAX_FEATURES, VALUES_KEY};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
-use crate::store::predictions::PredictionFilter;
+use crate::store::predictions::{self, PredictionFilter};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureImportance {
@@ -41,12 +41,14 @@ pub async fn importance(
     top: usize,
 ) -> ApiResult<ShapImportance> {
     let txn = scoped.begin_analytics().await?;
-    let answer = match rollup_scope(&txn, filter) {
+    // The filter is checked (lists, reversed windows) whichever way it is read.
+    predictions::base(&txn, filter)?;
+    let importance = match rollup_scope(&txn, filter) {
         Some(scope) => rollups::importance(&txn, &scope, top).await?,
         None => scan(&txn, filter, top).await?,
     };
     txn.commit().await?;
-    Ok(answer)
+    Ok(importance)
 }
 
 /// The rollups' scope for `filter`, when they can answer it.
@@ -92,23 +94,34 @@ async fn scan(txn: &ScopedTxn, filter: &PredictionFilter, top: usize) -> ApiResu
 
     let mut sql = Sql::new(txn.backend());
     let value = entry_value(&sql);
-    sql.push("SELECT e.key AS feature, COUNT(*) AS n, AVG(ABS(")
-        .float(value)
-        .push(")) AS mean_abs, AVG(")
-        .float(value)
-        .push(") AS mean_value ");
+    sql.push("SELECT e.key AS feature, COUNT(*) AS n, ")
+        .aggregate("AVG", &format!("ABS({value})"))
+        .push(" AS mean_abs, ")
+        .aggregate("AVG", value)
+        .push(" AS mean_value ");
     write_feature_rows(&mut sql, &select);
     sql.push(&format!(" GROUP BY e.key LIMIT {}", MAX_FEATURES + 1));
     let rows = sql.fetch(txn).await?;
+    answer(predictions, &rows, top)
+}
+
+/// The answer from per-feature rows (`feature`, `n`, `mean_abs`,
+/// `mean_value`, at most one more than [`MAX_FEATURES`]): the `top`
+/// features by mean |SHAP|, ties by name, so that both backends and both
+/// paths order ties the same way.
+pub(super) fn answer(
+    predictions: u64,
+    rows: &[sea_orm::QueryResult],
+    top: usize,
+) -> ApiResult<ShapImportance> {
     if rows.len() > MAX_FEATURES {
         return Err(invalid(
             "window",
             format!("more than {MAX_FEATURES} distinct SHAP features; narrow the window"),
         ));
     }
-
     let mut features = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         features.push(FeatureImportance {
             feature: get_text(row, "feature")?.unwrap_or_default(),
             mean_abs_value: measure(get_float(row, "mean_abs")?.unwrap_or(0.0)),
@@ -116,15 +129,6 @@ async fn scan(txn: &ScopedTxn, filter: &PredictionFilter, top: usize) -> ApiResu
             predictions: get_count(row, "n")?,
         });
     }
-    Ok(rank(predictions, features, top))
-}
-
-/// The answer: the `top` features by mean |SHAP|, ties by name.
-pub(super) fn rank(
-    predictions: u64,
-    mut features: Vec<FeatureImportance>,
-    top: usize,
-) -> ShapImportance {
     let feature_count = features.len() as u64;
     features.sort_by(|a, b| {
         b.mean_abs_value
@@ -132,20 +136,20 @@ pub(super) fn rank(
             .then_with(|| a.feature.cmp(&b.feature))
     });
     features.truncate(top);
-    ShapImportance {
+    Ok(ShapImportance {
         predictions,
         feature_count,
         features,
-    }
+    })
 }
 
-/// A SHAP entry's value: as text PostgreSQL can cast (SQLite's `json_each`
-/// gives the number itself).
+/// A SHAP entry's value: on PostgreSQL the JSON number as an exact decimal
+/// (as the rollups sum it), on SQLite the number `json_each` gives.
 fn entry_value(sql: &Sql) -> &'static str {
     if sql.is_postgres() {
-        "(e.value #>> '{}')"
+        "CAST(e.value #>> '{}' AS NUMERIC)"
     } else {
-        "e.value"
+        "CAST(e.value AS REAL)"
     }
 }
 

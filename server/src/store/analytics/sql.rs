@@ -148,6 +148,28 @@ impl Sql {
         }
     }
 
+    /// A stored decimal for aggregating: itself on PostgreSQL, so that sums
+    /// and averages are exact and cast to a double once, as the rollups'
+    /// sums are (the same exact mean then rounds the same way on both
+    /// paths); a REAL on SQLite.
+    pub fn decimal(&mut self, expr: &str) -> &mut Self {
+        if self.is_postgres() {
+            self.push(expr)
+        } else {
+            self.push("CAST(").push(expr).push(" AS REAL)")
+        }
+    }
+
+    /// `function(expr)` as a double: cast after aggregating on PostgreSQL
+    /// (over [`Sql::decimal`] columns), as is on SQLite.
+    pub fn aggregate(&mut self, function: &str, expr: &str) -> &mut Self {
+        if self.is_postgres() {
+            self.push(&format!("CAST({function}({expr}) AS DOUBLE PRECISION)"))
+        } else {
+            self.push(&format!("{function}({expr})"))
+        }
+    }
+
     /// The integer part of a non-negative `expr`.
     pub fn floor_int(&mut self, expr: &str) -> &mut Self {
         if self.is_postgres() {

@@ -16,7 +16,7 @@ use super::{
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
-use crate::store::predictions::PredictionFilter;
+use crate::store::predictions::{self, PredictionFilter};
 use crate::store::TimeRange;
 
 /// The most groups (series × buckets) one answer may hold.
@@ -117,6 +117,8 @@ pub async fn prediction_stats(
         .transpose()?;
 
     let txn = scoped.begin_analytics().await?;
+    // The filter is checked (lists, reversed windows) whichever way it is read.
+    predictions::base(&txn, &filter)?;
     let bucketed = buckets.is_some();
     let from_rollups = match rollup_scope(&txn, &filter, &dimensions, request.measures) {
         Some((scope, columns)) => {
@@ -255,11 +257,11 @@ async fn scan(
             sql.push(&format!("f.{} AS g{g}, ", dimension.column()));
             g += 1;
         }
-        sql.float("f.violation_probability")
+        sql.decimal("f.violation_probability")
             .push(" AS prob, ")
-            .float("f.confidence_score")
+            .decimal("f.confidence_score")
             .push(" AS conf, ")
-            .float("f.inference_time_ms")
+            .decimal("f.inference_time_ms")
             .push(" AS lat, f.risk_level AS risk_level FROM ")
             .subquery(&source)
             .push(" f");

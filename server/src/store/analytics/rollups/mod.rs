@@ -22,7 +22,9 @@ use crate::db::ScopedTxn;
 use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
 use crate::store::TimeRange;
 
-pub use outcomes::{outcome_sums, threshold_bin, BinOutcomes, KindSums, OutcomeSums};
+pub use outcomes::{
+    outcome_sums, threshold_bin, BinOutcomes, KindSums, ModelOutcomes, OutcomeSums,
+};
 pub use performance::{prediction_measures, EXACT_PERCENTILE_ROWS};
 pub use shap::importance;
 pub use stats::{prediction_stats, GroupColumn};

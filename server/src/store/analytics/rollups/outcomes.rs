@@ -7,11 +7,13 @@
 
 use std::collections::HashMap;
 
+use rust_decimal::Decimal;
+
 use super::super::sql::Sql;
 use super::super::{get_count, get_float, get_text};
 use super::{parts, split, Scope};
 use crate::db::ScopedTxn;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 /// Probability bins of the rollup: bin `b` holds `[b/100, (b+1)/100)`, bin
 /// 100 holds probability 1.
@@ -21,10 +23,10 @@ pub const PROBABILITY_BINS: u32 = 101;
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct KindSums {
     pub n: u64,
-    /// Sum of their probabilities.
-    pub sum: f64,
-    /// Sum of their squared probabilities.
-    pub squares: f64,
+    /// Sum of their probabilities (exact).
+    pub sum: Decimal,
+    /// Sum of their squared probabilities (exact).
+    pub squares: Decimal,
 }
 
 /// One probability bin of one model.
@@ -34,9 +36,6 @@ pub struct BinOutcomes {
     pub reviewed: u64,
     /// Feedback rows.
     pub feedback: u64,
-    /// Feedback rows with a rating, and the ratings' sum.
-    pub rated: u64,
-    pub rating_sum: f64,
     /// Latest feedback says: a violation.
     pub positive: KindSums,
     /// …no violation.
@@ -47,8 +46,16 @@ pub struct BinOutcomes {
     pub opposite: KindSums,
 }
 
-/// Per model: its bins with feedback, `(bin, sums)`.
-pub type OutcomeSums = HashMap<String, Vec<(u32, BinOutcomes)>>;
+/// One model's feedback: its bins with feedback, `(bin, sums)`, and the mean
+/// rating (computed in the database, exactly as the scan's average).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelOutcomes {
+    pub rating_mean: Option<f64>,
+    pub bins: Vec<(u32, BinOutcomes)>,
+}
+
+/// Per model.
+pub type OutcomeSums = HashMap<String, ModelOutcomes>;
 
 const KINDS: [(&str, u8); 4] = [
     ("positive", 1),
@@ -74,14 +81,14 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
     let mut sql = Sql::new(txn.backend());
     sql.push(
         "SELECT model_id, CAST(bin AS BIGINT) AS bin, CAST(SUM(reviewed) AS BIGINT) AS reviewed, \
-         CAST(SUM(feedback) AS BIGINT) AS feedback, CAST(SUM(rated) AS BIGINT) AS rated, \
-         CAST(SUM(rating_sum) AS DOUBLE PRECISION) AS rating_sum",
+         CAST(SUM(feedback) AS BIGINT) AS feedback, \
+         CAST(SUM(SUM(rating_sum)) OVER model / NULLIF(SUM(SUM(rated)) OVER model, 0) \
+         AS DOUBLE PRECISION) AS rating_mean",
     );
     for (kind, _) in KINDS {
         sql.push(&format!(
-            ", CAST(SUM({kind}_n) AS BIGINT) AS {kind}_n, \
-             CAST(SUM({kind}_sum) AS DOUBLE PRECISION) AS {kind}_sum, \
-             CAST(SUM({kind}_squares) AS DOUBLE PRECISION) AS {kind}_squares"
+            ", CAST(SUM({kind}_n) AS BIGINT) AS {kind}_n, SUM({kind}_sum) AS {kind}_sum, \
+             SUM({kind}_squares) AS {kind}_squares"
         ));
     }
     sql.push(" FROM (");
@@ -101,15 +108,16 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
             // As the triggers aggregate: each prediction's feedback summed,
             // and the kind of its latest (by `created_at`, then id).
             sql.push(
-                "SELECT p.model_id, mlgate_probability_bin(p.violation_probability), COUNT(*), \
-                 SUM(r.feedback), SUM(r.rated), COALESCE(SUM(r.rating_sum), 0)",
+                "SELECT p.model_id AS model_id, mlgate_probability_bin(p.violation_probability) AS bin, \
+                 COUNT(*) AS reviewed, SUM(r.feedback) AS feedback, SUM(r.rated) AS rated, \
+                 COALESCE(SUM(r.rating_sum), 0) AS rating_sum",
             );
-            for (_, code) in KINDS {
+            for (kind, code) in KINDS {
                 sql.push(&format!(
-                    ", COUNT(*) FILTER (WHERE r.kind = {code}), \
-                     COALESCE(SUM(p.violation_probability) FILTER (WHERE r.kind = {code}), 0), \
+                    ", COUNT(*) FILTER (WHERE r.kind = {code}) AS {kind}_n, \
+                     COALESCE(SUM(p.violation_probability) FILTER (WHERE r.kind = {code}), 0) AS {kind}_sum, \
                      COALESCE(SUM(p.violation_probability * p.violation_probability) \
-                     FILTER (WHERE r.kind = {code}), 0)"
+                     FILTER (WHERE r.kind = {code}), 0) AS {kind}_squares"
                 ));
             }
             sql.push(
@@ -127,30 +135,35 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
     if !any {
         return Ok(HashMap::new());
     }
-    sql.push(") parts GROUP BY model_id, bin");
+    sql.push(") parts GROUP BY model_id, bin WINDOW model AS (PARTITION BY model_id)");
     let mut out = OutcomeSums::new();
     for row in sql.fetch(txn).await? {
+        let decimal = |column: &str| -> ApiResult<Decimal> {
+            row.try_get::<Option<Decimal>>("", column)
+                .map(Option::unwrap_or_default)
+                .map_err(|e| ApiError::Internal(anyhow::anyhow!("reading {column}: {e}")))
+        };
         let kind = |name: &str| -> ApiResult<KindSums> {
             Ok(KindSums {
                 n: get_count(&row, &format!("{name}_n"))?,
-                sum: get_float(&row, &format!("{name}_sum"))?.unwrap_or(0.0),
-                squares: get_float(&row, &format!("{name}_squares"))?.unwrap_or(0.0),
+                sum: decimal(&format!("{name}_sum"))?,
+                squares: decimal(&format!("{name}_squares"))?,
             })
         };
         let bin = get_count(&row, "bin")?.min(u64::from(PROBABILITY_BINS) - 1) as u32;
         let sums = BinOutcomes {
             reviewed: get_count(&row, "reviewed")?,
             feedback: get_count(&row, "feedback")?,
-            rated: get_count(&row, "rated")?,
-            rating_sum: get_float(&row, "rating_sum")?.unwrap_or(0.0),
             positive: kind("positive")?,
             negative: kind("negative")?,
             as_decided: kind("as_decided")?,
             opposite: kind("opposite")?,
         };
-        out.entry(get_text(&row, "model_id")?.unwrap_or_default())
-            .or_default()
-            .push((bin, sums));
+        let model = out
+            .entry(get_text(&row, "model_id")?.unwrap_or_default())
+            .or_default();
+        model.rating_mean = get_float(&row, "rating_mean")?;
+        model.bins.push((bin, sums));
     }
     Ok(out)
 }

@@ -114,12 +114,16 @@ async fn additive_measures(
         },
         |sql: &mut Sql| {
             sql.push(
-                "SELECT model_id, COUNT(*), \
-             SUM(violation_probability), MIN(violation_probability), MAX(violation_probability), \
-             SUM(confidence_score), MIN(confidence_score), MAX(confidence_score), \
-             SUM(inference_time_ms), MIN(inference_time_ms), MAX(inference_time_ms), \
-             COUNT(*) FILTER (WHERE risk_level = 'critical'), COUNT(*) FILTER (WHERE risk_level = 'high'), \
-             COUNT(*) FILTER (WHERE risk_level = 'medium'), COUNT(*) FILTER (WHERE risk_level = 'low') \
+                // Every column named: without a whole hour this branch is alone.
+                "SELECT model_id, COUNT(*) AS n, SUM(violation_probability) AS prob_sum, \
+             MIN(violation_probability) AS prob_min, MAX(violation_probability) AS prob_max, \
+             SUM(confidence_score) AS conf_sum, MIN(confidence_score) AS conf_min, \
+             MAX(confidence_score) AS conf_max, SUM(inference_time_ms) AS lat_sum, \
+             MIN(inference_time_ms) AS lat_min, MAX(inference_time_ms) AS lat_max, \
+             COUNT(*) FILTER (WHERE risk_level = 'critical') AS critical, \
+             COUNT(*) FILTER (WHERE risk_level = 'high') AS high, \
+             COUNT(*) FILTER (WHERE risk_level = 'medium') AS medium, \
+             COUNT(*) FILTER (WHERE risk_level = 'low') AS low \
              FROM ml_predictions WHERE ",
             );
         },
@@ -215,7 +219,8 @@ async fn histograms(
         },
         |sql: &mut Sql| {
             sql.push(
-                "SELECT model_id, mlgate_latency_bucket(inference_time_ms), COUNT(*) FROM ml_predictions WHERE ",
+                "SELECT model_id, mlgate_latency_bucket(inference_time_ms) AS bucket, COUNT(*) AS n \
+                 FROM ml_predictions WHERE ",
             );
         },
         "",

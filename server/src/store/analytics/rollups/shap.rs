@@ -3,14 +3,13 @@
 //! counts of `mlgate_prediction_hours`; the partial hours from the rows
 //! through the same `mlgate_shap_entries` the triggers use.
 
-use super::super::shap::{rank, FeatureImportance, ShapImportance};
+use super::super::get_count;
+use super::super::shap::{answer, ShapImportance};
 use super::super::sql::Sql;
-use super::super::{get_count, get_float, get_text, measure};
 use super::{parts, split, Scope};
 use crate::db::ScopedTxn;
 use crate::domain::explanation::MAX_FEATURES;
 use crate::error::ApiResult;
-use crate::store::filter::invalid;
 
 /// Two statements: the predictions with SHAP values, and the per-feature
 /// sums.
@@ -33,14 +32,15 @@ pub async fn importance(
         },
         |sql: &mut Sql| {
             sql.push(
-                "SELECT COUNT(*) FILTER (WHERE mlgate_explained(p.shap_values)) FROM ml_predictions p WHERE ",
+                "SELECT COUNT(*) FILTER (WHERE mlgate_explained(p.shap_values)) AS n \
+                 FROM ml_predictions p WHERE ",
             );
         },
         "p.",
         "p.tenant_id",
     );
     if !any {
-        return Ok(rank(0, Vec::new(), top));
+        return answer(0, &[], top);
     }
     count.push(") parts");
     let predictions = match count.fetch(txn).await?.first() {
@@ -66,7 +66,7 @@ pub async fn importance(
         },
         |sql: &mut Sql| {
             sql.push(
-                "SELECT e.feature, COUNT(*), SUM(e.value), SUM(ABS(e.value)) \
+                "SELECT e.feature AS feature, COUNT(*) AS n, SUM(e.value) AS value_sum, SUM(ABS(e.value)) AS abs_sum \
              FROM ml_predictions p CROSS JOIN LATERAL mlgate_shap_entries(p.shap_values) e WHERE ",
             );
         },
@@ -78,20 +78,5 @@ pub async fn importance(
         MAX_FEATURES + 1
     ));
     let rows = sql.fetch(txn).await?;
-    if rows.len() > MAX_FEATURES {
-        return Err(invalid(
-            "window",
-            format!("more than {MAX_FEATURES} distinct SHAP features; narrow the window"),
-        ));
-    }
-    let mut features = Vec::with_capacity(rows.len());
-    for row in &rows {
-        features.push(FeatureImportance {
-            feature: get_text(row, "feature")?.unwrap_or_default(),
-            mean_abs_value: measure(get_float(row, "mean_abs")?.unwrap_or(0.0)),
-            mean_value: measure(get_float(row, "mean_value")?.unwrap_or(0.0)),
-            predictions: get_count(row, "n")?,
-        });
-    }
-    Ok(rank(predictions, features, top))
+    answer(predictions, &rows, top)
 }

@@ -90,10 +90,11 @@ pub async fn prediction_stats(
         |sql| {
             head(sql, buckets, columns, "p.prediction_timestamp", true);
             sql.push(
-                "p.risk_level, COUNT(*), \
-                 SUM(p.violation_probability), MIN(p.violation_probability), MAX(p.violation_probability), \
-                 SUM(p.confidence_score), MIN(p.confidence_score), MAX(p.confidence_score), \
-                 SUM(p.inference_time_ms), MIN(p.inference_time_ms), MAX(p.inference_time_ms) \
+                "p.risk_level AS risk_level, COUNT(*) AS n, SUM(p.violation_probability) AS prob_sum, \
+                 MIN(p.violation_probability) AS prob_min, MAX(p.violation_probability) AS prob_max, \
+                 SUM(p.confidence_score) AS conf_sum, MIN(p.confidence_score) AS conf_min, \
+                 MAX(p.confidence_score) AS conf_max, SUM(p.inference_time_ms) AS lat_sum, \
+                 MIN(p.inference_time_ms) AS lat_min, MAX(p.inference_time_ms) AS lat_max \
                  FROM ml_predictions p WHERE ",
             );
         },
@@ -101,7 +102,8 @@ pub async fn prediction_stats(
         &rows_group_by,
     );
     if !any {
-        return Ok(Some(Vec::new()));
+        // Nothing to read (an empty window): the scan answers that alike.
+        return Ok(None);
     }
     sql.push(") parts");
     if groups > 0 {
