@@ -12,7 +12,6 @@ mod common;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter};
@@ -49,13 +48,17 @@ fn shap(i: usize) -> Option<Value> {
 fn prediction(tenant: &str, i: usize) -> entity::prediction::ActiveModel {
     // Keys change every few rows, so that an hour holds several rows of a
     // group and a later insert adds to the group an earlier one created.
-    let model = if (i / 5) % 3 == 0 { "m2" } else { "m1" };
+    let model = if (i / 5).is_multiple_of(3) {
+        "m2"
+    } else {
+        "m1"
+    };
     let mut p = fixtures::prediction(tenant, &format!("p-{i}"), model);
     // Probabilities on and between bin edges, 0 and 1 among them.
     let probability = match i {
-        _ if i % 50 == 0 => Decimal::new(3500, 4),
-        _ if i % 97 == 0 => Decimal::ONE,
-        _ if i % 89 == 0 => Decimal::ZERO,
+        _ if i.is_multiple_of(50) => Decimal::new(3500, 4),
+        _ if i.is_multiple_of(97) => Decimal::ONE,
+        _ if i.is_multiple_of(89) => Decimal::ZERO,
         _ => Decimal::new(((i * 37) % 10_001) as i64, 4),
     };
     p.violation_probability = Set(probability);
@@ -67,9 +70,8 @@ fn prediction(tenant: &str, i: usize) -> entity::prediction::ActiveModel {
         Set([None, Some("pending"), Some("completed")][(i / 11) % 3].map(Into::into));
     p.shap_values = Set(shap(i));
     // One every 5 minutes over 50 hours; a few without a timestamp.
-    p.prediction_timestamp =
-        Set((i % 61 != 0)
-            .then(|| start() + Duration::seconds(i as i64 * 300 + (i as i64 % 7) * 11)));
+    p.prediction_timestamp = Set((!i.is_multiple_of(61))
+        .then(|| start() + Duration::seconds(i as i64 * 300 + (i as i64 % 7) * 11)));
     p
 }
 
@@ -85,13 +87,18 @@ fn feedback(tenant: &str, i: usize) -> Vec<entity::feedback::ActiveModel> {
         ("incorrect", Some(true)),
     ];
     let mut out = Vec::new();
-    for n in 0..(1 + usize::from(i % 8 == 0)) {
+    for n in 0..(1 + usize::from(i.is_multiple_of(8))) {
         let (kind, label) = kinds[(i / 4 + n * 5) % kinds.len()];
         let mut f = fixtures::feedback(tenant, &format!("f-{i}-{n}"), &format!("p-{i}"));
         f.feedback_type = Set(kind.into());
         f.correct_label = Set(label);
-        f.accuracy_rating = Set((i % 5 != 0).then(|| Decimal::new(((i + n) % 11 * 50) as i64, 2)));
-        let later = if i % 16 == 0 { 0 } else { n as i64 * 90 };
+        f.accuracy_rating =
+            Set((!i.is_multiple_of(5)).then(|| Decimal::new(((i + n) % 11 * 50) as i64, 2)));
+        let later = if i.is_multiple_of(16) {
+            0
+        } else {
+            n as i64 * 90
+        };
         f.created_at = Set(Some(start() + Duration::days(3) + Duration::minutes(later)));
         out.push(f);
     }
