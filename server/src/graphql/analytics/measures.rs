@@ -108,12 +108,19 @@ pub(super) fn reads_percentile(latency: Lookahead<'_>) -> bool {
 /// The measures the selection under a `PredictionMeasures` field reads.
 pub(super) fn measures_read(measures: Lookahead<'_>) -> store::MeasureColumns {
     let latency = measures.field("inferenceTimeMs");
+    let mut spreads = store::Spreads::NONE;
+    let columns = [
+        measures.field("violationProbability"),
+        measures.field("confidenceScore"),
+        measures.field("inferenceTimeMs"),
+    ];
+    for (c, column) in columns.iter().enumerate() {
+        for (s, stat) in store::SPREAD_STATS.iter().enumerate() {
+            spreads = spreads.with(c, s, column.field(stat).exists());
+        }
+    }
     store::MeasureColumns {
-        spreads: measures.field("violationProbability").exists()
-            || measures.field("confidenceScore").exists()
-            || ["avg", "min", "max"]
-                .into_iter()
-                .any(|m| latency.field(m).exists()),
+        spreads,
         risk: measures.field("riskDistribution").exists()
             || measures.field("highOrCriticalCount").exists(),
         percentiles: store::Percentiles::when(reads_percentile(latency)),

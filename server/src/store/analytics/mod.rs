@@ -116,8 +116,9 @@ impl Percentiles {
 /// (risk counts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MeasureColumns {
-    /// Average, minimum and maximum of probability, confidence and latency.
-    pub spreads: bool,
+    /// Which averages, minima and maxima of probability, confidence and
+    /// latency.
+    pub spreads: Spreads,
     /// Counts per risk level.
     pub risk: bool,
     pub percentiles: Percentiles,
@@ -125,10 +126,58 @@ pub struct MeasureColumns {
 
 impl MeasureColumns {
     pub const ALL: Self = Self {
-        spreads: true,
+        spreads: Spreads::ALL,
         risk: true,
         percentiles: Percentiles::Computed,
     };
+}
+
+/// The measured columns of a spread, as named in the aggregate selects.
+pub const SPREAD_COLUMNS: [&str; 3] = ["prob", "conf", "lat"];
+/// The statistics of a spread, as named there and in `PredictionMeasures`.
+pub const SPREAD_STATS: [&str; 3] = ["avg", "min", "max"];
+
+/// A set of (column, statistic) pairs of [`SPREAD_COLUMNS`] ×
+/// [`SPREAD_STATS`]: each costs an aggregate per row, so only those a query
+/// reads are computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Spreads(u16);
+
+impl Spreads {
+    pub const ALL: Self = Self(0x1ff);
+    pub const NONE: Self = Self(0);
+
+    fn bit(column: usize, stat: usize) -> u16 {
+        1 << (column * SPREAD_STATS.len() + stat)
+    }
+
+    /// With `stat` (an index of [`SPREAD_STATS`]) of `column` (of
+    /// [`SPREAD_COLUMNS`]) when `read`.
+    pub fn with(self, column: usize, stat: usize, read: bool) -> Self {
+        if read {
+            Self(self.0 | Self::bit(column, stat))
+        } else {
+            self
+        }
+    }
+
+    pub fn reads(self, column: usize, stat: usize) -> bool {
+        self.0 & Self::bit(column, stat) != 0
+    }
+
+    /// Every (column, statistic) computed, by name.
+    pub fn read(self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        SPREAD_COLUMNS
+            .iter()
+            .enumerate()
+            .flat_map(move |(c, column)| {
+                SPREAD_STATS
+                    .iter()
+                    .enumerate()
+                    .filter(move |&(s, _)| self.reads(c, s))
+                    .map(move |(_, stat)| (*column, *stat))
+            })
+    }
 }
 
 /// The filtered predictions, with only the columns the analytics read.
@@ -175,14 +224,10 @@ fn prediction_measures_select(
         sql.push(&format!("g{g}, "));
     }
     sql.push("COUNT(*) AS n_rows");
-    if columns.spreads {
-        for column in ["prob", "conf", "lat"] {
-            for function in ["AVG", "MIN", "MAX"] {
-                sql.push(", ")
-                    .aggregate(function, column)
-                    .push(&format!(" AS {column}_{}", function.to_lowercase()));
-            }
-        }
+    for (column, stat) in columns.spreads.read() {
+        sql.push(", ")
+            .aggregate(&stat.to_uppercase(), column)
+            .push(&format!(" AS {column}_{stat}"));
     }
     for (name, p) in PERCENTILES {
         if percentiles == Percentiles::Skipped {
@@ -241,14 +286,18 @@ fn read_prediction_measures(
     columns: MeasureColumns,
 ) -> ApiResult<PredictionMeasures> {
     let count = get_count(row, "n_rows")?;
-    let spread = |prefix: &str| -> ApiResult<Spread> {
-        if !columns.spreads {
-            return Ok(Spread::default());
-        }
+    let spread = |c: usize| -> ApiResult<Spread> {
+        let stat = |s: usize| -> ApiResult<Option<f64>> {
+            if !columns.spreads.reads(c, s) {
+                return Ok(None);
+            }
+            let name = format!("{}_{}", SPREAD_COLUMNS[c], SPREAD_STATS[s]);
+            Ok(measure_opt(get_float(row, &name)?))
+        };
         Ok(Spread {
-            avg: measure_opt(get_float(row, &format!("{prefix}_avg"))?),
-            min: measure_opt(get_float(row, &format!("{prefix}_min"))?),
-            max: measure_opt(get_float(row, &format!("{prefix}_max"))?),
+            avg: stat(0)?,
+            min: stat(1)?,
+            max: stat(2)?,
         })
     };
     let computed = columns.percentiles == Percentiles::Computed;
@@ -279,10 +328,10 @@ fn read_prediction_measures(
     };
     Ok(PredictionMeasures {
         count,
-        violation_probability: spread("prob")?,
-        confidence_score: spread("conf")?,
+        violation_probability: spread(0)?,
+        confidence_score: spread(1)?,
         inference_time_ms: Latency {
-            spread: spread("lat")?,
+            spread: spread(2)?,
             p50: percentiles[0],
             p95: percentiles[1],
             p99: percentiles[2],

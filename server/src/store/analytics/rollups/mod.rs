@@ -374,10 +374,12 @@ mod tests {
         // Boundaries on the hour cut nothing.
         let whole = Split::cut_at(window, &[at("2026-03-02T00:00:00Z")]).unwrap();
         assert!(whole.cut.is_empty() && whole.edges.is_empty());
-        // Too many cut hours: not from the rollups.
+        // Too many cut hours (hourly buckets in a half-hour zone): scanned.
+        let week = w(Some("2026-03-01T00:00:00Z"), Some("2026-03-08T00:00:00Z"));
         let hours: Vec<_> = (0..=MAX_CUT_HOURS as i64)
             .map(|h| at("2026-03-01T00:30:00Z") + TimeDelta::hours(h))
             .collect();
-        assert!(Split::cut_at(window, &hours).is_none());
+        assert!(Split::cut_at(week, &hours).is_none());
+        assert!(Split::cut_at(week, &hours[1..]).is_some());
     }
 }

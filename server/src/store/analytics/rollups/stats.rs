@@ -51,13 +51,16 @@ pub async fn prediction_stats(
     }
     sql.push("CAST(SUM(n) AS BIGINT) AS n_rows");
     const DOUBLE: &str = " AS DOUBLE PRECISION)";
-    if measures.spreads {
-        for prefix in ["prob", "conf", "lat"] {
-            sql.push(&format!(
-                ", CAST(SUM({prefix}_sum) / NULLIF(SUM(n), 0){DOUBLE} AS {prefix}_avg, \
-                 CAST(MIN({prefix}_min){DOUBLE} AS {prefix}_min, CAST(MAX({prefix}_max){DOUBLE} AS {prefix}_max"
-            ));
-        }
+    for (column, stat) in measures.spreads.read() {
+        sql.push(&match stat {
+            "avg" => {
+                format!(", CAST(SUM({column}_sum) / NULLIF(SUM(n), 0){DOUBLE} AS {column}_avg")
+            }
+            other => format!(
+                ", CAST({}({column}_{other}){DOUBLE} AS {column}_{other}",
+                other.to_uppercase()
+            ),
+        });
     }
     if measures.risk {
         for level in ["critical", "high", "medium", "low"] {
