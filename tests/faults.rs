@@ -454,7 +454,8 @@ backend_tests! {
             .unwrap();
         assert!(!verify.status.success());
         let printed = String::from_utf8_lossy(&verify.stdout);
-        assert!(printed.contains("MISSING/WRONG: migration m20260101_000012"), "{printed}");
+        assert!(printed.contains("MISSING/WRONG: migration m2026"), "{printed}");
+        assert!(printed.contains("(run `mlgate migrate up`)"), "{printed}");
         // A server told not to migrate refuses to start on that schema.
         let mut config = test_db.config();
         config.serve.no_migrate = true;

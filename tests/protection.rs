@@ -331,6 +331,8 @@ backend_tests! {
         let mut config = test_db.config();
         config.serve.db.analytics_budget_ms = 1;
         config.serve.db.lock_budget_ms = 300;
+        // Scanning, which takes time: from the rollups it would not.
+        config.serve.db.analytics_rollups = server::config::Switch::Off;
         let server = TestServer::start(config).await;
         let shap = r#"{ shapImportance(modelId: "m-1") { predictionCount features { feature } } }"#;
         let answer = post(&server, Some(&key), shap, json!({})).await;
