@@ -405,6 +405,23 @@ backend_tests! {
             assert!(hours > 50, "{hours} hours rebuilt");
             let rebuilt = check(&test_db, &on, &off, &key, "after a rebuild").await;
             assert_eq!(rebuilt, changed);
+            // Marking feedback processed changes nothing rolled up: no
+            // rollup row is rewritten.
+            let versions = "SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY hour_start, model_id, model_version, bin) \
+                            FROM mlgate_feedback_hours";
+            let version_text = |rows: Vec<sea_orm::QueryResult>| -> String {
+                rows[0].try_get::<Option<String>>("", "string_agg").unwrap().unwrap_or_default()
+            };
+            let raw = test_db.raw().await;
+            let before = version_text(raw.query_all_raw(sea_orm::Statement::from_string(DbBackend::Postgres, versions)).await.unwrap());
+            let marked = raw
+                .execute_unprepared("UPDATE ml_feedback SET processed = true WHERE tenant_id = 'acme'")
+                .await
+                .unwrap();
+            assert!(marked.rows_affected() > 100);
+            let after = version_text(raw.query_all_raw(sea_orm::Statement::from_string(DbBackend::Postgres, versions)).await.unwrap());
+            assert!(!before.is_empty());
+            assert_eq!(before, after, "feedback rollups rewritten by a processed-only update");
             // Tenant B's rollups are its own: none of A's rows in them.
             let raw = test_db.raw().await;
             assert!(common::count(&raw, "SELECT count(*) FROM mlgate_shap_hours WHERE tenant_id = 'globex'").await > 0);

@@ -19,24 +19,30 @@
 //!   (a multiple of 0.01) then gives exact confusion counts, calibration
 //!   bins and Brier score.
 //!
-//! Inserts add to the hours they touch; updates and deletes, and every
-//! feedback change, rebuild the hours they touch from the rows ("latest
-//! feedback wins" needs the rows, and a minimum cannot be taken back).
+//! Prediction inserts add to the hours they touch; prediction updates and
+//! deletes rebuild them from the rows (a minimum cannot be taken back).
+//! Feedback changes add, per prediction they are about, the difference
+//! between its feedback after the statement and before it ("latest
+//! feedback wins" is decided on each side).
 //!
 //! Every writer of an hour first takes a transaction-level advisory lock on
-//! it (in key order, so writers cannot deadlock on them). This closes the
+//! it, in key order within one call. Writers that only add rows cannot
+//! deadlock on them; a feedback change about a prediction that another
+//! transaction just moved takes the new hour after the old one, and a
+//! deadlock there is detected and one side retried. This closes the
 //! race migration 000010 documented: a rebuild that ran beside an insert
 //! into the same, previously empty hour could count that insert twice (or
 //! fail on the key), because neither saw the other's uncommitted rows. Now
 //! the second waits for the first to commit and its statements then see it.
 //!
-//! One case is known not to hold: a single statement that both inserts and
-//! updates or deletes predictions of one hour (`INSERT … ON CONFLICT DO
-//! UPDATE` with new and existing rows, or a CTE that updates and inserts)
-//! counts its inserted rows twice, since the update's rebuild already sees
-//! them when the insert's trigger adds them. The gateway never writes that
-//! way; `mlgate verify-schema --deep` finds it and `mlgate rollups rebuild`
-//! repairs it.
+//! One case is known not to hold: a single statement that fires more than
+//! one of these triggers on rows of one hour. Examples: `INSERT … ON
+//! CONFLICT DO UPDATE` that both inserts and updates, or a CTE that inserts
+//! feedback and deletes other feedback, or that inserts feedback and updates
+//! its prediction. Each trigger sees the others' rows as already there, so
+//! rows are counted twice. The gateway never writes that way (its upserts
+//! are `DO NOTHING`). `mlgate verify-schema --deep` finds it, and
+//! `mlgate rollups rebuild` repairs it.
 //!
 //! `mlgate_rollup_hours()` lists the hours the rollups should hold (from
 //! the rows) or hold; `mlgate_rebuild_hours()` rebuilds a set of them (the
@@ -576,11 +582,27 @@ DECLARE
     tenants TEXT[]; ids TEXT[];
     t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[];
 BEGIN
-    IF TG_OP <> 'INSERT' THEN
-        SELECT array_agg(o) INTO removed FROM old_feedback o;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
+    IF TG_OP = 'INSERT' THEN
         SELECT array_agg(n), array_agg(n.id) INTO added, added_ids FROM new_feedback n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o) INTO removed FROM old_feedback o;
+    ELSE
+        -- Only rows whose rolled-up columns changed: marking feedback
+        -- processed touches no rollup (and takes no lock).
+        SELECT array_agg(o) INTO removed FROM old_feedback o
+         WHERE NOT EXISTS (SELECT 1 FROM new_feedback n WHERE n.id = o.id
+                   AND (n.tenant_id, n.prediction_id, n.feedback_id, n.feedback_type, n.correct_label,
+                        n.accuracy_rating, n.created_at)
+                       IS NOT DISTINCT FROM
+                       (o.tenant_id, o.prediction_id, o.feedback_id, o.feedback_type, o.correct_label,
+                        o.accuracy_rating, o.created_at));
+        SELECT array_agg(n), array_agg(n.id) INTO added, added_ids FROM new_feedback n
+         WHERE NOT EXISTS (SELECT 1 FROM old_feedback o WHERE o.id = n.id
+                   AND (n.tenant_id, n.prediction_id, n.feedback_id, n.feedback_type, n.correct_label,
+                        n.accuracy_rating, n.created_at)
+                       IS NOT DISTINCT FROM
+                       (o.tenant_id, o.prediction_id, o.feedback_id, o.feedback_type, o.correct_label,
+                        o.accuracy_rating, o.created_at));
     END IF;
     SELECT array_agg(tenant_id), array_agg(prediction_id) INTO tenants, ids
       FROM (SELECT r.tenant_id, r.prediction_id FROM unnest(removed) r
