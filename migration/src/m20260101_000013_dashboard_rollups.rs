@@ -19,6 +19,10 @@
 //!   (a multiple of 0.01) then gives exact confusion counts, calibration
 //!   bins and Brier score.
 //!
+//! - `mlgate_distribution_hours`: per signal (`probability`, `confidence`)
+//!   and 1 %-wide bin (as above), the predictions in it: the distributions
+//!   the drift engine compares (no reader yet).
+//!
 //! Prediction inserts add to the hours they touch; prediction updates and
 //! deletes rebuild them from the rows (a minimum cannot be taken back).
 //! Feedback changes add, per prediction they are about, the difference
@@ -92,10 +96,11 @@ impl MigrationTrait for Migration {
     }
 }
 
-const NEW_TABLES: [&str; 3] = [
+const NEW_TABLES: [&str; 4] = [
     "mlgate_prediction_hours",
     "mlgate_shap_hours",
     "mlgate_feedback_hours",
+    "mlgate_distribution_hours",
 ];
 
 /// The measures of `mlgate_prediction_hours` over predictions `p`.
@@ -171,6 +176,15 @@ macro_rules! feedback_of_prediction {
         "count(*) AS feedback, count(fe.accuracy_rating) AS rated, sum(fe.accuracy_rating) AS rating_sum,
          (array_agg(mlgate_outcome_kind(fe.feedback_type, fe.correct_label)
                     ORDER BY fe.created_at DESC NULLS LAST, fe.feedback_id DESC))[1] AS kind"
+    };
+}
+
+/// Each prediction `p`'s two rows of `mlgate_distribution_hours`: its
+/// probability's bin and its confidence's, as `d(signal, bin)`.
+macro_rules! distribution_bins {
+    () => {
+        "(VALUES ('probability', mlgate_probability_bin(p.violation_probability)),
+                 ('confidence', mlgate_probability_bin(p.confidence_score))) AS d(signal, bin)"
     };
 }
 
@@ -363,6 +377,18 @@ CREATE TABLE mlgate_feedback_hours (
     FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
 )
 ;;
+CREATE TABLE mlgate_distribution_hours (
+    tenant_id VARCHAR(255) NOT NULL,
+    model_id VARCHAR(255) NOT NULL,
+    model_version VARCHAR(20) NOT NULL,
+    hour_start TIMESTAMPTZ NOT NULL,
+    signal VARCHAR(20) NOT NULL CHECK (signal IN ('probability', 'confidence')),
+    bin INTEGER NOT NULL CHECK (bin BETWEEN 0 AND 100),
+    predictions BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, model_id, hour_start, model_version, signal, bin),
+    FOREIGN KEY (tenant_id, model_id) REFERENCES ml_models (tenant_id, model_id) ON DELETE CASCADE
+)
+;;
 -- Rebuilds the given hours (parallel arrays) from the rows: the prediction
 -- measures, latency histograms and feedback bins, and with `shap` the SHAP
 -- sums too.
@@ -376,7 +402,18 @@ BEGIN
     keyed_delete!("mlgate_prediction_hours"),
     keyed_delete!("mlgate_prediction_latency_hours"),
     keyed_delete!("mlgate_feedback_hours"),
+    keyed_delete!("mlgate_distribution_hours"),
     r#"
+    INSERT INTO mlgate_distribution_hours
+        (tenant_id, model_id, model_version, hour_start, signal, bin, predictions)
+    SELECT k.tenant_id, k.model_id, k.model_version, k.hour_start, d.signal, d.bin, count(*)
+      FROM "#,
+    keyed_predictions!(),
+    r#"
+     CROSS JOIN LATERAL "#,
+    distribution_bins!(),
+    r#"
+     GROUP BY 1, 2, 3, 4, 5, 6;
     INSERT INTO mlgate_prediction_hours ("#,
     prediction_columns!(),
     r#")
@@ -479,6 +516,17 @@ BEGIN
         predictions = x.predictions + EXCLUDED.predictions,
         value_sum = x.value_sum + EXCLUDED.value_sum,
         abs_sum = x.abs_sum + EXCLUDED.abs_sum;
+    INSERT INTO mlgate_distribution_hours AS x
+        (tenant_id, model_id, model_version, hour_start, signal, bin, predictions)
+    SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+           d.signal, d.bin, count(*)
+      FROM inserted_rows p CROSS JOIN LATERAL "#,
+    distribution_bins!(),
+    r#"
+     WHERE p.prediction_timestamp IS NOT NULL
+     GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+    ON CONFLICT (tenant_id, model_id, hour_start, model_version, signal, bin) DO UPDATE SET
+        predictions = x.predictions + EXCLUDED.predictions;
     -- A new prediction has no feedback yet (feedback references it).
     RETURN NULL;
 END
@@ -560,7 +608,7 @@ $$
 CREATE FUNCTION mlgate_roll_up_truncated_predictions() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    TRUNCATE mlgate_feedback_hours, mlgate_shap_hours, mlgate_prediction_latency_hours,
+    TRUNCATE mlgate_distribution_hours, mlgate_feedback_hours, mlgate_shap_hours, mlgate_prediction_latency_hours,
              mlgate_prediction_hours;
     RETURN NULL;
 END
@@ -743,6 +791,7 @@ LANGUAGE sql STABLE AS $$
     UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_prediction_latency_hours
     UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_shap_hours
     UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_feedback_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_distribution_hours
     ORDER BY 1, 2, 3, 4
 $$
 ;;
@@ -771,6 +820,15 @@ macro_rules! from_rows {
                 e.feature, count(*), sum(e.value), sum(abs(e.value))
            FROM ml_predictions p CROSS JOIN LATERAL mlgate_shap_entries(p.shap_values) e
           WHERE p.prediction_timestamp IS NOT NULL GROUP BY 1, 2, 3, 4, 5"
+    };
+    (distribution) => {
+        concat!(
+            "SELECT p.tenant_id, p.model_id, p.model_version, date_trunc('hour', p.prediction_timestamp, 'UTC'),
+                    d.signal, d.bin, count(*)
+               FROM ml_predictions p CROSS JOIN LATERAL ",
+            distribution_bins!(),
+            " WHERE p.prediction_timestamp IS NOT NULL GROUP BY 1, 2, 3, 4, 5, 6"
+        )
     };
     (feedback) => {
         concat!(
@@ -835,6 +893,10 @@ INSERT INTO mlgate_feedback_hours ("#,
     from_rows!(feedback),
     r#"
 ;;
+INSERT INTO mlgate_distribution_hours (tenant_id, model_id, model_version, hour_start, signal, bin, predictions) "#,
+    from_rows!(distribution),
+    r#"
+;;
 ALTER TABLE ml_feedback FORCE ROW LEVEL SECURITY
 ;;
 ALTER TABLE ml_predictions FORCE ROW LEVEL SECURITY
@@ -866,6 +928,12 @@ LANGUAGE sql STABLE AS $$
         "mlgate_feedback_hours",
         feedback_columns!(),
         from_rows!(feedback)
+    ),
+    " UNION ALL ",
+    differing!(
+        "mlgate_distribution_hours",
+        "tenant_id, model_id, model_version, hour_start, signal, bin, predictions",
+        from_rows!(distribution)
     ),
     r#"
 $$
@@ -907,6 +975,8 @@ DROP FUNCTION IF EXISTS mlgate_roll_up_updated_predictions()
 DROP FUNCTION IF EXISTS mlgate_roll_up_inserted_predictions()
 ;;
 DROP FUNCTION IF EXISTS mlgate_rebuild_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
+;;
+DROP TABLE IF EXISTS mlgate_distribution_hours
 ;;
 DROP TABLE IF EXISTS mlgate_feedback_hours
 ;;
