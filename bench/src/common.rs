@@ -171,23 +171,14 @@ pub(crate) async fn one_query(
     let floor_answer =
         crate::reads::floor(target.floor_pool, target.tenant, query, target.windows).await?;
     crate::reads::same_results(query, &answer, &floor_answer)?;
-    let mine = {
-        let (client, url, key) = (
-            target.client.clone(),
-            target.url.to_owned(),
-            target.key.to_owned(),
-        );
-        closed_loop(1, duration / 5, duration, move |_, _| {
-            let (client, url, key, variables) =
-                (client.clone(), url.clone(), key.clone(), variables.clone());
-            async move {
-                graphql(&client, &url, &key, document, &variables)
-                    .await
-                    .map(|_| ())
-            }
-        })
-        .await?
-    };
+    let mine = timed(
+        target.client,
+        target.url,
+        target.key,
+        (document, variables),
+        duration,
+    )
+    .await?;
     let theirs = {
         let (floor_pool, windows, tenant) = (
             target.floor_pool.clone(),
@@ -206,4 +197,25 @@ pub(crate) async fn one_query(
         .await?
     };
     Ok((statements, mine, theirs))
+}
+
+/// `document` with `variables` on `url`, at concurrency 1.
+pub(crate) async fn timed(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    (document, variables): (&'static str, Json),
+    duration: Duration,
+) -> anyhow::Result<Samples> {
+    let (client, url, key) = (client.clone(), url.to_owned(), key.to_owned());
+    closed_loop(1, duration / 5, duration, move |_, _| {
+        let (client, url, key, variables) =
+            (client.clone(), url.clone(), key.clone(), variables.clone());
+        async move {
+            graphql(&client, &url, &key, document, &variables)
+                .await
+                .map(|_| ())
+        }
+    })
+    .await
 }

@@ -16,10 +16,9 @@ use serde_json::{json, Value as Json};
 use server::auth::Role;
 
 use crate::args::Args;
-use crate::common::{graphql, in_process_with, ms, pool, InProcess};
+use crate::common::{graphql, in_process_with, ms, pool, timed, InProcess};
 use crate::load::closed_loop;
 use crate::scale::large_tenant;
-use crate::stats::Samples;
 
 #[derive(Clone, Copy, Debug)]
 enum Analytic {
@@ -164,27 +163,6 @@ async fn case(raw: &DatabaseConnection, tenant: &str, now: DateTime<Utc>) -> any
         last_week: now - chrono::Duration::days(7),
         days_to: midnight + chrono::Duration::days(1),
     })
-}
-
-/// `document` with `variables` on `url`, at concurrency 1.
-async fn timed(
-    client: &reqwest::Client,
-    url: &str,
-    key: &str,
-    (document, variables): (&'static str, Json),
-    duration: Duration,
-) -> anyhow::Result<Samples> {
-    let (client, url, key) = (client.clone(), url.to_owned(), key.to_owned());
-    closed_loop(1, duration / 5, duration, move |_, _| {
-        let (client, url, key, variables) =
-            (client.clone(), url.clone(), key.clone(), variables.clone());
-        async move {
-            graphql(&client, &url, &key, document, &variables)
-                .await
-                .map(|_| ())
-        }
-    })
-    .await
 }
 
 fn stop(server: InProcess) -> tokio::task::JoinHandle<()> {

@@ -188,6 +188,15 @@ macro_rules! distribution_bins {
     };
 }
 
+/// A prediction's columns that some rollup reads, with its id.
+macro_rules! rolled_up_columns {
+    () => {
+        "id, tenant_id, prediction_id, model_id, model_version, prediction_timestamp,
+         violation_probability, confidence_score, inference_time_ms, risk_level,
+         remediation_status, shap_values"
+    };
+}
+
 /// The hours `k(tenant_id, model_id, model_version, hour_start, hour_end)`
 /// given as four parallel arrays, joined to their predictions `p`. The end
 /// is computed before the join: under row-level security only leakproof
@@ -537,55 +546,37 @@ LANGUAGE plpgsql AS $$
 DECLARE
     t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[]; with_shap BOOLEAN;
 BEGIN
-    -- The rows on either side with no identical counterpart (by id and every
-    -- rolled-up column) on the other: an update that changes nothing rolled
-    -- up (`updated_at` alone) touches no hour, one that changes the id as
-    -- well touches both. `shap`: the SHAP sums of the row's hour change too.
-    WITH old_changed AS (
-        SELECT o.tenant_id, o.model_id, o.model_version, o.prediction_timestamp,
-               NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id
-                   AND (n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp, n.shap_values)
-                       IS NOT DISTINCT FROM
-                       (o.tenant_id, o.model_id, o.model_version, o.prediction_timestamp, o.shap_values)) AS shap
-          FROM old_rows o
-         WHERE NOT EXISTS (SELECT 1 FROM new_rows n WHERE n.id = o.id
-                   AND (n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp, n.violation_probability,
-                        n.confidence_score, n.inference_time_ms, n.risk_level, n.remediation_status,
-                        n.prediction_id, n.shap_values)
-                       IS NOT DISTINCT FROM
-                       (o.tenant_id, o.model_id, o.model_version, o.prediction_timestamp, o.violation_probability,
-                        o.confidence_score, o.inference_time_ms, o.risk_level, o.remediation_status,
-                        o.prediction_id, o.shap_values))
-    ), new_changed AS (
-        SELECT n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp,
-               NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.id = n.id
-                   AND (n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp, n.shap_values)
-                       IS NOT DISTINCT FROM
-                       (o.tenant_id, o.model_id, o.model_version, o.prediction_timestamp, o.shap_values)) AS shap
-          FROM new_rows n
-         WHERE NOT EXISTS (SELECT 1 FROM old_rows o WHERE o.id = n.id
-                   AND (n.tenant_id, n.model_id, n.model_version, n.prediction_timestamp, n.violation_probability,
-                        n.confidence_score, n.inference_time_ms, n.risk_level, n.remediation_status,
-                        n.prediction_id, n.shap_values)
-                       IS NOT DISTINCT FROM
-                       (o.tenant_id, o.model_id, o.model_version, o.prediction_timestamp, o.violation_probability,
-                        o.confidence_score, o.inference_time_ms, o.risk_level, o.remediation_status,
-                        o.prediction_id, o.shap_values))
-    ), touched AS (
-        SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC') AS hour_start, shap
-          FROM old_changed WHERE prediction_timestamp IS NOT NULL
-        UNION ALL
-        SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC'), shap
-          FROM new_changed WHERE prediction_timestamp IS NOT NULL
-    )
-    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start),
-           bool_or(shap)
-      INTO t, m, v, h, with_shap
-      FROM (SELECT tenant_id, model_id, model_version, hour_start, bool_or(shap) AS shap
-              FROM touched GROUP BY 1, 2, 3, 4) hours;
-    IF t IS NOT NULL THEN
-        PERFORM mlgate_rebuild_hours(t, m, v, h, with_shap);
+    -- The row versions on either side with no identical twin (id and every
+    -- rolled-up column; EXCEPT compares NULLs as equal) on the other: an
+    -- update of nothing rolled up (`updated_at` alone) touches no hour, one
+    -- that also changes the id touches both sides.
+    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
+      INTO t, m, v, h
+      FROM (SELECT DISTINCT tenant_id, model_id, model_version,
+                   date_trunc('hour', prediction_timestamp, 'UTC') AS hour_start
+              FROM ((SELECT "#,
+    rolled_up_columns!(),
+    r#" FROM old_rows EXCEPT SELECT "#,
+    rolled_up_columns!(),
+    r#" FROM new_rows)
+                    UNION ALL
+                    (SELECT "#,
+    rolled_up_columns!(),
+    r#" FROM new_rows EXCEPT SELECT "#,
+    rolled_up_columns!(),
+    r#" FROM old_rows)) changed
+             WHERE prediction_timestamp IS NOT NULL) touched;
+    IF t IS NULL THEN
+        RETURN NULL;
     END IF;
+    -- The SHAP sums are rebuilt too when what they read changed.
+    with_shap := EXISTS (
+        (SELECT id, tenant_id, model_id, model_version, prediction_timestamp, shap_values FROM old_rows
+         EXCEPT SELECT id, tenant_id, model_id, model_version, prediction_timestamp, shap_values FROM new_rows)
+        UNION ALL
+        (SELECT id, tenant_id, model_id, model_version, prediction_timestamp, shap_values FROM new_rows
+         EXCEPT SELECT id, tenant_id, model_id, model_version, prediction_timestamp, shap_values FROM old_rows));
+    PERFORM mlgate_rebuild_hours(t, m, v, h, with_shap);
     RETURN NULL;
 END
 $$

@@ -345,29 +345,15 @@ async fn measure_models(
         ..Default::default()
     };
     let measured = options.measured;
-    let predictions = if txn.reads_rollups() {
-        let versions = model_version.map(|v| [v.to_owned()]);
-        let scope = rollups::Scope {
-            model_ids: Some(model_ids),
-            versions: versions.as_ref().map(|v| v.as_slice()),
-            window: options.window,
-            ..Default::default()
-        };
-        rollups::prediction_measures(txn, &scope, measured.percentiles).await?
-    } else {
-        prediction_measures(txn, &filter, measured.percentiles).await?
+    let scope = rollups::Scope::for_filter(txn, &filter, rollups::Kept::Hours)?;
+    let predictions = match &scope {
+        Some(scope) => rollups::prediction_measures(txn, scope, measured.percentiles).await?,
+        None => prediction_measures(txn, &filter, measured.percentiles).await?,
     };
     let threshold_bin = rollups::threshold_bin(options.decision_threshold);
-    let (feedback, bins) = match threshold_bin {
-        Some(bin) if txn.reads_rollups() && (measured.feedback || measured.outcomes) => {
-            let versions = model_version.map(|v| [v.to_owned()]);
-            let scope = rollups::Scope {
-                model_ids: Some(model_ids),
-                versions: versions.as_ref().map(|v| v.as_slice()),
-                window: options.window,
-                ..Default::default()
-            };
-            let sums = rollups::outcome_sums(txn, &scope).await?;
+    let (feedback, bins) = match (threshold_bin, &scope) {
+        (Some(bin), Some(scope)) if measured.feedback || measured.outcomes => {
+            let sums = rollups::outcome_sums(txn, scope).await?;
             let mut feedback = HashMap::new();
             let mut bins = HashMap::new();
             for (model_id, model) in sums {

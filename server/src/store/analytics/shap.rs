@@ -10,7 +10,7 @@ use crate::db::{Scoped, ScopedTxn};
 use crate::domain::explanation::{BASE_VALUE_KEYS, MAX_FEATURES, VALUES_KEY};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
-use crate::store::predictions::{self, PredictionFilter};
+use crate::store::predictions::PredictionFilter;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureImportance {
@@ -41,42 +41,12 @@ pub async fn importance(
     top: usize,
 ) -> ApiResult<ShapImportance> {
     let txn = scoped.begin_analytics().await?;
-    // The filter is checked (lists, reversed windows) whichever way it is read.
-    predictions::base(&txn, filter)?;
-    let importance = match rollup_scope(&txn, filter) {
+    let importance = match rollups::Scope::for_filter(&txn, filter, rollups::Kept::Hours)? {
         Some(scope) => rollups::importance(&txn, &scope, top).await?,
         None => scan(&txn, filter, top).await?,
     };
     txn.commit().await?;
     Ok(importance)
-}
-
-/// The rollups' scope for `filter`, when they can answer it.
-fn rollup_scope<'a>(txn: &ScopedTxn, filter: &'a PredictionFilter) -> Option<rollups::Scope<'a>> {
-    let PredictionFilter {
-        model_ids,
-        model_versions,
-        predicted_at,
-        prediction_ids: None,
-        resource_ids: None,
-        resource_id_prefix: None,
-        risk_levels: None,
-        remediation_statuses: None,
-        violation_probability: None,
-        confidence_score: None,
-        risk_score: None,
-        time_to_violation_hours: None,
-        has_feedback: None,
-    } = filter
-    else {
-        return None;
-    };
-    txn.reads_rollups().then_some(rollups::Scope {
-        model_ids: model_ids.as_deref(),
-        versions: model_versions.as_deref(),
-        window: *predicted_at,
-        ..Default::default()
-    })
 }
 
 /// Every filtered prediction's SHAP entries, aggregated.

@@ -16,7 +16,7 @@ use super::{
 use crate::db::{Scoped, ScopedTxn};
 use crate::error::ApiResult;
 use crate::store::filter::invalid;
-use crate::store::predictions::{self, PredictionFilter};
+use crate::store::predictions::PredictionFilter;
 use crate::store::TimeRange;
 
 /// The most groups (series × buckets) one answer may hold.
@@ -117,10 +117,13 @@ pub async fn prediction_stats(
         .transpose()?;
 
     let txn = scoped.begin_analytics().await?;
-    // The filter is checked (lists, reversed windows) whichever way it is read.
-    predictions::base(&txn, &filter)?;
     let bucketed = buckets.is_some();
-    let from_rollups = match rollup_scope(&txn, &filter, &dimensions, request.measures) {
+    let scope = match rollup_columns(&dimensions, request.measures) {
+        Some(columns) => rollups::Scope::for_filter(&txn, &filter, rollups::Kept::Groups)?
+            .map(|scope| (scope, columns)),
+        None => None,
+    };
+    let from_rollups = match scope {
         Some((scope, columns)) => {
             rollups::prediction_stats(
                 &txn,
@@ -165,37 +168,17 @@ pub async fn prediction_stats(
     fill_and_order(groups, &dimensions, buckets.as_deref())
 }
 
-/// The rollups' scope and group columns for this request, when they can
-/// answer it: a filter and groups on what they keep (models, versions,
-/// risk levels, remediation statuses, time), no percentiles.
-fn rollup_scope<'a>(
-    txn: &ScopedTxn,
-    filter: &'a PredictionFilter,
+/// The rollups' group columns for this request, when they can answer it:
+/// groups on what they keep and no percentiles (the filter is
+/// [`rollups::Scope::for_filter`]'s to judge).
+fn rollup_columns(
     dimensions: &[StatsDimension],
     measures: MeasureColumns,
-) -> Option<(rollups::Scope<'a>, Vec<rollups::GroupColumn>)> {
-    let PredictionFilter {
-        model_ids,
-        model_versions,
-        risk_levels,
-        remediation_statuses,
-        predicted_at,
-        prediction_ids: None,
-        resource_ids: None,
-        resource_id_prefix: None,
-        violation_probability: None,
-        confidence_score: None,
-        risk_score: None,
-        time_to_violation_hours: None,
-        has_feedback: None,
-    } = filter
-    else {
-        return None;
-    };
-    if !txn.reads_rollups() || measures.percentiles == Percentiles::Computed {
+) -> Option<Vec<rollups::GroupColumn>> {
+    if measures.percentiles == Percentiles::Computed {
         return None;
     }
-    let columns = dimensions
+    dimensions
         .iter()
         .map(|d| {
             Some(match d {
@@ -219,15 +202,7 @@ fn rollup_scope<'a>(
                 StatsDimension::Resource => return None,
             })
         })
-        .collect::<Option<Vec<_>>>()?;
-    let scope = rollups::Scope {
-        model_ids: model_ids.as_deref(),
-        versions: model_versions.as_deref(),
-        risk_levels: risk_levels.as_deref(),
-        remediation_statuses: remediation_statuses.as_deref(),
-        window: *predicted_at,
-    };
-    Some((scope, columns))
+        .collect()
 }
 
 /// The groups from the filtered predictions themselves.

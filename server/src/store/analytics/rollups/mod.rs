@@ -20,6 +20,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use super::sql::Sql;
 use crate::db::ScopedTxn;
 use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
+use crate::error::ApiResult;
+use crate::store::predictions::{self, PredictionFilter};
 use crate::store::TimeRange;
 
 pub use outcomes::{
@@ -44,6 +46,58 @@ pub struct Scope<'a> {
     pub risk_levels: Option<&'a [RiskLevel]>,
     pub remediation_statuses: Option<&'a [RemediationStatus]>,
     pub window: Option<TimeRange>,
+}
+
+/// What a rollup keeps apart, beside models, versions and time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kept {
+    /// Only models, versions and time (SHAP sums, feedback bins).
+    Hours,
+    /// Also risk levels and remediation statuses (prediction hours).
+    Groups,
+}
+
+impl<'a> Scope<'a> {
+    /// The scope of `filter` when the rollups can answer it: reading them
+    /// (PostgreSQL, not turned off) and a filter on nothing they do not
+    /// keep. The filter is checked (list lengths, reversed windows) as the
+    /// scan would check it, so that both paths refuse alike.
+    pub fn for_filter(
+        txn: &ScopedTxn,
+        filter: &'a PredictionFilter,
+        kept: Kept,
+    ) -> ApiResult<Option<Self>> {
+        let PredictionFilter {
+            model_ids,
+            model_versions,
+            risk_levels,
+            remediation_statuses,
+            predicted_at,
+            prediction_ids: None,
+            resource_ids: None,
+            resource_id_prefix: None,
+            violation_probability: None,
+            confidence_score: None,
+            risk_score: None,
+            time_to_violation_hours: None,
+            has_feedback: None,
+        } = filter
+        else {
+            return Ok(None);
+        };
+        let grouped = risk_levels.is_some() || remediation_statuses.is_some();
+        if !txn.reads_rollups() || (grouped && kept == Kept::Hours) {
+            return Ok(None);
+        }
+        predictions::base(txn, filter)?;
+        Ok(Some(Self {
+            model_ids: model_ids.as_deref(),
+            versions: model_versions.as_deref(),
+            risk_levels: risk_levels.as_deref(),
+            remediation_statuses: remediation_statuses.as_deref(),
+            window: *predicted_at,
+        }))
+    }
 }
 
 /// A window as whole hours (from the rollups) and the rest (from rows).
