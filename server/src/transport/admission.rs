@@ -16,7 +16,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -210,7 +210,8 @@ impl Admission {
 
     /// After authentication: one request of `principal`'s credential and tenant.
     pub fn check_rates(&self, principal: &Principal) -> Result<(), ApiError> {
-        let clock = DefaultClock::default();
+        // The limiter's own clock: a new `DefaultClock` calibrates itself
+        // (CPUID and a timing loop), too slow to make per request.
         if let Some(limiter) = &self.inner.credentials {
             if let Err(not_until) = limiter.check_key(&credential_key(principal)) {
                 return Err(refused(
@@ -218,7 +219,7 @@ impl Admission {
                         "this credential is over its rate of {} requests per second",
                         self.inner.settings.credential.per_second
                     ),
-                    not_until.wait_time_from(clock.now()),
+                    not_until.wait_time_from(limiter.clock().now()),
                 ));
             }
         }
@@ -229,7 +230,7 @@ impl Admission {
                         "your tenant is over its rate of {} requests per second",
                         self.inner.settings.tenant.per_second
                     ),
-                    not_until.wait_time_from(clock.now()),
+                    not_until.wait_time_from(limiter.clock().now()),
                 ));
             }
         }
