@@ -3,6 +3,7 @@
 
 mod failure;
 mod scoped;
+mod session;
 mod settings;
 mod sqlite_deadline;
 
@@ -17,6 +18,7 @@ use tokio::sync::Semaphore;
 
 pub use failure::{classify, Failure};
 pub use scoped::{Scoped, ScopedTxn};
+pub use session::{OperationEnd, Txn};
 pub use settings::{Budgets, DbSettings, TxnKind};
 
 use crate::identity::Principal;
@@ -62,6 +64,9 @@ pub(crate) struct Shared {
     /// here in order (at most the lock budget) instead of polling the
     /// database's busy handler, where some could starve.
     writer: Option<Arc<Semaphore>>,
+    /// Transactions begun through scoped handles (each one a `BEGIN` and a
+    /// `COMMIT` or `ROLLBACK` round trip besides its statements).
+    transactions: AtomicU64,
 }
 
 /// One tenant's share of the pool: the connections its transactions hold
@@ -162,6 +167,7 @@ impl Database {
                 shares: Keyed::default(),
                 deadlines,
                 writer: sqlite.then(|| Arc::new(Semaphore::new(1))),
+                transactions: AtomicU64::new(0),
             }),
         })
     }
@@ -174,6 +180,13 @@ impl Database {
     /// the count): what the N+1 tests and benchmarks measure.
     pub fn statements_executed(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// Transactions begun through scoped handles so far. With
+    /// [`Database::statements_executed`] it gives the round trips: a
+    /// statement each, and a `BEGIN` and an end each transaction.
+    pub fn transactions_begun(&self) -> u64 {
+        self.shared.transactions.load(Ordering::Relaxed)
     }
 
     /// Opens the tenant-scoped handle for `principal`.

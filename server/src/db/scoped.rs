@@ -21,6 +21,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use migration::GATEWAY_ROLE;
 
 use super::failure::{TENANT_SHARE_IN_USE, WRITE_QUEUE_TIMEOUT};
+use super::session::{OperationEnd, Session, Txn};
 use super::sqlite_deadline::Armed;
 use super::{Share, Shared, TxnKind};
 use crate::telemetry::metrics::{metrics, KindLabels, Metrics};
@@ -33,6 +34,8 @@ pub struct Scoped {
     /// analytics transaction one more, of the analytics share).
     share: Arc<Share>,
     shared: Arc<Shared>,
+    /// A query operation's shared read transaction (PostgreSQL).
+    session: Option<Arc<Session>>,
 }
 
 impl Scoped {
@@ -47,7 +50,25 @@ impl Scoped {
             tenant,
             share,
             shared,
+            session: None,
         }
+    }
+
+    /// This handle for one query operation: on PostgreSQL its reads share
+    /// one transaction (see `session.rs`), committed when the
+    /// [`Scoped::operation_end`] guard drops. Elsewhere the same handle.
+    pub fn for_query_operation(&self) -> Scoped {
+        let mut scoped = self.clone();
+        if self.backend() == DbBackend::Postgres {
+            scoped.session = Some(Arc::default());
+        }
+        scoped
+    }
+
+    /// A guard ending the operation this handle was made for when it
+    /// drops (a no-op for other handles).
+    pub fn operation_end(&self) -> OperationEnd {
+        OperationEnd(self.session.clone())
     }
 
     pub fn tenant(&self) -> &str {
@@ -58,14 +79,40 @@ impl Scoped {
         self.conn.get_database_backend()
     }
 
-    /// Begins a reading transaction bound to this tenant.
-    pub async fn begin(&self) -> Result<ScopedTxn, DbErr> {
-        self.begin_as(TxnKind::Read).await
+    /// Begins a reading transaction bound to this tenant (in a query
+    /// operation on PostgreSQL: takes a turn on the operation's).
+    pub async fn begin(&self) -> Result<Txn, DbErr> {
+        self.begin_reading(TxnKind::Read).await
     }
 
-    /// Begins a transaction for an aggregate over many rows (a longer budget).
-    pub async fn begin_analytics(&self) -> Result<ScopedTxn, DbErr> {
-        self.begin_as(TxnKind::Analytics).await
+    /// Begins a transaction for an aggregate over many rows (a longer
+    /// budget, a permit of the tenant's analytics share).
+    pub async fn begin_analytics(&self) -> Result<Txn, DbErr> {
+        self.begin_reading(TxnKind::Analytics).await
+    }
+
+    async fn begin_reading(&self, kind: TxnKind) -> Result<Txn, DbErr> {
+        match &self.session {
+            Some(session) => session.turn(self, kind).await,
+            None => Ok(Txn::own(self.begin_as(kind).await?)),
+        }
+    }
+
+    /// A permit of the tenant's analytics share, for an analytic on a
+    /// transaction that already holds its connection.
+    pub(super) async fn analytics_permit(&self) -> Result<OwnedSemaphorePermit, DbErr> {
+        tokio::time::timeout(
+            self.shared.acquire_timeout,
+            self.share.analytics.clone().acquire_owned(),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| DbErr::Custom(TENANT_SHARE_IN_USE.into()))
+    }
+
+    pub(super) fn budgets(&self) -> &super::Budgets {
+        &self.shared.budgets
     }
 
     /// Begins a transaction bound to this tenant that is going to write. On
@@ -129,6 +176,9 @@ impl Scoped {
             TxnKind::Read | TxnKind::Analytics => TransactionOptions::default(),
         };
         let txn = self.conn.begin_with_options(options).await?;
+        self.shared
+            .transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         drop(waiting);
         let budgets = &self.shared.budgets;
         let statement = budgets.statement(kind);

@@ -593,6 +593,12 @@ async fn execute_in_span(
     );
 
     let scoped = state.db.scoped(&principal);
+    // A query's reads share one transaction (PostgreSQL), ended below.
+    let scoped = match kind {
+        Some(OperationType::Query) => scoped.for_query_operation(),
+        _ => scoped,
+    };
+    let _end = scoped.operation_end();
     let (context, mut batches) = RequestContext::new(principal, scoped, state.events.clone());
     let request = request.data(context);
     let response =

@@ -574,11 +574,14 @@ impl Connection {
             variables.cloned(),
             introspection,
         );
-        let (context, mut batches) = RequestContext::new(
-            caller.principal.clone(),
-            caller.scoped.clone(),
-            self.state.events.clone(),
-        );
+        // A query's reads share one transaction (PostgreSQL), ended with the task.
+        let scoped = match kind {
+            Some(OperationType::Query) => caller.scoped.for_query_operation(),
+            _ => caller.scoped.clone(),
+        };
+        let end = scoped.operation_end();
+        let (context, mut batches) =
+            RequestContext::new(caller.principal.clone(), scoped, self.state.events.clone());
         let request = request.data(context);
         let schema = self.state.schema.clone();
         let admission = self.state.admission.clone();
@@ -603,6 +606,7 @@ impl Connection {
         );
         let task = tokio::spawn(
             async move {
+                let _end = end;
                 // Queries and mutations hold one of the tenant's in-flight
                 // slots and run under the request deadline; subscriptions wait.
                 let _slot = if single_result {
