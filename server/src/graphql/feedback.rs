@@ -10,8 +10,6 @@ use super::common::{
     domain_values, float_opt, list_query, node, page_complexity, time_range, vocab, vocab_opt,
     vocabulary, FloatRange, OrderDirection,
 };
-use super::loaders::row_by_id;
-use super::loaders::PredictionById;
 use super::predictions::Prediction;
 use super::request_context;
 use crate::identity::can;
@@ -150,7 +148,7 @@ impl Feedback {
 
     /// The prediction this feedback is about.
     async fn prediction(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Prediction>> {
-        row_by_id(ctx, PredictionById, self.0.prediction_id.clone()).await
+        super::predictions::prediction_by_id(ctx, self.0.prediction_id.clone()).await
     }
 }
 

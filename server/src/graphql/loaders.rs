@@ -22,7 +22,7 @@ use crate::store::drift::DriftQuery;
 use crate::store::feedback::FeedbackQuery;
 use crate::store::models::ModelQuery;
 use crate::store::predictions::PredictionQuery;
-use crate::store::{self, Page};
+use crate::store::{self, Columns, Page};
 
 /// The largest batch one load may carry. Page caps and the complexity limit
 /// keep real batches far below it; it only bounds the statement size.
@@ -105,15 +105,17 @@ relation_keys! {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ModelById(pub RowKey<String>);
+/// A prediction by id, reading the optional columns given (a batch reads
+/// the union of its keys').
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct PredictionById(pub RowKey<String>);
+pub struct PredictionById(pub RowKey<String>, pub Columns);
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TrainingJobByKey(pub RowKey<uuid::Uuid>);
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TrainingJobById(pub RowKey<String>);
 
 /// Loads rows by id: `fetch` gets the tenant's rows for the ids; absent ids stay absent.
-async fn load_rows<W, K, M, F, Fut>(
+async fn load_rows<W, K, M: Clone, F, Fut>(
     loader: &DbLoader,
     keys: &[W],
     key: impl Fn(&W) -> &RowKey<K>,
@@ -127,10 +129,11 @@ where
 {
     loader.check_tenant(keys.iter().map(|k| &*key(k).tenant))?;
     let ids: Vec<K> = keys.iter().map(|k| key(k).id.clone()).collect();
-    let mut rows = fetch(loader.scoped.clone(), ids).await.map_err(fail)?;
+    let rows = fetch(loader.scoped.clone(), ids).await.map_err(fail)?;
+    // Cloned, not moved: keys differing in what they read share an id.
     Ok(keys
         .iter()
-        .filter_map(|k| rows.remove(&key(k).id).map(|row| (k.clone(), row)))
+        .filter_map(|k| rows.get(&key(k).id).map(|row| (k.clone(), row.clone())))
         .collect())
 }
 
@@ -207,7 +210,27 @@ macro_rules! loader {
 }
 
 loader!(rows ModelById => model::Model, store::models::by_ids);
-loader!(rows PredictionById => prediction::Model, store::predictions::by_ids);
+
+impl Loader<PredictionById> for DbLoader {
+    type Value = prediction::Model;
+    type Error = LoadError;
+
+    async fn load(
+        &self,
+        keys: &[PredictionById],
+    ) -> Result<HashMap<PredictionById, prediction::Model>, LoadError> {
+        let columns = keys
+            .iter()
+            .fold(Columns::NONE, |columns, key| columns.union(key.1));
+        load_rows(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, ids| async move { store::predictions::by_ids(&scoped, &ids, columns).await },
+        )
+        .await
+    }
+}
 loader!(rows TrainingJobByKey => training_job::Model, store::training::by_keys);
 loader!(rows TrainingJobById => training_job::Model, store::training::by_job_ids);
 loader!(pages PredictionsOfModel => prediction::Model, store::predictions::pages_by_model);

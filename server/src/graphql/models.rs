@@ -212,7 +212,8 @@ impl Model {
         last: Option<i32>,
         before: Option<String>,
     ) -> async_graphql::Result<PredictionConnection> {
-        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?
+            .with_columns(super::predictions::connection_columns(&ctx.look_ahead()));
         child_page(ctx, PredictionsOfModel, self.0.model_id.clone(), query).await
     }
 

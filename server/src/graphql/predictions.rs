@@ -1,6 +1,6 @@
 //! Predictions: what a model said about a resource, and why.
 
-use async_graphql::{Context, Enum, InputObject, Json, Object, SimpleObject};
+use async_graphql::{Context, Enum, InputObject, Json, Lookahead, Object, SimpleObject};
 use chrono::{DateTime, Duration, Utc};
 use entity::prediction;
 
@@ -23,6 +23,7 @@ use super::request_context;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
 use crate::store::predictions::{self as store, PredictionOrderField as DataOrderField};
+use crate::store::Columns;
 use crate::write::predictions as write;
 
 vocabulary!(
@@ -133,6 +134,39 @@ order_input!(PredictionOrder => DataOrderField);
 pub struct ConfidenceInterval {
     pub lower: Option<f64>,
     pub upper: Option<f64>,
+}
+
+/// The optional columns the selection of a `Prediction` reads: each field
+/// below built from one of them (see the resolvers) names it here.
+pub(super) fn columns_read(look: &Lookahead<'_>) -> Columns {
+    use store::optional::*;
+    [
+        ("impactFactors", IMPACT_FACTORS),
+        ("uncertaintySources", UNCERTAINTY_SOURCES),
+        ("recommendations", RECOMMENDATIONS),
+        ("featuresUsed", FEATURES_USED),
+        ("shapValues", SHAP_VALUES),
+        ("shapBaseValue", SHAP_VALUES),
+        ("attentionWeights", ATTENTION_WEIGHTS),
+    ]
+    .into_iter()
+    .filter(|(field, _)| look.field(field).exists())
+    .fold(Columns::NONE, |columns, (_, bit)| columns.with(bit))
+}
+
+/// The optional columns a connection of predictions reads (its nodes').
+pub(super) fn connection_columns(look: &Lookahead<'_>) -> Columns {
+    columns_read(&look.field("nodes")).union(columns_read(&look.field("edges").field("node")))
+}
+
+/// A prediction by id through the request's loader, reading the columns
+/// the field's selection needs.
+pub(super) async fn prediction_by_id(
+    ctx: &Context<'_>,
+    prediction_id: String,
+) -> async_graphql::Result<Option<Prediction>> {
+    let columns = columns_read(&ctx.look_ahead());
+    row_by_id(ctx, |key| PredictionById(key, columns), prediction_id).await
 }
 
 node!(
@@ -292,7 +326,7 @@ impl PredictionsQuery {
         ctx: &Context<'_>,
         prediction_id: String,
     ) -> async_graphql::Result<Option<Prediction>> {
-        row_by_id(ctx, PredictionById, prediction_id).await
+        prediction_by_id(ctx, prediction_id).await
     }
 
     /// Predictions, newest first unless ordered otherwise.
@@ -308,7 +342,8 @@ impl PredictionsQuery {
         before: Option<String>,
     ) -> async_graphql::Result<PredictionConnection> {
         let rc = request_context(ctx)?;
-        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?;
+        let query = list_query(ctx, filter, order_by, page(first, after, last, before))?
+            .with_columns(connection_columns(&ctx.look_ahead()));
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 
@@ -345,7 +380,8 @@ impl PredictionsQuery {
             Some(filter),
             order_by,
             page(first, after, last, before),
-        )?;
+        )?
+        .with_columns(connection_columns(&ctx.look_ahead()));
         Ok(store::list(rc.scoped(), &query).await?.into())
     }
 }

@@ -79,10 +79,30 @@ where
     E: TenantOwned,
     K: Into<Value> + Clone + Eq + Hash,
 {
+    rows_by_key_reading::<E, K>(scoped, column, keys, key_of, |select, _| select).await
+}
+
+/// [`rows_by_key`] with the query shaped by `reading` (the columns it reads).
+pub async fn rows_by_key_reading<E, K>(
+    scoped: &Scoped,
+    column: E::Column,
+    keys: &[K],
+    key_of: impl Fn(&E::Model) -> K,
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Select<E>,
+) -> ApiResult<HashMap<K, E::Model>>
+where
+    E: TenantOwned,
+    K: Into<Value> + Clone + Eq + Hash,
+{
     let txn = scoped.begin().await?;
-    let rows = keyed_rows::<E, K>(&txn, column, keys, key_of).await?;
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(MAX_KEYS) {
+        let select = tenant_rows::<E>(&txn).filter(column.is_in(chunk.iter().cloned()));
+        let rows = reading(select, txn.backend()).all(txn.conn()).await?;
+        found.extend(rows.into_iter().map(|row| (key_of(&row), row)));
+    }
     txn.commit().await?;
-    Ok(rows)
+    Ok(found)
 }
 
 /// [`rows_by_key`] inside an open transaction (a write resolving the
@@ -185,19 +205,41 @@ pub struct ListQuery<F, O> {
     order: OrderBy<O>,
     window: Window,
     want: Want,
+    columns: Columns,
     identity: String,
 }
 
 impl<F: Debug, O: Debug> ListQuery<F, O> {
     pub fn new(filter: F, order: OrderBy<O>, window: Window, want: Want) -> Self {
-        let identity = format!("{filter:?}|{order:?}|{window:?}|{want:?}");
-        Self {
+        let mut query = Self {
             filter,
             order,
             window,
             want,
-            identity,
-        }
+            columns: Columns::ALL,
+            identity: String::new(),
+        };
+        query.identity = query.render();
+        query
+    }
+
+    /// The same list reading only `columns` of the optional ones.
+    pub fn with_columns(mut self, columns: Columns) -> Self {
+        self.columns = columns;
+        self.identity = self.render();
+        self
+    }
+
+    fn render(&self) -> String {
+        let Self {
+            filter,
+            order,
+            window,
+            want,
+            columns,
+            ..
+        } = self;
+        format!("{filter:?}|{order:?}|{window:?}|{want:?}|{columns:?}")
     }
 }
 
@@ -208,6 +250,32 @@ impl<F, O> ListQuery<F, O> {
 
     pub fn want(&self) -> Want {
         self.want
+    }
+
+    pub fn columns(&self) -> Columns {
+        self.columns
+    }
+}
+
+/// Which of a table's optional columns (large JSON, arrays) a selection
+/// reads, as bits its store module defines; the others come back NULL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Columns(pub u16);
+
+impl Columns {
+    pub const ALL: Columns = Columns(u16::MAX);
+    pub const NONE: Columns = Columns(0);
+
+    pub fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+
+    pub fn with(self, bit: u16) -> Columns {
+        Columns(self.0 | bit)
+    }
+
+    pub fn union(self, other: Columns) -> Columns {
+        Columns(self.0 | other.0)
     }
 }
 

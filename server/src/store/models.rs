@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 
 use entity::model::{self, Column, Entity};
-use sea_orm::{QueryFilter, Select};
+use sea_orm::sea_query::Expr;
+use sea_orm::{DbBackend, IdenStatic, Iterable, QueryFilter, QuerySelect, Select};
 
 use super::filter::{spelled, Filters, OrderBy, TimeRange};
 use super::page::{Page, Sort};
-use super::{child_pages, list_page, rows_by_key, tenant_rows, ListQuery};
+use super::{child_pages, list_page, rows_by_key_reading, tenant_rows, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::domain::ModelStatus;
 use crate::error::ApiResult;
@@ -45,6 +46,34 @@ fn sort(order: OrderBy<ModelOrderField>) -> Sort<Entity> {
     Sort::by(column, order.direction.order(), Column::ModelId)
 }
 
+/// The tenant's models, read without the encrypted model itself: no answer
+/// shows it and it can be megabytes. An empty value stands in for one, so
+/// `hasEncryptedModel` still tells.
+pub(super) fn rows(txn: &ScopedTxn) -> Select<Entity> {
+    without_blob(tenant_rows::<Entity>(txn), txn.backend())
+}
+
+fn without_blob(select: Select<Entity>, backend: DbBackend) -> Select<Entity> {
+    let placeholder = match backend {
+        DbBackend::Postgres => "'\\x'::bytea",
+        _ => "X''",
+    };
+    let mut select = select.select_only();
+    for column in Column::iter() {
+        select = match column {
+            Column::EncryptedModel => select.column_as(
+                Expr::cust(format!(
+                    "CASE WHEN {} IS NULL THEN NULL ELSE {placeholder} END",
+                    "\"ml_models\".\"encrypted_model\""
+                )),
+                column.as_str(),
+            ),
+            other => select.column(other),
+        };
+    }
+    select
+}
+
 pub(super) fn base(txn: &ScopedTxn, filter: &ModelFilter) -> ApiResult<Select<Entity>> {
     let filters = Filters::new(txn.backend())
         .one_of(Column::ModelId, "modelIds", filter.model_ids.clone())?
@@ -53,7 +82,7 @@ pub(super) fn base(txn: &ScopedTxn, filter: &ModelFilter) -> ApiResult<Select<En
         .one_of(Column::Version, "versions", filter.versions.clone())?
         .time_range(Column::CreatedAt, "createdAt", filter.created_at)?
         .time_range(Column::DeployedAt, "deployedAt", filter.deployed_at)?;
-    Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
+    Ok(rows(txn).filter(filters.build()))
 }
 
 pub async fn list(scoped: &Scoped, query: &ModelQuery) -> ApiResult<Page<model::Model>> {
@@ -65,9 +94,13 @@ pub async fn by_ids(
     scoped: &Scoped,
     model_ids: &[String],
 ) -> ApiResult<HashMap<String, model::Model>> {
-    rows_by_key::<Entity, _>(scoped, Column::ModelId, model_ids, |row| {
-        row.model_id.clone()
-    })
+    rows_by_key_reading::<Entity, _>(
+        scoped,
+        Column::ModelId,
+        model_ids,
+        |row| row.model_id.clone(),
+        without_blob,
+    )
     .await
 }
 

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use entity::{feedback, prediction};
 use prediction::{Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{QueryFilter, Select};
+use sea_orm::{DbBackend, IdenStatic, Iterable, QueryFilter, QuerySelect, Select};
 
 use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
-use super::{child_pages, list_page, rows_by_key, tenant_rows, ListQuery};
+use super::{child_pages, list_page, rows_by_key_reading, tenant_rows, Columns, ListQuery};
 use crate::db::{Scoped, ScopedTxn};
 use crate::domain::{RemediationStatus, RiskLevel};
 use crate::error::ApiResult;
@@ -128,18 +128,86 @@ pub(super) fn base(txn: &ScopedTxn, filter: &PredictionFilter) -> ApiResult<Sele
     Ok(tenant_rows::<Entity>(txn).filter(filters.build()))
 }
 
-pub async fn list(scoped: &Scoped, query: &PredictionQuery) -> ApiResult<Page<prediction::Model>> {
-    list_page(scoped, query, base, sort).await
+/// The optional columns of a prediction ([`Columns`] bits): the large JSON
+/// and array ones, read only when a selection asks for a field built from
+/// them. The others come back NULL.
+pub mod optional {
+    pub const IMPACT_FACTORS: u16 = 1;
+    pub const UNCERTAINTY_SOURCES: u16 = 1 << 1;
+    pub const RECOMMENDATIONS: u16 = 1 << 2;
+    pub const FEATURES_USED: u16 = 1 << 3;
+    pub const SHAP_VALUES: u16 = 1 << 4;
+    pub const ATTENTION_WEIGHTS: u16 = 1 << 5;
 }
 
-/// The tenant's predictions with these ids; ids it does not have are absent.
+/// Each optional column: its bit and its PostgreSQL type (a typed NULL
+/// stands in for it).
+const OPTIONAL: [(u16, Column, &str); 6] = [
+    (optional::IMPACT_FACTORS, Column::ImpactFactors, "jsonb"),
+    (
+        optional::UNCERTAINTY_SOURCES,
+        Column::UncertaintySources,
+        "jsonb",
+    ),
+    (optional::RECOMMENDATIONS, Column::Recommendations, "text[]"),
+    (optional::FEATURES_USED, Column::FeaturesUsed, "jsonb"),
+    (optional::SHAP_VALUES, Column::ShapValues, "jsonb"),
+    (
+        optional::ATTENTION_WEIGHTS,
+        Column::AttentionWeights,
+        "jsonb",
+    ),
+];
+
+/// `select` reading only the optional columns in `columns`.
+fn reading(select: Select<Entity>, columns: Columns, backend: DbBackend) -> Select<Entity> {
+    if OPTIONAL.iter().all(|(bit, _, _)| columns.has(*bit)) {
+        return select;
+    }
+    let mut select = select.select_only();
+    for column in Column::iter() {
+        let left_out = OPTIONAL
+            .iter()
+            .find(|(bit, optional, _)| optional.as_str() == column.as_str() && !columns.has(*bit));
+        select = match left_out {
+            Some((_, _, sql_type)) => {
+                let null = match backend {
+                    DbBackend::Postgres => format!("NULL::{sql_type}"),
+                    _ => "NULL".to_owned(),
+                };
+                select.column_as(Expr::cust(null), column.as_str())
+            }
+            None => select.column(column),
+        };
+    }
+    select
+}
+
+pub async fn list(scoped: &Scoped, query: &PredictionQuery) -> ApiResult<Page<prediction::Model>> {
+    let columns = query.columns();
+    list_page(
+        scoped,
+        query,
+        |txn, filter| Ok(reading(base(txn, filter)?, columns, txn.backend())),
+        sort,
+    )
+    .await
+}
+
+/// The tenant's predictions with these ids, reading the optional `columns`;
+/// ids it does not have are absent.
 pub async fn by_ids(
     scoped: &Scoped,
     prediction_ids: &[String],
+    columns: Columns,
 ) -> ApiResult<HashMap<String, prediction::Model>> {
-    rows_by_key::<Entity, _>(scoped, Column::PredictionId, prediction_ids, |row| {
-        row.prediction_id.clone()
-    })
+    rows_by_key_reading::<Entity, _>(
+        scoped,
+        Column::PredictionId,
+        prediction_ids,
+        |row| row.prediction_id.clone(),
+        |select, backend| reading(select, columns, backend),
+    )
     .await
 }
 
@@ -149,5 +217,53 @@ pub async fn pages_by_model(
     model_ids: &[String],
     query: &PredictionQuery,
 ) -> ApiResult<HashMap<String, Page<prediction::Model>>> {
-    child_pages(scoped, query, base, sort, Column::ModelId, model_ids).await
+    let columns = query.columns();
+    child_pages(
+        scoped,
+        query,
+        |txn, filter| Ok(reading(base(txn, filter)?, columns, txn.backend())),
+        sort,
+        Column::ModelId,
+        model_ids,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{EntityTrait, QueryTrait};
+
+    use super::*;
+
+    fn sql(columns: Columns) -> String {
+        reading(Entity::find(), columns, DbBackend::Postgres)
+            .build(DbBackend::Postgres)
+            .to_string()
+    }
+
+    #[test]
+    fn left_out_columns_are_not_read() {
+        let none = sql(Columns::NONE);
+        for (_, column, _) in OPTIONAL {
+            let read = format!("\"ml_predictions\".\"{}\"", column.as_str());
+            assert!(!none.contains(&read), "{read} in {none}");
+            assert!(sql(Columns::ALL).contains(&read));
+        }
+        assert!(none.contains("NULL::jsonb AS \"shap_values\""), "{none}");
+        assert!(
+            none.contains("NULL::text[] AS \"recommendations\""),
+            "{none}"
+        );
+        let shap = sql(Columns::NONE.with(optional::SHAP_VALUES));
+        assert!(
+            shap.contains("\"ml_predictions\".\"shap_values\""),
+            "{shap}"
+        );
+        assert!(
+            shap.contains("NULL::jsonb AS \"attention_weights\""),
+            "{shap}"
+        );
+        // Every other column is read as it is.
+        assert!(none.contains("\"ml_predictions\".\"violation_probability\""));
+    }
 }

@@ -27,7 +27,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::filter::invalid;
 use crate::store::models::{self, ModelFilter};
 use crate::store::predictions::PredictionFilter;
-use crate::store::{tenant_rows, TimeRange};
+use crate::store::TimeRange;
 
 /// Equal-width reliability bins over [0, 1].
 pub const CALIBRATION_BINS: u32 = 10;
@@ -294,7 +294,7 @@ pub async fn compare(
 ) -> ApiResult<[(model::Model, ModelPerformance); 2]> {
     let txn = scoped.begin_analytics().await?;
     let ids: Vec<String> = contenders.iter().map(|c| c.model_id.clone()).collect();
-    let rows = tenant_rows::<model::Entity>(&txn)
+    let rows = models::rows(&txn)
         .filter(model::Column::ModelId.is_in(ids))
         .all(txn.conn())
         .await?;
