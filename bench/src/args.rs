@@ -65,7 +65,7 @@ pub struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "reads,postgraphile,scale,dashboard,ingest,fanout,noisy,idle"
+        default_value = "reads,postgraphile,light,scale,dashboard,ingest,fanout,noisy,idle"
     )]
     pub scenarios: Vec<String>,
 }

@@ -15,6 +15,7 @@ mod dashboard;
 mod fanout;
 mod idle;
 mod ingest;
+mod light;
 mod load;
 mod noisy;
 mod postgraphile;
@@ -29,6 +30,7 @@ use dashboard::dashboard;
 use fanout::fan_out;
 use idle::idle;
 use ingest::ingest;
+use light::light;
 use noisy::noisy_neighbour;
 use postgraphile::versus_postgraphile;
 use reads::reads;
@@ -55,6 +57,9 @@ pub async fn run(args: &Args, mut emit: impl FnMut(String)) -> anyhow::Result<()
     }
     if wants("postgraphile") {
         emit(versus_postgraphile(args, &tenants[0]).await?);
+    }
+    if wants("light") {
+        emit(light(args, &tenants[0]).await?);
     }
     if wants("scale") {
         emit(scale(args).await?);

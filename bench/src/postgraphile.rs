@@ -220,50 +220,74 @@ pub(crate) async fn postgraphile_request(
     .map_err(|e| anyhow::anyhow!("PostGraphile: {e}"))
 }
 
+/// PostGraphile v4 started from `bench/postgraphile` (pool of the same size
+/// as mlgate's), answering; stopped when dropped.
+pub(crate) struct PostGraphile {
+    _process: tokio::process::Child,
+    pub(crate) url: String,
+    pub(crate) version: String,
+}
+
+impl PostGraphile {
+    pub(crate) async fn start(
+        args: &Args,
+        client: &reqwest::Client,
+        tenant: &str,
+    ) -> anyhow::Result<Self> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("postgraphile");
+        anyhow::ensure!(
+            dir.join("node_modules").is_dir(),
+            "PostGraphile is not installed: run `npm ci --prefix bench/postgraphile`"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let process = tokio::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(&dir)
+            .env("DATABASE_URL", &args.database_url)
+            .env("PORT", port.to_string())
+            .env("POOL_SIZE", args.pool_size.to_string())
+            .env("NODE_ENV", "production")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start node: {e}"))?;
+        let url = format!("http://127.0.0.1:{port}/graphql");
+        let started = Instant::now();
+        while postgraphile_request(client, &url, tenant, "{ __typename }", &json!({}))
+            .await
+            .is_err()
+        {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "PostGraphile never answered"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let version = std::fs::read_to_string(dir.join("node_modules/postgraphile/package.json"))
+            .ok()
+            .and_then(|s| serde_json::from_str::<Json>(&s).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        Ok(Self {
+            _process: process,
+            url,
+            version,
+        })
+    }
+}
+
 /// The read mix through mlgate and through PostGraphile v4 (started here
 /// from `bench/postgraphile`, pool of the same size), same client, same
 /// closed loop.
 pub(crate) async fn versus_postgraphile(args: &Args, tenant: &str) -> anyhow::Result<String> {
     let mut out = String::new();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("postgraphile");
-    anyhow::ensure!(
-        dir.join("node_modules").is_dir(),
-        "PostGraphile is not installed: run `npm ci --prefix bench/postgraphile`"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let _postgraphile = tokio::process::Command::new("node")
-        .arg("server.mjs")
-        .current_dir(&dir)
-        .env("DATABASE_URL", &args.database_url)
-        .env("PORT", port.to_string())
-        .env("POOL_SIZE", args.pool_size.to_string())
-        .env("NODE_ENV", "production")
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("cannot start node: {e}"))?;
-    let theirs_url = format!("http://127.0.0.1:{port}/graphql");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let started = Instant::now();
-    while postgraphile_request(&client, &theirs_url, tenant, "{ __typename }", &json!({}))
-        .await
-        .is_err()
-    {
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "PostGraphile never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let version = std::fs::read_to_string(dir.join("node_modules/postgraphile/package.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str::<Json>(&s).ok())
-        .and_then(|v| v["version"].as_str().map(str::to_owned))
-        .unwrap_or_default();
+    let postgraphile = PostGraphile::start(args, &client, tenant).await?;
+    let (theirs_url, version) = (postgraphile.url.clone(), postgraphile.version.clone());
 
     let server = in_process(args).await?;
     let key = server::ops::keys::create_for_tenant(&server.db, tenant, Role::Viewer, "bench")

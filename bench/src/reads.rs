@@ -305,7 +305,7 @@ pub async fn floor(
 
 /// The `top` SHAP contributions of a stored object, largest magnitude first
 /// (ties by name), as mlgate orders them.
-fn top_shap(stored: Option<&str>, top: usize) -> Json {
+pub(crate) fn top_shap(stored: Option<&str>, top: usize) -> Json {
     let Some(object) = stored
         .and_then(|s| serde_json::from_str::<Json>(s).ok())
         .and_then(|v| v.as_object().cloned())
