@@ -29,10 +29,10 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         "idle",
     ];
     if postgraphile {
-        scenarios.push("postgraphile");
+        scenarios.extend(["postgraphile", "light"]);
     } else {
         eprintln!(
-            "PostGraphile not installed (npm ci --prefix bench/postgraphile): its scenario skipped"
+            "PostGraphile not installed (npm ci --prefix bench/postgraphile): its scenarios skipped"
         );
     }
     let args = mlgate_bench::Args {
@@ -74,6 +74,17 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
     }
     if postgraphile {
         assert!(report.contains("## Beside PostGraphile"), "{report}");
+        assert!(
+            report.contains("## Light queries beside PostGraphile"),
+            "{report}"
+        );
+        // Four light queries at two levels each.
+        assert_eq!(
+            report
+                .matches("| 3 models × 10 predictions × 5 feedback |")
+                .count(),
+            2
+        );
     }
     // 2 tenants × 400 predictions; one table row per query and per level.
     assert!(report.contains("800 predictions over 30 days"), "{report}");

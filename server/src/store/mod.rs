@@ -1,6 +1,7 @@
 //! The read side (the store): plain functions over a tenant-scoped handle. Each call
-//! runs in one transaction of its own (on PostgreSQL: under RLS for the
-//! caller's tenant), so count and page of one list see the same snapshot.
+//! runs in one transaction (on PostgreSQL: under RLS for the caller's tenant;
+//! within a query operation, the operation's shared one, see `db/session.rs`),
+//! with the tenant and time budgets set once for the transaction.
 
 pub mod alerts;
 pub mod analytics;
