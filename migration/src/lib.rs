@@ -22,6 +22,7 @@ mod m20260101_000010_prediction_rollups;
 mod m20260101_000011_analytics_covering_index;
 mod m20260101_000012_key_revocation_notifications;
 mod m20260101_000013_dashboard_rollups;
+mod m20260101_000014_feedback_rollup_lookups;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_analytics_covering_index::Migration),
             Box::new(m20260101_000012_key_revocation_notifications::Migration),
             Box::new(m20260101_000013_dashboard_rollups::Migration),
+            Box::new(m20260101_000014_feedback_rollup_lookups::Migration),
         ]
     }
 }

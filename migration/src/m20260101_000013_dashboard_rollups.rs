@@ -241,6 +241,155 @@ macro_rules! hours_of {
     };
 }
 
+/// The feedback trigger's function, with the lookup of the predictions a
+/// statement's feedback is about given: migration 000014 replaces this
+/// version's joins (which a planner misestimating the tenant's size turned
+/// into a scan of all its predictions per feedback row) with index lookups.
+macro_rules! changed_feedback_function {
+    ($create:literal, $touched:literal, $about:literal) => {
+        concat!(
+            r#""#,
+            $create,
+            r#" mlgate_roll_up_changed_feedback() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    removed ml_feedback[]; added ml_feedback[]; added_ids UUID[];
+    tenants TEXT[]; ids TEXT[];
+    t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        SELECT array_agg(n), array_agg(n.id) INTO added, added_ids FROM new_feedback n;
+    ELSIF TG_OP = 'DELETE' THEN
+        SELECT array_agg(o) INTO removed FROM old_feedback o;
+    ELSE
+        -- Only rows whose rolled-up columns changed: marking feedback
+        -- processed touches no rollup (and takes no lock).
+        SELECT array_agg(o) INTO removed FROM old_feedback o
+         WHERE NOT EXISTS (SELECT 1 FROM new_feedback n WHERE n.id = o.id
+                   AND (n.tenant_id, n.prediction_id, n.feedback_id, n.feedback_type, n.correct_label,
+                        n.accuracy_rating, n.created_at)
+                       IS NOT DISTINCT FROM
+                       (o.tenant_id, o.prediction_id, o.feedback_id, o.feedback_type, o.correct_label,
+                        o.accuracy_rating, o.created_at));
+        SELECT array_agg(n), array_agg(n.id) INTO added, added_ids FROM new_feedback n
+         WHERE NOT EXISTS (SELECT 1 FROM old_feedback o WHERE o.id = n.id
+                   AND (n.tenant_id, n.prediction_id, n.feedback_id, n.feedback_type, n.correct_label,
+                        n.accuracy_rating, n.created_at)
+                       IS NOT DISTINCT FROM
+                       (o.tenant_id, o.prediction_id, o.feedback_id, o.feedback_type, o.correct_label,
+                        o.accuracy_rating, o.created_at));
+    END IF;
+    SELECT array_agg(tenant_id), array_agg(prediction_id) INTO tenants, ids
+      FROM (SELECT r.tenant_id, r.prediction_id FROM unnest(removed) r
+            UNION SELECT a.tenant_id, a.prediction_id FROM unnest(added) a) about;
+    IF ids IS NULL THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
+      INTO t, m, v, h
+      FROM (SELECT DISTINCT p.tenant_id, p.model_id, p.model_version,
+                   date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start
+"#,
+            $touched,
+            r#"             WHERE p.prediction_timestamp IS NOT NULL) touched;
+    IF t IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM mlgate_lock_hours(t, m, v, h);
+    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
+      INTO t, m, v, h
+      FROM (SELECT DISTINCT p.tenant_id, p.model_id, p.model_version,
+                   date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start
+"#,
+            $touched,
+            r#"             WHERE p.prediction_timestamp IS NOT NULL) touched;
+    IF t IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM mlgate_lock_hours(t, m, v, h);
+    WITH about AS (
+        SELECT p.tenant_id, p.prediction_id, p.model_id, p.model_version,
+               date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start,
+               mlgate_probability_bin(p.violation_probability) AS bin, p.violation_probability AS prob
+"#,
+            $about,
+            r#"         WHERE p.prediction_timestamp IS NOT NULL
+    ), now_rows AS (
+        SELECT fe.id, fe.tenant_id, fe.prediction_id, fe.feedback_type, fe.correct_label,
+               fe.accuracy_rating, fe.created_at, fe.feedback_id
+          FROM about JOIN ml_feedback fe
+            ON fe.tenant_id = about.tenant_id AND fe.prediction_id = about.prediction_id
+    ), states AS (
+        SELECT 1 AS sign, * FROM now_rows
+        UNION ALL
+        SELECT -1, * FROM now_rows WHERE added_ids IS NULL OR NOT (id = ANY (added_ids))
+        UNION ALL
+        SELECT -1, r.id, r.tenant_id, r.prediction_id, r.feedback_type, r.correct_label,
+               r.accuracy_rating, r.created_at, r.feedback_id
+          FROM unnest(removed) r
+    ), r AS (
+        SELECT fe.sign, fe.tenant_id, fe.prediction_id, "#,
+    $crate::m20260101_000013_dashboard_rollups::feedback_of_prediction!(),
+    r#"
+          FROM states fe GROUP BY 1, 2, 3
+    )
+    INSERT INTO mlgate_feedback_hours AS x ("#,
+    $crate::m20260101_000013_dashboard_rollups::feedback_columns!(),
+    r#")
+    SELECT p.tenant_id, p.model_id, p.model_version, p.hour_start, p.bin, "#,
+    $crate::m20260101_000013_dashboard_rollups::signed_feedback_measures!(),
+    r#"
+      FROM r JOIN about p ON p.tenant_id = r.tenant_id AND p.prediction_id = r.prediction_id
+     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (tenant_id, model_id, hour_start, model_version, bin) DO UPDATE SET
+        reviewed = x.reviewed + EXCLUDED.reviewed,
+        feedback = x.feedback + EXCLUDED.feedback,
+        rated = x.rated + EXCLUDED.rated,
+        rating_sum = x.rating_sum + EXCLUDED.rating_sum,
+        positive_n = x.positive_n + EXCLUDED.positive_n,
+        positive_sum = x.positive_sum + EXCLUDED.positive_sum,
+        positive_squares = x.positive_squares + EXCLUDED.positive_squares,
+        negative_n = x.negative_n + EXCLUDED.negative_n,
+        negative_sum = x.negative_sum + EXCLUDED.negative_sum,
+        negative_squares = x.negative_squares + EXCLUDED.negative_squares,
+        as_decided_n = x.as_decided_n + EXCLUDED.as_decided_n,
+        as_decided_sum = x.as_decided_sum + EXCLUDED.as_decided_sum,
+        as_decided_squares = x.as_decided_squares + EXCLUDED.as_decided_squares,
+        opposite_n = x.opposite_n + EXCLUDED.opposite_n,
+        opposite_sum = x.opposite_sum + EXCLUDED.opposite_sum,
+        opposite_squares = x.opposite_squares + EXCLUDED.opposite_squares;
+    -- A bin no prediction with feedback is left in is not kept (as a rebuild).
+    DELETE FROM mlgate_feedback_hours x
+     USING unnest(t, m, v, h) AS k(tenant_id, model_id, model_version, hour_start)
+     WHERE x.tenant_id = k.tenant_id AND x.model_id = k.model_id
+       AND x.model_version = k.model_version AND x.hour_start = k.hour_start AND x.reviewed = 0;
+    RETURN NULL;
+END
+$$
+"#
+        )
+    };
+}
+pub(crate) use changed_feedback_function;
+
+/// This migration's lookups, as 000014's down migration restores them.
+macro_rules! changed_feedback_function_000013 {
+    () => {
+        changed_feedback_function!(
+            "CREATE FUNCTION",
+            r#"              FROM unnest(tenants, ids) AS a(tenant_id, prediction_id)
+              JOIN ml_predictions p ON p.tenant_id = a.tenant_id AND p.prediction_id = a.prediction_id
+"#,
+            r#"          FROM (SELECT DISTINCT * FROM unnest(tenants, ids)) AS a(tenant_id, prediction_id)
+          JOIN ml_predictions p ON p.tenant_id = a.tenant_id AND p.prediction_id = a.prediction_id
+"#
+        )
+    };
+}
+pub(crate) use changed_feedback_function_000013;
+
+pub(crate) use {feedback_columns, feedback_of_prediction, signed_feedback_measures};
+
 const UP: &str = concat!(
     r#"
 DROP TRIGGER ml_predictions_roll_up_truncates ON ml_predictions
@@ -614,123 +763,9 @@ $$
 -- a transaction that moved one of them to another hour held the lock, and
 -- its rebuild counted the prediction's feedback as committed then, to which
 -- this difference applies.
-CREATE FUNCTION mlgate_roll_up_changed_feedback() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    removed ml_feedback[]; added ml_feedback[]; added_ids UUID[];
-    tenants TEXT[]; ids TEXT[];
-    t TEXT[]; m TEXT[]; v TEXT[]; h TIMESTAMPTZ[];
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        SELECT array_agg(n), array_agg(n.id) INTO added, added_ids FROM new_feedback n;
-    ELSIF TG_OP = 'DELETE' THEN
-        SELECT array_agg(o) INTO removed FROM old_feedback o;
-    ELSE
-        -- Only rows whose rolled-up columns changed: marking feedback
-        -- processed touches no rollup (and takes no lock).
-        SELECT array_agg(o) INTO removed FROM old_feedback o
-         WHERE NOT EXISTS (SELECT 1 FROM new_feedback n WHERE n.id = o.id
-                   AND (n.tenant_id, n.prediction_id, n.feedback_id, n.feedback_type, n.correct_label,
-                        n.accuracy_rating, n.created_at)
-                       IS NOT DISTINCT FROM
-                       (o.tenant_id, o.prediction_id, o.feedback_id, o.feedback_type, o.correct_label,
-                        o.accuracy_rating, o.created_at));
-        SELECT array_agg(n), array_agg(n.id) INTO added, added_ids FROM new_feedback n
-         WHERE NOT EXISTS (SELECT 1 FROM old_feedback o WHERE o.id = n.id
-                   AND (n.tenant_id, n.prediction_id, n.feedback_id, n.feedback_type, n.correct_label,
-                        n.accuracy_rating, n.created_at)
-                       IS NOT DISTINCT FROM
-                       (o.tenant_id, o.prediction_id, o.feedback_id, o.feedback_type, o.correct_label,
-                        o.accuracy_rating, o.created_at));
-    END IF;
-    SELECT array_agg(tenant_id), array_agg(prediction_id) INTO tenants, ids
-      FROM (SELECT r.tenant_id, r.prediction_id FROM unnest(removed) r
-            UNION SELECT a.tenant_id, a.prediction_id FROM unnest(added) a) about;
-    IF ids IS NULL THEN
-        RETURN NULL;
-    END IF;
-    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
-      INTO t, m, v, h
-      FROM (SELECT DISTINCT p.tenant_id, p.model_id, p.model_version,
-                   date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start
-              FROM unnest(tenants, ids) AS a(tenant_id, prediction_id)
-              JOIN ml_predictions p ON p.tenant_id = a.tenant_id AND p.prediction_id = a.prediction_id
-             WHERE p.prediction_timestamp IS NOT NULL) touched;
-    IF t IS NULL THEN
-        RETURN NULL;
-    END IF;
-    PERFORM mlgate_lock_hours(t, m, v, h);
-    SELECT array_agg(tenant_id), array_agg(model_id), array_agg(model_version), array_agg(hour_start)
-      INTO t, m, v, h
-      FROM (SELECT DISTINCT p.tenant_id, p.model_id, p.model_version,
-                   date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start
-              FROM unnest(tenants, ids) AS a(tenant_id, prediction_id)
-              JOIN ml_predictions p ON p.tenant_id = a.tenant_id AND p.prediction_id = a.prediction_id
-             WHERE p.prediction_timestamp IS NOT NULL) touched;
-    IF t IS NULL THEN
-        RETURN NULL;
-    END IF;
-    PERFORM mlgate_lock_hours(t, m, v, h);
-    WITH about AS (
-        SELECT p.tenant_id, p.prediction_id, p.model_id, p.model_version,
-               date_trunc('hour', p.prediction_timestamp, 'UTC') AS hour_start,
-               mlgate_probability_bin(p.violation_probability) AS bin, p.violation_probability AS prob
-          FROM (SELECT DISTINCT * FROM unnest(tenants, ids)) AS a(tenant_id, prediction_id)
-          JOIN ml_predictions p ON p.tenant_id = a.tenant_id AND p.prediction_id = a.prediction_id
-         WHERE p.prediction_timestamp IS NOT NULL
-    ), now_rows AS (
-        SELECT fe.id, fe.tenant_id, fe.prediction_id, fe.feedback_type, fe.correct_label,
-               fe.accuracy_rating, fe.created_at, fe.feedback_id
-          FROM about JOIN ml_feedback fe
-            ON fe.tenant_id = about.tenant_id AND fe.prediction_id = about.prediction_id
-    ), states AS (
-        SELECT 1 AS sign, * FROM now_rows
-        UNION ALL
-        SELECT -1, * FROM now_rows WHERE added_ids IS NULL OR NOT (id = ANY (added_ids))
-        UNION ALL
-        SELECT -1, r.id, r.tenant_id, r.prediction_id, r.feedback_type, r.correct_label,
-               r.accuracy_rating, r.created_at, r.feedback_id
-          FROM unnest(removed) r
-    ), r AS (
-        SELECT fe.sign, fe.tenant_id, fe.prediction_id, "#,
-    feedback_of_prediction!(),
-    r#"
-          FROM states fe GROUP BY 1, 2, 3
-    )
-    INSERT INTO mlgate_feedback_hours AS x ("#,
-    feedback_columns!(),
-    r#")
-    SELECT p.tenant_id, p.model_id, p.model_version, p.hour_start, p.bin, "#,
-    signed_feedback_measures!(),
-    r#"
-      FROM r JOIN about p ON p.tenant_id = r.tenant_id AND p.prediction_id = r.prediction_id
-     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
-    ON CONFLICT (tenant_id, model_id, hour_start, model_version, bin) DO UPDATE SET
-        reviewed = x.reviewed + EXCLUDED.reviewed,
-        feedback = x.feedback + EXCLUDED.feedback,
-        rated = x.rated + EXCLUDED.rated,
-        rating_sum = x.rating_sum + EXCLUDED.rating_sum,
-        positive_n = x.positive_n + EXCLUDED.positive_n,
-        positive_sum = x.positive_sum + EXCLUDED.positive_sum,
-        positive_squares = x.positive_squares + EXCLUDED.positive_squares,
-        negative_n = x.negative_n + EXCLUDED.negative_n,
-        negative_sum = x.negative_sum + EXCLUDED.negative_sum,
-        negative_squares = x.negative_squares + EXCLUDED.negative_squares,
-        as_decided_n = x.as_decided_n + EXCLUDED.as_decided_n,
-        as_decided_sum = x.as_decided_sum + EXCLUDED.as_decided_sum,
-        as_decided_squares = x.as_decided_squares + EXCLUDED.as_decided_squares,
-        opposite_n = x.opposite_n + EXCLUDED.opposite_n,
-        opposite_sum = x.opposite_sum + EXCLUDED.opposite_sum,
-        opposite_squares = x.opposite_squares + EXCLUDED.opposite_squares;
-    -- A bin no prediction with feedback is left in is not kept (as a rebuild).
-    DELETE FROM mlgate_feedback_hours x
-     USING unnest(t, m, v, h) AS k(tenant_id, model_id, model_version, hour_start)
-     WHERE x.tenant_id = k.tenant_id AND x.model_id = k.model_id
-       AND x.model_version = k.model_version AND x.hour_start = k.hour_start AND x.reviewed = 0;
-    RETURN NULL;
-END
-$$
-;;
+"#,
+    changed_feedback_function_000013!(),
+    r#";;
 CREATE FUNCTION mlgate_roll_up_truncated_feedback() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
