@@ -145,11 +145,13 @@ impl Scoped {
         let waiting = Metrics::hold(&metrics().db_waiting);
         let share = self.share.clone();
         let permits = tokio::time::timeout(self.shared.acquire_timeout, async move {
+            // The connection first, then the analytics permit, in every
+            // transaction (and turn on a shared one): one order, no cycle.
+            let connection = share.connections.clone().acquire_owned().await.ok()?;
             let analytics = match kind {
                 TxnKind::Analytics => Some(share.analytics.clone().acquire_owned().await.ok()?),
                 TxnKind::Read | TxnKind::Write => None,
             };
-            let connection = share.connections.clone().acquire_owned().await.ok()?;
             Some(Permits {
                 _connection: connection,
                 _analytics: analytics,

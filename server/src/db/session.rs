@@ -110,10 +110,6 @@ impl Session {
     /// Waiting for the turn is bounded by the request's deadline, as is
     /// everything the operation does.
     pub(super) async fn turn(&self, scoped: &Scoped, kind: TxnKind) -> Result<Txn, DbErr> {
-        let analytics = match kind {
-            TxnKind::Analytics => Some(scoped.analytics_permit().await?),
-            TxnKind::Read | TxnKind::Write => None,
-        };
         let mut guard = self.slot.clone().lock_owned().await;
         if guard.is_none() {
             *guard = Some(Open {
@@ -121,6 +117,13 @@ impl Session {
                 budget: TxnKind::Read,
             });
         }
+        // The connection first, then the analytics permit: the order of
+        // every transaction's permits (see `Scoped::open`), so no two
+        // waiters can each hold what the other waits for.
+        let analytics = match kind {
+            TxnKind::Analytics => Some(scoped.analytics_permit().await?),
+            TxnKind::Read | TxnKind::Write => None,
+        };
         let open = guard.as_mut().expect("opened above");
         if open.budget != kind {
             let budget = scoped.budgets().statement(kind);

@@ -65,9 +65,12 @@ pub async fn revoke(writer: &Writer<can::ManageKeys>, id: uuid::Uuid) -> ApiResu
 
 /// The tenant's keys, newest first, without secrets.
 pub async fn list(writer: &Writer<can::ManageKeys>) -> ApiResult<Vec<ApiKeyInfo>> {
-    let txn = writer.begin().await?;
+    // A read, so a turn on the query operation's transaction: a write
+    // transaction here would wait for a second connection while the
+    // operation holds one.
+    let txn = writer.scoped().begin().await?;
     let keys = api_keys::list(&txn).await?;
-    commit(txn).await?;
+    txn.commit().await?;
     Ok(keys)
 }
 

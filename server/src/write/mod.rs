@@ -119,6 +119,11 @@ impl<C: Capability> Writer<C> {
         })
     }
 
+    /// The caller's tenant-scoped handle, for a read an authorized caller makes.
+    pub(crate) fn scoped(&self) -> &Scoped {
+        &self.scoped
+    }
+
     /// Where committed writes announce alerts and job changes.
     pub(crate) fn events(&self) -> &Events {
         &self.events
