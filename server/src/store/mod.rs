@@ -96,12 +96,7 @@ where
     K: Into<Value> + Clone + Eq + Hash,
 {
     let txn = scoped.begin().await?;
-    let mut found = HashMap::with_capacity(keys.len());
-    for chunk in keys.chunks(MAX_KEYS) {
-        let select = tenant_rows::<E>(&txn).filter(column.is_in(chunk.iter().cloned()));
-        let rows = reading(select, txn.backend()).all(txn.conn()).await?;
-        found.extend(rows.into_iter().map(|row| (key_of(&row), row)));
-    }
+    let found = keyed_rows_reading::<E, K>(&txn, column, keys, key_of, reading).await?;
     txn.commit().await?;
     Ok(found)
 }
@@ -118,12 +113,25 @@ where
     E: TenantOwned,
     K: Into<Value> + Clone + Eq + Hash,
 {
+    keyed_rows_reading::<E, K>(txn, column, keys, key_of, |select, _| select).await
+}
+
+/// [`keyed_rows`] with each query shaped by `reading`.
+async fn keyed_rows_reading<E, K>(
+    txn: &ScopedTxn,
+    column: E::Column,
+    keys: &[K],
+    key_of: impl Fn(&E::Model) -> K,
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Select<E>,
+) -> ApiResult<HashMap<K, E::Model>>
+where
+    E: TenantOwned,
+    K: Into<Value> + Clone + Eq + Hash,
+{
     let mut found = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(MAX_KEYS) {
-        let rows = tenant_rows::<E>(txn)
-            .filter(column.is_in(chunk.iter().cloned()))
-            .all(txn.conn())
-            .await?;
+        let select = tenant_rows::<E>(txn).filter(column.is_in(chunk.iter().cloned()));
+        let rows = reading(select, txn.backend()).all(txn.conn()).await?;
         found.extend(rows.into_iter().map(|row| (key_of(&row), row)));
     }
     Ok(found)

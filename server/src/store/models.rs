@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use entity::model::{self, Column, Entity};
 use sea_orm::sea_query::Expr;
-use sea_orm::{DbBackend, IdenStatic, Iterable, QueryFilter, QuerySelect, Select};
+use sea_orm::{DbBackend, EntityName, IdenStatic, Iterable, QueryFilter, QuerySelect, Select};
 
 use super::filter::{spelled, Filters, OrderBy, TimeRange};
 use super::page::{Page, Sort};
@@ -63,8 +63,9 @@ fn without_blob(select: Select<Entity>, backend: DbBackend) -> Select<Entity> {
         select = match column {
             Column::EncryptedModel => select.column_as(
                 Expr::cust(format!(
-                    "CASE WHEN {} IS NULL THEN NULL ELSE {placeholder} END",
-                    "\"ml_models\".\"encrypted_model\""
+                    "CASE WHEN \"{}\".\"{}\" IS NULL THEN NULL ELSE {placeholder} END",
+                    Entity.table_name(),
+                    column.as_str()
                 )),
                 column.as_str(),
             ),

@@ -183,15 +183,17 @@ fn reading(select: Select<Entity>, columns: Columns, backend: DbBackend) -> Sele
     select
 }
 
+/// [`base`] reading only the optional `columns`.
+fn base_reading(
+    columns: Columns,
+) -> impl FnOnce(&ScopedTxn, &PredictionFilter) -> ApiResult<Select<Entity>> {
+    move |txn: &ScopedTxn, filter: &PredictionFilter| {
+        Ok(reading(base(txn, filter)?, columns, txn.backend()))
+    }
+}
+
 pub async fn list(scoped: &Scoped, query: &PredictionQuery) -> ApiResult<Page<prediction::Model>> {
-    let columns = query.columns();
-    list_page(
-        scoped,
-        query,
-        |txn, filter| Ok(reading(base(txn, filter)?, columns, txn.backend())),
-        sort,
-    )
-    .await
+    list_page(scoped, query, base_reading(query.columns()), sort).await
 }
 
 /// The tenant's predictions with these ids, reading the optional `columns`;
@@ -217,11 +219,10 @@ pub async fn pages_by_model(
     model_ids: &[String],
     query: &PredictionQuery,
 ) -> ApiResult<HashMap<String, Page<prediction::Model>>> {
-    let columns = query.columns();
     child_pages(
         scoped,
         query,
-        |txn, filter| Ok(reading(base(txn, filter)?, columns, txn.backend())),
+        base_reading(query.columns()),
         sort,
         Column::ModelId,
         model_ids,
