@@ -165,6 +165,38 @@ fn queries() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "SHAP importance over a whole day and the hours around it",
+            SHAP_WINDOWED
+                .replace("FROM", &at(17))
+                .replace("TO", &at(49 * 60 + 10)),
+        ),
+        (
+            "statistics by risk level and remediation status per UTC day, whole days",
+            format!(
+                r#"{{ predictionStats(groupBy: [RISK_LEVEL, REMEDIATION_STATUS], bucket: {{unit: DAY}},
+                     from: "{}", to: "{}") {{
+                   groups {{ key {{ bucketStart riskLevel remediationStatus }}
+                     measures {{ count violationProbability {{ avg min max }} confidenceScore {{ avg min max }}
+                       inferenceTimeMs {{ avg min max }} riskDistribution {{ critical high medium low }} }} }} }} }}"#,
+                at(0),
+                at(49 * 60)
+            ),
+        ),
+        (
+            "performance at 0.35 over two whole days and partial hours either side",
+            format!(
+                r#"{{ modelPerformance(window: {{from: "{}", to: "{}"}}, decisionThreshold: 0.35) {{
+                   model {{ modelId }} predictionCount inferenceTimeMs {{ avg min max p50 p95 }}
+                   riskDistribution {{ critical high medium low }}
+                   feedback {{ count predictionsWithFeedback coverage meanAccuracyRating }}
+                   observed {{ labelled truePositives falsePositives trueNegatives falseNegatives
+                     accuracy precision recall f1Score }}
+                   calibration {{ outcomes brierScore bins {{ lower count meanPredicted observedRate }} }} }} }}"#,
+                at(-30),
+                at(48 * 60 + 30)
+            ),
+        ),
+        (
             "statistics of one model's high risks pending, per version per hour",
             format!(
                 r#"{{ predictionStats(filter: {{modelIds: ["m1"], riskLevels: [HIGH, CRITICAL],
@@ -438,6 +470,38 @@ backend_tests! {
 /// insert's transaction and then sees its rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_waits_for_an_insert_into_the_same_hour() {
+    let moved = (start() + Duration::minutes(5 * 60 + 40)).to_rfc3339();
+    beside_an_insert(format!(
+        "UPDATE ml_predictions SET prediction_timestamp = '{moved}' WHERE prediction_id = 'p-1'"
+    ))
+    .await;
+}
+
+/// The same across hours of one UTC day: the day tier (migration 000015)
+/// is recomputed from the day's hours, so a writer of any hour of the day
+/// waits for another's. Without it, the second insert's day row would be
+/// computed without the first's hour, and then written over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_waits_for_an_insert_into_another_hour_of_the_day() {
+    beside_an_insert(insert_sql(
+        "other",
+        start() + Duration::minutes(9 * 60 + 40),
+    ))
+    .await;
+}
+
+fn insert_sql(id: &str, at: DateTime<Utc>) -> String {
+    format!(
+        "INSERT INTO ml_predictions (prediction_id, resource_id, tenant_id, model_id, violation_probability, \
+         confidence_score, risk_level, inference_time_ms, model_version, prediction_timestamp) \
+         VALUES ('{id}', 'r', 'acme', 'm2', 0.5, 0.5, 'critical', 10, '1.0.0', '{}')",
+        at.to_rfc3339()
+    )
+}
+
+/// `second` (a write in the first UTC day, to the group of `p-1` and of
+/// the insert) run beside an uncommitted insert into hour 5 of that day.
+async fn beside_an_insert(second_sql: String) {
     use sea_orm::TransactionTrait;
     let Some(test_db) = TestDb::postgres().await else {
         return;
@@ -458,39 +522,40 @@ async fn a_rebuild_waits_for_an_insert_into_the_same_hour() {
 
     let inserting = first.begin().await.unwrap();
     inserting
-        .execute_unprepared(&format!(
-            "INSERT INTO ml_predictions (prediction_id, resource_id, tenant_id, model_id, violation_probability, \
-             confidence_score, risk_level, inference_time_ms, model_version, prediction_timestamp) \
-             VALUES ('new', 'r', 'acme', 'm2', 0.5, 0.5, 'critical', 10, '1.0.0', '{}')",
-            (hour + Duration::minutes(20)).to_rfc3339()
-        ))
+        .execute_unprepared(&insert_sql("new", hour + Duration::minutes(20)))
         .await
         .unwrap();
-    let moved = (hour + Duration::minutes(40)).to_rfc3339();
-    let moving = tokio::spawn(async move {
-        second
-            .execute_unprepared(&format!(
-                "UPDATE ml_predictions SET prediction_timestamp = '{moved}' WHERE prediction_id = 'p-1'"
-            ))
-            .await
-    });
+    let writing = tokio::spawn(async move { second.execute_unprepared(&second_sql).await });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(
-        !moving.is_finished(),
-        "the rebuild waits for the hour's lock"
+        !writing.is_finished(),
+        "the second write waits for the lock"
     );
     inserting.commit().await.unwrap();
-    moving
+    writing
         .await
         .unwrap()
-        .expect("the rebuild runs once the insert committed");
+        .expect("the second write runs once the insert committed");
 
     let raw = test_db.raw().await;
-    let in_hour = format!(
-        "SELECT CAST(COALESCE(sum(predictions), 0) AS BIGINT) FROM mlgate_prediction_hours WHERE hour_start = '{}'",
-        hour.to_rfc3339()
+    let in_day = |table: &str, column: &str, from: i64, hours: i64| {
+        format!(
+            "SELECT CAST(COALESCE(sum(predictions), 0) AS BIGINT) FROM {table} \
+             WHERE {column} >= '{}' AND {column} < '{}'",
+            (start() + Duration::hours(from)).to_rfc3339(),
+            (start() + Duration::hours(from + hours)).to_rfc3339()
+        )
+    };
+    let in_hours = common::count(
+        &raw,
+        &in_day("mlgate_prediction_hours", "hour_start", 0, 24),
+    )
+    .await;
+    assert!(in_hours >= 2, "{in_hours}");
+    assert_eq!(
+        common::count(&raw, &in_day("mlgate_prediction_days", "day_start", 0, 24)).await,
+        in_hours
     );
-    assert_eq!(common::count(&raw, &in_hour).await, 2);
     for d in server::ops::rollups::differences(&db, A).await.unwrap() {
         assert_eq!(d.differing, 0, "{d:?}");
     }

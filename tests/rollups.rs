@@ -27,11 +27,12 @@ fn start() -> DateTime<Utc> {
     "2026-03-01T00:00:00Z".parse().unwrap()
 }
 
-/// The window asked for: mid-hour to mid-hour.
+/// The window asked for: mid-hour to mid-hour, around a whole UTC day (on
+/// PostgreSQL read from the day tier, the rest from hours and rows).
 fn window() -> (DateTime<Utc>, DateTime<Utc>) {
     (
-        start() + Duration::minutes(30),
-        start() + Duration::minutes(7 * 60 + 15),
+        start() - Duration::minutes(30),
+        start() + Duration::minutes(24 * 60 + 45),
     )
 }
 
@@ -69,11 +70,11 @@ async fn seed(test_db: &TestDb) {
     )
     .await
     .unwrap();
-    // 9000 over 7.5 hours (one per 3 s), 300 over 10 hours.
+    // 9000 over 25 hours (one per 10 s), 300 over 10 hours.
     for chunk in (0..BIG).collect::<Vec<_>>().chunks(500) {
         insert_all(
             &a,
-            chunk.iter().map(|&i| prediction(A, "big", i, 3)).collect(),
+            chunk.iter().map(|&i| prediction(A, "big", i, 10)).collect(),
         )
         .await
         .unwrap();

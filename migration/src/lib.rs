@@ -23,6 +23,7 @@ mod m20260101_000011_analytics_covering_index;
 mod m20260101_000012_key_revocation_notifications;
 mod m20260101_000013_dashboard_rollups;
 mod m20260101_000014_feedback_rollup_lookups;
+mod m20260101_000015_rollup_days;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000012_key_revocation_notifications::Migration),
             Box::new(m20260101_000013_dashboard_rollups::Migration),
             Box::new(m20260101_000014_feedback_rollup_lookups::Migration),
+            Box::new(m20260101_000015_rollup_days::Migration),
         ]
     }
 }

@@ -265,7 +265,7 @@ impl Report {
 
 /// The gateway's own tables, which its migrations create beside the
 /// spec's: keys, thresholds, the alert outbox and (PostgreSQL) the rollups.
-const GATEWAY_TABLES: [(&str, bool); 9] = [
+const GATEWAY_TABLES: [(&str, bool); 13] = [
     ("mlgate_api_keys", false),
     ("mlgate_drift_thresholds", false),
     ("mlgate_alert_sequences", false),
@@ -275,6 +275,10 @@ const GATEWAY_TABLES: [(&str, bool); 9] = [
     ("mlgate_shap_hours", true),
     ("mlgate_feedback_hours", true),
     ("mlgate_distribution_hours", true),
+    ("mlgate_prediction_days", true),
+    ("mlgate_prediction_latency_days", true),
+    ("mlgate_shap_days", true),
+    ("mlgate_feedback_days", true),
 ];
 
 pub async fn verify(db: &Database) -> Result<Report, DbErr> {

@@ -100,12 +100,44 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// A window as whole hours (from the rollups) and the rest (from rows).
+/// Which rollup table a branch reads: the hours, or the UTC days summed
+/// from them (migration 000015), which every rollup read here has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Tier {
+    Hours,
+    Days,
+}
+
+impl Tier {
+    /// The table of `rollup` (`mlgate_prediction`, …) at this tier.
+    pub(super) fn table(self, rollup: &str) -> String {
+        match self {
+            Tier::Hours => format!("{rollup}_hours"),
+            Tier::Days => format!("{rollup}_days"),
+        }
+    }
+
+    /// Its time column.
+    pub(super) fn time(self) -> &'static str {
+        match self {
+            Tier::Hours => "hour_start",
+            Tier::Days => "day_start",
+        }
+    }
+}
+
+/// A window as whole UTC days (from the day tier), the other whole hours
+/// (from the hour rollups) and the rest (from rows).
 #[derive(Debug, PartialEq)]
 pub(super) struct Split {
-    /// `[from, to)` of the whole hours, either end open; `None` when the
-    /// window holds no whole hour.
-    hours: Option<TimeRange>,
+    /// `[from, to)` of the whole days, either end open; `None` when the
+    /// window holds no whole day (or bucket boundaries cut too many).
+    days: Option<TimeRange>,
+    /// Whole days read from hours instead (cut by a bucket boundary).
+    cut_days: Vec<DateTime<Utc>>,
+    /// Ranges `[from, to)` of whole hours outside `days`, or in cut days;
+    /// only the outermost ends can be open. Empty: none.
+    hours: Vec<TimeRange>,
     /// Whole hours read from rows instead (cut by a bucket boundary).
     cut: Vec<DateTime<Utc>>,
     /// Ranges read from rows, `[from, to)`: the partial hours at the ends
@@ -122,13 +154,15 @@ impl Split {
     }
 
     /// The window split, with the whole hours that a boundary in
-    /// `boundaries` cuts read from rows; `None` when that is more than
-    /// [`MAX_CUT_HOURS`] hours.
+    /// `boundaries` cuts read from rows and the days it cuts read from
+    /// hours; `None` when that is more than [`MAX_CUT_HOURS`] hours. Past
+    /// [`MAX_CUT_DAYS`] cut days (daily buckets in a zone off UTC), no day
+    /// is read from the day tier.
     pub(super) fn cut_at(window: Option<TimeRange>, boundaries: &[DateTime<Utc>]) -> Option<Self> {
-        let mut split = split(window);
+        let (whole, mut split) = hours_and_edges(window);
         for &b in boundaries {
             let hour = floor_hour(b);
-            if hour == b || split.cut.contains(&hour) || !split.holds_hour(hour) {
+            if hour == b || split.cut.contains(&hour) || !holds(whole, hour) {
                 continue;
             }
             if split.cut.len() == MAX_CUT_HOURS {
@@ -137,14 +171,63 @@ impl Split {
             split.cut.push(hour);
             split.edges.push((hour, hour + TimeDelta::hours(1)));
         }
+        let Some(whole) = whole else {
+            return Some(split);
+        };
+        let from = whole.from.map(ceil_day);
+        let to = whole.to.map(floor_day);
+        if matches!((from, to), (Some(f), Some(t)) if f >= t) {
+            split.hours = vec![whole];
+            return Some(split);
+        }
+        let days = TimeRange { from, to };
+        for &b in boundaries {
+            let day = floor_day(b);
+            if day == b || split.cut_days.contains(&day) || !holds(Some(days), day) {
+                continue;
+            }
+            if split.cut_days.len() == MAX_CUT_DAYS {
+                split.cut_days.clear();
+                split.hours = vec![whole];
+                return Some(split);
+            }
+            split.cut_days.push(day);
+        }
+        split.days = Some(days);
+        if let (Some(start), Some(first)) = (whole.from, from) {
+            if start < first {
+                split.hours.push(TimeRange {
+                    from: Some(start),
+                    to: Some(first),
+                });
+            }
+        }
+        if let (Some(last), Some(end)) = (to, whole.to) {
+            if last < end {
+                split.hours.push(TimeRange {
+                    from: Some(last),
+                    to: Some(end),
+                });
+            }
+        }
+        for &day in &split.cut_days {
+            split.hours.push(TimeRange {
+                from: Some(day),
+                to: Some(day + TimeDelta::days(1)),
+            });
+        }
         Some(split)
     }
+}
 
-    fn holds_hour(&self, hour: DateTime<Utc>) -> bool {
-        self.hours.is_some_and(|TimeRange { from, to }| {
-            from.is_none_or(|f| f <= hour) && to.is_none_or(|t| hour < t)
-        })
-    }
+/// The most UTC days cut by bucket boundaries read from hours; past it, no
+/// day tier (daily buckets in a zone off UTC cut every day).
+const MAX_CUT_DAYS: usize = 8;
+
+fn holds(range: Option<TimeRange>, t: DateTime<Utc>) -> bool {
+    range.is_some_and(|TimeRange { from, to }| {
+        from.is_none_or(|f| f <= t) && to.is_none_or(|end| t < end)
+    })
 }
 
 fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -160,45 +243,66 @@ fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
+fn floor_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(TimeDelta::days(1)).unwrap_or(t)
+}
+
+fn ceil_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = floor_day(t);
+    if floor == t {
+        t
+    } else {
+        floor + TimeDelta::days(1)
+    }
+}
+
+/// The window split with no bucket boundaries.
 pub(super) fn split(window: Option<TimeRange>) -> Split {
+    Split::cut_at(window, &[]).expect("no boundary cuts an hour")
+}
+
+/// The whole hours of `window` (`None`: none), and the split with only its
+/// edges (partial hours, untimed) filled in.
+fn hours_and_edges(window: Option<TimeRange>) -> (Option<TimeRange>, Split) {
     let TimeRange { from, to } = window.unwrap_or_default();
     let untimed = from.is_none() && to.is_none();
+    let mut split = Split {
+        days: None,
+        cut_days: Vec::new(),
+        hours: Vec::new(),
+        cut: Vec::new(),
+        edges: Vec::new(),
+        untimed,
+    };
     let first = from.map(ceil_hour);
     let end = to.map(floor_hour);
     if let (Some(first), Some(end)) = (first, end) {
         if first >= end {
-            let edges = match (from, to) {
-                (Some(f), Some(t)) if f < t => vec![(f, t)],
-                _ => Vec::new(),
-            };
-            return Split {
-                hours: None,
-                cut: Vec::new(),
-                edges,
-                untimed,
-            };
+            if let (Some(f), Some(t)) = (from, to) {
+                if f < t {
+                    split.edges.push((f, t));
+                }
+            }
+            return (None, split);
         }
     }
-    let mut edges = Vec::new();
     if let (Some(f), Some(first)) = (from, first) {
         if f < first {
-            edges.push((f, first));
+            split.edges.push((f, first));
         }
     }
     if let (Some(end), Some(t)) = (end, to) {
         if end < t {
-            edges.push((end, t));
+            split.edges.push((end, t));
         }
     }
-    Split {
-        hours: Some(TimeRange {
+    (
+        Some(TimeRange {
             from: first,
             to: end,
         }),
-        cut: Vec::new(),
-        edges,
-        untimed,
-    }
+        split,
+    )
 }
 
 /// `, `-separated placeholders for `values`, or `NULL` when there are none
@@ -244,21 +348,57 @@ fn scope_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, alias: &st
     }
 }
 
-/// The rollup rows of the whole hours, filtered (unqualified columns).
-fn hours_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Split) {
-    scope_condition(sql, txn, scope, "");
-    if let Some(TimeRange { from, to }) = split.hours {
-        if let Some(from) = from {
-            sql.push(" AND hour_start >= ").bind(from);
-        }
-        if let Some(to) = to {
-            sql.push(" AND hour_start < ").bind(to);
+/// `column >= from AND column < to`, either bound left out when open.
+fn range_condition(sql: &mut Sql, column: &str, range: TimeRange) {
+    let mut first = true;
+    for (op, bound) in [(">=", range.from), ("<", range.to)] {
+        if let Some(bound) = bound {
+            if !first {
+                sql.push(" AND ");
+            }
+            first = false;
+            sql.push(&format!("{column} {op} ")).bind(bound);
         }
     }
-    if !split.cut.is_empty() {
-        sql.push(" AND hour_start NOT IN (");
-        bind_list(sql, &split.cut);
-        sql.push(")");
+    if first {
+        sql.push("TRUE");
+    }
+}
+
+/// The rollup rows of the whole days or hours, filtered (unqualified
+/// columns).
+fn tier_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Split, tier: Tier) {
+    scope_condition(sql, txn, scope, "");
+    let time = tier.time();
+    match tier {
+        Tier::Days => {
+            if let Some(days) = split.days {
+                sql.push(" AND ");
+                range_condition(sql, time, days);
+            }
+            if !split.cut_days.is_empty() {
+                sql.push(&format!(" AND {time} NOT IN ("));
+                bind_list(sql, &split.cut_days);
+                sql.push(")");
+            }
+        }
+        Tier::Hours => {
+            sql.push(" AND (");
+            for (i, range) in split.hours.iter().enumerate() {
+                if i > 0 {
+                    sql.push(" OR ");
+                }
+                sql.push("(");
+                range_condition(sql, time, *range);
+                sql.push(")");
+            }
+            sql.push(")");
+            if !split.cut.is_empty() {
+                sql.push(&format!(" AND {time} NOT IN ("));
+                bind_list(sql, &split.cut);
+                sql.push(")");
+            }
+        }
     }
 }
 
@@ -288,35 +428,46 @@ fn edges_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Sp
     sql.push(")");
 }
 
-/// Writes the derived table of a rollup query: what `from_hours` writes (a
-/// select up to its `WHERE`) over the whole hours, `UNION ALL` what
-/// `from_rows` writes (the same, over predictions `alias`) over the rest, grouped by
-/// `rows_group_by`, each only when the window has some. False when it has
-/// neither (nothing to read).
+/// Writes the derived table of a rollup query: what `from_rollup` writes
+/// for a tier (a select up to its `WHERE`) over the whole days, then over
+/// the other whole hours, `UNION ALL` what `from_rows` writes (the same,
+/// over predictions `alias`) over the rest, grouped by `rows_group_by`,
+/// each only when the window has some. False when it has none (nothing to
+/// read).
 #[allow(clippy::too_many_arguments)]
 fn parts(
     sql: &mut Sql,
     txn: &ScopedTxn,
     scope: &Scope<'_>,
     split: &Split,
-    from_hours: impl FnOnce(&mut Sql),
+    from_rollup: impl Fn(&mut Sql, Tier),
     from_rows: impl FnOnce(&mut Sql),
     alias: &str,
     rows_group_by: &str,
 ) -> bool {
-    if split.hours.is_some() {
-        from_hours(sql);
-        hours_condition(sql, txn, scope, split);
-        if split.reads_rows() {
+    let mut any = false;
+    let tiers = [
+        (Tier::Days, split.days.is_some()),
+        (Tier::Hours, !split.hours.is_empty()),
+    ];
+    for (tier, _) in tiers.iter().filter(|(_, read)| *read) {
+        if any {
             sql.push(" UNION ALL ");
         }
+        any = true;
+        from_rollup(sql, *tier);
+        tier_condition(sql, txn, scope, split, *tier);
     }
     if split.reads_rows() {
+        if any {
+            sql.push(" UNION ALL ");
+        }
+        any = true;
         from_rows(sql);
         edges_condition(sql, txn, scope, split, alias);
         sql.push(" GROUP BY ").push(rows_group_by);
     }
-    split.hours.is_some() || split.reads_rows()
+    any
 }
 
 #[cfg(test)]
@@ -334,37 +485,34 @@ mod tests {
         })
     }
 
+    fn range(from: Option<&str>, to: Option<&str>) -> TimeRange {
+        TimeRange {
+            from: from.map(at),
+            to: to.map(at),
+        }
+    }
+
     #[test]
     fn a_window_splits_into_whole_hours_and_partial_ends() {
+        let within_a_day = split(w(
+            Some("2026-03-01T10:15:00Z"),
+            Some("2026-03-01T13:40:00Z"),
+        ));
         assert_eq!(
-            split(w(
-                Some("2026-03-01T10:15:00Z"),
-                Some("2026-03-01T13:40:00Z")
-            )),
+            within_a_day,
             Split {
-                hours: Some(TimeRange {
-                    from: Some(at("2026-03-01T11:00:00Z")),
-                    to: Some(at("2026-03-01T13:00:00Z"))
-                }),
+                days: None,
+                cut_days: vec![],
+                hours: vec![range(
+                    Some("2026-03-01T11:00:00Z"),
+                    Some("2026-03-01T13:00:00Z")
+                )],
                 cut: vec![],
                 edges: vec![
                     (at("2026-03-01T10:15:00Z"), at("2026-03-01T11:00:00Z")),
                     (at("2026-03-01T13:00:00Z"), at("2026-03-01T13:40:00Z")),
                 ],
                 untimed: false,
-            }
-        );
-        // Aligned ends need no rows; an open end takes every hour that way.
-        assert_eq!(
-            split(w(Some("2026-03-01T10:00:00Z"), None)),
-            Split {
-                hours: Some(TimeRange {
-                    from: Some(at("2026-03-01T10:00:00Z")),
-                    to: None
-                }),
-                cut: vec![],
-                edges: vec![],
-                untimed: false
             }
         );
         // Inside one hour: rows only.
@@ -374,26 +522,81 @@ mod tests {
                 Some("2026-03-01T10:45:00Z")
             )),
             Split {
-                hours: None,
+                days: None,
+                cut_days: vec![],
+                hours: vec![],
                 cut: vec![],
                 edges: vec![(at("2026-03-01T10:15:00Z"), at("2026-03-01T10:45:00Z"))],
                 untimed: false
             }
         );
         // Across one boundary, no whole hour.
+        assert!(split(w(
+            Some("2026-03-01T10:15:00Z"),
+            Some("2026-03-01T11:45:00Z")
+        ))
+        .hours
+        .is_empty());
+    }
+
+    #[test]
+    fn whole_days_come_from_the_day_tier_and_the_hours_around_them_from_hours() {
         assert_eq!(
             split(w(
                 Some("2026-03-01T10:15:00Z"),
-                Some("2026-03-01T11:45:00Z")
-            ))
-            .hours,
-            None
+                Some("2026-03-04T13:40:00Z")
+            )),
+            Split {
+                days: Some(range(
+                    Some("2026-03-02T00:00:00Z"),
+                    Some("2026-03-04T00:00:00Z")
+                )),
+                cut_days: vec![],
+                hours: vec![
+                    range(Some("2026-03-01T11:00:00Z"), Some("2026-03-02T00:00:00Z")),
+                    range(Some("2026-03-04T00:00:00Z"), Some("2026-03-04T13:00:00Z")),
+                ],
+                cut: vec![],
+                edges: vec![
+                    (at("2026-03-01T10:15:00Z"), at("2026-03-01T11:00:00Z")),
+                    (at("2026-03-04T13:00:00Z"), at("2026-03-04T13:40:00Z")),
+                ],
+                untimed: false,
+            }
         );
-        // No window: all hours, and predictions without a timestamp.
+        // Aligned ends need no hours; an open end takes every day that way.
+        assert_eq!(
+            split(w(Some("2026-03-01T00:00:00Z"), None)),
+            Split {
+                days: Some(range(Some("2026-03-01T00:00:00Z"), None)),
+                cut_days: vec![],
+                hours: vec![],
+                cut: vec![],
+                edges: vec![],
+                untimed: false
+            }
+        );
+        assert_eq!(
+            split(w(Some("2026-03-01T10:00:00Z"), None)),
+            Split {
+                days: Some(range(Some("2026-03-02T00:00:00Z"), None)),
+                cut_days: vec![],
+                hours: vec![range(
+                    Some("2026-03-01T10:00:00Z"),
+                    Some("2026-03-02T00:00:00Z")
+                )],
+                cut: vec![],
+                edges: vec![],
+                untimed: false
+            }
+        );
+        // No window: all days, and predictions without a timestamp.
         assert_eq!(
             split(None),
             Split {
-                hours: Some(TimeRange::default()),
+                days: Some(TimeRange::default()),
+                cut_days: vec![],
+                hours: vec![],
                 cut: vec![],
                 edges: vec![],
                 untimed: true
@@ -404,7 +607,8 @@ mod tests {
     #[test]
     fn hours_cut_by_a_bucket_boundary_are_read_from_rows() {
         let window = w(Some("2026-03-01T00:00:00Z"), Some("2026-03-03T00:00:00Z"));
-        // Days in Asia/Kolkata start at 18:30 UTC: that hour is cut.
+        // Days in Asia/Kolkata start at 18:30 UTC: that hour is cut, and
+        // its day is read from hours.
         let cut = Split::cut_at(
             window,
             &[
@@ -425,9 +629,36 @@ mod tests {
                 (at("2026-03-02T18:00:00Z"), at("2026-03-02T19:00:00Z"))
             ]
         );
-        // Boundaries on the hour cut nothing.
+        assert_eq!(
+            cut.cut_days,
+            [at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z")]
+        );
+        assert_eq!(
+            cut.hours,
+            [
+                range(Some("2026-03-01T00:00:00Z"), Some("2026-03-02T00:00:00Z")),
+                range(Some("2026-03-02T00:00:00Z"), Some("2026-03-03T00:00:00Z"))
+            ]
+        );
+        // Boundaries on the hour cut no hour; at midnight, no day.
         let whole = Split::cut_at(window, &[at("2026-03-02T00:00:00Z")]).unwrap();
-        assert!(whole.cut.is_empty() && whole.edges.is_empty());
+        assert!(whole.cut.is_empty() && whole.edges.is_empty() && whole.cut_days.is_empty());
+        let noon = Split::cut_at(window, &[at("2026-03-02T12:00:00Z")]).unwrap();
+        assert!(noon.cut.is_empty() && noon.cut_days == [at("2026-03-02T00:00:00Z")]);
+        // Too many cut days (daily buckets off UTC): hours only.
+        let month = w(Some("2026-03-01T00:00:00Z"), Some("2026-03-31T00:00:00Z"));
+        let evenings: Vec<_> = (0..30)
+            .map(|d| at("2026-03-01T22:00:00Z") + TimeDelta::days(d))
+            .collect();
+        let hourly = Split::cut_at(month, &evenings).unwrap();
+        assert_eq!(hourly.days, None);
+        assert_eq!(
+            hourly.hours,
+            [range(
+                Some("2026-03-01T00:00:00Z"),
+                Some("2026-03-31T00:00:00Z")
+            )]
+        );
         // Too many cut hours (hourly buckets in a half-hour zone): scanned.
         let week = w(Some("2026-03-01T00:00:00Z"), Some("2026-03-08T00:00:00Z"));
         let hours: Vec<_> = (0..=MAX_CUT_HOURS as i64)

@@ -97,12 +97,12 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
         txn,
         scope,
         &split,
-        |sql| {
+        |sql, tier| {
             sql.push("SELECT model_id, bin, reviewed, feedback, rated, rating_sum");
             for (kind, _) in KINDS {
                 sql.push(&format!(", {kind}_n, {kind}_sum, {kind}_squares"));
             }
-            sql.push(" FROM mlgate_feedback_hours WHERE ");
+            sql.push(&format!(" FROM {} WHERE ", tier.table("mlgate_feedback")));
         },
         |sql| {
             // As the triggers aggregate: each prediction's feedback summed,

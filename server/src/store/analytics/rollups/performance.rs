@@ -100,7 +100,7 @@ async fn additive_measures(
         txn,
         scope,
         split,
-        |sql: &mut Sql| {
+        |sql: &mut Sql, tier| {
             sql.push(
                 "SELECT model_id, predictions AS n, \
              probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
@@ -109,8 +109,9 @@ async fn additive_measures(
              CASE WHEN risk_level = 'critical' THEN predictions ELSE 0 END AS critical, \
              CASE WHEN risk_level = 'high' THEN predictions ELSE 0 END AS high, \
              CASE WHEN risk_level = 'medium' THEN predictions ELSE 0 END AS medium, \
-             CASE WHEN risk_level = 'low' THEN predictions ELSE 0 END AS low FROM mlgate_prediction_hours WHERE ",
+             CASE WHEN risk_level = 'low' THEN predictions ELSE 0 END AS low FROM ",
             );
+            sql.push(&tier.table("mlgate_prediction")).push(" WHERE ");
         },
         |sql: &mut Sql| {
             sql.push(
@@ -212,10 +213,11 @@ async fn histograms(
         txn,
         scope,
         split,
-        |sql: &mut Sql| {
-            sql.push(
-                "SELECT model_id, bucket, predictions AS n FROM mlgate_prediction_latency_hours WHERE ",
-            );
+        |sql: &mut Sql, tier| {
+            sql.push(&format!(
+                "SELECT model_id, bucket, predictions AS n FROM {} WHERE ",
+                tier.table("mlgate_prediction_latency")
+            ));
         },
         |sql: &mut Sql| {
             sql.push(

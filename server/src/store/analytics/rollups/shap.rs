@@ -27,8 +27,11 @@ pub async fn importance(
         txn,
         scope,
         &split,
-        |sql: &mut Sql| {
-            sql.push("SELECT explained AS n FROM mlgate_prediction_hours WHERE ");
+        |sql: &mut Sql, tier| {
+            sql.push(&format!(
+                "SELECT explained AS n FROM {} WHERE ",
+                tier.table("mlgate_prediction")
+            ));
         },
         |sql: &mut Sql| {
             sql.push(
@@ -59,10 +62,11 @@ pub async fn importance(
         txn,
         scope,
         &split,
-        |sql: &mut Sql| {
-            sql.push(
-                "SELECT feature, predictions AS n, value_sum, abs_sum FROM mlgate_shap_hours WHERE ",
-            );
+        |sql: &mut Sql, tier| {
+            sql.push(&format!(
+                "SELECT feature, predictions AS n, value_sum, abs_sum FROM {} WHERE ",
+                tier.table("mlgate_shap")
+            ));
         },
         |sql: &mut Sql| {
             sql.push(

@@ -80,15 +80,16 @@ pub async fn prediction_stats(
         txn,
         scope,
         &split,
-        |sql| {
-            head(sql, buckets, columns, "hour_start", false);
+        |sql, tier| {
+            head(sql, buckets, columns, tier.time(), false);
             sql.push(
                 "risk_level, predictions AS n, \
                  probability_sum AS prob_sum, probability_min AS prob_min, probability_max AS prob_max, \
                  confidence_sum AS conf_sum, confidence_min AS conf_min, confidence_max AS conf_max, \
                  latency_sum AS lat_sum, latency_min AS lat_min, latency_max AS lat_max \
-                 FROM mlgate_prediction_hours WHERE ",
+                 FROM ",
             );
+            sql.push(&tier.table("mlgate_prediction")).push(" WHERE ");
         },
         |sql| {
             head(sql, buckets, columns, "p.prediction_timestamp", true);
