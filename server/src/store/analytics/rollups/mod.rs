@@ -365,40 +365,24 @@ fn range_condition(sql: &mut Sql, column: &str, range: TimeRange) {
     }
 }
 
-/// The rollup rows of the whole days or hours, filtered (unqualified
-/// columns).
-fn tier_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Split, tier: Tier) {
+/// The rollup rows of `tier` in `range`, filtered (unqualified columns),
+/// less the days or hours read from a finer tier (`cut`).
+fn tier_condition(
+    sql: &mut Sql,
+    txn: &ScopedTxn,
+    scope: &Scope<'_>,
+    tier: Tier,
+    range: TimeRange,
+    cut: &[DateTime<Utc>],
+) {
     scope_condition(sql, txn, scope, "");
     let time = tier.time();
-    match tier {
-        Tier::Days => {
-            if let Some(days) = split.days {
-                sql.push(" AND ");
-                range_condition(sql, time, days);
-            }
-            if !split.cut_days.is_empty() {
-                sql.push(&format!(" AND {time} NOT IN ("));
-                bind_list(sql, &split.cut_days);
-                sql.push(")");
-            }
-        }
-        Tier::Hours => {
-            sql.push(" AND (");
-            for (i, range) in split.hours.iter().enumerate() {
-                if i > 0 {
-                    sql.push(" OR ");
-                }
-                sql.push("(");
-                range_condition(sql, time, *range);
-                sql.push(")");
-            }
-            sql.push(")");
-            if !split.cut.is_empty() {
-                sql.push(&format!(" AND {time} NOT IN ("));
-                bind_list(sql, &split.cut);
-                sql.push(")");
-            }
-        }
+    sql.push(" AND ");
+    range_condition(sql, time, range);
+    if !cut.is_empty() {
+        sql.push(&format!(" AND {time} NOT IN ("));
+        bind_list(sql, cut);
+        sql.push(")");
     }
 }
 
@@ -446,17 +430,17 @@ fn parts(
     rows_group_by: &str,
 ) -> bool {
     let mut any = false;
-    let tiers = [
-        (Tier::Days, split.days.is_some()),
-        (Tier::Hours, !split.hours.is_empty()),
-    ];
-    for (tier, _) in tiers.iter().filter(|(_, read)| *read) {
+    // A branch per range: each one index range whatever plan is cached
+    // (a generic plan of `OR`ed ranges read the model's every hour).
+    let days = split.days.map(|d| (Tier::Days, d, &split.cut_days));
+    let hours = split.hours.iter().map(|h| (Tier::Hours, *h, &split.cut));
+    for (tier, range, cut) in days.into_iter().chain(hours) {
         if any {
             sql.push(" UNION ALL ");
         }
         any = true;
-        from_rollup(sql, *tier);
-        tier_condition(sql, txn, scope, split, *tier);
+        from_rollup(sql, tier);
+        tier_condition(sql, txn, scope, tier, range, cut);
     }
     if split.reads_rows() {
         if any {
