@@ -560,3 +560,77 @@ async fn beside_an_insert(second_sql: String) {
         assert_eq!(d.differing, 0, "{d:?}");
     }
 }
+
+/// A writer whose session is in a zone with daylight saving keeps the day
+/// tier right (a UTC day is 24 hours whatever the session's zone), and a
+/// day row with nothing behind it is found by `differences` and removed
+/// by a rebuild.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_hold_in_any_session_zone_and_a_rebuild_removes_orphans() {
+    use sea_orm::TransactionTrait;
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    let db = test_db.connect().await;
+    let scoped = scoped_for(&test_db, &db, A).await;
+    insert_all(&scoped, vec![fixtures::model(A, "m2")])
+        .await
+        .unwrap();
+    let check = |when: &'static str| {
+        let db = &db;
+        async move {
+            for d in server::ops::rollups::differences(db, A).await.unwrap() {
+                assert_eq!(d.differing, 0, "{when}: {d:?}");
+            }
+        }
+    };
+    // New York springs forward on 2026-03-08 and falls back on 2026-11-01:
+    // a day there is 23 or 25 hours long.
+    let raw = test_db.raw().await;
+    for (a, b) in [
+        ("2026-03-08T10:30:00Z", "2026-03-08T23:30:00Z"),
+        ("2026-11-01T23:30:00Z", "2026-11-02T00:30:00Z"),
+    ] {
+        let txn = raw.begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL TimeZone = 'America/New_York'")
+            .await
+            .unwrap();
+        for (id, at) in [("dst-a", a), ("dst-b", b)] {
+            let sql = insert_sql(id, at.parse().unwrap());
+            txn.execute_unprepared(&sql).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+        check("after inserts in a New York session").await;
+        let txn = raw.begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL TimeZone = 'America/New_York'")
+            .await
+            .unwrap();
+        txn.execute_unprepared("DELETE FROM ml_predictions WHERE prediction_id = 'dst-a'")
+            .await
+            .unwrap();
+        txn.execute_unprepared("DELETE FROM ml_predictions WHERE prediction_id = 'dst-b'")
+            .await
+            .unwrap();
+        txn.commit().await.unwrap();
+        check("after deletes in a New York session").await;
+    }
+
+    // A day row no hour stands behind (written past the triggers).
+    raw.execute_unprepared(
+        "INSERT INTO mlgate_prediction_days (tenant_id, model_id, model_version, day_start, risk_level, \
+         remediation_status, predictions, explained, probability_sum, probability_min, probability_max, \
+         confidence_sum, confidence_min, confidence_max, latency_sum, latency_min, latency_max) \
+         VALUES ('acme', 'm2', '1.0.0', '2026-04-01T00:00:00Z', 'low', '', 1, 0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1, 1, 1)",
+    )
+    .await
+    .unwrap();
+    let found = server::ops::rollups::differences(&db, A).await.unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|d| d.rollup == "mlgate_prediction_days" && d.differing == 1),
+        "{found:?}"
+    );
+    server::ops::rollups::rebuild(&db, A, |_| {}).await.unwrap();
+    check("after a rebuild").await;
+}

@@ -108,7 +108,9 @@ const TIERS: [Tier; 4] = [
 ];
 
 /// A UTC day's first and last instant as SQL over a timestamp `t`; an
-/// infinite timestamp is its own day.
+/// infinite timestamp is its own day. `24 hours`, not `1 day`: adding a
+/// day to a `timestamptz` follows the session's time zone, and a writer in
+/// a zone with daylight saving would get 23- or 25-hour days.
 fn day_start(t: &str) -> String {
     format!("date_trunc('day', {t}, 'UTC')")
 }
@@ -116,7 +118,7 @@ fn day_start(t: &str) -> String {
 fn day_last(t: &str) -> String {
     let start = day_start(t);
     format!(
-        "CASE WHEN isfinite({t}) THEN {start} + interval '1 day' - interval '1 microsecond' ELSE {t} END"
+        "CASE WHEN isfinite({t}) THEN {start} + interval '24 hours' - interval '1 microsecond' ELSE {t} END"
     )
 }
 
@@ -286,6 +288,30 @@ impl Tier {
         )
     }
 
+    /// Deletes the day rows of the days of hours `k(t, m, v, h)` (arrays
+    /// of the rebuild's arguments) that have no hour left: a rebuild
+    /// recomputes only the days of hour rows it rewrites.
+    fn orphans(&self) -> String {
+        let same_key: String = self
+            .keys
+            .iter()
+            .map(|(k, _)| format!(" AND h.{k} = d.{k}"))
+            .collect();
+        format!(
+            "    DELETE FROM {days} d USING (SELECT DISTINCT t, m, v, {start} AS day_start, {last} AS day_last
+                                 FROM unnest(tenants, models, versions, hours) AS k(t, m, v, h)) k
+     WHERE d.tenant_id = k.t AND d.model_id = k.m AND d.day_start = k.day_start AND d.model_version = k.v
+       AND NOT EXISTS (SELECT 1 FROM {hours} h WHERE h.tenant_id = d.tenant_id AND h.model_id = d.model_id
+                          AND h.hour_start >= k.day_start AND h.hour_start <= k.day_last
+                          AND h.model_version = d.model_version{same_key});
+",
+            days = self.days,
+            hours = self.hours,
+            start = day_start("k.h"),
+            last = day_last("k.h"),
+        )
+    }
+
     fn function(&self) -> String {
         format!("mlgate_roll_up_{}", self.days.trim_start_matches("mlgate_"))
     }
@@ -383,6 +409,62 @@ $$
     )
 }
 
+/// 000013's list of the hours a full rebuild walks.
+const ROLLUP_HOURS_000013: &str = "
+    SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC')
+      FROM ml_predictions WHERE prediction_timestamp IS NOT NULL
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_prediction_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_prediction_latency_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_shap_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_feedback_hours
+    UNION SELECT tenant_id, model_id, model_version, hour_start FROM mlgate_distribution_hours";
+
+fn rollup_hours(extra: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION mlgate_rollup_hours()
+RETURNS TABLE (tenant_id TEXT, model_id TEXT, model_version TEXT, hour_start TIMESTAMPTZ)
+LANGUAGE sql STABLE AS $${ROLLUP_HOURS_000013}{extra}
+    ORDER BY 1, 2, 3, 4
+$$
+;;
+"
+    )
+}
+
+/// A rebuild (`mlgate_rebuild_hours`, 000013's renamed and wrapped) also
+/// deletes the day rows of its hours' days left with no hour, and the hours
+/// a full rebuild walks include each day row's first hour, so that
+/// `mlgate rollups rebuild` repairs a day row with nothing behind it.
+fn rebuild_and_walk() -> String {
+    let mut out = String::from(
+        "ALTER FUNCTION mlgate_rebuild_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
+    RENAME TO mlgate_rebuild_hours_only
+;;
+CREATE FUNCTION mlgate_rebuild_hours(
+    tenants TEXT[], models TEXT[], versions TEXT[], hours TIMESTAMPTZ[], shap BOOLEAN
+) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM mlgate_rebuild_hours_only(tenants, models, versions, hours, shap);
+",
+    );
+    for tier in &TIERS {
+        out.push_str(&tier.orphans());
+    }
+    out.push_str("END\n$$\n;;\n");
+    let days: String = TIERS
+        .iter()
+        .map(|t| {
+            format!(
+                "\n    UNION SELECT tenant_id, model_id, model_version, day_start FROM {}",
+                t.days
+            )
+        })
+        .collect();
+    out.push_str(&rollup_hours(&days));
+    out
+}
+
 fn up() -> String {
     let mut out = String::from(
         "-- Locks the (tenant, model, version, UTC day) of each hour: every writer
@@ -411,6 +493,7 @@ fn up() -> String {
         ));
         out.push_str(&tier.triggers());
     }
+    out.push_str(&rebuild_and_walk());
     out.push_str(
         "ALTER FUNCTION mlgate_rollup_differences() RENAME TO mlgate_rollup_hour_differences
 ;;
@@ -432,8 +515,14 @@ fn down() -> String {
 ;;
 ALTER FUNCTION mlgate_rollup_hour_differences() RENAME TO mlgate_rollup_differences
 ;;
+DROP FUNCTION IF EXISTS mlgate_rebuild_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
+;;
+ALTER FUNCTION mlgate_rebuild_hours_only(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
+    RENAME TO mlgate_rebuild_hours
+;;
 ",
     );
+    out.push_str(&rollup_hours(""));
     for tier in TIERS.iter().rev() {
         out.push_str(&tier.drop());
     }

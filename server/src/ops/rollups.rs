@@ -4,8 +4,9 @@
 //!
 //! A rebuild walks the tenant's hours through `mlgate_rebuild_hours`, the
 //! triggers' own path, [`HOURS_PER_TRANSACTION`] at a time: each
-//! transaction locks only the hours it rebuilds, so writers keep writing
-//! (and wait only for the hour being rebuilt).
+//! transaction locks only the model-days of the hours it rebuilds
+//! (migration 000015), so writers keep writing, and a writer of one of
+//! those model-days waits for that transaction.
 
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{DbBackend, Statement};
