@@ -161,7 +161,7 @@ impl Split {
     pub(super) fn cut_at(window: Option<TimeRange>, boundaries: &[DateTime<Utc>]) -> Option<Self> {
         let (whole, mut split) = hours_and_edges(window);
         for &b in boundaries {
-            let hour = floor_hour(b);
+            let hour = floor(b, HOUR);
             if hour == b || split.cut.contains(&hour) || !holds(whole, hour) {
                 continue;
             }
@@ -169,20 +169,20 @@ impl Split {
                 return None;
             }
             split.cut.push(hour);
-            split.edges.push((hour, hour + TimeDelta::hours(1)));
+            split.edges.push((hour, hour + HOUR));
         }
         let Some(whole) = whole else {
             return Some(split);
         };
-        let from = whole.from.map(ceil_day);
-        let to = whole.to.map(floor_day);
+        let from = whole.from.map(|t| ceil(t, DAY));
+        let to = whole.to.map(|t| floor(t, DAY));
         if matches!((from, to), (Some(f), Some(t)) if f >= t) {
             split.hours = vec![whole];
             return Some(split);
         }
         let days = TimeRange { from, to };
         for &b in boundaries {
-            let day = floor_day(b);
+            let day = floor(b, DAY);
             if day == b || split.cut_days.contains(&day) || !holds(Some(days), day) {
                 continue;
             }
@@ -213,7 +213,7 @@ impl Split {
         for &day in &split.cut_days {
             split.hours.push(TimeRange {
                 from: Some(day),
-                to: Some(day + TimeDelta::days(1)),
+                to: Some(day + DAY),
             });
         }
         Some(split)
@@ -230,29 +230,21 @@ fn holds(range: Option<TimeRange>, t: DateTime<Utc>) -> bool {
     })
 }
 
-fn floor_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t)
+const HOUR: TimeDelta = TimeDelta::hours(1);
+const DAY: TimeDelta = TimeDelta::days(1);
+
+/// `t` rounded down to a whole `step` (UTC).
+fn floor(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
+    t.duration_trunc(step).unwrap_or(t)
 }
 
-fn ceil_hour(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = floor_hour(t);
-    if floor == t {
+/// `t` rounded up to a whole `step` (UTC).
+fn ceil(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
+    let down = floor(t, step);
+    if down == t {
         t
     } else {
-        floor + TimeDelta::hours(1)
-    }
-}
-
-fn floor_day(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.duration_trunc(TimeDelta::days(1)).unwrap_or(t)
-}
-
-fn ceil_day(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = floor_day(t);
-    if floor == t {
-        t
-    } else {
-        floor + TimeDelta::days(1)
+        down + step
     }
 }
 
@@ -274,8 +266,8 @@ fn hours_and_edges(window: Option<TimeRange>) -> (Option<TimeRange>, Split) {
         edges: Vec::new(),
         untimed,
     };
-    let first = from.map(ceil_hour);
-    let end = to.map(floor_hour);
+    let first = from.map(|t| ceil(t, HOUR));
+    let end = to.map(|t| floor(t, HOUR));
     if let (Some(first), Some(end)) = (first, end) {
         if first >= end {
             if let (Some(f), Some(t)) = (from, to) {
