@@ -431,21 +431,20 @@ $$
     )
 }
 
-/// A rebuild (`mlgate_rebuild_hours`, 000013's renamed and wrapped) also
-/// deletes the day rows of its hours' days left with no hour, and the hours
-/// a full rebuild walks include each day row's first hour, so that
-/// `mlgate rollups rebuild` repairs a day row with nothing behind it.
+/// `mlgate_rebuild_rollups`, what `mlgate rollups rebuild` runs: 000013's
+/// `mlgate_rebuild_hours` (the triggers' path, left as it is: a trigger's
+/// day recomputation leaves no orphan), then the day rows of its hours'
+/// days left with no hour deleted. The hours a full rebuild walks include
+/// each day row's first hour, so a day row with nothing behind it (written
+/// past the triggers) is visited.
 fn rebuild_and_walk() -> String {
     let mut out = String::from(
-        "ALTER FUNCTION mlgate_rebuild_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
-    RENAME TO mlgate_rebuild_hours_only
-;;
-CREATE FUNCTION mlgate_rebuild_hours(
+        "CREATE FUNCTION mlgate_rebuild_rollups(
     tenants TEXT[], models TEXT[], versions TEXT[], hours TIMESTAMPTZ[], shap BOOLEAN
 ) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM mlgate_rebuild_hours_only(tenants, models, versions, hours, shap);
+    PERFORM mlgate_rebuild_hours(tenants, models, versions, hours, shap);
 ",
     );
     for tier in &TIERS {
@@ -515,10 +514,7 @@ fn down() -> String {
 ;;
 ALTER FUNCTION mlgate_rollup_hour_differences() RENAME TO mlgate_rollup_differences
 ;;
-DROP FUNCTION IF EXISTS mlgate_rebuild_hours(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
-;;
-ALTER FUNCTION mlgate_rebuild_hours_only(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
-    RENAME TO mlgate_rebuild_hours
+DROP FUNCTION IF EXISTS mlgate_rebuild_rollups(TEXT[], TEXT[], TEXT[], TIMESTAMPTZ[], BOOLEAN)
 ;;
 ",
     );

@@ -2,11 +2,11 @@
 //! tenant: after a bulk load that bypassed the triggers, a restore, or to
 //! prove they hold what the rows say.
 //!
-//! A rebuild walks the tenant's hours through `mlgate_rebuild_hours`, the
-//! triggers' own path, [`HOURS_PER_TRANSACTION`] at a time: each
-//! transaction locks only the model-days of the hours it rebuilds
-//! (migration 000015), so writers keep writing, and a writer of one of
-//! those model-days waits for that transaction.
+//! A rebuild walks the tenant's hours through `mlgate_rebuild_rollups`
+//! (the triggers' own path, then day rows left with no hour removed),
+//! [`HOURS_PER_TRANSACTION`] at a time: each transaction locks only the
+//! model-days of the hours it rebuilds (migration 000015), so writers keep
+//! writing, and a writer of one of those model-days waits for it.
 
 use sea_orm::sea_query::{ArrayType, Value};
 use sea_orm::{DbBackend, Statement};
@@ -74,7 +74,7 @@ pub async fn rebuild(
         let txn = db.begin_as_operator(tenant).await?;
         txn.execute(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT mlgate_rebuild_hours($1::text[], $2::text[], $3::text[], $4::timestamptz[], true)",
+            "SELECT mlgate_rebuild_rollups($1::text[], $2::text[], $3::text[], $4::timestamptz[], true)",
             [strings(|h| &h.0), strings(|h| &h.1), strings(|h| &h.2), times],
         ))
         .await?;
