@@ -471,9 +471,13 @@ backend_tests! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebuild_waits_for_an_insert_into_the_same_hour() {
     let moved = (start() + Duration::minutes(5 * 60 + 40)).to_rfc3339();
-    beside_an_insert(format!(
+    beside_an_insert(
+        format!(
         "UPDATE ml_predictions SET prediction_timestamp = '{moved}' WHERE prediction_id = 'p-1'"
-    ))
+    ),
+        2,
+        2,
+    )
     .await;
 }
 
@@ -483,10 +487,11 @@ async fn a_rebuild_waits_for_an_insert_into_the_same_hour() {
 /// computed without the first's hour, and then written over it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insert_waits_for_an_insert_into_another_hour_of_the_day() {
-    beside_an_insert(insert_sql(
-        "other",
-        start() + Duration::minutes(9 * 60 + 40),
-    ))
+    beside_an_insert(
+        insert_sql("other", start() + Duration::minutes(9 * 60 + 40)),
+        1,
+        3,
+    )
     .await;
 }
 
@@ -500,8 +505,9 @@ fn insert_sql(id: &str, at: DateTime<Utc>) -> String {
 }
 
 /// `second` (a write in the first UTC day, to the group of `p-1` and of
-/// the insert) run beside an uncommitted insert into hour 5 of that day.
-async fn beside_an_insert(second_sql: String) {
+/// the insert) run beside an uncommitted insert into hour 5 of that day;
+/// hour 5 and the day then hold `in_hour` and `in_day` predictions.
+async fn beside_an_insert(second_sql: String, in_hour: i64, in_day: i64) {
     use sea_orm::TransactionTrait;
     let Some(test_db) = TestDb::postgres().await else {
         return;
@@ -538,7 +544,7 @@ async fn beside_an_insert(second_sql: String) {
         .expect("the second write runs once the insert committed");
 
     let raw = test_db.raw().await;
-    let in_day = |table: &str, column: &str, from: i64, hours: i64| {
+    let between = |table: &str, column: &str, from: i64, hours: i64| {
         format!(
             "SELECT CAST(COALESCE(sum(predictions), 0) AS BIGINT) FROM {table} \
              WHERE {column} >= '{}' AND {column} < '{}'",
@@ -546,15 +552,22 @@ async fn beside_an_insert(second_sql: String) {
             (start() + Duration::hours(from + hours)).to_rfc3339()
         )
     };
-    let in_hours = common::count(
-        &raw,
-        &in_day("mlgate_prediction_hours", "hour_start", 0, 24),
-    )
-    .await;
-    assert!(in_hours >= 2, "{in_hours}");
+    let count = |table, column, from, hours| {
+        let sql = between(table, column, from, hours);
+        let raw = &raw;
+        async move { common::count(raw, &sql).await }
+    };
     assert_eq!(
-        common::count(&raw, &in_day("mlgate_prediction_days", "day_start", 0, 24)).await,
-        in_hours
+        count("mlgate_prediction_hours", "hour_start", 5, 1).await,
+        in_hour
+    );
+    assert_eq!(
+        count("mlgate_prediction_hours", "hour_start", 0, 24).await,
+        in_day
+    );
+    assert_eq!(
+        count("mlgate_prediction_days", "day_start", 0, 24).await,
+        in_day
     );
     for d in server::ops::rollups::differences(&db, A).await.unwrap() {
         assert_eq!(d.differing, 0, "{d:?}");
