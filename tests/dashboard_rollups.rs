@@ -258,6 +258,38 @@ fn queries() -> Vec<(&'static str, String)> {
             ),
         ),
         (
+            "SHAP importance and performance, both partial hours read as their hour less the rest",
+            format!(
+                r#"{{ shapImportance(modelId: "m1", window: {{from: "{a}", to: "{b}"}}, top: 50) {{
+                     predictionCount featureCount features {{ feature meanAbsValue meanValue predictionCount }} }}
+                   modelPerformance(window: {{from: "{a}", to: "{b}"}}, decisionThreshold: 0.35) {{
+                     model {{ modelId }} predictionCount feedback {{ count predictionsWithFeedback meanAccuracyRating }}
+                     observed {{ truePositives falsePositives trueNegatives falseNegatives }}
+                     calibration {{ outcomes brierScore bins {{ lower count meanPredicted observedRate }} }} }} }}"#,
+                a = at(60 + 10),
+                b = at(9 * 60 + 50),
+            ),
+        ),
+        (
+            "hours less both of their ends, where features and bins exist only in the ends",
+            // Twelve hours four apart, two root fields each (the limit is 25).
+            (0..12)
+                .map(|i| {
+                    let h = i * 4;
+                    format!(
+                        r#"s{h}: shapImportance(modelId: "m1", window: {{from: "{a}", to: "{b}"}}, top: 50) {{
+                             predictionCount features {{ feature meanAbsValue meanValue predictionCount }} }}
+                           p{h}: modelPerformance(filter: {{modelIds: ["m1", "m2"]}}, window: {{from: "{a}", to: "{b}"}}) {{
+                             model {{ modelId }} feedback {{ count predictionsWithFeedback meanAccuracyRating }}
+                             calibration {{ outcomes brierScore bins {{ lower count meanPredicted }} }} }}"#,
+                        a = at(h * 60 + 4),
+                        b = at(h * 60 + 56),
+                    )
+                })
+                .fold("{".to_owned(), |q, field| q + &field)
+                + "}",
+        ),
+        (
             "performance at a threshold between bin edges (scanned)",
             r#"{ modelPerformance(decisionThreshold: 0.355) { model { modelId }
                  observed { truePositives falsePositives trueNegatives falseNegatives } } }"#

@@ -142,15 +142,52 @@ pub(super) struct Split {
     cut: Vec<DateTime<Utc>>,
     /// Ranges read from rows, `[from, to)`: the partial hours at the ends
     /// and the cut hours.
-    edges: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    edges: Vec<Edge>,
     /// Predictions without a timestamp count (no window bound was given).
     untimed: bool,
 }
 
+/// `[from, to)` of predictions read from rows.
+type Edge = (DateTime<Utc>, DateTime<Utc>);
+
+/// A partial hour read as its whole hour from the rollups less the rows of
+/// the rest of the hour (`minus`), which is the shorter part.
+#[derive(Debug, PartialEq)]
+struct Complement {
+    hour: DateTime<Utc>,
+    minus: Vec<Edge>,
+}
+
 impl Split {
-    /// Whether some predictions are read from rows (partial hours, untimed).
-    fn reads_rows(&self) -> bool {
-        !self.edges.is_empty() || self.untimed
+    /// How the rows outside the rollups are read: the edges read as they
+    /// are, and, for additive measures, the partial hours read as their
+    /// hour less the rest of it, where the rest is shorter. A window's start
+    /// at :50 then reads ten minutes of rows, not fifty; no partial hour
+    /// reads more than half an hour. Cut hours are whole hours split
+    /// between buckets: always read as they are.
+    fn row_reads(&self, additive: bool) -> (Vec<Edge>, Vec<Complement>) {
+        if !additive || !self.cut.is_empty() {
+            return (self.edges.clone(), Vec::new());
+        }
+        let mut edges = Vec::new();
+        let mut complements = Vec::new();
+        for &(from, to) in &self.edges {
+            let hour = floor(from, HOUR);
+            let end = hour + HOUR;
+            let minus: Vec<Edge> = [(hour, from), (to, end)]
+                .into_iter()
+                .filter(|(a, b)| a < b)
+                .collect();
+            let rest = minus
+                .iter()
+                .fold(TimeDelta::zero(), |sum, (a, b)| sum + (*b - *a));
+            if to <= end && rest < to - from {
+                complements.push(Complement { hour, minus });
+            } else {
+                edges.push((from, to));
+            }
+        }
+        (edges, complements)
     }
 
     /// The window split, with the whole hours that a boundary in
@@ -378,13 +415,19 @@ fn tier_condition(
     }
 }
 
-/// The predictions `alias` of the partial and cut hours (and untimed
-/// ones), filtered.
-fn edges_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Split, alias: &str) {
+/// The predictions `alias` in `edges` (and untimed ones), filtered.
+fn rows_condition(
+    sql: &mut Sql,
+    txn: &ScopedTxn,
+    scope: &Scope<'_>,
+    edges: &[Edge],
+    untimed: bool,
+    alias: &str,
+) {
     scope_condition(sql, txn, scope, alias);
     sql.push(" AND (");
     let mut first = true;
-    for (from, to) in &split.edges {
+    for (from, to) in edges {
         if !first {
             sql.push(" OR ");
         }
@@ -395,7 +438,7 @@ fn edges_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Sp
             .bind(*to)
             .push(")");
     }
-    if split.untimed {
+    if untimed {
         if !first {
             sql.push(" OR ");
         }
@@ -404,12 +447,21 @@ fn edges_condition(sql: &mut Sql, txn: &ScopedTxn, scope: &Scope<'_>, split: &Sp
     sql.push(")");
 }
 
+/// The output columns of an additive reader's branches: the keys it groups
+/// by, and the measures summed over them, which a subtracted branch negates.
+pub(super) struct Additive<'a> {
+    pub keys: &'a [&'a str],
+    pub measures: &'a [&'a str],
+}
+
 /// Writes the derived table of a rollup query: what `from_rollup` writes
 /// for a tier (a select up to its `WHERE`) over the whole days, then over
 /// the other whole hours, `UNION ALL` what `from_rows` writes (the same,
 /// over predictions `alias`) over the rest, grouped by `rows_group_by`,
-/// each only when the window has some. False when it has none (nothing to
-/// read).
+/// each only when the window has some. With `additive` columns, a partial
+/// hour may be read as its hour less the rows of its rest, negated (see
+/// [`Split::row_reads`]); the caller then drops groups that sum to nothing.
+/// False when the window has nothing to read.
 #[allow(clippy::too_many_arguments)]
 fn parts(
     sql: &mut Sql,
@@ -417,31 +469,56 @@ fn parts(
     scope: &Scope<'_>,
     split: &Split,
     from_rollup: impl Fn(&mut Sql, Tier),
-    from_rows: impl FnOnce(&mut Sql),
+    from_rows: impl Fn(&mut Sql),
     alias: &str,
     rows_group_by: &str,
+    additive: Option<Additive<'_>>,
 ) -> bool {
+    let (edges, complements) = split.row_reads(additive.is_some());
     let mut any = false;
-    // A branch per range: each one index range whatever plan is cached
-    // (a generic plan of `OR`ed ranges read the model's every hour).
-    let days = split.days.map(|d| (Tier::Days, d, &split.cut_days));
-    let hours = split.hours.iter().map(|h| (Tier::Hours, *h, &split.cut));
-    for (tier, range, cut) in days.into_iter().chain(hours) {
+    let mut branch = |sql: &mut Sql| {
         if any {
             sql.push(" UNION ALL ");
         }
         any = true;
+    };
+    // A branch per range: each one index range whatever plan is cached
+    // (a generic plan of `OR`ed ranges read the model's every hour).
+    let days = split.days.map(|d| (Tier::Days, d, &split.cut_days[..]));
+    let hours = split
+        .hours
+        .iter()
+        .map(|h| (Tier::Hours, *h, &split.cut[..]));
+    let whole = complements.iter().map(|c| {
+        let hour = TimeRange {
+            from: Some(c.hour),
+            to: Some(c.hour + HOUR),
+        };
+        (Tier::Hours, hour, &[][..])
+    });
+    for (tier, range, cut) in days.into_iter().chain(hours).chain(whole) {
+        branch(sql);
         from_rollup(sql, tier);
         tier_condition(sql, txn, scope, tier, range, cut);
     }
-    if split.reads_rows() {
-        if any {
-            sql.push(" UNION ALL ");
-        }
-        any = true;
+    if !edges.is_empty() || split.untimed {
+        branch(sql);
         from_rows(sql);
-        edges_condition(sql, txn, scope, split, alias);
+        rows_condition(sql, txn, scope, &edges, split.untimed, alias);
         sql.push(" GROUP BY ").push(rows_group_by);
+    }
+    let minus: Vec<Edge> = complements.into_iter().flat_map(|c| c.minus).collect();
+    if let (false, Some(Additive { keys, measures })) = (minus.is_empty(), additive) {
+        branch(sql);
+        let columns: Vec<String> = keys
+            .iter()
+            .map(|k| (*k).to_owned())
+            .chain(measures.iter().map(|m| format!("-{m} AS {m}")))
+            .collect();
+        sql.push(&format!("SELECT {} FROM (", columns.join(", ")));
+        from_rows(sql);
+        rows_condition(sql, txn, scope, &minus, false, alias);
+        sql.push(" GROUP BY ").push(rows_group_by).push(") rest");
     }
     any
 }
@@ -578,6 +655,55 @@ mod tests {
                 untimed: true
             }
         );
+    }
+
+    #[test]
+    fn additive_partial_hours_read_the_shorter_part_of_their_hour() {
+        let window = split(w(
+            Some("2026-03-01T10:50:00Z"),
+            Some("2026-03-01T13:40:00Z"),
+        ));
+        // Ten minutes at the start are read; forty at the end are the
+        // hour less its last twenty.
+        assert_eq!(
+            window.row_reads(true),
+            (
+                vec![(at("2026-03-01T10:50:00Z"), at("2026-03-01T11:00:00Z"))],
+                vec![Complement {
+                    hour: at("2026-03-01T13:00:00Z"),
+                    minus: vec![(at("2026-03-01T13:40:00Z"), at("2026-03-01T14:00:00Z"))],
+                }]
+            )
+        );
+        assert_eq!(window.row_reads(false), (window.edges.clone(), vec![]));
+        // Inside one hour: the rest on both sides.
+        let inside = split(w(
+            Some("2026-03-01T10:05:00Z"),
+            Some("2026-03-01T10:55:00Z"),
+        ));
+        assert_eq!(
+            inside.row_reads(true).1,
+            [Complement {
+                hour: at("2026-03-01T10:00:00Z"),
+                minus: vec![
+                    (at("2026-03-01T10:00:00Z"), at("2026-03-01T10:05:00Z")),
+                    (at("2026-03-01T10:55:00Z"), at("2026-03-01T11:00:00Z"))
+                ],
+            }]
+        );
+        // Halves: read as they are.
+        let half = split(w(
+            Some("2026-03-01T10:30:00Z"),
+            Some("2026-03-01T12:30:00Z"),
+        ));
+        assert_eq!(half.row_reads(true), (half.edges.clone(), vec![]));
+        // Cut hours are split between buckets: never complemented.
+        let cut = Split::cut_at(
+            w(Some("2026-03-01T00:10:00Z"), Some("2026-03-03T00:00:00Z")),
+            &[at("2026-03-01T18:30:00Z")],
+        )
+        .unwrap();
+        assert_eq!(cut.row_reads(true), (cut.edges.clone(), vec![]));
     }
 
     #[test]

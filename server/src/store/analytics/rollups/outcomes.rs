@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::super::sql::Sql;
 use super::super::{get_count, get_float, get_text};
-use super::{parts, split, Scope};
+use super::{parts, split, Additive, Scope};
 use crate::db::ScopedTxn;
 use crate::error::{ApiError, ApiResult};
 
@@ -92,6 +92,15 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
         ));
     }
     sql.push(" FROM (");
+    // Every column a part sums.
+    let summed: Vec<String> = ["reviewed", "feedback", "rated", "rating_sum"]
+        .map(String::from)
+        .into_iter()
+        .chain(KINDS.iter().flat_map(|(kind, _)| {
+            ["n", "sum", "squares"].map(|measure| format!("{kind}_{measure}"))
+        }))
+        .collect();
+    let measures: Vec<&str> = summed.iter().map(String::as_str).collect();
     let any = parts(
         &mut sql,
         txn,
@@ -131,10 +140,16 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
         },
         "p.",
         "1, 2",
+        Some(Additive {
+            keys: &["model_id", "bin"],
+            measures: &measures,
+        }),
     );
     if !any {
         return Ok(HashMap::new());
     }
+    // A bin only in a subtracted rest sums to zero in every column: it adds
+    // nothing to any answer (the tests compare with the scan).
     sql.push(") parts GROUP BY model_id, bin WINDOW model AS (PARTITION BY model_id)");
     let mut out = OutcomeSums::new();
     for row in sql.fetch(txn).await? {

@@ -130,6 +130,7 @@ async fn additive_measures(
         },
         "",
         "model_id",
+        None,
     );
     if !any {
         return Ok(HashMap::new());
@@ -227,6 +228,7 @@ async fn histograms(
         },
         "",
         "1, 2",
+        None,
     );
     if !any {
         return Ok(HashMap::new());

@@ -6,7 +6,7 @@
 use super::super::get_count;
 use super::super::shap::{answer, ShapImportance};
 use super::super::sql::Sql;
-use super::{parts, split, Scope};
+use super::{parts, split, Additive, Scope};
 use crate::db::ScopedTxn;
 use crate::domain::explanation::MAX_FEATURES;
 use crate::error::ApiResult;
@@ -41,6 +41,10 @@ pub async fn importance(
         },
         "p.",
         "p.tenant_id",
+        Some(Additive {
+            keys: &[],
+            measures: &["n"],
+        }),
     );
     if !any {
         return answer(0, &[], top);
@@ -76,9 +80,14 @@ pub async fn importance(
         },
         "p.",
         "e.feature",
+        Some(Additive {
+            keys: &["feature"],
+            measures: &["n", "value_sum", "abs_sum"],
+        }),
     );
+    // A feature only in a subtracted rest sums to no prediction.
     sql.push(&format!(
-        ") parts GROUP BY feature LIMIT {}",
+        ") parts GROUP BY feature HAVING SUM(n) > 0 LIMIT {}",
         MAX_FEATURES + 1
     ));
     let rows = sql.fetch(txn).await?;

@@ -104,6 +104,7 @@ pub async fn prediction_stats(
         },
         "p.",
         &rows_group_by,
+        None,
     );
     if !any {
         // Nothing to read (an empty window): the scan answers that alike.
