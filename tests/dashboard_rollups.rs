@@ -40,7 +40,8 @@ fn shap(i: usize) -> Option<Value> {
         0 => None,
         1 => Some(json!({"values": {"f1": x(1), "f2": x(2)}, "base_value": 0.2})),
         2 => Some(json!({"f1": x(3), "f3": "text", "expected_value": 1.5})),
-        3 => Some(json!({"note": "no numbers"})),
+        // Only a base value is a number: not explained.
+        3 => Some(json!({"note": "no numbers", "expected_value": 0.4})),
         _ => Some(json!({"f1": x(4), "f2": x(5), format!("g{}", i % 5): x(6)})),
     }
 }

@@ -24,6 +24,7 @@ mod m20260101_000012_key_revocation_notifications;
 mod m20260101_000013_dashboard_rollups;
 mod m20260101_000014_feedback_rollup_lookups;
 mod m20260101_000015_rollup_days;
+mod m20260101_000016_shap_entry_reads;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000013_dashboard_rollups::Migration),
             Box::new(m20260101_000014_feedback_rollup_lookups::Migration),
             Box::new(m20260101_000015_rollup_days::Migration),
+            Box::new(m20260101_000016_shap_entry_reads::Migration),
         ]
     }
 }
