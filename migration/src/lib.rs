@@ -25,6 +25,7 @@ mod m20260101_000013_dashboard_rollups;
 mod m20260101_000014_feedback_rollup_lookups;
 mod m20260101_000015_rollup_days;
 mod m20260101_000016_shap_entry_reads;
+mod m20260101_000017_feedback_rollup_time_indexes;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000014_feedback_rollup_lookups::Migration),
             Box::new(m20260101_000015_rollup_days::Migration),
             Box::new(m20260101_000016_shap_entry_reads::Migration),
+            Box::new(m20260101_000017_feedback_rollup_time_indexes::Migration),
         ]
     }
 }
