@@ -9,6 +9,7 @@
 //! - `mlgate_shap_entries` read each number through its text
 //!   (`#>> '{}'` then `::numeric`); `jsonb` casts to `numeric` directly, to
 //!   the same value.
+//!
 //! PostgreSQL only, like the rollups.
 
 use sea_orm_migration::prelude::*;
