@@ -308,9 +308,14 @@ fn hours_and_edges(window: Option<TimeRange>) -> (Option<TimeRange>, Split) {
     if let (Some(first), Some(end)) = (first, end) {
         if first >= end {
             if let (Some(f), Some(t)) = (from, to) {
-                if f < t {
-                    split.edges.push((f, t));
-                }
+                // Across one hour boundary: a partial hour either side (each
+                // may be read as its hour less the rest, see `row_reads`).
+                let parts = if first == end {
+                    vec![(f, first), (end, t)]
+                } else {
+                    vec![(f, t)]
+                };
+                split.edges.extend(parts.into_iter().filter(|(a, b)| a < b));
             }
             return (None, split);
         }
@@ -583,13 +588,29 @@ mod tests {
                 untimed: false
             }
         );
-        // Across one boundary, no whole hour.
-        assert!(split(w(
+        // Across one boundary, no whole hour: a partial hour either side.
+        let across = split(w(
             Some("2026-03-01T10:15:00Z"),
-            Some("2026-03-01T11:45:00Z")
-        ))
-        .hours
-        .is_empty());
+            Some("2026-03-01T11:45:00Z"),
+        ));
+        assert!(across.hours.is_empty());
+        assert_eq!(
+            across.edges,
+            [
+                (at("2026-03-01T10:15:00Z"), at("2026-03-01T11:00:00Z")),
+                (at("2026-03-01T11:00:00Z"), at("2026-03-01T11:45:00Z"))
+            ]
+        );
+        assert_eq!(across.row_reads(true).1.len(), 2);
+        // Ending on the boundary: one partial hour.
+        assert_eq!(
+            split(w(
+                Some("2026-03-01T10:15:00Z"),
+                Some("2026-03-01T11:00:00Z")
+            ))
+            .edges,
+            [(at("2026-03-01T10:15:00Z"), at("2026-03-01T11:00:00Z"))]
+        );
     }
 
     #[test]
