@@ -78,6 +78,24 @@ async fn silent(socket: &mut Socket, what: &str) {
     assert_eq!(message, Ok(None), "{what}");
 }
 
+/// ~12 MB of alerts (240) for a client that does not read them: more than
+/// the kernel buffers between the two ends hold.
+async fn flood(server: &TestServer, service: &str) {
+    let baseline: Vec<String> = (0..2000)
+        .map(|i| format!("feature-{i:05}-baseline"))
+        .collect();
+    for batch in 0..6 {
+        let metrics = (0..40)
+            .map(|i| {
+                let mut m = metric(&format!("x-{batch}-{i:02}"), "m-1", "CRITICAL", "DATA");
+                m["baselineComparison"] = json!({"features": baseline});
+                m
+            })
+            .collect();
+        record(server, service, metrics).await;
+    }
+}
+
 backend_tests! {
     async fn alerts_reach_their_tenant_only_filtered_and_fast(test_db: TestDb) {
         seed(&test_db).await;
@@ -342,17 +360,7 @@ backend_tests! {
         let query = "subscription($since: String) { driftAlerts(since: $since) { cursor sequence metric { baselineComparison } } }";
         let mut socket = open(&server, &viewer).await;
         subscribe(&mut socket, "1", query, json!({"since": start})).await;
-        // ~12 MB of alerts the client does not read: more than the kernel
-        // buffers between the two ends hold.
-        let baseline: Vec<String> = (0..2000).map(|i| format!("feature-{i:05}-baseline")).collect();
-        for batch in 0..6 {
-            let metrics = (0..40).map(|i| {
-                let mut m = metric(&format!("x-{batch}-{i:02}"), "m-1", "CRITICAL", "DATA");
-                m["baselineComparison"] = json!({"features": baseline});
-                m
-            }).collect();
-            record(&server, &service, metrics).await;
-        }
+        flood(&server, &service).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         // Read what was sent before the server gave up on us.
         let mut seen = BTreeSet::new();
@@ -381,6 +389,55 @@ backend_tests! {
         assert_eq!(seen, (1..=240).collect::<BTreeSet<i64>>());
         server.stop().await;
     }
+}
+
+/// A query's answer waiting for a client that stopped reading holds no
+/// transaction (PostgreSQL shares one per query operation): its connection
+/// is back in the pool at once, not after the slow-consumer timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_an_answer_waiting_for_a_slow_reader_holds_no_transaction() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    seed(&test_db).await;
+    let mut config = test_db.config();
+    config.serve.ws.ws_slow_consumer_secs = 10;
+    let server = TestServer::start(config).await;
+    let service = test_db.key(ALPHA, Role::Service).await;
+    let viewer = test_db.key(ALPHA, Role::Viewer).await;
+    let start = cursor(&server, &viewer).await;
+    let mut socket = open(&server, &viewer).await;
+    let alerts = "subscription($since: String) { driftAlerts(since: $since) { cursor metric { baselineComparison } } }";
+    subscribe(&mut socket, "alerts", alerts, json!({"since": start})).await;
+    flood(&server, &service).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The answer cannot be queued: the connection's queue is full.
+    subscribe(&mut socket, "q", "{ models { totalCount } }", json!({})).await;
+    let raw = test_db.raw().await;
+    let open_transactions = "SELECT count(*) FROM pg_stat_activity \
+        WHERE datname = current_database() AND pid <> pg_backend_pid() \
+        AND state LIKE 'idle in transaction%'";
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(4) {
+        let held = common::count(&raw, open_transactions).await;
+        assert_eq!(held, 0, "a transaction held for an unread answer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Reading again (before the slow-consumer timeout), the answer is there.
+    let answer = loop {
+        let message = next_within(&mut socket, Duration::from_secs(5))
+            .await
+            .expect("still connected")
+            .expect("a message");
+        if message["id"] == "q" {
+            break message;
+        }
+    };
+    assert!(
+        answer["payload"]["data"]["models"]["totalCount"].as_i64() > Some(0),
+        "{answer}"
+    );
+    server.stop().await;
 }
 
 /// A `mlgate serve` process of its own on `database_url`, killed when dropped.

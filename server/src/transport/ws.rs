@@ -606,7 +606,7 @@ impl Connection {
         );
         let task = tokio::spawn(
             async move {
-                let _end = end;
+                let mut end = Some(end);
                 // Queries and mutations hold one of the tenant's in-flight
                 // slots and run under the request deadline; subscriptions wait.
                 let _slot = if single_result {
@@ -653,6 +653,12 @@ impl Connection {
                         next.await
                     };
                     let Some(mut response) = next else { break };
+                    // A query's one answer exists: end its transaction now,
+                    // not once a slow reader has taken the answer (up to the
+                    // slow-consumer timeout with a connection held).
+                    if single_result {
+                        drop(end.take());
+                    }
                     let request_error = is_request_error(&response);
                     fill_missing_codes(&mut response.errors, default_code(request_error));
                     observed.answered(!request_error, &response.errors);
