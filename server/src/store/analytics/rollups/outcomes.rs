@@ -92,7 +92,7 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
         ));
     }
     sql.push(" FROM (");
-    // Every column a part sums.
+    // Every column a part sums: the rollups' own, by name.
     let summed: Vec<String> = ["reviewed", "feedback", "rated", "rating_sum"]
         .map(String::from)
         .into_iter()
@@ -107,11 +107,11 @@ pub async fn outcome_sums(txn: &ScopedTxn, scope: &Scope<'_>) -> ApiResult<Outco
         scope,
         &split,
         |sql, tier| {
-            sql.push("SELECT model_id, bin, reviewed, feedback, rated, rating_sum");
-            for (kind, _) in KINDS {
-                sql.push(&format!(", {kind}_n, {kind}_sum, {kind}_squares"));
-            }
-            sql.push(&format!(" FROM {} WHERE ", tier.table("mlgate_feedback")));
+            sql.push(&format!(
+                "SELECT model_id, bin, {} FROM {} WHERE ",
+                measures.join(", "),
+                tier.table("mlgate_feedback")
+            ));
         },
         |sql| {
             // As the triggers aggregate: each prediction's feedback summed,
