@@ -22,7 +22,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20260101_000004_row_level_security::tenant_policy;
-use crate::sql::run_script;
+use crate::sql::{run_on_postgres, run_script};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -42,10 +42,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, DOWN).await
+        run_on_postgres(manager, DOWN).await
     }
 }
 

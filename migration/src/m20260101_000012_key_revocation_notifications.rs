@@ -7,9 +7,8 @@
 //! process (the only one) acts directly.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::sql::run_script;
+use crate::sql::run_on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -17,17 +16,11 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, POSTGRES_UP).await
+        run_on_postgres(manager, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, POSTGRES_DOWN).await
+        run_on_postgres(manager, POSTGRES_DOWN).await
     }
 }
 

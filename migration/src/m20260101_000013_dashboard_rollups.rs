@@ -390,6 +390,33 @@ pub(crate) use changed_feedback_function_000013;
 
 pub(crate) use {feedback_columns, feedback_of_prediction, signed_feedback_measures};
 
+/// 000013's SHAP entry functions, as it created them (migration 000016
+/// replaces them and restores these on the way down).
+macro_rules! shap_entry_functions_000013 {
+    () => {
+        r#"-- The numeric feature contributions of a SHAP object, as the gateway reads
+-- them (server::domain::explanation): its "values" member when that is an
+-- object, else the object itself; base-value keys and non-numbers left out.
+CREATE FUNCTION mlgate_shap_entries(v JSONB) RETURNS TABLE (feature TEXT, value NUMERIC)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT e.key, (e.value #>> '{}')::numeric
+      FROM jsonb_each(CASE WHEN jsonb_typeof(v -> 'values') = 'object' THEN v -> 'values'
+                           WHEN jsonb_typeof(v) = 'object' THEN v
+                           ELSE '{}'::jsonb END) e
+     WHERE jsonb_typeof(e.value) = 'number'
+       AND e.key NOT IN ('base_value', '_base_value', 'expected_value')
+$$
+;;
+CREATE FUNCTION mlgate_explained(v JSONB) RETURNS BOOLEAN
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT EXISTS (SELECT 1 FROM mlgate_shap_entries(v))
+$$
+;;
+"#
+    };
+}
+pub(crate) use shap_entry_functions_000013;
+
 const UP: &str = concat!(
     r#"
 DROP TRIGGER ml_predictions_roll_up_truncates ON ml_predictions
@@ -412,25 +439,9 @@ DROP FUNCTION mlgate_roll_up_inserted_predictions()
 ;;
 DROP TABLE mlgate_prediction_hours
 ;;
--- The numeric feature contributions of a SHAP object, as the gateway reads
--- them (server::domain::explanation): its "values" member when that is an
--- object, else the object itself; base-value keys and non-numbers left out.
-CREATE FUNCTION mlgate_shap_entries(v JSONB) RETURNS TABLE (feature TEXT, value NUMERIC)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT e.key, (e.value #>> '{}')::numeric
-      FROM jsonb_each(CASE WHEN jsonb_typeof(v -> 'values') = 'object' THEN v -> 'values'
-                           WHEN jsonb_typeof(v) = 'object' THEN v
-                           ELSE '{}'::jsonb END) e
-     WHERE jsonb_typeof(e.value) = 'number'
-       AND e.key NOT IN ('base_value', '_base_value', 'expected_value')
-$$
-;;
-CREATE FUNCTION mlgate_explained(v JSONB) RETURNS BOOLEAN
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (SELECT 1 FROM mlgate_shap_entries(v))
-$$
-;;
--- Bin b holds probabilities in [b/100, (b+1)/100); bin 100 holds 1.
+"#,
+    shap_entry_functions_000013!(),
+    r#"-- Bin b holds probabilities in [b/100, (b+1)/100); bin 100 holds 1.
 CREATE FUNCTION mlgate_probability_bin(p NUMERIC) RETURNS INTEGER
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT floor(p * 100)::integer

@@ -11,12 +11,11 @@
 //! rollups.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20260101_000013_dashboard_rollups::{
     changed_feedback_function, changed_feedback_function_000013,
 };
-use crate::sql::run_script;
+use crate::sql::run_on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -39,21 +38,15 @@ const UP: &str = concat!(
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, UP).await
+        run_on_postgres(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
         let down = changed_feedback_function_000013!().replacen(
             "CREATE FUNCTION",
             "CREATE OR REPLACE FUNCTION",
             1,
         );
-        run_script(manager, &format!("{down};;\n")).await
+        run_on_postgres(manager, &format!("{down};;\n")).await
     }
 }

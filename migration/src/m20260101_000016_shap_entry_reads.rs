@@ -13,9 +13,9 @@
 //! PostgreSQL only, like the rollups.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::sql::run_script;
+use crate::m20260101_000013_dashboard_rollups::shap_entry_functions_000013;
+use crate::sql::run_on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -46,38 +46,16 @@ $$
 ;;
 "#;
 
-/// Migration 000013's definitions.
-const DOWN: &str = r#"
-CREATE OR REPLACE FUNCTION mlgate_shap_entries(v JSONB) RETURNS TABLE (feature TEXT, value NUMERIC)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT e.key, (e.value #>> '{}')::numeric
-      FROM jsonb_each(CASE WHEN jsonb_typeof(v -> 'values') = 'object' THEN v -> 'values'
-                           WHEN jsonb_typeof(v) = 'object' THEN v
-                           ELSE '{}'::jsonb END) e
-     WHERE jsonb_typeof(e.value) = 'number'
-       AND e.key NOT IN ('base_value', '_base_value', 'expected_value')
-$$
-;;
-CREATE OR REPLACE FUNCTION mlgate_explained(v JSONB) RETURNS BOOLEAN
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT EXISTS (SELECT 1 FROM mlgate_shap_entries(v))
-$$
-;;
-"#;
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, UP).await
+        run_on_postgres(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, DOWN).await
+        // Back to migration 000013's definitions.
+        let down =
+            shap_entry_functions_000013!().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION");
+        run_on_postgres(manager, &down).await
     }
 }

@@ -7,9 +7,8 @@
 //! index since they were made. PostgreSQL only, like the rollups.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::sql::run_script;
+use crate::sql::run_on_postgres;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -31,16 +30,10 @@ DROP INDEX idx_mlgate_feedback_hours_tenant_hour
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, UP).await
+        run_on_postgres(manager, UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Postgres {
-            return Ok(());
-        }
-        run_script(manager, DOWN).await
+        run_on_postgres(manager, DOWN).await
     }
 }

@@ -35,6 +35,15 @@ pub async fn run_script(manager: &SchemaManager<'_>, script: &str) -> Result<(),
     Ok(())
 }
 
+/// Runs `script` on PostgreSQL; nothing on SQLite (for what only PostgreSQL
+/// has: row-level security, notifications, the rollups and their triggers).
+pub async fn run_on_postgres(manager: &SchemaManager<'_>, script: &str) -> Result<(), DbErr> {
+    if manager.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    run_script(manager, script).await
+}
+
 /// Picks the script for the connected backend.
 pub async fn run_for_backend(
     manager: &SchemaManager<'_>,
