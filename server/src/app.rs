@@ -60,8 +60,12 @@ impl Application {
         } else {
             None
         };
-        let auth = Authenticator::new(db.clone(), &config.serve.auth.settings())?;
         let events = Events::start(&db, config.serve.alert_sweep());
+        let auth = Authenticator::new(
+            db.clone(),
+            &config.serve.auth.settings(),
+            events.revocations_current(),
+        )?;
         // A revoked key leaves the credential cache before the revoking
         // answer is sent (and, via notifications, on every other process).
         let forget = auth.clone();

@@ -13,7 +13,7 @@ use super::TestDb;
 /// and authenticated, exactly as a request does.
 pub async fn scoped_for(test_db: &TestDb, db: &Database, tenant: &str) -> Scoped {
     let key = test_db.key(tenant, Role::Admin).await;
-    let auth = Authenticator::new(db.clone(), &AuthSettings::default()).unwrap();
+    let auth = Authenticator::new(db.clone(), &AuthSettings::default(), || true).unwrap();
     let principal = auth
         .authenticate_token(&key)
         .await

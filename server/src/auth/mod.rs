@@ -82,8 +82,14 @@ pub struct Authenticator {
 impl Authenticator {
     /// The credential cache is only kept on PostgreSQL, whose notifications
     /// tell every process of a revocation; SQLite has none, so a key revoked
-    /// by another process (the command line) could live on in a cache.
-    pub fn new(db: Database, settings: &AuthSettings) -> anyhow::Result<Self> {
+    /// by another process (the command line) could live on in a cache. It
+    /// is consulted only while `revocations_current` says every revocation
+    /// made elsewhere has arrived (`Events::revocations_current`).
+    pub fn new(
+        db: Database,
+        settings: &AuthSettings,
+        revocations_current: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> anyhow::Result<Self> {
         let ttl = if db.backend() == sea_orm::DbBackend::Postgres {
             settings.cache_ttl
         } else {
@@ -92,7 +98,10 @@ impl Authenticator {
         Ok(Self {
             db,
             jwt: JwtVerifier::from_settings(&settings.jwt)?,
-            cache: Arc::new(cache::CredentialCache::new(ttl)),
+            cache: Arc::new(cache::CredentialCache::new(
+                ttl,
+                Box::new(revocations_current),
+            )),
         })
     }
 
@@ -113,8 +122,11 @@ impl Authenticator {
         if let Some(principal) = self.cache.get(token) {
             return Ok(principal);
         }
+        let ticket = self.cache.ticket();
         let principal = self.verify(token).await?;
-        self.cache.put(token, &principal);
+        if let Some(ticket) = ticket {
+            self.cache.put(ticket, token, &principal);
+        }
         Ok(principal)
     }
 

@@ -385,10 +385,14 @@ pub struct AuthArgs {
     pub jwt_audience: Option<String>,
 
     /// Seconds a verified credential is remembered, on PostgreSQL only
-    /// (0: every request looks its API key up). A revocation through this
-    /// process takes effect at once; through another process or SQL, within
-    /// the delay of its `NOTIFY`.
-    #[arg(long, env = "MLGATE_AUTH_CACHE_SECS", default_value_t = 0)]
+    /// (0: every request looks its API key up). A revocation or deletion
+    /// through this process takes effect at once; through another process,
+    /// the command line or SQL, within the delay of its `NOTIFY`, and never
+    /// later than 3 s after it committed: while the notification listener
+    /// has not heard its heartbeat for 3 s, nothing is served from the
+    /// cache. A role or expiry changed by hand in SQL (mlgate never changes
+    /// them) is seen within this time.
+    #[arg(long, env = "MLGATE_AUTH_CACHE_SECS", default_value_t = 30)]
     pub auth_cache_secs: u64,
 }
 

@@ -111,16 +111,26 @@ pub(super) fn spawn(db: &Database, events: Events) {
                                 }
                             },
                             HEARTBEAT_CHANNEL if notification.payload() == beat => {
-                                events.listener_heard();
+                                if !events.listener_heard() {
+                                    // Heard again after a reconnection (below):
+                                    // the LISTEN is back, so whatever was
+                                    // notified before it can be caught up now.
+                                    events.wake_all();
+                                    events.key_revoked(None);
+                                }
                             }
                             HEARTBEAT_CHANNEL => {}
                             other => tracing::debug!(channel = other, "notification ignored"),
                         }
                     }
-                    // The connection was lost and has been re-established.
+                    // The connection was lost; the next receive reconnects
+                    // and listens again. Until its heartbeat is heard,
+                    // notifications may be missed: the credential cache is
+                    // not used, and everything is caught up again then.
                     Ok(None) => {
                         tracing::warn!("notification connection lost; waking every feed");
                         heard = tokio::time::Instant::now();
+                        events.listener_lost();
                         events.wake_all();
                         events.key_revoked(None);
                     }

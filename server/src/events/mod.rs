@@ -12,10 +12,11 @@
 //! whatever notifications are lost, repeated or coalesced, and a backlog
 //! waits in the database rather than in memory.
 
+mod hearing;
 mod listener;
 pub mod streams;
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -27,6 +28,12 @@ use crate::db::{Database, Scoped};
 use crate::keyed::Keyed;
 use crate::store::alerts::{self, AlertEvent};
 use crate::telemetry::metrics::{metrics, Held, Metrics, SubscriptionLabels};
+
+/// How recently the listener must have heard its heartbeat for this process
+/// to count as knowing every other process's revocations: one heartbeat
+/// period and a second for its round trip.
+pub const REVOCATIONS_CURRENT_WITHIN: Duration =
+    Duration::from_secs(listener::HEARTBEAT.as_secs() + 1);
 
 /// Events read from the outbox per query.
 const READ_PAGE: u64 = 500;
@@ -51,9 +58,9 @@ struct Inner {
     revocations: broadcast::Sender<Revocation>,
     /// Called at once, before a revocation is broadcast.
     revocation_hooks: Mutex<Vec<RevocationHook>>,
-    /// PostgreSQL: whether the notification listener hears its own
-    /// heartbeat (false until it first does).
-    listening: AtomicBool,
+    /// PostgreSQL: whether, and when last, the notification listener heard
+    /// its own heartbeat.
+    hearing: Arc<hearing::Hearing>,
 }
 
 /// An API key that was revoked or deleted; `None` when revocations may have
@@ -126,7 +133,7 @@ impl Events {
                 subscriptions: AtomicUsize::new(0),
                 revocations: broadcast::channel(REVOCATION_CAPACITY).0,
                 revocation_hooks: Mutex::default(),
-                listening: AtomicBool::new(false),
+                hearing: Arc::new(hearing::Hearing::new()),
             }),
         };
         if db.backend() == DbBackend::Postgres {
@@ -142,19 +149,33 @@ impl Events {
     /// heard its own heartbeat lately; SQLite (one process, woken directly)
     /// always.
     pub fn notifications_flowing(&self) -> bool {
-        self.inner.backend != DbBackend::Postgres || self.inner.listening.load(Ordering::Relaxed)
+        self.inner.backend != DbBackend::Postgres || self.inner.hearing.listening()
     }
 
-    /// The listener heard its own heartbeat.
-    pub(crate) fn listener_heard(&self) {
-        if !self.inner.listening.swap(true, Ordering::Relaxed) {
+    /// A test of whether every revocation committed by another process more
+    /// than [`REVOCATIONS_CURRENT_WITHIN`] ago has reached this process: on
+    /// PostgreSQL, the listener heard its own heartbeat within that time
+    /// (see `hearing.rs`); SQLite has no other process to hear. It holds no
+    /// reference to the hub, so whoever keeps it keeps no feed alive.
+    pub fn revocations_current(&self) -> impl Fn() -> bool + Send + Sync + 'static {
+        let hearing = self.inner.hearing.clone();
+        let postgres = self.inner.backend == DbBackend::Postgres;
+        move || !postgres || hearing.heard_within(REVOCATIONS_CURRENT_WITHIN)
+    }
+
+    /// The listener heard its own heartbeat; returns whether it already did
+    /// before (false: first heard since it was replaced or reconnected).
+    pub(crate) fn listener_heard(&self) -> bool {
+        let was = self.inner.hearing.beat();
+        if !was {
             tracing::info!("notification listener hears its heartbeat");
         }
+        was
     }
 
     /// The listener is being replaced.
     pub(crate) fn listener_lost(&self) {
-        self.inner.listening.store(false, Ordering::Relaxed);
+        self.inner.hearing.lost();
     }
 
     /// The feed of `scoped`'s tenant, started if it has none on this process.
