@@ -19,6 +19,32 @@ const ME: &str = "{ me { tenant } }";
 /// while the listener has not heard its heartbeat for this long.
 const REVOCATIONS_CURRENT_WITHIN: Duration = Duration::from_secs(3);
 
+/// The test configuration with the cache at its default.
+fn cached(test_db: &TestDb) -> server::Config {
+    let mut config = test_db.config();
+    config.serve.auth.auth_cache_secs = server::Config::for_database("").serve.auth.auth_cache_secs;
+    assert!(config.serve.auth.auth_cache_secs > 0, "on by default");
+    config
+}
+
+/// Asserts that `key` is answered without a lookup (once the listener has
+/// heard a heartbeat lately: on a busy machine one may come late).
+async fn answered_from_the_cache(server: &TestServer, key: &str) {
+    let started = Instant::now();
+    loop {
+        let (statements, body) = server.statements_for(key, ME, serde_json::json!({})).await;
+        assert_eq!(body["data"]["me"]["tenant"], ALPHA, "{body}");
+        if statements == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "every request looks the key up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Revokes every key of `ALPHA` in SQL, past the gateway (as an operator
 /// or another tool would), on a connection of its own.
 async fn revoke_in_sql(test_db: &TestDb) {
@@ -41,13 +67,11 @@ async fn postgres_a_remembered_key_revoked_in_sql_is_refused_at_its_notification
         return;
     };
     let key = test_db.key(ALPHA, Role::Viewer).await;
-    let server = TestServer::start(test_db.config()).await;
+    let server = TestServer::start(cached(&test_db)).await;
     let (first, body) = server.statements_for(&key, ME, serde_json::json!({})).await;
     assert_eq!(body["data"]["me"]["tenant"], ALPHA, "{body}");
     assert!(first >= 1, "the first request looks the key up");
-    let (again, body) = server.statements_for(&key, ME, serde_json::json!({})).await;
-    assert_eq!(body["data"]["me"]["tenant"], ALPHA, "{body}");
-    assert_eq!(again, 0, "the second is answered from the cache");
+    answered_from_the_cache(&server, &key).await;
 
     revoke_in_sql(&test_db).await;
     let revoked = Instant::now();
@@ -81,14 +105,13 @@ async fn postgres_a_silent_listener_stops_the_cache_within_its_bound() {
     let key = test_db.key(ALPHA, Role::Viewer).await;
     let proxy = common::Proxy::start(0, common::via_port(&test_db.url, 0).1).await;
     let (url, _) = common::via_port(&test_db.url, proxy.port);
-    let mut config = test_db.config();
+    let mut config = cached(&test_db);
     config.database.database_url = url;
     config.serve.http.request_timeout_ms = 1_000;
     let server = TestServer::start(config).await;
     let (_, body) = server.graphql(&key, ME).await;
     assert_eq!(body["data"]["me"]["tenant"], ALPHA, "{body}");
-    let (again, _) = server.statements_for(&key, ME, serde_json::json!({})).await;
-    assert_eq!(again, 0, "remembered");
+    answered_from_the_cache(&server, &key).await;
 
     proxy.blackhole();
     let silent = Instant::now();

@@ -131,9 +131,15 @@ impl TestDb {
             .expect("raw connection")
     }
 
+    /// The defaults, on a free port, without the credential cache: tests
+    /// count each request's statements, and the cache (on by default on
+    /// PostgreSQL) would take the key lookup out of some requests and not
+    /// others, as its heartbeats come and go. `tests/credential_cache.rs`
+    /// turns it on.
     pub fn config(&self) -> Config {
         let mut config = Config::for_database(&self.url);
         config.serve.bind = "127.0.0.1:0".parse().unwrap();
+        config.serve.auth.auth_cache_secs = 0;
         config
     }
 

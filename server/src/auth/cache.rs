@@ -82,7 +82,8 @@ impl CredentialCache {
 
     /// Taken before a verification; `None` when its result must not be kept.
     pub(super) fn ticket(&self) -> Option<Ticket> {
-        self.usable().then(|| Ticket(self.entries().generation))
+        let entries = self.entries();
+        self.usable().then(|| Ticket(entries.generation))
     }
 
     /// Remembers what the verification of `ticket` found, unless something

@@ -390,8 +390,9 @@ pub struct AuthArgs {
     /// the command line or SQL, within the delay of its `NOTIFY`, and never
     /// later than 3 s after it committed: while the notification listener
     /// has not heard its heartbeat for 3 s, nothing is served from the
-    /// cache. A role or expiry changed by hand in SQL (mlgate never changes
-    /// them) is seen within this time.
+    /// cache. Seen only within this time: a role or expiry changed by hand
+    /// in SQL (mlgate never changes them), and keys removed without a
+    /// trigger firing (`TRUNCATE`, `session_replication_role = replica`).
     #[arg(long, env = "MLGATE_AUTH_CACHE_SECS", default_value_t = 30)]
     pub auth_cache_secs: u64,
 }

@@ -42,9 +42,15 @@ struct JobChange {
 /// Listens until the pool closes (the server stops), and sends the heartbeat.
 pub(super) fn spawn(db: &Database, events: Events) {
     let pool = db.unscoped().get_postgres_connection_pool().clone();
-    // Each process hears only its own heartbeat.
+    // Each process hears only its own heartbeat. It goes through the
+    // authentication pool: tenant load on the main pool must not delay it
+    // (a late heartbeat turns the credential cache off, see `hearing.rs`).
     let beat = uuid::Uuid::new_v4().simple().to_string();
-    tokio::spawn(heartbeat(pool.clone(), beat.clone()));
+    tokio::spawn(heartbeat(
+        db.auth_pool().get_postgres_connection_pool().clone(),
+        beat.clone(),
+        events.clone(),
+    ));
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -110,27 +116,18 @@ pub(super) fn spawn(db: &Database, events: Events) {
                                     events.key_revoked(None);
                                 }
                             },
-                            HEARTBEAT_CHANNEL if notification.payload() == beat => {
-                                if !events.listener_heard() {
-                                    // Heard again after a reconnection (below):
-                                    // the LISTEN is back, so whatever was
-                                    // notified before it can be caught up now.
-                                    events.wake_all();
-                                    events.key_revoked(None);
+                            HEARTBEAT_CHANNEL => {
+                                if let Some(sent) = sent_at(notification.payload(), &beat) {
+                                    events.heartbeat_heard(sent);
                                 }
                             }
-                            HEARTBEAT_CHANNEL => {}
                             other => tracing::debug!(channel = other, "notification ignored"),
                         }
                     }
-                    // The connection was lost; the next receive reconnects
-                    // and listens again. Until its heartbeat is heard,
-                    // notifications may be missed: the credential cache is
-                    // not used, and everything is caught up again then.
+                    // The connection was lost and has been re-established.
                     Ok(None) => {
                         tracing::warn!("notification connection lost; waking every feed");
                         heard = tokio::time::Instant::now();
-                        events.listener_lost();
                         events.wake_all();
                         events.key_revoked(None);
                     }
@@ -149,9 +146,17 @@ pub(super) fn spawn(db: &Database, events: Events) {
     });
 }
 
-/// Notifies this process's own listener every [`HEARTBEAT`], through the
-/// pool, until the pool closes.
-async fn heartbeat(pool: PgPool, beat: String) {
+/// When this process sent a heartbeat `payload` (`<beat>:<ms>`), if it is
+/// one of its own.
+fn sent_at(payload: &str, beat: &str) -> Option<u64> {
+    payload.strip_prefix(beat)?.strip_prefix(':')?.parse().ok()
+}
+
+/// Notifies this process's own listener every [`HEARTBEAT`], through
+/// `pool`, until the pool closes. Each carries the time it was sent, taken
+/// before it waits for a connection: a heartbeat heard vouches only for the
+/// notifications committed before it was sent (see `hearing.rs`).
+async fn heartbeat(pool: PgPool, beat: String, events: Events) {
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -159,16 +164,30 @@ async fn heartbeat(pool: PgPool, beat: String) {
         if pool.is_closed() {
             return;
         }
+        let payload = format!("{beat}:{}", events.clock_ms());
         let sent = tokio::time::timeout(
             HEARTBEAT,
             sea_orm::sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(HEARTBEAT_CHANNEL)
-                .bind(&beat)
+                .bind(&payload)
                 .execute(&pool),
         )
         .await;
         if !matches!(sent, Ok(Ok(_))) {
             tracing::debug!("listener heartbeat not sent");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sent_at;
+
+    #[test]
+    fn only_its_own_heartbeats_count() {
+        assert_eq!(sent_at("abc:1234", "abc"), Some(1234));
+        assert_eq!(sent_at("abd:1234", "abc"), None);
+        assert_eq!(sent_at("abc1234", "abc"), None);
+        assert_eq!(sent_at("abc:", "abc"), None);
     }
 }

@@ -163,14 +163,21 @@ impl Events {
         move || !postgres || hearing.heard_within(REVOCATIONS_CURRENT_WITHIN)
     }
 
-    /// The listener heard its own heartbeat; returns whether it already did
-    /// before (false: first heard since it was replaced or reconnected).
-    pub(crate) fn listener_heard(&self) -> bool {
-        let was = self.inner.hearing.beat();
-        if !was {
+    /// The listener is listening anew, caught up as of now.
+    pub(crate) fn listener_heard(&self) {
+        self.heartbeat_heard(self.clock_ms());
+    }
+
+    /// The listener heard its own heartbeat, sent at `sent_ms`.
+    pub(crate) fn heartbeat_heard(&self, sent_ms: u64) {
+        if !self.inner.hearing.beat(sent_ms) {
             tracing::info!("notification listener hears its heartbeat");
         }
-        was
+    }
+
+    /// The process's heartbeat clock (see `hearing.rs`).
+    pub(crate) fn clock_ms(&self) -> u64 {
+        self.inner.hearing.now_ms()
     }
 
     /// The listener is being replaced.
