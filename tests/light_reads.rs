@@ -149,6 +149,51 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn a_prediction_read_by_id_brings_its_own_model_in_the_same_statement(test_db: TestDb) {
+        let db = test_db.connect().await;
+        // Another tenant has a model of the same id, named differently.
+        let mut theirs = fixtures::model("other", "m-1");
+        theirs.model_name = Set("theirs".into());
+        insert_all(&scoped_for(&test_db, &db, "other").await, vec![theirs]).await.unwrap();
+        insert_all(&scoped_for(&test_db, &db, "other").await, vec![fixtures::prediction("other", "p-9", "m-1")]).await.unwrap();
+        let scoped = scoped_for(&test_db, &db, TENANT).await;
+        let mut with_blob = fixtures::model(TENANT, "m-1");
+        with_blob.encrypted_model = Set(Some(vec![7; 4096]));
+        insert_all(&scoped, vec![with_blob, fixtures::model(TENANT, "m-2")]).await.unwrap();
+        insert_all(&scoped, vec![
+            fixtures::prediction(TENANT, "p-1", "m-1"),
+            fixtures::prediction(TENANT, "p-2", "m-2"),
+        ]).await.unwrap();
+        insert_all(&scoped, vec![fixtures::feedback(TENANT, "f-1", "p-1")]).await.unwrap();
+        let key = test_db.key(TENANT, Role::Viewer).await;
+        let server = TestServer::start(test_db.config()).await;
+        const MODEL: &str = "model { modelId modelName version hasEncryptedModel }";
+        for (without, with) in [
+            (
+                r#"{ a: prediction(predictionId: "p-1") { predictionId } b: prediction(predictionId: "p-2") { predictionId } }"#.to_owned(),
+                format!(r#"{{ a: prediction(predictionId: "p-1") {{ predictionId {MODEL} }} b: prediction(predictionId: "p-2") {{ predictionId {MODEL} }} }}"#),
+            ),
+            (
+                "{ feedback { nodes { feedbackId prediction { predictionId } } } }".to_owned(),
+                format!("{{ feedback {{ nodes {{ feedbackId prediction {{ predictionId {MODEL} }} }} }} }}"),
+            ),
+        ] {
+            let (alone, _) = server.statements_for(&key, &without, json!({})).await;
+            let (joined, body) = server.statements_for(&key, &with, json!({})).await;
+            assert!(body.get("errors").is_none(), "{body}");
+            assert_eq!(joined, alone, "the models come with the predictions: {with}");
+        }
+        let data = server
+            .data(&key, &format!(r#"{{ a: prediction(predictionId: "p-1") {{ {MODEL} }} b: prediction(predictionId: "p-2") {{ {MODEL} }} c: prediction(predictionId: "p-9") {{ {MODEL} }} }}"#), json!({}))
+            .await;
+        assert_eq!(data["a"]["model"], json!({"modelId": "m-1", "modelName": "m-1 name", "version": "1.0.0", "hasEncryptedModel": true}));
+        assert_eq!(data["b"]["model"], json!({"modelId": "m-2", "modelName": "m-2 name", "version": "1.0.0", "hasEncryptedModel": false}));
+        assert!(data["c"].is_null(), "another tenant's prediction is not found: {data}");
+        let data = server.data(&key, &format!("{{ feedback {{ nodes {{ prediction {{ {MODEL} }} }} }} }}"), json!({})).await;
+        assert_eq!(data["feedback"]["nodes"][0]["prediction"]["model"]["modelName"], "m-1 name");
+        server.stop().await;
+    }
+
     async fn a_query_operation_runs_in_one_transaction_on_postgresql(test_db: TestDb) {
         let db = test_db.connect().await;
         let scoped = scoped_for(&test_db, &db, TENANT).await;

@@ -33,13 +33,19 @@ pub type Loaders = DataLoader<DbLoader>;
 /// The loaders of one request, whose batches run on `spawner`'s executor
 /// once the operation waits (see `batch.rs`), so no delay is needed.
 pub fn loaders(scoped: Scoped, spawner: BatchSpawner) -> Loaders {
-    DataLoader::new(DbLoader { scoped }, move |task| spawner.spawn(task))
+    let loader = DbLoader {
+        scoped,
+        joined_models: std::sync::Mutex::default(),
+    };
+    DataLoader::new(loader, move |task| spawner.spawn(task))
         .max_batch_size(MAX_BATCH)
         .delay(std::time::Duration::ZERO)
 }
 
 pub struct DbLoader {
     scoped: Scoped,
+    /// Models read along with predictions (by model id), for this request.
+    joined_models: std::sync::Mutex<HashMap<String, model::Model>>,
 }
 
 /// A failed load, shared by every key of its batch.
@@ -209,8 +215,46 @@ macro_rules! loader {
     };
 }
 
-loader!(rows ModelById => model::Model, store::models::by_ids);
+/// Models come from those a prediction load joined in (see below) when
+/// they are there, else from one statement for the rest.
+impl Loader<ModelById> for DbLoader {
+    type Value = model::Model;
+    type Error = LoadError;
 
+    async fn load(
+        &self,
+        keys: &[ModelById],
+    ) -> Result<HashMap<ModelById, model::Model>, LoadError> {
+        let joined = self
+            .joined_models
+            .lock()
+            .expect("joined models lock")
+            .clone();
+        load_rows(
+            self,
+            keys,
+            |k| &k.0,
+            |scoped, ids| async move {
+                let missing: Vec<String> = ids
+                    .into_iter()
+                    .filter(|id| !joined.contains_key(id))
+                    .collect();
+                let mut found = if missing.is_empty() {
+                    HashMap::new()
+                } else {
+                    store::models::by_ids(&scoped, &missing).await?
+                };
+                found.extend(joined);
+                Ok(found)
+            },
+        )
+        .await
+    }
+}
+
+/// Predictions by id. When a selection also asks for their model, the
+/// models are joined into the same statement and kept for the model loader,
+/// which then needs no statement of its own.
 impl Loader<PredictionById> for DbLoader {
     type Value = prediction::Model;
     type Error = LoadError;
@@ -222,11 +266,34 @@ impl Loader<PredictionById> for DbLoader {
         let columns = keys
             .iter()
             .fold(Columns::NONE, |columns, key| columns.union(key.1));
+        if !columns.has(store::predictions::optional::WITH_MODEL) {
+            return load_rows(
+                self,
+                keys,
+                |k| &k.0,
+                |scoped, ids| async move { store::predictions::by_ids(&scoped, &ids, columns).await },
+            )
+            .await;
+        }
+        let joined = &self.joined_models;
         load_rows(
             self,
             keys,
             |k| &k.0,
-            |scoped, ids| async move { store::predictions::by_ids(&scoped, &ids, columns).await },
+            |scoped, ids| async move {
+                let rows = store::predictions::by_ids_with_models(&scoped, &ids, columns).await?;
+                let mut models = joined.lock().expect("joined models lock");
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, store::predictions::WithModel(prediction, model))| {
+                        if let Some(model) = model {
+                            // At most the models of one request's predictions.
+                            models.insert(model.model_id.clone(), model);
+                        }
+                        (id, prediction)
+                    })
+                    .collect())
+            },
         )
         .await
     }

@@ -148,6 +148,8 @@ pub(super) fn columns_read(look: &Lookahead<'_>) -> Columns {
         ("shapValues", SHAP_VALUES),
         ("shapBaseValue", SHAP_VALUES),
         ("attentionWeights", ATTENTION_WEIGHTS),
+        // Read by id, the model is joined in (lists load it on their own).
+        ("model", WITH_MODEL),
     ]
     .into_iter()
     .filter(|(field, _)| look.field(field).exists())

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use entity::model::{self, Column, Entity};
 use sea_orm::sea_query::Expr;
-use sea_orm::{DbBackend, EntityName, IdenStatic, Iterable, QueryFilter, QuerySelect, Select};
+use sea_orm::{
+    DbBackend, EntityName, EntityTrait, IdenStatic, Iterable, QueryFilter, QuerySelect, Select,
+};
 
 use super::filter::{spelled, Filters, OrderBy, TimeRange};
 use super::page::{Page, Sort};
@@ -54,22 +56,46 @@ pub(super) fn rows(txn: &ScopedTxn) -> Select<Entity> {
 }
 
 fn without_blob(select: Select<Entity>, backend: DbBackend) -> Select<Entity> {
+    let mut select = select.select_only();
+    for column in Column::iter() {
+        select = match column {
+            Column::EncryptedModel => {
+                select.column_as(Expr::cust(blob_placeholder(backend)), column.as_str())
+            }
+            other => select.column(other),
+        };
+    }
+    select
+}
+
+/// An empty value where the model has an encrypted model, else NULL.
+fn blob_placeholder(backend: DbBackend) -> String {
     let placeholder = match backend {
         DbBackend::Postgres => "'\\x'::bytea",
         _ => "X''",
     };
-    let mut select = select.select_only();
+    format!(
+        "CASE WHEN \"{}\".\"{}\" IS NULL THEN NULL ELSE {placeholder} END",
+        Entity.table_name(),
+        Column::EncryptedModel.as_str()
+    )
+}
+
+/// Adds the columns of a model joined into `select` (another table's rows),
+/// each named `{prefix}{column}` and without the encrypted model, as
+/// [`rows`] reads them.
+pub(super) fn joined_columns<E: EntityTrait>(
+    mut select: Select<E>,
+    prefix: &str,
+    backend: DbBackend,
+) -> Select<E> {
     for column in Column::iter() {
+        let alias = format!("{prefix}{}", column.as_str());
         select = match column {
-            Column::EncryptedModel => select.column_as(
-                Expr::cust(format!(
-                    "CASE WHEN \"{}\".\"{}\" IS NULL THEN NULL ELSE {placeholder} END",
-                    Entity.table_name(),
-                    column.as_str()
-                )),
-                column.as_str(),
-            ),
-            other => select.column(other),
+            Column::EncryptedModel => {
+                select.column_as(Expr::cust(blob_placeholder(backend)), alias)
+            }
+            other => select.column_as(Expr::col((Entity, other)), alias),
         };
     }
     select

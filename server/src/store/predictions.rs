@@ -2,14 +2,19 @@
 
 use std::collections::HashMap;
 
-use entity::{feedback, prediction};
+use entity::{feedback, model, prediction};
 use prediction::{Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{DbBackend, IdenStatic, Iterable, QueryFilter, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, JoinType, QueryFilter,
+    QueryResult, QuerySelect, RelationTrait, Select,
+};
 
 use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
-use super::{child_pages, list_page, rows_by_key_reading, tenant_rows, Columns, ListQuery};
+use super::{
+    child_pages, list_page, rows_by_key_reading, tenant_rows, Columns, ListQuery, MAX_KEYS,
+};
 use crate::db::{Scoped, ScopedTxn};
 use crate::domain::{RemediationStatus, RiskLevel};
 use crate::error::ApiResult;
@@ -138,6 +143,8 @@ pub mod optional {
     pub const FEATURES_USED: u16 = 1 << 3;
     pub const SHAP_VALUES: u16 = 1 << 4;
     pub const ATTENTION_WEIGHTS: u16 = 1 << 5;
+    /// Not a column: the model, joined in by [`super::by_ids_with_models`].
+    pub const WITH_MODEL: u16 = 1 << 6;
 }
 
 /// Each optional column: its bit and its PostgreSQL type (a typed NULL
@@ -211,6 +218,53 @@ pub async fn by_ids(
         |select, backend| reading(select, columns, backend),
     )
     .await
+}
+
+/// A prediction with, read in the same statement, the model that made it.
+pub struct WithModel(pub prediction::Model, pub Option<model::Model>);
+
+impl FromQueryResult for WithModel {
+    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
+        Ok(Self(
+            prediction::Model::from_query_result(row, prefix)?,
+            model::Model::from_query_result_optional(row, &format!("{prefix}{MODEL_PREFIX}"))?,
+        ))
+    }
+}
+
+/// What the joined model's columns are named after (no prediction column
+/// starts with it).
+const MODEL_PREFIX: &str = "m__";
+
+/// [`by_ids`], each prediction with its model joined in (one statement
+/// where two would be: a lookup that also asks for the model).
+pub async fn by_ids_with_models(
+    scoped: &Scoped,
+    prediction_ids: &[String],
+    columns: Columns,
+) -> ApiResult<HashMap<String, WithModel>> {
+    let txn = scoped.begin().await?;
+    let backend = txn.backend();
+    let mut found = HashMap::with_capacity(prediction_ids.len());
+    for chunk in prediction_ids.chunks(MAX_KEYS) {
+        let select = reading(
+            tenant_rows::<Entity>(&txn).filter(Column::PredictionId.is_in(chunk.iter().cloned())),
+            columns,
+            backend,
+        )
+        // On both key columns (the relation's), so never another tenant's model.
+        .join(JoinType::LeftJoin, prediction::Relation::Model.def());
+        let rows = super::models::joined_columns(select, MODEL_PREFIX, backend)
+            .into_model::<WithModel>()
+            .all(txn.conn())
+            .await?;
+        found.extend(
+            rows.into_iter()
+                .map(|row| (row.0.prediction_id.clone(), row)),
+        );
+    }
+    txn.commit().await?;
+    Ok(found)
 }
 
 /// One page of predictions per model, for all `model_ids` at once.
