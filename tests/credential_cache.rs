@@ -103,8 +103,7 @@ async fn postgres_a_silent_listener_stops_the_cache_within_its_bound() {
         return;
     };
     let key = test_db.key(ALPHA, Role::Viewer).await;
-    let proxy = common::Proxy::start(0, common::via_port(&test_db.url, 0).1).await;
-    let (url, _) = common::via_port(&test_db.url, proxy.port);
+    let (proxy, url) = common::Proxy::in_front_of(&test_db.url).await;
     let mut config = cached(&test_db);
     config.database.database_url = url;
     config.serve.http.request_timeout_ms = 1_000;

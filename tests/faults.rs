@@ -554,8 +554,7 @@ async fn a_blackholed_database_ends_requests_by_their_deadline() {
         return;
     };
     let key = test_db.key(ALPHA, Role::Viewer).await;
-    let proxy = common::Proxy::start(0, common::via_port(&test_db.url, 0).1).await;
-    let (url, _) = common::via_port(&test_db.url, proxy.port);
+    let (proxy, url) = common::Proxy::in_front_of(&test_db.url).await;
     let mut gateway = common::Gateway::start(
         &url,
         &["--request-timeout-ms", "1500", "--shutdown-grace-secs", "3"],
@@ -633,8 +632,7 @@ async fn an_unreachable_database_is_503_never_401_and_heals() {
         &jsonwebtoken::EncodingKey::from_secret(SECRET),
     )
     .unwrap();
-    let proxy = common::Proxy::start(0, common::via_port(&test_db.url, 0).1).await;
-    let (url, _) = common::via_port(&test_db.url, proxy.port);
+    let (proxy, url) = common::Proxy::in_front_of(&test_db.url).await;
     let gateway = common::Gateway::start(
         &url,
         &["--db-acquire-timeout-ms", "1000"],

@@ -66,6 +66,29 @@ fn prediction_of<'a>(path: &str, data: &'a Value) -> &'a Value {
     }
 }
 
+/// Models `first` (m-1) and m-2, predictions p-1 (of m-1) and p-2 (of
+/// m-2), and feedback f-1 on p-1.
+async fn two_models_two_predictions(
+    scoped: &server::db::Scoped,
+    first: entity::model::ActiveModel,
+) {
+    insert_all(scoped, vec![first, fixtures::model(TENANT, "m-2")])
+        .await
+        .unwrap();
+    insert_all(
+        scoped,
+        vec![
+            fixtures::prediction(TENANT, "p-1", "m-1"),
+            fixtures::prediction(TENANT, "p-2", "m-2"),
+        ],
+    )
+    .await
+    .unwrap();
+    insert_all(scoped, vec![fixtures::feedback(TENANT, "f-1", "p-1")])
+        .await
+        .unwrap();
+}
+
 const PATHS: [&str; 7] = [
     "lookup", "nodes", "edges", "recent", "model", "feedback", "fragment",
 ];
@@ -154,17 +177,12 @@ backend_tests! {
         // Another tenant has a model of the same id, named differently.
         let mut theirs = fixtures::model("other", "m-1");
         theirs.model_name = Set("theirs".into());
-        insert_all(&scoped_for(&test_db, &db, "other").await, vec![theirs]).await.unwrap();
-        insert_all(&scoped_for(&test_db, &db, "other").await, vec![fixtures::prediction("other", "p-9", "m-1")]).await.unwrap();
-        let scoped = scoped_for(&test_db, &db, TENANT).await;
+        let other = scoped_for(&test_db, &db, "other").await;
+        insert_all(&other, vec![theirs]).await.unwrap();
+        insert_all(&other, vec![fixtures::prediction("other", "p-9", "m-1")]).await.unwrap();
         let mut with_blob = fixtures::model(TENANT, "m-1");
         with_blob.encrypted_model = Set(Some(vec![7; 4096]));
-        insert_all(&scoped, vec![with_blob, fixtures::model(TENANT, "m-2")]).await.unwrap();
-        insert_all(&scoped, vec![
-            fixtures::prediction(TENANT, "p-1", "m-1"),
-            fixtures::prediction(TENANT, "p-2", "m-2"),
-        ]).await.unwrap();
-        insert_all(&scoped, vec![fixtures::feedback(TENANT, "f-1", "p-1")]).await.unwrap();
+        two_models_two_predictions(&scoped_for(&test_db, &db, TENANT).await, with_blob).await;
         let key = test_db.key(TENANT, Role::Viewer).await;
         let server = TestServer::start(test_db.config()).await;
         const MODEL: &str = "model { modelId modelName version hasEncryptedModel }";
@@ -197,12 +215,7 @@ backend_tests! {
     async fn a_query_operation_runs_in_one_transaction_on_postgresql(test_db: TestDb) {
         let db = test_db.connect().await;
         let scoped = scoped_for(&test_db, &db, TENANT).await;
-        insert_all(&scoped, vec![fixtures::model(TENANT, "m-1"), fixtures::model(TENANT, "m-2")]).await.unwrap();
-        insert_all(&scoped, vec![
-            fixtures::prediction(TENANT, "p-1", "m-1"),
-            fixtures::prediction(TENANT, "p-2", "m-2"),
-        ]).await.unwrap();
-        insert_all(&scoped, vec![fixtures::feedback(TENANT, "f-1", "p-1")]).await.unwrap();
+        two_models_two_predictions(&scoped, fixtures::model(TENANT, "m-1")).await;
         let key = test_db.key(TENANT, Role::Viewer).await;
         let server = TestServer::start(test_db.config()).await;
         // Four data calls (models, their predictions, the predictions'

@@ -596,6 +596,14 @@ impl Proxy {
         Self { port, mode, task }
     }
 
+    /// A proxy to the database of `url` (on any free port), and `url`
+    /// through it.
+    pub async fn in_front_of(url: &str) -> (Self, String) {
+        let proxy = Self::start(0, via_port(url, 0).1).await;
+        let (through, _) = via_port(url, proxy.port);
+        (proxy, through)
+    }
+
     pub fn blackhole(&self) {
         self.mode
             .store(BLACKHOLE, std::sync::atomic::Ordering::SeqCst);

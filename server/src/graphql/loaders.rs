@@ -225,26 +225,29 @@ impl Loader<ModelById> for DbLoader {
         &self,
         keys: &[ModelById],
     ) -> Result<HashMap<ModelById, model::Model>, LoadError> {
-        let joined = self
-            .joined_models
-            .lock()
-            .expect("joined models lock")
-            .clone();
+        let joined = &self.joined_models;
         load_rows(
             self,
             keys,
             |k| &k.0,
             |scoped, ids| async move {
-                let missing: Vec<String> = ids
-                    .into_iter()
-                    .filter(|id| !joined.contains_key(id))
-                    .collect();
-                let mut found = if missing.is_empty() {
-                    HashMap::new()
-                } else {
-                    store::models::by_ids(&scoped, &missing).await?
+                let (mut found, missing) = {
+                    let joined = joined.lock().expect("joined models lock");
+                    let mut found = HashMap::new();
+                    let mut missing = Vec::new();
+                    for id in ids {
+                        match joined.get(&id) {
+                            Some(model) => {
+                                found.insert(id, model.clone());
+                            }
+                            None => missing.push(id),
+                        }
+                    }
+                    (found, missing)
                 };
-                found.extend(joined);
+                if !missing.is_empty() {
+                    found.extend(store::models::by_ids(&scoped, &missing).await?);
+                }
                 Ok(found)
             },
         )
@@ -266,21 +269,15 @@ impl Loader<PredictionById> for DbLoader {
         let columns = keys
             .iter()
             .fold(Columns::NONE, |columns, key| columns.union(key.1));
-        if !columns.has(store::predictions::optional::WITH_MODEL) {
-            return load_rows(
-                self,
-                keys,
-                |k| &k.0,
-                |scoped, ids| async move { store::predictions::by_ids(&scoped, &ids, columns).await },
-            )
-            .await;
-        }
         let joined = &self.joined_models;
         load_rows(
             self,
             keys,
             |k| &k.0,
             |scoped, ids| async move {
+                if !columns.has(store::predictions::optional::WITH_MODEL) {
+                    return store::predictions::by_ids(&scoped, &ids, columns).await;
+                }
                 let rows = store::predictions::by_ids_with_models(&scoped, &ids, columns).await?;
                 let mut models = joined.lock().expect("joined models lock");
                 Ok(rows

@@ -23,7 +23,8 @@ use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, ModelTrait, QueryFilter, Select, TryGetable, Value,
+    ColumnTrait, EntityTrait, FromQueryResult, ModelTrait, QueryFilter, Select, SelectModel,
+    Selector, TryGetable, Value,
 };
 
 pub use filter::{Direction, NumberRange, OrderBy, TimeRange};
@@ -95,8 +96,28 @@ where
     E: TenantOwned,
     K: Into<Value> + Clone + Eq + Hash,
 {
+    rows_by_key_as::<E, E::Model, K>(scoped, column, keys, key_of, |select, backend| {
+        reading(select, backend).into_model()
+    })
+    .await
+}
+
+/// [`rows_by_key`] read as `M`: `reading` shapes each query and says what a
+/// row becomes (the tenant's rows of `E` with another table joined in, say).
+pub async fn rows_by_key_as<E, M, K>(
+    scoped: &Scoped,
+    column: E::Column,
+    keys: &[K],
+    key_of: impl Fn(&M) -> K,
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Selector<SelectModel<M>>,
+) -> ApiResult<HashMap<K, M>>
+where
+    E: TenantOwned,
+    M: FromQueryResult + Send,
+    K: Into<Value> + Clone + Eq + Hash,
+{
     let txn = scoped.begin().await?;
-    let found = keyed_rows_reading::<E, K>(&txn, column, keys, key_of, reading).await?;
+    let found = keyed_rows_as::<E, M, K>(&txn, column, keys, key_of, reading).await?;
     txn.commit().await?;
     Ok(found)
 }
@@ -113,19 +134,21 @@ where
     E: TenantOwned,
     K: Into<Value> + Clone + Eq + Hash,
 {
-    keyed_rows_reading::<E, K>(txn, column, keys, key_of, |select, _| select).await
+    keyed_rows_as::<E, E::Model, K>(txn, column, keys, key_of, |select, _| select.into_model())
+        .await
 }
 
-/// [`keyed_rows`] with each query shaped by `reading`.
-async fn keyed_rows_reading<E, K>(
+/// [`keyed_rows`] with each query shaped and read by `reading`.
+async fn keyed_rows_as<E, M, K>(
     txn: &ScopedTxn,
     column: E::Column,
     keys: &[K],
-    key_of: impl Fn(&E::Model) -> K,
-    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Select<E>,
-) -> ApiResult<HashMap<K, E::Model>>
+    key_of: impl Fn(&M) -> K,
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Selector<SelectModel<M>>,
+) -> ApiResult<HashMap<K, M>>
 where
     E: TenantOwned,
+    M: FromQueryResult + Send,
     K: Into<Value> + Clone + Eq + Hash,
 {
     let mut found = HashMap::with_capacity(keys.len());

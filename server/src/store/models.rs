@@ -56,16 +56,7 @@ pub(super) fn rows(txn: &ScopedTxn) -> Select<Entity> {
 }
 
 fn without_blob(select: Select<Entity>, backend: DbBackend) -> Select<Entity> {
-    let mut select = select.select_only();
-    for column in Column::iter() {
-        select = match column {
-            Column::EncryptedModel => {
-                select.column_as(Expr::cust(blob_placeholder(backend)), column.as_str())
-            }
-            other => select.column(other),
-        };
-    }
-    select
+    joined_columns(select.select_only(), "", backend)
 }
 
 /// An empty value where the model has an encrypted model, else NULL.
@@ -81,9 +72,9 @@ fn blob_placeholder(backend: DbBackend) -> String {
     )
 }
 
-/// Adds the columns of a model joined into `select` (another table's rows),
-/// each named `{prefix}{column}` and without the encrypted model, as
-/// [`rows`] reads them.
+/// Adds a model's columns to `select` (the models' own rows, or another
+/// table's with the models joined in), each named `{prefix}{column}` and
+/// without the encrypted model, as [`rows`] reads them.
 pub(super) fn joined_columns<E: EntityTrait>(
     mut select: Select<E>,
     prefix: &str,

@@ -6,14 +6,14 @@ use entity::{feedback, model, prediction};
 use prediction::{Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, JoinType, QueryFilter,
-    QueryResult, QuerySelect, RelationTrait, Select,
+    DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, JoinType, QueryFilter, QueryResult,
+    QuerySelect, RelationTrait, Select,
 };
 
 use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{
-    child_pages, list_page, rows_by_key_reading, tenant_rows, Columns, ListQuery, MAX_KEYS,
+    child_pages, list_page, rows_by_key_as, rows_by_key_reading, tenant_rows, Columns, ListQuery,
 };
 use crate::db::{Scoped, ScopedTxn};
 use crate::domain::{RemediationStatus, RiskLevel};
@@ -243,28 +243,19 @@ pub async fn by_ids_with_models(
     prediction_ids: &[String],
     columns: Columns,
 ) -> ApiResult<HashMap<String, WithModel>> {
-    let txn = scoped.begin().await?;
-    let backend = txn.backend();
-    let mut found = HashMap::with_capacity(prediction_ids.len());
-    for chunk in prediction_ids.chunks(MAX_KEYS) {
-        let select = reading(
-            tenant_rows::<Entity>(&txn).filter(Column::PredictionId.is_in(chunk.iter().cloned())),
-            columns,
-            backend,
-        )
-        // On both key columns (the relation's), so never another tenant's model.
-        .join(JoinType::LeftJoin, prediction::Relation::Model.def());
-        let rows = super::models::joined_columns(select, MODEL_PREFIX, backend)
-            .into_model::<WithModel>()
-            .all(txn.conn())
-            .await?;
-        found.extend(
-            rows.into_iter()
-                .map(|row| (row.0.prediction_id.clone(), row)),
-        );
-    }
-    txn.commit().await?;
-    Ok(found)
+    rows_by_key_as::<Entity, WithModel, _>(
+        scoped,
+        Column::PredictionId,
+        prediction_ids,
+        |row| row.0.prediction_id.clone(),
+        |select, backend| {
+            // On both key columns (the relation's), so never another tenant's model.
+            let select = reading(select, columns, backend)
+                .join(JoinType::LeftJoin, prediction::Relation::Model.def());
+            super::models::joined_columns(select, MODEL_PREFIX, backend).into_model()
+        },
+    )
+    .await
 }
 
 /// One page of predictions per model, for all `model_ids` at once.
