@@ -308,8 +308,9 @@ backend_tests! {
             .await;
         assert!(body.get("errors").is_none(), "{body}");
         assert_eq!(small, large, "one multi-row insert, whatever the batch size");
-        // Authentication, the models lookup, the insert (returning the new
-        // ids) and, on PostgreSQL, the tenant settings; nothing per row.
+        // Authentication, then on PostgreSQL the tenant settings, the staging
+        // table, one COPY and the insert (which also looks up the models);
+        // on SQLite the models lookup and the insert. Nothing per row.
         assert!(large <= 5, "{large} statements for 1000 predictions");
         assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 1002);
 

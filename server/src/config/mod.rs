@@ -537,6 +537,11 @@ pub struct DbBudgetArgs {
     #[arg(long, env = "MLGATE_WRITE_BUDGET_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub write_budget_ms: u64,
 
+    /// Time budget of a bulk load's statements (`/ingest`), in milliseconds:
+    /// its `COPY` lasts as long as the upload.
+    #[arg(long, env = "MLGATE_INGEST_BUDGET_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ingest_budget_ms: u64,
+
     /// Longest wait for a lock (PostgreSQL `lock_timeout`; SQLite's busy
     /// timeout for the write lock), in milliseconds.
     #[arg(long, env = "MLGATE_LOCK_BUDGET_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -843,6 +848,7 @@ impl DbBudgetArgs {
                 read: ms(self.read_budget_ms),
                 analytics: ms(self.analytics_budget_ms),
                 write: ms(self.write_budget_ms),
+                ingest: ms(self.ingest_budget_ms),
                 lock: ms(self.lock_budget_ms),
                 idle_in_transaction: ms(self.idle_in_transaction_ms),
             },

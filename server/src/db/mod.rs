@@ -1,6 +1,7 @@
 //! Database access. The only way to reach tenant data is a [`Scoped`] handle,
 //! which only a [`Principal`] can open; see `scoped.rs`.
 
+mod bulk;
 mod failure;
 mod scoped;
 mod session;
@@ -16,6 +17,7 @@ use sea_orm::sqlx::Connection as _;
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use tokio::sync::Semaphore;
 
+pub use bulk::BulkTxn;
 pub use failure::{classify, Failure};
 pub use scoped::{Scoped, ScopedTxn};
 pub use session::{OperationEnd, Txn};
@@ -43,7 +45,6 @@ pub struct Database {
     /// none of its own).
     auth: DatabaseConnection,
     own_auth_pool: bool,
-    statements: Arc<AtomicU64>,
     shared: Arc<Shared>,
 }
 
@@ -67,6 +68,9 @@ pub(crate) struct Shared {
     /// Transactions begun through scoped handles (each one a `BEGIN` and a
     /// `COMMIT` or `ROLLBACK` round trip besides its statements).
     transactions: AtomicU64,
+    /// Statements run through either pool (bulk loads count theirs here
+    /// too: they run outside SeaORM).
+    statements: Arc<AtomicU64>,
 }
 
 /// One tenant's share of the pool: the connections its transactions hold
@@ -157,7 +161,6 @@ impl Database {
             conn,
             auth,
             own_auth_pool,
-            statements,
             shared: Arc::new(Shared {
                 budgets: settings.budgets,
                 acquire_timeout: settings.acquire_timeout,
@@ -168,6 +171,7 @@ impl Database {
                 deadlines,
                 writer: sqlite.then(|| Arc::new(Semaphore::new(1))),
                 transactions: AtomicU64::new(0),
+                statements,
             }),
         })
     }
@@ -179,7 +183,7 @@ impl Database {
     /// SQL statements run through this pool so far (every pool clone shares
     /// the count): what the N+1 tests and benchmarks measure.
     pub fn statements_executed(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.shared.statements.load(Ordering::Relaxed)
     }
 
     /// Transactions begun through scoped handles so far. With
@@ -290,19 +294,25 @@ fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) 
         _ => "other_sql",
     };
     conn.set_metric_callback(move |info| {
-        traces::statement(backend, &info.statement.sql, info.elapsed);
-        counter.fetch_add(1, Ordering::Relaxed);
-        let m = metrics();
-        m.db_statements.inc();
-        m.db_statement.observe(info.elapsed.as_secs_f64());
-        if info.elapsed >= SLOW_STATEMENT {
-            tracing::warn!(
-                elapsed_ms = info.elapsed.as_millis() as u64,
-                sql = %info.statement.sql,
-                "slow statement"
-            );
-        }
+        observe_statement(&counter, backend, &info.statement.sql, info.elapsed);
     });
+}
+
+/// Counts one statement into `statements` and the metrics, traces it, and
+/// logs it (SQL text only) when it was slow.
+fn observe_statement(statements: &AtomicU64, backend: &'static str, sql: &str, elapsed: Duration) {
+    traces::statement(backend, sql, elapsed);
+    statements.fetch_add(1, Ordering::Relaxed);
+    let m = metrics();
+    m.db_statements.inc();
+    m.db_statement.observe(elapsed.as_secs_f64());
+    if elapsed >= SLOW_STATEMENT {
+        tracing::warn!(
+            elapsed_ms = elapsed.as_millis() as u64,
+            sql = %sql,
+            "slow statement"
+        );
+    }
 }
 
 /// Options of one pool of `size` connections. SQLite connections wait for

@@ -143,6 +143,57 @@ impl Scoped {
     /// [`Scoped::begin_as`] without its acquire-time observation.
     async fn open(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
         let waiting = Metrics::hold(&metrics().db_waiting);
+        let (permits, write_lock) = self.acquire(kind).await?;
+        let options = match kind {
+            TxnKind::Write | TxnKind::Ingest => TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            },
+            TxnKind::Read | TxnKind::Analytics => TransactionOptions::default(),
+        };
+        let txn = self.conn.begin_with_options(options).await?;
+        self.shared
+            .transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        drop(waiting);
+        let statement = self.shared.budgets.statement(kind);
+        let mut armed = None;
+        match self.backend() {
+            DbBackend::Postgres => {
+                let values = self.scope_values(kind).map(sea_orm::Value::from);
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    SCOPE_SQL,
+                    values,
+                ))
+                .await?;
+            }
+            DbBackend::Sqlite if !matches!(kind, TxnKind::Write | TxnKind::Ingest) => {
+                if let Some(deadlines) = &self.shared.deadlines {
+                    armed = deadlines.arm(&txn, statement).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(ScopedTxn {
+            txn,
+            tenant: self.tenant.clone(),
+            rollups: self.shared.rollups,
+            _armed: armed,
+            _write_lock: write_lock,
+            _permits: permits,
+            _timed: Timed::start(kind),
+        })
+    }
+
+    /// The permits a transaction of `kind` holds: a connection of the
+    /// tenant's share (and, for analytics, of its analytics share), waiting
+    /// at most the acquire timeout in all; on SQLite, for a write, the
+    /// process's write lock too (at most the lock budget).
+    pub(super) async fn acquire(
+        &self,
+        kind: TxnKind,
+    ) -> Result<(Permits, Option<OwnedSemaphorePermit>), DbErr> {
         let share = self.share.clone();
         let permits = tokio::time::timeout(self.shared.acquire_timeout, async move {
             // The connection first, then the analytics permit, in every
@@ -150,7 +201,7 @@ impl Scoped {
             let connection = share.connections.clone().acquire_owned().await.ok()?;
             let analytics = match kind {
                 TxnKind::Analytics => Some(share.analytics.clone().acquire_owned().await.ok()?),
-                TxnKind::Read | TxnKind::Write => None,
+                TxnKind::Read | TxnKind::Write | TxnKind::Ingest => None,
             };
             Some(Permits {
                 _connection: connection,
@@ -162,7 +213,7 @@ impl Scoped {
         .flatten()
         .ok_or_else(|| DbErr::Custom(TENANT_SHARE_IN_USE.into()))?;
         let write_lock = match (&self.shared.writer, kind) {
-            (Some(writer), TxnKind::Write) => Some(
+            (Some(writer), TxnKind::Write | TxnKind::Ingest) => Some(
                 tokio::time::timeout(self.shared.budgets.lock, writer.clone().acquire_owned())
                     .await
                     .map_err(|_| DbErr::Custom(WRITE_QUEUE_TIMEOUT.into()))?
@@ -170,60 +221,50 @@ impl Scoped {
             ),
             _ => None,
         };
-        let options = match kind {
-            TxnKind::Write => TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            },
-            TxnKind::Read | TxnKind::Analytics => TransactionOptions::default(),
-        };
-        let txn = self.conn.begin_with_options(options).await?;
-        self.shared
-            .transactions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        drop(waiting);
+        Ok((permits, write_lock))
+    }
+
+    /// The values of [`SCOPE_SQL`] for a transaction of `kind`.
+    pub(super) fn scope_values(&self, kind: TxnKind) -> [String; 5] {
         let budgets = &self.shared.budgets;
-        let statement = budgets.statement(kind);
-        let mut armed = None;
-        match self.backend() {
-            DbBackend::Postgres => {
-                // `set_config(…, true)` is `SET LOCAL`, undone at commit or
-                // rollback, so a pooled connection never keeps a tenant.
-                let ms = |d: std::time::Duration| (d.as_millis().max(1) as u64).to_string();
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), \
-                     set_config('statement_timeout', $3, true), set_config('lock_timeout', $4, true), \
-                     set_config('idle_in_transaction_session_timeout', $5, true)",
-                    [
-                        GATEWAY_ROLE.into(),
-                        self.tenant.to_string().into(),
-                        ms(statement).into(),
-                        ms(budgets.lock).into(),
-                        ms(budgets.idle_in_transaction).into(),
-                    ],
-                ))
-                .await?;
-            }
-            DbBackend::Sqlite if kind != TxnKind::Write => {
-                if let Some(deadlines) = &self.shared.deadlines {
-                    armed = deadlines.arm(&txn, statement).await?;
-                }
-            }
-            _ => {}
-        }
-        let opened = Instant::now();
-        Ok(ScopedTxn {
-            txn,
-            tenant: self.tenant.clone(),
-            rollups: self.shared.rollups,
-            _armed: armed,
-            _write_lock: write_lock,
-            _permits: permits,
-            _timed: Timed { kind, opened },
-        })
+        let ms = |d: std::time::Duration| (d.as_millis().max(1) as u64).to_string();
+        [
+            GATEWAY_ROLE.to_owned(),
+            self.tenant.to_string(),
+            ms(budgets.statement(kind)),
+            ms(budgets.lock),
+            ms(budgets.idle_in_transaction),
+        ]
+    }
+
+    pub(super) fn shared_arc(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    pub(super) fn connection(&self) -> &DatabaseConnection {
+        &self.conn
     }
 }
+
+/// Binds a PostgreSQL transaction to a tenant: the gateway's non-owner
+/// role, the tenant, and the time budgets. `set_config(…, true)` is
+/// `SET LOCAL`, undone at commit or rollback, so a pooled connection never
+/// keeps a tenant.
+macro_rules! scope_sql {
+    ($($more:literal)?) => {
+        concat!(
+            "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), ",
+            "set_config('statement_timeout', $3, true), set_config('lock_timeout', $4, true), ",
+            "set_config('idle_in_transaction_session_timeout', $5, true)",
+            $($more)?
+        )
+    };
+}
+pub(super) const SCOPE_SQL: &str = scope_sql!();
+/// [`SCOPE_SQL`] for a bulk load, whose staging table's `CREATE … IF NOT
+/// EXISTS` would otherwise log a notice per load.
+pub(super) const BULK_SCOPE_SQL: &str =
+    scope_sql!(", set_config('client_min_messages', 'warning', true)");
 
 /// A transaction running as the tenant of the [`Scoped`] that began it.
 /// Fields drop in order: the transaction (rolled back unless committed,
@@ -239,9 +280,18 @@ pub struct ScopedTxn {
 }
 
 /// Observes how long a transaction was open when it ends.
-struct Timed {
+pub(super) struct Timed {
     kind: TxnKind,
     opened: Instant,
+}
+
+impl Timed {
+    pub(super) fn start(kind: TxnKind) -> Self {
+        Self {
+            kind,
+            opened: Instant::now(),
+        }
+    }
 }
 
 impl Drop for Timed {
@@ -257,7 +307,7 @@ impl Drop for Timed {
 
 /// The permits a transaction holds of its tenant's share, given back when
 /// it ends.
-struct Permits {
+pub(super) struct Permits {
     _connection: OwnedSemaphorePermit,
     _analytics: Option<OwnedSemaphorePermit>,
 }

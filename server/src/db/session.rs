@@ -122,7 +122,7 @@ impl Session {
         // waiters can each hold what the other waits for.
         let analytics = match kind {
             TxnKind::Analytics => Some(scoped.analytics_permit().await?),
-            TxnKind::Read | TxnKind::Write => None,
+            TxnKind::Read | TxnKind::Write | TxnKind::Ingest => None,
         };
         let open = guard.as_mut().expect("opened above");
         if open.budget != kind {

@@ -79,6 +79,9 @@ pub enum TxnKind {
     Analytics,
     /// Mutations.
     Write,
+    /// A bulk load streamed from a client (`/ingest`): a write whose one
+    /// `COPY` lasts as long as the upload.
+    Ingest,
 }
 
 impl TxnKind {
@@ -88,6 +91,7 @@ impl TxnKind {
             Self::Read => TxnLabel::Read,
             Self::Analytics => TxnLabel::Analytics,
             Self::Write => TxnLabel::Write,
+            Self::Ingest => TxnLabel::Ingest,
         }
     }
 }
@@ -101,6 +105,8 @@ pub struct Budgets {
     pub read: Duration,
     pub analytics: Duration,
     pub write: Duration,
+    /// A bulk load's statements, its `COPY` (the whole upload) included.
+    pub ingest: Duration,
     /// Longest wait for a row or table lock (SQLite: for the write lock).
     pub lock: Duration,
     /// Longest a transaction may sit idle between statements.
@@ -113,6 +119,7 @@ impl Budgets {
             TxnKind::Read => self.read,
             TxnKind::Analytics => self.analytics,
             TxnKind::Write => self.write,
+            TxnKind::Ingest => self.ingest,
         }
     }
 }
@@ -123,6 +130,7 @@ impl Default for Budgets {
             read: Duration::from_secs(5),
             analytics: Duration::from_secs(30),
             write: Duration::from_secs(30),
+            ingest: Duration::from_secs(300),
             lock: Duration::from_secs(5),
             idle_in_transaction: Duration::from_secs(60),
         }

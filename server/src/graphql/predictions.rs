@@ -498,10 +498,10 @@ impl PredictionsMutation {
         let writer = rc.writer::<can::Ingest>()?;
         let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
-        let created = write::record(&writer, inputs, max_batch).await?;
+        let rows = write::record(&writer, inputs, max_batch).await?;
         Ok(RecordPredictionsPayload {
-            count: created.rows.len(),
-            predictions: created.rows.into_iter().map(Prediction::from).collect(),
+            count: rows.len(),
+            predictions: rows.into_iter().map(Prediction::from).collect(),
         })
     }
 

@@ -84,6 +84,7 @@ label_values! {
         Read => "read",
         Analytics => "analytics",
         Write => "write",
+        Ingest => "ingest",
     }
 }
 

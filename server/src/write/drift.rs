@@ -9,7 +9,7 @@ use super::alerts;
 use super::shape::{self, FeatureValue};
 use super::{
     check_batch, commit, create_idempotent, referenced_models, Created, DecimalSpec, Fingerprint,
-    Idempotent, NewRow, Writer,
+    Idempotent, Items, NewRow, Writer,
 };
 use crate::domain::{AlertLevel, DriftType, Vocabulary};
 use crate::error::{ApiError, ApiResult};
@@ -143,7 +143,8 @@ pub async fn record(
         .into_iter()
         .map(|(input, values)| into_row(input, values, txn.tenant(), &thresholds, recorded_at))
         .collect();
-    let metrics = create_idempotent::<drift_metric::Entity>(&txn, rows, "input", true).await?;
+    let metrics =
+        create_idempotent::<drift_metric::Entity>(&txn, rows, Items::List("input")).await?;
     let alerting: Vec<&str> = metrics
         .rows
         .iter()

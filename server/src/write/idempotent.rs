@@ -10,7 +10,7 @@ use sea_orm::{ActiveModelTrait, FromQueryResult, IntoActiveModel, QueryTrait};
 use serde_json::Value as Json;
 
 use super::commit;
-use super::validate::{refuse, round};
+use super::validate::{refuse, round, Check, Checker};
 use crate::db::{ScopedTxn, MAX_BOUND_PARAMETERS};
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 use crate::store::{keyed_rows, TenantOwned};
@@ -109,6 +109,83 @@ where
     fn fingerprint(row: &Self::Model) -> Fingerprint;
 }
 
+/// How the items of a write are named in its problems.
+#[derive(Clone, Copy, Debug)]
+pub enum Items<'a> {
+    /// One input object at this path (`input`).
+    One(&'a str),
+    /// A list input at this path (`input[3]`).
+    List(&'a str),
+    /// The lines of a bulk load, numbered from 1: fields are named as in
+    /// the line.
+    Lines,
+}
+
+impl Items<'_> {
+    /// The checks of item `index`, known by `id`.
+    pub fn check<'c>(&self, checker: &'c mut Checker, index: usize, id: &str) -> Check<'c> {
+        match *self {
+            Items::One(path) => checker.object(path),
+            Items::List(path) => checker.item(path, index, Some(id)),
+            Items::Lines => checker.line(index, Some(id)),
+        }
+    }
+
+    /// A problem with `field` of item `index`.
+    pub fn problem(&self, index: usize, id: &str, field: &str, message: String) -> InputProblem {
+        let (index, field) = match *self {
+            Items::One(path) => (None, format!("{path}.{field}")),
+            Items::List(path) => (Some(index), format!("{path}[{index}].{field}")),
+            Items::Lines => (Some(index), field.to_owned()),
+        };
+        InputProblem {
+            index,
+            id: Some(id.to_owned()),
+            field,
+            message,
+        }
+    }
+
+    /// Where item `index` is, for a message (`input[3]`, `line 3`).
+    pub fn name(&self, index: usize) -> String {
+        match *self {
+            Items::One(path) => path.to_owned(),
+            Items::List(path) => format!("{path}[{index}]"),
+            Items::Lines => format!("line {index}"),
+        }
+    }
+}
+
+/// `CONFLICT` for item `index`, whose id `key` is stored already with other
+/// content, or `None` when the stored row is the same write (a retry). The
+/// fields in `defaulted` were filled in by the server and are not compared.
+pub(crate) fn conflict<E>(
+    items: Items<'_>,
+    index: usize,
+    new: &E::Model,
+    defaulted: &[&'static str],
+    stored: &E::Model,
+) -> Option<InputProblem>
+where
+    E: Idempotent,
+    E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel>,
+{
+    let differing = E::fingerprint(new)
+        .without(defaulted)
+        .differences(&E::fingerprint(stored));
+    let first = differing.first()?;
+    let key = E::key(new);
+    Some(items.problem(
+        index,
+        &key,
+        first,
+        format!(
+            "`{key}` already exists with different content (differs in {})",
+            differing.join(", ")
+        ),
+    ))
+}
+
 /// A row to create, with the fields the server filled in for it.
 pub struct NewRow<M> {
     pub row: M,
@@ -143,8 +220,7 @@ impl<M> Created<M> {
 /// then a read of the rows that already existed. An existing row whose
 /// fingerprint matches is the same write made before (a retry) and is
 /// returned as stored; one that differs refuses the whole input with
-/// `CONFLICT`, naming the differing fields. `path` names the input (`input`
-/// for one object, `input[i]` for lists when `list` is set).
+/// `CONFLICT`, naming the differing fields, its items named by `items`.
 ///
 /// Concurrent creates of the same ids are safe: on PostgreSQL the second
 /// waits on the unique index for the first to commit and then skips the row;
@@ -152,8 +228,7 @@ impl<M> Created<M> {
 pub(crate) async fn create_idempotent<E>(
     txn: &ScopedTxn,
     rows: Vec<NewRow<E::Model>>,
-    path: &str,
-    list: bool,
+    items: Items<'_>,
 ) -> ApiResult<Created<E::Model>>
 where
     E: Idempotent,
@@ -193,26 +268,12 @@ where
                 "row {key:?} was neither inserted nor found"
             )));
         };
-        let differing = E::fingerprint(&new.row)
-            .without(&new.defaulted)
-            .differences(&E::fingerprint(&stored));
-        if differing.is_empty() {
-            out.rows.push(stored);
-            out.inserted.push(false);
-        } else {
-            conflicts.push(InputProblem {
-                index: list.then_some(index),
-                id: Some(key.clone()),
-                field: if list {
-                    format!("{path}[{index}].{}", differing[0])
-                } else {
-                    format!("{path}.{}", differing[0])
-                },
-                message: format!(
-                    "`{key}` already exists with different content (differs in {})",
-                    differing.join(", ")
-                ),
-            });
+        match conflict::<E>(items, index, &new.row, &new.defaulted, &stored) {
+            None => {
+                out.rows.push(stored);
+                out.inserted.push(false);
+            }
+            Some(problem) => conflicts.push(problem),
         }
     }
     refuse(Refusal::Conflict, conflicts)?;
@@ -231,7 +292,7 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let mut created =
-        create_idempotent::<E>(&txn, vec![NewRow { row, defaulted }], "input", false).await?;
+        create_idempotent::<E>(&txn, vec![NewRow { row, defaulted }], Items::One("input")).await?;
     commit(txn).await?;
     created
         .rows

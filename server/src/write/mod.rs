@@ -16,7 +16,9 @@
 
 pub mod alerts;
 pub mod api_keys;
+pub mod bulk;
 pub mod configurations;
+mod copy;
 pub mod drift;
 pub mod features;
 pub mod feedback;
@@ -33,7 +35,8 @@ mod validate;
 pub use shape::FeatureValue;
 
 use idempotent::{
-    create_idempotent, create_one, insert_new, Created, Fingerprint, Idempotent, NewRow,
+    conflict, create_idempotent, create_one, insert_new, Created, Fingerprint, Idempotent, Items,
+    NewRow,
 };
 pub use sql::insert_many;
 use sql::{locked_row, referenced_models, save_changes};

@@ -4,16 +4,15 @@ use chrono::{DateTime, Utc};
 use entity::{prediction, StringList};
 use serde_json::Value as Json;
 
+use super::bulk::PredictionLoad;
 use super::shape::{self, FeatureValue};
 use super::{
-    check_batch, commit, create_idempotent, locked_row, not_found, referenced_models, save_changes,
-    Created, DecimalSpec, Fingerprint, Idempotent, NewRow, Writer,
+    commit, locked_row, not_found, save_changes, DecimalSpec, Fingerprint, Idempotent, Items,
+    NewRow, Writer,
 };
 use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
-use crate::store::now;
-use crate::telemetry::metrics::{metrics, Ingested};
 
 /// The default cap on predictions per `recordPredictions` call.
 pub const DEFAULT_MAX_BATCH: usize = 1_000;
@@ -102,7 +101,8 @@ impl Idempotent for prediction::Entity {
     }
 }
 
-/// Records a batch of predictions in one transaction, all or nothing.
+/// Records a batch of predictions in one transaction, all or nothing,
+/// through the bulk engine ([`PredictionLoad`]) that `/ingest` uses too.
 ///
 /// Refused as a whole, with every problem listed: more than `max_batch`
 /// items or any invalid value (`BAD_USER_INPUT`); a model the tenant does
@@ -114,50 +114,26 @@ pub async fn record(
     writer: &Writer<can::Ingest>,
     inputs: Vec<PredictionInput>,
     max_batch: usize,
-) -> ApiResult<Created<prediction::Model>> {
-    let checked = check_batch(
-        inputs,
-        max_batch,
-        "predictions",
-        "predictionId",
-        |input| &input.prediction_id,
-        check_prediction,
-    )?;
-    if checked.is_empty() {
-        return Ok(Created::default());
+) -> ApiResult<Vec<prediction::Model>> {
+    if inputs.len() > max_batch {
+        return Err(ApiError::BadUserInput {
+            message: format!(
+                "at most {max_batch} predictions per call (got {}); split the batch",
+                inputs.len()
+            ),
+            field: Some("input".into()),
+        });
     }
-    let txn = writer.begin().await?;
-    let models = referenced_models(
-        &txn,
-        checked.iter().map(|c| {
-            (
-                c.input.prediction_id.as_str(),
-                Some(c.input.model_id.as_str()),
-            )
-        }),
-    )
-    .await?;
-    let recorded_at = now();
-    let rows = checked
-        .into_iter()
-        .map(|c| {
-            let registered_version = &models[&c.input.model_id].version;
-            c.into_row(txn.tenant(), registered_version, recorded_at)
-        })
-        .collect();
-    let created = create_idempotent::<prediction::Entity>(&txn, rows, "input", true).await?;
-    commit(txn).await?;
-    metrics().ingested(Ingested::Predictions, created.inserted_count() as u64);
-    tracing::info!(
-        batch = created.rows.len(),
-        inserted = created.inserted_count(),
-        "predictions recorded"
-    );
-    Ok(created)
+    let mut load = PredictionLoad::new(writer, Items::List("input")).keeping_rows();
+    for (index, input) in inputs.into_iter().enumerate() {
+        load.push(index, input).await?;
+    }
+    let loaded = load.finish().await?;
+    Ok(loaded.rows.unwrap_or_default())
 }
 
 /// A validated prediction input with its values at column precision.
-struct Checked {
+pub(super) struct Checked {
     input: PredictionInput,
     violation_probability: rust_decimal::Decimal,
     time_to_violation_hours: Option<rust_decimal::Decimal>,
@@ -169,7 +145,7 @@ struct Checked {
     shap_values: Option<Json>,
 }
 
-fn check_prediction(check: &mut super::Check<'_>, input: PredictionInput) -> Checked {
+pub(super) fn check_prediction(check: &mut super::Check<'_>, input: PredictionInput) -> Checked {
     check.id("predictionId", &input.prediction_id);
     check.id("resourceId", &input.resource_id);
     check.id("modelId", &input.model_id);
@@ -258,17 +234,19 @@ fn check_prediction(check: &mut super::Check<'_>, input: PredictionInput) -> Che
 }
 
 impl Checked {
-    fn into_row(
+    /// The row to store, with the server's defaults: the time of recording,
+    /// and the model's `registered_version` (empty when not known yet).
+    pub(super) fn into_row(
         self,
         tenant: &str,
-        registered_version: &str,
+        registered_version: Option<&str>,
         recorded_at: DateTime<Utc>,
     ) -> NewRow<prediction::Model> {
         let mut defaulted = Vec::new();
         let input = self.input;
         let model_version = input.model_version.unwrap_or_else(|| {
             defaulted.push("modelVersion");
-            registered_version.to_owned()
+            registered_version.unwrap_or_default().to_owned()
         });
         let prediction_timestamp = input.prediction_timestamp.unwrap_or_else(|| {
             defaulted.push("predictionTimestamp");

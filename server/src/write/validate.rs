@@ -42,6 +42,22 @@ impl Checker {
         }
     }
 
+    /// Checks for line `line` of a bulk load, known by `id`: fields are
+    /// named as they are in the line.
+    pub fn line(&mut self, line: usize, id: Option<&str>) -> Check<'_> {
+        Check {
+            problems: &mut self.problems,
+            path: String::new(),
+            index: Some(line),
+            id: id.map(str::to_owned),
+        }
+    }
+
+    /// The problems found.
+    pub fn into_problems(self) -> Vec<InputProblem> {
+        self.problems
+    }
+
     /// Refuses ids that occur twice in one list input.
     pub fn unique_ids<'a>(
         &mut self,
@@ -161,7 +177,11 @@ impl Check<'_> {
         self.problems.push(InputProblem {
             index: self.index,
             id: self.id.clone(),
-            field: format!("{}.{field}", self.path),
+            field: if self.path.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{}.{field}", self.path)
+            },
             message: message.into(),
         });
     }
