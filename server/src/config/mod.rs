@@ -22,8 +22,8 @@ use crate::store::PageLimits;
 pub use crate::telemetry::traces::OtlpSettings;
 pub use crate::telemetry::LogFormat;
 use crate::transport::{
-    AdmissionSettings, CorsSettings, HttpSettings, Rate, ResponseLimits, TransportSettings,
-    WsSettings, DEFAULT_MAX_BODY_BYTES,
+    AdmissionSettings, CorsSettings, HttpSettings, IngestSettings, Rate, ResponseLimits,
+    TransportSettings, WsSettings, DEFAULT_MAX_BODY_BYTES,
 };
 
 /// The embedded default: an SQLite file under `./data/`, created if missing.
@@ -317,6 +317,9 @@ pub struct ServeArgs {
     pub ws: WsArgs,
 
     #[command(flatten)]
+    pub ingest: IngestArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 
     #[command(flatten)]
@@ -429,6 +432,20 @@ pub struct HttpArgs {
     /// the process's file-descriptor limit allows.
     #[arg(long, env = "MLGATE_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+}
+
+/// Bulk ingestion (`POST /ingest/predictions`).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Bulk ingestion")]
+pub struct IngestArgs {
+    /// Largest body a bulk load may send, in bytes, after decompression
+    /// (then 413 and nothing written). Read as it arrives, never held whole.
+    #[arg(long, env = "MLGATE_INGEST_MAX_BYTES", default_value_t = IngestSettings::DEFAULT_MAX_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ingest_max_bytes: u64,
+
+    /// Longest line of a bulk load, in bytes (a longer one is refused).
+    #[arg(long, env = "MLGATE_INGEST_MAX_LINE_BYTES", default_value_t = IngestSettings::DEFAULT_MAX_LINE_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ingest_max_line_bytes: u64,
 }
 
 /// The WebSocket transport.
@@ -735,6 +752,13 @@ impl ServeArgs {
         Ok(TransportSettings {
             http: self.http.settings(),
             ws: self.ws.settings(self.http.max_body_bytes),
+            ingest: IngestSettings {
+                max_bytes: self.ingest.ingest_max_bytes as usize,
+                max_line_bytes: self.ingest.ingest_max_line_bytes as usize,
+                // A pause of the body as long as a whole body may take elsewhere.
+                read_timeout: Duration::from_secs(self.http.body_timeout_secs),
+                deadline: Duration::from_millis(self.db.ingest_budget_ms),
+            },
             limits: self.limits.query(),
             response: self.limits.response(),
             introspection: self.limits.introspection(),

@@ -63,6 +63,7 @@ label_values! {
         Query => "query",
         Mutation => "mutation",
         Subscription => "subscription",
+        Ingest => "ingest",
         Unknown => "unknown",
     }
 }

@@ -103,7 +103,7 @@ struct GraphQLParams {
 }
 
 /// A request that cannot be run, answered without executing anything.
-struct Rejection {
+pub(super) struct Rejection {
     status: StatusCode,
     message: String,
     code: &'static str,
@@ -141,6 +141,16 @@ impl Rejection {
                 .push((header::RETRY_AFTER, HeaderValue::from(after)));
         }
         rejection
+    }
+
+    /// The error's code (`UNAUTHENTICATED`, `RATE_LIMITED`, …).
+    pub(super) fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The refusal as a plain JSON answer (for endpoints other than GraphQL).
+    pub(super) fn into_response_json(self) -> Response {
+        self.into_response(MediaType::Json)
     }
 
     fn into_response(self, media: MediaType) -> Response {
@@ -210,7 +220,7 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
     .await
 }
 
-fn client_address(request: &Request) -> Option<IpAddr> {
+pub(super) fn client_address(request: &Request) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ClientAddress>()
@@ -631,7 +641,7 @@ async fn execute_in_span(
 /// The caller's principal, or the answer refusing it: 401 for refused
 /// credentials (which spend the client address's budget), 429 for an
 /// address over that budget, 503 when credentials cannot be checked.
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     client: Option<IpAddr>,
     authorization: Option<&str>,
@@ -750,7 +760,7 @@ fn unauthenticated(error: AuthError) -> Rejection {
 }
 
 /// The caller's request id if it is a sane token, else a fresh one.
-fn request_id(headers: &HeaderMap) -> String {
+pub(super) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())

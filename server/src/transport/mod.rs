@@ -3,6 +3,7 @@
 mod admission;
 mod browser;
 mod http;
+mod ingest;
 mod metrics;
 mod observed;
 pub mod playground;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{extract::State, Router};
 
 use crate::auth::Authenticator;
@@ -25,6 +26,7 @@ use crate::graphql::{AppSchema, Introspection, QueryLimits};
 
 pub use admission::{Admission, AdmissionSettings, Rate};
 pub use browser::CorsSettings;
+pub use ingest::IngestSettings;
 pub use metrics::metrics_router;
 pub use response::ResponseLimits;
 pub use serve::{serve, Shutdown};
@@ -89,6 +91,7 @@ pub struct WsSettings {
 pub struct TransportSettings {
     pub http: HttpSettings,
     pub ws: WsSettings,
+    pub ingest: IngestSettings,
     pub limits: QueryLimits,
     pub response: ResponseLimits,
     pub introspection: Introspection,
@@ -184,6 +187,13 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(graphql)
         .route("/graphql/ws", get(ws::upgrade))
+        .route(
+            "/ingest/predictions",
+            post(ingest::predictions)
+                .fallback(ingest_method_not_allowed)
+                // Decoded as read; the body cap counts decoded bytes.
+                .layer(tower_http::decompression::RequestDecompressionLayer::new()),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready));
     if state.settings.playground {
@@ -195,6 +205,19 @@ pub fn router(state: AppState) -> Router {
         );
     }
     router.with_state(state)
+}
+
+async fn ingest_method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(axum::http::header::ALLOW, "POST")],
+        Json(serde_json::json!({
+            "errors": [{
+                "message": "loads are sent with POST",
+                "extensions": { "code": crate::error::code::BAD_USER_INPUT }
+            }]
+        })),
+    )
 }
 
 /// Liveness: the process answers.

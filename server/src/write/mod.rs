@@ -34,9 +34,9 @@ mod validate;
 
 pub use shape::FeatureValue;
 
+pub use idempotent::Items;
 use idempotent::{
-    conflict, create_idempotent, create_one, insert_new, Created, Fingerprint, Idempotent, Items,
-    NewRow,
+    conflict, create_idempotent, create_one, insert_new, Created, Fingerprint, Idempotent, NewRow,
 };
 pub use sql::insert_many;
 use sql::{locked_row, referenced_models, save_changes};

@@ -1,0 +1,200 @@
+//! One line of `POST /ingest/predictions`: a JSON object spelled exactly
+//! like GraphQL's `PredictionInput` (camelCase fields, enum values as in the
+//! schema), so a service moves between the two without changing its data.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
+use crate::write::bulk::PredictionInput;
+use crate::write::FeatureValue;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PredictionLine {
+    prediction_id: String,
+    resource_id: String,
+    model_id: String,
+    model_version: Option<String>,
+    violation_probability: f64,
+    time_to_violation_hours: Option<f64>,
+    confidence_score: f64,
+    confidence_interval: Option<Interval>,
+    risk_level: String,
+    risk_score: Option<f64>,
+    impact_factors: Option<Json>,
+    uncertainty_sources: Option<Json>,
+    recommendations: Option<Vec<String>>,
+    features_used: Option<Json>,
+    shap_values: Option<Vec<Contribution>>,
+    shap_base_value: Option<f64>,
+    attention_weights: Option<Json>,
+    inference_time_ms: f64,
+    prediction_timestamp: Option<DateTime<Utc>>,
+    expires_at: Option<DateTime<Utc>>,
+    remediation_status: Option<String>,
+    remediation_id: Option<uuid::Uuid>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Interval {
+    lower: f64,
+    upper: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Contribution {
+    feature: String,
+    value: f64,
+}
+
+/// Why a line could not be read as a prediction: the field at fault (empty
+/// for the line as a whole), the prediction id when it was readable, and
+/// what is wrong.
+#[derive(Debug, PartialEq)]
+pub struct Unreadable {
+    pub field: String,
+    pub id: Option<String>,
+    pub message: String,
+}
+
+/// Reads one line. Invalid values (a probability above 1, say) are left to
+/// the write side's checks, which report every problem; this only refuses
+/// what cannot be read at all.
+pub fn parse(line: &[u8]) -> Result<PredictionInput, Unreadable> {
+    let mut json = serde_json::Deserializer::from_slice(line);
+    let parsed: PredictionLine = serde_path_to_error::deserialize(&mut json).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        Unreadable {
+            // `.` is the line itself; `?` a place serde could not name.
+            field: if path == "." || path == "?" {
+                String::new()
+            } else {
+                path
+            },
+            id: id_of(line),
+            message,
+        }
+    })?;
+    let id = parsed.prediction_id.clone();
+    json.end().map_err(|e| Unreadable {
+        field: String::new(),
+        id: Some(id.clone()),
+        message: e.to_string(),
+    })?;
+    let vocabulary = |field: &str, message: String| Unreadable {
+        field: field.to_owned(),
+        id: Some(id.clone()),
+        message,
+    };
+    let risk_level = schema_value::<RiskLevel>(&parsed.risk_level)
+        .ok_or_else(|| vocabulary("riskLevel", expected::<RiskLevel>(&parsed.risk_level)))?;
+    let remediation_status = match &parsed.remediation_status {
+        None => None,
+        Some(value) => Some(schema_value::<RemediationStatus>(value).ok_or_else(|| {
+            vocabulary("remediationStatus", expected::<RemediationStatus>(value))
+        })?),
+    };
+    Ok(PredictionInput {
+        prediction_id: parsed.prediction_id,
+        resource_id: parsed.resource_id,
+        model_id: parsed.model_id,
+        model_version: parsed.model_version,
+        violation_probability: parsed.violation_probability,
+        time_to_violation_hours: parsed.time_to_violation_hours,
+        confidence_score: parsed.confidence_score,
+        confidence_interval_lower: parsed.confidence_interval.as_ref().map(|i| i.lower),
+        confidence_interval_upper: parsed.confidence_interval.as_ref().map(|i| i.upper),
+        risk_level,
+        risk_score: parsed.risk_score,
+        impact_factors: parsed.impact_factors,
+        uncertainty_sources: parsed.uncertainty_sources,
+        recommendations: parsed.recommendations,
+        features_used: parsed.features_used,
+        shap_values: parsed.shap_values.map(|values| {
+            values
+                .into_iter()
+                .map(|c| FeatureValue {
+                    feature: c.feature,
+                    value: c.value,
+                })
+                .collect()
+        }),
+        shap_base_value: parsed.shap_base_value,
+        attention_weights: parsed.attention_weights,
+        inference_time_ms: parsed.inference_time_ms,
+        prediction_timestamp: parsed.prediction_timestamp,
+        expires_at: parsed.expires_at,
+        remediation_status,
+        remediation_id: parsed.remediation_id,
+    })
+}
+
+/// A vocabulary value as the schema spells it (`CRITICAL`, `IN_PROGRESS`).
+fn schema_value<V: Vocabulary>(value: &str) -> Option<V> {
+    if value.bytes().any(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    V::from_db(&value.to_ascii_lowercase())
+}
+
+fn expected<V: Vocabulary>(value: &str) -> String {
+    let names: Vec<String> = V::ALL.iter().map(|v| v.api_name()).collect();
+    format!(
+        "`{}` is not one of {}",
+        value.chars().take(40).collect::<String>(),
+        names.join(", ")
+    )
+}
+
+/// The `predictionId` of a line that did not read as a whole, if it has one.
+fn id_of(line: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Id {
+        prediction_id: String,
+    }
+    serde_json::from_slice::<Id>(line)
+        .ok()
+        .map(|id| id.prediction_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"predictionId":"p-1","resourceId":"r","modelId":"m","violationProbability":0.5,"confidenceScore":0.9,"riskLevel":"HIGH","inferenceTimeMs":3,"shapValues":[{"feature":"a","value":0.1}],"remediationStatus":"IN_PROGRESS"}"#;
+
+    #[test]
+    fn reads_the_graphql_spelling() {
+        let input = parse(LINE.as_bytes()).unwrap();
+        assert_eq!(input.prediction_id, "p-1");
+        assert_eq!(input.risk_level, RiskLevel::High);
+        assert_eq!(
+            input.remediation_status,
+            Some(RemediationStatus::InProgress)
+        );
+        assert_eq!(input.shap_values.unwrap()[0].feature, "a");
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        let wrong_type = LINE.replace("0.5", "\"high\"");
+        let e = parse(wrong_type.as_bytes()).unwrap_err();
+        assert_eq!(e.field, "violationProbability");
+        assert_eq!(e.id.as_deref(), Some("p-1"));
+        let unknown = LINE.replace("\"resourceId\"", "\"tenantId\":\"x\",\"resourceId\"");
+        let e = parse(unknown.as_bytes()).unwrap_err();
+        assert!(e.message.contains("tenantId"), "{e:?}");
+        let lowercase = LINE.replace("HIGH", "high");
+        assert_eq!(parse(lowercase.as_bytes()).unwrap_err().field, "riskLevel");
+        let e = parse(b"{\"predictionId\": ").unwrap_err();
+        assert_eq!((e.field.as_str(), e.id), ("predictionId", None));
+        let trailing = format!("{LINE} {{}}");
+        assert!(parse(trailing.as_bytes()).is_err());
+    }
+}
