@@ -278,7 +278,9 @@ backend_tests! {
 
         // Announced longer than sent, then the connection closes; and a
         // chunked body without its last chunk.
-        let sent = &body[..body.len() * 3 / 4];
+        // Cut at the end of a line: every line received is a valid one.
+        let cut = body[..body.len() * 3 / 4].rfind('\n').unwrap() + 1;
+        let sent = &body[..cut];
         let by_length = format!(
             "POST /ingest/predictions HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {key}\r\ncontent-type: application/x-ndjson\r\ncontent-length: {}\r\n\r\n{sent}",
             body.len()
