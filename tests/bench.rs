@@ -52,6 +52,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         noisy_concurrency: 2,
         tenant_db_share: server::db::DbSettings::DEFAULT_TENANT_SHARE_PERCENT,
         tenant_analytics_share: server::db::DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT,
+        ingest_stream_mb: 2,
         mlgate_bin: env!("CARGO_BIN_EXE_mlgate").into(),
         scenarios: scenarios.into_iter().map(String::from).collect(),
     };
@@ -86,6 +87,15 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
             2
         );
     }
+    // Four ingestion paths at two levels, every row counted; one streamed body.
+    assert_eq!(report.matches("| plain `COPY` (floor) |").count(), 2);
+    assert_eq!(
+        report
+            .matches("| mlgate `POST /ingest/predictions` (NDJSON) |")
+            .count(),
+        2
+    );
+    assert!(report.contains("One streamed body of"), "{report}");
     // 2 tenants × 400 predictions; one table row per query and per level.
     assert!(report.contains("800 predictions over 30 days"), "{report}");
     assert_eq!(report.matches("| 3-level nested list |").count(), 1);

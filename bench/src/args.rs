@@ -58,6 +58,9 @@ pub struct Args {
     /// Workers of the noisy tenant's heavy analytics (noisy-neighbour scenario).
     #[arg(long, default_value_t = 8)]
     pub noisy_concurrency: usize,
+    /// MiB of the one body streamed to the bulk endpoint (ingestion).
+    #[arg(long, default_value_t = 100)]
+    pub ingest_stream_mb: usize,
     /// The mlgate binary measured as a process (fan-out, memory, start-up).
     #[arg(long, default_value = "target/release/mlgate")]
     pub mlgate_bin: PathBuf,

@@ -187,15 +187,22 @@ fn ndjson(batch: &Json) -> Vec<u8> {
     out
 }
 
-/// Writes one CSV batch as the floor does: a transaction as the gateway
-/// role with the tenant set, then `COPY` (into the table, or into a
+/// Writes one CSV batch as the floor does: a transaction with the tenant
+/// set, then `COPY` (into the table, or, as the gateway role, into a
 /// staging table moved by one idempotent `INSERT … SELECT`).
 async fn floor_copy(pool: &PgPool, tenant: &str, data: &[u8], staged: bool) -> anyhow::Result<()> {
     let mut txn = pool.begin().await?;
+    // PostgreSQL refuses `COPY FROM` into a table under row-level security
+    // for a role it applies to, so plain `COPY` runs as the table's owner
+    // (unchecked: a floor no gateway could use); the staged path runs as
+    // the gateway role, its `INSERT` checked like mlgate's.
+    let role = if staged { "mlgate_gateway" } else { "" };
     sea_orm::sqlx::query(
-        "SELECT set_config('role', 'mlgate_gateway', true), set_config('app.tenant_id', $1, true)",
+        "SELECT set_config('role', COALESCE(NULLIF($2, ''), current_user), true), \
+         set_config('app.tenant_id', $1, true)",
     )
     .bind(tenant)
+    .bind(role)
     .execute(&mut *txn)
     .await?;
     if staged {
@@ -364,8 +371,9 @@ pub(crate) async fn ingest(args: &Args, tenant_names: &[String]) -> anyhow::Resu
         "Batches of {BATCH} predictions (20 SHAP values each, 8×16 attention on transformer models), \
          {batches} per path and level, round-robin over the {} tenants; each level runs the paths \
          twice (in order, then in reverse), and a path's rate is its committed rows over its wall \
-         time in both rounds. Rows counted afterwards. The floors run as the gateway role with \
-         the tenant set, CSV prepared in advance; mlgate (the release binary, limits off) gets \
+         time in both rounds. Rows counted afterwards. The floors get CSV prepared in advance; \
+         plain `COPY` runs as the table's owner (PostgreSQL refuses `COPY FROM` into a table \
+         under row-level security), the staged floor as the gateway role with the tenant set; mlgate (the release binary, limits off) gets \
          NDJSON or GraphQL variables prepared in advance.\n",
         tenants.len()
     )?;
@@ -448,22 +456,22 @@ pub(crate) async fn ingest(args: &Args, tenant_names: &[String]) -> anyhow::Resu
     writeln!(
         out,
         "{}",
-        stream_memory(&gateway, &tenants[0], &client, &raw, &run_id).await?
+        stream_memory(&gateway, &tenants[0], &raw, &run_id, args.ingest_stream_mb).await?
     )?;
     gateway.stop().await;
     Ok(out)
 }
 
-/// Streams one body of about 100 MB to the bulk endpoint (generated as it
+/// Streams one body of `megabytes` MiB to the bulk endpoint (generated as it
 /// is sent) while sampling the gateway's resident memory.
 async fn stream_memory(
     gateway: &crate::process::Gateway,
     tenant: &Tenant,
-    client: &reqwest::Client,
     raw: &sea_orm::DatabaseConnection,
     run_id: &str,
+    megabytes: usize,
 ) -> anyhow::Result<String> {
-    const TARGET_BYTES: usize = 100 * 1024 * 1024;
+    let target_bytes = megabytes * 1024 * 1024;
     let rss = gateway.rss_probe()?;
     let idle = rss()?;
     let peak = Arc::new(std::sync::atomic::AtomicU64::new(idle));
@@ -488,7 +496,7 @@ async fn stream_memory(
     let chunks = futures_util::stream::unfold(0u64, move |b| {
         let (models, prefix, counter) = (models.clone(), prefix.clone(), counter.clone());
         async move {
-            if counter.load(Ordering::Relaxed) >= TARGET_BYTES {
+            if counter.load(Ordering::Relaxed) >= target_bytes {
                 return None;
             }
             let body = ndjson(&batch(&format!("{prefix}-{b}"), BATCH, &models, b));
@@ -497,6 +505,11 @@ async fn stream_memory(
         }
     });
     let before = count(raw, "SELECT count(*) FROM ml_predictions").await?;
+    // A new connection: a pooled one the server closed while idle cannot be
+    // retried with a streamed body.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let started = Instant::now();
     let response = client
         .post(format!("{}/ingest/predictions", gateway.base))

@@ -27,6 +27,8 @@ use chrono::{DateTime, Utc};
 use entity::prediction;
 use futures_util::TryStreamExt;
 use sea_orm::{DbBackend, FromQueryResult};
+use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::copy::CopyChunk;
 use super::predictions::check_prediction;
@@ -40,8 +42,10 @@ use crate::telemetry::metrics::{metrics, Ingested};
 
 pub use super::predictions::PredictionInput;
 
-/// About how much `COPY` data is sent at once.
-pub const CHUNK_BYTES: usize = 1024 * 1024;
+/// About how much `COPY` data is sent at once: small enough that a batch of
+/// a thousand predictions makes a few chunks, so checking the next lines
+/// overlaps the database taking the last ones (see [`Copier`]).
+pub const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The most problems a refusal lists; the rest are counted.
 pub const MAX_LISTED_PROBLEMS: usize = 1_000;
@@ -181,7 +185,7 @@ pub struct PredictionLoad {
 
 enum Sink {
     Postgres {
-        txn: Option<BulkTxn>,
+        copier: Option<Copier>,
         chunk: CopyChunk,
     },
     Sqlite {
@@ -194,7 +198,7 @@ impl PredictionLoad {
     pub fn new(writer: &Writer<can::Ingest>, items: Items<'static>) -> Self {
         let sink = match writer.scoped().backend() {
             DbBackend::Postgres => Sink::Postgres {
-                txn: None,
+                copier: None,
                 chunk: CopyChunk::new(CHUNK_BYTES + CHUNK_BYTES / 4),
             },
             _ => Sink::Sqlite { rows: Vec::new() },
@@ -242,8 +246,9 @@ impl PredictionLoad {
             // Nothing will be written: stop staging and keeping rows.
             self.kept = None;
             match &mut self.sink {
-                Sink::Postgres { txn, chunk } => {
-                    *txn = None;
+                Sink::Postgres { copier, chunk } => {
+                    // Dropped, the copier ends its chunk and rolls back.
+                    *copier = None;
                     *chunk = CopyChunk::new(0);
                 }
                 Sink::Sqlite { rows } => *rows = Vec::new(),
@@ -292,17 +297,17 @@ impl PredictionLoad {
         Ok(())
     }
 
-    /// Sends the staged chunk (PostgreSQL), opening the load's transaction
-    /// and staging table with the first one.
+    /// Hands the staged chunk to the copier (PostgreSQL), opening the load's
+    /// transaction and staging table with the first one.
     async fn flush(&mut self) -> ApiResult<()> {
-        let Sink::Postgres { txn, chunk } = &mut self.sink else {
+        let Sink::Postgres { copier, chunk } = &mut self.sink else {
             return Ok(());
         };
         if chunk.rows() == 0 {
             return Ok(());
         }
         let data = std::mem::replace(chunk, CopyChunk::new(CHUNK_BYTES + CHUNK_BYTES / 4)).finish();
-        if txn.is_none() {
+        if copier.is_none() {
             let mut begun = self
                 .writer
                 .scoped()
@@ -313,12 +318,17 @@ impl PredictionLoad {
                 .execute_script(STAGING)
                 .await
                 .map_err(ApiError::from_write)?;
-            *txn = Some(begun);
+            *copier = Some(Copier::start(begun));
         }
-        let txn = txn.as_mut().expect("opened above");
-        let mut copy = txn.copy_in(COPY).await.map_err(ApiError::from_write)?;
-        copy.send(&data).await.map_err(ApiError::from_write)?;
-        copy.finish().await.map_err(ApiError::from_write)?;
+        let sending = copier.as_mut().expect("started above");
+        if sending.chunks.send(data).await.is_err() {
+            // The copier stopped on an error: that is the load's.
+            let stopped = copier.take().expect("started above");
+            return Err(match stopped.finish().await {
+                Err(error) => error,
+                Ok(_) => ApiError::Internal(anyhow::anyhow!("the copier stopped early")),
+            });
+        }
         Ok(())
     }
 
@@ -362,7 +372,8 @@ impl PredictionLoad {
         let tenant = self.writer.tenant().to_owned();
         let kept = self.kept.take();
         let Sink::Postgres {
-            txn: Some(mut txn), ..
+            copier: Some(copier),
+            ..
         } = self.sink
         else {
             // Nothing was staged: an empty load.
@@ -371,6 +382,7 @@ impl PredictionLoad {
                 ..Loaded::default()
             });
         };
+        let mut txn = copier.finish().await?;
         let binds = [tenant.as_str()];
         let mut inserted = 0;
         let mut versions = HashMap::new();
@@ -554,6 +566,42 @@ impl PredictionLoad {
             duplicates: count - inserted,
             rows: keep.then_some(out),
         })
+    }
+}
+
+/// The load's transaction, copying chunks on a task of its own, so that
+/// checking the next lines overlaps the database taking the last ones. The
+/// channel holds one chunk: a slow database slows the reader down. Dropped
+/// (the load refused or abandoned), the task ends its chunk and the
+/// transaction rolls back.
+struct Copier {
+    chunks: mpsc::Sender<Vec<u8>>,
+    task: tokio::task::JoinHandle<ApiResult<BulkTxn>>,
+}
+
+impl Copier {
+    fn start(mut txn: BulkTxn) -> Self {
+        let (chunks, mut received) = mpsc::channel::<Vec<u8>>(1);
+        let task = tokio::spawn(
+            async move {
+                while let Some(data) = received.recv().await {
+                    let mut copy = txn.copy_in(COPY).await.map_err(ApiError::from_write)?;
+                    copy.send(&data).await.map_err(ApiError::from_write)?;
+                    copy.finish().await.map_err(ApiError::from_write)?;
+                }
+                Ok(txn)
+            }
+            .instrument(tracing::Span::current()),
+        );
+        Self { chunks, task }
+    }
+
+    /// Waits for every chunk sent to be copied; the transaction, or why not.
+    async fn finish(self) -> ApiResult<BulkTxn> {
+        drop(self.chunks);
+        self.task
+            .await
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("the copier failed: {e}")))?
     }
 }
 
