@@ -65,27 +65,32 @@ pub struct Unreadable {
 /// the write side's checks, which report every problem; this only refuses
 /// what cannot be read at all.
 pub fn parse(line: &[u8]) -> Result<PredictionInput, Unreadable> {
-    let mut json = serde_json::Deserializer::from_slice(line);
-    let parsed: PredictionLine = serde_path_to_error::deserialize(&mut json).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
-        Unreadable {
-            // `.` is the line itself; `?` a place serde could not name.
-            field: if path == "." || path == "?" {
-                String::new()
-            } else {
-                path
-            },
-            id: id_of(line),
-            message,
+    // Read plainly first: tracking the path costs on every value, and only
+    // a line that does not read needs it, to name the field at fault.
+    let parsed: PredictionLine = match serde_json::from_slice(line) {
+        Ok(parsed) => parsed,
+        Err(plain) => {
+            let mut json = serde_json::Deserializer::from_slice(line);
+            // The tracked read fails where the plain one did, naming the
+            // field; trailing text after the object is the line's own fault.
+            let (path, message) =
+                match serde_path_to_error::deserialize::<_, PredictionLine>(&mut json) {
+                    Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+                    Ok(_) => (String::new(), plain.to_string()),
+                };
+            return Err(Unreadable {
+                // `.` is the line itself; `?` a place serde could not name.
+                field: if path == "." || path == "?" {
+                    String::new()
+                } else {
+                    path
+                },
+                id: id_of(line),
+                message,
+            });
         }
-    })?;
+    };
     let id = parsed.prediction_id.clone();
-    json.end().map_err(|e| Unreadable {
-        field: String::new(),
-        id: Some(id.clone()),
-        message: e.to_string(),
-    })?;
     let vocabulary = |field: &str, message: String| Unreadable {
         field: field.to_owned(),
         id: Some(id.clone()),
