@@ -363,7 +363,7 @@ pub(crate) async fn ingest(args: &Args, tenant_names: &[String]) -> anyhow::Resu
         .pool_max_idle_per_host(64)
         .build()?;
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-    let batches = (args.seconds as usize * 2).max(4);
+    let batches = (args.seconds as usize * 2).max(2);
 
     writeln!(out, "## Ingestion\n")?;
     writeln!(
