@@ -10,6 +10,7 @@ mod common;
 use std::io::Write as _;
 use std::time::Duration;
 
+use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
 use server::auth::Role;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -453,6 +454,48 @@ mod postgres_only {
         )
         .await;
         assert!(hours > 0);
+        server.stop().await;
+    }
+
+    /// Bulk loads stage rows in a temporary table: `verify-schema` names a
+    /// gateway role without `TEMP`, and such a load writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_schema_names_a_gateway_role_without_temp() {
+        let Some(test_db) = TestDb::postgres().await else {
+            return;
+        };
+        let db = test_db.connect().await;
+        let report = server::ops::verify::verify(&db).await.unwrap();
+        assert!(report.problems.is_empty(), "{}", report.render());
+        assert!(report.render().contains("temp=true"), "{}", report.render());
+
+        let raw = test_db.raw().await;
+        raw.execute_unprepared(
+            "DO $$ BEGIN EXECUTE format('REVOKE TEMP ON DATABASE %I FROM PUBLIC', current_database()); END $$",
+        )
+        .await
+        .unwrap();
+        let report = server::ops::verify::verify(&db).await.unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains("needs TEMP")),
+            "{:?}",
+            report.problems
+        );
+
+        let server = server_with_model(&test_db, |_| {}).await;
+        let key = test_db.key(ALPHA, Role::Service).await;
+        let (status, answer) = post(&server, &key, load("t", 3, "m-1")).await;
+        // The deployment's fault, not the client's: 500 with a request id.
+        assert_eq!((status, code(&answer)), (500, "INTERNAL"), "{answer}");
+        assert!(
+            answer["errors"][0]["extensions"]["requestId"].is_string(),
+            "{answer}"
+        );
+        assert!(
+            !answer.to_string().contains("CREATE TEMP"),
+            "no SQL text: {answer}"
+        );
+        assert_eq!(rows(&test_db, ALPHA).await, 0);
         server.stop().await;
     }
 }

@@ -235,7 +235,7 @@ struct Catalog {
     /// None where the backend has no row-level security.
     rls: Option<BTreeMap<String, RlsState>>,
     /// (superuser, bypasses RLS) of the gateway role; None where not applicable.
-    gateway_role: Option<Option<(bool, bool)>>,
+    gateway_role: Option<Option<GatewayRole>>,
 }
 
 /// The outcome: what was found, and what is missing or wrong.
@@ -261,6 +261,15 @@ impl Report {
         }
         out
     }
+}
+
+/// What the gateway role may do that matters for isolation and bulk loads.
+#[derive(Debug, Clone, Copy)]
+struct GatewayRole {
+    superuser: bool,
+    bypass_rls: bool,
+    /// `TEMP` on the database: bulk loads stage rows in a temporary table.
+    temp: bool,
 }
 
 /// The gateway's own tables, which its migrations create beside the
@@ -543,14 +552,26 @@ fn check(catalog: &Catalog) -> Report {
     }
     if let Some(role) = &catalog.gateway_role {
         match role {
-            Some((superuser, bypass)) => {
+            Some(role) => {
                 lines.push(format!(
-                    "gateway role {}: superuser={superuser}, bypassrls={bypass}",
-                    migration::GATEWAY_ROLE
+                    "gateway role {}: superuser={}, bypassrls={}, temp={}",
+                    migration::GATEWAY_ROLE,
+                    role.superuser,
+                    role.bypass_rls,
+                    role.temp
                 ));
-                if *superuser || *bypass {
+                if role.superuser || role.bypass_rls {
                     problems.push(format!(
                         "gateway role {} must be neither superuser nor BYPASSRLS",
+                        migration::GATEWAY_ROLE
+                    ));
+                }
+                if !role.temp {
+                    problems.push(format!(
+                        "gateway role {} needs TEMP on this database: bulk loads \
+                         (recordPredictions, /ingest) stage rows in a temporary table \
+                         (GRANT TEMP ON DATABASE … TO {})",
+                        migration::GATEWAY_ROLE,
                         migration::GATEWAY_ROLE
                     ));
                 }
@@ -663,16 +684,19 @@ async fn postgres_catalog(db: &Database) -> Result<Catalog, DbErr> {
     let role = rows(
         db,
         &format!(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = '{}'",
+            "SELECT rolsuper, rolbypassrls, \
+             has_database_privilege(rolname, current_database(), 'TEMP') AS temp \
+             FROM pg_roles WHERE rolname = '{}'",
             migration::GATEWAY_ROLE
         ),
     )
     .await?;
     catalog.gateway_role = Some(match role.first() {
-        Some(row) => Some((
-            row.try_get("", "rolsuper")?,
-            row.try_get("", "rolbypassrls")?,
-        )),
+        Some(row) => Some(GatewayRole {
+            superuser: row.try_get("", "rolsuper")?,
+            bypass_rls: row.try_get("", "rolbypassrls")?,
+            temp: row.try_get("", "temp")?,
+        }),
         None => None,
     });
     Ok(catalog)

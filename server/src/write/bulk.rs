@@ -314,10 +314,18 @@ impl PredictionLoad {
                 .begin_bulk()
                 .await
                 .map_err(ApiError::from_write)?;
-            begun
-                .execute_script(STAGING)
-                .await
-                .map_err(ApiError::from_write)?;
+            begun.execute_script(STAGING).await.map_err(|e| {
+                // Not the client's doing unless the database is failing: a
+                // gateway role without TEMP is a deployment to fix
+                // (`verify-schema` names it), not a refused write.
+                if crate::db::classify(&e).is_some() {
+                    ApiError::from_write(e)
+                } else {
+                    ApiError::Internal(anyhow::Error::new(e).context(
+                        "cannot create the bulk staging table (does the gateway role have TEMP?)",
+                    ))
+                }
+            })?;
             *copier = Some(Copier::start(begun));
         }
         let sending = copier.as_mut().expect("started above");
