@@ -97,17 +97,6 @@ fn code(body: &Value) -> &str {
         .unwrap_or_default()
 }
 
-async fn rows(test_db: &TestDb, tenant: &str) -> i64 {
-    let raw = test_db.raw().await;
-    let n = count(
-        &raw,
-        &format!("SELECT COUNT(*) FROM ml_predictions WHERE tenant_id = '{tenant}'"),
-    )
-    .await;
-    raw.close().await.ok();
-    n
-}
-
 /// A server over a database where `alpha` has model `m-1` (version 1.0.0).
 async fn server_with_model(
     test_db: &TestDb,
@@ -141,7 +130,7 @@ backend_tests! {
         let (status, answer) = post(&server, &key, body.clone()).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer, json!({"predictions": 2500, "inserted": 2500, "duplicates": 0}));
-        assert_eq!(rows(&test_db, ALPHA).await, 2500);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 2500);
 
         // Stored exactly as the GraphQL mutation stores it.
         let read = server.data(&key, READ, json!({"id": "p-00003"})).await;
@@ -161,7 +150,7 @@ backend_tests! {
         let (status, retry) = post(&server, &key, body).await;
         assert_eq!(status, 200, "{retry}");
         assert_eq!(retry, json!({"predictions": 2500, "inserted": 0, "duplicates": 2500}));
-        assert_eq!(rows(&test_db, ALPHA).await, 2500);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 2500);
 
         // A load mixing stored and new ids writes only the new ones; the
         // GraphQL mutation sees the bulk rows as the same writes.
@@ -174,7 +163,7 @@ backend_tests! {
             .data(&key, "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count } }", again)
             .await;
         assert_eq!(recorded["recordPredictions"]["count"], 1);
-        assert_eq!(rows(&test_db, ALPHA).await, 2505);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 2505);
         server.stop().await;
     }
 
@@ -192,7 +181,7 @@ backend_tests! {
             inserted += answer["inserted"].as_u64().unwrap();
         }
         assert_eq!(inserted, 1500, "each id written by exactly one load");
-        assert_eq!(rows(&test_db, ALPHA).await, 1500);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 1500);
         server.stop().await;
     }
 
@@ -214,7 +203,7 @@ backend_tests! {
             vec![(7, "violationProbability".to_owned()), (13, "recommendations".to_owned())]
         );
         assert_eq!(answer["errors"][0]["extensions"]["problems"][0]["id"], "p-00006");
-        assert_eq!(rows(&test_db, ALPHA).await, 20, "the new line was not written either");
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 20, "the new line was not written either");
 
         // A line leaving the timestamp (or version) to the server repeats
         // a stored write whatever the server filled in.
@@ -260,14 +249,14 @@ backend_tests! {
         let message = answer["errors"][0]["message"].as_str().unwrap();
         assert!(message.starts_with("nothing was written: line 2500: violationProbability"), "{message}");
         assert!(answer["errors"][0]["extensions"]["problems"][3]["message"].as_str().unwrap().contains("first at line 6"), "{answer}");
-        assert_eq!(rows(&test_db, ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
 
         // Unknown models: 404, by line, nothing written.
         let body = load("u", 5, "m-1") + &ndjson([prediction(9, "u", "m-404")]);
         let (status, answer) = post(&server, &key, body).await;
         assert_eq!(status, 404, "{answer}");
         assert_eq!(problems(&answer), vec![(6, "modelId".to_owned())]);
-        assert_eq!(rows(&test_db, ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
         server.stop().await;
     }
 
@@ -303,7 +292,7 @@ backend_tests! {
             assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(rows(&test_db, ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
 
         // The connections the broken loads held are usable again.
         let (status, answer) = post(&server, &key, load("after", 10, "m-1")).await;
@@ -334,7 +323,7 @@ backend_tests! {
         // Another tenant cannot reach alpha's model, whatever the lines say.
         let (status, answer) = post(&server, &beta, body.clone()).await;
         assert_eq!((status, code(&answer)), (404, "NOT_FOUND"), "{answer}");
-        assert_eq!(rows(&test_db, BETA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", BETA).await, 0);
 
         let (status, _) = post(&server, &service, body.clone()).await;
         assert_eq!(status, 200);
@@ -343,7 +332,7 @@ backend_tests! {
         insert(&scoped_for(&test_db, &db, BETA).await, fixtures::model(BETA, "m-1")).await.unwrap();
         let (status, answer) = post(&server, &beta, body).await;
         assert_eq!((status, &answer["inserted"]), (200, &json!(5)), "{answer}");
-        assert_eq!((rows(&test_db, ALPHA).await, rows(&test_db, BETA).await), (5, 5));
+        assert_eq!((test_db.rows("ml_predictions", ALPHA).await, test_db.rows("ml_predictions", BETA).await), (5, 5));
         server.stop().await;
     }
 
@@ -357,7 +346,7 @@ backend_tests! {
 
         let (status, answer) = post(&server, &key, load("big", 400, "m-1")).await;
         assert_eq!(status, 413, "{answer}");
-        assert_eq!(rows(&test_db, ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
 
         let mut long = prediction(1, "long", "m-1");
         long["featuresUsed"] = json!("x".repeat(3000));
@@ -401,7 +390,7 @@ backend_tests! {
         let bomb = bomb.finish().unwrap();
         assert!(bomb.len() < 200_000);
         assert_eq!(send_gzip(bomb).await.unwrap().status().as_u16(), 413);
-        assert_eq!(rows(&test_db, ALPHA).await, 100);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 100);
         server.stop().await;
     }
 }
@@ -495,7 +484,7 @@ mod postgres_only {
             !answer.to_string().contains("CREATE TEMP"),
             "no SQL text: {answer}"
         );
-        assert_eq!(rows(&test_db, ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
         server.stop().await;
     }
 }

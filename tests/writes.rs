@@ -80,17 +80,6 @@ fn problems(body: &Value) -> Vec<(Option<u64>, String)> {
         .unwrap_or_default()
 }
 
-async fn rows(test_db: &TestDb, table: &str, tenant: &str) -> i64 {
-    let raw = test_db.raw().await;
-    let n = count(
-        &raw,
-        &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = '{tenant}'"),
-    )
-    .await;
-    raw.close().await.ok();
-    n
-}
-
 /// A server over a database where `alpha` has model `m-1` (version 1.0.0).
 async fn server_with_model(test_db: &TestDb) -> TestServer {
     let db = test_db.connect().await;
@@ -117,18 +106,18 @@ backend_tests! {
         assert_eq!(stored["attentionWeights"]["shape"], "PER_HEAD");
         assert_eq!(stored["recommendations"], json!(["rotate keys", "say \"hi\""]));
         assert_eq!(stored["predictionTimestamp"], "2026-11-20T10:00:00.123456+00:00");
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 25);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 25);
 
         let retry = server.data(&key, RECORD_PREDICTIONS, input).await;
         assert_eq!(retry, first, "a retry answers exactly as the first attempt");
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 25);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 25);
 
         // A batch mixing recorded and new ids records only the new ones.
         let mut mixed = batch("p", 25, "m-1").as_array().unwrap().clone();
         mixed.extend(batch("q", 5, "m-1").as_array().unwrap().clone());
         let answer = server.data(&key, RECORD_PREDICTIONS, json!({ "input": mixed })).await;
         assert_eq!(answer["recordPredictions"]["count"], 30);
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 30);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 30);
         server.stop().await;
     }
 
@@ -145,7 +134,7 @@ backend_tests! {
         }
         assert_eq!(a.1, b.1);
         assert_eq!(b.1, c.1);
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 200);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 200);
         let raw = test_db.raw().await;
         let distinct = count(&raw, "SELECT COUNT(DISTINCT prediction_id) FROM ml_predictions").await;
         assert_eq!(distinct, 200);
@@ -166,7 +155,7 @@ backend_tests! {
                 assert_eq!(body["data"]["recordPredictions"]["count"], 300);
             }
         }
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 200 + 3 * 300);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 200 + 3 * 300);
         server.stop().await;
     }
 
@@ -188,7 +177,7 @@ backend_tests! {
         let message = first_error(&body)["extensions"]["problems"][0]["message"].as_str().unwrap();
         assert!(message.contains("riskLevel, violationProbability"), "{message}");
         assert_eq!(
-            rows(&test_db, "ml_predictions", ALPHA).await,
+            test_db.rows("ml_predictions", ALPHA).await,
             3,
             "the new prediction of the refused batch was not written either"
         );
@@ -239,7 +228,7 @@ backend_tests! {
         assert_eq!(first_error(&body)["extensions"]["problemCount"], 7);
         let message = first_error(&body)["message"].as_str().unwrap();
         assert!(message.starts_with("nothing was written"), "{message}");
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
 
         // An unknown risk level never reaches the server's checks: the
         // schema refuses it, as bad input.
@@ -249,7 +238,7 @@ backend_tests! {
             .graphql_with(&key, RECORD_PREDICTIONS, json!({ "input": unknown }))
             .await;
         assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
         server.stop().await;
     }
 
@@ -270,7 +259,7 @@ backend_tests! {
                 (Some(3), "input[3].modelId".to_owned()),
             ]
         );
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
         server.stop().await;
     }
 
@@ -288,7 +277,7 @@ backend_tests! {
         assert_eq!(code(&body), "BAD_USER_INPUT", "{body}");
         assert_eq!(first_error(&body)["extensions"]["field"], "input");
         assert!(first_error(&body)["message"].as_str().unwrap().contains("at most 5"));
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 0);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
         let body = server
             .data(&key, RECORD_PREDICTIONS, json!({ "input": batch("b", 5, "m-1") }))
             .await;
@@ -324,7 +313,7 @@ backend_tests! {
             large >= small && large <= small + chunks,
             "{large} statements for 1000 predictions ({large_bytes} bytes), {small} for 2"
         );
-        assert_eq!(rows(&test_db, "ml_predictions", ALPHA).await, 1002);
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 1002);
 
         // A full retry reads the stored rows back once more: still constant.
         let (retry, _) = server

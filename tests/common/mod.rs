@@ -131,6 +131,18 @@ impl TestDb {
             .expect("raw connection")
     }
 
+    /// The rows of `table` that `tenant` owns, counted past mlgate.
+    pub async fn rows(&self, table: &str, tenant: &str) -> i64 {
+        let raw = self.raw().await;
+        let n = count(
+            &raw,
+            &format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = '{tenant}'"),
+        )
+        .await;
+        raw.close().await.ok();
+        n
+    }
+
     /// The defaults, on a free port, without the credential cache: tests
     /// count each request's statements, and the cache (on by default on
     /// PostgreSQL) would take the key lookup out of some requests and not

@@ -18,19 +18,16 @@ use futures_util::{Stream, StreamExt};
 use sea_orm::sqlx::postgres::{PgConnection, PgCopyIn};
 use sea_orm::sqlx::{self, Postgres};
 use sea_orm::{DbBackend, DbErr, QueryResult, RuntimeErr};
-use tokio::sync::OwnedSemaphorePermit;
 
-use super::scoped::{Permits, Timed, BULK_SCOPE_SQL};
+use super::scoped::{observe_acquire, Permits, Timed, BULK_SCOPE_SQL};
 use super::{observe_statement, Scoped, Shared, TxnKind};
-use crate::telemetry::metrics::{metrics, KindLabels, Metrics};
+use crate::telemetry::metrics::{metrics, Metrics};
 
 /// A transaction running as the tenant of the [`Scoped`] that began it,
 /// for statements SeaORM cannot send. Rolled back unless committed.
 pub struct BulkTxn {
     txn: sqlx::Transaction<'static, Postgres>,
     shared: Arc<Shared>,
-    tenant: Arc<str>,
-    _write_lock: Option<OwnedSemaphorePermit>,
     _permits: Permits,
     _timed: Timed,
 }
@@ -48,7 +45,8 @@ impl Scoped {
         let asked = Instant::now();
         let begun = async {
             let _waiting = Metrics::hold(&metrics().db_waiting);
-            let (permits, write_lock) = self.acquire(kind).await?;
+            // PostgreSQL has no process-wide write lock to take.
+            let (permits, _) = self.acquire(kind).await?;
             let pool = self.connection().get_postgres_connection_pool();
             let txn = pool.begin().await.map_err(query_error)?;
             let shared = self.shared_arc();
@@ -56,8 +54,6 @@ impl Scoped {
             let mut bulk = BulkTxn {
                 txn,
                 shared,
-                tenant: Arc::from(self.tenant()),
-                _write_lock: write_lock,
                 _permits: permits,
                 _timed: Timed::start(kind),
             };
@@ -67,10 +63,7 @@ impl Scoped {
             Ok(bulk)
         }
         .await;
-        metrics()
-            .db_acquire
-            .get_or_create(&KindLabels { kind: kind.label() })
-            .observe(asked.elapsed().as_secs_f64());
+        observe_acquire(kind, asked);
         begun
     }
 }
@@ -82,10 +75,6 @@ fn query_error(error: sqlx::Error) -> DbErr {
 }
 
 impl BulkTxn {
-    pub fn tenant(&self) -> &str {
-        &self.tenant
-    }
-
     fn observe(&self, sql: &str, started: Instant) {
         observe_statement(
             &self.shared.statements,
@@ -107,17 +96,14 @@ impl BulkTxn {
         Ok(done?.rows_affected())
     }
 
-    /// Runs `sql`, one or more statements without parameters, in one round
-    /// trip.
+    /// Runs `sql`, one statement without parameters, unprepared (DDL).
     pub async fn execute_script(&mut self, sql: &'static str) -> Result<(), DbErr> {
         let started = Instant::now();
         let done = sqlx::raw_sql(sql)
             .execute(&mut *self.txn)
             .await
             .map_err(query_error);
-        for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
-            self.observe(statement, started);
-        }
+        self.observe(sql, started);
         done.map(|_| ())
     }
 

@@ -131,12 +131,7 @@ impl Scoped {
     pub async fn begin_as(&self, kind: TxnKind) -> Result<ScopedTxn, DbErr> {
         let asked = Instant::now();
         let begun = self.open(kind).await;
-        // Observed whether it succeeded or gave up: the waits that end in
-        // OVERLOADED or RATE_LIMITED are the saturation this shows.
-        metrics()
-            .db_acquire
-            .get_or_create(&KindLabels { kind: kind.label() })
-            .observe(asked.elapsed().as_secs_f64());
+        observe_acquire(kind, asked);
         begun
     }
 
@@ -244,6 +239,16 @@ impl Scoped {
     pub(super) fn connection(&self) -> &DatabaseConnection {
         &self.conn
     }
+}
+
+/// Observes how long beginning a transaction of `kind` took, whether it
+/// succeeded or gave up: the waits that end in OVERLOADED or RATE_LIMITED
+/// are the saturation this shows.
+pub(super) fn observe_acquire(kind: TxnKind, asked: Instant) {
+    metrics()
+        .db_acquire
+        .get_or_create(&KindLabels { kind: kind.label() })
+        .observe(asked.elapsed().as_secs_f64());
 }
 
 /// Binds a PostgreSQL transaction to a tenant: the gateway's non-owner

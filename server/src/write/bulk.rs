@@ -21,7 +21,7 @@
 //! (`BAD_USER_INPUT`), unknown models (`NOT_FOUND`), an id stored with other
 //! content (`CONFLICT`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::prediction;
@@ -33,11 +33,11 @@ use tracing::Instrument;
 use super::copy::CopyChunk;
 use super::predictions::check_prediction;
 use super::validate::{refuse, Checker};
-use super::{conflict, insert_new, Items, NewRow, Writer};
+use super::{conflict, create_idempotent_at, referenced_models, Items, NewRow, Writer};
 use crate::db::BulkTxn;
 use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 use crate::identity::can;
-use crate::store::{keyed_rows, now};
+use crate::store::now;
 use crate::telemetry::metrics::{metrics, Ingested};
 
 pub use super::predictions::PredictionInput;
@@ -222,11 +222,6 @@ impl PredictionLoad {
         self
     }
 
-    /// Items pushed so far.
-    pub fn items(&self) -> usize {
-        self.count
-    }
-
     /// Whether some item was refused already (nothing will be written).
     pub fn refused(&self) -> bool {
         !self.problems.is_empty() || self.unlisted > 0
@@ -344,19 +339,8 @@ impl PredictionLoad {
     /// whole and commits.
     pub async fn finish(mut self) -> ApiResult<Loaded> {
         if self.refused() {
-            let mut problems = std::mem::take(&mut self.problems);
-            if self.unlisted > 0 {
-                problems.push(InputProblem {
-                    index: None,
-                    id: None,
-                    field: String::new(),
-                    message: format!("{} more problems are not listed", self.unlisted),
-                });
-            }
-            return Err(ApiError::Refused {
-                code: Refusal::BadUserInput,
-                problems,
-            });
+            let problems = std::mem::take(&mut self.problems);
+            capped(Refusal::BadUserInput, problems, self.unlisted)?;
         }
         let items = self.count;
         let loaded = match &self.sink {
@@ -417,10 +401,11 @@ impl PredictionLoad {
                     format!("model `{model}` not found"),
                 ));
             }
-            refuse(Refusal::NotFound, missing)?;
+            capped(Refusal::NotFound, missing, 0)?;
         }
         let mut stored = HashMap::new();
         let mut conflicts = Vec::new();
+        let mut unlisted = 0;
         let mut duplicates = 0;
         if inserted < count {
             let mut rows = std::pin::pin!(txn.fetch(TAKEN.as_str(), &binds));
@@ -439,7 +424,7 @@ impl PredictionLoad {
                     Some(problem) if conflicts.len() < MAX_LISTED_PROBLEMS => {
                         conflicts.push(problem)
                     }
-                    Some(_) => {}
+                    Some(_) => unlisted += 1,
                     None => {
                         duplicates += 1;
                         if kept.is_some() {
@@ -449,7 +434,7 @@ impl PredictionLoad {
                 }
             }
         }
-        refuse(Refusal::Conflict, conflicts)?;
+        capped(Refusal::Conflict, conflicts, unlisted)?;
         if inserted + duplicates != count {
             // Neither written nor found: only a concurrent delete between
             // the two statements could do that.
@@ -464,7 +449,7 @@ impl PredictionLoad {
                     Some(old) => old,
                     None => {
                         let mut row = new.row;
-                        if row.model_version.is_empty() {
+                        if new.defaulted.contains(&"modelVersion") {
                             if let Some(Some(version)) = versions.get(&row.model_id) {
                                 row.model_version = version.clone();
                             }
@@ -496,84 +481,67 @@ impl PredictionLoad {
             });
         }
         let txn = self.writer.begin().await?;
-        let model_ids: Vec<String> = rows
-            .iter()
-            .map(|(_, new)| new.row.model_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let models = keyed_rows::<entity::model::Entity, String>(
+        let models = referenced_models(
             &txn,
-            entity::model::Column::ModelId,
-            &model_ids,
-            |m| m.model_id.clone(),
-        )
-        .await?;
-        let mut missing = Vec::new();
-        for (index, new) in &mut rows {
-            match models.get(&new.row.model_id) {
-                Some(model) if new.row.model_version.is_empty() => {
-                    new.row.model_version = model.version.clone();
-                }
-                Some(_) => {}
-                None if missing.len() < MAX_LISTED_PROBLEMS => missing.push(items.problem(
+            items,
+            rows.iter().map(|(index, new)| {
+                (
                     *index,
-                    &new.row.prediction_id,
-                    "modelId",
-                    format!("model `{}` not found", new.row.model_id),
-                )),
-                None => {}
-            }
-        }
-        refuse(Refusal::NotFound, missing)?;
-        let new_rows: Vec<&prediction::Model> = rows.iter().map(|(_, new)| &new.row).collect();
-        let inserted_ids = insert_new::<prediction::Entity>(&txn, &new_rows).await?;
-        let taken: Vec<String> = rows
-            .iter()
-            .map(|(_, new)| new.row.prediction_id.clone())
-            .filter(|id| !inserted_ids.contains(id))
-            .collect();
-        let mut stored = keyed_rows::<prediction::Entity, String>(
-            &txn,
-            prediction::Column::PredictionId,
-            &taken,
-            |p| p.prediction_id.clone(),
+                    new.row.prediction_id.as_str(),
+                    Some(new.row.model_id.as_str()),
+                )
+            }),
         )
-        .await?;
-        let mut conflicts = Vec::new();
-        let mut out = Vec::with_capacity(if keep { rows.len() } else { 0 });
-        for (index, new) in rows {
-            let row = if inserted_ids.contains(&new.row.prediction_id) {
-                new.row
-            } else {
-                let Some(old) = stored.remove(&new.row.prediction_id) else {
-                    return Err(ApiError::Internal(anyhow::anyhow!(
-                        "prediction {:?} was neither inserted nor found",
-                        new.row.prediction_id
-                    )));
-                };
-                if let Some(problem) =
-                    conflict::<prediction::Entity>(items, index, &new.row, &new.defaulted, &old)
-                {
-                    if conflicts.len() < MAX_LISTED_PROBLEMS {
-                        conflicts.push(problem);
-                    }
-                }
-                old
-            };
-            if keep {
-                out.push(row);
+        .await
+        .map_err(listed)?;
+        for (_, new) in &mut rows {
+            if new.defaulted.contains(&"modelVersion") {
+                new.row.model_version = models[&new.row.model_id].version.clone();
             }
         }
-        refuse(Refusal::Conflict, conflicts)?;
+        let created = create_idempotent_at::<prediction::Entity>(&txn, rows, items)
+            .await
+            .map_err(listed)?;
         super::commit(txn).await?;
-        let inserted = inserted_ids.len();
+        let inserted = created.inserted_count();
         Ok(Loaded {
             items: count,
             inserted,
             duplicates: count - inserted,
-            rows: keep.then_some(out),
+            rows: keep.then_some(created.rows),
         })
+    }
+}
+
+/// A refusal with `problems` listing the first [`MAX_LISTED_PROBLEMS`] and
+/// counting the rest (`unlisted` of them dropped already).
+fn capped(code: Refusal, mut problems: Vec<InputProblem>, mut unlisted: usize) -> ApiResult<()> {
+    if problems.len() > MAX_LISTED_PROBLEMS {
+        unlisted += problems.len() - MAX_LISTED_PROBLEMS;
+        problems.truncate(MAX_LISTED_PROBLEMS);
+    }
+    if unlisted > 0 {
+        problems.push(InputProblem {
+            index: None,
+            id: None,
+            field: String::new(),
+            message: format!("{unlisted} more problems are not listed"),
+        });
+    }
+    refuse(code, problems)
+}
+
+/// `error`, its problems capped as [`capped`] does.
+fn listed(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Refused { code, problems } => match capped(code, problems, 0) {
+            Err(error) => error,
+            Ok(()) => ApiError::Refused {
+                code,
+                problems: Vec::new(),
+            },
+        },
+        other => other,
     }
 }
 

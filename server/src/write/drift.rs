@@ -132,9 +132,11 @@ pub async fn record(
     let txn = writer.begin().await?;
     referenced_models(
         &txn,
+        Items::List("input"),
         checked
             .iter()
-            .map(|(input, _)| (input.metric_id.as_str(), input.model_id.as_deref())),
+            .enumerate()
+            .map(|(i, (input, _))| (i, input.metric_id.as_str(), input.model_id.as_deref())),
     )
     .await?;
     let thresholds = thresholds::for_tenant(&txn).await?;

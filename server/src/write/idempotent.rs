@@ -235,15 +235,30 @@ where
     E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel> + Clone,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
+    create_idempotent_at::<E>(txn, rows.into_iter().enumerate().collect(), items).await
+}
+
+/// [`create_idempotent`] of items at the given positions (the lines of a
+/// bulk load, which skips none but numbers them its own way).
+pub(crate) async fn create_idempotent_at<E>(
+    txn: &ScopedTxn,
+    rows: Vec<(usize, NewRow<E::Model>)>,
+    items: Items<'_>,
+) -> ApiResult<Created<E::Model>>
+where
+    E: Idempotent,
+    E::Model: FromQueryResult + Sized + Send + Sync + IntoActiveModel<E::ActiveModel> + Clone,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
     if rows.is_empty() {
         return Ok(Created::default());
     }
-    let new_rows: Vec<&E::Model> = rows.iter().map(|new| &new.row).collect();
+    let new_rows: Vec<&E::Model> = rows.iter().map(|(_, new)| &new.row).collect();
     let inserted_keys = insert_new::<E>(txn, &new_rows).await?;
 
     let existing_keys: Vec<String> = rows
         .iter()
-        .map(|new| E::key(&new.row))
+        .map(|(_, new)| E::key(&new.row))
         .filter(|key| !inserted_keys.contains(key))
         .collect();
     let mut existing =
@@ -254,7 +269,7 @@ where
         rows: Vec::with_capacity(rows.len()),
         inserted: Vec::with_capacity(rows.len()),
     };
-    for (index, new) in rows.into_iter().enumerate() {
+    for (index, new) in rows {
         let key = E::key(&new.row);
         if inserted_keys.contains(&key) {
             out.rows.push(new.row);

@@ -6,12 +6,13 @@ use serde_json::Value as Json;
 
 use super::bulk::PredictionLoad;
 use super::shape::{self, FeatureValue};
+use super::validate::check_batch_size;
 use super::{
     commit, locked_row, not_found, save_changes, DecimalSpec, Fingerprint, Idempotent, Items,
     NewRow, Writer,
 };
 use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::identity::can;
 
 /// The default cap on predictions per `recordPredictions` call.
@@ -115,15 +116,7 @@ pub async fn record(
     inputs: Vec<PredictionInput>,
     max_batch: usize,
 ) -> ApiResult<Vec<prediction::Model>> {
-    if inputs.len() > max_batch {
-        return Err(ApiError::BadUserInput {
-            message: format!(
-                "at most {max_batch} predictions per call (got {}); split the batch",
-                inputs.len()
-            ),
-            field: Some("input".into()),
-        });
-    }
+    check_batch_size(inputs.len(), max_batch, "predictions")?;
     let mut load = PredictionLoad::new(writer, Items::List("input")).keeping_rows();
     for (index, input) in inputs.into_iter().enumerate() {
         load.push(index, input).await?;

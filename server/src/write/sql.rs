@@ -8,21 +8,24 @@ use sea_orm::{
 };
 
 use super::validate::refuse;
+use super::Items;
 use crate::db::{ScopedTxn, MAX_BOUND_PARAMETERS};
-use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::error::{ApiError, ApiResult, Refusal};
 use crate::store::{keyed_rows, TenantOwned};
 
-/// The tenant's models that the items of a list input name, by id. Items
-/// are `(item id, model id)`; any model the tenant does not have refuses
-/// the whole input with `NOT_FOUND`, one problem per item naming it.
+/// The tenant's models that the items of an input name, by id. `refs` are
+/// `(item position, item id, model id)`; any model the tenant does not have
+/// refuses the whole input with `NOT_FOUND`, one problem per item naming
+/// it (named by `items`).
 pub(crate) async fn referenced_models<'a>(
     txn: &ScopedTxn,
-    items: impl Iterator<Item = (&'a str, Option<&'a str>)> + Clone,
+    items: Items<'_>,
+    refs: impl Iterator<Item = (usize, &'a str, Option<&'a str>)> + Clone,
 ) -> ApiResult<HashMap<String, entity::model::Model>> {
     use entity::model;
-    let model_ids: Vec<String> = items
+    let model_ids: Vec<String> = refs
         .clone()
-        .filter_map(|(_, model_id)| model_id.map(str::to_owned))
+        .filter_map(|(_, _, model_id)| model_id.map(str::to_owned))
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -31,15 +34,16 @@ pub(crate) async fn referenced_models<'a>(
             m.model_id.clone()
         })
         .await?;
-    let missing = items
-        .enumerate()
-        .filter_map(|(index, (id, model_id))| {
+    let missing = refs
+        .filter_map(|(index, id, model_id)| {
             let model_id = model_id?;
-            (!models.contains_key(model_id)).then(|| InputProblem {
-                index: Some(index),
-                id: Some(id.to_owned()),
-                field: format!("input[{index}].modelId"),
-                message: format!("model `{model_id}` not found"),
+            (!models.contains_key(model_id)).then(|| {
+                items.problem(
+                    index,
+                    id,
+                    "modelId",
+                    format!("model `{model_id}` not found"),
+                )
             })
         })
         .collect();

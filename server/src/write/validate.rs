@@ -94,15 +94,7 @@ pub fn check_batch<I, C>(
     id_of: impl Fn(&I) -> &str,
     mut check_item: impl FnMut(&mut Check<'_>, I) -> C,
 ) -> ApiResult<Vec<C>> {
-    if inputs.len() > max_batch {
-        return Err(ApiError::BadUserInput {
-            message: format!(
-                "at most {max_batch} {what} per call (got {}); split the batch",
-                inputs.len()
-            ),
-            field: Some("input".into()),
-        });
-    }
+    check_batch_size(inputs.len(), max_batch, what)?;
     let mut checker = Checker::new();
     checker.unique_ids("input", id_field, inputs.iter().map(&id_of));
     let mut checked = Vec::with_capacity(inputs.len());
@@ -115,6 +107,17 @@ pub fn check_batch<I, C>(
     }
     checker.finish()?;
     Ok(checked)
+}
+
+/// Refuses a list input (`input`) of more than `max_batch` `what`.
+pub fn check_batch_size(items: usize, max_batch: usize, what: &str) -> ApiResult<()> {
+    if items > max_batch {
+        return Err(ApiError::BadUserInput {
+            message: format!("at most {max_batch} {what} per call (got {items}); split the batch"),
+            field: Some("input".into()),
+        });
+    }
+    Ok(())
 }
 
 /// `Ok` when there are no problems; else the input is refused with them all.
