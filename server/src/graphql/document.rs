@@ -18,8 +18,7 @@ use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{Name, ServerError, Value};
-use serde_json::Value as Json;
+use async_graphql::{Name, ServerError, Value, Variables};
 
 use super::limits::{limit_error, QueryLimits};
 use crate::error::code;
@@ -36,7 +35,7 @@ pub struct Admitted {
 pub fn admit(
     query: &str,
     operation_name: Option<&str>,
-    variables: Option<&serde_json::Map<String, Json>>,
+    variables: Option<&Variables>,
     limits: &QueryLimits,
 ) -> Result<Admitted, ServerError> {
     let shape = scan(query, limits)?;
@@ -301,48 +300,94 @@ fn nul_refusal(field: String) -> ServerError {
 /// Checks the request's variables, iteratively: nesting within the value
 /// depth limit (serde_json already stops at 128), and no NUL in any string
 /// or object key.
-fn check_variables(
-    variables: &serde_json::Map<String, Json>,
-    limits: &QueryLimits,
-) -> Result<(), ServerError> {
-    // (value, depth of containers around it, path)
-    let mut pending: Vec<(&Json, usize, String)> = variables
-        .iter()
-        .map(|(name, value)| (value, 0, format!("${name}")))
-        .collect();
-    for name in variables.keys() {
-        if name.contains('\0') {
-            return Err(nul_refusal("variables".into()));
-        }
+fn check_variables(variables: &Variables, limits: &QueryLimits) -> Result<(), ServerError> {
+    if variables.keys().any(|name| name.contains('\0')) {
+        return Err(nul_refusal("variables".into()));
     }
-    while let Some((value, depth, path)) = pending.pop() {
-        match value {
-            Json::String(s) if s.contains('\0') => return Err(nul_refusal(path)),
-            Json::Array(items) => {
-                let depth = depth + 1;
-                if depth > limits.max_value_depth {
-                    return Err(value_too_deep(limits, Some(path)));
-                }
-                for (index, item) in items.iter().enumerate() {
-                    pending.push((item, depth, format!("{path}[{index}]")));
-                }
-            }
-            Json::Object(fields) => {
-                let depth = depth + 1;
-                if depth > limits.max_value_depth {
-                    return Err(value_too_deep(limits, Some(path)));
-                }
-                for (key, item) in fields {
-                    if key.contains('\0') {
-                        return Err(nul_refusal(path));
-                    }
-                    pending.push((item, depth, format!("{path}.{key}")));
-                }
-            }
-            _ => {}
-        }
+    for (name, value) in variables.iter() {
+        check_variable(name, value, limits)?;
     }
     Ok(())
+}
+
+/// A step on the way to a value inside a variable.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Variable(&'a str),
+    Index(usize),
+    Key(&'a str),
+}
+
+/// `$input[3].shapValues`: written only for an error, since a batch's
+/// variables hold tens of thousands of values.
+fn path_of<'a>(steps: impl Iterator<Item = Step<'a>>) -> String {
+    use std::fmt::Write;
+    let mut path = String::new();
+    for step in steps {
+        match step {
+            Step::Variable(name) => {
+                path.push('$');
+                path.push_str(name);
+            }
+            Step::Index(index) => {
+                let _ = write!(path, "[{index}]");
+            }
+            Step::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+        }
+    }
+    path
+}
+
+/// [`check_variables`] for one variable: depth first, the containers being
+/// visited on a stack (each with the next child to visit), so that the
+/// stack is also the path to the current value.
+fn check_variable(name: &str, value: &Value, limits: &QueryLimits) -> Result<(), ServerError> {
+    let mut stack: Vec<(&Value, Step<'_>, usize)> = Vec::new();
+    let mut current = Some((value, Step::Variable(name)));
+    loop {
+        if let Some((value, step)) = current.take() {
+            let path = |stack: &[(&Value, Step<'_>, usize)]| {
+                path_of(stack.iter().map(|(_, step, _)| *step).chain([step]))
+            };
+            match value {
+                Value::String(s) if s.contains('\0') => return Err(nul_refusal(path(&stack))),
+                Value::List(_) | Value::Object(_) => {
+                    if stack.len() + 1 > limits.max_value_depth {
+                        return Err(value_too_deep(limits, Some(path(&stack))));
+                    }
+                    if let Value::Object(fields) = value {
+                        if fields.keys().any(|key| key.contains('\0')) {
+                            return Err(nul_refusal(path(&stack)));
+                        }
+                    }
+                    stack.push((value, step, 0));
+                }
+                _ => {}
+            }
+        }
+        let Some((container, _, next)) = stack.last_mut() else {
+            return Ok(());
+        };
+        let child = match container {
+            Value::List(items) => items.get(*next).map(|item| (item, Step::Index(*next))),
+            Value::Object(fields) => fields
+                .get_index(*next)
+                .map(|(key, item)| (item, Step::Key(key.as_str()))),
+            _ => None,
+        };
+        match child {
+            Some(child) => {
+                *next += 1;
+                current = Some(child);
+            }
+            None => {
+                stack.pop();
+            }
+        }
+    }
 }
 
 /// Refuses string literals (arguments, directive arguments, variable
@@ -453,7 +498,7 @@ pub fn operation_type(
 fn check_required_variables(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
-    variables: Option<&serde_json::Map<String, Json>>,
+    variables: Option<&Variables>,
 ) -> Result<(), ServerError> {
     // No such operation, or an ambiguous choice: the executor refuses it.
     let Some(operation) = selected(document, operation_name) else {
@@ -466,7 +511,7 @@ fn check_required_variables(
         }
         let name = definition.name.node.as_str();
         let given = variables.and_then(|v| v.get(name));
-        if given.is_none_or(Json::is_null) {
+        if given.is_none_or(|value| matches!(value, Value::Null)) {
             let mut error = ServerError::new(
                 format!(
                     "variable `${name}` of type `{}` needs a non-null value",
@@ -765,13 +810,40 @@ mod tests {
         .err()
         .unwrap();
         assert_eq!(code_of(&error), code::BAD_USER_INPUT);
-        let variables: serde_json::Map<String, Json> =
-            serde_json::from_str(r#"{"f": {"ids": ["ok", "a\u0000"]}}"#).unwrap();
+        let variables = vars(r#"{"f": {"ids": ["ok", "a\u0000"]}}"#);
         let error = admit("{ me { tenant } }", None, Some(&variables), &limits())
             .err()
             .unwrap();
         assert_eq!(code_of(&error), code::BAD_USER_INPUT);
         assert!(error.message.contains("$f.ids[1]"), "{}", error.message);
+        let key = vars(r#"{"a": 1, "f": [{"ok": 1}, {"b\u0000": 2}]}"#);
+        let error = admit("{ me { tenant } }", None, Some(&key), &limits())
+            .err()
+            .unwrap();
+        assert!(error.message.contains("`$f[1]`"), "{}", error.message);
+    }
+
+    fn vars(json: &str) -> Variables {
+        Variables::from_json(serde_json::from_str(json).unwrap())
+    }
+
+    #[test]
+    fn deep_variables_are_refused_with_their_path() {
+        let max = limits().max_value_depth;
+        let fine = format!(
+            r#"{{"v": [1, {}2{}]}}"#,
+            "[".repeat(max - 1),
+            "]".repeat(max - 1)
+        );
+        assert!(admit("{ me { tenant } }", None, Some(&vars(&fine)), &limits()).is_ok());
+        let deep = format!(r#"{{"v": [1, {}2{}]}}"#, "[".repeat(max), "]".repeat(max));
+        let error = admit("{ me { tenant } }", None, Some(&vars(&deep)), &limits())
+            .err()
+            .unwrap();
+        assert_eq!(code_of(&error), code::VALUE_TOO_DEEP);
+        let field = error.extensions.as_ref().unwrap().get("field").cloned();
+        let expected = format!("$v[1]{}", "[0]".repeat(max - 1));
+        assert_eq!(field, Some(Value::String(expected)));
     }
 
     #[test]
@@ -780,9 +852,9 @@ mod tests {
         let error = admit(query, None, None, &limits()).err().unwrap();
         assert_eq!(code_of(&error), code::GRAPHQL_VALIDATION_FAILED);
         assert!(error.message.contains("$id"), "{}", error.message);
-        let null: serde_json::Map<String, Json> = serde_json::from_str(r#"{"id": null}"#).unwrap();
+        let null = vars(r#"{"id": null}"#);
         assert!(admit(query, None, Some(&null), &limits()).is_err());
-        let given: serde_json::Map<String, Json> = serde_json::from_str(r#"{"id": "m"}"#).unwrap();
+        let given = vars(r#"{"id": "m"}"#);
         assert!(admit(query, Some("Q"), Some(&given), &limits()).is_ok());
     }
 

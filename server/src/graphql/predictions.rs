@@ -498,10 +498,18 @@ impl PredictionsMutation {
         let writer = rc.writer::<can::Ingest>()?;
         let max_batch = WriteLimits::of(ctx).max_batch;
         let inputs = input.into_iter().map(Into::into).collect();
-        let rows = write::record(&writer, inputs, max_batch).await?;
+        // The stored rows are kept (and, for retries, read back) only for
+        // a selection that asks for them: most services ask for the count.
+        let keep_rows = ctx.look_ahead().field("predictions").exists();
+        let loaded = write::record(&writer, inputs, max_batch, keep_rows).await?;
         Ok(RecordPredictionsPayload {
-            count: rows.len(),
-            predictions: rows.into_iter().map(Prediction::from).collect(),
+            count: loaded.items,
+            predictions: loaded
+                .rows
+                .unwrap_or_default()
+                .into_iter()
+                .map(Prediction::from)
+                .collect(),
         })
     }
 

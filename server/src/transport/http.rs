@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use async_graphql::parser::types::OperationType;
-use async_graphql::{ServerError, Value};
+use async_graphql::{ServerError, Value, Variables};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -98,11 +98,12 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
 struct GraphQLParams {
     query: String,
     operation_name: Option<String>,
-    variables: Option<Map<String, Json>>,
+    variables: Option<Variables>,
     extensions: Option<Map<String, Json>>,
 }
 
 /// A request that cannot be run, answered without executing anything.
+#[derive(Debug)]
 pub(super) struct Rejection {
     status: StatusCode,
     message: String,
@@ -328,21 +329,53 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Reject
 }
 
 fn params_from_json_body(body: &[u8]) -> Result<GraphQLParams, Rejection> {
-    let value: Json = serde_json::from_slice(body)
-        .map_err(|e| Rejection::bad_request(format!("request body is not valid JSON: {e}")))?;
-    let Json::Object(mut object) = value else {
-        return Err(Rejection::bad_request("request body must be a JSON object"));
+    /// The body's members. `variables` is read straight into async-graphql's
+    /// values: a batch's megabyte of variables is not built twice (as
+    /// `serde_json::Value`, then converted).
+    #[derive(serde::Deserialize)]
+    struct Members {
+        #[serde(default, deserialize_with = "given")]
+        query: Option<Json>,
+        #[serde(default, rename = "operationName", deserialize_with = "given")]
+        operation_name: Option<Json>,
+        #[serde(default, deserialize_with = "given")]
+        variables: Option<Value>,
+        #[serde(default, deserialize_with = "given")]
+        extensions: Option<Json>,
+    }
+    /// A member that is present, `null` included (absent stays `None`).
+    fn given<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        T::deserialize(deserializer).map(Some)
+    }
+    let invalid = |e: serde_json::Error| {
+        Rejection::bad_request(format!("request body is not valid JSON: {e}"))
     };
-    let query = match object.remove("query") {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(invalid)?;
+        return Err(Rejection::bad_request("request body must be a JSON object"));
+    }
+    let members: Members = serde_json::from_slice(body).map_err(invalid)?;
+    let query = match members.query {
         Some(Json::String(query)) => query,
         Some(_) => return Err(Rejection::bad_request("`query` must be a string")),
         None => return Err(Rejection::bad_request("`query` is required")),
     };
+    let variables = match members.variables {
+        None | Some(Value::Null) => None,
+        Some(object @ Value::Object(_)) => Some(Variables::from_value(object)),
+        Some(_) => {
+            return Err(Rejection::bad_request(
+                "`variables` must be an object or null",
+            ))
+        }
+    };
     Ok(GraphQLParams {
         query,
-        operation_name: optional_string(object.remove("operationName"), "operationName")?,
-        variables: optional_object(object.remove("variables"), "variables")?,
-        extensions: optional_object(object.remove("extensions"), "extensions")?,
+        operation_name: optional_string(members.operation_name, "operationName")?,
+        variables,
+        extensions: optional_object(members.extensions, "extensions")?,
     })
 }
 
@@ -357,7 +390,8 @@ fn params_from_query_string(query_string: &str) -> Result<GraphQLParams, Rejecti
                 let parsed = serde_json::from_str(&value).map_err(|_| {
                     Rejection::bad_request("`variables` must be a JSON-encoded object")
                 })?;
-                params.variables = optional_object(Some(parsed), "variables")?;
+                params.variables = optional_object(Some(parsed), "variables")?
+                    .map(|object| Variables::from_json(Json::Object(object)));
             }
             "extensions" if !value.is_empty() => {
                 let parsed = serde_json::from_str(&value).map_err(|_| {
@@ -783,6 +817,37 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
         headers
+    }
+
+    #[test]
+    fn reads_a_json_body() {
+        let refused = |body: &str| match params_from_json_body(body.as_bytes()) {
+            Err(rejection) => rejection.message,
+            Ok(params) => panic!("{body} was accepted: {params:?}"),
+        };
+        assert_eq!(refused(" [1]"), "request body must be a JSON object");
+        assert!(refused("{").starts_with("request body is not valid JSON"));
+        assert!(refused("[1").starts_with("request body is not valid JSON"));
+        assert_eq!(refused(r#"{"query": null}"#), "`query` must be a string");
+        assert_eq!(refused(r#"{"variables": {}}"#), "`query` is required");
+        assert_eq!(
+            refused(r#"{"query": "{ me { tenant } }", "variables": [1]}"#),
+            "`variables` must be an object or null"
+        );
+        assert_eq!(
+            refused(r#"{"query": "{ me { tenant } }", "operationName": 1}"#),
+            "`operationName` must be a string or null"
+        );
+        let params = params_from_json_body(
+            br#" {"query": "q", "other": [1], "variables": {"n": 1.5, "s": ["a", {"k": null}]}, "extensions": null}"#,
+        )
+        .unwrap();
+        assert_eq!(params.query, "q");
+        let variables = params.variables.unwrap().into_value();
+        let expected = Value::from_json(serde_json::json!({"n": 1.5, "s": ["a", {"k": null}]}));
+        assert_eq!(variables, expected.unwrap());
+        let params = params_from_json_body(br#"{"query": "q", "variables": null}"#).unwrap();
+        assert!(params.variables.is_none() && params.operation_name.is_none());
     }
 
     #[test]

@@ -141,7 +141,7 @@ fn graphql_request(
     query: String,
     admitted: crate::graphql::Admitted,
     operation_name: Option<String>,
-    variables: Option<serde_json::Map<String, serde_json::Value>>,
+    variables: Option<async_graphql::Variables>,
     introspection: bool,
 ) -> async_graphql::Request {
     let mut request = async_graphql::Request::new(query);
@@ -150,9 +150,7 @@ fn graphql_request(
         request = request.operation_name(name);
     }
     if let Some(variables) = variables {
-        request = request.variables(async_graphql::Variables::from_json(
-            serde_json::Value::Object(variables),
-        ));
+        request = request.variables(variables);
     }
     if !introspection {
         request = request.disable_introspection();

@@ -495,7 +495,9 @@ impl Connection {
             .ok_or_else(|| Close::new(4400, "subscribe payload needs a query string"))?;
         let variables = match payload.get("variables") {
             None | Some(Json::Null) => None,
-            Some(Json::Object(variables)) => Some(variables),
+            Some(Json::Object(variables)) => Some(async_graphql::Variables::from_json(
+                Json::Object(variables.clone()),
+            )),
             Some(_) => return Err(Close::new(4400, "variables must be an object")),
         };
         let operation_name = payload.get("operationName").and_then(Json::as_str);
@@ -540,7 +542,7 @@ impl Connection {
             error.extensions = Some(extensions);
             return Ok(Some(error_message(&id, vec![error], limits)));
         }
-        let admitted = match admit(query, operation_name, variables, &settings.limits) {
+        let admitted = match admit(query, operation_name, variables.as_ref(), &settings.limits) {
             Ok(admitted) => admitted,
             Err(error) => {
                 let mut errors = vec![error];
@@ -571,7 +573,7 @@ impl Connection {
             query.to_owned(),
             admitted,
             operation_name.map(str::to_owned),
-            variables.cloned(),
+            variables,
             introspection,
         );
         // A query's reads share one transaction (PostgreSQL), ended with the task.

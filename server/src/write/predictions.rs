@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{prediction, StringList};
 use serde_json::Value as Json;
 
-use super::bulk::PredictionLoad;
+use super::bulk::{Loaded, PredictionLoad};
 use super::shape::{self, FeatureValue};
 use super::validate::check_batch_size;
 use super::{
@@ -115,14 +115,17 @@ pub async fn record(
     writer: &Writer<can::Ingest>,
     inputs: Vec<PredictionInput>,
     max_batch: usize,
-) -> ApiResult<Vec<prediction::Model>> {
+    keep_rows: bool,
+) -> ApiResult<Loaded> {
     check_batch_size(inputs.len(), max_batch, "predictions")?;
-    let mut load = PredictionLoad::new(writer, Items::List("input")).keeping_rows();
+    let mut load = PredictionLoad::new(writer, Items::List("input"));
+    if keep_rows {
+        load = load.keeping_rows();
+    }
     for (index, input) in inputs.into_iter().enumerate() {
         load.push(index, input).await?;
     }
-    let loaded = load.finish().await?;
-    Ok(loaded.rows.unwrap_or_default())
+    load.finish().await
 }
 
 /// A validated prediction input with its values at column precision.
