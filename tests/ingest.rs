@@ -60,9 +60,18 @@ fn load(prefix: &str, n: usize, model: &str) -> String {
 }
 
 async fn post(server: &TestServer, key: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+    post_to(server, "/ingest/predictions", key, body).await
+}
+
+async fn post_to(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    body: impl Into<reqwest::Body>,
+) -> (u16, Value) {
     let response = server
         .client
-        .post(server.url("/ingest/predictions"))
+        .post(server.url(path))
         .bearer_auth(key)
         .header("content-type", "application/x-ndjson")
         .body(body)
@@ -71,6 +80,32 @@ async fn post(server: &TestServer, key: &str, body: impl Into<reqwest::Body>) ->
         .expect("request");
     let status = response.status().as_u16();
     (status, response.json().await.expect("JSON body"))
+}
+
+/// A drift metric line: every third CRITICAL by PSI (an alert), every
+/// third WARNING by KS (an alert), the rest INFO (no alert).
+fn drift_metric(n: usize, prefix: &str, model: &str) -> Value {
+    let (psi, ks) = match n % 3 {
+        0 => (0.3, 0.01),
+        1 => (0.01, 0.15),
+        _ => (0.05, 0.01),
+    };
+    let drift_type = ["DATA", "CONCEPT", "PREDICTION"][n % 3];
+    json!({
+        "metricId": format!("{prefix}-{n:05}"),
+        "modelId": model,
+        "resourceId": format!("res-{}", n % 7),
+        "driftType": drift_type,
+        "driftScore": 0.25,
+        "psiScore": psi,
+        "ksStatistic": ks,
+        "measuredAt": format!("2026-11-20T{:02}:{:02}:00Z", n / 60 % 24, n % 60),
+        "featureContributions": [{"feature": "cpu", "value": 0.5}, {"feature": "mem", "value": -0.25}],
+    })
+}
+
+fn drift_load(prefix: &str, n: usize, model: &str) -> String {
+    ndjson((0..n).map(|i| drift_metric(i, prefix, model)))
 }
 
 /// (line, field) of every problem an answer lists.
@@ -392,6 +427,106 @@ backend_tests! {
         assert_eq!(send_gzip(bomb).await.unwrap().status().as_u16(), 413);
         assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 100);
         server.stop().await;
+    }
+}
+
+mod drift {
+    use super::*;
+
+    backend_tests! {
+        async fn drift_metrics_load_whole_once_with_their_alerts(test_db: TestDb) {
+            let server = server_with_model(&test_db, |config| {
+                config.serve.ingest.ingest_max_drift_metrics = 600;
+            })
+            .await;
+            let key = test_db.key(ALPHA, Role::Service).await;
+            const DRIFT: &str = "/ingest/drift-metrics";
+            let body = drift_load("d", 600, "m-1");
+
+            let (status, answer) = post_to(&server, DRIFT, &key, body.clone()).await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(
+                answer,
+                json!({"driftMetrics": 600, "inserted": 600, "duplicates": 0, "alerts": 400})
+            );
+            assert_eq!(test_db.rows("ml_drift_metrics", ALPHA).await, 600);
+            assert_eq!(test_db.rows("mlgate_alert_events", ALPHA).await, 400);
+            let raw = test_db.raw().await;
+            let levels = |level: &str| format!(
+                "SELECT COUNT(*) FROM ml_drift_metrics WHERE alert_level = '{level}' AND alert_triggered = {}",
+                if level == "info" { "false" } else { "true" }
+            );
+            assert_eq!(count(&raw, &levels("critical")).await, 200);
+            assert_eq!(count(&raw, &levels("warning")).await, 200);
+            assert_eq!(count(&raw, &levels("info")).await, 200);
+            raw.close().await.ok();
+
+            // A retry only counts duplicates and raises no alert again; the
+            // GraphQL mutation sees the bulk rows as the same writes.
+            let (status, retry) = post_to(&server, DRIFT, &key, body).await;
+            assert_eq!(status, 200, "{retry}");
+            assert_eq!(
+                retry,
+                json!({"driftMetrics": 600, "inserted": 0, "duplicates": 600, "alerts": 0})
+            );
+            let again = json!({ "input": [drift_metric(4, "d", "m-1")] });
+            let recorded = server
+                .data(&key, "mutation($input: [DriftMetricInput!]!) { recordDriftMetrics(input: $input) { count } }", again)
+                .await;
+            assert_eq!(recorded["recordDriftMetrics"]["count"], 1);
+            assert_eq!(test_db.rows("mlgate_alert_events", ALPHA).await, 400);
+
+            // A changed payload, invalid lines anywhere, an unknown model, a
+            // load above the cap: refused, named by line, nothing written.
+            let mut changed = drift_metric(5, "d", "m-1");
+            changed["driftScore"] = json!(0.5);
+            let body = drift_load("e", 3, "m-1") + &ndjson([changed]);
+            let (status, answer) = post_to(&server, DRIFT, &key, body).await;
+            assert_eq!((status, code(&answer)), (409, "CONFLICT"), "{answer}");
+            assert_eq!(problems(&answer), vec![(4, "driftScore".to_owned())]);
+
+            let mut negative = drift_metric(1, "f", "m-1");
+            negative["psiScore"] = json!(-1);
+            let mut wrong_type = drift_metric(2, "f", "m-1");
+            wrong_type["driftType"] = json!("data");
+            let body = drift_load("f", 1, "m-1")
+                + &ndjson([negative, wrong_type, drift_metric(0, "f", "m-1")])
+                + "{\"metricId\": \"f-9\", \"driftScore\": \"high\"}\n";
+            let (status, answer) = post_to(&server, DRIFT, &key, body).await;
+            assert_eq!((status, code(&answer)), (400, "BAD_USER_INPUT"), "{answer}");
+            assert_eq!(
+                problems(&answer),
+                vec![
+                    (2, "psiScore".to_owned()),
+                    (3, "driftType".to_owned()),
+                    (4, "metricId".to_owned()),
+                    (5, "driftScore".to_owned()),
+                ]
+            );
+
+            let (status, answer) =
+                post_to(&server, DRIFT, &key, drift_load("g", 2, "no-such-model")).await;
+            assert_eq!((status, code(&answer)), (404, "NOT_FOUND"), "{answer}");
+            assert_eq!(problems(&answer), vec![(1, "modelId".to_owned()), (2, "modelId".to_owned())]);
+
+            let (status, answer) = post_to(&server, DRIFT, &key, drift_load("h", 601, "m-1")).await;
+            assert_eq!((status, code(&answer)), (400, "BAD_USER_INPUT"), "{answer}");
+            assert_eq!(problems(&answer), vec![(601, String::new())]);
+            assert!(answer["errors"][0]["message"].as_str().unwrap().contains("at most 600 drift metrics"), "{answer}");
+
+            assert_eq!(test_db.rows("ml_drift_metrics", ALPHA).await, 600);
+            assert_eq!(test_db.rows("mlgate_alert_events", ALPHA).await, 400);
+
+            // Roles and tenants as for the mutation.
+            let viewer = test_db.key(ALPHA, Role::Viewer).await;
+            let (status, answer) = post_to(&server, DRIFT, &viewer, drift_load("i", 1, "m-1")).await;
+            assert_eq!((status, code(&answer)), (403, "FORBIDDEN"), "{answer}");
+            let beta = test_db.key(BETA, Role::Service).await;
+            let (status, answer) = post_to(&server, DRIFT, &beta, drift_load("i", 1, "m-1")).await;
+            assert_eq!((status, code(&answer)), (404, "NOT_FOUND"), "{answer}");
+            assert_eq!(test_db.rows("ml_drift_metrics", BETA).await, 0);
+            server.stop().await;
+        }
     }
 }
 

@@ -434,7 +434,7 @@ pub struct HttpArgs {
     pub max_connections: u32,
 }
 
-/// Bulk ingestion (`POST /ingest/predictions`).
+/// Bulk ingestion (`POST /ingest/predictions`, `/ingest/drift-metrics`).
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Bulk ingestion")]
 pub struct IngestArgs {
@@ -446,6 +446,11 @@ pub struct IngestArgs {
     /// Longest line of a bulk load, in bytes (a longer one is refused).
     #[arg(long, env = "MLGATE_INGEST_MAX_LINE_BYTES", default_value_t = IngestSettings::DEFAULT_MAX_LINE_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub ingest_max_line_bytes: u64,
+
+    /// Most drift metrics one bulk load may hold (a load of more is refused
+    /// whole). Unlike predictions, a drift load is held until its end.
+    #[arg(long, env = "MLGATE_INGEST_MAX_DRIFT_METRICS", default_value_t = IngestSettings::DEFAULT_MAX_DRIFT_METRICS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ingest_max_drift_metrics: u64,
 }
 
 /// The WebSocket transport.
@@ -755,6 +760,7 @@ impl ServeArgs {
             ingest: IngestSettings {
                 max_bytes: self.ingest.ingest_max_bytes as usize,
                 max_line_bytes: self.ingest.ingest_max_line_bytes as usize,
+                max_drift_metrics: self.ingest.ingest_max_drift_metrics as usize,
                 // A pause of the body as long as a whole body may take elsewhere.
                 read_timeout: Duration::from_secs(self.http.body_timeout_secs),
                 deadline: Duration::from_millis(self.db.ingest_budget_ms),

@@ -192,6 +192,12 @@ pub fn router(state: AppState) -> Router {
                 // Decoded as read; the body cap counts decoded bytes.
                 .layer(tower_http::decompression::RequestDecompressionLayer::new()),
         )
+        .route(
+            "/ingest/drift-metrics",
+            post(ingest::drift_metrics)
+                .fallback(ingest_method_not_allowed)
+                .layer(tower_http::decompression::RequestDecompressionLayer::new()),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready));
     if state.settings.playground {

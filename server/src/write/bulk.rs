@@ -515,7 +515,11 @@ impl PredictionLoad {
 
 /// A refusal with `problems` listing the first [`MAX_LISTED_PROBLEMS`] and
 /// counting the rest (`unlisted` of them dropped already).
-fn capped(code: Refusal, mut problems: Vec<InputProblem>, mut unlisted: usize) -> ApiResult<()> {
+pub(super) fn capped(
+    code: Refusal,
+    mut problems: Vec<InputProblem>,
+    mut unlisted: usize,
+) -> ApiResult<()> {
     if problems.len() > MAX_LISTED_PROBLEMS {
         unlisted += problems.len() - MAX_LISTED_PROBLEMS;
         problems.truncate(MAX_LISTED_PROBLEMS);
@@ -532,7 +536,7 @@ fn capped(code: Refusal, mut problems: Vec<InputProblem>, mut unlisted: usize) -
 }
 
 /// `error`, its problems capped as [`capped`] does.
-fn listed(error: ApiError) -> ApiError {
+pub(super) fn listed(error: ApiError) -> ApiError {
     match error {
         ApiError::Refused { code, problems } => match capped(code, problems, 0) {
             Err(error) => error,

@@ -5,14 +5,18 @@ use chrono::{DateTime, Utc};
 use entity::drift_metric;
 use serde_json::Value as Json;
 
+use std::collections::HashMap;
+
 use super::alerts;
+use super::bulk::{capped, listed, MAX_LISTED_PROBLEMS};
 use super::shape::{self, FeatureValue};
+use super::validate::Checker;
 use super::{
-    check_batch, commit, create_idempotent, referenced_models, Created, DecimalSpec, Fingerprint,
-    Idempotent, Items, NewRow, Writer,
+    check_batch, commit, create_idempotent_at, referenced_models, Created, DecimalSpec,
+    Fingerprint, Idempotent, Items, NewRow, Writer,
 };
 use crate::domain::{AlertLevel, DriftType, Vocabulary};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
 use crate::identity::can;
 use crate::store::thresholds::{self, DriftThresholds};
 use crate::store::{now, truncate_to_micros};
@@ -123,6 +127,17 @@ pub async fn record(
         |input| &input.metric_id,
         check_metric,
     )?;
+    let checked = checked.into_iter().enumerate().collect();
+    store(writer, checked, Items::List("input")).await
+}
+
+/// Writes checked metrics (each with its item's position) in one
+/// transaction: the body of [`record`] and of [`DriftLoad::finish`].
+async fn store(
+    writer: &Writer<can::Ingest>,
+    checked: Vec<(usize, (DriftMetricInput, Values))>,
+    items: Items<'_>,
+) -> ApiResult<RecordedMetrics> {
     if checked.is_empty() {
         return Ok(RecordedMetrics {
             metrics: Created::default(),
@@ -132,21 +147,22 @@ pub async fn record(
     let txn = writer.begin().await?;
     referenced_models(
         &txn,
-        Items::List("input"),
+        items,
         checked
             .iter()
-            .enumerate()
-            .map(|(i, (input, _))| (i, input.metric_id.as_str(), input.model_id.as_deref())),
+            .map(|(i, (input, _))| (*i, input.metric_id.as_str(), input.model_id.as_deref())),
     )
     .await?;
     let thresholds = thresholds::for_tenant(&txn).await?;
     let recorded_at = now();
     let rows = checked
         .into_iter()
-        .map(|(input, values)| into_row(input, values, txn.tenant(), &thresholds, recorded_at))
+        .map(|(index, (input, values))| {
+            let row = into_row(input, values, txn.tenant(), &thresholds, recorded_at);
+            (index, row)
+        })
         .collect();
-    let metrics =
-        create_idempotent::<drift_metric::Entity>(&txn, rows, Items::List("input")).await?;
+    let metrics = create_idempotent_at::<drift_metric::Entity>(&txn, rows, items).await?;
     let alerting: Vec<&str> = metrics
         .rows
         .iter()
@@ -172,6 +188,121 @@ pub async fn record(
         metrics,
         alert_events,
     })
+}
+
+/// A bulk load of drift metrics (`POST /ingest/drift-metrics`): items are
+/// checked as they arrive, every problem of every item collected and ids
+/// distinct within the load, then written as [`record`] writes a batch.
+/// Unlike predictions, checked metrics are held until the end (at most
+/// `max_items` of them, a few hundred bytes each): they are windowed
+/// summaries, far fewer than predictions, and their thresholds and alerts
+/// are decided over the whole load in one transaction.
+pub struct DriftLoad {
+    writer: Writer<can::Ingest>,
+    items: Items<'static>,
+    max_items: usize,
+    seen: HashMap<String, usize>,
+    checked: Vec<(usize, (DriftMetricInput, Values))>,
+    problems: Vec<InputProblem>,
+    unlisted: usize,
+    count: usize,
+}
+
+impl DriftLoad {
+    pub fn new(writer: &Writer<can::Ingest>, items: Items<'static>, max_items: usize) -> Self {
+        Self {
+            writer: writer.clone(),
+            items,
+            max_items,
+            seen: HashMap::new(),
+            checked: Vec::new(),
+            problems: Vec::new(),
+            unlisted: 0,
+            count: 0,
+        }
+    }
+
+    /// Whether some item was refused already (nothing will be written).
+    pub fn refused(&self) -> bool {
+        !self.problems.is_empty() || self.unlisted > 0
+    }
+
+    /// Records `problems` of the load, listing the first
+    /// [`MAX_LISTED_PROBLEMS`]; a refused load stops holding items.
+    pub fn note(&mut self, problems: Vec<InputProblem>) {
+        for problem in problems {
+            if self.problems.len() < MAX_LISTED_PROBLEMS {
+                self.problems.push(problem);
+            } else {
+                self.unlisted += 1;
+            }
+        }
+        if self.refused() {
+            self.checked = Vec::new();
+        }
+    }
+
+    /// Checks item `index` and holds it.
+    pub fn push(&mut self, index: usize, input: DriftMetricInput) {
+        self.count += 1;
+        let mut checker = Checker::new();
+        let id = input.metric_id.clone();
+        if self.count == self.max_items + 1 {
+            self.items.check(&mut checker, index, &id).problem(
+                "",
+                format!(
+                    "a load holds at most {} drift metrics; split it",
+                    self.max_items
+                ),
+            );
+        }
+        if let Some(&first) = self.seen.get(&id) {
+            let first = self.items.name(first);
+            self.items.check(&mut checker, index, &id).problem(
+                "metricId",
+                format!("`{id}` occurs more than once in this load (first at {first})"),
+            );
+        } else if self.count <= self.max_items {
+            self.seen.insert(id.clone(), index);
+        }
+        let checked = check_metric(&mut self.items.check(&mut checker, index, &id), input);
+        let problems = checker.into_problems();
+        if !problems.is_empty() || self.refused() {
+            self.note(problems);
+            return;
+        }
+        self.checked.push((index, checked));
+    }
+
+    /// Refuses the load if any item was refused; else writes it whole and
+    /// commits.
+    pub async fn finish(mut self) -> ApiResult<DriftLoaded> {
+        if self.refused() {
+            let problems = std::mem::take(&mut self.problems);
+            capped(Refusal::BadUserInput, problems, self.unlisted)?;
+        }
+        let recorded = store(&self.writer, self.checked, self.items)
+            .await
+            .map_err(listed)?;
+        let inserted = recorded.metrics.inserted_count();
+        Ok(DriftLoaded {
+            items: self.count,
+            inserted,
+            duplicates: self.count - inserted,
+            alerts: recorded.alert_events.len(),
+        })
+    }
+}
+
+/// What a drift load did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct DriftLoaded {
+    pub items: usize,
+    pub inserted: usize,
+    /// Items stored before with the same content (retries).
+    pub duplicates: usize,
+    /// Drift-alert events the new rows raised.
+    pub alerts: usize,
 }
 
 /// Counts what was written, and the alerts it raised by level.

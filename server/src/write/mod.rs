@@ -36,8 +36,8 @@ pub use shape::FeatureValue;
 
 pub use idempotent::Items;
 use idempotent::{
-    conflict, create_idempotent, create_idempotent_at, create_one, insert_new, Created,
-    Fingerprint, Idempotent, NewRow,
+    conflict, create_idempotent_at, create_one, insert_new, Created, Fingerprint, Idempotent,
+    NewRow,
 };
 pub use sql::insert_many;
 use sql::{locked_row, referenced_models, save_changes};

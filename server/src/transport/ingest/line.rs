@@ -1,13 +1,15 @@
-//! One line of `POST /ingest/predictions`: a JSON object spelled exactly
-//! like GraphQL's `PredictionInput` (camelCase fields, enum values as in the
-//! schema), so a service moves between the two without changing its data.
+//! One line of `POST /ingest/predictions` or `/ingest/drift-metrics`: a
+//! JSON object spelled exactly like GraphQL's `PredictionInput` or
+//! `DriftMetricInput` (camelCase fields, enum values as in the schema), so
+//! a service moves between the two without changing its data.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value as Json;
 
-use crate::domain::{RemediationStatus, RiskLevel, Vocabulary};
+use crate::domain::{AlertLevel, DriftType, RemediationStatus, RiskLevel, Vocabulary};
 use crate::write::bulk::PredictionInput;
+use crate::write::drift::DriftMetricInput;
 use crate::write::FeatureValue;
 
 #[derive(Deserialize)]
@@ -38,6 +40,27 @@ struct PredictionLine {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DriftMetricLine {
+    metric_id: String,
+    resource_id: Option<String>,
+    model_id: Option<String>,
+    drift_type: String,
+    drift_score: f64,
+    drift_velocity: Option<f64>,
+    reconstruction_error: Option<f64>,
+    psi_score: Option<f64>,
+    ks_statistic: Option<f64>,
+    wasserstein_distance: Option<f64>,
+    alert_triggered: Option<bool>,
+    alert_level: Option<String>,
+    time_to_violation_hours: Option<f64>,
+    measured_at: Option<DateTime<Utc>>,
+    baseline_comparison: Option<Json>,
+    feature_contributions: Option<Vec<Contribution>>,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Interval {
     lower: f64,
@@ -65,31 +88,7 @@ pub struct Unreadable {
 /// the write side's checks, which report every problem; this only refuses
 /// what cannot be read at all.
 pub fn parse(line: &[u8]) -> Result<PredictionInput, Unreadable> {
-    // Read plainly first: tracking the path costs on every value, and only
-    // a line that does not read needs it, to name the field at fault.
-    let parsed: PredictionLine = match serde_json::from_slice(line) {
-        Ok(parsed) => parsed,
-        Err(plain) => {
-            let mut json = serde_json::Deserializer::from_slice(line);
-            // The tracked read fails where the plain one did, naming the
-            // field; trailing text after the object is the line's own fault.
-            let (path, message) =
-                match serde_path_to_error::deserialize::<_, PredictionLine>(&mut json) {
-                    Err(e) => (e.path().to_string(), e.into_inner().to_string()),
-                    Ok(_) => (String::new(), plain.to_string()),
-                };
-            return Err(Unreadable {
-                // `.` is the line itself; `?` a place serde could not name.
-                field: if path == "." || path == "?" {
-                    String::new()
-                } else {
-                    path
-                },
-                id: id_of(line),
-                message,
-            });
-        }
-    };
+    let parsed: PredictionLine = read(line, "predictionId")?;
     let id = parsed.prediction_id.clone();
     let vocabulary = |field: &str, message: String| Unreadable {
         field: field.to_owned(),
@@ -120,15 +119,7 @@ pub fn parse(line: &[u8]) -> Result<PredictionInput, Unreadable> {
         uncertainty_sources: parsed.uncertainty_sources,
         recommendations: parsed.recommendations,
         features_used: parsed.features_used,
-        shap_values: parsed.shap_values.map(|values| {
-            values
-                .into_iter()
-                .map(|c| FeatureValue {
-                    feature: c.feature,
-                    value: c.value,
-                })
-                .collect()
-        }),
+        shap_values: parsed.shap_values.map(features),
         shap_base_value: parsed.shap_base_value,
         attention_weights: parsed.attention_weights,
         inference_time_ms: parsed.inference_time_ms,
@@ -136,6 +127,81 @@ pub fn parse(line: &[u8]) -> Result<PredictionInput, Unreadable> {
         expires_at: parsed.expires_at,
         remediation_status,
         remediation_id: parsed.remediation_id,
+    })
+}
+
+/// Reads one line of `/ingest/drift-metrics`, as [`parse`] does.
+pub fn parse_drift(line: &[u8]) -> Result<DriftMetricInput, Unreadable> {
+    let parsed: DriftMetricLine = read(line, "metricId")?;
+    let id = parsed.metric_id.clone();
+    let vocabulary = |field: &str, message: String| Unreadable {
+        field: field.to_owned(),
+        id: Some(id.clone()),
+        message,
+    };
+    let drift_type = schema_value::<DriftType>(&parsed.drift_type)
+        .ok_or_else(|| vocabulary("driftType", expected::<DriftType>(&parsed.drift_type)))?;
+    let alert_level = match &parsed.alert_level {
+        None => None,
+        Some(value) => Some(
+            schema_value::<AlertLevel>(value)
+                .ok_or_else(|| vocabulary("alertLevel", expected::<AlertLevel>(value)))?,
+        ),
+    };
+    Ok(DriftMetricInput {
+        metric_id: parsed.metric_id,
+        resource_id: parsed.resource_id,
+        model_id: parsed.model_id,
+        drift_type,
+        drift_score: parsed.drift_score,
+        drift_velocity: parsed.drift_velocity,
+        reconstruction_error: parsed.reconstruction_error,
+        psi_score: parsed.psi_score,
+        ks_statistic: parsed.ks_statistic,
+        wasserstein_distance: parsed.wasserstein_distance,
+        alert_triggered: parsed.alert_triggered,
+        alert_level,
+        time_to_violation_hours: parsed.time_to_violation_hours,
+        measured_at: parsed.measured_at,
+        baseline_comparison: parsed.baseline_comparison,
+        feature_contributions: parsed.feature_contributions.map(features),
+    })
+}
+
+fn features(values: Vec<Contribution>) -> Vec<FeatureValue> {
+    values
+        .into_iter()
+        .map(|c| FeatureValue {
+            feature: c.feature,
+            value: c.value,
+        })
+        .collect()
+}
+
+/// Reads a line as `T`. Read plainly first: tracking the path costs on
+/// every value, and only a line that does not read needs it, to name the
+/// field at fault (and the item's id, under `id_field`, when readable).
+fn read<T: serde::de::DeserializeOwned>(line: &[u8], id_field: &str) -> Result<T, Unreadable> {
+    let plain = match serde_json::from_slice(line) {
+        Ok(parsed) => return Ok(parsed),
+        Err(plain) => plain,
+    };
+    let mut json = serde_json::Deserializer::from_slice(line);
+    // The tracked read fails where the plain one did, naming the field;
+    // trailing text after the object is the line's own fault.
+    let (path, message) = match serde_path_to_error::deserialize::<_, T>(&mut json) {
+        Err(e) => (e.path().to_string(), e.into_inner().to_string()),
+        Ok(_) => (String::new(), plain.to_string()),
+    };
+    Err(Unreadable {
+        // `.` is the line itself; `?` a place serde could not name.
+        field: if path == "." || path == "?" {
+            String::new()
+        } else {
+            path
+        },
+        id: id_of(line, id_field),
+        message,
     })
 }
 
@@ -156,16 +222,14 @@ fn expected<V: Vocabulary>(value: &str) -> String {
     )
 }
 
-/// The `predictionId` of a line that did not read as a whole, if it has one.
-fn id_of(line: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Id {
-        prediction_id: String,
+/// The id (under `field`) of a line that did not read as a whole, if it
+/// has one.
+fn id_of(line: &[u8], field: &str) -> Option<String> {
+    let object: serde_json::Map<String, Json> = serde_json::from_slice(line).ok()?;
+    match object.get(field) {
+        Some(Json::String(id)) => Some(id.clone()),
+        _ => None,
     }
-    serde_json::from_slice::<Id>(line)
-        .ok()
-        .map(|id| id.prediction_id)
 }
 
 #[cfg(test)]

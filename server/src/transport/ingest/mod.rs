@@ -1,16 +1,19 @@
-//! `POST /ingest/predictions`: bulk ingestion for services, outside
-//! GraphQL's per-value validation but with the same credentials, role
-//! (`service` or `admin`), tenant scope, rate limits and in-flight slots.
+//! `POST /ingest/predictions` and `POST /ingest/drift-metrics`: bulk
+//! ingestion for services, outside GraphQL's per-value validation but with
+//! the same credentials, role (`service` or `admin`), tenant scope, rate
+//! limits and in-flight slots.
 //!
 //! The body is newline-delimited JSON (`Content-Type: application/x-ndjson`,
-//! optionally gzip- or zstd-encoded), one prediction per line spelled like
-//! GraphQL's `PredictionInput`. It is read as it arrives and never held
-//! whole: each line is checked and staged by the bulk engine
-//! ([`PredictionLoad`]), which on PostgreSQL streams it into the load's
-//! transaction with `COPY`; reading waits while the database is busy (the
-//! backpressure). Bounded: at most `max_bytes` (decompressed) and
-//! `max_line_bytes` a line, no pause longer than `read_timeout` between
-//! chunks, the whole load within `deadline`.
+//! optionally gzip- or zstd-encoded), one item per line spelled like
+//! GraphQL's `PredictionInput` or `DriftMetricInput`. It is read as it
+//! arrives and never held whole: each prediction is checked and staged by
+//! the bulk engine ([`PredictionLoad`]), which on PostgreSQL streams it into
+//! the load's transaction with `COPY`; reading waits while the database is
+//! busy (the backpressure). Drift metrics are checked as they arrive and
+//! held (at most `max_drift_metrics`) until the end ([`DriftLoad`]).
+//! Bounded: at most `max_bytes` (decompressed) and `max_line_bytes` a
+//! line, no pause longer than `read_timeout` between chunks, the whole load
+//! within `deadline`.
 //!
 //! All or nothing, idempotent: any invalid line (every one is reported
 //! with its number), unknown model or changed payload writes nothing; a
@@ -36,7 +39,8 @@ use super::AppState;
 use crate::error::{code, ApiError, InputProblem};
 use crate::identity::can;
 use crate::telemetry::metrics::{metrics, Operation, Outcome, Transport};
-use crate::write::bulk::{Loaded, PredictionLoad};
+use crate::write::bulk::PredictionLoad;
+use crate::write::drift::DriftLoad;
 use crate::write::{Items, Writer};
 use lines::{Line, Lines};
 
@@ -47,6 +51,8 @@ pub struct IngestSettings {
     pub max_bytes: usize,
     /// Longest line (then that line is refused).
     pub max_line_bytes: usize,
+    /// Most drift metrics in one load (then the load is refused).
+    pub max_drift_metrics: usize,
     /// Longest pause between two chunks of the body (then 408).
     pub read_timeout: Duration,
     /// Longest a whole load may take (then 504, nothing written).
@@ -56,6 +62,7 @@ pub struct IngestSettings {
 impl IngestSettings {
     pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
     pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
+    pub const DEFAULT_MAX_DRIFT_METRICS: usize = 100_000;
 }
 
 impl Default for IngestSettings {
@@ -63,6 +70,7 @@ impl Default for IngestSettings {
         Self {
             max_bytes: Self::DEFAULT_MAX_BYTES,
             max_line_bytes: Self::DEFAULT_MAX_LINE_BYTES,
+            max_drift_metrics: Self::DEFAULT_MAX_DRIFT_METRICS,
             read_timeout: Duration::from_secs(30),
             deadline: Duration::from_secs(300),
         }
@@ -76,17 +84,35 @@ const NDJSON: [&str; 3] = [
     "application/x-jsonlines",
 ];
 
+/// What a load takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Predictions,
+    DriftMetrics,
+}
+
 pub async fn predictions(State(state): State<AppState>, request: Request) -> Response {
+    endpoint(state, request, Kind::Predictions).await
+}
+
+pub async fn drift_metrics(State(state): State<AppState>, request: Request) -> Response {
+    endpoint(state, request, Kind::DriftMetrics).await
+}
+
+async fn endpoint(state: AppState, request: Request, kind: Kind) -> Response {
     let request_id = request_id(request.headers());
     let span = tracing::info_span!(
         "ingest",
         request_id = %request_id,
         tenant = tracing::field::Empty,
-        otel.name = "ingest predictions",
+        otel.name = match kind {
+            Kind::Predictions => "ingest predictions",
+            Kind::DriftMetrics => "ingest drift metrics",
+        },
         otel.kind = "server",
     );
     let started = Instant::now();
-    let (mut response, outcome, error_code) = ingest(state, request, &request_id)
+    let (mut response, outcome, error_code) = ingest(state, request, kind, &request_id)
         .instrument(span.clone())
         .await;
     observed::count_errors(&error_code.into_iter().collect::<Vec<_>>());
@@ -122,6 +148,7 @@ enum Stopped {
 async fn ingest(
     state: AppState,
     request: Request,
+    kind: Kind,
     request_id: &str,
 ) -> (Response, Outcome, Option<&'static str>) {
     let settings = state.settings.ingest;
@@ -177,13 +204,21 @@ async fn ingest(
         Ok(slot) => slot,
         Err(error) => return api_error(&error, request_id, Outcome::Refused),
     };
+    let sink = match kind {
+        Kind::Predictions => Sink::Predictions(PredictionLoad::new(&writer, Items::Lines)),
+        Kind::DriftMetrics => Sink::Drift(DriftLoad::new(
+            &writer,
+            Items::Lines,
+            settings.max_drift_metrics,
+        )),
+    };
     let loaded = tokio::time::timeout(
         settings.deadline,
-        load(&writer, request.into_body(), &settings),
+        load(sink, request.into_body(), &settings),
     )
     .await;
     match loaded {
-        Ok(Ok(loaded)) => (answer(&loaded), Outcome::Ok, None),
+        Ok(Ok(answer)) => (json_response(StatusCode::OK, &answer), Outcome::Ok, None),
         Ok(Err(Stopped::Failed(error))) => api_error(&error, request_id, Outcome::Error),
         Ok(Err(Stopped::TooLarge)) => refused(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -232,14 +267,71 @@ fn is_ndjson(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The load a body goes into.
+enum Sink {
+    Predictions(PredictionLoad),
+    Drift(DriftLoad),
+}
+
+impl Sink {
+    fn note(&mut self, problem: InputProblem) {
+        match self {
+            Sink::Predictions(load) => load.note(vec![problem]),
+            Sink::Drift(load) => load.note(vec![problem]),
+        }
+    }
+
+    /// Reads line `number` into the load.
+    async fn take(&mut self, number: usize, text: &[u8]) -> Result<(), Stopped> {
+        let unreadable = match self {
+            Sink::Predictions(load) => match line::parse(text) {
+                Ok(input) => return load.push(number, input).await.map_err(Stopped::Failed),
+                Err(unreadable) => unreadable,
+            },
+            Sink::Drift(load) => match line::parse_drift(text) {
+                Ok(input) => {
+                    load.push(number, input);
+                    return Ok(());
+                }
+                Err(unreadable) => unreadable,
+            },
+        };
+        self.note(InputProblem {
+            index: Some(number),
+            id: unreadable.id,
+            field: unreadable.field,
+            message: unreadable.message,
+        });
+        Ok(())
+    }
+
+    /// Finishes the load; the answer's counts.
+    async fn finish(self) -> Result<Json, ApiError> {
+        Ok(match self {
+            Sink::Predictions(load) => {
+                let loaded = load.finish().await?;
+                json!({
+                    "predictions": loaded.items,
+                    "inserted": loaded.inserted,
+                    "duplicates": loaded.duplicates,
+                })
+            }
+            Sink::Drift(load) => {
+                let loaded = load.finish().await?;
+                json!({
+                    "driftMetrics": loaded.items,
+                    "inserted": loaded.inserted,
+                    "duplicates": loaded.duplicates,
+                    "alerts": loaded.alerts,
+                })
+            }
+        })
+    }
+}
+
 /// Reads the body line by line into a load, then finishes it. Dropped
 /// early (a deadline, an error), the load rolls back.
-async fn load(
-    writer: &Writer<can::Ingest>,
-    body: Body,
-    settings: &IngestSettings,
-) -> Result<Loaded, Stopped> {
-    let mut load = PredictionLoad::new(writer, Items::Lines);
+async fn load(mut sink: Sink, body: Body, settings: &IngestSettings) -> Result<Json, Stopped> {
     let mut lines = Lines::new(settings.max_line_bytes);
     let mut stream = body.into_data_stream();
     let mut received = 0usize;
@@ -254,49 +346,28 @@ async fn load(
             return Err(Stopped::TooLarge);
         }
         for line in lines.feed(&chunk) {
-            take(&mut load, line, settings).await?;
+            take(&mut sink, line, settings).await?;
         }
     }
     if let Some(line) = lines.end() {
-        take(&mut load, line, settings).await?;
+        take(&mut sink, line, settings).await?;
     }
-    load.finish().await.map_err(Stopped::Failed)
+    sink.finish().await.map_err(Stopped::Failed)
 }
 
-async fn take(
-    load: &mut PredictionLoad,
-    line: Line,
-    settings: &IngestSettings,
-) -> Result<(), Stopped> {
+async fn take(sink: &mut Sink, line: Line, settings: &IngestSettings) -> Result<(), Stopped> {
     match line {
-        Line::TooLong(number) => load.note(vec![InputProblem {
-            index: Some(number),
-            id: None,
-            field: String::new(),
-            message: format!("the line is longer than {} bytes", settings.max_line_bytes),
-        }]),
-        Line::Text(number, text) => match line::parse(&text) {
-            Ok(input) => load.push(number, input).await.map_err(Stopped::Failed)?,
-            Err(unreadable) => load.note(vec![InputProblem {
+        Line::TooLong(number) => {
+            sink.note(InputProblem {
                 index: Some(number),
-                id: unreadable.id,
-                field: unreadable.field,
-                message: unreadable.message,
-            }]),
-        },
+                id: None,
+                field: String::new(),
+                message: format!("the line is longer than {} bytes", settings.max_line_bytes),
+            });
+            Ok(())
+        }
+        Line::Text(number, text) => sink.take(number, &text).await,
     }
-    Ok(())
-}
-
-fn answer(loaded: &Loaded) -> Response {
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "predictions": loaded.items,
-            "inserted": loaded.inserted,
-            "duplicates": loaded.duplicates,
-        }),
-    )
 }
 
 /// The answer for `error`: its status (400 bad input, 403, 404 unknown
