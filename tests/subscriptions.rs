@@ -3,7 +3,7 @@
 //! backends: delivered to the writer's tenant only, filtered server-side,
 //! fast, resumable with `since` without loss or duplicates, ended when the
 //! credentials are revoked or expire, and cut off (then resumable) when
-//! the client stops reading.
+//! the client stops reading; alerts of bulk drift loads arrive the same way.
 
 mod common;
 
@@ -210,6 +210,51 @@ backend_tests! {
             assert_eq!(message["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{message}");
             assert_eq!(next(&mut beta_socket).await.unwrap()["type"], "complete");
         }
+        server.stop().await;
+    }
+
+    async fn alerts_of_a_bulk_load_are_pushed_once_in_line_order(test_db: TestDb) {
+        seed(&test_db).await;
+        let server = TestServer::start(test_db.config()).await;
+        let service = test_db.key(ALPHA, Role::Service).await;
+        let viewer = test_db.key(ALPHA, Role::Viewer).await;
+        let start = cursor(&server, &viewer).await;
+        let mut socket = open(&server, &viewer).await;
+        subscribe(&mut socket, "1", ALERTS, json!({"since": start})).await;
+
+        let body: String = [
+            metric("b-1", "m-1", "CRITICAL", "DATA"),
+            metric("b-2", "m-1", "INFO", "DATA"),
+            metric("b-3", "m-2", "WARNING", "CONCEPT"),
+            metric("b-4", "m-1", "CRITICAL", "PREDICTION"),
+        ]
+        .iter()
+        .map(|line| line.to_string() + "\n")
+        .collect();
+        let post = || async {
+            let response = server
+                .client
+                .post(server.url("/ingest/drift-metrics"))
+                .bearer_auth(&service)
+                .header("content-type", "application/x-ndjson")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<Value>().await.unwrap()
+        };
+        assert_eq!(post().await["alerts"], 3);
+        let mut sequences = Vec::new();
+        for expected in ["b-1", "b-3", "b-4"] {
+            let alert = alert(&mut socket, "1").await;
+            assert_eq!(alert["metricId"], expected, "{alert}");
+            sequences.push(alert["sequence"].as_i64().unwrap());
+        }
+        assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1), "{sequences:?}");
+        // A retried load is counted, not raised again.
+        assert_eq!(post().await["duplicates"], 4);
+        silent(&mut socket, "an alert raised again by a retried load").await;
         server.stop().await;
     }
 
