@@ -223,10 +223,11 @@ backend_tests! {
         subscribe(&mut socket, "1", ALERTS, json!({"since": start})).await;
 
         let body: String = [
-            metric("b-1", "m-1", "CRITICAL", "DATA"),
-            metric("b-2", "m-1", "INFO", "DATA"),
-            metric("b-3", "m-2", "WARNING", "CONCEPT"),
-            metric("b-4", "m-1", "CRITICAL", "PREDICTION"),
+            // Ids out of key order: alerts follow the lines, not the ids.
+            metric("b-9", "m-1", "CRITICAL", "DATA"),
+            metric("b-1", "m-1", "INFO", "DATA"),
+            metric("b-2", "m-2", "WARNING", "CONCEPT"),
+            metric("b-5", "m-1", "CRITICAL", "PREDICTION"),
         ]
         .iter()
         .map(|line| line.to_string() + "\n")
@@ -246,7 +247,7 @@ backend_tests! {
         };
         assert_eq!(post().await["alerts"], 3);
         let mut sequences = Vec::new();
-        for expected in ["b-1", "b-3", "b-4"] {
+        for expected in ["b-9", "b-2", "b-5"] {
             let alert = alert(&mut socket, "1").await;
             assert_eq!(alert["metricId"], expected, "{alert}");
             sequences.push(alert["sequence"].as_i64().unwrap());

@@ -174,8 +174,7 @@ pub struct PredictionLoad {
     recorded_at: DateTime<Utc>,
     /// Each id's first item, to refuse repeats within the load.
     seen: HashMap<String, usize>,
-    problems: Vec<InputProblem>,
-    unlisted: usize,
+    refusals: Refusals,
     count: usize,
     /// Rows as built, for a caller that wants them back (PostgreSQL; SQLite
     /// keeps them anyway).
@@ -208,8 +207,7 @@ impl PredictionLoad {
             items,
             recorded_at: now(),
             seen: HashMap::new(),
-            problems: Vec::new(),
-            unlisted: 0,
+            refusals: Refusals::default(),
             count: 0,
             kept: None,
             sink,
@@ -224,19 +222,13 @@ impl PredictionLoad {
 
     /// Whether some item was refused already (nothing will be written).
     pub fn refused(&self) -> bool {
-        !self.problems.is_empty() || self.unlisted > 0
+        self.refusals.any()
     }
 
     /// Records `problems` of the load, listing the first
     /// [`MAX_LISTED_PROBLEMS`].
     pub fn note(&mut self, problems: Vec<InputProblem>) {
-        for problem in problems {
-            if self.problems.len() < MAX_LISTED_PROBLEMS {
-                self.problems.push(problem);
-            } else {
-                self.unlisted += 1;
-            }
-        }
+        self.refusals.note(problems);
         if self.refused() {
             // Nothing will be written: stop staging and keeping rows.
             self.kept = None;
@@ -338,10 +330,7 @@ impl PredictionLoad {
     /// Ends the load: refuses it with every problem noted, or writes it
     /// whole and commits.
     pub async fn finish(mut self) -> ApiResult<Loaded> {
-        if self.refused() {
-            let problems = std::mem::take(&mut self.problems);
-            capped(Refusal::BadUserInput, problems, self.unlisted)?;
-        }
+        self.refusals.finish()?;
         let items = self.count;
         let loaded = match &self.sink {
             Sink::Postgres { .. } => self.finish_postgres().await?,
@@ -546,6 +535,43 @@ pub(super) fn listed(error: ApiError) -> ApiError {
             },
         },
         other => other,
+    }
+}
+
+/// The problems of a load's items: the first [`MAX_LISTED_PROBLEMS`]
+/// listed, the rest counted. Any problem refuses the whole load.
+#[derive(Debug, Default)]
+pub(super) struct Refusals {
+    listed: Vec<InputProblem>,
+    unlisted: usize,
+}
+
+impl Refusals {
+    /// Whether some item was refused (nothing will be written).
+    pub(super) fn any(&self) -> bool {
+        !self.listed.is_empty() || self.unlisted > 0
+    }
+
+    pub(super) fn note(&mut self, problems: Vec<InputProblem>) {
+        for problem in problems {
+            if self.listed.len() < MAX_LISTED_PROBLEMS {
+                self.listed.push(problem);
+            } else {
+                self.unlisted += 1;
+            }
+        }
+    }
+
+    /// `Err` (`BAD_USER_INPUT`, the problems capped) when any item was refused.
+    pub(super) fn finish(&mut self) -> ApiResult<()> {
+        if !self.any() {
+            return Ok(());
+        }
+        capped(
+            Refusal::BadUserInput,
+            std::mem::take(&mut self.listed),
+            self.unlisted,
+        )
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use std::collections::HashMap;
 
 use super::alerts;
-use super::bulk::{capped, listed, MAX_LISTED_PROBLEMS};
+use super::bulk::{listed, Refusals};
 use super::shape::{self, FeatureValue};
 use super::validate::Checker;
 use super::{
@@ -16,7 +16,7 @@ use super::{
     Fingerprint, Idempotent, Items, NewRow, Writer,
 };
 use crate::domain::{AlertLevel, DriftType, Vocabulary};
-use crate::error::{ApiError, ApiResult, InputProblem, Refusal};
+use crate::error::{ApiError, ApiResult, InputProblem};
 use crate::identity::can;
 use crate::store::thresholds::{self, DriftThresholds};
 use crate::store::{now, truncate_to_micros};
@@ -203,8 +203,7 @@ pub struct DriftLoad {
     max_items: usize,
     seen: HashMap<String, usize>,
     checked: Vec<(usize, (DriftMetricInput, Values))>,
-    problems: Vec<InputProblem>,
-    unlisted: usize,
+    refusals: Refusals,
     count: usize,
 }
 
@@ -216,28 +215,16 @@ impl DriftLoad {
             max_items,
             seen: HashMap::new(),
             checked: Vec::new(),
-            problems: Vec::new(),
-            unlisted: 0,
+            refusals: Refusals::default(),
             count: 0,
         }
     }
 
-    /// Whether some item was refused already (nothing will be written).
-    pub fn refused(&self) -> bool {
-        !self.problems.is_empty() || self.unlisted > 0
-    }
-
-    /// Records `problems` of the load, listing the first
-    /// [`MAX_LISTED_PROBLEMS`]; a refused load stops holding items.
+    /// Records `problems` of the load (see [`Refusals`]); a refused load
+    /// stops holding items.
     pub fn note(&mut self, problems: Vec<InputProblem>) {
-        for problem in problems {
-            if self.problems.len() < MAX_LISTED_PROBLEMS {
-                self.problems.push(problem);
-            } else {
-                self.unlisted += 1;
-            }
-        }
-        if self.refused() {
+        self.refusals.note(problems);
+        if self.refusals.any() {
             self.checked = Vec::new();
         }
     }
@@ -247,7 +234,7 @@ impl DriftLoad {
         self.count += 1;
         let mut checker = Checker::new();
         let id = input.metric_id.clone();
-        if self.count == self.max_items + 1 {
+        if Some(self.count) == self.max_items.checked_add(1) {
             self.items.check(&mut checker, index, &id).problem(
                 "",
                 format!(
@@ -267,7 +254,7 @@ impl DriftLoad {
         }
         let checked = check_metric(&mut self.items.check(&mut checker, index, &id), input);
         let problems = checker.into_problems();
-        if !problems.is_empty() || self.refused() {
+        if !problems.is_empty() || self.refusals.any() {
             self.note(problems);
             return;
         }
@@ -277,10 +264,7 @@ impl DriftLoad {
     /// Refuses the load if any item was refused; else writes it whole and
     /// commits.
     pub async fn finish(mut self) -> ApiResult<DriftLoaded> {
-        if self.refused() {
-            let problems = std::mem::take(&mut self.problems);
-            capped(Refusal::BadUserInput, problems, self.unlisted)?;
-        }
+        self.refusals.finish()?;
         let recorded = store(&self.writer, self.checked, self.items)
             .await
             .map_err(listed)?;
