@@ -437,6 +437,7 @@ mod drift {
         async fn drift_metrics_load_whole_once_with_their_alerts(test_db: TestDb) {
             let server = server_with_model(&test_db, |config| {
                 config.serve.ingest.ingest_max_drift_metrics = 600;
+                config.serve.ingest.ingest_max_drift_bytes = 2 * 1024 * 1024;
             })
             .await;
             let key = test_db.key(ALPHA, Role::Service).await;
@@ -513,6 +514,18 @@ mod drift {
             assert_eq!((status, code(&answer)), (400, "BAD_USER_INPUT"), "{answer}");
             assert_eq!(problems(&answer), vec![(601, String::new())]);
             assert!(answer["errors"][0]["message"].as_str().unwrap().contains("at most 600 drift metrics"), "{answer}");
+
+            // Memory is bounded by the parsed form, not the text: a 200 KB
+            // baseline of zeros parses into 3.2 MB of JSON values, past the
+            // 2 MiB budget (which the 600 metrics above fit in).
+            let mut heavy = drift_metric(1, "j", "m-1");
+            heavy["baselineComparison"] = json!({ "histogram": vec![0; 100_000] });
+            let body = drift_load("j", 1, "m-1") + &ndjson([heavy, drift_metric(2, "j", "m-1")]);
+            assert!(body.len() < 256 * 1024);
+            let (status, answer) = post_to(&server, DRIFT, &key, body).await;
+            assert_eq!((status, code(&answer)), (400, "BAD_USER_INPUT"), "{answer}");
+            assert_eq!(problems(&answer), vec![(2, String::new())]);
+            assert!(answer["errors"][0]["message"].as_str().unwrap().contains("at most 2097152 bytes of parsed drift metrics"), "{answer}");
 
             assert_eq!(test_db.rows("ml_drift_metrics", ALPHA).await, 600);
             assert_eq!(test_db.rows("mlgate_alert_events", ALPHA).await, 400);

@@ -25,6 +25,7 @@ use crate::transport::{
     AdmissionSettings, CorsSettings, HttpSettings, IngestSettings, Rate, ResponseLimits,
     TransportSettings, WsSettings, DEFAULT_MAX_BODY_BYTES,
 };
+use crate::write::drift::DriftLimits;
 
 /// The embedded default: an SQLite file under `./data/`, created if missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/mlgate.db?mode=rwc";
@@ -449,8 +450,14 @@ pub struct IngestArgs {
 
     /// Most drift metrics one bulk load may hold (a load of more is refused
     /// whole). Unlike predictions, a drift load is held until its end.
-    #[arg(long, env = "MLGATE_INGEST_MAX_DRIFT_METRICS", default_value_t = IngestSettings::DEFAULT_MAX_DRIFT_METRICS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "MLGATE_INGEST_MAX_DRIFT_METRICS", default_value_t = DriftLimits::DEFAULT_MAX_ITEMS as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub ingest_max_drift_metrics: u64,
+
+    /// Most memory, in bytes, the checked drift metrics of one bulk load may
+    /// hold, estimated from their parsed form, which takes several times
+    /// their text (a load past it is refused whole).
+    #[arg(long, env = "MLGATE_INGEST_MAX_DRIFT_BYTES", default_value_t = DriftLimits::DEFAULT_MAX_HELD_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ingest_max_drift_bytes: u64,
 }
 
 /// The WebSocket transport.
@@ -760,7 +767,10 @@ impl ServeArgs {
             ingest: IngestSettings {
                 max_bytes: self.ingest.ingest_max_bytes as usize,
                 max_line_bytes: self.ingest.ingest_max_line_bytes as usize,
-                max_drift_metrics: self.ingest.ingest_max_drift_metrics as usize,
+                drift: DriftLimits {
+                    max_items: self.ingest.ingest_max_drift_metrics as usize,
+                    max_held_bytes: self.ingest.ingest_max_drift_bytes as usize,
+                },
                 // A pause of the body as long as a whole body may take elsewhere.
                 read_timeout: Duration::from_secs(self.http.body_timeout_secs),
                 deadline: Duration::from_millis(self.db.ingest_budget_ms),

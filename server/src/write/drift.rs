@@ -6,9 +6,11 @@ use entity::drift_metric;
 use serde_json::Value as Json;
 
 use std::collections::HashMap;
+use std::mem::size_of;
 
 use super::alerts;
 use super::bulk::{listed, Refusals};
+use super::footprint;
 use super::shape::{self, FeatureValue};
 use super::validate::Checker;
 use super::{
@@ -190,31 +192,60 @@ async fn store(
     })
 }
 
+/// How much one drift load may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DriftLimits {
+    /// Most metrics (a load of more is refused).
+    pub max_items: usize,
+    /// Most memory its checked metrics may take, estimated from above from
+    /// their parsed form (a load past it is refused). Writing them costs a
+    /// small multiple more for a moment: the insert statement's copy of a
+    /// chunk, and the stored rows read back for retries.
+    pub max_held_bytes: usize,
+}
+
+impl DriftLimits {
+    pub const DEFAULT_MAX_ITEMS: usize = 100_000;
+    pub const DEFAULT_MAX_HELD_BYTES: usize = 64 * 1024 * 1024;
+}
+
+impl Default for DriftLimits {
+    fn default() -> Self {
+        Self {
+            max_items: Self::DEFAULT_MAX_ITEMS,
+            max_held_bytes: Self::DEFAULT_MAX_HELD_BYTES,
+        }
+    }
+}
+
 /// A bulk load of drift metrics (`POST /ingest/drift-metrics`): items are
 /// checked as they arrive, every problem of every item collected and ids
 /// distinct within the load, then written as [`record`] writes a batch.
-/// Unlike predictions, checked metrics are held until the end (at most
-/// `max_items` of them, a few hundred bytes each): they are windowed
-/// summaries, far fewer than predictions, and their thresholds and alerts
-/// are decided over the whole load in one transaction.
+/// Unlike predictions, checked metrics are held until the end, bounded by
+/// [`DriftLimits`] in count and in memory: they are windowed summaries, far
+/// fewer than predictions, and their thresholds and alerts are decided over
+/// the whole load in one transaction.
 pub struct DriftLoad {
     writer: Writer<can::Ingest>,
     items: Items<'static>,
-    max_items: usize,
+    limits: DriftLimits,
     seen: HashMap<String, usize>,
     checked: Vec<(usize, (DriftMetricInput, Values))>,
+    /// Estimated bytes `seen` and `checked` hold.
+    held: usize,
     refusals: Refusals,
     count: usize,
 }
 
 impl DriftLoad {
-    pub fn new(writer: &Writer<can::Ingest>, items: Items<'static>, max_items: usize) -> Self {
+    pub fn new(writer: &Writer<can::Ingest>, items: Items<'static>, limits: DriftLimits) -> Self {
         Self {
             writer: writer.clone(),
             items,
-            max_items,
+            limits,
             seen: HashMap::new(),
             checked: Vec::new(),
+            held: 0,
             refusals: Refusals::default(),
             count: 0,
         }
@@ -234,25 +265,36 @@ impl DriftLoad {
         self.count += 1;
         let mut checker = Checker::new();
         let id = input.metric_id.clone();
-        if Some(self.count) == self.max_items.checked_add(1) {
+        let max_items = self.limits.max_items;
+        if Some(self.count) == max_items.checked_add(1) {
             self.items.check(&mut checker, index, &id).problem(
                 "",
-                format!(
-                    "a load holds at most {} drift metrics; split it",
-                    self.max_items
-                ),
+                format!("a load holds at most {max_items} drift metrics; split it"),
             );
         }
+        let held_before = self.held;
         if let Some(&first) = self.seen.get(&id) {
             let first = self.items.name(first);
             self.items.check(&mut checker, index, &id).problem(
                 "metricId",
                 format!("`{id}` occurs more than once in this load (first at {first})"),
             );
-        } else if self.count <= self.max_items {
+        } else if self.count <= max_items {
+            self.held += SEEN_ENTRY_BYTES + id.capacity();
             self.seen.insert(id.clone(), index);
         }
         let checked = check_metric(&mut self.items.check(&mut checker, index, &id), input);
+        self.held += held_bytes(&checked);
+        let max_bytes = self.limits.max_held_bytes;
+        if self.held > max_bytes && held_before <= max_bytes {
+            self.items.check(&mut checker, index, &id).problem(
+                "",
+                format!(
+                    "a load holds at most {max_bytes} bytes of parsed drift metrics, \
+                     and this one passes that here; split it"
+                ),
+            );
+        }
         let problems = checker.into_problems();
         if !problems.is_empty() || self.refusals.any() {
             self.note(problems);
@@ -276,6 +318,22 @@ impl DriftLoad {
             alerts: recorded.alert_events.len(),
         })
     }
+}
+
+/// An id's entry in a load's `seen` map, besides the id's own bytes: the
+/// key, the value and the table's control byte, at the table's worst load.
+const SEEN_ENTRY_BYTES: usize = 2 * (size_of::<String>() + size_of::<usize>() + 1);
+
+/// Estimated bytes a checked metric held by a load takes.
+fn held_bytes((input, values): &(DriftMetricInput, Values)) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+    let json = |j: &Option<Json>| j.as_ref().map_or(0, footprint::json);
+    size_of::<(usize, (DriftMetricInput, Values))>()
+        + input.metric_id.capacity()
+        + text(&input.resource_id)
+        + text(&input.model_id)
+        + json(&input.baseline_comparison)
+        + json(&values.feature_contributions)
 }
 
 /// What a drift load did.
@@ -320,9 +378,10 @@ struct Values {
     feature_contributions: Option<Json>,
 }
 
+/// Checks a metric; the checked contributions replace the input's.
 fn check_metric(
     check: &mut super::Check<'_>,
-    input: DriftMetricInput,
+    mut input: DriftMetricInput,
 ) -> (DriftMetricInput, Values) {
     check.id("metricId", &input.metric_id);
     if let Some(resource_id) = &input.resource_id {
@@ -357,8 +416,8 @@ fn check_metric(
         ),
         feature_contributions: input
             .feature_contributions
-            .as_deref()
-            .map(|values| shape::contributions(check, "featureContributions", values, None)),
+            .take()
+            .map(|values| shape::contributions(check, "featureContributions", &values, None)),
     };
     (input, values)
 }
@@ -423,6 +482,54 @@ fn into_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn checked(features: usize) -> (DriftMetricInput, Values) {
+        let input = DriftMetricInput {
+            metric_id: "drift-2026-11-20-cpu-0001".into(),
+            resource_id: Some("res-0001".into()),
+            model_id: Some("compliance-risk-v3".into()),
+            drift_type: DriftType::Data,
+            drift_score: 0.25,
+            drift_velocity: None,
+            reconstruction_error: None,
+            psi_score: Some(0.3),
+            ks_statistic: Some(0.01),
+            wasserstein_distance: None,
+            alert_triggered: None,
+            alert_level: None,
+            time_to_violation_hours: None,
+            measured_at: None,
+            baseline_comparison: None,
+            feature_contributions: Some(
+                (0..features)
+                    .map(|i| FeatureValue {
+                        feature: format!("feature_{i}"),
+                        value: 0.01 * i as f64,
+                    })
+                    .collect(),
+            ),
+        };
+        let mut checker = Checker::new();
+        let checked = check_metric(&mut Items::Lines.check(&mut checker, 1, "d"), input);
+        assert!(checker.into_problems().is_empty());
+        checked
+    }
+
+    #[test]
+    fn default_limits_agree_for_plain_metrics() {
+        // A load at the count cap of metrics without contributions fits the
+        // memory budget; one with 20 contributions each reaches it first.
+        let plain = held_bytes(&checked(0)) + SEEN_ENTRY_BYTES;
+        let with_20 = held_bytes(&checked(20)) + SEEN_ENTRY_BYTES;
+        let limits = DriftLimits::default();
+        assert!(plain * limits.max_items <= limits.max_held_bytes, "{plain}");
+        assert!(
+            with_20 * limits.max_items > limits.max_held_bytes,
+            "{with_20}"
+        );
+        // The input's contributions were dropped once checked.
+        assert!(checked(20).0.feature_contributions.is_none());
+    }
 
     #[test]
     fn the_most_severe_banded_score_sets_the_level() {

@@ -22,6 +22,7 @@ mod copy;
 pub mod drift;
 pub mod features;
 pub mod feedback;
+mod footprint;
 mod idempotent;
 pub mod models;
 pub mod predictions;

@@ -10,7 +10,7 @@
 //! the bulk engine ([`PredictionLoad`]), which on PostgreSQL streams it into
 //! the load's transaction with `COPY`; reading waits while the database is
 //! busy (the backpressure). Drift metrics are checked as they arrive and
-//! held (at most `max_drift_metrics`) until the end ([`DriftLoad`]).
+//! held (within [`DriftLimits`]) until the end ([`DriftLoad`]).
 //! Bounded: at most `max_bytes` (decompressed) and `max_line_bytes` a
 //! line, no pause longer than `read_timeout` between chunks, the whole load
 //! within `deadline`.
@@ -40,7 +40,7 @@ use crate::error::{code, ApiError, InputProblem};
 use crate::identity::can;
 use crate::telemetry::metrics::{metrics, Operation, Outcome, Transport};
 use crate::write::bulk::PredictionLoad;
-use crate::write::drift::DriftLoad;
+use crate::write::drift::{DriftLimits, DriftLoad};
 use crate::write::{Items, Writer};
 use lines::{Line, Lines};
 
@@ -51,8 +51,8 @@ pub struct IngestSettings {
     pub max_bytes: usize,
     /// Longest line (then that line is refused).
     pub max_line_bytes: usize,
-    /// Most drift metrics in one load (then the load is refused).
-    pub max_drift_metrics: usize,
+    /// What one drift load may hold (then the load is refused).
+    pub drift: DriftLimits,
     /// Longest pause between two chunks of the body (then 408).
     pub read_timeout: Duration,
     /// Longest a whole load may take (then 504, nothing written).
@@ -62,7 +62,6 @@ pub struct IngestSettings {
 impl IngestSettings {
     pub const DEFAULT_MAX_BYTES: usize = 256 * 1024 * 1024;
     pub const DEFAULT_MAX_LINE_BYTES: usize = 1024 * 1024;
-    pub const DEFAULT_MAX_DRIFT_METRICS: usize = 100_000;
 }
 
 impl Default for IngestSettings {
@@ -70,7 +69,7 @@ impl Default for IngestSettings {
         Self {
             max_bytes: Self::DEFAULT_MAX_BYTES,
             max_line_bytes: Self::DEFAULT_MAX_LINE_BYTES,
-            max_drift_metrics: Self::DEFAULT_MAX_DRIFT_METRICS,
+            drift: DriftLimits::default(),
             read_timeout: Duration::from_secs(30),
             deadline: Duration::from_secs(300),
         }
@@ -206,11 +205,7 @@ async fn ingest(
     };
     let sink = match kind {
         Kind::Predictions => Sink::Predictions(PredictionLoad::new(&writer, Items::Lines)),
-        Kind::DriftMetrics => Sink::Drift(DriftLoad::new(
-            &writer,
-            Items::Lines,
-            settings.max_drift_metrics,
-        )),
+        Kind::DriftMetrics => Sink::Drift(DriftLoad::new(&writer, Items::Lines, settings.drift)),
     };
     let loaded = tokio::time::timeout(
         settings.deadline,
