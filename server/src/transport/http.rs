@@ -329,26 +329,6 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Reject
 }
 
 fn params_from_json_body(body: &[u8]) -> Result<GraphQLParams, Rejection> {
-    /// The body's members. `variables` is read straight into async-graphql's
-    /// values: a batch's megabyte of variables is not built twice (as
-    /// `serde_json::Value`, then converted).
-    #[derive(serde::Deserialize)]
-    struct Members {
-        #[serde(default, deserialize_with = "given")]
-        query: Option<Json>,
-        #[serde(default, rename = "operationName", deserialize_with = "given")]
-        operation_name: Option<Json>,
-        #[serde(default, deserialize_with = "given")]
-        variables: Option<Value>,
-        #[serde(default, deserialize_with = "given")]
-        extensions: Option<Json>,
-    }
-    /// A member that is present, `null` included (absent stays `None`).
-    fn given<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
-        deserializer: D,
-    ) -> Result<Option<T>, D::Error> {
-        T::deserialize(deserializer).map(Some)
-    }
     let invalid = |e: serde_json::Error| {
         Rejection::bad_request(format!("request body is not valid JSON: {e}"))
     };
@@ -362,6 +342,7 @@ fn params_from_json_body(body: &[u8]) -> Result<GraphQLParams, Rejection> {
         Some(_) => return Err(Rejection::bad_request("`query` must be a string")),
         None => return Err(Rejection::bad_request("`query` is required")),
     };
+    let operation_name = optional_string(members.operation_name, "operationName")?;
     let variables = match members.variables {
         None | Some(Value::Null) => None,
         Some(object @ Value::Object(_)) => Some(Variables::from_value(object)),
@@ -373,10 +354,57 @@ fn params_from_json_body(body: &[u8]) -> Result<GraphQLParams, Rejection> {
     };
     Ok(GraphQLParams {
         query,
-        operation_name: optional_string(members.operation_name, "operationName")?,
+        operation_name,
         variables,
         extensions: optional_object(members.extensions, "extensions")?,
     })
+}
+
+/// A JSON body's members, each `None` when absent (`null` is present).
+/// `variables` is read straight into async-graphql's values: a batch's
+/// megabyte of variables is not built twice (as `serde_json::Value`, then
+/// converted). Read by hand rather than derived because a member given
+/// twice takes its last value, as a JSON object read whole would (derive
+/// refuses it), and other members are skipped unread.
+#[derive(Default)]
+struct Members {
+    query: Option<Json>,
+    operation_name: Option<Json>,
+    variables: Option<Value>,
+    extensions: Option<Json>,
+}
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Members::default();
+                while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match name.as_ref() {
+                        "query" => members.query = Some(map.next_value()?),
+                        "operationName" => members.operation_name = Some(map.next_value()?),
+                        "variables" => members.variables = Some(map.next_value()?),
+                        "extensions" => members.extensions = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(members)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 fn params_from_query_string(query_string: &str) -> Result<GraphQLParams, Rejection> {
@@ -848,6 +876,21 @@ mod tests {
         assert_eq!(variables, expected.unwrap());
         let params = params_from_json_body(br#"{"query": "q", "variables": null}"#).unwrap();
         assert!(params.variables.is_none() && params.operation_name.is_none());
+        // A member given twice takes its last value, as an object read whole.
+        let params = params_from_json_body(
+            br#"{"query": 1, "variables": [2], "query": "b", "\u0076ariables": {"n": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(params.query, "b");
+        assert_eq!(
+            params.variables.unwrap().into_value(),
+            Value::from_json(serde_json::json!({"n": 1})).unwrap()
+        );
+        // Members are checked in the order the spec lists them.
+        assert_eq!(
+            refused(r#"{"variables": 1, "operationName": 1, "query": "q"}"#),
+            "`operationName` must be a string or null"
+        );
     }
 
     #[test]
