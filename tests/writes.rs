@@ -121,6 +121,33 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn stored_rows_are_answered_however_the_selection_asks_for_them(test_db: TestDb) {
+        // The rows are kept only when the selection reads `predictions`:
+        // an alias, a fragment spread or an inline fragment must still get
+        // them, for new rows and for a retry's rows read back.
+        let server = server_with_model(&test_db).await;
+        let key = test_db.key(ALPHA, Role::Service).await;
+        let input = json!({ "input": batch("l", 3, "m-1") });
+        let count_only = server
+            .data(&key, "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count } }", input.clone())
+            .await;
+        assert_eq!(count_only, json!({"recordPredictions": {"count": 3}}));
+        let ids = json!([{"predictionId": "l-0000"}, {"predictionId": "l-0001"}, {"predictionId": "l-0002"}]);
+        for query in [
+            "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count rows: predictions { predictionId } } }",
+            "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { ...stored } }
+             fragment stored on RecordPredictionsPayload { count rows: predictions { predictionId } }",
+            "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count ... on RecordPredictionsPayload { rows: predictions { predictionId } } } }",
+        ] {
+            let retried = server.data(&key, query, input.clone()).await;
+            assert_eq!(retried["recordPredictions"]["rows"], ids, "{query}");
+            let fresh = json!({ "input": batch(&format!("n{}", query.len()), 2, "m-1") });
+            let answer = server.data(&key, query, fresh).await;
+            assert_eq!(answer["recordPredictions"]["rows"].as_array().map(Vec::len), Some(2), "{query}");
+        }
+        server.stop().await;
+    }
+
     async fn concurrent_duplicate_batches_leave_one_row_per_prediction(test_db: TestDb) {
         let server = server_with_model(&test_db).await;
         let key = test_db.key(ALPHA, Role::Service).await;

@@ -223,13 +223,42 @@ fn expected<V: Vocabulary>(value: &str) -> String {
 }
 
 /// The id (under `field`) of a line that did not read as a whole, if it
-/// has one.
+/// has one before the line breaks off. Reads up to the id and no further,
+/// building nothing of the other members.
 fn id_of(line: &[u8], field: &str) -> Option<String> {
-    let object: serde_json::Map<String, Json> = serde_json::from_slice(line).ok()?;
-    match object.get(field) {
-        Some(Json::String(id)) => Some(id.clone()),
-        _ => None,
+    use serde::de::{Deserializer, Error, IgnoredAny, MapAccess, Visitor};
+    struct Find<'a> {
+        field: &'a str,
+        found: &'a mut Option<String>,
     }
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.field {
+                    if let Json::String(id) = map.next_value()? {
+                        *self.found = Some(id);
+                    }
+                    // Stop here: the rest is not needed.
+                    return Err(A::Error::custom("found"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let mut found = None;
+    let find = Find {
+        field,
+        found: &mut found,
+    };
+    let _ = serde_json::Deserializer::from_slice(line).deserialize_map(find);
+    found
 }
 
 #[cfg(test)]
@@ -265,5 +294,64 @@ mod tests {
         assert_eq!((e.field.as_str(), e.id), ("predictionId", None));
         let trailing = format!("{LINE} {{}}");
         assert!(parse(trailing.as_bytes()).is_err());
+    }
+
+    const DRIFT: &str = r#"{"metricId":"d-1","modelId":"m","driftType":"CONCEPT","driftScore":0.3,"psiScore":0.2,"alertLevel":"WARNING","measuredAt":"2026-11-20T10:00:00Z","baselineComparison":{"bins":[1,2]},"featureContributions":[{"feature":"cpu","value":-0.5}]}"#;
+
+    #[test]
+    fn reads_drift_metrics_in_the_graphql_spelling() {
+        let input = parse_drift(DRIFT.as_bytes()).unwrap();
+        assert_eq!(input.metric_id, "d-1");
+        assert_eq!(input.drift_type, DriftType::Concept);
+        assert_eq!(input.alert_level, Some(AlertLevel::Warning));
+        assert_eq!(input.psi_score, Some(0.2));
+        assert_eq!(input.alert_triggered, None);
+        assert_eq!(
+            input.measured_at.unwrap().to_rfc3339(),
+            "2026-11-20T10:00:00+00:00"
+        );
+        assert_eq!(
+            input.baseline_comparison,
+            Some(serde_json::json!({"bins": [1, 2]}))
+        );
+        let contributions = input.feature_contributions.unwrap();
+        assert_eq!(
+            (contributions[0].feature.as_str(), contributions[0].value),
+            ("cpu", -0.5)
+        );
+
+        let refused = |line: String| parse_drift(line.as_bytes()).unwrap_err();
+        let e = refused(DRIFT.replace("CONCEPT", "concept"));
+        assert_eq!(
+            (e.field.as_str(), e.id.as_deref()),
+            ("driftType", Some("d-1"))
+        );
+        assert!(e.message.contains("DATA, CONCEPT"), "{e:?}");
+        let e = refused(DRIFT.replace("WARNING", "LOUD"));
+        assert_eq!(e.field, "alertLevel");
+        let e = refused(DRIFT.replace("\"driftScore\":0.3", "\"driftScore\":\"high\""));
+        assert_eq!(
+            (e.field.as_str(), e.id.as_deref()),
+            ("driftScore", Some("d-1"))
+        );
+        let e = refused(DRIFT.replace("\"psiScore\"", "\"tenantId\":\"beta\",\"psiScore\""));
+        assert!(e.message.contains("tenantId"), "{e:?}");
+        let e = refused(DRIFT.replace("\"metricId\":\"d-1\",", ""));
+        assert!(e.message.contains("metricId"), "{e:?}");
+    }
+
+    #[test]
+    fn finds_the_id_of_a_line_that_breaks_off_after_it() {
+        assert_eq!(
+            id_of(
+                br#"{"a": [1, {"b": 2}], "metricId": "d-7", "x": "#,
+                "metricId"
+            )
+            .as_deref(),
+            Some("d-7")
+        );
+        assert_eq!(id_of(br#"{"a": 1, "metricId": 7}"#, "metricId"), None);
+        assert_eq!(id_of(br#"{"a": tru"#, "metricId"), None);
+        assert_eq!(id_of(b"[1]", "metricId"), None);
     }
 }
