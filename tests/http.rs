@@ -164,6 +164,43 @@ backend_tests! {
     }
 }
 
+/// Fields come back in the order asked, aliases and nesting included, byte
+/// for byte (a null field keeps its place).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_keep_the_requested_order_byte_for_byte() {
+    let test_db = TestDb::sqlite().await;
+    let key = test_db.key("acme", Role::Viewer).await;
+    let server = TestServer::start(test_db.config()).await;
+    let query = "{ zeta: me { tenant role } alpha: me { role tenant } }";
+    let response = post(
+        &server,
+        &key,
+        Some("application/json"),
+        None,
+        serde_json::to_vec(&json!({"query": query})).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"data":{"zeta":{"tenant":"acme","role":"VIEWER"},"alpha":{"role":"VIEWER","tenant":"acme"}}}"#
+    );
+    let query = r#"{ zeta: me { tenant } alpha: model(modelId: "missing") { modelId } }"#;
+    let response = post(
+        &server,
+        &key,
+        Some("application/json"),
+        None,
+        serde_json::to_vec(&json!({"query": query})).unwrap(),
+    )
+    .await;
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with(r#"{"data":{"zeta":{"tenant":"acme"},"alpha":null}"#),
+        "{text}"
+    );
+    server.stop().await;
+}
+
 /// graphql-http's `auditServer` (npm) against a running mlgate: no MUST may fail.
 /// Needs Node and `npm ci` in tests/clients; CI provides both and requires it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

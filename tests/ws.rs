@@ -9,7 +9,7 @@ use serde_json::json;
 use server::auth::Role;
 use tokio_tungstenite::tungstenite::Message;
 
-use common::ws::{connect, next, send, Socket};
+use common::ws::{connect, next, next_text, send, Socket};
 use common::TestServer;
 
 async fn send_after_close_fails(socket: &mut Socket) {
@@ -20,6 +20,33 @@ async fn send_after_close_fails(socket: &mut Socket) {
         "nothing is served after a refused init"
     );
 }
+
+/// Fields come back in the order asked, aliases and nesting included, byte
+/// for byte; Hasura's and Apollo's `connection_init` shape (credentials
+/// under `headers`) is understood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_keep_the_requested_order_and_headers_in_init_authenticate() {
+    let test_db = common::TestDb::sqlite().await;
+    let key = test_db.key("acme", Role::Viewer).await;
+    let server = TestServer::start(test_db.config()).await;
+    let mut socket = connect(&server, "/graphql/ws", Some("graphql-transport-ws"))
+        .await
+        .unwrap();
+    send(&mut socket, json!({"type": "connection_init", "payload": {"headers": {"Authorization": format!("Bearer {key}")}}})).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": ORDERED}}),
+    )
+    .await;
+    let text = next_text(&mut socket).await;
+    assert!(text.contains(ORDERED_DATA), "{text}");
+    server.stop().await;
+}
+
+/// A query whose fields are not in alphabetical order, and its answer.
+const ORDERED: &str = "{ zeta: me { tenant role } alpha: me { role tenant } }";
+const ORDERED_DATA: &str = r#"{"data":{"zeta":{"tenant":"acme","role":"VIEWER"},"alpha":{"role":"VIEWER","tenant":"acme"}}}"#;
 
 backend_tests! {
     async fn a_query_runs_over_websocket_for_the_keys_tenant(test_db: TestDb) {

@@ -60,6 +60,13 @@ pub mod code {
         OVERLOADED,
         /// A dependency (the database) cannot be reached; HTTP 503 with `Retry-After`.
         UNAVAILABLE,
+        /// An APQ hash no document is registered under: send the document
+        /// with its hash (Apollo's links do so by themselves).
+        PERSISTED_QUERY_NOT_FOUND,
+        /// Automatic persisted queries are off: send the document itself.
+        PERSISTED_QUERY_NOT_SUPPORTED,
+        /// Only trusted documents run here (`--trusted-documents-mode require`).
+        TRUSTED_DOCUMENT_REQUIRED,
     }
 
     /// What a metric label says for a code that is none of ours.

@@ -67,6 +67,23 @@ pub async fn next_within(
     }
 }
 
+/// The next text message as sent, byte for byte (within 5 s).
+pub async fn next_text(socket: &mut Socket) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("server answers within 5 s");
+        match message {
+            Some(Ok(Message::Text(text))) => return text.to_string(),
+            Some(Ok(Message::Close(frame))) => panic!("closed: {frame:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("{e}"),
+            None => panic!("the socket ended"),
+        }
+    }
+}
+
 /// The next protocol message, or the close code if the server closed.
 pub async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
     next_within(socket, Duration::from_secs(5))

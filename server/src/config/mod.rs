@@ -9,6 +9,7 @@ pub use file::FileSettings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -22,8 +23,9 @@ use crate::store::PageLimits;
 pub use crate::telemetry::traces::OtlpSettings;
 pub use crate::telemetry::LogFormat;
 use crate::transport::{
-    AdmissionSettings, CorsSettings, HttpSettings, IngestSettings, Rate, ResponseLimits,
-    TransportSettings, WsSettings, DEFAULT_MAX_BODY_BYTES,
+    AdmissionSettings, CorsSettings, DocumentSettings, HttpSettings, IngestSettings, Rate,
+    ResponseLimits, TransportSettings, TrustMode, TrustedDocuments, WsSettings,
+    DEFAULT_MAX_BODY_BYTES,
 };
 use crate::write::drift::DriftLimits;
 
@@ -321,6 +323,9 @@ pub struct ServeArgs {
     pub ingest: IngestArgs,
 
     #[command(flatten)]
+    pub documents: DocumentArgs,
+
+    #[command(flatten)]
     pub limits: LimitArgs,
 
     #[command(flatten)]
@@ -433,6 +438,69 @@ pub struct HttpArgs {
     /// the process's file-descriptor limit allows.
     #[arg(long, env = "MLGATE_MAX_CONNECTIONS", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+
+    /// Most operations one batched POST (a JSON array) may hold; 0 refuses
+    /// batches. Each operation is checked and rate-limited on its own.
+    #[arg(long, env = "MLGATE_MAX_BATCH_OPERATIONS", default_value_t = 10)]
+    pub max_batch_operations: u32,
+}
+
+/// Persisted documents: Apollo's automatic persisted queries and trusted
+/// documents.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Persisted documents")]
+pub struct DocumentArgs {
+    /// Most documents the automatic-persisted-query cache holds (least
+    /// recently used go first); 0 turns APQ off (PersistedQueryNotSupported).
+    #[arg(long, env = "MLGATE_APQ_MAX_ENTRIES", default_value_t = DocumentSettings::DEFAULT_APQ_ENTRIES as u64)]
+    pub apq_max_entries: u64,
+
+    /// Most bytes of document text the automatic-persisted-query cache holds.
+    #[arg(long, env = "MLGATE_APQ_MAX_BYTES", default_value_t = DocumentSettings::DEFAULT_APQ_BYTES as u64)]
+    pub apq_max_bytes: u64,
+
+    /// A manifest of trusted documents: `{id: document}` (graphql-codegen's
+    /// persisted documents, Relay's persisted_queries.json) or Apollo's
+    /// persisted query manifest.
+    #[arg(long, env = "MLGATE_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
+
+    /// off: the manifest is not used; allow: its documents may be named by
+    /// documentId, others run too; require: only its documents run.
+    /// Default: require when a manifest is given, else off.
+    #[arg(long, env = "MLGATE_TRUSTED_DOCUMENTS_MODE", value_enum)]
+    pub trusted_documents_mode: Option<TrustMode>,
+
+    /// Under `require`, let admins run any document (the playground, say).
+    #[arg(long, env = "MLGATE_TRUSTED_DOCUMENTS_EXEMPT_ADMINS", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub trusted_documents_exempt_admins: bool,
+}
+
+impl DocumentArgs {
+    /// The documents' settings, the manifest read and checked.
+    pub fn settings(&self) -> anyhow::Result<DocumentSettings> {
+        let trusted = match &self.trusted_documents {
+            Some(path) => Some(Arc::new(TrustedDocuments::load(path)?)),
+            None => None,
+        };
+        let mode = self.trusted_documents_mode.unwrap_or(if trusted.is_some() {
+            TrustMode::Require
+        } else {
+            TrustMode::Off
+        });
+        anyhow::ensure!(
+            mode == TrustMode::Off || trusted.is_some(),
+            "--trusted-documents-mode {mode:?} needs a manifest (--trusted-documents)"
+        );
+        Ok(DocumentSettings {
+            apq: self.apq_max_entries > 0,
+            apq_max_entries: self.apq_max_entries as usize,
+            apq_max_bytes: self.apq_max_bytes as usize,
+            trusted,
+            mode,
+            exempt_admins: self.trusted_documents_exempt_admins,
+        })
+    }
 }
 
 /// Bulk ingestion (`POST /ingest/predictions`, `/ingest/drift-metrics`).
@@ -775,6 +843,7 @@ impl ServeArgs {
                 read_timeout: Duration::from_secs(self.http.body_timeout_secs),
                 deadline: Duration::from_millis(self.db.ingest_budget_ms),
             },
+            documents: self.documents.settings()?,
             limits: self.limits.query(),
             response: self.limits.response(),
             introspection: self.limits.introspection(),
@@ -809,6 +878,7 @@ impl HttpArgs {
             max_connections: self.max_connections as usize,
             request_timeout: Duration::from_millis(self.request_timeout_ms),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_secs),
+            max_batch: self.max_batch_operations as usize,
             counted: true,
         }
     }

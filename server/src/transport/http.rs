@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
+use super::documents::{Document, Gate, Refused as DocumentRefused, Requested};
 use super::observed::{self, Answered};
 use super::response::{cap_errors, retry_of, retry_status, serialize_within};
 use super::serve::ClientAddress;
@@ -34,9 +35,11 @@ use crate::auth::AuthError;
 use crate::error::{code, ApiError};
 use crate::graphql::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
-use crate::identity::Principal;
+use crate::identity::{Principal, Role};
 use crate::telemetry::metrics::{metrics, Operation, Outcome, Transport};
 use crate::telemetry::traces;
+
+mod batch;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -93,13 +96,43 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     best.map(|(_, media)| media)
 }
 
-/// The parameters of one GraphQL request.
+/// The parameters of one GraphQL request, as sent.
 #[derive(Debug, Default)]
 struct GraphQLParams {
-    query: String,
+    /// The document's text: absent when it is named instead (by
+    /// `documentId` or an APQ hash in `extensions`).
+    query: Option<String>,
+    document_id: Option<String>,
     operation_name: Option<String>,
     variables: Option<Variables>,
     extensions: Option<Map<String, Json>>,
+}
+
+/// A request ready to run: its document found (or why not).
+struct Prepared {
+    document: Result<Document, DocumentRefused>,
+    operation_name: Option<String>,
+    variables: Option<Variables>,
+}
+
+impl Prepared {
+    /// Finds the request's document: cheap (a lookup, at most one hash of
+    /// the text), before anything is parsed.
+    fn new(state: &AppState, params: GraphQLParams) -> Self {
+        let persisted = params
+            .extensions
+            .and_then(|mut extensions| extensions.remove("persistedQuery"));
+        let document = state.documents.resolve(Requested {
+            query: params.query,
+            document_id: params.document_id,
+            persisted,
+        });
+        Self {
+            document,
+            operation_name: params.operation_name,
+            variables: params.variables,
+        }
+    }
 }
 
 /// A request that cannot be run, answered without executing anything.
@@ -210,12 +243,13 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
         Err(rejection) => return rejection.into_response(media),
     };
     let client = client_address(&request);
+    let prepared = Prepared::new(&state, params);
     execute(
         state,
         client,
         request.headers().clone(),
         Method::GET,
-        params,
+        prepared,
         media,
     )
     .await
@@ -257,11 +291,20 @@ pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Re
             return rejection.into_response(media);
         }
     };
+    if is_batch(&body) {
+        return batch::execute_batch(state, client, headers, &body, media).await;
+    }
     let params = match params_from_json_body(&body) {
         Ok(params) => params,
         Err(rejection) => return rejection.into_response(media),
     };
-    execute(state, client, headers, Method::POST, params, media).await
+    let prepared = Prepared::new(&state, params);
+    execute(state, client, headers, Method::POST, prepared, media).await
+}
+
+/// A body that is a JSON array: a batch of operations.
+fn is_batch(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -328,36 +371,52 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, Reject
     })
 }
 
+/// Why a body did not read: not JSON at all, or JSON of the wrong shape.
+fn body_error(e: serde_json::Error) -> Rejection {
+    match e.classify() {
+        serde_json::error::Category::Data => {
+            Rejection::bad_request(format!("request body is not a GraphQL request: {e}"))
+        }
+        _ => Rejection::bad_request(format!("request body is not valid JSON: {e}")),
+    }
+}
+
 fn params_from_json_body(body: &[u8]) -> Result<GraphQLParams, Rejection> {
-    let invalid = |e: serde_json::Error| {
-        Rejection::bad_request(format!("request body is not valid JSON: {e}"))
-    };
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(invalid)?;
+        serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(body_error)?;
         return Err(Rejection::bad_request("request body must be a JSON object"));
     }
-    let members: Members = serde_json::from_slice(body).map_err(invalid)?;
-    let query = match members.query {
-        Some(Json::String(query)) => query,
-        Some(_) => return Err(Rejection::bad_request("`query` must be a string")),
-        None => return Err(Rejection::bad_request("`query` is required")),
-    };
-    let operation_name = optional_string(members.operation_name, "operationName")?;
-    let variables = match members.variables {
-        None | Some(Value::Null) => None,
-        Some(object @ Value::Object(_)) => Some(Variables::from_value(object)),
-        Some(_) => {
-            return Err(Rejection::bad_request(
-                "`variables` must be an object or null",
-            ))
-        }
-    };
-    Ok(GraphQLParams {
-        query,
-        operation_name,
-        variables,
-        extensions: optional_object(members.extensions, "extensions")?,
-    })
+    let members: Members = serde_json::from_slice(body).map_err(body_error)?;
+    members.into_params()
+}
+
+impl Members {
+    fn into_params(self) -> Result<GraphQLParams, Rejection> {
+        let members = self;
+        let query = match members.query {
+            Some(Json::String(query)) => Some(query),
+            Some(_) => return Err(Rejection::bad_request("`query` must be a string")),
+            None => None,
+        };
+        let document_id = optional_string(members.document_id, "documentId")?;
+        let operation_name = optional_string(members.operation_name, "operationName")?;
+        let variables = match members.variables {
+            None | Some(Value::Null) => None,
+            Some(object @ Value::Object(_)) => Some(Variables::from_value(object)),
+            Some(_) => {
+                return Err(Rejection::bad_request(
+                    "`variables` must be an object or null",
+                ))
+            }
+        };
+        Ok(GraphQLParams {
+            query,
+            document_id,
+            operation_name,
+            variables,
+            extensions: optional_object(members.extensions, "extensions")?,
+        })
+    }
 }
 
 /// A JSON body's members, each `None` when absent (`null` is present).
@@ -369,6 +428,7 @@ fn params_from_json_body(body: &[u8]) -> Result<GraphQLParams, Rejection> {
 #[derive(Default)]
 struct Members {
     query: Option<Json>,
+    document_id: Option<Json>,
     operation_name: Option<Json>,
     variables: Option<Value>,
     extensions: Option<Json>,
@@ -392,6 +452,7 @@ impl<'de> serde::Deserialize<'de> for Members {
                 while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     match name.as_ref() {
                         "query" => members.query = Some(map.next_value()?),
+                        "documentId" => members.document_id = Some(map.next_value()?),
                         "operationName" => members.operation_name = Some(map.next_value()?),
                         "variables" => members.variables = Some(map.next_value()?),
                         "extensions" => members.extensions = Some(map.next_value()?),
@@ -409,10 +470,10 @@ impl<'de> serde::Deserialize<'de> for Members {
 
 fn params_from_query_string(query_string: &str) -> Result<GraphQLParams, Rejection> {
     let mut params = GraphQLParams::default();
-    let mut query = None;
     for (name, value) in form_urlencoded_pairs(query_string) {
         match name.as_str() {
-            "query" => query = Some(value),
+            "query" => params.query = Some(value),
+            "documentId" if !value.is_empty() => params.document_id = Some(value),
             "operationName" if !value.is_empty() => params.operation_name = Some(value),
             "variables" if !value.is_empty() => {
                 let parsed = serde_json::from_str(&value).map_err(|_| {
@@ -430,7 +491,6 @@ fn params_from_query_string(query_string: &str) -> Result<GraphQLParams, Rejecti
             _ => {}
         }
     }
-    params.query = query.ok_or_else(|| Rejection::bad_request("`query` is required"))?;
     Ok(params)
 }
 
@@ -500,7 +560,7 @@ async fn execute(
     client: Option<IpAddr>,
     headers: HeaderMap,
     method: Method,
-    params: GraphQLParams,
+    params: Prepared,
     media: MediaType,
 ) -> Response {
     let request_id = request_id(&headers);
@@ -560,7 +620,7 @@ async fn execute_in_span(
     client: Option<IpAddr>,
     headers: HeaderMap,
     method: Method,
-    params: GraphQLParams,
+    params: Prepared,
     media: MediaType,
     request_id: &str,
     operation: &mut Operation,
@@ -570,10 +630,36 @@ async fn execute_in_span(
     // key lookup on a dead network path must not hang it).
     let timeout = settings.http.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let document = match params.document {
+        Ok(document) => document,
+        Err(DocumentRefused::Bad(message)) => {
+            return Rejection::bad_request(message).into_response(media)
+        }
+        Err(refused) => return document_refused(&state, media, &refused, request_id),
+    };
+    // An untrusted document under `require` is refused unparsed; when
+    // admins are exempt, the caller is authenticated first to know.
+    let mut principal = None;
+    match state.documents.gate(&document) {
+        Gate::Open => {}
+        Gate::Refused => {
+            return document_refused(&state, media, &DocumentRefused::NotTrusted, request_id)
+        }
+        Gate::AdminOnly => match authenticate_by(&state, client, authorization, deadline).await {
+            Ok(admin) if admin.role() == Role::Admin => principal = Some(admin),
+            Ok(_) => {
+                return document_refused(&state, media, &DocumentRefused::NotTrusted, request_id)
+            }
+            Err(response) => return response.into_response(media),
+        },
+    }
     // The document's limits come first: nothing, not even the parser or
     // the credential check, runs on an unbounded document.
     let admitted = match admit(
-        &params.query,
+        &document.query,
         params.operation_name.as_deref(),
         params.variables.as_ref(),
         &settings.limits,
@@ -614,26 +700,16 @@ async fn execute_in_span(
         return rejection.into_response(media);
     }
 
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let principal = match tokio::time::timeout_at(
-        deadline,
-        authenticate(&state, client, authorization),
-    )
-    .await
-    {
-        Ok(Ok(principal)) => principal,
-        Ok(Err(response)) => return response.into_response(media),
-        Err(_) => {
-            tracing::warn!("authentication did not finish within the request deadline");
-            let unavailable = ApiError::Unavailable {
-                message: "credentials cannot be checked now; retry shortly".into(),
-                retry_after: 2,
-            };
-            return Rejection::of(&unavailable).into_response(media);
-        }
+    let principal = match principal {
+        Some(principal) => principal,
+        None => match authenticate_by(&state, client, authorization, deadline).await {
+            Ok(principal) => principal,
+            Err(response) => return response.into_response(media),
+        },
     };
+    // Authenticated and admitted: an APQ document sent whole may now be
+    // remembered (anonymous callers cannot fill the cache).
+    state.documents.register(&document);
     tracing::Span::current().record("tenant", principal.tenant());
     let introspection = settings.introspection.allows(principal.role());
     if admitted.introspective && !introspection {
@@ -654,10 +730,8 @@ async fn execute_in_span(
         Err(refused) => return Rejection::of(&refused).into_response(media),
     };
 
-    // `extensions` is validated (an object or null) but no extension is implemented yet.
-    let _ = params.extensions;
     let request = graphql_request(
-        params.query,
+        document.query,
         admitted,
         params.operation_name,
         params.variables,
@@ -696,6 +770,45 @@ async fn execute_in_span(
         (!request_error).then_some(&data),
         errors,
         default_code(request_error),
+        request_id,
+    )
+}
+
+/// [`authenticate`] within the request's deadline: past it, 503.
+async fn authenticate_by(
+    state: &AppState,
+    client: Option<IpAddr>,
+    authorization: Option<&str>,
+    deadline: tokio::time::Instant,
+) -> Result<Principal, Rejection> {
+    match tokio::time::timeout_at(deadline, authenticate(state, client, authorization)).await {
+        Ok(checked) => checked,
+        Err(_) => {
+            tracing::warn!("authentication did not finish within the request deadline");
+            let unavailable = ApiError::Unavailable {
+                message: "credentials cannot be checked now; retry shortly".into(),
+                retry_after: 2,
+            };
+            Err(Rejection::of(&unavailable))
+        }
+    }
+}
+
+/// The answer to a request whose document cannot be found or may not run:
+/// a GraphQL error whose message and code Apollo's links recognise.
+fn document_refused(
+    state: &AppState,
+    media: MediaType,
+    refused: &DocumentRefused,
+    request_id: &str,
+) -> Response {
+    let (code, message) = refused.code_and_message();
+    answer(
+        state,
+        media,
+        None,
+        vec![ServerError::new(message, None)],
+        code,
         request_id,
     )
 }
@@ -857,7 +970,13 @@ mod tests {
         assert!(refused("{").starts_with("request body is not valid JSON"));
         assert!(refused("[1").starts_with("request body is not valid JSON"));
         assert_eq!(refused(r#"{"query": null}"#), "`query` must be a string");
-        assert_eq!(refused(r#"{"variables": {}}"#), "`query` is required");
+        // No `query`: the document may be named (documents.rs decides).
+        let named = params_from_json_body(br#"{"documentId": "d", "variables": {}}"#).unwrap();
+        assert_eq!(
+            (named.query, named.document_id.as_deref()),
+            (None, Some("d"))
+        );
+        assert!(refused(r#"{"query": "q", "documentId": 1}"#).contains("documentId"));
         assert_eq!(
             refused(r#"{"query": "{ me { tenant } }", "variables": [1]}"#),
             "`variables` must be an object or null"
@@ -870,7 +989,7 @@ mod tests {
             br#" {"query": "q", "other": [1], "variables": {"n": 1.5, "s": ["a", {"k": null}]}, "extensions": null}"#,
         )
         .unwrap();
-        assert_eq!(params.query, "q");
+        assert_eq!(params.query.as_deref(), Some("q"));
         let variables = params.variables.unwrap().into_value();
         let expected = Value::from_json(serde_json::json!({"n": 1.5, "s": ["a", {"k": null}]}));
         assert_eq!(variables, expected.unwrap());
@@ -881,7 +1000,7 @@ mod tests {
             br#"{"query": 1, "variables": [2], "query": "b", "\u0076ariables": {"n": 1}}"#,
         )
         .unwrap();
-        assert_eq!(params.query, "b");
+        assert_eq!(params.query.as_deref(), Some("b"));
         assert_eq!(
             params.variables.unwrap().into_value(),
             Value::from_json(serde_json::json!({"n": 1})).unwrap()

@@ -2,6 +2,7 @@
 
 mod admission;
 mod browser;
+mod documents;
 mod http;
 mod ingest;
 mod metrics;
@@ -26,6 +27,7 @@ use crate::graphql::{AppSchema, Introspection, QueryLimits};
 
 pub use admission::{Admission, AdmissionSettings, Rate};
 pub use browser::CorsSettings;
+pub use documents::{DocumentSettings, Documents, TrustMode, TrustedDocuments};
 pub use ingest::IngestSettings;
 pub use metrics::metrics_router;
 pub use response::ResponseLimits;
@@ -50,6 +52,8 @@ pub struct HttpSettings {
     /// Time in-flight requests and open WebSockets get to finish once the
     /// server is told to stop.
     pub shutdown_grace: Duration,
+    /// Operations one batched POST may hold (0: batches are refused).
+    pub max_batch: usize,
     /// Whether open connections count in `mlgate_http_connections` (not
     /// the metrics listener's own scrapes).
     pub counted: bool,
@@ -64,6 +68,7 @@ impl Default for HttpSettings {
             max_connections: 16_384,
             request_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            max_batch: 10,
             counted: true,
         }
     }
@@ -92,6 +97,7 @@ pub struct TransportSettings {
     pub http: HttpSettings,
     pub ws: WsSettings,
     pub ingest: IngestSettings,
+    pub documents: DocumentSettings,
     pub limits: QueryLimits,
     pub response: ResponseLimits,
     pub introspection: Introspection,
@@ -107,6 +113,7 @@ pub struct AppState {
     pub auth: Authenticator,
     pub events: Events,
     pub admission: Admission,
+    pub documents: Arc<Documents>,
     pub sockets: ws::Sockets,
     pub shutdown: Shutdown,
     pub settings: Arc<TransportSettings>,
@@ -127,6 +134,7 @@ impl AppState {
             auth,
             events,
             admission,
+            documents: Arc::new(Documents::new(settings.documents.clone())),
             sockets: ws::Sockets::default(),
             shutdown: Shutdown::default(),
             settings: Arc::new(settings),

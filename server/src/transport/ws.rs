@@ -43,6 +43,7 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::admission::credential_key;
+use super::documents::{Gate, Refused as DocumentRefused, Requested};
 use super::observed::{self, WsOperation};
 use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
 use super::serve::ClientAddress;
@@ -53,7 +54,7 @@ use crate::error::{code, ApiError};
 use crate::events::{Counted, Revocation};
 use crate::graphql::error::{default_code, fill_missing_codes, is_request_error};
 use crate::graphql::{admit, introspection_refused, operation_type, RequestContext};
-use crate::identity::{Credential, Principal};
+use crate::identity::{Credential, Principal, Role};
 use crate::keyed::Keyed;
 use crate::telemetry::metrics::Outcome;
 use tracing::Instrument;
@@ -489,10 +490,22 @@ impl Connection {
             .get("payload")
             .and_then(Json::as_object)
             .ok_or_else(|| Close::new(4400, "subscribe needs a payload object"))?;
-        let query = payload
-            .get("query")
-            .and_then(Json::as_str)
-            .ok_or_else(|| Close::new(4400, "subscribe payload needs a query string"))?;
+        let query = match payload.get("query") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(query)) => Some(query.clone()),
+            Some(_) => return Err(Close::new(4400, "query must be a string")),
+        };
+        let requested = Requested {
+            query,
+            document_id: payload
+                .get("documentId")
+                .and_then(Json::as_str)
+                .map(str::to_owned),
+            persisted: payload
+                .get("extensions")
+                .and_then(|extensions| extensions.get("persistedQuery"))
+                .cloned(),
+        };
         let variables = match payload.get("variables") {
             None | Some(Json::Null) => None,
             Some(Json::Object(variables)) => Some(async_graphql::Variables::from_json(
@@ -542,6 +555,28 @@ impl Connection {
             error.extensions = Some(extensions);
             return Ok(Some(error_message(&id, vec![error], limits)));
         }
+        // The document, named or sent, refused unparsed when untrusted
+        // under `require` (see documents.rs).
+        let documents = &self.state.documents;
+        let admin = caller.principal.role() == Role::Admin;
+        let document = match documents.resolve(requested) {
+            Ok(document) => match documents.gate(&document) {
+                Gate::Open => Ok(document),
+                Gate::AdminOnly if admin => Ok(document),
+                Gate::AdminOnly | Gate::Refused => Err(DocumentRefused::NotTrusted),
+            },
+            Err(refused) => Err(refused),
+        };
+        let document = match document {
+            Ok(document) => document,
+            Err(refused) => {
+                let (code, message) = refused.code_and_message();
+                let mut errors = vec![ServerError::new(message, None)];
+                fill_missing_codes(&mut errors, code);
+                return Ok(Some(error_message(&id, errors, limits)));
+            }
+        };
+        let query = document.query.as_str();
         let admitted = match admit(query, operation_name, variables.as_ref(), &settings.limits) {
             Ok(admitted) => admitted,
             Err(error) => {
@@ -550,6 +585,7 @@ impl Connection {
                 return Ok(Some(error_message(&id, errors, limits)));
             }
         };
+        documents.register(&document);
         let introspection = settings.introspection.allows(caller.principal.role());
         if admitted.introspective && !introspection {
             return Ok(Some(error_message(
@@ -772,14 +808,22 @@ fn message_id(message: &Json) -> Result<&str, Close> {
 }
 
 /// The bearer token of a `connection_init` payload: `Authorization` (any
-/// case) holding `Bearer <token>`, or a bare `token`.
+/// case) holding `Bearer <token>`, at the top or under `headers` as Hasura
+/// and Apollo's examples send it, or a bare `token`.
 fn init_token(payload: &Json) -> Option<&str> {
+    fn authorization(object: &serde_json::Map<String, Json>) -> Option<&Json> {
+        object
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+            .map(|(_, value)| value)
+    }
     let object = payload.as_object()?;
-    match object
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
-    {
-        Some((_, value)) => bearer_token(value.as_str()?),
+    let nested = object
+        .get("headers")
+        .and_then(Json::as_object)
+        .and_then(authorization);
+    match authorization(object).or(nested) {
+        Some(value) => bearer_token(value.as_str()?),
         None => object.get("token")?.as_str(),
     }
 }
@@ -801,6 +845,14 @@ mod tests {
         );
         assert_eq!(init_token(&json!({"token": "abc"})), Some("abc"));
         assert_eq!(init_token(&json!({"Authorization": "Basic abc"})), None);
+        assert_eq!(
+            init_token(&json!({"headers": {"Authorization": "Bearer abc"}})),
+            Some("abc")
+        );
+        assert_eq!(
+            init_token(&json!({"headers": {"authorization": "Basic abc"}})),
+            None
+        );
         assert_eq!(init_token(&json!(null)), None);
     }
 
