@@ -151,3 +151,282 @@ backend_tests! {
         server.stop().await;
     }
 }
+
+/// A JWKS endpoint for the tests: serves the key set it is given, counts
+/// its fetches, and can be stopped (the provider going down).
+struct KeySetServer {
+    keys: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KeySetServer {
+    async fn start(keys: serde_json::Value) -> Self {
+        use std::sync::atomic::Ordering;
+        let keys = std::sync::Arc::new(std::sync::Mutex::new(keys));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (served, counted) = (keys.clone(), fetches.clone());
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let (served, counted) = (served.clone(), counted.clone());
+                async move {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    let body = served.lock().unwrap().to_string();
+                    (
+                        [
+                            ("content-type", "application/json"),
+                            ("cache-control", "max-age=3600"),
+                        ],
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            keys,
+            fetches,
+            url,
+            task,
+        }
+    }
+
+    fn fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A token signed by fixture key `pem` under `kid`, with Hasura-style
+/// namespaced claims and a Keycloak-style role list.
+fn idp_token(
+    alg: jsonwebtoken::Algorithm,
+    pem: &str,
+    kid: Option<&str>,
+    tenant: &str,
+    roles: &[&str],
+) -> String {
+    let key = match alg {
+        jsonwebtoken::Algorithm::RS256 => EncodingKey::from_rsa_pem(&fixture(pem)),
+        jsonwebtoken::Algorithm::ES256 => EncodingKey::from_ec_pem(&fixture(pem)),
+        _ => EncodingKey::from_ed_pem(&fixture(pem)),
+    }
+    .unwrap();
+    let mut header = Header::new(alg);
+    header.kid = kid.map(str::to_owned);
+    let claims = json!({
+        "sub": "user-7",
+        "iss": "https://idp.example",
+        "exp": chrono::Utc::now().timestamp() + 600,
+        "https://hasura.io/jwt/claims": {"x-hasura-tenant-id": tenant},
+        "realm_access": {"roles": roles},
+    });
+    encode(&header, &claims, &key).unwrap()
+}
+
+/// Keys from a JWKS URL (RS256, ES256, EdDSA by `kid`), a rotation picked
+/// up by a refetch on an unknown `kid`, refetches rate-limited, the
+/// provider's outage answered 503 for keys not held (held keys go on
+/// working), namespaced claims and a role map.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_keys_rotate_and_namespaced_claims_map_to_roles() {
+    use jsonwebtoken::Algorithm::{EdDSA, ES256, HS256, RS256};
+    let jwks: serde_json::Value = serde_json::from_slice(&fixture("jwks.json")).unwrap();
+    let mut idp = KeySetServer::start(jwks).await;
+    let test_db = TestDb::sqlite().await;
+    let mut config = test_db.config();
+    config.serve.auth.jwt_jwks_url = Some(idp.url.clone());
+    config.serve.auth.jwt_jwks_min_refresh_secs = 0;
+    config.serve.auth.jwt_issuer = Some("https://idp.example".into());
+    config.serve.auth.jwt_tenant_claim =
+        r#""https://hasura.io/jwt/claims".x-hasura-tenant-id"#.into();
+    config.serve.auth.jwt_role_claim = "/realm_access/roles".into();
+    config.serve.auth.jwt_role_map = Some(server::config::RoleMap(vec![
+        ("reader".into(), Role::Viewer),
+        ("ml-engineer".into(), Role::Service),
+    ]));
+    let server = TestServer::start(config.clone()).await;
+
+    for (alg, pem, kid) in [
+        (RS256, "jwt-rs256-private.pem", "rsa-1"),
+        (ES256, "jwt-es256-private.pem", "ec-1"),
+        (EdDSA, "jwt-eddsa-private.pem", "ed-1"),
+    ] {
+        let token = idp_token(
+            alg,
+            pem,
+            Some(kid),
+            "acme",
+            &["offline_access", "reader", "ml-engineer"],
+        );
+        let (status, body) = server.graphql(&token, ME).await;
+        assert_eq!(status, 200, "{alg:?}: {body}");
+        assert_eq!(body["data"]["me"]["tenant"], "acme");
+        assert_eq!(
+            body["data"]["me"]["role"], "SERVICE",
+            "the most privileged mapped role"
+        );
+        assert_eq!(body["data"]["me"]["authMethod"], "JWT");
+    }
+    assert_eq!(
+        idp.fetches(),
+        1,
+        "one fetch serves every key while it is fresh"
+    );
+
+    // Roles the map does not know, a key the set does not hold, a key of
+    // the wrong family, HMAC signed with the public key: refused.
+    let (status, body) = server
+        .graphql(
+            &idp_token(
+                RS256,
+                "jwt-rs256-private.pem",
+                Some("rsa-1"),
+                "acme",
+                &["offline_access"],
+            ),
+            ME,
+        )
+        .await;
+    assert_unauthenticated(status, &body);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("realm_access/roles"),
+        "{body}"
+    );
+    let (status, body) = server
+        .graphql(
+            &idp_token(
+                RS256,
+                "jwt-rs256-private.pem",
+                Some("ec-1"),
+                "acme",
+                &["reader"],
+            ),
+            ME,
+        )
+        .await;
+    assert_unauthenticated(status, &body);
+    let forged = encode(
+        &{
+            let mut header = Header::new(HS256);
+            header.kid = Some("rsa-1".into());
+            header
+        },
+        &json!({"sub": "x", "iss": "https://idp.example", "exp": chrono::Utc::now().timestamp() + 600,
+                "https://hasura.io/jwt/claims": {"x-hasura-tenant-id": "acme"}, "realm_access": {"roles": ["ml-engineer"]}}),
+        &EncodingKey::from_secret(&fixture("jwt-rs256-public.pem")),
+    )
+    .unwrap();
+    let (status, body) = server.graphql(&forged, ME).await;
+    assert_unauthenticated(status, &body);
+
+    // The provider rotates: a token under the new kid makes mlgate fetch
+    // the set again; the retired key is gone with it.
+    *idp.keys.lock().unwrap() = serde_json::from_slice(&fixture("jwks-rotated.json")).unwrap();
+    let rotated = idp_token(
+        RS256,
+        "jwt-rs256-rotated-private.pem",
+        Some("rsa-2"),
+        "acme",
+        &["reader"],
+    );
+    let (status, body) = server.graphql(&rotated, ME).await;
+    assert_eq!(
+        (status, &body["data"]["me"]["role"]),
+        (200, &json!("VIEWER")),
+        "{body}"
+    );
+    let fetched = idp.fetches();
+    assert!(fetched >= 2, "{fetched}");
+    let retired = idp_token(
+        RS256,
+        "jwt-rs256-private.pem",
+        Some("rsa-1"),
+        "acme",
+        &["reader"],
+    );
+    let (status, body) = server.graphql(&retired, ME).await;
+    assert_unauthenticated(status, &body);
+    server.stop().await;
+
+    // Refetches are rate-limited: made-up kids cost the provider nothing.
+    config.serve.auth.jwt_jwks_min_refresh_secs = 3600;
+    let server = TestServer::start(config).await;
+    let (status, _) = server.graphql(&rotated, ME).await;
+    assert_eq!(status, 200);
+    let before = idp.fetches();
+    for i in 0..5 {
+        let made_up = idp_token(
+            RS256,
+            "jwt-rs256-rotated-private.pem",
+            Some(&format!("nope-{i}")),
+            "acme",
+            &["reader"],
+        );
+        let (status, body) = server.graphql(&made_up, ME).await;
+        assert_unauthenticated(status, &body);
+    }
+    assert_eq!(
+        idp.fetches(),
+        before,
+        "no refetch within --jwt-jwks-min-refresh-secs"
+    );
+
+    // The provider goes down: held keys go on working; nothing is refused
+    // as bad credentials because of the outage.
+    idp.task.abort();
+    let _ = (&mut idp.task).await;
+    let (status, _) = server.graphql(&rotated, ME).await;
+    assert_eq!(status, 200, "held keys outlive an outage");
+    server.stop().await;
+
+    let mut config = test_db.config();
+    config.serve.auth.jwt_jwks_url = Some(idp.url.clone());
+    let server = TestServer::start(config).await;
+    let response = server
+        .client
+        .post(server.url("/graphql"))
+        .bearer_auth(idp_token(
+            RS256,
+            "jwt-rs256-rotated-private.pem",
+            Some("rsa-2"),
+            "acme",
+            &["reader"],
+        ))
+        .json(&json!({"query": ME}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAVAILABLE",
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "no internals leak: {body}"
+    );
+    server.stop().await;
+}

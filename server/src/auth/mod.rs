@@ -1,14 +1,15 @@
 //! Authentication: `Authorization: Bearer <token>` → [`Principal`].
 //!
 //! A token is either an mlgate API key (`mlg_…`, stored hashed, bound to one
-//! tenant and role) or a JWT (HS256 secret or RS256 public key from config,
-//! carrying `tenant_id` and `role` claims). Only this module (and the
+//! tenant and role) or a JWT (HS256 secret, RS256 public key or an identity
+//! provider's JWKS, carrying the tenant and role at configured claims). Only this module (and the
 //! operator's command line) constructs a [`Principal`], and only a
 //! `Principal` opens a tenant-scoped database handle; `tests/architecture.rs`
 //! keeps it so.
 
 pub mod api_keys;
 mod cache;
+mod jwks;
 mod jwt;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::db::Database;
 use crate::identity::check_tenant;
 pub use crate::identity::{Credential, Permission, Principal, Role};
 
+pub use jwks::JwksSettings;
 pub use jwt::{JwtSettings, JwtVerifier};
 
 /// Why credentials were refused. Every variant is answered with
@@ -137,6 +139,14 @@ impl Authenticator {
         self.verify(token).await
     }
 
+    /// JWKS fetches made so far (0 without a JWKS URL).
+    pub async fn jwks_fetches(&self) -> u64 {
+        match &self.jwt {
+            Some(jwt) => jwt.jwks_fetches().await,
+            None => 0,
+        }
+    }
+
     /// Forgets API key `key_id` at once (it was revoked or deleted).
     pub fn forget_key(&self, key_id: uuid::Uuid) {
         self.cache.forget_key(key_id);
@@ -163,12 +173,11 @@ impl Authenticator {
             ));
         }
         let verifier = self.jwt.as_ref().ok_or(AuthError::JwtNotConfigured)?;
-        let claims = verifier.verify(token)?;
+        let claims = verifier.verify(token).await?;
         check_tenant(&claims.tenant_id).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
-        let role = claims.role.parse().map_err(AuthError::InvalidToken)?;
         Ok(Principal::authenticated(
             claims.tenant_id,
-            role,
+            claims.role,
             claims.sub,
             DateTime::from_timestamp(claims.exp, 0),
             Credential::Jwt,

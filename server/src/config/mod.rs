@@ -15,7 +15,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use std::time::Duration;
 
-use crate::auth::{AuthSettings, JwtSettings};
+use crate::auth::{AuthSettings, JwksSettings, JwtSettings, Role};
 use crate::db::{Budgets, DbSettings};
 use crate::graphql::{Introspection, QueryLimits, WriteLimits};
 pub use crate::ops::demo::DemoArgs;
@@ -377,7 +377,8 @@ impl ObservabilityArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Credentials")]
 pub struct AuthArgs {
-    /// HS256 secret for JWTs (claims `sub`, `tenant_id`, `role`, `exp`).
+    /// HS256 secret for JWTs (claims `sub`, `exp`, and the tenant and role
+    /// at --jwt-tenant-claim and --jwt-role-claim).
     #[arg(long, env = "MLGATE_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
 
@@ -392,6 +393,40 @@ pub struct AuthArgs {
     /// Required `aud` claim of JWTs, if set.
     #[arg(long, env = "MLGATE_JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
+
+    /// URL of the identity provider's JSON Web Key Set (RS256, ES256 and
+    /// EdDSA keys, chosen by the token's `kid`; fetched again when they
+    /// expire or a token names an unknown `kid`, which is how rotations
+    /// arrive).
+    #[arg(long, env = "MLGATE_JWT_JWKS_URL")]
+    pub jwt_jwks_url: Option<String>,
+
+    /// Seconds a fetched key set is kept when its answer has no
+    /// `Cache-Control: max-age`.
+    #[arg(long, env = "MLGATE_JWT_JWKS_REFRESH_SECS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jwt_jwks_refresh_secs: u64,
+
+    /// Least seconds between two fetches of the key set (a token naming an
+    /// unknown `kid` waits for the next one).
+    #[arg(long, env = "MLGATE_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    pub jwt_jwks_min_refresh_secs: u64,
+
+    /// Where a JWT carries the tenant: a claim name, a dotted path (quote a
+    /// segment holding dots: `"https://hasura.io/jwt/claims".tenant`) or a
+    /// JSON pointer (`/https:~1~1example.com~1claims/tenant`).
+    #[arg(long, env = "MLGATE_JWT_TENANT_CLAIM", default_value = "tenant_id")]
+    pub jwt_tenant_claim: String,
+
+    /// Where a JWT carries the role (a string, or a list of which the most
+    /// privileged mapped role counts), written as --jwt-tenant-claim.
+    #[arg(long, env = "MLGATE_JWT_ROLE_CLAIM", default_value = "role")]
+    pub jwt_role_claim: String,
+
+    /// The identity provider's role names as mlgate roles:
+    /// `reader=viewer,ml-engineer=service,org-admin=admin`. Without it the
+    /// role claim holds mlgate's names; with it, unmapped roles are refused.
+    #[arg(long, env = "MLGATE_JWT_ROLE_MAP", value_parser = parse_role_map)]
+    pub jwt_role_map: Option<RoleMap>,
 
     /// Seconds a verified credential is remembered, on PostgreSQL only
     /// (0: every request looks its API key up). A revocation or deletion
@@ -853,6 +888,27 @@ impl ServeArgs {
     }
 }
 
+/// `--jwt-role-map`: provider role → mlgate role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleMap(pub Vec<(String, Role)>);
+
+fn parse_role_map(text: &str) -> Result<RoleMap, String> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| {
+            let (from, to) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}` is not `provider-role=mlgate-role`"))?;
+            let from = from.trim();
+            if from.is_empty() {
+                return Err(format!("`{pair}` names no provider role"));
+            }
+            Ok((from.to_owned(), to.trim().parse::<Role>()?))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(RoleMap)
+}
+
 impl AuthArgs {
     /// How credentials are checked.
     pub fn settings(&self) -> AuthSettings {
@@ -860,8 +916,20 @@ impl AuthArgs {
             jwt: JwtSettings {
                 secret: self.jwt_secret.clone(),
                 public_key_file: self.jwt_public_key_file.clone(),
+                jwks: self.jwt_jwks_url.clone().map(|url| JwksSettings {
+                    url,
+                    ttl: Duration::from_secs(self.jwt_jwks_refresh_secs),
+                    min_refresh: Duration::from_secs(self.jwt_jwks_min_refresh_secs),
+                }),
                 issuer: self.jwt_issuer.clone(),
                 audience: self.jwt_audience.clone(),
+                tenant_claim: self.jwt_tenant_claim.clone(),
+                role_claim: self.jwt_role_claim.clone(),
+                role_map: self
+                    .jwt_role_map
+                    .as_ref()
+                    .map(|map| map.0.clone())
+                    .unwrap_or_default(),
             },
             cache_ttl: Duration::from_secs(self.auth_cache_secs),
         }
