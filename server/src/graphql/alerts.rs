@@ -12,6 +12,7 @@ use super::common::{float, float_opt, vocab, vocab_opt};
 use super::drift::{model_of, AlertLevel, DriftMetric, DriftType};
 use super::models::Model;
 use super::request_context;
+use super::resume::StreamPositions;
 use super::training::TrainingJob;
 use crate::error::ApiResult;
 use crate::events::streams::{self, AlertFilter};
@@ -157,12 +158,19 @@ impl Subscription {
         #[graphql(desc = "Replay the alerts after this `cursor` first.")] since: Option<String>,
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<DriftAlert>>> {
         let rc = request_context(ctx)?;
+        // A stream resumed by its transport (SSE's `Last-Event-ID`) starts
+        // after the last alert the client saw, later than any `since`.
+        let positions = ctx.data_opt::<StreamPositions>().cloned();
+        let (since, given_as) = match positions.as_ref().and_then(|p| p.resume_from()) {
+            Some(resumed) => (Some(resumed.to_owned()), "Last-Event-ID"),
+            None => (since, "`since`"),
+        };
         let since = since
             .map(|cursor| {
                 decode_position(&cursor, rc.scoped().tenant(), ALERT_CURSOR).ok_or_else(|| {
                     invalid(
                         "since",
-                        "`since` is not a cursor of this tenant's alerts".into(),
+                        format!("{given_as} is not a cursor of this tenant's alerts"),
                     )
                 })
             })
@@ -177,6 +185,9 @@ impl Subscription {
             streams::drift_alerts(rc.events(), rc.scoped().clone(), filter, since).map(
                 move |event| {
                     let tenant = tenant.clone();
+                    if let (Some(positions), Ok(event)) = (&positions, &event) {
+                        positions.sent(encode_position(&tenant, ALERT_CURSOR, event.seq));
+                    }
                     item(event, |event| DriftAlert { tenant, event })
                 },
             ),

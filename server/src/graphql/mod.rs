@@ -18,6 +18,7 @@ mod loaders;
 mod me;
 mod models;
 mod predictions;
+mod resume;
 mod training;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ use crate::write::Writer;
 pub use batch::BatchExecutor;
 pub use document::{admit, operation_type, Admitted};
 pub use limits::{QueryLimits, WriteLimits};
+pub use resume::StreamPositions;
 
 #[derive(MergedObject, Default)]
 pub struct Query(

@@ -53,6 +53,7 @@ label_values! {
     Transport {
         Http => "http",
         Ws => "ws",
+        Sse => "sse",
     }
 }
 

@@ -12,6 +12,9 @@
 //!   refused-credential throttle, credentials, introspection rights, the
 //!   credential's and tenant's request rates, and a slot among the tenant's
 //!   requests in flight. The request then runs under an overall deadline.
+//! - Documents may be named instead of sent (APQ, trusted documents: see
+//!   `documents.rs`); a JSON-array body is a batch (`batch.rs`); a request
+//!   accepting `text/event-stream` is answered as an event stream (`sse.rs`).
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -40,6 +43,7 @@ use crate::telemetry::metrics::{metrics, Operation, Outcome, Transport};
 use crate::telemetry::traces;
 
 mod batch;
+mod sse;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const APPLICATION_JSON: &str = "application/json";
@@ -235,6 +239,16 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
         // Most clients look for the WebSocket endpoint on /graphql itself.
         return ws::serve(state, request).await;
     }
+    if is_event_stream(&request) {
+        let params = match params_from_query_string(request.uri().query().unwrap_or_default()) {
+            Ok(params) => params,
+            Err(rejection) => return rejection.into_response(MediaType::Json),
+        };
+        let client = client_address(&request);
+        let prepared = Prepared::new(&state, params);
+        let headers = request.headers().clone();
+        return sse::execute(state, client, headers, Method::GET, prepared).await;
+    }
     let Some(media) = negotiate(request.headers()) else {
         return not_acceptable();
     };
@@ -263,7 +277,14 @@ pub(super) fn client_address(request: &Request) -> Option<IpAddr> {
 }
 
 pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
-    let Some(media) = negotiate(request.headers()) else {
+    let stream = is_event_stream(&request);
+    // An event stream's refusals before it starts are plain JSON.
+    let media = if stream {
+        Some(MediaType::Json)
+    } else {
+        negotiate(request.headers())
+    };
+    let Some(media) = media else {
         return not_acceptable();
     };
     if let Err(rejection) = check_json_content_type(request.headers()) {
@@ -291,7 +312,7 @@ pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Re
             return rejection.into_response(media);
         }
     };
-    if is_batch(&body) {
+    if is_batch(&body) && !stream {
         return batch::execute_batch(state, client, headers, &body, media).await;
     }
     let params = match params_from_json_body(&body) {
@@ -299,7 +320,16 @@ pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Re
         Err(rejection) => return rejection.into_response(media),
     };
     let prepared = Prepared::new(&state, params);
+    if stream {
+        return sse::execute(state, client, headers, Method::POST, prepared).await;
+    }
     execute(state, client, headers, Method::POST, prepared, media).await
+}
+
+/// Whether a request is answered with an event stream (`graphql-sse`): on
+/// `/graphql/stream`, or on `/graphql` when it accepts `text/event-stream`.
+fn is_event_stream(request: &Request) -> bool {
+    request.uri().path().ends_with("/stream") || sse::wants_event_stream(request.headers())
 }
 
 /// A body that is a JSON array: a batch of operations.
@@ -625,128 +655,28 @@ async fn execute_in_span(
     request_id: &str,
     operation: &mut Operation,
 ) -> Response {
-    let settings = state.settings.clone();
     // One deadline for the whole request, the credential check included (a
     // key lookup on a dead network path must not hang it).
-    let timeout = settings.http.request_timeout;
+    let timeout = state.settings.http.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let document = match params.document {
-        Ok(document) => document,
-        Err(DocumentRefused::Bad(message)) => {
-            return Rejection::bad_request(message).into_response(media)
-        }
-        Err(refused) => return document_refused(&state, media, &refused, request_id),
-    };
-    // An untrusted document under `require` is refused unparsed; when
-    // admins are exempt, the caller is authenticated first to know.
-    let mut principal = None;
-    match state.documents.gate(&document) {
-        Gate::Open => {}
-        Gate::Refused => {
-            return document_refused(&state, media, &DocumentRefused::NotTrusted, request_id)
-        }
-        Gate::AdminOnly => match authenticate_by(&state, client, authorization, deadline).await {
-            Ok(admin) if admin.role() == Role::Admin => principal = Some(admin),
-            Ok(_) => {
-                return document_refused(&state, media, &DocumentRefused::NotTrusted, request_id)
-            }
-            Err(response) => return response.into_response(media),
-        },
-    }
-    // The document's limits come first: nothing, not even the parser or
-    // the credential check, runs on an unbounded document.
-    let admitted = match admit(
-        &document.query,
-        params.operation_name.as_deref(),
-        params.variables.as_ref(),
-        &settings.limits,
-    ) {
-        Ok(admitted) => admitted,
-        Err(error) => {
-            return answer(
-                &state,
-                media,
-                None,
-                vec![error],
-                code::GRAPHQL_PARSE_FAILED,
-                request_id,
-            );
-        }
-    };
-    let kind = operation_type(&admitted.document, params.operation_name.as_deref());
-    *operation = observed::operation(kind);
-    if let Some(name) =
-        observed::operation_name(&admitted.document, params.operation_name.as_deref())
+    let ready = match admit_operation(
+        &state, client, &headers, method, params, operation, deadline,
+    )
+    .await
     {
-        tracing::Span::current().record("graphql.operation.name", name);
-    }
-    if method == Method::GET
-        && matches!(
-            kind,
-            Some(OperationType::Mutation | OperationType::Subscription)
-        )
-    {
-        let mut rejection = Rejection::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            code::BAD_USER_INPUT,
-            "mutations and subscriptions cannot be sent with GET; use POST",
-        );
-        rejection
-            .extra_headers
-            .push((header::ALLOW, HeaderValue::from_static("POST")));
-        return rejection.into_response(media);
-    }
-
-    let principal = match principal {
-        Some(principal) => principal,
-        None => match authenticate_by(&state, client, authorization, deadline).await {
-            Ok(principal) => principal,
-            Err(response) => return response.into_response(media),
-        },
+        Ok(ready) => ready,
+        Err(early) => return early.into_response(&state, media, request_id),
     };
-    // Authenticated and admitted: an APQ document sent whole may now be
-    // remembered (anonymous callers cannot fill the cache).
-    state.documents.register(&document);
-    tracing::Span::current().record("tenant", principal.tenant());
-    let introspection = settings.introspection.allows(principal.role());
-    if admitted.introspective && !introspection {
-        return answer(
-            &state,
-            media,
-            None,
-            vec![introspection_refused()],
-            code::GRAPHQL_VALIDATION_FAILED,
-            request_id,
-        );
-    }
-    if let Err(refused) = state.admission.check_rates(&principal) {
-        return Rejection::of(&refused).into_response(media);
-    }
-    let _slot = match state.admission.enter(&principal).await {
+    let _slot = match state.admission.enter(&ready.principal).await {
         Ok(slot) => slot,
         Err(refused) => return Rejection::of(&refused).into_response(media),
     };
-
-    let request = graphql_request(
-        document.query,
-        admitted,
-        params.operation_name,
-        params.variables,
-        introspection,
-    );
-
-    let scoped = state.db.scoped(&principal);
-    // A query's reads share one transaction (PostgreSQL), ended below.
-    let scoped = match kind {
-        Some(OperationType::Query) => scoped.for_query_operation(),
-        _ => scoped,
-    };
-    let _end = scoped.operation_end();
-    let (context, mut batches) = RequestContext::new(principal, scoped, state.events.clone());
-    let request = request.data(context);
+    let Ready {
+        request,
+        mut batches,
+        end: _end,
+        ..
+    } = ready;
     let response =
         match tokio::time::timeout_at(deadline, batches.run(state.schema.execute(request))).await {
             Ok(response) => response,
@@ -772,6 +702,168 @@ async fn execute_in_span(
         default_code(request_error),
         request_id,
     )
+}
+
+/// Why a request stopped before it ran.
+enum Early {
+    /// Refused at the HTTP level (401, 405, 429, 503, …).
+    Rejected(Rejection),
+    /// Answered with GraphQL errors and no data (those without a code get
+    /// the one given).
+    Errors(Vec<ServerError>, &'static str),
+}
+
+impl Early {
+    fn into_response(self, state: &AppState, media: MediaType, request_id: &str) -> Response {
+        match self {
+            Early::Rejected(rejection) => rejection.into_response(media),
+            Early::Errors(errors, code) => answer(state, media, None, errors, code, request_id),
+        }
+    }
+
+    fn document(refused: &DocumentRefused) -> Self {
+        match refused {
+            DocumentRefused::Bad(message) => {
+                Early::Rejected(Rejection::bad_request(message.clone()))
+            }
+            refused => {
+                let (code, message) = refused.code_and_message();
+                Early::Errors(vec![ServerError::new(message, None)], code)
+            }
+        }
+    }
+}
+
+/// An operation admitted, its caller authenticated and within its rates,
+/// ready to run (without an in-flight slot yet: subscriptions take none).
+struct Ready {
+    request: async_graphql::Request,
+    batches: crate::graphql::BatchExecutor,
+    kind: Option<OperationType>,
+    principal: Principal,
+    /// Ends the operation's shared transaction (queries) when dropped.
+    end: crate::db::OperationEnd,
+}
+
+/// Everything before a GraphQL operation runs, for every HTTP transport
+/// (plain answers and event streams), in this order: the document found
+/// and trusted, its limits (before credentials, so anonymous input is
+/// bounded too; an exempt-admin check authenticates first), the method,
+/// credentials, introspection rights and rates.
+async fn admit_operation(
+    state: &AppState,
+    client: Option<IpAddr>,
+    headers: &HeaderMap,
+    method: Method,
+    params: Prepared,
+    operation: &mut Operation,
+    deadline: tokio::time::Instant,
+) -> Result<Ready, Early> {
+    let settings = &state.settings;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let document = params
+        .document
+        .map_err(|refused| Early::document(&refused))?;
+    // An untrusted document under `require` is refused unparsed; when
+    // admins are exempt, the caller is authenticated first to know.
+    let mut principal = None;
+    match state.documents.gate(&document) {
+        Gate::Open => {}
+        Gate::Refused => return Err(Early::document(&DocumentRefused::NotTrusted)),
+        Gate::AdminOnly => {
+            let caller = authenticate_by(state, client, authorization, deadline)
+                .await
+                .map_err(Early::Rejected)?;
+            if caller.role() != Role::Admin {
+                return Err(Early::document(&DocumentRefused::NotTrusted));
+            }
+            principal = Some(caller);
+        }
+    }
+    // The document's limits come first: nothing, not even the parser or
+    // the credential check, runs on an unbounded document.
+    let admitted = admit(
+        &document.query,
+        params.operation_name.as_deref(),
+        params.variables.as_ref(),
+        &settings.limits,
+    )
+    .map_err(|error| Early::Errors(vec![error], code::GRAPHQL_PARSE_FAILED))?;
+    let kind = operation_type(&admitted.document, params.operation_name.as_deref());
+    *operation = observed::operation(kind);
+    if let Some(name) =
+        observed::operation_name(&admitted.document, params.operation_name.as_deref())
+    {
+        tracing::Span::current().record("graphql.operation.name", name);
+    }
+    if method == Method::GET
+        && matches!(
+            kind,
+            Some(OperationType::Mutation | OperationType::Subscription)
+        )
+        && !event_stream_subscription(headers, kind)
+    {
+        let mut rejection = Rejection::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            code::BAD_USER_INPUT,
+            "mutations and subscriptions cannot be sent with GET; use POST",
+        );
+        rejection
+            .extra_headers
+            .push((header::ALLOW, HeaderValue::from_static("POST")));
+        return Err(Early::Rejected(rejection));
+    }
+    let principal = match principal {
+        Some(principal) => principal,
+        None => authenticate_by(state, client, authorization, deadline)
+            .await
+            .map_err(Early::Rejected)?,
+    };
+    // Authenticated and admitted: an APQ document sent whole may now be
+    // remembered (anonymous callers cannot fill the cache).
+    state.documents.register(&document);
+    tracing::Span::current().record("tenant", principal.tenant());
+    let introspection = settings.introspection.allows(principal.role());
+    if admitted.introspective && !introspection {
+        return Err(Early::Errors(
+            vec![introspection_refused()],
+            code::GRAPHQL_VALIDATION_FAILED,
+        ));
+    }
+    state
+        .admission
+        .check_rates(&principal)
+        .map_err(|refused| Early::Rejected(Rejection::of(&refused)))?;
+    let request = graphql_request(
+        document.query,
+        admitted,
+        params.operation_name,
+        params.variables,
+        introspection,
+    );
+    let scoped = state.db.scoped(&principal);
+    // A query's reads share one transaction (PostgreSQL), ended with `end`.
+    let scoped = match kind {
+        Some(OperationType::Query) => scoped.for_query_operation(),
+        _ => scoped,
+    };
+    let end = scoped.operation_end();
+    let (context, batches) = RequestContext::new(principal.clone(), scoped, state.events.clone());
+    Ok(Ready {
+        request: request.data(context),
+        batches,
+        kind,
+        principal,
+        end,
+    })
+}
+
+/// A subscription by GET is an event stream's (`EventSource` only GETs);
+/// a plain GET never runs one.
+fn event_stream_subscription(headers: &HeaderMap, kind: Option<OperationType>) -> bool {
+    kind == Some(OperationType::Subscription) && sse::wants_event_stream(headers)
 }
 
 /// [`authenticate`] within the request's deadline: past it, 503.

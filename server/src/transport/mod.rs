@@ -186,6 +186,14 @@ pub fn router(state: AppState) -> Router {
                 .post(http::graphql_post)
                 .fallback(http::method_not_allowed),
         )
+        // GraphQL over Server-Sent Events (also on /graphql by `Accept`);
+        // compression leaves event streams alone.
+        .route(
+            "/graphql/stream",
+            get(http::graphql_get)
+                .post(http::graphql_post)
+                .fallback(http::method_not_allowed),
+        )
         .layer(browser::compression());
     if let Some(cors) = cors {
         graphql = graphql.layer(cors);

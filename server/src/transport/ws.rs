@@ -118,7 +118,7 @@ pub struct Sockets {
 
 impl Sockets {
     /// Counts one more connection of `credential`, unless it has `max` already.
-    fn open(&self, credential: &str, max: usize) -> Option<OwnedSemaphorePermit> {
+    pub(super) fn open(&self, credential: &str, max: usize) -> Option<OwnedSemaphorePermit> {
         self.open
             .get_or_insert_with(credential, || Semaphore::new(max))
             .try_acquire_owned()
