@@ -41,6 +41,19 @@ async fn answers_keep_the_requested_order_and_headers_in_init_authenticate() {
     .await;
     let text = next_text(&mut socket).await;
     assert!(text.contains(ORDERED_DATA), "{text}");
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+    // A document that does not parse is coded as over HTTP.
+    send(
+        &mut socket,
+        json!({"id": "2", "type": "subscribe", "payload": {"query": "{ me {"}}),
+    )
+    .await;
+    let answer = next(&mut socket).await.unwrap();
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(
+        answer["payload"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
+        "{answer}"
+    );
     server.stop().await;
 }
 
