@@ -157,6 +157,8 @@ backend_tests! {
 struct KeySetServer {
     keys: std::sync::Arc<std::sync::Mutex<serde_json::Value>>,
     fetches: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The `max-age` its answers carry, in seconds.
+    max_age: std::sync::Arc<std::sync::atomic::AtomicU64>,
     url: String,
     task: tokio::task::JoinHandle<()>,
 }
@@ -166,18 +168,20 @@ impl KeySetServer {
         use std::sync::atomic::Ordering;
         let keys = std::sync::Arc::new(std::sync::Mutex::new(keys));
         let fetches = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (served, counted) = (keys.clone(), fetches.clone());
+        let max_age = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(3600));
+        let (served, counted, aged) = (keys.clone(), fetches.clone(), max_age.clone());
         let app = axum::Router::new().route(
             "/.well-known/jwks.json",
             axum::routing::get(move || {
-                let (served, counted) = (served.clone(), counted.clone());
+                let (served, counted, aged) = (served.clone(), counted.clone(), aged.clone());
                 async move {
                     counted.fetch_add(1, Ordering::SeqCst);
                     let body = served.lock().unwrap().to_string();
+                    let cache = format!("max-age={}", aged.load(Ordering::SeqCst));
                     (
                         [
-                            ("content-type", "application/json"),
-                            ("cache-control", "max-age=3600"),
+                            ("content-type", "application/json".to_owned()),
+                            ("cache-control", cache),
                         ],
                         body,
                     )
@@ -195,6 +199,7 @@ impl KeySetServer {
         Self {
             keys,
             fetches,
+            max_age,
             url,
             task,
         }
@@ -234,6 +239,7 @@ fn idp_token(
     let claims = json!({
         "sub": "user-7",
         "iss": "https://idp.example",
+        "aud": "mlgate",
         "exp": chrono::Utc::now().timestamp() + 600,
         "https://hasura.io/jwt/claims": {"x-hasura-tenant-id": tenant},
         "realm_access": {"roles": roles},
@@ -253,8 +259,9 @@ async fn jwks_keys_rotate_and_namespaced_claims_map_to_roles() {
     let test_db = TestDb::sqlite().await;
     let mut config = test_db.config();
     config.serve.auth.jwt_jwks_url = Some(idp.url.clone());
-    config.serve.auth.jwt_jwks_min_refresh_secs = 0;
+    config.serve.auth.jwt_jwks_min_refresh_secs = 1;
     config.serve.auth.jwt_issuer = Some("https://idp.example".into());
+    config.serve.auth.jwt_audience = Some("mlgate".into());
     config.serve.auth.jwt_tenant_claim =
         r#""https://hasura.io/jwt/claims".x-hasura-tenant-id"#.into();
     config.serve.auth.jwt_role_claim = "/realm_access/roles".into();
@@ -341,7 +348,8 @@ async fn jwks_keys_rotate_and_namespaced_claims_map_to_roles() {
     assert_unauthenticated(status, &body);
 
     // The provider rotates: a token under the new kid makes mlgate fetch
-    // the set again; the retired key is gone with it.
+    // the set again (once a second at most); the retired key is gone with it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     *idp.keys.lock().unwrap() = serde_json::from_slice(&fixture("jwks-rotated.json")).unwrap();
     let rotated = idp_token(
         RS256,
@@ -371,7 +379,7 @@ async fn jwks_keys_rotate_and_namespaced_claims_map_to_roles() {
 
     // Refetches are rate-limited: made-up kids cost the provider nothing.
     config.serve.auth.jwt_jwks_min_refresh_secs = 3600;
-    let server = TestServer::start(config).await;
+    let server = TestServer::start(config.clone()).await;
     let (status, _) = server.graphql(&rotated, ME).await;
     assert_eq!(status, 200);
     let before = idp.fetches();
@@ -392,24 +400,38 @@ async fn jwks_keys_rotate_and_namespaced_claims_map_to_roles() {
         "no refetch within --jwt-jwks-min-refresh-secs"
     );
 
-    // The provider goes down: held keys go on working; nothing is refused
-    // as bad credentials because of the outage.
-    idp.task.abort();
-    let _ = (&mut idp.task).await;
-    let (status, _) = server.graphql(&rotated, ME).await;
-    assert_eq!(status, 200, "held keys outlive an outage");
     server.stop().await;
 
-    let mut config = test_db.config();
-    config.serve.auth.jwt_jwks_url = Some(idp.url.clone());
+    // The provider goes down while its keys expire every second: held keys
+    // go on working (refetches fail behind them); a key not held is 503,
+    // never 401, since the credentials cannot be checked.
+    idp.max_age.store(1, std::sync::atomic::Ordering::SeqCst);
+    config.serve.auth.jwt_jwks_min_refresh_secs = 1;
+    config.serve.auth.jwt_jwks_refresh_secs = 1;
     let server = TestServer::start(config).await;
+    let (status, _) = server.graphql(&rotated, ME).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    idp.task.abort();
+    let _ = (&mut idp.task).await;
+    let fetched = idp.fetches();
+    for _ in 0..2 {
+        let (status, body) = server.graphql(&rotated, ME).await;
+        assert_eq!(status, 200, "expired keys outlive an outage: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    }
+    assert_eq!(
+        idp.fetches(),
+        fetched,
+        "the provider is down: nothing was served"
+    );
     let response = server
         .client
         .post(server.url("/graphql"))
         .bearer_auth(idp_token(
             RS256,
             "jwt-rs256-rotated-private.pem",
-            Some("rsa-2"),
+            Some("rsa-3"),
             "acme",
             &["reader"],
         ))

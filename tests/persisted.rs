@@ -99,12 +99,28 @@ async fn apq_registers_verified_documents_for_authenticated_callers() {
     let wrong = json!({"query": MODELS, "extensions": persisted(ME)});
     let (status, body) = post(&server, Some(&key), None, wrong).await;
     assert_eq!((status, code(&body)), (400, "BAD_USER_INPUT"), "{body}");
-    // An anonymous caller registers nothing either.
+    // An anonymous caller registers nothing, and cannot probe the cache
+    // (a hash is looked up for the caller's tenant, once known).
     let whole = json!({"query": ME, "extensions": persisted(ME)});
     let (status, _) = post(&server, None, None, whole.clone()).await;
     assert_eq!(status, 401);
+    let (status, _) = post(&server, None, None, hash_only.clone()).await;
+    assert_eq!(status, 401);
     let (_, body) = post(&server, Some(&key), None, hash_only.clone()).await;
     assert_eq!(code(&body), "PERSISTED_QUERY_NOT_FOUND", "{body}");
+    // Nor does a document that fails validation.
+    let invalid = "{ me { nope } }";
+    let body = json!({"query": invalid, "extensions": persisted(invalid)});
+    let (_, answer) = post(&server, Some(&key), None, body).await;
+    assert_eq!(code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    let (_, answer) = post(
+        &server,
+        Some(&key),
+        None,
+        json!({"extensions": persisted(invalid)}),
+    )
+    .await;
+    assert_eq!(code(&answer), "PERSISTED_QUERY_NOT_FOUND", "{answer}");
 
     // Sent whole by a caller: it runs and is registered; then the hash
     // alone runs it, by POST and by GET (variables included).
@@ -114,12 +130,16 @@ async fn apq_registers_verified_documents_for_authenticated_callers() {
         (200, &json!("acme")),
         "{body}"
     );
-    let (status, body) = post(&server, Some(&key), None, hash_only).await;
+    let (status, body) = post(&server, Some(&key), None, hash_only.clone()).await;
     assert_eq!(
         (status, &body["data"]["me"]["tenant"]),
         (200, &json!("acme")),
         "{body}"
     );
+    // Another tenant's caller does not find it: registrations are per tenant.
+    let other = test_db.key("globex", Role::Viewer).await;
+    let (_, body) = post(&server, Some(&other), None, hash_only).await;
+    assert_eq!(code(&body), "PERSISTED_QUERY_NOT_FOUND", "{body}");
     let query = "query One($n: Int) { models(first: $n) { totalCount } }";
     let register = json!({"query": query, "variables": {"n": 1}, "extensions": persisted(query)});
     assert_eq!(post(&server, Some(&key), None, register).await.0, 200);
@@ -436,13 +456,14 @@ async fn apollo_clients_persisted_query_link_and_batch_link_work_unchanged() {
     // Listed: found by its hash at once.
     assert_eq!(steps[0]["data"]["me"]["tenant"], "acme", "{}", steps[0]);
     assert_eq!(requests(&steps[0]), vec![post(false)]);
-    // Unlisted: the link resends the text, which is refused.
+    // Unlisted: refused at once (not "not found", which would only make
+    // the link send the text to have it refused).
     assert_eq!(
         steps[1]["error"],
         json!(["TRUSTED_DOCUMENT_REQUIRED"]),
         "{}",
         steps[1]
     );
-    assert_eq!(requests(&steps[1]), vec![post(false), post(true)]);
+    assert_eq!(requests(&steps[1]), vec![post(false)]);
     server.stop().await;
 }

@@ -95,6 +95,19 @@ impl Events {
         }
     }
 
+    /// Whether the server ends the stream within `wait` (events before the
+    /// end are skipped).
+    async fn ends_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Ok(Ok(Some(_))) => continue,
+                Ok(Ok(None)) | Ok(Err(_)) => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+
     async fn next(&mut self) -> Event {
         self.next_within(Duration::from_secs(5))
             .await
@@ -188,8 +201,42 @@ async fn queries_document_errors_and_refusals_over_event_streams() {
     seed(&test_db).await;
     let mut config = test_db.config();
     config.serve.ws.ws_auth_recheck_secs = 1;
+    config.serve.ws.ws_max_sockets_per_credential = 2;
     let server = TestServer::start(config).await;
     let admin = test_db.key(ALPHA, Role::Admin).await;
+
+    // Streams count among the credential's connections, and a client that
+    // goes away gives its place back at once (not at the next keep-alive).
+    let first = open(&server, &admin, ALERTS, json!({}), None).await;
+    let second = open(&server, &admin, ALERTS, json!({}), None).await;
+    let third = server
+        .client
+        .post(server.url("/graphql/stream"))
+        .bearer_auth(&admin)
+        .json(&json!({"query": ALERTS}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 429);
+    assert!(third.headers().contains_key("retry-after"));
+    drop((first, second));
+    let mut reopened = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let response = server
+            .client
+            .post(server.url("/graphql/stream"))
+            .bearer_auth(&admin)
+            .json(&json!({"query": "{ me { tenant } }"}))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            reopened = true;
+            break;
+        }
+    }
+    assert!(reopened, "closed streams free their places within 2 s");
 
     // A query on /graphql accepting an event stream: one result, then complete.
     let response = server
@@ -221,6 +268,49 @@ async fn queries_document_errors_and_refusals_over_event_streams() {
         "GRAPHQL_PARSE_FAILED"
     );
     assert_eq!(events.next().await.event, "complete");
+
+    // Bad input is an error event on an accepted stream too.
+    let response = server
+        .client
+        .post(server.url("/graphql/stream"))
+        .bearer_auth(&admin)
+        .json(&json!({"query": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = Events {
+        response,
+        buffer: Vec::new(),
+    };
+    assert_eq!(
+        events.next().await.json()["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(events.next().await.event, "complete");
+    let mut events = open(&server, &admin, ALERTS, json!({}), Some(&"x".repeat(600))).await;
+    assert_eq!(
+        events.next().await.json()["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+
+    // A client that takes JSON first (urql's Accept) gets JSON on /graphql.
+    let response = server
+        .client
+        .post(server.url("/graphql"))
+        .bearer_auth(&admin)
+        .header(
+            "accept",
+            "application/graphql-response+json, application/json, text/event-stream",
+        )
+        .json(&json!({"query": "{ me { tenant } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/graphql-response+json"));
 
     // Refused credentials keep their status.
     let response = server
@@ -276,7 +366,7 @@ async fn queries_document_errors_and_refusals_over_event_streams() {
         )
         .await;
     assert!(
-        stream.next_within(Duration::from_secs(4)).await.is_none(),
+        stream.ends_within(Duration::from_secs(4)).await,
         "a revoked key's stream ends"
     );
     server.stop().await;

@@ -13,6 +13,7 @@
 //! P-256 for ES256, Ed25519 for EdDSA): a symmetric (`oct`) key in a key set
 //! would let anyone who read the set sign tokens.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -45,7 +46,7 @@ pub struct Jwks {
     client: reqwest::Client,
     held: RwLock<Held>,
     /// Held while fetching (concurrent misses wait for one fetch), with the
-    /// time of the last attempt.
+    /// time the last attempt ended.
     fetching: Mutex<Option<Instant>>,
 }
 
@@ -87,17 +88,25 @@ impl Jwks {
     }
 
     /// The key that verifies a token signed with `alg` under `kid`.
-    pub async fn key(&self, kid: Option<&str>, alg: Algorithm) -> Result<DecodingKey, AuthError> {
+    pub async fn key(
+        self: &Arc<Self>,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<DecodingKey, AuthError> {
         {
             let held = self.held.read().await;
-            let fresh = held.expires.is_some_and(|at| Instant::now() < at);
             if let Some(key) = held.find(kid, alg) {
-                if fresh {
-                    return Ok(key);
+                let fresh = held.expires.is_some_and(|at| Instant::now() < at);
+                if !fresh {
+                    // Expired: served while a fetch renews it, so no
+                    // request waits on the provider for a key it holds.
+                    let jwks = self.clone();
+                    tokio::spawn(async move { jwks.refresh().await });
                 }
+                return Ok(key);
             }
         }
-        // Expired, or a key not held (a rotation, or a made-up kid).
+        // A key not held (a rotation, or a made-up kid).
         self.refresh().await;
         let held = self.held.read().await;
         if let Some(key) = held.find(kid, alg) {
@@ -122,14 +131,14 @@ impl Jwks {
     async fn refresh(&self) {
         let requested = Instant::now();
         let mut last = self.fetching.lock().await;
-        if let Some(at) = *last {
-            // Someone fetched while this waited, or too recently to again.
-            if at >= requested || at.elapsed() < self.settings.min_refresh {
+        if let Some(done) = *last {
+            // A fetch ended while this waited, or too recently to fetch again.
+            if done >= requested || done.elapsed() < self.settings.min_refresh {
                 return;
             }
         }
-        *last = Some(Instant::now());
         let fetched = self.fetch().await;
+        *last = Some(Instant::now());
         let mut held = self.held.write().await;
         held.fetches += 1;
         match fetched {

@@ -111,6 +111,13 @@ impl JwtVerifier {
         if hs256.is_none() && rs256.is_none() && jwks.is_none() {
             return Ok(None);
         }
+        // A provider's keys sign tokens for every application and tenant it
+        // serves: only those issued by it for mlgate may pass.
+        anyhow::ensure!(
+            jwks.is_none() || (settings.issuer.is_some() && settings.audience.is_some()),
+            "--jwt-jwks-url needs --jwt-issuer and --jwt-audience: without them any token the \
+             provider signs for another application would be accepted"
+        );
         Ok(Some(Self {
             hs256,
             rs256,
@@ -189,7 +196,14 @@ impl JwtVerifier {
         let role = match self.role.get(claims) {
             Some(Json::String(name)) => self.role_of(name)?,
             // A list of roles (Keycloak's realm roles, say): the most
-            // privileged one mlgate knows.
+            // privileged mapped one. Only through a map: a provider role
+            // that happens to be called `admin` is not mlgate's admin.
+            Some(Json::Array(_)) if self.role_map.is_empty() => {
+                return Err(invalid(format!(
+                    "the token's `{}` claim is a list, which needs --jwt-role-map",
+                    self.role
+                )))
+            }
             Some(Json::Array(names)) => names
                 .iter()
                 .filter_map(Json::as_str)
@@ -388,11 +402,33 @@ mod tests {
             refused(json!({"sub": "a", "tenant_id": "t", "role": "root", "exp": 1}))
                 .contains("unknown role `root`")
         );
+        // A list of roles counts only through a map.
+        assert!(
+            refused(json!({"sub": "a", "tenant_id": "t", "role": ["admin"], "exp": 1}))
+                .contains("needs --jwt-role-map")
+        );
         assert!(dotted
             .claims(&json!({"sub": "a", "exp": 1, "https://hasura.io/jwt/claims": {"x-hasura-tenant-id": "t", "x-hasura-default-role": "admin"}}))
             .unwrap_err()
             .to_string()
             .contains("not mapped"));
+    }
+
+    #[test]
+    fn a_key_set_needs_issuer_and_audience() {
+        let settings = |issuer: Option<&str>, audience: Option<&str>| JwtSettings {
+            jwks: Some(JwksSettings {
+                url: "https://idp.example/jwks".into(),
+                ttl: std::time::Duration::from_secs(600),
+                min_refresh: std::time::Duration::from_secs(30),
+            }),
+            issuer: issuer.map(Into::into),
+            audience: audience.map(Into::into),
+            ..JwtSettings::default()
+        };
+        assert!(JwtVerifier::from_settings(&settings(Some("i"), None)).is_err());
+        assert!(JwtVerifier::from_settings(&settings(None, Some("a"))).is_err());
+        assert!(JwtVerifier::from_settings(&settings(Some("i"), Some("a"))).is_ok());
     }
 
     #[test]

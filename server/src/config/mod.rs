@@ -408,7 +408,7 @@ pub struct AuthArgs {
 
     /// Least seconds between two fetches of the key set (a token naming an
     /// unknown `kid` waits for the next one).
-    #[arg(long, env = "MLGATE_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30)]
+    #[arg(long, env = "MLGATE_JWT_JWKS_MIN_REFRESH_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub jwt_jwks_min_refresh_secs: u64,
 
     /// Where a JWT carries the tenant: a claim name, a dotted path (quote a

@@ -4,8 +4,12 @@
 //!   it runs the document registered under that hash, or gets
 //!   `PersistedQueryNotFound` and resends it whole, which registers it (the
 //!   hash checked). Registered documents live in a bounded LRU cache, by
-//!   count and bytes; an entry holds the document text only, never
-//!   variables or results, and only an authenticated request registers one.
+//!   count and bytes, keyed by tenant and hash: a tenant neither sees
+//!   whether another ran a document nor finds it. An entry holds the
+//!   document text only, never variables or results. A hash is looked up
+//!   once the caller is authenticated, and a document is registered only
+//!   once its request ran without a request error (credentials, rates,
+//!   parse and validation all passed).
 //! - **Trusted documents**: a manifest of the operations an application
 //!   ships (`@graphql-codegen/client-preset`'s persisted documents or
 //!   Relay's `persisted_queries.json`: `{id: text}`; Apollo's persisted
@@ -16,7 +20,6 @@
 //!   parsed (admins may be exempted).
 
 use std::collections::HashMap;
-use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -164,10 +167,39 @@ pub struct Document {
     pub query: String,
     /// Listed in the trusted documents.
     pub trusted: bool,
-    /// The hash to register it under once the request is authenticated and
-    /// the document admitted.
+    /// The hash to register it under once its request ran.
     register: Option<Hash>,
 }
+
+impl Document {
+    /// What to register once the request ran cleanly, if anything (a copy
+    /// of the text, made only for a document sent whole with its hash).
+    pub fn registration(&self) -> Option<Registration> {
+        self.register.map(|hash| Registration {
+            hash,
+            text: Arc::from(self.query.as_str()),
+        })
+    }
+}
+
+/// A document to remember under its hash.
+#[derive(Debug)]
+pub struct Registration {
+    hash: Hash,
+    text: Arc<str>,
+}
+
+/// A request's document, or the APQ hash to look it up by once the
+/// caller's tenant is known.
+#[derive(Debug)]
+pub enum Resolved {
+    Ready(Document),
+    Cached(ApqHash),
+}
+
+/// An APQ hash not in the trusted documents.
+#[derive(Debug, Clone, Copy)]
+pub struct ApqHash(Hash);
 
 /// Whether a document may run, before it is parsed.
 #[derive(Debug, PartialEq, Eq)]
@@ -231,17 +263,18 @@ pub struct Documents {
 }
 
 struct Apq {
-    entries: lru::LruCache<Hash, Arc<str>>,
+    /// Bounded by the settings' count and bytes (checked on insert, not
+    /// preallocated: a large count costs nothing until used).
+    entries: lru::LruCache<(Arc<str>, Hash), Arc<str>>,
     bytes: usize,
 }
 
 impl Documents {
     pub fn new(settings: DocumentSettings) -> Self {
-        let capacity = NonZeroUsize::new(settings.apq_max_entries).unwrap_or(NonZeroUsize::MIN);
         Self {
             settings,
             apq: Mutex::new(Apq {
-                entries: lru::LruCache::new(capacity),
+                entries: lru::LruCache::unbounded(),
                 bytes: 0,
             }),
         }
@@ -249,7 +282,7 @@ impl Documents {
 
     /// The document a request runs. Cheap: a hash lookup, or one SHA-256
     /// of the text when a manifest or APQ needs it.
-    pub fn resolve(&self, requested: Requested) -> Result<Document, Refused> {
+    pub fn resolve(&self, requested: Requested) -> Result<Resolved, Refused> {
         let persisted = requested.persisted.map(persisted_hash).transpose()?;
         let trusted = self
             .settings
@@ -268,11 +301,11 @@ impl Documents {
                 ));
             };
             return match documents.by_document_id(&id) {
-                Some(text) => Ok(Document {
+                Some(text) => Ok(Resolved::Ready(Document {
                     query: text.to_string(),
                     trusted: true,
                     register: None,
-                }),
+                })),
                 None => Err(Refused::UnknownId(id)),
             };
         }
@@ -290,32 +323,29 @@ impl Documents {
                 let register = (persisted.is_some() && self.settings.apq && !listed)
                     .then_some(hash)
                     .flatten();
-                Ok(Document {
+                Ok(Resolved::Ready(Document {
                     query,
                     trusted: listed,
                     register,
-                })
+                }))
             }
             (None, Some(hash)) => {
                 if let Some(text) = trusted.and_then(|documents| documents.by_hash.get(&hash)) {
-                    return Ok(Document {
+                    return Ok(Resolved::Ready(Document {
                         query: text.to_string(),
                         trusted: true,
                         register: None,
-                    });
+                    }));
                 }
                 if !self.settings.apq {
                     return Err(Refused::NotSupported);
                 }
-                let mut apq = self.apq.lock().expect("apq cache lock");
-                match apq.entries.get(&hash) {
-                    Some(text) => Ok(Document {
-                        query: text.to_string(),
-                        trusted: false,
-                        register: None,
-                    }),
-                    None => Err(Refused::NotFound),
+                // Under `require` only an exempt admin could run it: say so
+                // now rather than ask for the text only to refuse it.
+                if self.settings.mode == TrustMode::Require && !self.settings.exempt_admins {
+                    return Err(Refused::NotTrusted);
                 }
+                Ok(Resolved::Cached(ApqHash(hash)))
             }
             (None, None) => Err(Refused::Bad("`query` is required".into())),
         }
@@ -335,23 +365,38 @@ impl Documents {
         }
     }
 
-    /// Registers an APQ document the request sent whole, once it was
-    /// authenticated and admitted; the least recently used go first.
-    pub fn register(&self, document: &Document) {
-        let Some(hash) = document.register else {
-            return;
-        };
-        let size = document.query.len();
-        if size > self.settings.apq_max_bytes {
+    /// The document `tenant` registered under `hash`.
+    pub fn cached(&self, tenant: &str, hash: ApqHash) -> Result<Document, Refused> {
+        let mut apq = self.apq.lock().expect("apq cache lock");
+        match apq.entries.get(&(Arc::from(tenant), hash.0)) {
+            Some(text) => Ok(Document {
+                query: text.to_string(),
+                trusted: false,
+                register: None,
+            }),
+            None => Err(Refused::NotFound),
+        }
+    }
+
+    /// Remembers, for `tenant`, a document its request sent whole and ran
+    /// cleanly; the least recently used go first.
+    pub fn register(&self, tenant: &str, registration: Registration) {
+        let size = registration.text.len();
+        if size > self.settings.apq_max_bytes || self.settings.apq_max_entries == 0 {
             return;
         }
         let mut apq = self.apq.lock().expect("apq cache lock");
         let apq = &mut *apq;
-        if let Some((_, old)) = apq.entries.push(hash, Arc::from(document.query.as_str())) {
+        if let Some((_, old)) = apq
+            .entries
+            .push((Arc::from(tenant), registration.hash), registration.text)
+        {
             apq.bytes -= old.len();
         }
         apq.bytes += size;
-        while apq.bytes > self.settings.apq_max_bytes {
+        while apq.bytes > self.settings.apq_max_bytes
+            || apq.entries.len() > self.settings.apq_max_entries
+        {
             match apq.entries.pop_lru() {
                 Some((_, old)) => apq.bytes -= old.len(),
                 None => break,
@@ -425,27 +470,64 @@ mod tests {
         })
     }
 
+    /// The document a request resolves to (its hash looked up for `tenant`).
+    fn document(docs: &Documents, tenant: &str, requested: Requested) -> Result<Document, Refused> {
+        match docs.resolve(requested)? {
+            Resolved::Ready(document) => Ok(document),
+            Resolved::Cached(hash) => docs.cached(tenant, hash),
+        }
+    }
+
+    fn register(docs: &Documents, tenant: &str, text: &str) {
+        let whole = Requested {
+            query: Some(text.into()),
+            persisted: apq(&hex(text)),
+            ..Requested::default()
+        };
+        let document = document(docs, tenant, whole).unwrap();
+        docs.register(tenant, document.registration().unwrap());
+    }
+
     #[test]
-    fn apq_registers_a_document_sent_whole_and_finds_it_by_hash() {
+    fn apq_registers_a_document_sent_whole_and_finds_it_by_hash_per_tenant() {
         let docs = Documents::new(DocumentSettings::default());
         let other = "{ models { totalCount } }";
         let by_hash = || Requested {
             persisted: apq(&hex(other)),
             ..Requested::default()
         };
-        assert_eq!(docs.resolve(by_hash()).unwrap_err(), Refused::NotFound);
-        let whole = docs
-            .resolve(Requested {
-                query: Some(other.into()),
-                persisted: apq(&hex(other)),
-                ..Requested::default()
-            })
-            .unwrap();
-        // Not registered until the request was authenticated and admitted.
-        assert_eq!(docs.resolve(by_hash()).unwrap_err(), Refused::NotFound);
-        docs.register(&whole);
-        assert_eq!(docs.resolve(by_hash()).unwrap().query, other);
+        assert_eq!(
+            document(&docs, "a", by_hash()).unwrap_err(),
+            Refused::NotFound
+        );
+        // Resolving does not register: only a request that ran does.
+        let whole = Requested {
+            query: Some(other.into()),
+            persisted: apq(&hex(other)),
+            ..Requested::default()
+        };
+        document(&docs, "a", whole).unwrap();
+        assert_eq!(
+            document(&docs, "a", by_hash()).unwrap_err(),
+            Refused::NotFound
+        );
+        register(&docs, "a", other);
+        assert_eq!(document(&docs, "a", by_hash()).unwrap().query, other);
         assert_eq!(docs.apq_held(), (1, other.len()));
+        // Another tenant neither finds it nor learns it exists.
+        assert_eq!(
+            document(&docs, "b", by_hash()).unwrap_err(),
+            Refused::NotFound
+        );
+        // A document named by a listed id or sent as text registers nothing.
+        let plain = Requested {
+            query: Some(other.into()),
+            ..Requested::default()
+        };
+        assert!(document(&docs, "a", plain)
+            .unwrap()
+            .registration()
+            .is_none());
 
         let mismatch = docs.resolve(Requested {
             query: Some(Q.into()),
@@ -481,26 +563,28 @@ mod tests {
             apq_max_bytes: 100,
             ..DocumentSettings::default()
         });
-        let register = |text: &str| {
-            let document = docs
-                .resolve(Requested {
-                    query: Some(text.into()),
-                    persisted: apq(&hex(text)),
-                    ..Requested::default()
-                })
-                .unwrap();
-            docs.register(&document);
-        };
         for i in 0..10 {
-            register(&format!("{{ a{i} }}"));
+            register(&docs, "a", &format!("{{ a{i} }}"));
         }
         assert_eq!(docs.apq_held().0, 3);
-        register(&"x".repeat(60));
-        register(&"y".repeat(60));
+        // The most recent stay.
+        let recent = Requested {
+            persisted: apq(&hex("{ a9 }")),
+            ..Requested::default()
+        };
+        assert!(document(&docs, "a", recent).is_ok());
+        register(&docs, "a", &"x".repeat(60));
+        register(&docs, "a", &"y".repeat(60));
         let (entries, bytes) = docs.apq_held();
         assert!(bytes <= 100 && entries >= 1, "{entries} {bytes}");
-        register(&"z".repeat(101));
+        register(&docs, "a", &"z".repeat(101));
         assert!(docs.apq_held().1 <= 100);
+        // A huge count costs nothing up front.
+        let big = Documents::new(DocumentSettings {
+            apq_max_entries: usize::MAX,
+            ..DocumentSettings::default()
+        });
+        assert_eq!(big.apq_held(), (0, 0));
     }
 
     #[test]
@@ -510,36 +594,55 @@ mod tests {
             document_id: Some(id.into()),
             ..Requested::default()
         };
-        assert_eq!(docs.resolve(by_id("abc123")).unwrap().query, Q);
-        let by_sha = docs.resolve(by_id(&format!("sha256:{}", hex(Q)))).unwrap();
+        assert_eq!(document(&docs, "a", by_id("abc123")).unwrap().query, Q);
+        let by_sha = document(&docs, "a", by_id(&format!("sha256:{}", hex(Q)))).unwrap();
         assert!(by_sha.trusted);
         assert_eq!(
             docs.resolve(by_id("nope")).unwrap_err(),
             Refused::UnknownId("nope".into())
         );
-        let by_apq_hash = docs
-            .resolve(Requested {
+        let by_apq_hash = document(
+            &docs,
+            "a",
+            Requested {
                 persisted: apq(&hex(Q)),
                 ..Requested::default()
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         assert_eq!(
             (by_apq_hash.trusted, docs.gate(&by_apq_hash)),
             (true, Gate::Open)
         );
-        let listed_text = docs
-            .resolve(Requested {
+        // An unlisted hash under `require` is refused at once, not
+        // "not found" (which would only make the client send the text).
+        let unlisted_hash = Requested {
+            persisted: apq(&hex("{ models { totalCount } }")),
+            ..Requested::default()
+        };
+        assert_eq!(
+            docs.resolve(unlisted_hash).unwrap_err(),
+            Refused::NotTrusted
+        );
+        let listed_text = document(
+            &docs,
+            "a",
+            Requested {
                 query: Some(Q.into()),
                 ..Requested::default()
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         assert_eq!(docs.gate(&listed_text), Gate::Open);
-        let unlisted = docs
-            .resolve(Requested {
+        let unlisted = document(
+            &docs,
+            "a",
+            Requested {
                 query: Some("{ models { totalCount } }".into()),
                 ..Requested::default()
-            })
-            .unwrap();
+            },
+        )
+        .unwrap();
         assert_eq!(docs.gate(&unlisted), Gate::Refused);
         let exempting = documents(TrustMode::Require, true);
         assert_eq!(exempting.gate(&unlisted), Gate::AdminOnly);

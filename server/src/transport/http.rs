@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
-use super::documents::{Document, Gate, Refused as DocumentRefused, Requested};
+use super::documents::{Gate, Refused as DocumentRefused, Registration, Requested, Resolved};
 use super::observed::{self, Answered};
 use super::response::{cap_errors, retry_of, retry_status, serialize_within};
 use super::serve::ClientAddress;
@@ -114,7 +114,7 @@ struct GraphQLParams {
 
 /// A request ready to run: its document found (or why not).
 struct Prepared {
-    document: Result<Document, DocumentRefused>,
+    document: Result<Resolved, DocumentRefused>,
     operation_name: Option<String>,
     variables: Option<Variables>,
 }
@@ -242,7 +242,7 @@ pub async fn graphql_get(State(state): State<AppState>, request: Request) -> Res
     if is_event_stream(&request) {
         let params = match params_from_query_string(request.uri().query().unwrap_or_default()) {
             Ok(params) => params,
-            Err(rejection) => return rejection.into_response(MediaType::Json),
+            Err(rejection) => return sse::refused(rejection),
         };
         let client = client_address(&request);
         let prepared = Prepared::new(&state, params);
@@ -278,7 +278,8 @@ pub(super) fn client_address(request: &Request) -> Option<IpAddr> {
 
 pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
     let stream = is_event_stream(&request);
-    // An event stream's refusals before it starts are plain JSON.
+    // An event stream's refusals before it starts are plain JSON (bad
+    // input: an error event, see `sse::refused`).
     let media = if stream {
         Some(MediaType::Json)
     } else {
@@ -317,6 +318,7 @@ pub async fn graphql_post(State(state): State<AppState>, request: Request) -> Re
     }
     let params = match params_from_json_body(&body) {
         Ok(params) => params,
+        Err(rejection) if stream => return sse::refused(rejection),
         Err(rejection) => return rejection.into_response(media),
     };
     let prepared = Prepared::new(&state, params);
@@ -659,11 +661,11 @@ async fn execute_in_span(
     // key lookup on a dead network path must not hang it).
     let timeout = state.settings.http.request_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let ready = match admit_operation(
-        &state, client, &headers, method, params, operation, deadline,
+    let admitted = admit_operation(
+        &state, client, &headers, method, params, operation, deadline, false,
     )
-    .await
-    {
+    .await;
+    let ready = match admitted {
         Ok(ready) => ready,
         Err(early) => return early.into_response(&state, media, request_id),
     };
@@ -675,6 +677,8 @@ async fn execute_in_span(
         request,
         mut batches,
         end: _end,
+        principal,
+        mut registration,
         ..
     } = ready;
     let response =
@@ -693,6 +697,9 @@ async fn execute_in_span(
             }
         };
     let request_error = is_request_error(&response);
+    if !request_error {
+        Ready::register(&state, principal.tenant(), &mut registration);
+    }
     let async_graphql::Response { data, errors, .. } = response;
     answer(
         &state,
@@ -743,6 +750,8 @@ struct Ready {
     principal: Principal,
     /// Ends the operation's shared transaction (queries) when dropped.
     end: crate::db::OperationEnd,
+    /// An APQ document to remember once the operation ran cleanly.
+    registration: Option<Registration>,
 }
 
 /// Everything before a GraphQL operation runs, for every HTTP transport
@@ -750,6 +759,7 @@ struct Ready {
 /// and trusted, its limits (before credentials, so anonymous input is
 /// bounded too; an exempt-admin check authenticates first), the method,
 /// credentials, introspection rights and rates.
+#[allow(clippy::too_many_arguments)]
 async fn admit_operation(
     state: &AppState,
     client: Option<IpAddr>,
@@ -758,24 +768,43 @@ async fn admit_operation(
     params: Prepared,
     operation: &mut Operation,
     deadline: tokio::time::Instant,
+    event_stream: bool,
 ) -> Result<Ready, Early> {
     let settings = &state.settings;
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let document = params
+    let mut principal = None;
+    let document = match params
         .document
-        .map_err(|refused| Early::document(&refused))?;
+        .map_err(|refused| Early::document(&refused))?
+    {
+        Resolved::Ready(document) => document,
+        // An APQ hash is the caller's tenant's: looked up once it is known.
+        Resolved::Cached(hash) => {
+            let caller = authenticate_by(state, client, authorization, deadline)
+                .await
+                .map_err(Early::Rejected)?;
+            let document = state
+                .documents
+                .cached(caller.tenant(), hash)
+                .map_err(|refused| Early::document(&refused))?;
+            principal = Some(caller);
+            document
+        }
+    };
     // An untrusted document under `require` is refused unparsed; when
     // admins are exempt, the caller is authenticated first to know.
-    let mut principal = None;
     match state.documents.gate(&document) {
         Gate::Open => {}
         Gate::Refused => return Err(Early::document(&DocumentRefused::NotTrusted)),
         Gate::AdminOnly => {
-            let caller = authenticate_by(state, client, authorization, deadline)
-                .await
-                .map_err(Early::Rejected)?;
+            let caller = match principal.take() {
+                Some(caller) => caller,
+                None => authenticate_by(state, client, authorization, deadline)
+                    .await
+                    .map_err(Early::Rejected)?,
+            };
             if caller.role() != Role::Admin {
                 return Err(Early::document(&DocumentRefused::NotTrusted));
             }
@@ -803,7 +832,8 @@ async fn admit_operation(
             kind,
             Some(OperationType::Mutation | OperationType::Subscription)
         )
-        && !event_stream_subscription(headers, kind)
+        // `EventSource` only GETs: an event stream may subscribe by GET.
+        && !(event_stream && kind == Some(OperationType::Subscription))
     {
         let mut rejection = Rejection::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -821,9 +851,6 @@ async fn admit_operation(
             .await
             .map_err(Early::Rejected)?,
     };
-    // Authenticated and admitted: an APQ document sent whole may now be
-    // remembered (anonymous callers cannot fill the cache).
-    state.documents.register(&document);
     tracing::Span::current().record("tenant", principal.tenant());
     let introspection = settings.introspection.allows(principal.role());
     if admitted.introspective && !introspection {
@@ -836,6 +863,8 @@ async fn admit_operation(
         .admission
         .check_rates(&principal)
         .map_err(|refused| Early::Rejected(Rejection::of(&refused)))?;
+    // Remembered (APQ) only once the request ran cleanly: see `register`.
+    let registration = document.registration();
     let request = graphql_request(
         document.query,
         admitted,
@@ -857,13 +886,19 @@ async fn admit_operation(
         kind,
         principal,
         end,
+        registration,
     })
 }
 
-/// A subscription by GET is an event stream's (`EventSource` only GETs);
-/// a plain GET never runs one.
-fn event_stream_subscription(headers: &HeaderMap, kind: Option<OperationType>) -> bool {
-    kind == Some(OperationType::Subscription) && sse::wants_event_stream(headers)
+impl Ready {
+    /// Remembers an APQ document the request sent whole, for its tenant,
+    /// once its answer shows no request error: a caller refused or a
+    /// document that did not validate fills no cache.
+    fn register(state: &AppState, tenant: &str, registration: &mut Option<Registration>) {
+        if let Some(registration) = registration.take() {
+            state.documents.register(tenant, registration);
+        }
+    }
 }
 
 /// [`authenticate`] within the request's deadline: past it, 503.

@@ -43,7 +43,7 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 use super::admission::credential_key;
-use super::documents::{Gate, Refused as DocumentRefused, Requested};
+use super::documents::{Gate, Refused as DocumentRefused, Requested, Resolved};
 use super::observed::{self, WsOperation};
 use super::response::{cap_errors, to_json_within, too_large, Body, ResponseLimits};
 use super::serve::ClientAddress;
@@ -559,7 +559,14 @@ impl Connection {
         // under `require` (see documents.rs).
         let documents = &self.state.documents;
         let admin = caller.principal.role() == Role::Admin;
-        let document = match documents.resolve(requested) {
+        let tenant = caller.principal.tenant();
+        let resolved = documents
+            .resolve(requested)
+            .and_then(|resolved| match resolved {
+                Resolved::Ready(document) => Ok(document),
+                Resolved::Cached(hash) => documents.cached(tenant, hash),
+            });
+        let document = match resolved {
             Ok(document) => match documents.gate(&document) {
                 Gate::Open => Ok(document),
                 Gate::AdminOnly if admin => Ok(document),
@@ -585,7 +592,8 @@ impl Connection {
                 return Ok(Some(error_message(&id, errors, limits)));
             }
         };
-        documents.register(&document);
+        // Remembered (APQ) once the operation's first answer is clean.
+        let mut registration = document.registration();
         let introspection = settings.introspection.allows(caller.principal.role());
         if admitted.introspective && !introspection {
             return Ok(Some(error_message(
@@ -622,6 +630,8 @@ impl Connection {
             RequestContext::new(caller.principal.clone(), scoped, self.state.events.clone());
         let request = request.data(context);
         let schema = self.state.schema.clone();
+        let registry = self.state.documents.clone();
+        let registrant = caller.principal.tenant().to_owned();
         let admission = self.state.admission.clone();
         let principal = caller.principal.clone();
         let outgoing = Outgoing {
@@ -698,6 +708,11 @@ impl Connection {
                         drop(end.take());
                     }
                     let request_error = is_request_error(&response);
+                    if !request_error {
+                        if let Some(registration) = registration.take() {
+                            registry.register(&registrant, registration);
+                        }
+                    }
                     fill_missing_codes(&mut response.errors, default_code(request_error));
                     observed.answered(!request_error, &response.errors);
                     if request_error {

@@ -3,17 +3,32 @@
 //! same order. Each operation goes through the whole single-request path
 //! (its document's limits, credentials, rates, a slot, its own deadline and
 //! metrics), one after the other, so a batch of n costs what n requests
-//! cost and holds one slot at a time. At most `--max-batch-operations`; under
+//! cost and holds one slot at a time. The batch as a whole has one
+//! request deadline and one response-size ceiling: operations past either
+//! are answered `TIMEOUT` or `RESPONSE_TOO_LARGE` in their place, unrun.
+//! At most `--max-batch-operations`; under
 //! `require` trusted documents a batch runs only if every document is
 //! trusted (or the caller is an exempt admin, decided per operation).
 
 use std::net::IpAddr;
 
+use axum::body::Bytes;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::super::response::{too_large, Body};
 use super::{body_error, document_refused, execute, MediaType, Members, Prepared, Rejection};
-use super::{AppState, DocumentRefused, Gate};
+use super::{AppState, DocumentRefused, Gate, Resolved};
+use crate::error::ApiError;
+
+/// An answer holding only `error`.
+fn error_body(error: async_graphql::ServerError) -> Vec<u8> {
+    serde_json::to_vec(&Body {
+        data: None,
+        errors: &[error],
+    })
+    .expect("an error serializes")
+}
 
 pub(super) async fn execute_batch(
     state: AppState,
@@ -54,7 +69,9 @@ pub(super) async fn execute_batch(
         }
     }
     let untrusted = prepared.iter().any(|p| match &p.document {
-        Ok(document) => state.documents.gate(document) == Gate::Refused,
+        Ok(Resolved::Ready(document)) => state.documents.gate(document) == Gate::Refused,
+        // Untrusted, run only by an exempt admin: decided per operation.
+        Ok(Resolved::Cached(_)) => false,
         Err(refused) => *refused == DocumentRefused::NotTrusted,
     });
     if untrusted {
@@ -62,19 +79,47 @@ pub(super) async fn execute_batch(
         return document_refused(&state, media, &DocumentRefused::NotTrusted, &request_id);
     }
 
+    let settings = state.settings.clone();
+    let deadline = tokio::time::Instant::now() + settings.http.request_timeout;
+    let limits = settings.response;
     let mut bodies = Vec::with_capacity(prepared.len());
     let mut statuses = Vec::with_capacity(prepared.len());
     let mut retry_after: Option<u64> = None;
+    let mut size = 2;
     for operation in prepared {
-        let response = execute(
-            state.clone(),
-            client,
-            headers.clone(),
-            Method::POST,
-            operation,
-            media,
-        )
-        .await;
+        let past = if tokio::time::Instant::now() >= deadline {
+            Some(ApiError::Timeout(format!(
+                "the batch did not finish within its deadline of {} ms",
+                settings.http.request_timeout.as_millis()
+            )))
+        } else {
+            None
+        };
+        let ran = match past {
+            Some(_) => None,
+            None => tokio::time::timeout_at(
+                deadline,
+                execute(
+                    state.clone(),
+                    client,
+                    headers.clone(),
+                    Method::POST,
+                    operation,
+                    media,
+                ),
+            )
+            .await
+            .ok(),
+        };
+        let Some(response) = ran else {
+            let timeout = ApiError::Timeout(format!(
+                "the batch did not finish within its deadline of {} ms",
+                settings.http.request_timeout.as_millis()
+            ));
+            statuses.push(StatusCode::GATEWAY_TIMEOUT);
+            bodies.push(Bytes::from(error_body(timeout.to_server_error())));
+            continue;
+        };
         statuses.push(response.status());
         if let Some(after) = response
             .headers()
@@ -83,12 +128,17 @@ pub(super) async fn execute_batch(
         {
             retry_after = Some(retry_after.map_or(after, |a| a.max(after)));
         }
-        // The answer is already serialized, within the response limits.
-        match axum::body::to_bytes(response.into_body(), usize::MAX).await {
-            Ok(bytes) => bodies.push(bytes),
-            Err(e) => {
-                tracing::error!(error = %e, "reading a batched answer");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        // The answer is already serialized, within the response limits;
+        // the batch's answers together are held to them too.
+        match axum::body::to_bytes(response.into_body(), limits.max_bytes).await {
+            Ok(bytes) if size + bytes.len() < limits.max_bytes => {
+                size += bytes.len() + 1;
+                bodies.push(bytes);
+            }
+            Ok(_) | Err(_) => {
+                let error = error_body(too_large(&limits));
+                size += error.len() + 1;
+                bodies.push(Bytes::from(error));
             }
         }
     }

@@ -50,23 +50,33 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Longest `Last-Event-ID` read.
 const MAX_EVENT_ID: usize = 512;
 
-/// Whether a request asks for an event stream.
+/// Whether a request on `/graphql` asks for an event stream: its `Accept`
+/// ranks `text/event-stream` above every JSON type it takes (clients that
+/// list it beside JSON, as urql does, get JSON).
 pub(super) fn wants_event_stream(headers: &HeaderMap) -> bool {
-    headers
+    let mut event_stream = 0.0f32;
+    let mut json = 0.0f32;
+    for range in headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|range| {
-            let mut parts = range.split(';');
-            let essence = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| {
-                p.split_once('=').is_some_and(|(name, value)| {
-                    name.trim().eq_ignore_ascii_case("q") && value.trim().parse() == Ok(0.0f32)
-                })
-            });
-            essence.eq_ignore_ascii_case("text/event-stream") && !refused
-        })
+    {
+        let mut parts = range.split(';');
+        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let quality = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, value)| value.trim().parse().unwrap_or(0.0));
+        match essence.as_str() {
+            "text/event-stream" => event_stream = event_stream.max(quality),
+            "application/json" | "application/graphql-response+json" | "application/*" | "*/*" => {
+                json = json.max(quality)
+            }
+            _ => {}
+        }
+    }
+    event_stream > 0.0 && event_stream > json
 }
 
 /// Answers a GraphQL request with an event stream.
@@ -114,28 +124,27 @@ async fn start(
 ) -> Response {
     let settings = state.settings.clone();
     let deadline = tokio::time::Instant::now() + settings.http.request_timeout;
-    let resume_from = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|id| !id.is_empty() && id.len() <= MAX_EVENT_ID)
-        .map(str::to_owned);
+    let resume_from = match headers.get("last-event-id").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(id)) if id.trim().is_empty() => None,
+        Some(Ok(id)) if id.trim().len() <= MAX_EVENT_ID => Some(id.trim().to_owned()),
+        Some(_) => {
+            return refused(Rejection::bad_request(
+                "Last-Event-ID is not a cursor of this tenant's alerts",
+            ))
+        }
+    };
     // Subscribed before the credentials are checked: no revocation after
     // the check is missed.
     let revocations = state.events.revocations();
-    let ready = match admit_operation(
-        &state, client, &headers, method, params, operation, deadline,
+    let admitted = admit_operation(
+        &state, client, &headers, method, params, operation, deadline, true,
     )
-    .await
-    {
+    .await;
+    let ready = match admitted {
         Ok(ready) => ready,
-        Err(Early::Rejected(rejection)) => return rejection.into_response(MediaType::Json),
-        Err(Early::Errors(mut errors, default)) => {
-            fill_missing_codes(&mut errors, default);
-            let mut body = event(&state, None, &errors, None);
-            body.extend_from_slice(COMPLETE);
-            return stream_response(Body::from(body));
-        }
+        Err(Early::Rejected(rejection)) => return refused(rejection),
+        Err(Early::Errors(errors, default)) => return errors_only(&state, errors, default),
     };
     let max = settings.ws.max_sockets_per_credential;
     let Some(open) = state.sockets.open(&credential_key(&ready.principal), max) else {
@@ -168,6 +177,7 @@ async fn start(
         ready,
         positions: StreamPositions::resuming(resume_from),
         single_result,
+        deadline,
         token,
         sender,
     };
@@ -191,6 +201,8 @@ struct EventStream {
     ready: Ready,
     positions: StreamPositions,
     single_result: bool,
+    /// The request's deadline (queries and mutations).
+    deadline: tokio::time::Instant,
     /// The bearer token, re-checked while the stream is open.
     token: String,
     sender: mpsc::Sender<Bytes>,
@@ -206,6 +218,7 @@ impl EventStream {
             ready,
             positions,
             single_result,
+            deadline,
             token,
             sender,
         } = self;
@@ -215,6 +228,7 @@ impl EventStream {
             mut batches,
             principal,
             end,
+            mut registration,
             ..
         } = ready;
         let mut end = Some(end);
@@ -232,10 +246,10 @@ impl EventStream {
                 )
             }
         };
-        let deadline = tokio::time::sleep(if single_result {
-            settings.http.request_timeout
+        let deadline = tokio::time::sleep_until(if single_result {
+            deadline
         } else {
-            Duration::MAX / 4
+            tokio::time::Instant::now() + Duration::MAX / 4
         });
         tokio::pin!(deadline);
         let expiry = principal
@@ -266,6 +280,9 @@ impl EventStream {
                         drop(end.take());
                     }
                     let request_error = is_request_error(&response);
+                    if !request_error {
+                        Ready::register(&state, principal.tenant(), &mut registration);
+                    }
                     fill_missing_codes(&mut response.errors, default_code(request_error));
                     let data = (!request_error).then_some(&response.data);
                     let id = positions.take_last();
@@ -295,7 +312,14 @@ impl EventStream {
                 () = &mut stopping => return,
                 revoked = revocations.recv() => {
                     let recheck_now = match revoked {
-                        Ok(Some(revoked)) => key == Some(revoked),
+                        // This stream's key: it ends now, whether or not the
+                        // key store can be reached to confirm.
+                        Ok(Some(revoked)) if key == Some(revoked) => {
+                            tracing::info!("event stream ends: its API key was revoked");
+                            return;
+                        }
+                        Ok(Some(_)) => false,
+                        // Revocations may have been missed: check again.
                         Ok(None) | Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => false,
                     };
@@ -303,6 +327,9 @@ impl EventStream {
                         return;
                     }
                 }
+                // The client went away: stop the work (and free the slot,
+                // the transaction and the credential's stream count) now.
+                () = sender.closed() => return,
                 _ = recheck.tick() => {
                     if !still_valid(&state, &token, &principal, false).await {
                         return;
@@ -345,6 +372,36 @@ async fn still_valid(
 
 const COMPLETE: &[u8] = b"event: complete\ndata:\n\n";
 
+/// A request refused before its stream: bad input is reported on an
+/// accepted stream, as the protocol asks (an `EventSource` shows nothing
+/// of a 400); refused credentials, rates, overload and a wrong method keep
+/// their statuses.
+pub(super) fn refused(rejection: Rejection) -> Response {
+    if rejection.status != StatusCode::BAD_REQUEST {
+        return rejection.into_response(MediaType::Json);
+    }
+    let mut error = ServerError::new(rejection.message, None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", rejection.code);
+    error.extensions = Some(extensions);
+    let json = serde_json::to_vec(&super::super::response::Body {
+        data: None,
+        errors: &[error],
+    })
+    .expect("an error serializes");
+    let mut body = next_event(&json, None);
+    body.extend_from_slice(COMPLETE);
+    stream_response(Body::from(body))
+}
+
+/// A stream of one `next` event with `errors`, then `complete`.
+fn errors_only(state: &AppState, mut errors: Vec<ServerError>, default: &'static str) -> Response {
+    fill_missing_codes(&mut errors, default);
+    let mut body = event(state, None, &errors, None);
+    body.extend_from_slice(COMPLETE);
+    stream_response(Body::from(body))
+}
+
 /// A `next` event (with `id:` when given) carrying an execution result
 /// within the response limits.
 fn event(
@@ -357,6 +414,11 @@ fn event(
     let mut errors = errors.to_vec();
     cap_errors(&mut errors, limits.max_errors);
     let (json, _) = serialize_within(data, &errors, &limits);
+    next_event(&json, id)
+}
+
+/// A `next` event carrying `json`.
+fn next_event(json: &[u8], id: Option<&str>) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len() + 64);
     out.extend_from_slice(b"event: next\n");
     if let Some(id) = id {
@@ -367,7 +429,7 @@ fn event(
     }
     out.extend_from_slice(b"data: ");
     // Compact JSON escapes line breaks inside strings: one data line.
-    out.extend_from_slice(&json);
+    out.extend_from_slice(json);
     out.extend_from_slice(b"\n\n");
     out
 }
@@ -404,7 +466,10 @@ mod tests {
             wants_event_stream(&headers)
         };
         assert!(accept("text/event-stream"));
-        assert!(accept("application/json, text/event-stream;q=0.5"));
+        assert!(accept("text/event-stream, application/json;q=0.5"));
+        assert!(!accept("application/json, text/event-stream;q=0.5"));
+        // urql's default: JSON first, event streams as well, all at q=1.
+        assert!(!accept("application/graphql-response+json, application/graphql+json, application/json, text/event-stream, multipart/mixed"));
         assert!(!accept("text/event-stream;q=0"));
         assert!(!accept("application/json"));
         assert!(!wants_event_stream(&HeaderMap::new()));
