@@ -195,6 +195,66 @@ backend_tests! {
     }
 }
 
+/// Training-job changes stream too: of the tenant's own jobs, filtered, as
+/// each is then (no ids: they are not replayed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_job_changes_stream() {
+    let test_db = TestDb::sqlite().await;
+    seed(&test_db).await;
+    let server = TestServer::start(test_db.config()).await;
+    let service = test_db.key(ALPHA, Role::Service).await;
+    let viewer = test_db.key(ALPHA, Role::Viewer).await;
+    let jobs = r#"subscription { trainingJobUpdates(jobIds: ["job-1"]) { jobId status } }"#;
+    let mut stream = open(&server, &viewer, jobs, json!({}), None).await;
+    let other = test_db.key("beta", Role::Viewer).await;
+    let mut beta = open(
+        &server,
+        &other,
+        "subscription { trainingJobUpdates { jobId } }",
+        json!({}),
+        None,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let create = |id: &str| {
+        format!(
+            r#"mutation {{ createTrainingJob(input: {{jobId: "{id}", modelType: "lstm", triggerReason: MANUAL, trainingConfig: {{}}}}) {{ jobId }} }}"#
+        )
+    };
+    server.data(&service, &create("job-other"), json!({})).await;
+    server.data(&service, &create("job-1"), json!({})).await;
+    let event = stream.next().await;
+    assert_eq!((event.event.as_str(), event.id.as_deref()), ("next", None));
+    assert_eq!(
+        event.json()["data"]["trainingJobUpdates"],
+        json!({"jobId": "job-1", "status": "QUEUED"})
+    );
+    server
+        .data(
+            &service,
+            r#"mutation { updateTrainingJob(jobId: "job-1", input: {status: RUNNING}) { jobId } }"#,
+            json!({}),
+        )
+        .await;
+    let event = stream.next().await;
+    assert_eq!(
+        event.json()["data"]["trainingJobUpdates"]["status"],
+        "RUNNING"
+    );
+    assert!(
+        stream
+            .next_within(Duration::from_millis(300))
+            .await
+            .is_none(),
+        "another job's change"
+    );
+    assert!(
+        beta.next_within(Duration::from_millis(300)).await.is_none(),
+        "beta saw alpha's jobs"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_document_errors_and_refusals_over_event_streams() {
     let test_db = TestDb::sqlite().await;
