@@ -56,8 +56,6 @@ struct Held {
     expires: Option<Instant>,
     /// Why the last fetch failed, when it did.
     failure: Option<String>,
-    /// Fetches made (for tests and logs).
-    fetches: u64,
 }
 
 struct Key {
@@ -140,7 +138,6 @@ impl Jwks {
         let fetched = self.fetch().await;
         *last = Some(Instant::now());
         let mut held = self.held.write().await;
-        held.fetches += 1;
         match fetched {
             Ok((keys, ttl)) => {
                 tracing::info!(keys = keys.len(), ttl_secs = ttl.as_secs(), "JWKS fetched");
@@ -185,11 +182,6 @@ impl Jwks {
         let keys: Vec<Key> = set.keys.iter().filter_map(usable).collect();
         anyhow::ensure!(!keys.is_empty(), "the key set has no usable signature key");
         Ok((keys, ttl))
-    }
-
-    /// Fetches made so far.
-    pub async fn fetches(&self) -> u64 {
-        self.held.read().await.fetches
     }
 }
 

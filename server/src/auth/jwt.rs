@@ -242,14 +242,6 @@ impl JwtVerifier {
             ))
         })
     }
-
-    /// Key sets fetched so far (tests watch rotations with it).
-    pub async fn jwks_fetches(&self) -> u64 {
-        match &self.jwks {
-            Some(jwks) => jwks.fetches().await,
-            None => 0,
-        }
-    }
 }
 
 /// Where a claim is in a token's payload.

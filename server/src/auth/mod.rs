@@ -139,14 +139,6 @@ impl Authenticator {
         self.verify(token).await
     }
 
-    /// JWKS fetches made so far (0 without a JWKS URL).
-    pub async fn jwks_fetches(&self) -> u64 {
-        match &self.jwt {
-            Some(jwt) => jwt.jwks_fetches().await,
-            None => 0,
-        }
-    }
-
     /// Forgets API key `key_id` at once (it was revoked or deleted).
     pub fn forget_key(&self, key_id: uuid::Uuid) {
         self.cache.forget_key(key_id);

@@ -921,25 +921,6 @@ async fn authenticate_by(
     }
 }
 
-/// The answer to a request whose document cannot be found or may not run:
-/// a GraphQL error whose message and code Apollo's links recognise.
-fn document_refused(
-    state: &AppState,
-    media: MediaType,
-    refused: &DocumentRefused,
-    request_id: &str,
-) -> Response {
-    let (code, message) = refused.code_and_message();
-    answer(
-        state,
-        media,
-        None,
-        vec![ServerError::new(message, None)],
-        code,
-        request_id,
-    )
-}
-
 /// The caller's principal, or the answer refusing it: 401 for refused
 /// credentials (which spend the client address's budget), 429 for an
 /// address over that budget, 503 when credentials cannot be checked.

@@ -367,23 +367,10 @@ impl Connection {
         let Some(caller) = &self.caller else {
             return Ok(());
         };
-        let check = async {
-            if fresh {
-                self.state.auth.authenticate_fresh(&caller.token).await
-            } else {
-                self.state.auth.authenticate_token(&caller.token).await
-            }
-        };
-        let checked = bounded(self.state.settings.ws.init_timeout, check).await;
-        match checked {
-            Ok(principal) if same_caller(&principal, &caller.principal) => Ok(()),
-            Ok(_) => Err(Close::new(4403, "Forbidden: credentials changed")),
-            // The database being unreachable is not the client's fault.
-            Err(e) if !e.is_refusal() => {
-                tracing::warn!(error = ?e, "cannot re-check websocket credentials");
-                Ok(())
-            }
-            Err(e) => Err(Close::new(4403, format!("Forbidden: {e}"))),
+        match recheck(&self.state, &caller.token, &caller.principal, fresh).await {
+            Rechecked::Valid => Ok(()),
+            Rechecked::Changed => Err(Close::new(4403, "Forbidden: credentials changed")),
+            Rechecked::Refused(e) => Err(Close::new(4403, format!("Forbidden: {e}"))),
         }
     }
 
@@ -751,6 +738,43 @@ async fn bounded(
                 "credential check timed out"
             )))
         })
+}
+
+/// What a re-check of a long-lived caller's credentials found.
+pub(super) enum Rechecked {
+    /// Still the caller it was, or not checkable now (the key store being
+    /// unreachable is not the client's fault).
+    Valid,
+    /// Authenticated as another tenant or role.
+    Changed,
+    Refused(AuthError),
+}
+
+/// Authenticates `token` again for a connection or event stream that
+/// started as `principal` (`fresh`: from the database, not the credential
+/// cache), within the init timeout.
+pub(super) async fn recheck(
+    state: &AppState,
+    token: &str,
+    principal: &Principal,
+    fresh: bool,
+) -> Rechecked {
+    let check = async {
+        if fresh {
+            state.auth.authenticate_fresh(token).await
+        } else {
+            state.auth.authenticate_token(token).await
+        }
+    };
+    match bounded(state.settings.ws.init_timeout, check).await {
+        Ok(now) if same_caller(&now, principal) => Rechecked::Valid,
+        Ok(_) => Rechecked::Changed,
+        Err(e) if !e.is_refusal() => {
+            tracing::warn!(error = ?e, "cannot re-check credentials");
+            Rechecked::Valid
+        }
+        Err(e) => Rechecked::Refused(e),
+    }
 }
 
 /// The next revocation, for the connection's loop (only polled when some).

@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::super::response::{too_large, Body};
-use super::{body_error, document_refused, execute, MediaType, Members, Prepared, Rejection};
+use super::{body_error, execute, Early, MediaType, Members, Prepared, Rejection};
 use super::{AppState, DocumentRefused, Gate, Resolved};
 use crate::error::ApiError;
 
@@ -76,7 +76,11 @@ pub(super) async fn execute_batch(
     });
     if untrusted {
         let request_id = super::request_id(&headers);
-        return document_refused(&state, media, &DocumentRefused::NotTrusted, &request_id);
+        return Early::document(&DocumentRefused::NotTrusted).into_response(
+            &state,
+            media,
+            &request_id,
+        );
     }
 
     let settings = state.settings.clone();
@@ -87,29 +91,19 @@ pub(super) async fn execute_batch(
     let mut retry_after: Option<u64> = None;
     let mut size = 2;
     for operation in prepared {
-        let past = if tokio::time::Instant::now() >= deadline {
-            Some(ApiError::Timeout(format!(
-                "the batch did not finish within its deadline of {} ms",
-                settings.http.request_timeout.as_millis()
-            )))
+        // Past the deadline, the rest are not started.
+        let ran = if tokio::time::Instant::now() < deadline {
+            let run = execute(
+                state.clone(),
+                client,
+                headers.clone(),
+                Method::POST,
+                operation,
+                media,
+            );
+            tokio::time::timeout_at(deadline, run).await.ok()
         } else {
             None
-        };
-        let ran = match past {
-            Some(_) => None,
-            None => tokio::time::timeout_at(
-                deadline,
-                execute(
-                    state.clone(),
-                    client,
-                    headers.clone(),
-                    Method::POST,
-                    operation,
-                    media,
-                ),
-            )
-            .await
-            .ok(),
         };
         let Some(response) = ran else {
             let timeout = ApiError::Timeout(format!(

@@ -35,6 +35,7 @@ use tracing::Instrument;
 
 use super::super::admission::credential_key;
 use super::super::response::{cap_errors, serialize_within};
+use super::super::ws::{self, Rechecked};
 use super::{admit_operation, request_id, AppState, Early, MediaType, Prepared, Ready, Rejection};
 use crate::auth::bearer_token;
 use crate::error::ApiError;
@@ -345,28 +346,23 @@ impl EventStream {
     }
 }
 
-/// Whether the stream's credentials still hold (`fresh`: from the
-/// database). A key store that cannot be reached does not end it.
+/// Whether the stream's credentials still hold, as for a WebSocket.
 async fn still_valid(
     state: &AppState,
     token: &str,
     principal: &crate::identity::Principal,
     fresh: bool,
 ) -> bool {
-    let check = async {
-        if fresh {
-            state.auth.authenticate_fresh(token).await
-        } else {
-            state.auth.authenticate_token(token).await
+    match ws::recheck(state, token, principal, fresh).await {
+        Rechecked::Valid => true,
+        Rechecked::Changed => {
+            tracing::info!("event stream ends: its credentials changed");
+            false
         }
-    };
-    match tokio::time::timeout(state.settings.ws.init_timeout, check).await {
-        Ok(Ok(now)) => now.tenant() == principal.tenant() && now.role() == principal.role(),
-        Ok(Err(e)) if e.is_refusal() => {
+        Rechecked::Refused(e) => {
             tracing::info!(error = %e, "event stream ends: its credentials were refused");
             false
         }
-        _ => true,
     }
 }
 
