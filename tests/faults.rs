@@ -68,7 +68,7 @@ async fn record(server: &TestServer, key: &str, input: &Value) -> (u16, Value, O
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_sqlite_database_loses_no_acknowledged_write() {
     let test_db = TestDb::sqlite().await;
-    seed_model(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     {
         let db = test_db.connect().await;
         // Filler of another tenant, deleted later to make room.
@@ -202,7 +202,7 @@ async fn a_full_sqlite_database_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disk_that_fills_up_loses_no_acknowledged_write() {
     let test_db = TestDb::sqlite().await;
-    seed_model(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     let key = test_db.key(ALPHA, Role::Service).await;
     // Writes past the limit fail with EFBIG instead of killing the process.
     let gateway = common::Gateway::start(&test_db.url, &[], "trap '' XFSZ;", &[]).await;
@@ -337,7 +337,7 @@ async fn a_disk_that_fills_up_loses_no_acknowledged_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_sqlite_writers_queue_instead_of_failing() {
     let test_db = TestDb::sqlite().await;
-    seed_model(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     let key = test_db.key(ALPHA, Role::Service).await;
     let servers = [
         std::sync::Arc::new(TestServer::start(test_db.config()).await),
@@ -379,15 +379,6 @@ fn critical(id: &str) -> Value {
     json!([{"metricId": id, "modelId": "m-1", "driftType": "DATA", "driftScore": 0.4, "psiScore": 0.4}])
 }
 
-async fn seed_model(test_db: &TestDb) {
-    let db = test_db.connect().await;
-    let scoped = scoped_for(test_db, &db, ALPHA).await;
-    insert(&scoped, fixtures::model(ALPHA, "m-1"))
-        .await
-        .unwrap();
-    db.close().await.ok();
-}
-
 /// The binary's `migrate` command on `test_db`.
 fn migrate(test_db: &TestDb, args: &[&str]) {
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
@@ -401,7 +392,7 @@ fn migrate(test_db: &TestDb, args: &[&str]) {
 
 backend_tests! {
     async fn alerts_arrive_when_notifications_are_lost(test_db: TestDb) {
-        seed_model(&test_db).await;
+        fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let subscribed_to = TestServer::start(test_db.config()).await;
@@ -623,7 +614,7 @@ async fn an_unreachable_database_is_503_never_401_and_heals() {
     let Some(test_db) = TestDb::postgres().await else {
         return;
     };
-    seed_model(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     let key = test_db.key(ALPHA, Role::Viewer).await;
     const SECRET: &[u8] = b"test-secret-with-enough-entropy-0123456789";
     let jwt = jsonwebtoken::encode(

@@ -11,22 +11,13 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use server::auth::Role;
 
-use common::fixtures::{self, insert, scoped_for};
+use common::fixtures;
 use common::{Proxy, TestDb, TestServer};
 
 const ALPHA: &str = "alpha";
 const ALERTS: &str =
     "subscription($since: String) { driftAlerts(since: $since) { sequence metricId level } }";
 const RECORD: &str = r#"mutation($input: [DriftMetricInput!]!) { recordDriftMetrics(input: $input) { alertsTriggered } }"#;
-
-async fn seed(test_db: &TestDb) {
-    let db = test_db.connect().await;
-    let scoped = scoped_for(test_db, &db, ALPHA).await;
-    insert(&scoped, fixtures::model(ALPHA, "m-1"))
-        .await
-        .unwrap();
-    db.close().await.ok();
-}
 
 /// Records critical drift metrics (each raises an alert) with these ids.
 async fn record(server: &TestServer, key: &str, ids: &[&str]) {
@@ -35,13 +26,6 @@ async fn record(server: &TestServer, key: &str, ids: &[&str]) {
         .map(|id| json!({"metricId": id, "modelId": "m-1", "driftType": "DATA", "driftScore": 0.4, "psiScore": 0.4}))
         .collect();
     server.data(key, RECORD, json!({ "input": metrics })).await;
-}
-
-async fn cursor(server: &TestServer, key: &str) -> String {
-    server.data(key, "{ driftAlertCursor }", json!({})).await["driftAlertCursor"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// One server-sent event.
@@ -163,11 +147,11 @@ fn alert(event: &Event) -> (String, String) {
 
 backend_tests! {
     async fn a_stream_resumes_after_its_last_event_id_losing_and_repeating_nothing(test_db: TestDb) {
-        seed(&test_db).await;
+        fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let server = TestServer::start(test_db.config()).await;
-        let since = cursor(&server, &viewer).await;
+        let since = server.alert_cursor(&viewer).await;
         let mut stream = open(&server, &viewer, ALERTS, json!({"since": since}), None).await;
         record(&server, &service, &["a-1", "a-2", "a-3"]).await;
         let first = alert(&stream.next().await);
@@ -200,7 +184,7 @@ backend_tests! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_job_changes_stream() {
     let test_db = TestDb::sqlite().await;
-    seed(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     let server = TestServer::start(test_db.config()).await;
     let service = test_db.key(ALPHA, Role::Service).await;
     let viewer = test_db.key(ALPHA, Role::Viewer).await;
@@ -258,7 +242,7 @@ async fn training_job_changes_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_document_errors_and_refusals_over_event_streams() {
     let test_db = TestDb::sqlite().await;
-    seed(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     let mut config = test_db.config();
     config.serve.ws.ws_auth_recheck_secs = 1;
     config.serve.ws.ws_max_sockets_per_credential = 2;
@@ -441,13 +425,13 @@ async fn the_graphql_sse_client_resumes_across_a_forced_disconnect() {
         return;
     };
     let test_db = TestDb::sqlite().await;
-    seed(&test_db).await;
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
     let viewer = test_db.key(ALPHA, Role::Viewer).await;
     let service = test_db.key(ALPHA, Role::Service).await;
     let server = TestServer::start(test_db.config()).await;
     let target: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
     let proxy = Proxy::start(0, target).await;
-    let since = cursor(&server, &viewer).await;
+    let since = server.alert_cursor(&viewer).await;
     let mut client = tokio::process::Command::new("node")
         .arg(clients.join("sse-client.mjs"))
         .args([

@@ -55,14 +55,6 @@ async fn record(server: &TestServer, key: &str, metrics: Vec<Value>) {
     server.data(key, RECORD, json!({ "input": metrics })).await;
 }
 
-/// The tenant's current alert cursor, for a subscription that misses nothing.
-async fn cursor(server: &TestServer, key: &str) -> String {
-    server.data(key, "{ driftAlertCursor }", json!({})).await["driftAlertCursor"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// The next alert on subscription `id`, failing on anything else.
 async fn alert(socket: &mut Socket, id: &str) -> Value {
     let message = next(socket).await.expect("connection open");
@@ -107,12 +99,12 @@ backend_tests! {
 
         let mut alpha_socket = open(&server, &alpha_viewer).await;
         let mut beta_socket = open(&server, &beta_viewer).await;
-        let since = cursor(&server, &alpha_viewer).await;
+        let since = server.alert_cursor(&alpha_viewer).await;
         subscribe(&mut alpha_socket, "all", ALERTS, json!({"since": since})).await;
         subscribe(&mut alpha_socket, "narrow", ALERTS, json!({
             "since": since, "modelIds": ["m-1"], "minLevel": "CRITICAL", "types": ["DATA"],
         })).await;
-        subscribe(&mut beta_socket, "beta", ALERTS, json!({"since": cursor(&server, &beta_viewer).await})).await;
+        subscribe(&mut beta_socket, "beta", ALERTS, json!({"since": server.alert_cursor(&beta_viewer).await})).await;
 
         record(&server, &alpha, vec![
             metric("a-1", "m-2", "CRITICAL", "DATA"),
@@ -175,7 +167,7 @@ backend_tests! {
         let server = TestServer::start(test_db.config()).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;
-        let start = cursor(&server, &viewer).await;
+        let start = server.alert_cursor(&viewer).await;
 
         let mut socket = open(&server, &viewer).await;
         subscribe(&mut socket, "1", ALERTS, json!({"since": start})).await;
@@ -218,7 +210,7 @@ backend_tests! {
         let server = TestServer::start(test_db.config()).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;
-        let start = cursor(&server, &viewer).await;
+        let start = server.alert_cursor(&viewer).await;
         let mut socket = open(&server, &viewer).await;
         subscribe(&mut socket, "1", ALERTS, json!({"since": start})).await;
 
@@ -267,7 +259,7 @@ backend_tests! {
         // Each round starts the tenant's feed afresh and writes while the
         // subscription and the feed are still starting.
         for round in 0..15 {
-            let since = cursor(&server, &viewer).await;
+            let since = server.alert_cursor(&viewer).await;
             let mut socket = open(&server, &viewer).await;
             subscribe(&mut socket, "1", ALERTS, json!({"since": since})).await;
             record(&server, &service, vec![metric(&format!("race-{round}"), "m-1", "CRITICAL", "DATA")]).await;
@@ -284,7 +276,7 @@ backend_tests! {
         let server = TestServer::start(test_db.config()).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;
-        let start = cursor(&server, &viewer).await;
+        let start = server.alert_cursor(&viewer).await;
         // 1200 stored alerts (more than a page), then more while replaying.
         for batch in 0..3 {
             let metrics = (0..400).map(|i| metric(&format!("s-{batch}-{i:03}"), "m-1", "CRITICAL", "DATA")).collect();
@@ -402,7 +394,7 @@ backend_tests! {
         let server = TestServer::start(config).await;
         let service = test_db.key(ALPHA, Role::Service).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;
-        let start = cursor(&server, &viewer).await;
+        let start = server.alert_cursor(&viewer).await;
         let query = "subscription($since: String) { driftAlerts(since: $since) { cursor sequence metric { baselineComparison } } }";
         let mut socket = open(&server, &viewer).await;
         subscribe(&mut socket, "1", query, json!({"since": start})).await;
@@ -451,7 +443,7 @@ async fn postgres_an_answer_waiting_for_a_slow_reader_holds_no_transaction() {
     let server = TestServer::start(config).await;
     let service = test_db.key(ALPHA, Role::Service).await;
     let viewer = test_db.key(ALPHA, Role::Viewer).await;
-    let start = cursor(&server, &viewer).await;
+    let start = server.alert_cursor(&viewer).await;
     let mut socket = open(&server, &viewer).await;
     let alerts = "subscription($since: String) { driftAlerts(since: $since) { cursor metric { baselineComparison } } }";
     subscribe(&mut socket, "alerts", alerts, json!({"since": start})).await;

@@ -21,6 +21,19 @@ pub async fn scoped_for(test_db: &TestDb, db: &Database, tenant: &str) -> Scoped
     db.scoped(&principal)
 }
 
+/// Gives `tenant` these models (through its own scoped handle).
+pub async fn seed_models(test_db: &TestDb, tenant: &str, model_ids: &[&str]) {
+    let db = test_db.connect().await;
+    let scoped = scoped_for(test_db, &db, tenant).await;
+    insert_all(
+        &scoped,
+        model_ids.iter().map(|id| model(tenant, id)).collect(),
+    )
+    .await
+    .unwrap();
+    db.close().await.ok();
+}
+
 pub fn model(tenant: &str, model_id: &str) -> entity::model::ActiveModel {
     entity::model::ActiveModel {
         id: Set(uuid::Uuid::new_v4()),

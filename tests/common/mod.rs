@@ -319,6 +319,16 @@ impl TestServer {
         (status, response.json().await.expect("JSON body"))
     }
 
+    /// The tenant's current drift-alert cursor (`key`'s tenant): where a
+    /// subscription that misses nothing starts.
+    pub async fn alert_cursor(&self, key: &str) -> String {
+        self.data(key, "{ driftAlertCursor }", serde_json::json!({}))
+            .await["driftAlertCursor"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     /// `data` of a successful query; panics with the errors otherwise.
     pub async fn data(
         &self,
