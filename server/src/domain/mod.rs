@@ -1,6 +1,7 @@
 //! The domain's vocabularies and lifecycles, typed. Depends on nothing else
 //! in the crate: the schema, the store and the write side all speak these.
 
+pub mod drift;
 pub mod explanation;
 mod lifecycle;
 mod vocabulary;
