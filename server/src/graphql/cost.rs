@@ -112,6 +112,16 @@ pub fn shap_importance(top: &Option<i32>, child: usize) -> usize {
         .saturating_mul(child.max(1))
 }
 
+/// `driftAnalysis`: each signal's bins and statistics.
+pub fn drift_analysis(
+    signals: &[super::analytics::DriftSignal],
+    shap_features: &[String],
+    child: usize,
+) -> usize {
+    let signals = signals.len() + shap_features.len().min(20);
+    1 + signals.max(1).saturating_mul(child.max(1))
+}
+
 /// `modelPerformance`: the models the filter lists, else the model cap.
 pub fn model_performance(filter: &Option<ModelFilter>, child: usize) -> usize {
     let models = filter

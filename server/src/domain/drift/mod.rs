@@ -24,7 +24,7 @@
 mod kolmogorov;
 mod ranking;
 
-pub use kolmogorov::{kstwo_sf, smirnov};
+pub use kolmogorov::kstwo_sf;
 pub use ranking::{ndcg, DEFAULT_NDCG_THRESHOLD};
 
 /// A drift statistic.
@@ -35,16 +35,6 @@ pub enum Method {
     Wasserstein,
     JensenShannon,
     Hellinger,
-}
-
-impl Method {
-    pub const ALL: [Method; 5] = [
-        Method::Psi,
-        Method::Ks,
-        Method::Wasserstein,
-        Method::JensenShannon,
-        Method::Hellinger,
-    ];
 }
 
 /// Where a signal's values lie, which decides its bins.

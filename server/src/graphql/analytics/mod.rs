@@ -4,6 +4,7 @@
 //! (see `store::analytics`). Measures are rounded to 9 decimal places.
 
 mod drift;
+mod drift_analysis;
 mod measures;
 mod performance;
 mod shap;
@@ -22,11 +23,13 @@ use crate::store::analytics::{
 };
 use crate::store::filter::invalid;
 use drift::DriftSummary;
+use drift_analysis::{AttributionDriftInput, DriftAnalysis, DriftMethod, DriftSampleInput};
 use measures::measures_read;
 use performance::{performance_options, selected_options, ModelComparison, PerformanceDifference};
 use shap::{FeatureImportance, ShapImportance};
 use stats::{PredictionStats, PredictionStatsGroup, PredictionStatsKey};
 
+pub use drift_analysis::DriftSignal;
 pub use performance::{model_performance, ModelPerformance};
 pub use stats::PredictionGroupBy;
 pub use thresholds::DriftThresholds;
@@ -236,6 +239,60 @@ impl AnalyticsQuery {
             bucketing: bucket.as_ref().map(BucketInput::bucketing).transpose()?,
         };
         DriftSummary::new(drift_data::summary(rc.scoped(), request).await?)
+    }
+
+    /// Drift of one model's predictions between a `reference` and a
+    /// `current` sample (time windows, or model versions for
+    /// champion/challenger), computed by mlgate per signal and method, with
+    /// both samples' binned distributions and the tenant's drift bands; and,
+    /// when `attribution` is read, how the features' SHAP attributions and
+    /// their ranking moved. On PostgreSQL probability, confidence, inference
+    /// time and attributions come from the hourly rollups (the rows only for
+    /// the partial hours at a window's ends), so the cost does not grow with
+    /// the windows' predictions; risk score and SHAP feature values are read
+    /// from the rows, as everything is on SQLite. See `DriftMethod` for the
+    /// conventions and `DriftStatistic.errorBound` for what rollup bins imply.
+    #[graphql(
+        complexity = "super::cost::drift_analysis(&signals, &shap_features, child_complexity)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn drift_analysis(
+        &self,
+        ctx: &Context<'_>,
+        model_id: String,
+        reference: DriftSampleInput,
+        current: DriftSampleInput,
+        #[graphql(
+            default_with = "vec![DriftSignal::ViolationProbability, DriftSignal::ConfidenceScore, DriftSignal::RiskScore, DriftSignal::InferenceTime]"
+        )]
+        signals: Vec<DriftSignal>,
+        #[graphql(
+            desc = "The features whose SHAP values are compared (with `SHAP` in `signals`; at most 20).",
+            default
+        )]
+        shap_features: Vec<String>,
+        #[graphql(
+            default_with = "vec![DriftMethod::Psi, DriftMethod::Ks, DriftMethod::Wasserstein, DriftMethod::JensenShannon, DriftMethod::Hellinger]"
+        )]
+        methods: Vec<DriftMethod>,
+        attribution: Option<AttributionDriftInput>,
+    ) -> async_graphql::Result<DriftAnalysis> {
+        let rc = request_context(ctx)?;
+        let read_attribution = ctx.look_ahead().field("attribution").exists();
+        let analysis = drift_analysis::analysis(
+            model_id,
+            reference,
+            current,
+            signals,
+            shap_features,
+            methods,
+            attribution,
+            read_attribution,
+        )?;
+        let samples =
+            crate::store::analytics::drift_analysis::samples(rc.scoped(), &analysis.request)
+                .await?;
+        Ok(DriftAnalysis::new(&analysis, samples))
     }
 
     /// The tenant's drift alert thresholds.

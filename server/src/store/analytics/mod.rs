@@ -10,6 +10,7 @@
 
 pub mod buckets;
 pub mod drift;
+pub mod drift_analysis;
 pub mod performance;
 pub mod rollups;
 pub mod shap;

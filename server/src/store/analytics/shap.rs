@@ -41,12 +41,21 @@ pub async fn importance(
     top: usize,
 ) -> ApiResult<ShapImportance> {
     let txn = scoped.begin_analytics().await?;
-    let importance = match rollups::Scope::for_filter(&txn, filter, rollups::Kept::Hours)? {
-        Some(scope) => rollups::importance(&txn, &scope, top).await?,
-        None => scan(&txn, filter, top).await?,
-    };
+    let importance = importance_in(&txn, filter, top).await?;
     txn.commit().await?;
     Ok(importance)
+}
+
+/// [`importance`] inside the caller's transaction.
+pub(super) async fn importance_in(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+    top: usize,
+) -> ApiResult<ShapImportance> {
+    match rollups::Scope::for_filter(txn, filter, rollups::Kept::Hours)? {
+        Some(scope) => rollups::importance(txn, &scope, top).await,
+        None => scan(txn, filter, top).await,
+    }
 }
 
 /// Every filtered prediction's SHAP entries, aggregated.
@@ -115,7 +124,7 @@ pub(super) fn answer(
 
 /// A SHAP entry's value: on PostgreSQL the JSON number as an exact decimal
 /// (as the rollups sum it), on SQLite the number `json_each` gives.
-fn entry_value(sql: &Sql) -> &'static str {
+pub(super) fn entry_value(sql: &Sql) -> &'static str {
     if sql.is_postgres() {
         "CAST(e.value #>> '{}' AS NUMERIC)"
     } else {
@@ -125,7 +134,7 @@ fn entry_value(sql: &Sql) -> &'static str {
 
 /// `FROM` the filtered predictions `f` joined to their numeric SHAP entries
 /// `e(key, value)`.
-fn write_feature_rows(sql: &mut Sql, select: &sea_orm::sea_query::SelectStatement) {
+pub(super) fn write_feature_rows(sql: &mut Sql, select: &sea_orm::sea_query::SelectStatement) {
     if sql.is_postgres() {
         sql.push("FROM ").subquery(select).push(&format!(
             " f CROSS JOIN LATERAL jsonb_each(CASE \

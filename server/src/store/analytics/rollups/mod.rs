@@ -10,6 +10,7 @@
 //! asks for something the rollups do not hold (a filter on resources, a
 //! threshold between bins, …); see [`eligible`] in each.
 
+pub mod distribution;
 mod outcomes;
 mod performance;
 mod shap;
@@ -288,6 +289,14 @@ fn ceil(t: DateTime<Utc>, step: TimeDelta) -> DateTime<Utc> {
 /// The window split with no bucket boundaries.
 pub(super) fn split(window: Option<TimeRange>) -> Split {
     Split::cut_at(window, &[]).expect("no boundary cuts an hour")
+}
+
+/// The window split for a rollup with no day tier: its whole hours from
+/// the hours, the rest from rows.
+pub(super) fn hours_only(window: Option<TimeRange>) -> Split {
+    let (whole, mut split) = hours_and_edges(window);
+    split.hours.extend(whole);
+    split
 }
 
 /// The whole hours of `window` (`None`: none), and the split with only its

@@ -200,7 +200,7 @@ async fn exact_percentiles(
 }
 
 /// Each model's latency histogram over the window: (bucket, count), by bucket.
-async fn histograms(
+pub(super) async fn histograms(
     txn: &ScopedTxn,
     scope: &Scope<'_>,
     split: &Split,
@@ -247,7 +247,7 @@ async fn histograms(
 }
 
 /// The bounds of bucket `b`.
-fn bucket_bounds(b: i64) -> (f64, f64) {
+pub(super) fn bucket_bounds(b: i64) -> (f64, f64) {
     if b == ZERO_BUCKET {
         (0.0, 0.0)
     } else {
