@@ -27,8 +27,9 @@ const LAYERS: &[&[&str]] = &[
     &["auth", "events"],
     // Writes, capability-typed.
     &["write"],
-    // The schema; the operator's paths (demo data, keys, cleanup, verify).
-    &["graphql", "ops"],
+    // The schema; the operator's paths (demo data, keys, cleanup, verify);
+    // drift monitors evaluated by the gateway.
+    &["graphql", "ops", "monitors"],
     // HTTP and WebSocket.
     &["transport"],
     // Command-line flags and per-component settings.

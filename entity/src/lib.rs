@@ -11,6 +11,7 @@ pub mod drift_threshold;
 pub mod feature_set;
 pub mod feedback;
 pub mod model;
+pub mod monitor;
 pub mod prediction;
 mod string_list;
 pub mod training_job;

@@ -26,6 +26,8 @@ pub struct Application {
     http: HttpSettings,
     shutdown: Shutdown,
     demo: Option<DemoSummary>,
+    /// Evaluates due drift monitors until the application stops.
+    monitors: Option<crate::monitors::Evaluator>,
 }
 
 impl Application {
@@ -61,6 +63,7 @@ impl Application {
             None
         };
         let events = Events::start(&db, config.serve.alert_sweep());
+        let monitors = crate::monitors::start(db.clone(), events.clone(), config.serve.monitors());
         let auth = Authenticator::new(
             db.clone(),
             &config.serve.auth.settings(),
@@ -116,6 +119,7 @@ impl Application {
             db,
             http: transport.http,
             demo,
+            monitors,
         })
     }
 
@@ -173,6 +177,7 @@ impl Application {
             ))
         });
         serve(self.listener, self.router, self.http, self.shutdown, stop).await?;
+        drop(self.monitors);
         stopped.send_replace(true);
         if let Some(metrics) = metrics {
             let _ = metrics.await;

@@ -50,6 +50,8 @@ pub enum Permission {
     ManageKeys,
     /// Change the tenant's drift alert thresholds (admin).
     ManageThresholds,
+    /// Create, change, delete and list drift monitors (admin).
+    ManageMonitors,
 }
 
 impl Permission {
@@ -72,6 +74,7 @@ impl Permission {
             Permission::ManageModels => "manage models",
             Permission::ManageKeys => "manage API keys",
             Permission::ManageThresholds => "change drift thresholds",
+            Permission::ManageMonitors => "manage drift monitors",
         }
     }
 }
@@ -112,6 +115,8 @@ pub mod can {
         ManageKeys,
         /// [`Permission::ManageThresholds`].
         ManageThresholds,
+        /// [`Permission::ManageMonitors`].
+        ManageMonitors,
     }
 }
 
@@ -121,9 +126,10 @@ impl Role {
         match permission {
             Permission::GiveFeedback => self >= Role::Analyst,
             Permission::Ingest | Permission::ProcessFeedback => self >= Role::Service,
-            Permission::ManageModels | Permission::ManageKeys | Permission::ManageThresholds => {
-                self == Role::Admin
-            }
+            Permission::ManageModels
+            | Permission::ManageKeys
+            | Permission::ManageThresholds
+            | Permission::ManageMonitors => self == Role::Admin,
         }
     }
 }
@@ -156,6 +162,8 @@ pub enum Credential {
     Jwt,
     /// The command line, acting on a tenant named by the operator.
     Cli,
+    /// A gateway evaluating a monitor its tenant's admin defined.
+    Monitor,
 }
 
 /// An authenticated caller. Its fields are private and it has no public
@@ -222,6 +230,21 @@ impl Principal {
     }
 }
 
+impl Principal {
+    /// The evaluator of a monitor of `tenant`: the tenant is the monitor
+    /// row's own, which only that tenant's admin could create.
+    pub(crate) fn monitor(tenant: &str) -> Result<Self, InvalidTenant> {
+        check_tenant(tenant)?;
+        Ok(Self {
+            tenant: tenant.to_owned(),
+            role: Role::Service,
+            subject: "monitor".to_owned(),
+            expires_at: None,
+            credential: Credential::Monitor,
+        })
+    }
+}
+
 /// A tenant id that cannot be one: empty, over 255 bytes or with control
 /// characters.
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +273,7 @@ mod tests {
             ManageModels,
             ManageKeys,
             ManageThresholds,
+            ManageMonitors,
         ];
         let held = |role: Role| -> Vec<Permission> {
             all.into_iter().filter(|p| role.allows(*p)).collect()

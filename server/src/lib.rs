@@ -3,7 +3,8 @@
 //! Layers, imports flowing down only (`tests/architecture.rs` checks):
 //! `cli` → `app` (the composition root) → `config` → `transport` (HTTP and
 //! WebSocket rules) → `graphql` (the schema) / `ops` (the operator's paths)
-//! → `write` (capability-typed writes) → `auth` (credentials →
+//! / `monitors` (drift monitors evaluated by the gateway) → `write`
+//! (capability-typed writes) → `auth` (credentials →
 //! [`identity::Principal`]) / `events` (alert and job feeds) → `store`
 //! (reads) → `error` → `db` (pool, tenant-scoped handle) → `identity`,
 //! `domain` (typed vocabularies, lifecycles, explanation JSON), `keyed`,
@@ -20,6 +21,7 @@ pub(crate) mod events;
 pub(crate) mod graphql;
 pub mod identity;
 pub(crate) mod keyed;
+pub(crate) mod monitors;
 pub mod ops;
 pub mod store;
 pub(crate) mod telemetry;

@@ -152,6 +152,9 @@ impl TestDb {
         let mut config = Config::for_database(&self.url);
         config.serve.bind = "127.0.0.1:0".parse().unwrap();
         config.serve.auth.auth_cache_secs = 0;
+        // Statement counts must see only the request's own statements:
+        // monitor tests turn the evaluator back on.
+        config.serve.monitor_poll_ms = 0;
         config
     }
 

@@ -310,6 +310,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_ALERT_SWEEP_SECS", default_value_t = 3)]
     pub alert_sweep_secs: u64,
 
+    /// Milliseconds between this gateway's looks for due drift monitors (of
+    /// every tenant; each slot is evaluated by one gateway); 0: this gateway
+    /// evaluates none.
+    #[arg(long, env = "MLGATE_MONITOR_POLL_MS", default_value_t = 1000)]
+    pub monitor_poll_ms: u64,
+
     #[command(flatten)]
     pub auth: AuthArgs,
 
@@ -856,6 +862,14 @@ pub enum IntrospectionArg {
 }
 
 impl ServeArgs {
+    /// How this gateway evaluates drift monitors.
+    pub fn monitors(&self) -> crate::monitors::MonitorSettings {
+        crate::monitors::MonitorSettings {
+            poll: (self.monitor_poll_ms > 0).then(|| Duration::from_millis(self.monitor_poll_ms)),
+            ..Default::default()
+        }
+    }
+
     /// How often live alert feeds look at the outbox unprompted.
     pub fn alert_sweep(&self) -> Duration {
         Duration::from_secs(self.alert_sweep_secs)

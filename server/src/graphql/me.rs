@@ -39,7 +39,8 @@ impl From<&Principal> for Me {
             auth_method: match p.credential() {
                 Credential::ApiKey { .. } => AuthMethod::ApiKey,
                 Credential::Jwt => AuthMethod::Jwt,
-                Credential::Cli => AuthMethod::Cli,
+                // A monitor's evaluator never calls the API.
+                Credential::Cli | Credential::Monitor => AuthMethod::Cli,
             },
             expires_at: p.expires_at(),
         }

@@ -17,6 +17,7 @@ mod limits;
 mod loaders;
 mod me;
 mod models;
+mod monitors;
 mod predictions;
 mod resume;
 mod training;
@@ -50,6 +51,7 @@ pub struct Query(
     analytics::AnalyticsQuery,
     api_keys::ApiKeysQuery,
     alerts::AlertsQuery,
+    monitors::MonitorsQuery,
 );
 
 /// Every write, one object per domain. Each resolver opens a [`Writer`]
@@ -65,6 +67,7 @@ pub struct Mutation(
     features::FeaturesMutation,
     configurations::ConfigurationsMutation,
     api_keys::ApiKeysMutation,
+    monitors::MonitorsMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, alerts::Subscription>;

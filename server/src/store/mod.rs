@@ -60,7 +60,8 @@ tenant_owned!(
     drift_threshold,
     api_key,
     alert_event,
-    alert_sequence
+    alert_sequence,
+    monitor
 );
 
 /// The transaction's tenant's rows of `E`: where every query of tenant data

@@ -303,6 +303,7 @@ pub(super) fn credential_key(principal: &Principal) -> String {
         Credential::ApiKey { key_id } => format!("key:{key_id}"),
         Credential::Jwt => format!("jwt:{}:{}", principal.tenant(), principal.subject()),
         Credential::Cli => format!("cli:{}", principal.tenant()),
+        Credential::Monitor => format!("monitor:{}", principal.tenant()),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod feedback;
 mod footprint;
 mod idempotent;
 pub mod models;
+pub mod monitors;
 pub mod predictions;
 mod shape;
 mod sql;

@@ -22,20 +22,55 @@
 //! [`Comparison::ks`] and [`Comparison::wasserstein`]).
 
 mod kolmogorov;
+pub mod monitor;
 mod ranking;
 
 pub use kolmogorov::kstwo_sf;
 pub use ranking::{ndcg, DEFAULT_NDCG_THRESHOLD};
 
-/// A drift statistic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Method {
-    Psi,
-    Ks,
-    Wasserstein,
-    JensenShannon,
-    Hellinger,
-}
+use super::vocabulary::vocabulary;
+
+vocabulary!(
+    /// A drift statistic.
+    Method {
+        Psi => "psi",
+        Ks => "ks",
+        Wasserstein => "wasserstein",
+        JensenShannon => "jensen_shannon",
+        Hellinger => "hellinger",
+    }
+);
+
+vocabulary!(
+    /// A signal a monitor watches (`Shap` names a feature beside it).
+    SignalKind {
+        ViolationProbability => "violation_probability",
+        ConfidenceScore => "confidence_score",
+        RiskScore => "risk_score",
+        InferenceTime => "inference_time",
+        Shap => "shap",
+    }
+);
+
+vocabulary!(
+    /// What a monitor compares its current window with.
+    ReferenceKind {
+        /// A fixed time window.
+        Fixed => "fixed",
+        /// The span right before the current window.
+        Rolling => "rolling",
+        /// Another model version's predictions in the current window.
+        Version => "version",
+    }
+);
+
+vocabulary!(
+    /// Where a monitor's thresholds come from.
+    ThresholdKind {
+        Fixed => "fixed",
+        Sigma => "sigma",
+    }
+);
 
 /// Where a signal's values lie, which decides its bins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -367,6 +402,21 @@ impl Comparison {
             }
         }
         edges
+    }
+
+    /// `method`'s statistic (binned methods over [`Comparison::bins`]).
+    pub fn statistic(&self, method: Method) -> Estimate {
+        let exact = |value| Estimate {
+            value,
+            error_bound: 0.0,
+        };
+        match method {
+            Method::Psi => exact(self.psi(&self.bins())),
+            Method::JensenShannon => exact(self.jensen_shannon(&self.bins())),
+            Method::Hellinger => exact(self.hellinger(&self.bins())),
+            Method::Ks => self.ks(),
+            Method::Wasserstein => self.wasserstein(),
+        }
     }
 
     /// PSI over [`Comparison::bins`].

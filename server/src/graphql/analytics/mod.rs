@@ -23,13 +23,13 @@ use crate::store::analytics::{
 };
 use crate::store::filter::invalid;
 use drift::DriftSummary;
-use drift_analysis::{AttributionDriftInput, DriftAnalysis, DriftMethod, DriftSampleInput};
+use drift_analysis::{AttributionDriftInput, DriftAnalysis, DriftSampleInput};
 use measures::measures_read;
 use performance::{performance_options, selected_options, ModelComparison, PerformanceDifference};
 use shap::{FeatureImportance, ShapImportance};
 use stats::{PredictionStats, PredictionStatsGroup, PredictionStatsKey};
 
-pub use drift_analysis::DriftSignal;
+pub use drift_analysis::{DriftMethod, DriftSignal};
 pub use performance::{model_performance, ModelPerformance};
 pub use stats::PredictionGroupBy;
 pub use thresholds::DriftThresholds;

@@ -83,17 +83,38 @@ pub struct DriftSamples {
 
 /// Reads what `request` compares, in one analytics transaction.
 pub async fn samples(scoped: &Scoped, request: &DriftRequest) -> ApiResult<DriftSamples> {
-    let filters = [&request.reference, &request.current].map(|sample| PredictionFilter {
-        model_ids: Some(vec![request.model_id.clone()]),
+    let txn = scoped.begin_analytics().await?;
+    let samples = samples_in(&txn, request).await?;
+    txn.commit().await?;
+    Ok(samples)
+}
+
+fn filter(model_id: &str, sample: &Sample) -> PredictionFilter {
+    PredictionFilter {
+        model_ids: Some(vec![model_id.to_owned()]),
         model_versions: sample.model_version.clone().map(|v| vec![v]),
         predicted_at: Some(sample.window),
         ..Default::default()
-    });
-    let txn = scoped.begin_analytics().await?;
+    }
+}
+
+/// One sample of one signal of the model, in the caller's transaction.
+pub async fn sample(
+    txn: &ScopedTxn,
+    model_id: &str,
+    sample: &Sample,
+    signal: &Signal,
+) -> ApiResult<Vec<Cell>> {
+    read(txn, &filter(model_id, sample), signal).await
+}
+
+/// [`samples`] in the caller's transaction.
+pub async fn samples_in(txn: &ScopedTxn, request: &DriftRequest) -> ApiResult<DriftSamples> {
+    let filters = [&request.reference, &request.current].map(|s| filter(&request.model_id, s));
     let mut signals = Vec::with_capacity(request.signals.len());
     for signal in &request.signals {
-        let reference = read(&txn, &filters[0], signal).await?;
-        let current = read(&txn, &filters[1], signal).await?;
+        let reference = read(txn, &filters[0], signal).await?;
+        let current = read(txn, &filters[1], signal).await?;
         signals.push(SignalSamples {
             signal: signal.clone(),
             reference,
@@ -102,14 +123,13 @@ pub async fn samples(scoped: &Scoped, request: &DriftRequest) -> ApiResult<Drift
     }
     let attribution = if request.attribution {
         Some(Attribution {
-            reference: importance_in(&txn, &filters[0], MAX_FEATURES).await?,
-            current: importance_in(&txn, &filters[1], MAX_FEATURES).await?,
+            reference: importance_in(txn, &filters[0], MAX_FEATURES).await?,
+            current: importance_in(txn, &filters[1], MAX_FEATURES).await?,
         })
     } else {
         None
     };
-    let thresholds = crate::store::thresholds::for_tenant(&txn).await?;
-    txn.commit().await?;
+    let thresholds = crate::store::thresholds::for_tenant(txn).await?;
     Ok(DriftSamples {
         signals,
         attribution,

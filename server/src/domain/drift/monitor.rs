@@ -1,0 +1,219 @@
+//! A monitor's decisions, as pure functions: its thresholds (fixed, or from
+//! the reference's own variability) and its noise control (fire after N
+//! consecutive breaches, keep firing for M evaluations, notify once per
+//! firing episode and not within the cool-down of the last notification).
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::domain::AlertLevel;
+
+/// Where a monitor's warning and critical values come from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Thresholds {
+    Fixed {
+        warning: f64,
+        critical: f64,
+    },
+    /// `mean + k·σ` of the statistic over the reference's chunks, each
+    /// compared with the whole reference (as NannyML derives thresholds).
+    Sigma {
+        warning_k: f64,
+        critical_k: f64,
+    },
+}
+
+/// Warning and critical values in force for one evaluation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Band {
+    pub warning: f64,
+    pub critical: f64,
+}
+
+impl Band {
+    /// `critical` above the critical value, `warning` from the warning value.
+    pub fn level(&self, value: f64) -> AlertLevel {
+        if value > self.critical {
+            AlertLevel::Critical
+        } else if value >= self.warning {
+            AlertLevel::Warning
+        } else {
+            AlertLevel::Info
+        }
+    }
+}
+
+/// The band of `thresholds`, given the statistic of each reference chunk
+/// against the whole reference (used only by `Sigma`; `None` when fewer
+/// than two chunks could be compared).
+pub fn band(thresholds: Thresholds, chunk_values: &[f64]) -> Option<Band> {
+    match thresholds {
+        Thresholds::Fixed { warning, critical } => Some(Band { warning, critical }),
+        Thresholds::Sigma {
+            warning_k,
+            critical_k,
+        } => {
+            if chunk_values.len() < 2 {
+                return None;
+            }
+            let n = chunk_values.len() as f64;
+            let mean = chunk_values.iter().sum::<f64>() / n;
+            let var = chunk_values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            let sd = var.sqrt();
+            Some(Band {
+                warning: mean + warning_k * sd,
+                critical: mean + critical_k * sd,
+            })
+        }
+    }
+}
+
+/// How a monitor keeps a noisy signal from flapping.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoiseControl {
+    /// Consecutive breaches (at least `warning`) before it fires.
+    pub breaches_to_fire: u32,
+    /// Evaluations it keeps firing after the breaches stop.
+    pub keep_firing: u32,
+    /// Least time between two notifications.
+    pub cooldown: TimeDelta,
+}
+
+/// What a monitor remembers between evaluations.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct State {
+    pub consecutive_breaches: u32,
+    pub firing_left: u32,
+    pub firing: bool,
+    pub last_notified_at: Option<DateTime<Utc>>,
+}
+
+/// One evaluation's decision.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub state: State,
+    /// Firing now (breaching long enough, or held).
+    pub firing: bool,
+    /// A new firing episode outside the cool-down: notify (alert, actions).
+    pub notify: bool,
+}
+
+/// The next state after an evaluation at `at` that `breached` or not.
+pub fn step(control: NoiseControl, state: State, breached: bool, at: DateTime<Utc>) -> Step {
+    let consecutive = if breached {
+        state.consecutive_breaches.saturating_add(1)
+    } else {
+        0
+    };
+    let fires = consecutive >= control.breaches_to_fire.max(1);
+    let (firing, firing_left) = if fires {
+        (true, control.keep_firing)
+    } else if state.firing && state.firing_left > 0 {
+        (true, state.firing_left - 1)
+    } else {
+        (false, 0)
+    };
+    let cooled = state
+        .last_notified_at
+        .is_none_or(|last| at - last >= control.cooldown);
+    let notify = firing && !state.firing && cooled;
+    Step {
+        state: State {
+            consecutive_breaches: consecutive,
+            firing_left,
+            firing,
+            last_notified_at: if notify {
+                Some(at)
+            } else {
+                state.last_notified_at
+            },
+        },
+        firing,
+        notify,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(control: NoiseControl, trace: &[bool]) -> (Vec<bool>, usize) {
+        let start: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut state = State::default();
+        let mut firing = Vec::new();
+        let mut notifications = 0;
+        for (i, &breached) in trace.iter().enumerate() {
+            let s = step(
+                control,
+                state,
+                breached,
+                start + TimeDelta::minutes(i as i64),
+            );
+            state = s.state;
+            firing.push(s.firing);
+            notifications += usize::from(s.notify);
+        }
+        (firing, notifications)
+    }
+
+    #[test]
+    fn fires_after_n_breaches_and_holds_for_m() {
+        let control = NoiseControl {
+            breaches_to_fire: 2,
+            keep_firing: 2,
+            cooldown: TimeDelta::zero(),
+        };
+        let (firing, notifications) = run(control, &[true, true, false, false, false, true, false]);
+        assert_eq!(firing, [false, true, true, true, false, false, false]);
+        assert_eq!(notifications, 1);
+    }
+
+    #[test]
+    fn a_flapping_signal_notifies_once() {
+        let control = NoiseControl {
+            breaches_to_fire: 1,
+            keep_firing: 3,
+            cooldown: TimeDelta::hours(1),
+        };
+        let flapping: Vec<bool> = (0..40).map(|i| i % 2 == 0).collect();
+        let (firing, notifications) = run(control, &flapping);
+        assert!(firing.iter().all(|f| *f), "held through every flip");
+        assert_eq!(notifications, 1);
+        // Without a hold, each flip is a new episode, and the cool-down
+        // (an hour, evaluations a minute apart) still allows one.
+        let bare = NoiseControl {
+            keep_firing: 0,
+            ..control
+        };
+        assert_eq!(run(bare, &flapping).1, 1);
+        let no_cooldown = NoiseControl {
+            cooldown: TimeDelta::zero(),
+            ..bare
+        };
+        assert_eq!(run(no_cooldown, &flapping).1, 20);
+    }
+
+    #[test]
+    fn sigma_bands_follow_the_reference_variability() {
+        let band = band(
+            Thresholds::Sigma {
+                warning_k: 2.0,
+                critical_k: 3.0,
+            },
+            &[0.01, 0.03, 0.02, 0.02],
+        )
+        .unwrap();
+        let sd = (0.00005f64 / 4.0).sqrt();
+        assert!((band.warning - (0.02 + 2.0 * sd)).abs() < 1e-12);
+        assert!((band.critical - (0.02 + 3.0 * sd)).abs() < 1e-12);
+        assert_eq!(band.level(0.019), AlertLevel::Info);
+        assert_eq!(band.level(1.0), AlertLevel::Critical);
+        assert!(super::band(
+            Thresholds::Sigma {
+                warning_k: 2.0,
+                critical_k: 3.0
+            },
+            &[0.1]
+        )
+        .is_none());
+    }
+}

@@ -1,0 +1,410 @@
+//! Drift monitors (`admin`): standing drift analyses the gateways evaluate
+//! on a schedule; each evaluation is an `ml_drift_metrics` row, and a
+//! notification is an alert (`driftAlerts`) and, when asked, a queued
+//! training job.
+
+use async_graphql::{Context, Enum, InputObject, Object, OneofObject, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::monitor;
+
+use super::analytics::{DriftMethod, DriftSignal};
+use super::drift::AlertLevel;
+use super::request_context;
+use crate::domain::drift::{Method, ReferenceKind, SignalKind, ThresholdKind as Kind};
+use crate::domain::Vocabulary;
+use crate::error::ApiError;
+use crate::identity::can;
+use crate::write::monitors::{self as write, MonitorChanges, MonitorSpec, Reference};
+
+/// Where a monitor's thresholds come from.
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum ThresholdKind {
+    /// `warning` and `critical` are the statistic's values.
+    Fixed,
+    /// `warning` and `critical` are `k` in `mean + k·σ` of the statistic of
+    /// reference chunks (each as long as the current window, the last
+    /// `chunks` of them) against the whole reference, as NannyML derives
+    /// thresholds. Needs a time reference (not `modelVersion`).
+    Sigma,
+}
+
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct MonitorThresholdsInput {
+    pub kind: ThresholdKind,
+    pub warning: f64,
+    pub critical: f64,
+    /// Reference chunks for `SIGMA` (2–50).
+    #[graphql(default = 10)]
+    pub chunks: i32,
+}
+
+/// A fixed reference window.
+#[derive(InputObject, Clone, Debug)]
+pub struct FixedWindowInput {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// What the current window is compared with: exactly one of these.
+#[derive(OneofObject, Clone, Debug)]
+pub enum MonitorReferenceInput {
+    /// A fixed time window.
+    Fixed(FixedWindowInput),
+    /// The span of this many seconds right before the current window.
+    RollingSeconds(i64),
+    /// This model version's predictions in the current window (champion
+    /// against the current window's challenger).
+    ModelVersion(String),
+}
+
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct NoiseControlInput {
+    /// Consecutive breaches (at least `warning`) before the monitor fires.
+    #[graphql(default = 1)]
+    pub breaches_to_fire: i32,
+    /// Evaluations it keeps firing after the breaches stop.
+    #[graphql(default = 0)]
+    pub keep_firing: i32,
+    /// Least seconds between two notifications.
+    #[graphql(default = 0)]
+    pub cooldown_seconds: i64,
+}
+
+impl Default for NoiseControlInput {
+    fn default() -> Self {
+        Self {
+            breaches_to_fire: 1,
+            keep_firing: 0,
+            cooldown_seconds: 0,
+        }
+    }
+}
+
+#[derive(InputObject, Clone, Copy, Debug)]
+pub struct RetrainingInput {
+    /// Queue a training job (`DRIFT_DETECTED`) when the monitor notifies.
+    pub queue: bool,
+    /// Least seconds between two queued jobs (default a day).
+    #[graphql(default = 86400)]
+    pub cooldown_seconds: i64,
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct CreateMonitorInput {
+    pub monitor_id: String,
+    pub model_id: String,
+    pub signal: DriftSignal,
+    /// The feature, for a `SHAP` monitor.
+    pub feature: Option<String>,
+    pub method: DriftMethod,
+    pub reference: MonitorReferenceInput,
+    /// The current window: the seconds before each evaluation.
+    pub current_seconds: i64,
+    /// Only this version's predictions in the current window.
+    pub current_model_version: Option<String>,
+    /// Seconds between evaluations; the first is one interval after creation.
+    pub interval_seconds: i64,
+    pub thresholds: MonitorThresholdsInput,
+    pub noise: Option<NoiseControlInput>,
+    pub retraining: Option<RetrainingInput>,
+    #[graphql(default = true)]
+    pub enabled: bool,
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct UpdateMonitorInput {
+    pub monitor_id: String,
+    pub enabled: Option<bool>,
+    pub interval_seconds: Option<i64>,
+    pub thresholds: Option<MonitorThresholdsInput>,
+    pub noise: Option<NoiseControlInput>,
+    pub retraining: Option<RetrainingInput>,
+}
+
+fn signal_kind(s: DriftSignal) -> SignalKind {
+    match s {
+        DriftSignal::ViolationProbability => SignalKind::ViolationProbability,
+        DriftSignal::ConfidenceScore => SignalKind::ConfidenceScore,
+        DriftSignal::RiskScore => SignalKind::RiskScore,
+        DriftSignal::InferenceTime => SignalKind::InferenceTime,
+        DriftSignal::Shap => SignalKind::Shap,
+    }
+}
+
+fn drift_signal(s: SignalKind) -> DriftSignal {
+    match s {
+        SignalKind::ViolationProbability => DriftSignal::ViolationProbability,
+        SignalKind::ConfidenceScore => DriftSignal::ConfidenceScore,
+        SignalKind::RiskScore => DriftSignal::RiskScore,
+        SignalKind::InferenceTime => DriftSignal::InferenceTime,
+        SignalKind::Shap => DriftSignal::Shap,
+    }
+}
+
+fn drift_method(m: Method) -> DriftMethod {
+    match m {
+        Method::Psi => DriftMethod::Psi,
+        Method::Ks => DriftMethod::Ks,
+        Method::Wasserstein => DriftMethod::Wasserstein,
+        Method::JensenShannon => DriftMethod::JensenShannon,
+        Method::Hellinger => DriftMethod::Hellinger,
+    }
+}
+
+fn thresholds(t: MonitorThresholdsInput) -> write::ThresholdSpec {
+    write::ThresholdSpec {
+        kind: match t.kind {
+            ThresholdKind::Fixed => Kind::Fixed,
+            ThresholdKind::Sigma => Kind::Sigma,
+        },
+        warning: t.warning,
+        critical: t.critical,
+        chunks: t.chunks,
+    }
+}
+
+fn noise(n: NoiseControlInput) -> write::NoiseSpec {
+    write::NoiseSpec {
+        breaches_to_fire: n.breaches_to_fire,
+        keep_firing: n.keep_firing,
+        cooldown_seconds: n.cooldown_seconds,
+    }
+}
+
+fn training(t: RetrainingInput) -> write::TrainingSpec {
+    write::TrainingSpec {
+        queue: t.queue,
+        cooldown_seconds: t.cooldown_seconds,
+    }
+}
+
+/// A monitor's reference, as configured.
+#[derive(SimpleObject)]
+pub struct MonitorReference {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub rolling_seconds: Option<i64>,
+    pub model_version: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct MonitorThresholds {
+    pub kind: ThresholdKind,
+    pub warning: f64,
+    pub critical: f64,
+    pub chunks: i32,
+}
+
+#[derive(SimpleObject)]
+pub struct NoiseControl {
+    pub breaches_to_fire: i32,
+    pub keep_firing: i32,
+    pub cooldown_seconds: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct Retraining {
+    pub queue: bool,
+    pub cooldown_seconds: i64,
+}
+
+/// Where a monitor stands.
+#[derive(SimpleObject)]
+pub struct MonitorState {
+    pub next_due_at: DateTime<Utc>,
+    pub evaluations: i64,
+    pub consecutive_breaches: i32,
+    pub firing: bool,
+    pub last_value: Option<f64>,
+    pub last_level: Option<AlertLevel>,
+    pub last_evaluated_at: Option<DateTime<Utc>>,
+    pub last_notified_at: Option<DateTime<Utc>>,
+    pub last_training_at: Option<DateTime<Utc>>,
+}
+
+#[derive(SimpleObject)]
+pub struct Monitor {
+    pub monitor_id: String,
+    pub model_id: String,
+    pub signal: DriftSignal,
+    pub feature: Option<String>,
+    pub method: DriftMethod,
+    pub reference: MonitorReference,
+    pub current_seconds: i64,
+    pub current_model_version: Option<String>,
+    pub interval_seconds: i64,
+    pub thresholds: MonitorThresholds,
+    pub noise: NoiseControl,
+    pub retraining: Retraining,
+    pub enabled: bool,
+    pub state: MonitorState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<monitor::Model> for Monitor {
+    type Error = ApiError;
+
+    fn try_from(m: monitor::Model) -> Result<Self, ApiError> {
+        let bad = |what: &str| ApiError::Internal(anyhow::anyhow!("stored monitor {what}"));
+        let signal = SignalKind::from_db(&m.signal).ok_or_else(|| bad("signal"))?;
+        let method = Method::from_db(&m.method).ok_or_else(|| bad("method"))?;
+        let kind = ReferenceKind::from_db(&m.reference_kind).ok_or_else(|| bad("reference"))?;
+        let level = m
+            .last_level
+            .as_deref()
+            .and_then(crate::domain::AlertLevel::from_db)
+            .map(AlertLevel::from);
+        Ok(Self {
+            monitor_id: m.monitor_id,
+            model_id: m.model_id,
+            signal: drift_signal(signal),
+            feature: m.feature,
+            method: drift_method(method),
+            reference: MonitorReference {
+                from: m.reference_from,
+                to: m.reference_to,
+                rolling_seconds: (kind == ReferenceKind::Rolling)
+                    .then_some(m.reference_seconds)
+                    .flatten(),
+                model_version: m.reference_version,
+            },
+            current_seconds: m.current_seconds,
+            current_model_version: m.current_version,
+            interval_seconds: m.interval_seconds,
+            thresholds: MonitorThresholds {
+                kind: if m.threshold_kind == Kind::Sigma.as_db() {
+                    ThresholdKind::Sigma
+                } else {
+                    ThresholdKind::Fixed
+                },
+                warning: m.warning,
+                critical: m.critical,
+                chunks: m.reference_chunks,
+            },
+            noise: NoiseControl {
+                breaches_to_fire: m.breaches_to_fire,
+                keep_firing: m.keep_firing,
+                cooldown_seconds: m.cooldown_seconds,
+            },
+            retraining: Retraining {
+                queue: m.queue_training,
+                cooldown_seconds: m.training_cooldown_seconds,
+            },
+            enabled: m.enabled,
+            state: MonitorState {
+                next_due_at: m.next_due_at,
+                evaluations: m.evaluations,
+                consecutive_breaches: m.consecutive_breaches,
+                firing: m.firing,
+                last_value: m.last_value,
+                last_level: level,
+                last_evaluated_at: m.last_evaluated_at,
+                last_notified_at: m.last_notified_at,
+                last_training_at: m.last_training_at,
+            },
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct MonitorsQuery;
+
+#[Object]
+impl MonitorsQuery {
+    /// The tenant's drift monitors, by id (`admin`).
+    async fn monitors(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Monitor>> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        let rows = write::list(&writer).await?;
+        Ok(rows
+            .into_iter()
+            .map(Monitor::try_from)
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+#[derive(Default)]
+pub struct MonitorsMutation;
+
+#[Object]
+impl MonitorsMutation {
+    /// Creates a drift monitor (`admin`; at most 100 per tenant). Every
+    /// `intervalSeconds` a gateway compares the model's predictions of the
+    /// last `currentSeconds` with the reference (as `driftAnalysis` does)
+    /// and writes the result as a drift metric; a notification is a drift
+    /// alert (and, with `retraining`, a queued training job).
+    async fn create_monitor(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMonitorInput,
+    ) -> async_graphql::Result<Monitor> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        let reference = match input.reference {
+            MonitorReferenceInput::Fixed(w) => Reference::Fixed {
+                from: w.from,
+                to: w.to,
+            },
+            MonitorReferenceInput::RollingSeconds(seconds) => Reference::Rolling { seconds },
+            MonitorReferenceInput::ModelVersion(version) => Reference::Version { version },
+        };
+        let spec = MonitorSpec {
+            monitor_id: input.monitor_id,
+            model_id: input.model_id,
+            signal: signal_kind(input.signal),
+            feature: input.feature,
+            method: input.method.into(),
+            reference,
+            current_seconds: input.current_seconds,
+            current_version: input.current_model_version,
+            interval_seconds: input.interval_seconds,
+            thresholds: thresholds(input.thresholds),
+            noise: noise(input.noise.unwrap_or_default()),
+            training: input.retraining.map_or(
+                write::TrainingSpec {
+                    queue: false,
+                    cooldown_seconds: 86_400,
+                },
+                training,
+            ),
+            enabled: input.enabled,
+        };
+        Ok(write::create(&writer, spec).await?.try_into()?)
+    }
+
+    /// Changes a monitor's schedule, thresholds, noise control or
+    /// retraining, or turns it off (`admin`).
+    async fn update_monitor(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateMonitorInput,
+    ) -> async_graphql::Result<Monitor> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        let changes = MonitorChanges {
+            enabled: input.enabled,
+            interval_seconds: input.interval_seconds,
+            thresholds: input.thresholds.map(thresholds),
+            noise: input.noise.map(noise),
+            training: input.retraining.map(training),
+        };
+        Ok(write::update(&writer, &input.monitor_id, changes)
+            .await?
+            .try_into()?)
+    }
+
+    /// Deletes a monitor (`admin`); false when there was none. Its drift
+    /// metrics stay.
+    async fn delete_monitor(
+        &self,
+        ctx: &Context<'_>,
+        monitor_id: String,
+    ) -> async_graphql::Result<bool> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        Ok(write::delete(&writer, &monitor_id).await?)
+    }
+}

@@ -1,0 +1,410 @@
+//! Drift monitors evaluated by the gateways: a monitor over shifted data
+//! writes one drift metric per slot, with the PSI the reference
+//! implementations give (the conformance fixture), notifies once (alert
+//! event and one queued training job) while its signal keeps breaching, and
+//! stays its tenant's own; on PostgreSQL, two gateway processes on one
+//! database evaluate every slot exactly once.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sea_orm::ActiveValue::Set;
+use serde_json::{json, Value};
+use server::auth::Role;
+
+use common::fixtures::{self, insert_all, scoped_for};
+use common::{TestDb, TestServer};
+
+const A: &str = "acme";
+const B: &str = "globex";
+const FIXTURE: &str = include_str!("fixtures/drift/conformance.json");
+
+fn case() -> Value {
+    let fixture: Value = serde_json::from_str(FIXTURE).unwrap();
+    fixture["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "large, shifted")
+        .unwrap()
+        .clone()
+}
+
+/// The fixture's shifted case for `m-1`: its reference spread over the 6
+/// hours before the last hour, its current sample over the last hour (as
+/// seen from now: each evaluation slot, a second or more ahead, sees the
+/// same rows).
+async fn seed(test_db: &TestDb) {
+    fixtures::seed_models(test_db, A, &["m-1"]).await;
+    fixtures::seed_models(test_db, B, &["m-1"]).await;
+    let db = test_db.connect().await;
+    let scoped = scoped_for(test_db, &db, A).await;
+    let case = case();
+    let now = Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let mut rows = Vec::new();
+    for (sample, from, span) in [
+        (
+            &case["reference"],
+            now - hour * 7 + chrono::Duration::minutes(10),
+            hour * 6 - chrono::Duration::minutes(20),
+        ),
+        (
+            &case["current"],
+            now - hour + chrono::Duration::minutes(5),
+            hour - chrono::Duration::minutes(10),
+        ),
+    ] {
+        let values = sample["violationProbability"].as_array().unwrap();
+        let n = values.len();
+        for (i, v) in values.iter().enumerate() {
+            let mut p = fixtures::prediction(A, &format!("p-{}-{i}", from.timestamp()), "m-1");
+            let d = Decimal::from_f64_retain(v.as_f64().unwrap())
+                .unwrap()
+                .round_dp(4);
+            p.violation_probability = Set(d);
+            let at: DateTime<Utc> = from + span * (i as i32) / (n as i32);
+            p.prediction_timestamp = Set(Some(at));
+            rows.push(p);
+        }
+    }
+    for chunk in rows.chunks(2000) {
+        insert_all(&scoped, chunk.to_vec()).await.unwrap();
+    }
+    db.close().await.ok();
+}
+
+const CREATE: &str = r#"mutation($input: CreateMonitorInput!) {
+  createMonitor(input: $input) { monitorId signal method enabled state { evaluations firing } }
+}"#;
+
+fn monitor_input(id: &str) -> Value {
+    json!({
+        "monitorId": id,
+        "modelId": "m-1",
+        "signal": "VIOLATION_PROBABILITY",
+        "method": "PSI",
+        "reference": {"rollingSeconds": 6 * 3600},
+        "currentSeconds": 3600,
+        "intervalSeconds": 1,
+        "thresholds": {"kind": "FIXED", "warning": 0.1, "critical": 0.25},
+        "noise": {"breachesToFire": 1, "keepFiring": 0, "cooldownSeconds": 3600},
+        "retraining": {"queue": true, "cooldownSeconds": 3600},
+    })
+}
+
+const STATE: &str = "{ monitors { monitorId state { evaluations firing lastValue lastLevel lastNotifiedAt lastTrainingAt } } }";
+
+const METRICS: &str = r#"{ driftMetrics(filter: {modelIds: ["m-1"]}, first: 100) {
+  nodes { metricId driftScore psiScore alertTriggered alertLevel measuredAt baselineComparison }
+} }"#;
+
+const JOBS: &str =
+    "{ trainingJobs(first: 50) { nodes { jobId triggerReason status datasetInfo } } }";
+
+/// Waits until `m` has at least `n` evaluations; returns its state.
+async fn evaluations(ask: impl AsyncFn(&str) -> Value, id: &str, n: i64) -> Value {
+    for _ in 0..300 {
+        let data = ask(STATE).await;
+        let monitor = data["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["monitorId"] == id)
+            .cloned()
+            .expect("the monitor is listed");
+        if monitor["state"]["evaluations"].as_i64().unwrap() >= n {
+            return monitor;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("monitor {id} never reached {n} evaluations");
+}
+
+/// The metrics, jobs and monitor state agree: one metric per evaluation,
+/// each slot once, the fixture's PSI, one notification and one job.
+fn check_outcome(metrics: &Value, jobs: &Value, monitor: &Value) {
+    let evaluated = monitor["state"]["evaluations"].as_i64().unwrap();
+    let nodes = metrics["driftMetrics"]["nodes"].as_array().unwrap();
+    let mine: Vec<&Value> = nodes
+        .iter()
+        .filter(|m| m["baselineComparison"]["monitorId"] == monitor["monitorId"])
+        .collect();
+    assert_eq!(mine.len() as i64, evaluated, "one metric per evaluation");
+    let mut slots: Vec<&str> = mine
+        .iter()
+        .map(|m| m["measuredAt"].as_str().unwrap())
+        .collect();
+    slots.sort();
+    slots.dedup();
+    assert_eq!(slots.len(), mine.len(), "each slot once");
+    let expected = case()["expected"]["violationProbability"]["psi"]
+        .as_f64()
+        .unwrap();
+    for m in &mine {
+        let value = m["baselineComparison"]["value"].as_f64().unwrap();
+        assert!(
+            (value - expected).abs() < 1e-6,
+            "PSI {value}, fixture {expected}"
+        );
+        assert!((m["psiScore"].as_f64().unwrap() - expected).abs() < 1e-6);
+        assert_eq!(m["alertLevel"], "CRITICAL");
+        assert_eq!(m["baselineComparison"]["referenceCount"], 6000);
+        assert_eq!(m["baselineComparison"]["currentCount"], 2000);
+    }
+    let notified = mine.iter().filter(|m| m["alertTriggered"] == true).count();
+    assert_eq!(
+        notified, 1,
+        "one notification while the signal keeps breaching"
+    );
+    assert_eq!(monitor["state"]["firing"], true);
+    let jobs = jobs["trainingJobs"]["nodes"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "no training-job storm: {jobs:?}");
+    assert_eq!(jobs[0]["triggerReason"], "DRIFT_DETECTED");
+    assert_eq!(jobs[0]["status"], "QUEUED");
+    assert!(jobs[0]["datasetInfo"]["current"]["from"].is_string());
+}
+
+async fn monitors_evaluate(test_db: TestDb) {
+    seed(&test_db).await;
+    let mut config = test_db.config();
+    config.serve.monitor_poll_ms = 200;
+    let server = TestServer::start(config).await;
+    let admin = test_db.key(A, Role::Admin).await;
+    let viewer = test_db.key(A, Role::Viewer).await;
+    let data = server
+        .data(&admin, CREATE, json!({"input": monitor_input("psi-1")}))
+        .await;
+    assert_eq!(data["createMonitor"]["state"]["evaluations"], 0);
+
+    let ask = async |query: &str| server.data(&admin, query, json!({})).await;
+    let monitor = evaluations(ask, "psi-1", 3).await;
+    // Stop evaluating before reading, so that the three views agree.
+    server
+        .data(&admin, r#"mutation { updateMonitor(input: {monitorId: "psi-1", enabled: false}) { enabled } }"#, json!({}))
+        .await;
+    let monitor = {
+        let _ = monitor;
+        server.data(&admin, STATE, json!({})).await["monitors"][0].clone()
+    };
+    let metrics = server.data(&viewer, METRICS, json!({})).await;
+    let jobs = server.data(&viewer, JOBS, json!({})).await;
+    check_outcome(&metrics, &jobs, &monitor);
+    assert_eq!(monitor["state"]["lastLevel"], "CRITICAL");
+    assert!(monitor["state"]["lastTrainingAt"].is_string());
+
+    // Only admins manage monitors; tenants see only their own.
+    let (_, body) = server.graphql_with(&viewer, STATE, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
+    let admin_b = test_db.key(B, Role::Admin).await;
+    let theirs = server.data(&admin_b, STATE, json!({})).await;
+    assert_eq!(theirs["monitors"], json!([]));
+    let (_, body) = server
+        .graphql_with(
+            &admin_b,
+            r#"mutation { updateMonitor(input: {monitorId: "psi-1", enabled: true}) { enabled } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    let theirs = server.data(&admin_b, METRICS, json!({})).await;
+    assert_eq!(theirs["driftMetrics"]["nodes"], json!([]));
+    let (_, body) = server
+        .graphql_with(
+            &admin_b,
+            r#"mutation { deleteMonitor(monitorId: "psi-1") }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["deleteMonitor"], false, "{body}");
+
+    // Bad definitions are refused.
+    for (change, needle) in [
+        (
+            json!({"reference": {"modelVersion": "1.0.0"}, "thresholds": {"kind": "SIGMA", "warning": 2, "critical": 3}}),
+            "time reference",
+        ),
+        (json!({"intervalSeconds": 0}), "intervalSeconds"),
+        (json!({"signal": "SHAP"}), "feature"),
+        (json!({"modelId": "m-unknown"}), "m-unknown"),
+        (
+            json!({"thresholds": {"kind": "FIXED", "warning": 0.3, "critical": 0.2}}),
+            "warning",
+        ),
+    ] {
+        let mut input = monitor_input("bad");
+        for (k, v) in change.as_object().unwrap() {
+            input[k] = v.clone();
+        }
+        let (_, body) = server
+            .graphql_with(&admin, CREATE, json!({"input": input}))
+            .await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{body}"
+        );
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{body}"
+        );
+    }
+    let (_, body) = server
+        .graphql_with(&admin, CREATE, json!({"input": monitor_input("psi-1")}))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "CONFLICT",
+        "{body}"
+    );
+    let deleted = server
+        .data(
+            &admin,
+            r#"mutation { deleteMonitor(monitorId: "psi-1") }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(deleted["deleteMonitor"], true);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_monitors_evaluate_once_per_slot_and_notify_once() {
+    monitors_evaluate(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn postgres_monitors_evaluate_once_per_slot_and_notify_once() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    monitors_evaluate(test_db).await;
+}
+
+/// A `mlgate serve` process of its own, polling for due monitors every
+/// 50 ms; killed when dropped.
+struct Gateway {
+    base: String,
+    _child: tokio::process::Child,
+}
+
+impl Gateway {
+    async fn start(database_url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--playground",
+                "false",
+                "--monitor-poll-ms",
+                "50",
+            ])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mlgate starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client
+                .get(format!("{base}/ready"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Self {
+                    base,
+                    _child: child,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("gateway on port {port} never became ready");
+    }
+
+    async fn data(&self, key: &str, query: &str, variables: Value) -> Value {
+        let body: Value = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(key)
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
+    }
+}
+
+#[tokio::test]
+async fn postgres_two_gateways_evaluate_every_slot_exactly_once() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    seed(&test_db).await;
+    let (one, two) = tokio::join!(Gateway::start(&test_db.url), Gateway::start(&test_db.url));
+    let admin = test_db.key(A, Role::Admin).await;
+    let viewer = test_db.key(A, Role::Viewer).await;
+    // Two monitors due every second, both gateways looking 20 times a second.
+    for id in ["race-1", "race-2"] {
+        one.data(&admin, CREATE, json!({"input": monitor_input(id)}))
+            .await;
+    }
+    let ask = async |query: &str| two.data(&admin, query, json!({})).await;
+    evaluations(&ask, "race-1", 6).await;
+    evaluations(&ask, "race-2", 6).await;
+    for id in ["race-1", "race-2"] {
+        one.data(
+            &admin,
+            "mutation($id: String!) { updateMonitor(input: {monitorId: $id, enabled: false}) { enabled } }",
+            json!({"id": id}),
+        )
+        .await;
+    }
+    let monitors = two.data(&admin, STATE, json!({})).await;
+    let metrics = one.data(&viewer, METRICS, json!({})).await;
+    let jobs = two.data(&viewer, JOBS, json!({})).await;
+    let all_jobs = jobs["trainingJobs"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(all_jobs.len(), 2, "one job per monitor: {all_jobs:?}");
+    for monitor in monitors["monitors"].as_array().unwrap() {
+        let id = monitor["monitorId"].as_str().unwrap();
+        let of_monitor: Vec<Value> = all_jobs
+            .iter()
+            .filter(|j| {
+                j["datasetInfo"]["driftMetricId"].as_str().is_some_and(|m| {
+                    metrics["driftMetrics"]["nodes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|n| n["metricId"] == m && n["baselineComparison"]["monitorId"] == id)
+                })
+            })
+            .cloned()
+            .collect();
+        check_outcome(
+            &metrics,
+            &json!({"trainingJobs": {"nodes": of_monitor}}),
+            monitor,
+        );
+    }
+}
