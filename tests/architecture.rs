@@ -352,6 +352,8 @@ fn only_auth_makes_principals_from_credentials() {
     assert_only_in("Principal::authenticated(", &["auth/"]);
     // The operator's principal: made where the operator's transaction opens.
     assert_only_in("Principal::cli(", &["db/"]);
+    // A monitor's evaluator: its tenant is the due monitor row's own.
+    assert_only_in("Principal::monitor(", &["monitors/"]);
 }
 
 #[test]

@@ -227,6 +227,30 @@ impl Database {
         &self.conn
     }
 
+    /// The (tenant, monitor id) of enabled drift monitors due at `now`, of
+    /// every tenant, most overdue first: the one cross-tenant read of the
+    /// monitor evaluator, which then claims and evaluates each under its
+    /// tenant's scope. Runs as the pool's own role, which the monitors'
+    /// unforced tenant policy lets see every row (as for API keys).
+    pub(crate) async fn due_monitors(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<(String, String)>, DbErr> {
+        use entity::monitor;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        monitor::Entity::find()
+            .select_only()
+            .columns([monitor::Column::TenantId, monitor::Column::MonitorId])
+            .filter(monitor::Column::Enabled.eq(true))
+            .filter(monitor::Column::NextDueAt.lte(now))
+            .order_by_asc(monitor::Column::NextDueAt)
+            .limit(limit)
+            .into_tuple::<(String, String)>()
+            .all(&self.conn)
+            .await
+    }
+
     /// The pool API keys are looked up on: its own, so that authentication
     /// never queues behind tenant transactions.
     pub(crate) fn auth_pool(&self) -> &DatabaseConnection {

@@ -11,8 +11,6 @@ mod evaluate;
 use std::time::Duration;
 
 use chrono::Utc;
-use entity::monitor;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::db::Database;
 use crate::events::Events;
@@ -63,17 +61,7 @@ pub fn start(db: Database, events: Events, settings: MonitorSettings) -> Option<
 /// stays due and is tried at the next look).
 pub async fn evaluate_due(db: &Database, events: &Events, batch: u64) -> usize {
     let now = crate::store::now();
-    let due = match monitor::Entity::find()
-        .select_only()
-        .columns([monitor::Column::TenantId, monitor::Column::MonitorId])
-        .filter(monitor::Column::Enabled.eq(true))
-        .filter(monitor::Column::NextDueAt.lte(now))
-        .order_by_asc(monitor::Column::NextDueAt)
-        .limit(batch)
-        .into_tuple::<(String, String)>()
-        .all(db.unscoped())
-        .await
-    {
+    let due = match db.due_monitors(now, batch).await {
         Ok(due) => due,
         Err(error) => {
             tracing::warn!(%error, "looking for due monitors failed");
