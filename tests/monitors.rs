@@ -93,8 +93,82 @@ fn monitor_input(id: &str) -> Value {
         "thresholds": {"kind": "FIXED", "warning": 0.1, "critical": 0.25},
         "noise": {"breachesToFire": 1, "keepFiring": 0, "cooldownSeconds": 3600},
         "retraining": {"queue": true, "cooldownSeconds": 3600},
+        "notifyWebhook": true,
     })
 }
+
+/// A webhook receiver on 127.0.0.1: records each request's headers and
+/// body, and answers 500 to the first `fail_first` requests, then 200.
+struct Receiver {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> Self {
+        use axum::routing::post;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |headers: axum::http::HeaderMap, body: String| {
+                let recorded = recorded.clone();
+                async move {
+                    let mut seen = recorded.lock().unwrap();
+                    seen.push((headers, body));
+                    if seen.len() <= fail_first {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self {
+            url,
+            seen,
+            _task: task,
+        }
+    }
+
+    /// (idempotency key, attempt, body) of each request, each signature
+    /// checked against `secret`.
+    fn requests(&self, secret: &str) -> Vec<(String, String, Value)> {
+        use hmac::{Hmac, Mac};
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(headers, body)| {
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+                mac.update(body.as_bytes());
+                let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+                assert_eq!(
+                    headers["x-mlgate-signature"],
+                    expected.as_str(),
+                    "signed body"
+                );
+                (
+                    headers["idempotency-key"].to_str().unwrap().to_owned(),
+                    headers["x-mlgate-attempt"].to_str().unwrap().to_owned(),
+                    serde_json::from_str(body).unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+const SECRET: &str = "a-webhook-secret-of-some-length";
+
+const SET_WEBHOOK: &str = r#"mutation($url: String!, $secret: String!) { setWebhook(url: $url, secret: $secret) { url } }"#;
+
+const DELIVERIES: &str = "{ webhookDeliveries { deliveryId monitorId status attempts lastStatus lastError deliveredAt } }";
 
 const STATE: &str = "{ monitors { monitorId state { evaluations firing lastValue lastLevel lastNotifiedAt lastTrainingAt } } }";
 
@@ -172,9 +246,19 @@ async fn monitors_evaluate(test_db: TestDb) {
     seed(&test_db).await;
     let mut config = test_db.config();
     config.serve.monitor_poll_ms = 200;
+    config.serve.webhook_private_addresses = true;
     let server = TestServer::start(config).await;
     let admin = test_db.key(A, Role::Admin).await;
     let viewer = test_db.key(A, Role::Viewer).await;
+    // The receiver fails the first attempt: the retry must carry the same key.
+    let receiver = Receiver::start(1).await;
+    server
+        .data(
+            &admin,
+            SET_WEBHOOK,
+            json!({"url": receiver.url, "secret": SECRET}),
+        )
+        .await;
     let data = server
         .data(&admin, CREATE, json!({"input": monitor_input("psi-1")}))
         .await;
@@ -195,6 +279,43 @@ async fn monitors_evaluate(test_db: TestDb) {
     check_outcome(&metrics, &jobs, &monitor);
     assert_eq!(monitor["state"]["lastLevel"], "CRITICAL");
     assert!(monitor["state"]["lastTrainingAt"].is_string());
+
+    // The one notification reaches the webhook: refused once, retried with
+    // the same idempotency key, then logged as delivered.
+    let notified: Vec<String> = metrics["driftMetrics"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["alertTriggered"] == true)
+        .map(|m| m["metricId"].as_str().unwrap().to_owned())
+        .collect();
+    let mut log = Value::Null;
+    for _ in 0..100 {
+        log = server.data(&admin, DELIVERIES, json!({})).await;
+        if log["webhookDeliveries"][0]["status"] == "DELIVERED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let deliveries = log["webhookDeliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "{log}");
+    assert_eq!(deliveries[0]["deliveryId"], notified[0].as_str());
+    assert_eq!(deliveries[0]["status"], "DELIVERED", "{log}");
+    assert_eq!(deliveries[0]["attempts"], 2);
+    assert_eq!(deliveries[0]["lastStatus"], 200);
+    let requests = receiver.requests(SECRET);
+    assert_eq!(requests.len(), 2);
+    for (i, (key, attempt, body)) in requests.iter().enumerate() {
+        assert_eq!(key, &notified[0]);
+        assert_eq!(attempt, &(i + 1).to_string());
+        assert_eq!(body["monitorId"], "psi-1");
+        assert_eq!(body["level"], "critical");
+    }
+    let (_, body) = server.graphql_with(&viewer, DELIVERIES, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{body}"
+    );
 
     // Only admins manage monitors; tenants see only their own.
     let (_, body) = server.graphql_with(&viewer, STATE, json!({})).await;
@@ -314,6 +435,8 @@ impl Gateway {
                 "false",
                 "--monitor-poll-ms",
                 "50",
+                "--webhook-private-addresses",
+                "true",
             ])
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn")
@@ -365,6 +488,13 @@ async fn postgres_two_gateways_evaluate_every_slot_exactly_once() {
     let (one, two) = tokio::join!(Gateway::start(&test_db.url), Gateway::start(&test_db.url));
     let admin = test_db.key(A, Role::Admin).await;
     let viewer = test_db.key(A, Role::Viewer).await;
+    let receiver = Receiver::start(0).await;
+    one.data(
+        &admin,
+        SET_WEBHOOK,
+        json!({"url": receiver.url, "secret": SECRET}),
+    )
+    .await;
     // Two monitors due every second, both gateways looking 20 times a second.
     for id in ["race-1", "race-2"] {
         one.data(&admin, CREATE, json!({"input": monitor_input(id)}))

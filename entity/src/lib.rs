@@ -15,5 +15,7 @@ pub mod monitor;
 pub mod prediction;
 mod string_list;
 pub mod training_job;
+pub mod webhook;
+pub mod webhook_delivery;
 
 pub use string_list::StringList;

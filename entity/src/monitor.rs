@@ -29,6 +29,7 @@ pub struct Model {
     pub keep_firing: i32,
     pub cooldown_seconds: i64,
     pub queue_training: bool,
+    pub notify_webhook: bool,
     pub training_cooldown_seconds: i64,
     pub enabled: bool,
     pub next_due_at: DateTimeUtc,

@@ -1,12 +1,16 @@
 //! Drift monitors: a tenant's standing drift analyses, evaluated by the
 //! gateways themselves on a schedule (`next_due_at`), with their noise
-//! control state. Each evaluation writes an `ml_drift_metrics` row.
+//! control state. Each evaluation writes an `ml_drift_metrics` row. A
+//! notification may also be delivered to the tenant's webhook
+//! (`mlgate_webhooks`, its URL and signing secret) through an outbox of
+//! deliveries with their attempts (`mlgate_webhook_deliveries`).
 //!
 //! On PostgreSQL the table has a tenant policy that is enabled but not
 //! forced, like the API keys: the API (as the gateway role) sees only its
 //! tenant's monitors, while the scheduler (the pool's own role) finds the
 //! due ones of every tenant; each is then claimed and evaluated in a
-//! transaction scoped to its tenant.
+//! transaction scoped to its tenant. The deliveries likewise; the webhooks
+//! themselves get the forced policy (only ever read under a tenant's scope).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -23,6 +27,8 @@ impl MigrationTrait for Migration {
         run_for_backend(manager, POSTGRES_UP, &sqlite_dialect(POSTGRES_UP)).await?;
         if manager.get_database_backend() == DbBackend::Postgres {
             run_script(manager, &tenant_policy("mlgate_monitors", false)).await?;
+            run_script(manager, &tenant_policy("mlgate_webhooks", true)).await?;
+            run_script(manager, &tenant_policy("mlgate_webhook_deliveries", false)).await?;
         }
         Ok(())
     }
@@ -58,6 +64,7 @@ CREATE TABLE mlgate_monitors (
     keep_firing INTEGER NOT NULL,
     cooldown_seconds BIGINT NOT NULL,
     queue_training BOOLEAN NOT NULL,
+    notify_webhook BOOLEAN NOT NULL,
     training_cooldown_seconds BIGINT NOT NULL,
     enabled BOOLEAN NOT NULL,
     next_due_at TIMESTAMPTZ NOT NULL,
@@ -78,6 +85,35 @@ CREATE TABLE mlgate_monitors (
 )
 ;;
 CREATE INDEX idx_mlgate_monitors_due ON mlgate_monitors (next_due_at) WHERE enabled
+;;
+CREATE TABLE mlgate_webhooks (
+    tenant_id VARCHAR(255) PRIMARY KEY CHECK (tenant_id <> ''),
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+)
+;;
+CREATE TABLE mlgate_webhook_deliveries (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    tenant_id VARCHAR(255) NOT NULL CHECK (tenant_id <> ''),
+    delivery_id VARCHAR(255) NOT NULL,
+    monitor_id VARCHAR(255) NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    status VARCHAR(20) NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMPTZ NOT NULL,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL,
+    delivered_at TIMESTAMPTZ,
+    CONSTRAINT uq_mlgate_webhook_deliveries_tenant_delivery UNIQUE (tenant_id, delivery_id)
+)
+;;
+CREATE INDEX idx_mlgate_webhook_deliveries_due ON mlgate_webhook_deliveries (next_attempt_at)
+    WHERE status = 'pending'
+;;
+CREATE INDEX idx_mlgate_webhook_deliveries_tenant_created ON mlgate_webhook_deliveries (tenant_id, created_at DESC)
 "#;
 
-const DOWN: &str = "DROP TABLE IF EXISTS mlgate_monitors";
+const DOWN: &str = "DROP TABLE IF EXISTS mlgate_webhook_deliveries\n;;\nDROP TABLE IF EXISTS mlgate_webhooks\n;;\nDROP TABLE IF EXISTS mlgate_monitors";

@@ -316,6 +316,12 @@ pub struct ServeArgs {
     #[arg(long, env = "MLGATE_MONITOR_POLL_MS", default_value_t = 1000)]
     pub monitor_poll_ms: u64,
 
+    /// Deliver monitor webhooks to private, loopback and link-local
+    /// addresses too (an internal receiver; refused by default so that a
+    /// tenant's webhook cannot reach the gateway's own network).
+    #[arg(long, env = "MLGATE_WEBHOOK_PRIVATE_ADDRESSES", action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", default_value_t = false, value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_private_addresses: bool,
+
     #[command(flatten)]
     pub auth: AuthArgs,
 
@@ -866,6 +872,10 @@ impl ServeArgs {
     pub fn monitors(&self) -> crate::monitors::MonitorSettings {
         crate::monitors::MonitorSettings {
             poll: (self.monitor_poll_ms > 0).then(|| Duration::from_millis(self.monitor_poll_ms)),
+            webhooks: crate::monitors::webhooks::DeliverySettings {
+                private_addresses: self.webhook_private_addresses,
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

@@ -251,6 +251,28 @@ impl Database {
             .await
     }
 
+    /// The (tenant, delivery id) of webhook deliveries due at `now`, of
+    /// every tenant, most overdue first: the deliverer's one cross-tenant
+    /// read (the deliveries' tenant policy is not forced either).
+    pub(crate) async fn due_deliveries(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<(String, String)>, DbErr> {
+        use entity::webhook_delivery as d;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        d::Entity::find()
+            .select_only()
+            .columns([d::Column::TenantId, d::Column::DeliveryId])
+            .filter(d::Column::Status.eq("pending"))
+            .filter(d::Column::NextAttemptAt.lte(now))
+            .order_by_asc(d::Column::NextAttemptAt)
+            .limit(limit)
+            .into_tuple::<(String, String)>()
+            .all(&self.conn)
+            .await
+    }
+
     /// The pool API keys are looked up on: its own, so that authentication
     /// never queues behind tenant transactions.
     pub(crate) fn auth_pool(&self) -> &DatabaseConnection {

@@ -15,6 +15,7 @@ use crate::domain::Vocabulary;
 use crate::error::ApiError;
 use crate::identity::can;
 use crate::write::monitors::{self as write, MonitorChanges, MonitorSpec, Reference};
+use crate::write::webhooks;
 
 /// Where a monitor's thresholds come from.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
@@ -107,6 +108,9 @@ pub struct CreateMonitorInput {
     pub thresholds: MonitorThresholdsInput,
     pub noise: Option<NoiseControlInput>,
     pub retraining: Option<RetrainingInput>,
+    /// Deliver each notification to the tenant's webhook (`setWebhook`).
+    #[graphql(default = false)]
+    pub notify_webhook: bool,
     #[graphql(default = true)]
     pub enabled: bool,
 }
@@ -119,6 +123,7 @@ pub struct UpdateMonitorInput {
     pub thresholds: Option<MonitorThresholdsInput>,
     pub noise: Option<NoiseControlInput>,
     pub retraining: Option<RetrainingInput>,
+    pub notify_webhook: Option<bool>,
 }
 
 fn signal_kind(s: DriftSignal) -> SignalKind {
@@ -236,6 +241,7 @@ pub struct Monitor {
     pub thresholds: MonitorThresholds,
     pub noise: NoiseControl,
     pub retraining: Retraining,
+    pub notify_webhook: bool,
     pub enabled: bool,
     pub state: MonitorState,
     pub created_at: DateTime<Utc>,
@@ -291,6 +297,7 @@ impl TryFrom<monitor::Model> for Monitor {
                 queue: m.queue_training,
                 cooldown_seconds: m.training_cooldown_seconds,
             },
+            notify_webhook: m.notify_webhook,
             enabled: m.enabled,
             state: MonitorState {
                 next_due_at: m.next_due_at,
@@ -309,6 +316,72 @@ impl TryFrom<monitor::Model> for Monitor {
     }
 }
 
+/// The tenant's webhook: never its secret.
+#[derive(SimpleObject)]
+pub struct Webhook {
+    pub url: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<webhooks::WebhookInfo> for Webhook {
+    fn from(w: webhooks::WebhookInfo) -> Self {
+        Self {
+            url: w.url,
+            updated_at: w.updated_at,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum DeliveryStatus {
+    /// Not delivered yet; tried again at `nextAttemptAt`.
+    Pending,
+    Delivered,
+    /// Given up after the last attempt.
+    Failed,
+}
+
+/// One notification's delivery to the tenant's webhook.
+#[derive(SimpleObject)]
+pub struct WebhookDelivery {
+    /// Sent as the `Idempotency-Key` header on every attempt: the drift
+    /// metric's id.
+    pub delivery_id: String,
+    pub monitor_id: String,
+    pub url: String,
+    pub status: DeliveryStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The HTTP status of the last attempt, if it got one.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed (no secret or body text).
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+impl From<entity::webhook_delivery::Model> for WebhookDelivery {
+    fn from(d: entity::webhook_delivery::Model) -> Self {
+        let status = match d.status.as_str() {
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Pending,
+        };
+        Self {
+            delivery_id: d.delivery_id,
+            monitor_id: d.monitor_id,
+            url: d.url,
+            next_attempt_at: (status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
+            status,
+            attempts: d.attempts,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            created_at: d.created_at,
+            delivered_at: d.delivered_at,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct MonitorsQuery;
 
@@ -323,6 +396,36 @@ impl MonitorsQuery {
             .into_iter()
             .map(Monitor::try_from)
             .collect::<Result<_, _>>()?)
+    }
+
+    /// The tenant's webhook, if set (`admin`).
+    async fn webhook(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Webhook>> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        Ok(webhooks::get(&writer).await?.map(Webhook::from))
+    }
+
+    /// The latest webhook deliveries, newest first (`admin`; `first` at
+    /// most 200).
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: i32,
+    ) -> async_graphql::Result<Vec<WebhookDelivery>> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        if !(1..=webhooks::MAX_LISTED as i32).contains(&first) {
+            return Err(crate::store::filter::invalid(
+                "first",
+                format!("`first` must be between 1 and {}", webhooks::MAX_LISTED),
+            )
+            .into());
+        }
+        Ok(webhooks::deliveries(&writer, first as u64)
+            .await?
+            .into_iter()
+            .map(WebhookDelivery::from)
+            .collect())
     }
 }
 
@@ -370,6 +473,7 @@ impl MonitorsMutation {
                 },
                 training,
             ),
+            notify_webhook: input.notify_webhook,
             enabled: input.enabled,
         };
         Ok(write::create(&writer, spec).await?.try_into()?)
@@ -390,6 +494,7 @@ impl MonitorsMutation {
             thresholds: input.thresholds.map(thresholds),
             noise: input.noise.map(noise),
             training: input.retraining.map(training),
+            notify_webhook: input.notify_webhook,
         };
         Ok(write::update(&writer, &input.monitor_id, changes)
             .await?
@@ -406,5 +511,29 @@ impl MonitorsMutation {
         let rc = request_context(ctx)?;
         let writer = rc.writer::<can::ManageMonitors>()?;
         Ok(write::delete(&writer, &monitor_id).await?)
+    }
+
+    /// Sets where monitor notifications are delivered (`admin`): each is
+    /// POSTed as JSON with `X-Mlgate-Signature: sha256=<hex HMAC-SHA256 of
+    /// the body with secret>`, `Idempotency-Key` (stable across retries)
+    /// and `X-Mlgate-Attempt`; a non-2xx answer or no answer within 10 s is
+    /// retried with exponential backoff (1 s doubling, at most 10 minutes
+    /// apart, 8 attempts). The secret is never shown again.
+    async fn set_webhook(
+        &self,
+        ctx: &Context<'_>,
+        url: String,
+        #[graphql(desc = "16 to 256 bytes.")] secret: String,
+    ) -> async_graphql::Result<Webhook> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        Ok(webhooks::set(&writer, &url, &secret).await?.into())
+    }
+
+    /// Removes the tenant's webhook (`admin`); false when there was none.
+    async fn delete_webhook(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let rc = request_context(ctx)?;
+        let writer = rc.writer::<can::ManageMonitors>()?;
+        Ok(webhooks::delete(&writer).await?)
     }
 }

@@ -33,6 +33,8 @@ pub struct Outcome {
     pub alerted: bool,
     /// A training job was queued.
     pub job_id: Option<String>,
+    /// A webhook delivery was queued.
+    pub webhook: bool,
 }
 
 fn internal(what: &str) -> ApiError {
@@ -243,6 +245,24 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
                 .await
                 .map_err(ApiError::from_write)?;
             outcome.alerted = true;
+            if m.notify_webhook {
+                let body = json!({
+                    "event": "drift.alert",
+                    "deliveryId": metric_id,
+                    "monitorId": m.monitor_id,
+                    "modelId": m.model_id,
+                    "signal": m.signal,
+                    "feature": m.feature,
+                    "method": m.method,
+                    "value": measure(v),
+                    "level": level.map(|l| l.as_db()),
+                    "measuredAt": due,
+                    "reference": window(&reference),
+                    "current": window(&current),
+                });
+                outcome.webhook =
+                    super::webhooks::enqueue(txn, &metric_id, &m.monitor_id, &body).await?;
+            }
         }
     }
 

@@ -4,9 +4,12 @@
 //! each in a transaction scoped to the monitor's tenant, which claims it
 //! first (`evaluate.rs`). With several gateways on one database each slot
 //! is evaluated once: the claim skips a monitor another gateway holds, and
-//! the slot moves on in the transaction that writes its result.
+//! the slot moves on in the transaction that writes its result. Webhook
+//! deliveries queued by notifications are sent from the same loop
+//! (`webhooks.rs`).
 
 mod evaluate;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -21,8 +24,9 @@ use crate::identity::Principal;
 pub struct MonitorSettings {
     /// How often it looks for due monitors; `None`: it evaluates none.
     pub poll: Option<Duration>,
-    /// The most monitors it takes per look.
+    /// The most monitors (and webhook deliveries) it takes per look.
     pub batch: u64,
+    pub webhooks: webhooks::DeliverySettings,
 }
 
 impl Default for MonitorSettings {
@@ -30,6 +34,7 @@ impl Default for MonitorSettings {
         Self {
             poll: Some(Duration::from_secs(1)),
             batch: 32,
+            webhooks: webhooks::DeliverySettings::default(),
         }
     }
 }
@@ -47,12 +52,14 @@ impl Drop for Evaluator {
 /// Starts the evaluation loop (when enabled).
 pub fn start(db: Database, events: Events, settings: MonitorSettings) -> Option<Evaluator> {
     let poll = settings.poll?;
+    let client = webhooks::client(settings.webhooks);
     Some(Evaluator(tokio::spawn(async move {
         let mut ticks = tokio::time::interval(poll);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             evaluate_due(&db, &events, settings.batch).await;
+            webhooks::deliver_due(&db, &client, settings.webhooks, settings.batch).await;
         }
     })))
 }

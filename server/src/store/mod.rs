@@ -61,7 +61,9 @@ tenant_owned!(
     api_key,
     alert_event,
     alert_sequence,
-    monitor
+    monitor,
+    webhook,
+    webhook_delivery
 );
 
 /// The transaction's tenant's rows of `E`: where every query of tenant data

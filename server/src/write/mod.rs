@@ -33,6 +33,7 @@ pub mod tenant;
 pub mod thresholds;
 pub mod training;
 mod validate;
+pub mod webhooks;
 
 pub use shape::FeatureValue;
 

@@ -70,6 +70,8 @@ pub struct MonitorSpec {
     pub thresholds: ThresholdSpec,
     pub noise: NoiseSpec,
     pub training: TrainingSpec,
+    /// Deliver notifications to the tenant's webhook.
+    pub notify_webhook: bool,
     pub enabled: bool,
 }
 
@@ -81,6 +83,7 @@ pub struct MonitorChanges {
     pub thresholds: Option<ThresholdSpec>,
     pub noise: Option<NoiseSpec>,
     pub training: Option<TrainingSpec>,
+    pub notify_webhook: Option<bool>,
 }
 
 fn seconds(field: &str, value: i64) -> ApiResult<()> {
@@ -272,6 +275,7 @@ pub async fn create(
         keep_firing: Set(spec.noise.keep_firing),
         cooldown_seconds: Set(spec.noise.cooldown_seconds),
         queue_training: Set(spec.training.queue),
+        notify_webhook: Set(spec.notify_webhook),
         training_cooldown_seconds: Set(spec.training.cooldown_seconds),
         enabled: Set(spec.enabled),
         next_due_at: Set(created + chrono::TimeDelta::seconds(spec.interval_seconds)),
@@ -346,6 +350,9 @@ pub async fn update(
     if let Some(t) = changes.training {
         row.queue_training = Set(t.queue);
         row.training_cooldown_seconds = Set(t.cooldown_seconds);
+    }
+    if let Some(notify) = changes.notify_webhook {
+        row.notify_webhook = Set(notify);
     }
     row.updated_at = Set(now());
     let updated = row.update(txn.conn()).await.map_err(ApiError::from_write)?;
