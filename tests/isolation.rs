@@ -221,4 +221,52 @@ backend_tests! {
             task.await.expect("no request saw another tenant's rows");
         }
     }
+
+    async fn monitors_webhooks_and_deliveries_are_each_tenants_own(test_db: TestDb) {
+        let db = test_db.connect().await;
+        seed(&test_db, &db, ALPHA).await;
+        seed(&test_db, &db, BETA).await;
+        let server = TestServer::start(test_db.config()).await;
+        let create = r#"mutation($id: String!, $warning: Float!, $url: String!) {
+            setWebhook(url: $url, secret: "sixteen-bytes-or-more") { url }
+            createMonitor(input: {monitorId: $id, modelId: "m-1", signal: VIOLATION_PROBABILITY, method: PSI,
+                reference: {rollingSeconds: 3600}, currentSeconds: 3600, intervalSeconds: 3600,
+                thresholds: {kind: FIXED, warning: $warning, critical: 1}}) { monitorId }
+        }"#;
+        for (tenant, warning) in [(ALPHA, 0.1), (BETA, 0.2)] {
+            let admin = test_db.key(tenant, Role::Admin).await;
+            for id in ["mon-1".to_owned(), format!("mon-only-{tenant}")] {
+                let url = format!("https://{tenant}.example.com/hook");
+                server.data(&admin, create, json!({"id": id, "warning": warning, "url": url})).await;
+            }
+        }
+        let read = "{ monitors { monitorId modelId thresholds { warning } } webhook { url } webhookDeliveries { deliveryId } }";
+        for (tenant, warning) in [(ALPHA, 0.1), (BETA, 0.2)] {
+            let admin = test_db.key(tenant, Role::Admin).await;
+            let data = server.data(&admin, read, json!({})).await;
+            let ids: Vec<&str> = data["monitors"].as_array().unwrap().iter().map(|m| m["monitorId"].as_str().unwrap()).collect();
+            assert_eq!(ids, ["mon-1", &format!("mon-only-{tenant}")], "{tenant}");
+            for monitor in data["monitors"].as_array().unwrap() {
+                assert_eq!(monitor["thresholds"]["warning"], warning, "{tenant}: {monitor}");
+            }
+            assert_eq!(data["webhook"]["url"], format!("https://{tenant}.example.com/hook"));
+            assert_eq!(data["webhookDeliveries"], json!([]));
+            assert_eq!(test_db.rows("mlgate_monitors", tenant).await, 2);
+            assert_eq!(test_db.rows("mlgate_webhooks", tenant).await, 1);
+        }
+        // Alpha's monitor ids behave like missing ones for beta.
+        let beta = test_db.key(BETA, Role::Admin).await;
+        let poke = |id: &str| format!(r#"mutation {{
+            u: updateMonitor(input: {{monitorId: "{id}", enabled: false}}) {{ monitorId }}
+        }}"#);
+        let (_, alpha_id) = server.graphql(&beta, &poke("mon-only-alpha")).await;
+        let (_, missing) = server.graphql(&beta, &poke("mon-only-nobody")).await;
+        assert_eq!(alpha_id["errors"][0]["extensions"], missing["errors"][0]["extensions"]);
+        assert_eq!(alpha_id["errors"][0]["extensions"]["code"], "NOT_FOUND");
+        let delete = |id: &str| format!(r#"mutation {{ deleteMonitor(monitorId: "{id}") }}"#);
+        let (_, deleted) = server.graphql(&beta, &delete("mon-only-alpha")).await;
+        assert_eq!(deleted["data"]["deleteMonitor"], false);
+        assert_eq!(test_db.rows("mlgate_monitors", ALPHA).await, 2, "alpha's monitor stays");
+        server.stop().await;
+    }
 }

@@ -117,6 +117,7 @@ pub(crate) async fn in_process_with(args: &Args, rollups: bool) -> anyhow::Resul
     config.database.db_max_connections = args.pool_size;
     config.serve.bind = "127.0.0.1:0".parse()?;
     config.serve.no_migrate = true;
+    config.serve.monitor_poll_ms = 0;
     // These scenarios measure capacity from one key at up to 64 clients;
     // request-rate limits would measure themselves instead (the
     // noisy-neighbour scenario runs with them).

@@ -27,6 +27,7 @@ mod m20260101_000015_rollup_days;
 mod m20260101_000016_shap_entry_reads;
 mod m20260101_000017_feedback_rollup_time_indexes;
 mod m20260101_000018_drift_monitors;
+mod m20260101_000019_risk_score_reads;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000016_shap_entry_reads::Migration),
             Box::new(m20260101_000017_feedback_rollup_time_indexes::Migration),
             Box::new(m20260101_000018_drift_monitors::Migration),
+            Box::new(m20260101_000019_risk_score_reads::Migration),
         ]
     }
 }

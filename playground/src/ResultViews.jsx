@@ -1,7 +1,9 @@
 // Table and chart views of the last query result, beside GraphiQL's JSON.
 // The table shows the result's largest list of objects, flattened; the chart
 // plots a list whose rows carry a `bucketStart` (predictionStats with a
-// bucket, driftSummary trends): bars for one measure, a line for another.
+// bucket, driftSummary trends): bars for one measure, a line for another;
+// or a list of bins with `referenceShare` and `currentShare` (driftAnalysis):
+// the two distributions side by side.
 import { useMemo, useState } from 'react';
 
 const MAX_COLUMNS = 30;
@@ -152,14 +154,111 @@ function chartableSeries(data) {
     .filter(Boolean);
 }
 
+/** The bin lists of a drift analysis, named by their signal. */
+function distributions(data) {
+  const out = [];
+  const visit = (node, name) => {
+    if (Array.isArray(node)) node.forEach((item, i) => visit(item, `${name} ${i + 1}`));
+    else if (node && typeof node === 'object') {
+      const label = node.signal ? [node.signal, node.feature].filter(Boolean).join(' ') : name;
+      const bins = node.bins;
+      if (
+        Array.isArray(bins) &&
+        bins.length &&
+        bins.every((b) => typeof b?.referenceShare === 'number' && typeof b?.currentShare === 'number')
+      ) {
+        out.push({ name: label, bins });
+      }
+      Object.entries(node).forEach(([key, child]) => key !== 'bins' && visit(child, label));
+    }
+  };
+  visit(data, 'distribution');
+  return out;
+}
+
 function ResultChart({ data }) {
+  const bins = useMemo(() => distributions(data), [data]);
+  if (bins.length) return <DistributionCharts distributions={bins} />;
+  return <BucketChart data={data} />;
+}
+
+const REFERENCE_COLOR = '#2f6fde';
+const CURRENT_COLOR = '#d9480f';
+
+function binLabel(bin) {
+  const short = (v) => (typeof v === 'number' ? Number(v.toPrecision(3)) : '—');
+  return bin.lower === bin.upper ? `${short(bin.lower)}` : `${short(bin.lower)}–${short(bin.upper)}`;
+}
+
+/** One chart per signal: each bin's reference and current share as paired bars. */
+function DistributionCharts({ distributions: all }) {
+  const [chosen, setChosen] = useState(null);
+  const shown = all.find((d) => d.name === chosen) ?? all[0];
+  const { bins } = shown;
+  const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
+  const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const step = plotWidth / bins.length;
+  const max = niceMax(bins.flatMap((b) => [b.referenceShare, b.currentShare]));
+  const y = (v) => MARGIN.top + plotHeight * (1 - v / max);
+  const bar = (b, i, key, offset, color) => (
+    <rect
+      key={`${key}-${i}`}
+      className="bar"
+      data-share={key}
+      fill={color}
+      x={MARGIN.left + step * i + step * offset}
+      width={step * 0.38}
+      y={y(b[key])}
+      height={Math.max(0, MARGIN.top + plotHeight - y(b[key]))}
+    >
+      <title>{`${binLabel(b)}: ${key === 'referenceShare' ? 'reference' : 'current'} ${format(b[key])}`}</title>
+    </rect>
+  );
+  return (
+    <div className="chart-wrap">
+      <div className="chart-controls">
+        <label>
+          Signal
+          <select value={shown.name} onChange={(e) => setChosen(e.target.value)} data-testid="chart-signal">
+            {all.map((d) => (
+              <option key={d.name}>{d.name}</option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <svg viewBox={`0 0 ${WIDTH} ${HEIGHT}`} className="chart" data-testid="chart" role="img" aria-label={`${shown.name}: reference and current shares per bin`}>
+        {[0, 0.25, 0.5, 0.75, 1].map((f) => (
+          <g key={f}>
+            <line x1={MARGIN.left} x2={WIDTH - MARGIN.right} y1={y(max * f)} y2={y(max * f)} className="grid" />
+            <text x={MARGIN.left - 6} y={y(max * f) + 4} className="axis left">
+              {format(max * f)}
+            </text>
+          </g>
+        ))}
+        {bins.map((b, i) => bar(b, i, 'referenceShare', 0.1, REFERENCE_COLOR))}
+        {bins.map((b, i) => bar(b, i, 'currentShare', 0.52, CURRENT_COLOR))}
+        {bins.map((b, i) => (
+          <text key={i} x={MARGIN.left + step * (i + 0.5)} y={HEIGHT - MARGIN.bottom + 14} className="axis bottom" transform={`rotate(35 ${MARGIN.left + step * (i + 0.5)} ${HEIGHT - MARGIN.bottom + 14})`}>
+            {binLabel(b)}
+          </text>
+        ))}
+        <rect x={WIDTH - MARGIN.right - 150} y={MARGIN.top} width={10} height={10} fill={REFERENCE_COLOR} />
+        <text x={WIDTH - MARGIN.right - 136} y={MARGIN.top + 9} className="legend">reference share</text>
+        <rect x={WIDTH - MARGIN.right - 150} y={MARGIN.top + 16} width={10} height={10} fill={CURRENT_COLOR} />
+        <text x={WIDTH - MARGIN.right - 136} y={MARGIN.top + 25} className="legend">current share</text>
+      </svg>
+    </div>
+  );
+}
+
+function BucketChart({ data }) {
   const candidates = useMemo(() => chartableSeries(data), [data]);
   const [seriesPath, setSeriesPath] = useState(null);
   const series = candidates.find((c) => c.path === seriesPath) ?? candidates[0];
   const [barChoice, setBar] = useState(null);
   const [lineChoice, setLine] = useState(null);
   if (!series) {
-    return <p className="hint">Nothing to chart: run a query with time buckets (“Prediction volume and p95 latency per day”, a drift summary’s trend).</p>;
+    return <p className="hint">Nothing to chart: run a query with time buckets (“Prediction volume and p95 latency per day”, a drift summary’s trend) or a drift analysis’s bins.</p>;
   }
   const pick = (choice, preferred, fallback) =>
     series.measures.includes(choice) ? choice : (series.measures.find(preferred) ?? fallback);

@@ -273,9 +273,13 @@ struct GatewayRole {
 }
 
 /// The gateway's own tables, which its migrations create beside the
-/// spec's: keys, thresholds, the alert outbox and (PostgreSQL) the rollups.
-const GATEWAY_TABLES: [(&str, bool); 13] = [
+/// spec's: keys, thresholds, the alert outbox, monitors and webhooks and
+/// (PostgreSQL) the rollups.
+const GATEWAY_TABLES: [(&str, bool); 16] = [
     ("mlgate_api_keys", false),
+    ("mlgate_monitors", false),
+    ("mlgate_webhooks", false),
+    ("mlgate_webhook_deliveries", false),
     ("mlgate_drift_thresholds", false),
     ("mlgate_alert_sequences", false),
     ("mlgate_alert_events", false),
