@@ -202,7 +202,8 @@ mod tests {
             &[0.01, 0.03, 0.02, 0.02],
         )
         .unwrap();
-        let sd = (0.00005f64 / 4.0).sqrt();
+        // Deviations -0.01, 0.01, 0, 0: variance 0.0002 / 4.
+        let sd = 0.00005f64.sqrt();
         assert!((band.warning - (0.02 + 2.0 * sd)).abs() < 1e-12);
         assert!((band.critical - (0.02 + 3.0 * sd)).abs() < 1e-12);
         assert_eq!(band.level(0.019), AlertLevel::Info);
