@@ -146,16 +146,6 @@ fn drift_signal(s: SignalKind) -> DriftSignal {
     }
 }
 
-fn drift_method(m: Method) -> DriftMethod {
-    match m {
-        Method::Psi => DriftMethod::Psi,
-        Method::Ks => DriftMethod::Ks,
-        Method::Wasserstein => DriftMethod::Wasserstein,
-        Method::JensenShannon => DriftMethod::JensenShannon,
-        Method::Hellinger => DriftMethod::Hellinger,
-    }
-}
-
 fn thresholds(t: MonitorThresholdsInput) -> write::ThresholdSpec {
     write::ThresholdSpec {
         kind: match t.kind {
@@ -266,7 +256,7 @@ impl TryFrom<monitor::Model> for Monitor {
             model_id: m.model_id,
             signal: drift_signal(signal),
             feature: m.feature,
-            method: drift_method(method),
+            method: method.into(),
             reference: MonitorReference {
                 from: m.reference_from,
                 to: m.reference_to,

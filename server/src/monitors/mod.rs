@@ -90,7 +90,7 @@ pub async fn evaluate_due(db: &Database, events: &Events, batch: u64) -> usize {
                 if let Some(job_id) = &outcome.job_id {
                     events.job_committed(&tenant, job_id);
                 }
-                tracing::info!(tenant, monitor = monitor_id, alerted = outcome.alerted, job = ?outcome.job_id, "monitor evaluated");
+                tracing::info!(tenant, monitor = monitor_id, alerted = outcome.alerted, job = ?outcome.job_id, webhook = outcome.webhook, "monitor evaluated");
             }
             Ok(None) => {}
             Err(error) => {

@@ -393,7 +393,7 @@ fn signal_drift(
             };
             let band = band(thresholds, method);
             statistics.push(DriftStatistic {
-                method: to_api(method),
+                method: method.into(),
                 value: measure(estimate.value),
                 error_bound: measure(estimate.error_bound),
                 p_value,
@@ -434,13 +434,15 @@ fn exact(value: f64) -> stats::Estimate {
     }
 }
 
-fn to_api(method: Method) -> DriftMethod {
-    match method {
-        Method::Psi => DriftMethod::Psi,
-        Method::Ks => DriftMethod::Ks,
-        Method::Wasserstein => DriftMethod::Wasserstein,
-        Method::JensenShannon => DriftMethod::JensenShannon,
-        Method::Hellinger => DriftMethod::Hellinger,
+impl From<Method> for DriftMethod {
+    fn from(method: Method) -> Self {
+        match method {
+            Method::Psi => DriftMethod::Psi,
+            Method::Ks => DriftMethod::Ks,
+            Method::Wasserstein => DriftMethod::Wasserstein,
+            Method::JensenShannon => DriftMethod::JensenShannon,
+            Method::Hellinger => DriftMethod::Hellinger,
+        }
     }
 }
 
