@@ -811,11 +811,7 @@ backend_tests! {
         // Tenant A raises its PSI thresholds; B keeps the defaults.
         let db = test_db.connect().await;
         let scoped = scoped_for(&test_db, &db, A).await;
-        let custom = DriftThresholds::new(
-            Band { warning: 0.2, critical: 0.4 },
-            Band { warning: 0.1, critical: 0.2 },
-            Band { warning: 0.1, critical: 0.2 },
-        ).unwrap();
+        let custom = DriftThresholds { psi: Band { warning: 0.2, critical: 0.4 }, ..Default::default() };
         let txn = scoped.begin().await.unwrap();
         server::write::thresholds::store(&txn, custom).await.unwrap();
         txn.commit().await.unwrap();

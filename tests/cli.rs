@@ -187,6 +187,30 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn drift_thresholds_are_shown_and_set_band_by_band(test_db: TestDb) {
+        let shown = mlgate(&test_db, &["drift-thresholds", "--tenant", "acme"]);
+        let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+        assert!(shown.contains("hellinger       warning 0.1 critical 0.2") && shown.contains("(defaults"), "{shown}");
+        let set = mlgate(&test_db, &["drift-thresholds", "--tenant", "acme", "--set", "--hellinger-warning", "0.3", "--hellinger-critical", "0.6"]);
+        let set = String::from_utf8_lossy(&set.stdout).into_owned();
+        assert!(set.contains("hellinger       warning 0.3 critical 0.6"), "{set}");
+        assert!(set.contains("psi             warning 0.1 critical 0.25") && set.contains("set at"), "{set}");
+        // A band needs both ends; an inverted band is refused and nothing changes.
+        for args in [
+            &["drift-thresholds", "--tenant", "acme", "--set", "--ks-warning", "0.3"][..],
+            &["drift-thresholds", "--tenant", "acme", "--set", "--ks-warning", "0.3", "--ks-critical", "0.2"][..],
+        ] {
+            let refused = Command::new(env!("CARGO_BIN_EXE_mlgate")).args(args).env("DATABASE_URL", &test_db.url).output().unwrap();
+            assert!(!refused.status.success(), "{args:?}");
+        }
+        let shown = mlgate(&test_db, &["drift-thresholds", "--tenant", "acme"]);
+        let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+        assert!(shown.contains("ks              warning 0.1 critical 0.2"), "{shown}");
+        assert!(shown.contains("hellinger       warning 0.3 critical 0.6"), "{shown}");
+        let other = mlgate(&test_db, &["drift-thresholds", "--tenant", "other"]);
+        assert!(String::from_utf8_lossy(&other.stdout).contains("hellinger       warning 0.1 critical 0.2"));
+    }
+
     async fn mlgate_alone_serves_with_its_environment_and_keeps_json_logs_json(test_db: TestDb) {
         // No subcommand: the MLGATE_* settings apply as for `serve`.
         let gateway = common::Gateway::launch(

@@ -259,8 +259,17 @@ fn check_against_fixture(answer: &Value, expected: &Value, what: &str) -> Vec<(S
             } else {
                 assert!(s["pValue"].is_null());
             }
-            let banded = matches!(method, "PSI" | "KS" | "WASSERSTEIN");
-            assert_eq!(s["level"].is_null(), !banded, "{what} {name} {method}");
+            // Every method has the tenant's band, and `level` is where the value falls in it.
+            let warning = s["thresholds"]["warning"].as_f64().unwrap();
+            let critical = s["thresholds"]["critical"].as_f64().unwrap();
+            let level = if value > critical {
+                "CRITICAL"
+            } else if value >= warning {
+                "WARNING"
+            } else {
+                "INFO"
+            };
+            assert_eq!(s["level"], level, "{what} {name} {method}");
         }
     }
     exactness
@@ -288,7 +297,7 @@ async fn conformance(test_db: TestDb, postgres: bool) {
         "signals": ALL_SIGNALS,
         "features": ["x"],
     });
-    let data = server.data(&key, ANALYSIS, variables).await;
+    let data = server.data(&key, ANALYSIS, variables.clone()).await;
     let answer = &data["driftAnalysis"];
     let large = case("large, shifted");
     let exactness = check_against_fixture(answer, &large["expected"], "large, shifted");
@@ -335,6 +344,61 @@ async fn conformance(test_db: TestDb, postgres: bool) {
     assert!((ndcg - dcg / idcg).abs() < 1e-6, "{ndcg} vs {}", dcg / idcg);
     assert_eq!(attribution["drifted"], true);
 
+    // Every method starts with the default band; JS and Hellinger get the
+    // tenant's own once its admin sets them (B keeps the defaults).
+    let band_of = |answer: &Value, method: &str| -> (Value, Value) {
+        let s = answer["signals"][0]["statistics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["method"] == method)
+            .unwrap()
+            .clone();
+        (s["thresholds"].clone(), s["level"].clone())
+    };
+    for method in ["KS", "WASSERSTEIN", "JENSEN_SHANNON", "HELLINGER"] {
+        assert_eq!(
+            band_of(answer, method).0,
+            json!({"warning": 0.1, "critical": 0.2})
+        );
+    }
+    let admin = test_db.key(A, Role::Admin).await;
+    let set = r#"mutation($input: DriftThresholdsInput!) {
+      setDriftThresholds(input: $input) { psi { warning critical } jensenShannon { warning critical } hellinger { warning critical } }
+    }"#;
+    let (_, body) = server
+        .graphql_with(
+            &admin,
+            set,
+            json!({"input": {"hellinger": {"warning": 0.5, "critical": 0.4}}}),
+        )
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "{body}"
+    );
+    let data = server
+        .data(
+            &admin,
+            set,
+            json!({"input": {"jensenShannon": {"warning": 0.0, "critical": 0.0}, "hellinger": {"warning": 2.0, "critical": 3.0}}}),
+        )
+        .await;
+    assert_eq!(
+        data["setDriftThresholds"],
+        json!({"psi": {"warning": 0.1, "critical": 0.25}, "jensenShannon": {"warning": 0.0, "critical": 0.0}, "hellinger": {"warning": 2.0, "critical": 3.0}})
+    );
+    let data = server.data(&key, ANALYSIS, variables.clone()).await;
+    let again = &data["driftAnalysis"];
+    assert_eq!(
+        band_of(again, "JENSEN_SHANNON"),
+        (json!({"warning": 0.0, "critical": 0.0}), json!("CRITICAL"))
+    );
+    assert_eq!(
+        band_of(again, "HELLINGER"),
+        (json!({"warning": 2.0, "critical": 3.0}), json!("INFO"))
+    );
+
     // Champion against challenger: versions in one window.
     let versions = json!({
         "model": "m-versions",
@@ -359,6 +423,10 @@ async fn conformance(test_db: TestDb, postgres: bool) {
     let data = server.data(&key_b, ANALYSIS, variables).await;
     let theirs = &data["driftAnalysis"];
     assert_eq!(theirs["signals"][0]["referenceCount"], 50);
+    assert_eq!(
+        band_of(theirs, "JENSEN_SHANNON").0,
+        json!({"warning": 0.1, "critical": 0.2})
+    );
     let psi = &theirs["signals"][0]["statistics"][0];
     assert_eq!(psi["method"], "PSI");
     assert_eq!(psi["value"], 0.0, "a sample against itself");

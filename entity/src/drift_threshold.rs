@@ -19,6 +19,14 @@ pub struct Model {
     pub wasserstein_warning: Decimal,
     #[sea_orm(column_type = "Decimal(Some((10, 6)))")]
     pub wasserstein_critical: Decimal,
+    #[sea_orm(column_type = "Decimal(Some((10, 6)))")]
+    pub jensen_shannon_warning: Decimal,
+    #[sea_orm(column_type = "Decimal(Some((10, 6)))")]
+    pub jensen_shannon_critical: Decimal,
+    #[sea_orm(column_type = "Decimal(Some((10, 6)))")]
+    pub hellinger_warning: Decimal,
+    #[sea_orm(column_type = "Decimal(Some((10, 6)))")]
+    pub hellinger_critical: Decimal,
     pub updated_at: DateTimeUtc,
 }
 

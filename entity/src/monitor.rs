@@ -10,9 +10,11 @@ pub struct Model {
     pub tenant_id: String,
     pub monitor_id: String,
     pub model_id: String,
-    pub signal: String,
+    /// The drift signal (`None` for a quality monitor).
+    pub signal: Option<String>,
     pub feature: Option<String>,
-    pub method: String,
+    /// The drift statistic (`None` for a quality monitor).
+    pub method: Option<String>,
     pub reference_kind: String,
     pub reference_from: Option<DateTimeUtc>,
     pub reference_to: Option<DateTimeUtc>,
@@ -44,6 +46,10 @@ pub struct Model {
     pub last_training_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The quality measure of a quality monitor.
+    pub quality: Option<String>,
+    pub decision_threshold: Option<f64>,
+    pub minimum_outcomes: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,8 @@ mod m20260101_000016_shap_entry_reads;
 mod m20260101_000017_feedback_rollup_time_indexes;
 mod m20260101_000018_drift_monitors;
 mod m20260101_000019_risk_score_reads;
+mod m20260101_000020_distance_thresholds;
+mod m20260101_000021_quality_monitors;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -57,6 +59,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000017_feedback_rollup_time_indexes::Migration),
             Box::new(m20260101_000018_drift_monitors::Migration),
             Box::new(m20260101_000019_risk_score_reads::Migration),
+            Box::new(m20260101_000020_distance_thresholds::Migration),
+            Box::new(m20260101_000021_quality_monitors::Migration),
         ]
     }
 }

@@ -256,30 +256,55 @@ async fn keys(db: &Database, action: KeysAction) -> anyhow::Result<()> {
 }
 
 async fn drift_thresholds(db: &Database, args: DriftThresholdArgs) -> anyhow::Result<()> {
-    use crate::store::thresholds::{Band, DriftThresholds};
-    let wanted = if args.set {
-        let band = |warning: Option<f64>, critical: Option<f64>| Band {
-            warning: warning.unwrap_or_default(),
-            critical: critical.unwrap_or_default(),
-        };
-        Some(DriftThresholds::new(
-            band(args.psi_warning, args.psi_critical),
-            band(args.ks_warning, args.ks_critical),
-            band(args.wasserstein_warning, args.wasserstein_critical),
-        )?)
-    } else {
-        None
-    };
-    let current = ops::thresholds::set_or_show(db, &args.tenant, wanted).await?;
-    println!("tenant:      {}", args.tenant);
-    for (name, band) in [
-        ("psi", current.psi),
-        ("ks", current.ks),
-        ("wasserstein", current.wasserstein),
-    ] {
+    use crate::domain::drift::Method;
+    use crate::domain::Vocabulary;
+    use crate::store::thresholds::Band;
+    let given = [
+        (Method::Psi, args.psi_warning, args.psi_critical),
+        (Method::Ks, args.ks_warning, args.ks_critical),
+        (
+            Method::Wasserstein,
+            args.wasserstein_warning,
+            args.wasserstein_critical,
+        ),
+        (
+            Method::JensenShannon,
+            args.jensen_shannon_warning,
+            args.jensen_shannon_critical,
+        ),
+        (
+            Method::Hellinger,
+            args.hellinger_warning,
+            args.hellinger_critical,
+        ),
+    ];
+    // clap makes each band's two flags come together.
+    let changes: Vec<(Method, Band)> = given
+        .into_iter()
+        .filter_map(|(method, warning, critical)| {
+            Some((
+                method,
+                Band {
+                    warning: warning?,
+                    critical: critical?,
+                },
+            ))
+        })
+        .collect();
+    anyhow::ensure!(args.set || changes.is_empty(), "threshold flags need --set");
+    anyhow::ensure!(
+        !args.set || !changes.is_empty(),
+        "--set needs at least one band (e.g. --psi-warning 0.1 --psi-critical 0.25)"
+    );
+    let current = ops::thresholds::set_or_show(db, &args.tenant, &changes).await?;
+    println!("tenant:         {}", args.tenant);
+    for method in Method::ALL.iter().copied() {
+        let band = current.band(method);
         println!(
-            "{name:<12} warning {} critical {}",
-            band.warning, band.critical
+            "{:<15} warning {} critical {}",
+            method.as_db(),
+            band.warning,
+            band.critical
         );
     }
     match current.updated_at {

@@ -205,27 +205,40 @@ pub struct DriftThresholdArgs {
     /// The tenant whose thresholds are shown or set.
     #[arg(long)]
     pub tenant: String,
-    /// Set the thresholds to these values (all six flags below are required).
-    #[arg(long, requires_all = ["psi_warning", "psi_critical", "ks_warning", "ks_critical", "wasserstein_warning", "wasserstein_critical"])]
+    /// Set the bands given below (each band needs both of its flags); the
+    /// others keep their values.
+    #[arg(long)]
     pub set: bool,
     /// PSI warning threshold (convention 0.1).
-    #[arg(long)]
+    #[arg(long, requires = "psi_critical")]
     pub psi_warning: Option<f64>,
     /// PSI critical threshold (convention 0.25).
-    #[arg(long)]
+    #[arg(long, requires = "psi_warning")]
     pub psi_critical: Option<f64>,
     /// KS statistic warning threshold (default 0.1).
-    #[arg(long)]
+    #[arg(long, requires = "ks_critical")]
     pub ks_warning: Option<f64>,
     /// KS statistic critical threshold (default 0.2).
-    #[arg(long)]
+    #[arg(long, requires = "ks_warning")]
     pub ks_critical: Option<f64>,
     /// Wasserstein distance warning threshold (default 0.1).
-    #[arg(long)]
+    #[arg(long, requires = "wasserstein_critical")]
     pub wasserstein_warning: Option<f64>,
     /// Wasserstein distance critical threshold (default 0.2).
-    #[arg(long)]
+    #[arg(long, requires = "wasserstein_warning")]
     pub wasserstein_critical: Option<f64>,
+    /// Jensen–Shannon distance warning threshold (default 0.1).
+    #[arg(long, requires = "jensen_shannon_critical")]
+    pub jensen_shannon_warning: Option<f64>,
+    /// Jensen–Shannon distance critical threshold (default 0.2).
+    #[arg(long, requires = "jensen_shannon_warning")]
+    pub jensen_shannon_critical: Option<f64>,
+    /// Hellinger distance warning threshold (default 0.1).
+    #[arg(long, requires = "hellinger_critical")]
+    pub hellinger_warning: Option<f64>,
+    /// Hellinger distance critical threshold (default 0.2).
+    #[arg(long, requires = "hellinger_warning")]
+    pub hellinger_critical: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]

@@ -17,6 +17,7 @@ use super::loaders::row_by_id;
 use super::loaders::ModelById;
 use super::models::Model;
 use super::request_context;
+use crate::domain::drift::Method;
 use crate::identity::can;
 use crate::store::drift::{self as store, DriftOrderField as DataOrderField};
 use crate::store::thresholds::Band;
@@ -318,6 +319,24 @@ pub struct DriftThresholdsInput {
     pub psi: Option<ThresholdBandInput>,
     pub ks: Option<ThresholdBandInput>,
     pub wasserstein: Option<ThresholdBandInput>,
+    pub jensen_shannon: Option<ThresholdBandInput>,
+    pub hellinger: Option<ThresholdBandInput>,
+}
+
+impl DriftThresholdsInput {
+    /// The bands given, each with its statistic.
+    fn changes(self) -> Vec<(Method, Band)> {
+        [
+            (Method::Psi, self.psi),
+            (Method::Ks, self.ks),
+            (Method::Wasserstein, self.wasserstein),
+            (Method::JensenShannon, self.jensen_shannon),
+            (Method::Hellinger, self.hellinger),
+        ]
+        .into_iter()
+        .filter_map(|(method, band)| band.map(|band| (method, band.into())))
+        .collect()
+    }
 }
 
 #[derive(Default)]
@@ -359,13 +378,7 @@ impl DriftMutation {
     ) -> async_graphql::Result<DriftThresholds> {
         let rc = request_context(ctx)?;
         let writer = rc.writer::<can::ManageThresholds>()?;
-        let stored = crate::write::thresholds::set(
-            &writer,
-            input.psi.map(Into::into),
-            input.ks.map(Into::into),
-            input.wasserstein.map(Into::into),
-        )
-        .await?;
+        let stored = crate::write::thresholds::set(&writer, &input.changes()).await?;
         Ok(DriftThresholds::from(stored))
     }
 }

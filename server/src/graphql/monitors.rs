@@ -1,7 +1,7 @@
-//! Drift monitors (`admin`): standing drift analyses the gateways evaluate
-//! on a schedule; each evaluation is an `ml_drift_metrics` row, and a
-//! notification is an alert (`driftAlerts`) and, when asked, a queued
-//! training job.
+//! Monitors (`admin`): standing drift analyses or feedback quality
+//! measures the gateways evaluate on a schedule; each evaluation is an
+//! `ml_drift_metrics` row, and a notification is an alert (`driftAlerts`)
+//! and, when asked, a webhook delivery and a queued training job.
 
 use async_graphql::{Context, Enum, InputObject, Object, OneofObject, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -10,23 +10,89 @@ use entity::monitor;
 use super::analytics::{DriftMethod, DriftSignal};
 use super::drift::AlertLevel;
 use super::request_context;
-use crate::domain::drift::{Method, ReferenceKind, SignalKind, ThresholdKind as Kind};
+use crate::domain::drift::{Method, Quality, ReferenceKind, SignalKind, ThresholdKind as Kind};
 use crate::domain::Vocabulary;
 use crate::error::ApiError;
 use crate::identity::can;
-use crate::write::monitors::{self as write, MonitorChanges, MonitorSpec, Reference};
+use crate::store::filter::invalid;
+use crate::write::monitors::{self as write, Measure, MonitorChanges, MonitorSpec, Reference};
 use crate::write::webhooks;
 
 /// Where a monitor's thresholds come from.
 #[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
 pub enum ThresholdKind {
-    /// `warning` and `critical` are the statistic's values.
+    /// `warning` and `critical` are the measure's values. For precision,
+    /// recall and F1 lower is worse: `warning ≥ critical` (e.g. 0.8 and
+    /// 0.7), a value at or below `warning` is a `WARNING`, below
+    /// `critical` a `CRITICAL`.
     Fixed,
-    /// `warning` and `critical` are `k` in `mean + k·σ` of the statistic of
-    /// reference chunks (each as long as the current window, the last
-    /// `chunks` of them) against the whole reference, as NannyML derives
-    /// thresholds. Needs a time reference (not `modelVersion`).
+    /// `warning` and `critical` are `k` in `mean ± k·σ` over reference
+    /// chunks (each as long as the current window, the last `chunks` of
+    /// them), as NannyML derives thresholds: for a drift statistic, each
+    /// chunk's statistic against the whole reference (`mean + k·σ`); for a
+    /// quality measure, each chunk's own value (`mean − k·σ` for precision,
+    /// recall and F1, `+` for calibration error). Needs a time reference
+    /// (not `modelVersion`).
     Sigma,
+}
+
+/// A model quality measure observed through feedback (each prediction's
+/// outcome from its latest feedback, as in `modelPerformance`).
+#[derive(Enum, Copy, Clone, Debug, Eq, PartialEq)]
+pub enum QualityMeasure {
+    /// TP / (TP + FP) at the decision threshold. Lower is worse.
+    Precision,
+    /// TP / (TP + FN). Lower is worse.
+    Recall,
+    /// 2TP / (2TP + FP + FN). Lower is worse.
+    F1,
+    /// Expected calibration error over ten equal-width bins (as
+    /// `Calibration.expectedCalibrationError`). Higher is worse.
+    CalibrationError,
+}
+
+impl From<QualityMeasure> for Quality {
+    fn from(q: QualityMeasure) -> Self {
+        match q {
+            QualityMeasure::Precision => Quality::Precision,
+            QualityMeasure::Recall => Quality::Recall,
+            QualityMeasure::F1 => Quality::F1,
+            QualityMeasure::CalibrationError => Quality::CalibrationError,
+        }
+    }
+}
+
+impl From<Quality> for QualityMeasure {
+    fn from(q: Quality) -> Self {
+        match q {
+            Quality::Precision => QualityMeasure::Precision,
+            Quality::Recall => QualityMeasure::Recall,
+            Quality::F1 => QualityMeasure::F1,
+            Quality::CalibrationError => QualityMeasure::CalibrationError,
+        }
+    }
+}
+
+/// What a quality monitor watches in its current window: predictions made
+/// in it that have an outcome by the time of the evaluation.
+#[derive(InputObject, Clone, Copy, Debug)]
+#[graphql(name = "QualityMonitorInput")]
+pub struct QualityInput {
+    pub measure: QualityMeasure,
+    /// A prediction decides "violation" at or above it.
+    #[graphql(default = 0.5)]
+    pub decision_threshold: f64,
+    /// A window with fewer predictions with an outcome is not measured
+    /// (no metric, no breach): small samples make noisy rates.
+    #[graphql(default = 30)]
+    pub minimum_outcomes: i32,
+}
+
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct QualityMonitor {
+    pub measure: QualityMeasure,
+    pub decision_threshold: f64,
+    pub minimum_outcomes: i32,
 }
 
 #[derive(InputObject, Clone, Copy, Debug)]
@@ -83,7 +149,8 @@ impl Default for NoiseControlInput {
 
 #[derive(InputObject, Clone, Copy, Debug)]
 pub struct RetrainingInput {
-    /// Queue a training job (`DRIFT_DETECTED`) when the monitor notifies.
+    /// Queue a training job when the monitor notifies (`DRIFT_DETECTED`,
+    /// or `FEEDBACK_THRESHOLD` for a quality monitor).
     pub queue: bool,
     /// Least seconds between two queued jobs (default a day).
     #[graphql(default = 86400)]
@@ -94,10 +161,14 @@ pub struct RetrainingInput {
 pub struct CreateMonitorInput {
     pub monitor_id: String,
     pub model_id: String,
-    pub signal: DriftSignal,
+    /// The signal of a drift monitor (with `method`; not with `quality`).
+    pub signal: Option<DriftSignal>,
     /// The feature, for a `SHAP` monitor.
     pub feature: Option<String>,
-    pub method: DriftMethod,
+    /// The statistic of a drift monitor (with `signal`).
+    pub method: Option<DriftMethod>,
+    /// What a quality monitor watches (instead of `signal` and `method`).
+    pub quality: Option<QualityInput>,
     pub reference: MonitorReferenceInput,
     /// The current window: the seconds before each evaluation.
     pub current_seconds: i64,
@@ -221,9 +292,13 @@ pub struct MonitorState {
 pub struct Monitor {
     pub monitor_id: String,
     pub model_id: String,
-    pub signal: DriftSignal,
+    /// A drift monitor's signal (null for a quality monitor).
+    pub signal: Option<DriftSignal>,
     pub feature: Option<String>,
-    pub method: DriftMethod,
+    /// A drift monitor's statistic (null for a quality monitor).
+    pub method: Option<DriftMethod>,
+    /// A quality monitor's measure (null for a drift monitor).
+    pub quality: Option<QualityMonitor>,
     pub reference: MonitorReference,
     pub current_seconds: i64,
     pub current_model_version: Option<String>,
@@ -243,8 +318,22 @@ impl TryFrom<monitor::Model> for Monitor {
 
     fn try_from(m: monitor::Model) -> Result<Self, ApiError> {
         let bad = |what: &str| ApiError::Internal(anyhow::anyhow!("stored monitor {what}"));
-        let signal = SignalKind::from_db(&m.signal).ok_or_else(|| bad("signal"))?;
-        let method = Method::from_db(&m.method).ok_or_else(|| bad("method"))?;
+        let signal = match m.signal.as_deref() {
+            Some(s) => Some(SignalKind::from_db(s).ok_or_else(|| bad("signal"))?),
+            None => None,
+        };
+        let method = match m.method.as_deref() {
+            Some(s) => Some(Method::from_db(s).ok_or_else(|| bad("method"))?),
+            None => None,
+        };
+        let quality = match m.quality.as_deref() {
+            Some(q) => Some(QualityMonitor {
+                measure: Quality::from_db(q).ok_or_else(|| bad("quality"))?.into(),
+                decision_threshold: m.decision_threshold.ok_or_else(|| bad("threshold"))?,
+                minimum_outcomes: m.minimum_outcomes.ok_or_else(|| bad("outcomes"))?,
+            }),
+            None => None,
+        };
         let kind = ReferenceKind::from_db(&m.reference_kind).ok_or_else(|| bad("reference"))?;
         let level = m
             .last_level
@@ -254,9 +343,10 @@ impl TryFrom<monitor::Model> for Monitor {
         Ok(Self {
             monitor_id: m.monitor_id,
             model_id: m.model_id,
-            signal: drift_signal(signal),
+            signal: signal.map(drift_signal),
             feature: m.feature,
-            method: method.into(),
+            method: method.map(Into::into),
+            quality,
             reference: MonitorReference {
                 from: m.reference_from,
                 to: m.reference_to,
@@ -424,11 +514,16 @@ pub struct MonitorsMutation;
 
 #[Object]
 impl MonitorsMutation {
-    /// Creates a drift monitor (`admin`; at most 100 per tenant). Every
-    /// `intervalSeconds` a gateway compares the model's predictions of the
-    /// last `currentSeconds` with the reference (as `driftAnalysis` does)
-    /// and writes the result as a drift metric; a notification is a drift
-    /// alert (and, with `retraining`, a queued training job).
+    /// Creates a monitor (`admin`; at most 100 per tenant). Every
+    /// `intervalSeconds` a gateway measures the model's predictions of the
+    /// last `currentSeconds`: a drift monitor (`signal` and `method`)
+    /// compares them with the reference (as `driftAnalysis` does); a
+    /// quality monitor (`quality`) measures precision, recall, F1 or
+    /// calibration error through their feedback, and reports the
+    /// reference's value beside it. The result is written as a drift
+    /// metric (`CONCEPT` for quality); a notification is a drift alert
+    /// (and, when asked, a webhook delivery and a queued training job:
+    /// `DRIFT_DETECTED`, or `FEEDBACK_THRESHOLD` for quality).
     async fn create_monitor(
         &self,
         ctx: &Context<'_>,
@@ -444,12 +539,29 @@ impl MonitorsMutation {
             MonitorReferenceInput::RollingSeconds(seconds) => Reference::Rolling { seconds },
             MonitorReferenceInput::ModelVersion(version) => Reference::Version { version },
         };
+        let measure = match (input.signal, input.method, input.quality) {
+            (Some(signal), Some(method), None) => Measure::Drift {
+                signal: signal_kind(signal),
+                feature: input.feature,
+                method: method.into(),
+            },
+            (None, None, Some(q)) if input.feature.is_none() => Measure::Quality {
+                quality: q.measure.into(),
+                decision_threshold: q.decision_threshold,
+                minimum_outcomes: q.minimum_outcomes,
+            },
+            _ => {
+                return Err(invalid(
+                    "quality",
+                    "give either `signal` and `method` (a drift monitor) or `quality` alone".into(),
+                )
+                .into())
+            }
+        };
         let spec = MonitorSpec {
             monitor_id: input.monitor_id,
             model_id: input.model_id,
-            signal: signal_kind(input.signal),
-            feature: input.feature,
-            method: input.method.into(),
+            measure,
             reference,
             current_seconds: input.current_seconds,
             current_version: input.current_model_version,

@@ -17,12 +17,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DbBackend, QueryFilter, QuerySelect
 use serde_json::json;
 
 use crate::db::{Scoped, ScopedTxn};
-use crate::domain::drift::monitor::{band, step, Band, NoiseControl, State, Thresholds};
-use crate::domain::drift::{Comparison, Method, ReferenceKind, SignalKind, ThresholdKind};
-use crate::domain::{AlertLevel, Vocabulary};
+use crate::domain::drift::monitor::{band, step, Band, Direction, NoiseControl, State, Thresholds};
+use crate::domain::drift::{Comparison, Method, Quality, ReferenceKind, SignalKind, ThresholdKind};
+use crate::domain::{AlertLevel, DriftType, TriggerReason, Vocabulary};
 use crate::error::{ApiError, ApiResult};
 use crate::store::analytics::drift_analysis::{sample, Sample, Signal};
 use crate::store::analytics::measure;
+use crate::store::analytics::performance::outcomes_in;
 use crate::store::{tenant_rows, TimeRange};
 use crate::write::alerts;
 
@@ -134,26 +135,20 @@ fn column(value: f64, places: u32) -> Option<Decimal> {
     Decimal::from_f64(value.clamp(-max, max)).map(|d| d.round_dp(places))
 }
 
-async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> ApiResult<Outcome> {
-    let due = m.next_due_at;
-    let (reference, current) = samples(&m, due)?;
-    let kind = SignalKind::from_db(&m.signal).ok_or_else(|| internal("signal"))?;
-    let signal = match kind {
-        SignalKind::ViolationProbability => Signal::ViolationProbability,
-        SignalKind::ConfidenceScore => Signal::ConfidenceScore,
-        SignalKind::RiskScore => Signal::RiskScore,
-        SignalKind::InferenceTime => Signal::InferenceTime,
-        SignalKind::Shap => Signal::Shap(m.feature.clone().ok_or_else(|| internal("feature"))?),
-    };
-    let method = Method::from_db(&m.method).ok_or_else(|| internal("method"))?;
-    let reference_cells = sample(txn, &m.model_id, &reference, &signal).await?;
-    let current_cells = sample(txn, &m.model_id, &current, &signal).await?;
-    let comparison = Comparison::new(&reference_cells, &current_cells, signal.scale());
-    let value = comparison
-        .comparable()
-        .then(|| comparison.statistic(method));
+/// One window's measurement and what it is judged against.
+struct Measurement {
+    value: Option<f64>,
+    error_bound: f64,
+    p_value: Option<f64>,
+    /// The value of each reference chunk, for sigma thresholds.
+    chunk_values: Vec<f64>,
+    direction: Direction,
+    /// What the metric row and the webhook body say about it.
+    details: serde_json::Map<String, serde_json::Value>,
+}
 
-    let thresholds = match ThresholdKind::from_db(&m.threshold_kind) {
+fn thresholds_of(m: &monitor::Model) -> Thresholds {
+    match ThresholdKind::from_db(&m.threshold_kind) {
         Some(ThresholdKind::Sigma) => Thresholds::Sigma {
             warning_k: m.warning,
             critical_k: m.critical,
@@ -162,10 +157,43 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
             warning: m.warning,
             critical: m.critical,
         },
+    }
+}
+
+/// A drift statistic of a signal: current window against the reference.
+async fn drift(
+    txn: &ScopedTxn,
+    m: &monitor::Model,
+    reference: &Sample,
+    current: &Sample,
+    sigma: bool,
+) -> ApiResult<Measurement> {
+    let kind = m
+        .signal
+        .as_deref()
+        .and_then(SignalKind::from_db)
+        .ok_or_else(|| internal("signal"))?;
+    let signal = match kind {
+        SignalKind::ViolationProbability => Signal::ViolationProbability,
+        SignalKind::ConfidenceScore => Signal::ConfidenceScore,
+        SignalKind::RiskScore => Signal::RiskScore,
+        SignalKind::InferenceTime => Signal::InferenceTime,
+        SignalKind::Shap => Signal::Shap(m.feature.clone().ok_or_else(|| internal("feature"))?),
     };
+    let method = m
+        .method
+        .as_deref()
+        .and_then(Method::from_db)
+        .ok_or_else(|| internal("method"))?;
+    let reference_cells = sample(txn, &m.model_id, reference, &signal).await?;
+    let current_cells = sample(txn, &m.model_id, current, &signal).await?;
+    let comparison = Comparison::new(&reference_cells, &current_cells, signal.scale());
+    let estimate = comparison
+        .comparable()
+        .then(|| comparison.statistic(method));
     let mut chunk_values = Vec::new();
-    if matches!(thresholds, Thresholds::Sigma { .. }) && value.is_some() {
-        for chunk in chunks(&m, &reference) {
+    if sigma && estimate.is_some() {
+        for chunk in chunks(m, reference) {
             let cells = sample(txn, &m.model_id, &chunk, &signal).await?;
             let c = Comparison::new(&reference_cells, &cells, signal.scale());
             if c.comparable() {
@@ -173,9 +201,109 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
             }
         }
     }
-    let band: Option<Band> = band(thresholds, &chunk_values);
+    let p_value = estimate
+        .filter(|_| method == Method::Ks)
+        .map(|e| measure(comparison.ks_p_value(e.value)));
+    let mut details = serde_json::Map::new();
+    details.insert("signal".into(), json!(m.signal));
+    details.insert("feature".into(), json!(m.feature));
+    details.insert("method".into(), json!(m.method));
+    details.insert("referenceCount".into(), json!(comparison.reference_count()));
+    details.insert("currentCount".into(), json!(comparison.current_count()));
+    Ok(Measurement {
+        value: estimate.map(|e| e.value),
+        error_bound: estimate.map_or(0.0, |e| e.error_bound),
+        p_value,
+        chunk_values,
+        direction: Direction::Above,
+        details,
+    })
+}
+
+/// A quality measure of one window, when it holds enough outcomes.
+async fn quality_of(
+    txn: &ScopedTxn,
+    m: &monitor::Model,
+    quality: Quality,
+    window: &Sample,
+) -> ApiResult<(Option<f64>, u64)> {
+    let threshold = m
+        .decision_threshold
+        .ok_or_else(|| internal("decision threshold"))?;
+    let (confusion, calibration) = outcomes_in(
+        txn,
+        &m.model_id,
+        window.model_version.as_deref(),
+        window.window,
+        threshold,
+    )
+    .await?;
+    let outcomes = confusion.labelled();
+    if outcomes < m.minimum_outcomes.unwrap_or(1).max(1) as u64 {
+        return Ok((None, outcomes));
+    }
+    let value = match quality {
+        Quality::Precision => confusion.precision(),
+        Quality::Recall => confusion.recall(),
+        Quality::F1 => confusion.f1_score(),
+        Quality::CalibrationError => calibration.expected_error(),
+    };
+    Ok((value, outcomes))
+}
+
+/// A quality measure observed through feedback in the current window; the
+/// reference's value is reported beside it, and sigma thresholds come from
+/// the reference chunks' own values.
+async fn quality(
+    txn: &ScopedTxn,
+    m: &monitor::Model,
+    quality: Quality,
+    reference: &Sample,
+    current: &Sample,
+    sigma: bool,
+) -> ApiResult<Measurement> {
+    let (value, current_outcomes) = quality_of(txn, m, quality, current).await?;
+    let (reference_value, reference_outcomes) = quality_of(txn, m, quality, reference).await?;
+    let mut chunk_values = Vec::new();
+    if sigma && value.is_some() {
+        for chunk in chunks(m, reference) {
+            if let (Some(v), _) = quality_of(txn, m, quality, &chunk).await? {
+                chunk_values.push(v);
+            }
+        }
+    }
+    let mut details = serde_json::Map::new();
+    details.insert("quality".into(), json!(quality.as_db()));
+    details.insert("decisionThreshold".into(), json!(m.decision_threshold));
+    details.insert("minimumOutcomes".into(), json!(m.minimum_outcomes));
+    details.insert("referenceValue".into(), json!(reference_value));
+    details.insert("referenceOutcomes".into(), json!(reference_outcomes));
+    details.insert("currentOutcomes".into(), json!(current_outcomes));
+    Ok(Measurement {
+        value,
+        error_bound: 0.0,
+        p_value: None,
+        chunk_values,
+        direction: quality.direction(),
+        details,
+    })
+}
+
+async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> ApiResult<Outcome> {
+    let due = m.next_due_at;
+    let (reference, current) = samples(&m, due)?;
+    let thresholds = thresholds_of(&m);
+    let sigma = matches!(thresholds, Thresholds::Sigma { .. });
+    let watched = m.quality.as_deref().map(Quality::from_db);
+    let measured = match watched {
+        None => drift(txn, &m, &reference, &current, sigma).await?,
+        Some(Some(q)) => quality(txn, &m, q, &reference, &current, sigma).await?,
+        Some(None) => return Err(internal("quality")),
+    };
+    let value = measured.value;
+    let band: Option<Band> = band(thresholds, measured.direction, &measured.chunk_values);
     let level = match (value, band) {
-        (Some(v), Some(b)) => Some(b.level(v.value)),
+        (Some(v), Some(b)) => Some(b.level(v)),
         _ => None,
     };
     let breached = matches!(level, Some(AlertLevel::Warning | AlertLevel::Critical));
@@ -195,48 +323,55 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
     let mut outcome = Outcome::default();
     let window = |s: &Sample| json!({"from": s.window.from, "to": s.window.to, "modelVersion": s.model_version});
     let metric_id = format!("monitor-{}-{}", m.id.simple(), due.timestamp());
-    if let Some(estimate) = value {
-        let v = estimate.value;
+    let is_quality = watched.is_some();
+    let method = m.method.as_deref().and_then(Method::from_db);
+    if let Some(v) = value {
+        let mut baseline = measured.details.clone();
+        for (key, field) in [
+            ("monitorId", json!(m.monitor_id)),
+            ("value", json!(measure(v))),
+            ("errorBound", json!(measure(measured.error_bound))),
+            ("pValue", json!(measured.p_value)),
+            ("warning", json!(band.map(|b| measure(b.warning)))),
+            ("critical", json!(band.map(|b| measure(b.critical)))),
+            ("firing", json!(decided.firing)),
+            ("reference", window(&reference)),
+            ("current", window(&current)),
+        ] {
+            baseline.insert(key.into(), field);
+        }
         let row = drift_metric::ActiveModel {
             id: Set(uuid::Uuid::new_v4()),
             metric_id: Set(metric_id.clone()),
             resource_id: Set(None),
             tenant_id: Set(txn.tenant().to_owned()),
             model_id: Set(Some(m.model_id.clone())),
-            drift_type: Set(if kind == SignalKind::Shap {
-                "data"
+            // A quality drop is concept drift: the inputs' relation to the
+            // outcome changed.
+            drift_type: Set(if is_quality {
+                DriftType::Concept
+            } else if m.signal.as_deref() == Some(SignalKind::Shap.as_db()) {
+                DriftType::Data
             } else {
-                "prediction"
+                DriftType::Prediction
             }
+            .as_db()
             .to_owned()),
             drift_score: Set(column(v, 4).unwrap_or_default()),
             drift_velocity: Set(None),
             reconstruction_error: Set(None),
-            psi_score: Set((method == Method::Psi).then(|| column(v, 6)).flatten()),
-            ks_statistic: Set((method == Method::Ks).then(|| column(v, 6)).flatten()),
-            wasserstein_distance: Set((method == Method::Wasserstein)
+            psi_score: Set((method == Some(Method::Psi))
+                .then(|| column(v, 6))
+                .flatten()),
+            ks_statistic: Set((method == Some(Method::Ks)).then(|| column(v, 6)).flatten()),
+            wasserstein_distance: Set((method == Some(Method::Wasserstein))
                 .then(|| column(v, 6))
                 .flatten()),
             alert_triggered: Set(Some(decided.notify)),
             alert_level: Set(level.map(|l| l.as_db().to_owned())),
             time_to_violation_hours: Set(None),
             measured_at: Set(Some(due)),
-            baseline_comparison: Set(Some(json!({
-                "monitorId": m.monitor_id,
-                "signal": m.signal,
-                "feature": m.feature,
-                "method": m.method,
-                "value": measure(v),
-                "errorBound": measure(estimate.error_bound),
-                "pValue": (method == Method::Ks).then(|| measure(comparison.ks_p_value(v))),
-                "warning": band.map(|b| measure(b.warning)),
-                "critical": band.map(|b| measure(b.critical)),
-                "firing": decided.firing,
-                "reference": window(&reference),
-                "current": window(&current),
-                "referenceCount": comparison.reference_count(),
-                "currentCount": comparison.current_count(),
-            }))),
+            baseline_comparison: Set(Some(serde_json::Value::Object(baseline))),
             feature_contributions: Set(None),
         };
         row.insert(txn.conn()).await.map_err(ApiError::from_write)?;
@@ -246,20 +381,22 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
                 .map_err(ApiError::from_write)?;
             outcome.alerted = true;
             if m.notify_webhook {
-                let body = json!({
-                    "event": "drift.alert",
+                let mut body = json!({
+                    "event": if is_quality { "quality.alert" } else { "drift.alert" },
                     "deliveryId": metric_id,
                     "monitorId": m.monitor_id,
                     "modelId": m.model_id,
-                    "signal": m.signal,
-                    "feature": m.feature,
-                    "method": m.method,
                     "value": measure(v),
                     "level": level.map(|l| l.as_db()),
                     "measuredAt": due,
                     "reference": window(&reference),
                     "current": window(&current),
                 });
+                if let Some(body) = body.as_object_mut() {
+                    for (key, field) in &measured.details {
+                        body.insert(key.clone(), field.clone());
+                    }
+                }
                 outcome.webhook =
                     super::webhooks::enqueue(txn, &metric_id, &m.monitor_id, &body).await?;
             }
@@ -277,13 +414,18 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
             .await?
             .map(|model| model.model_type)
             .unwrap_or_else(|| "unknown".into());
-        let job_id = format!("drift-{}-{}", m.id.simple(), due.timestamp());
+        let (prefix, reason) = if is_quality {
+            ("quality", TriggerReason::FeedbackThreshold)
+        } else {
+            ("drift", TriggerReason::DriftDetected)
+        };
+        let job_id = format!("{prefix}-{}-{}", m.id.simple(), due.timestamp());
         training_job::ActiveModel {
             id: Set(uuid::Uuid::new_v4()),
             job_id: Set(job_id.clone()),
             tenant_id: Set(txn.tenant().to_owned()),
             model_type: Set(model_type),
-            trigger_reason: Set("drift_detected".into()),
+            trigger_reason: Set(reason.as_db().into()),
             status: Set("queued".into()),
             training_config: Set(json!({"modelId": m.model_id, "monitorId": m.monitor_id})),
             hyperparameters: Set(None),
@@ -326,7 +468,7 @@ async fn evaluate(txn: &ScopedTxn, m: monitor::Model, now: DateTime<Utc>) -> Api
     row.firing = Set(decided.state.firing);
     row.last_notified_at = Set(decided.state.last_notified_at);
     row.last_training_at = Set(last_training_at);
-    row.last_value = Set(value.map(|v| measure(v.value)));
+    row.last_value = Set(value.map(measure));
     row.last_level = Set(level.map(|l| l.as_db().to_owned()));
     row.last_evaluated_at = Set(Some(due));
     row.update(txn.conn()).await.map_err(ApiError::from_write)?;

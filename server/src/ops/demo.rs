@@ -898,7 +898,7 @@ mod noise {
     use chrono::TimeDelta;
 
     use super::*;
-    use crate::domain::drift::monitor::{band, step, NoiseControl, State, Thresholds};
+    use crate::domain::drift::monitor::{band, step, Direction, NoiseControl, State, Thresholds};
     use crate::domain::drift::{Cell, Comparison, Method, Scale};
 
     /// `n` probabilities, each moved up by `shift` (at most 0.995).
@@ -935,7 +935,7 @@ mod noise {
             warning_k: 3.0,
             critical_k: 4.0,
         };
-        let band = band(thresholds, &values).expect("50 chunks");
+        let band = band(thresholds, Direction::Above, &values).expect("50 chunks");
         let control = NoiseControl {
             breaches_to_fire: 2,
             keep_firing: 3,

@@ -8,7 +8,8 @@ use rust_decimal::Decimal;
 use super::filter::invalid;
 use super::tenant_rows;
 use crate::db::ScopedTxn;
-use crate::domain::AlertLevel;
+use crate::domain::drift::Method;
+use crate::domain::{AlertLevel, Vocabulary};
 use crate::error::ApiResult;
 
 /// The scores at which a measurement is a `warning` (at or above) and a
@@ -54,13 +55,16 @@ pub struct DriftThresholds {
     pub psi: Band,
     pub ks: Band,
     pub wasserstein: Band,
+    pub jensen_shannon: Band,
+    pub hellinger: Band,
     /// When the tenant last set them; `None` while it uses the defaults.
     pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl Default for DriftThresholds {
     /// The conventions: PSI < 0.1 no drift, 0.1–0.25 moderate, > 0.25
-    /// significant; KS and Wasserstein 0.1 / 0.2.
+    /// significant; KS, Wasserstein, Jensen–Shannon and Hellinger 0.1 / 0.2
+    /// (0.1 is Evidently's drift threshold for the last three).
     fn default() -> Self {
         Self {
             psi: Band {
@@ -75,19 +79,43 @@ impl Default for DriftThresholds {
                 warning: 0.1,
                 critical: 0.2,
             },
+            jensen_shannon: Band {
+                warning: 0.1,
+                critical: 0.2,
+            },
+            hellinger: Band {
+                warning: 0.1,
+                critical: 0.2,
+            },
             updated_at: None,
         }
     }
 }
 
 impl DriftThresholds {
-    pub fn new(psi: Band, ks: Band, wasserstein: Band) -> ApiResult<Self> {
-        Ok(Self {
-            psi: psi.check("psi")?,
-            ks: ks.check("ks")?,
-            wasserstein: wasserstein.check("wasserstein")?,
-            updated_at: None,
-        })
+    /// The band of `method`'s statistic.
+    pub fn band(&self, method: Method) -> Band {
+        match method {
+            Method::Psi => self.psi,
+            Method::Ks => self.ks,
+            Method::Wasserstein => self.wasserstein,
+            Method::JensenShannon => self.jensen_shannon,
+            Method::Hellinger => self.hellinger,
+        }
+    }
+
+    /// These thresholds with `method`'s band replaced by `band`, checked
+    /// (0 ≤ warning ≤ critical < 10000).
+    pub fn with(mut self, method: Method, band: Band) -> ApiResult<Self> {
+        let band = band.check(method.as_db())?;
+        *match method {
+            Method::Psi => &mut self.psi,
+            Method::Ks => &mut self.ks,
+            Method::Wasserstein => &mut self.wasserstein,
+            Method::JensenShannon => &mut self.jensen_shannon,
+            Method::Hellinger => &mut self.hellinger,
+        } = band;
+        Ok(self)
     }
 }
 
@@ -115,6 +143,14 @@ pub async fn for_tenant(txn: &ScopedTxn) -> ApiResult<DriftThresholds> {
             wasserstein: Band {
                 warning: float(row.wasserstein_warning),
                 critical: float(row.wasserstein_critical),
+            },
+            jensen_shannon: Band {
+                warning: float(row.jensen_shannon_warning),
+                critical: float(row.jensen_shannon_critical),
+            },
+            hellinger: Band {
+                warning: float(row.hellinger_warning),
+                critical: float(row.hellinger_critical),
             },
             updated_at: Some(row.updated_at),
         }),
@@ -152,16 +188,15 @@ mod tests {
             warning: 0.3,
             critical: 0.2,
         };
-        assert!(DriftThresholds::new(ok, ok, ok).is_ok());
-        assert!(DriftThresholds::new(ok, inverted, ok).is_err());
-        assert!(DriftThresholds::new(
-            Band {
+        let base = DriftThresholds::default();
+        for method in Method::ALL.iter().copied() {
+            assert_eq!(base.with(method, ok).unwrap().band(method), ok);
+            assert!(base.with(method, inverted).is_err());
+            let negative = Band {
                 warning: -1.0,
-                critical: 0.2
-            },
-            ok,
-            ok
-        )
-        .is_err());
+                critical: 0.2,
+            };
+            assert!(base.with(method, negative).is_err());
+        }
     }
 }

@@ -1,13 +1,15 @@
-//! A tenant's drift monitors (admin): created, changed, deleted, listed.
-//! What a monitor watches is fixed at creation (its signal, method and
-//! windows); its thresholds, noise control, schedule and actions change.
+//! A tenant's monitors (admin): created, changed, deleted, listed. What a
+//! monitor watches is fixed at creation (a signal's drift statistic, or a
+//! quality measure, and its windows); its thresholds, noise control,
+//! schedule and actions change.
 
 use chrono::{DateTime, Utc};
 use entity::monitor;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
 use super::{commit, Writer};
-use crate::domain::drift::{Method, ReferenceKind, SignalKind, ThresholdKind};
+use crate::domain::drift::monitor::Direction;
+use crate::domain::drift::{Method, Quality, ReferenceKind, SignalKind, ThresholdKind};
 use crate::domain::Vocabulary;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::can;
@@ -32,10 +34,43 @@ pub enum Reference {
     Version { version: String },
 }
 
+/// What a monitor measures in each window.
+#[derive(Clone, Debug)]
+pub enum Measure {
+    /// A drift statistic of a signal, current window against reference.
+    Drift {
+        signal: SignalKind,
+        /// The feature of a `Shap` signal.
+        feature: Option<String>,
+        method: Method,
+    },
+    /// A quality measure observed through feedback, in the current window.
+    Quality {
+        quality: Quality,
+        /// A prediction decides "violation" at or above it (precision,
+        /// recall, F1).
+        decision_threshold: f64,
+        /// A window with fewer predictions with an outcome is not measured.
+        minimum_outcomes: i32,
+    },
+}
+
+impl Measure {
+    fn direction(&self) -> Direction {
+        match self {
+            Measure::Drift { .. } => Direction::Above,
+            Measure::Quality { quality, .. } => quality.direction(),
+        }
+    }
+}
+
+/// The most outcomes a quality monitor may ask a window for.
+const MAX_MINIMUM_OUTCOMES: i32 = 1_000_000;
+
 #[derive(Clone, Copy, Debug)]
 pub struct ThresholdSpec {
     pub kind: ThresholdKind,
-    /// Fixed values, or `k` of `mean + k·σ` for `Sigma`.
+    /// Fixed values, or `k` of `mean ± k·σ` for `Sigma`.
     pub warning: f64,
     pub critical: f64,
     /// Reference chunks `Sigma` measures the variability over.
@@ -59,9 +94,7 @@ pub struct TrainingSpec {
 pub struct MonitorSpec {
     pub monitor_id: String,
     pub model_id: String,
-    pub signal: SignalKind,
-    pub feature: Option<String>,
-    pub method: Method,
+    pub measure: Measure,
     pub reference: Reference,
     pub current_seconds: i64,
     /// Only this version's predictions in the current window.
@@ -97,17 +130,22 @@ fn seconds(field: &str, value: i64) -> ApiResult<()> {
     }
 }
 
-fn check_thresholds(t: &ThresholdSpec) -> ApiResult<()> {
-    let ok = t.warning.is_finite()
-        && t.critical.is_finite()
-        && 0.0 <= t.warning
-        && t.warning <= t.critical
-        && t.critical < 10_000.0;
+/// Fixed thresholds of a measure bad `Below` run downwards (warning 0.8,
+/// critical 0.7); every other band (and every `k`) runs upwards.
+fn check_thresholds(t: &ThresholdSpec, direction: Direction) -> ApiResult<()> {
+    let finite = t.warning.is_finite() && t.critical.is_finite();
+    let ok = if t.kind == ThresholdKind::Fixed && direction == Direction::Below {
+        finite && 0.0 <= t.critical && t.critical <= t.warning && t.warning <= 1.0
+    } else {
+        finite && 0.0 <= t.warning && t.warning <= t.critical && t.critical < 10_000.0
+    };
     if !ok {
-        return Err(invalid(
-            "thresholds",
-            "need 0 ≤ warning ≤ critical < 10000".into(),
-        ));
+        let need = if t.kind == ThresholdKind::Fixed && direction == Direction::Below {
+            "need 0 ≤ critical ≤ warning ≤ 1 (lower is worse)"
+        } else {
+            "need 0 ≤ warning ≤ critical < 10000"
+        };
+        return Err(invalid("thresholds", need.into()));
     }
     if t.kind == ThresholdKind::Sigma && !(2..=50).contains(&t.chunks) {
         return Err(invalid(
@@ -171,21 +209,43 @@ fn check(spec: &MonitorSpec) -> ApiResult<()> {
     }
     check_id("monitorId", &spec.monitor_id, 255)?;
     check_id("modelId", &spec.model_id, 255)?;
-    match (&spec.signal, &spec.feature) {
-        (SignalKind::Shap, Some(feature)) => check_id("feature", feature, 255)?,
-        (SignalKind::Shap, None) => {
-            return Err(invalid(
-                "feature",
-                "a `SHAP` monitor names its `feature`".into(),
-            ))
+    match &spec.measure {
+        Measure::Drift {
+            signal, feature, ..
+        } => match (signal, feature) {
+            (SignalKind::Shap, Some(feature)) => check_id("feature", feature, 255)?,
+            (SignalKind::Shap, None) => {
+                return Err(invalid(
+                    "feature",
+                    "a `SHAP` monitor names its `feature`".into(),
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(invalid(
+                    "feature",
+                    "only a `SHAP` monitor names a `feature`".into(),
+                ))
+            }
+            (_, None) => {}
+        },
+        Measure::Quality {
+            decision_threshold,
+            minimum_outcomes,
+            ..
+        } => {
+            if !(0.0..=1.0).contains(decision_threshold) {
+                return Err(invalid(
+                    "quality.decisionThreshold",
+                    "`decisionThreshold` must be between 0 and 1".into(),
+                ));
+            }
+            if !(1..=MAX_MINIMUM_OUTCOMES).contains(minimum_outcomes) {
+                return Err(invalid(
+                    "quality.minimumOutcomes",
+                    format!("`minimumOutcomes` must be between 1 and {MAX_MINIMUM_OUTCOMES}"),
+                ));
+            }
         }
-        (_, Some(_)) => {
-            return Err(invalid(
-                "feature",
-                "only a `SHAP` monitor names a `feature`".into(),
-            ))
-        }
-        (_, None) => {}
     }
     match &spec.reference {
         Reference::Fixed { from, to } if from >= to => {
@@ -203,7 +263,7 @@ fn check(spec: &MonitorSpec) -> ApiResult<()> {
     }
     seconds("currentSeconds", spec.current_seconds)?;
     seconds("intervalSeconds", spec.interval_seconds)?;
-    check_thresholds(&spec.thresholds)?;
+    check_thresholds(&spec.thresholds, spec.measure.direction())?;
     check_noise(&spec.noise)?;
     check_training(&spec.training)
 }
@@ -251,14 +311,44 @@ pub async fn create(
         Reference::Rolling { seconds } => (ReferenceKind::Rolling, None, None, Some(seconds), None),
         Reference::Version { version } => (ReferenceKind::Version, None, None, None, Some(version)),
     };
+    let (signal, feature, method, quality, decision_threshold, minimum_outcomes) =
+        match spec.measure {
+            Measure::Drift {
+                signal,
+                feature,
+                method,
+            } => (
+                Some(signal.as_db().to_owned()),
+                feature,
+                Some(method.as_db().to_owned()),
+                None,
+                None,
+                None,
+            ),
+            Measure::Quality {
+                quality,
+                decision_threshold,
+                minimum_outcomes,
+            } => (
+                None,
+                None,
+                None,
+                Some(quality.as_db().to_owned()),
+                Some(decision_threshold),
+                Some(minimum_outcomes),
+            ),
+        };
     let row = monitor::ActiveModel {
         id: Set(uuid::Uuid::new_v4()),
         tenant_id: Set(txn.tenant().to_owned()),
         monitor_id: Set(spec.monitor_id),
         model_id: Set(spec.model_id),
-        signal: Set(spec.signal.as_db().to_owned()),
-        feature: Set(spec.feature),
-        method: Set(spec.method.as_db().to_owned()),
+        signal: Set(signal),
+        feature: Set(feature),
+        method: Set(method),
+        quality: Set(quality),
+        decision_threshold: Set(decision_threshold),
+        minimum_outcomes: Set(minimum_outcomes),
         reference_kind: Set(kind.as_db().to_owned()),
         reference_from: Set(from),
         reference_to: Set(to),
@@ -303,6 +393,14 @@ async fn find(txn: &crate::db::ScopedTxn, monitor_id: &str) -> ApiResult<Option<
         .await?)
 }
 
+/// Which side of its thresholds a stored monitor's value is bad on.
+pub fn direction_of(m: &monitor::Model) -> Direction {
+    m.quality
+        .as_deref()
+        .and_then(Quality::from_db)
+        .map_or(Direction::Above, Quality::direction)
+}
+
 /// Changes a monitor (`NOT_FOUND` when the tenant has none by that id). A
 /// new interval applies from the next evaluation.
 pub async fn update(
@@ -312,9 +410,6 @@ pub async fn update(
 ) -> ApiResult<monitor::Model> {
     if let Some(s) = changes.interval_seconds {
         seconds("intervalSeconds", s)?;
-    }
-    if let Some(t) = &changes.thresholds {
-        check_thresholds(t)?;
     }
     if let Some(n) = &changes.noise {
         check_noise(n)?;
@@ -327,6 +422,7 @@ pub async fn update(
         return Err(ApiError::NotFound(format!("no monitor `{monitor_id}`")));
     };
     let reference_kind = current.reference_kind.clone();
+    let direction = direction_of(&current);
     let mut row: monitor::ActiveModel = current.into();
     if let Some(enabled) = changes.enabled {
         row.enabled = Set(enabled);
@@ -335,6 +431,7 @@ pub async fn update(
         row.interval_seconds = Set(s);
     }
     if let Some(t) = changes.thresholds {
+        check_thresholds(&t, direction)?;
         let reference = ReferenceKind::from_db(&reference_kind).unwrap_or(ReferenceKind::Fixed);
         sigma_needs_time(t.kind, reference)?;
         row.threshold_kind = Set(t.kind.as_db().to_owned());

@@ -6,6 +6,7 @@ use sea_orm::{EntityTrait, Set};
 
 use super::{commit, Writer};
 use crate::db::ScopedTxn;
+use crate::domain::drift::Method;
 use crate::error::ApiResult;
 use crate::identity::can;
 use crate::store::now;
@@ -17,21 +18,23 @@ use crate::store::thresholds::{self, decimal, Band, DriftThresholds};
 /// level from them; stored metrics keep theirs.
 pub async fn set(
     writer: &Writer<can::ManageThresholds>,
-    psi: Option<Band>,
-    ks: Option<Band>,
-    wasserstein: Option<Band>,
+    changes: &[(Method, Band)],
 ) -> ApiResult<DriftThresholds> {
     let txn = writer.begin().await?;
-    let current = thresholds::for_tenant(&txn).await?;
-    let new = DriftThresholds::new(
-        psi.unwrap_or(current.psi),
-        ks.unwrap_or(current.ks),
-        wasserstein.unwrap_or(current.wasserstein),
-    )?;
+    let new = changed(thresholds::for_tenant(&txn).await?, changes)?;
     store(&txn, new).await?;
     let stored = thresholds::for_tenant(&txn).await?;
     commit(txn).await?;
     Ok(stored)
+}
+
+/// `current` with each band of `changes` replaced, checked.
+pub fn changed(current: DriftThresholds, changes: &[(Method, Band)]) -> ApiResult<DriftThresholds> {
+    changes
+        .iter()
+        .try_fold(current, |thresholds, &(method, band)| {
+            thresholds.with(method, band)
+        })
 }
 
 /// Sets the transaction's tenant's thresholds.
@@ -45,6 +48,10 @@ pub async fn store(txn: &ScopedTxn, thresholds: DriftThresholds) -> ApiResult<()
         ks_critical: Set(decimal(thresholds.ks.critical)),
         wasserstein_warning: Set(decimal(thresholds.wasserstein.warning)),
         wasserstein_critical: Set(decimal(thresholds.wasserstein.critical)),
+        jensen_shannon_warning: Set(decimal(thresholds.jensen_shannon.warning)),
+        jensen_shannon_critical: Set(decimal(thresholds.jensen_shannon.critical)),
+        hellinger_warning: Set(decimal(thresholds.hellinger.warning)),
+        hellinger_critical: Set(decimal(thresholds.hellinger.critical)),
         updated_at: Set(now()),
     };
     Entity::insert(row)
@@ -57,6 +64,10 @@ pub async fn store(txn: &ScopedTxn, thresholds: DriftThresholds) -> ApiResult<()
                     Column::KsCritical,
                     Column::WassersteinWarning,
                     Column::WassersteinCritical,
+                    Column::JensenShannonWarning,
+                    Column::JensenShannonCritical,
+                    Column::HellingerWarning,
+                    Column::HellingerCritical,
                     Column::UpdatedAt,
                 ])
                 .to_owned(),

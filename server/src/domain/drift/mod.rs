@@ -53,6 +53,31 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// A model quality measure observed through feedback, which a monitor
+    /// may watch instead of a drift statistic.
+    Quality {
+        /// TP / (TP + FP) at the monitor's decision threshold.
+        Precision => "precision",
+        /// TP / (TP + FN).
+        Recall => "recall",
+        /// 2TP / (2TP + FP + FN).
+        F1 => "f1",
+        /// Expected calibration error over ten equal-width bins.
+        CalibrationError => "calibration_error",
+    }
+);
+
+impl Quality {
+    /// Which side of its thresholds the measure is bad on.
+    pub fn direction(self) -> monitor::Direction {
+        match self {
+            Quality::CalibrationError => monitor::Direction::Above,
+            _ => monitor::Direction::Below,
+        }
+    }
+}
+
+vocabulary!(
     /// What a monitor compares its current window with.
     ReferenceKind {
         /// A fixed time window.

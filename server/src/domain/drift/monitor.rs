@@ -14,12 +14,22 @@ pub enum Thresholds {
         warning: f64,
         critical: f64,
     },
-    /// `mean + k·σ` of the statistic over the reference's chunks, each
-    /// compared with the whole reference (as NannyML derives thresholds).
+    /// `mean ± k·σ` of the value over the reference's chunks (a drift
+    /// statistic: each chunk compared with the whole reference; a quality
+    /// measure: each chunk's own), as NannyML derives thresholds.
     Sigma {
         warning_k: f64,
         critical_k: f64,
     },
+}
+
+/// Which side of its thresholds a value is bad on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Higher is worse (drift statistics, calibration error).
+    Above,
+    /// Lower is worse (precision, recall, F1).
+    Below,
 }
 
 /// Warning and critical values in force for one evaluation.
@@ -27,14 +37,21 @@ pub enum Thresholds {
 pub struct Band {
     pub warning: f64,
     pub critical: f64,
+    pub direction: Direction,
 }
 
 impl Band {
-    /// `critical` above the critical value, `warning` from the warning value.
+    /// `Above`: `critical` above the critical value, `warning` from the
+    /// warning value. `Below`: `critical` below the critical value,
+    /// `warning` at or below the warning value.
     pub fn level(&self, value: f64) -> AlertLevel {
-        if value > self.critical {
+        let (critical, warning) = match self.direction {
+            Direction::Above => (value > self.critical, value >= self.warning),
+            Direction::Below => (value < self.critical, value <= self.warning),
+        };
+        if critical {
             AlertLevel::Critical
-        } else if value >= self.warning {
+        } else if warning {
             AlertLevel::Warning
         } else {
             AlertLevel::Info
@@ -42,12 +59,16 @@ impl Band {
     }
 }
 
-/// The band of `thresholds`, given the statistic of each reference chunk
-/// against the whole reference (used only by `Sigma`; `None` when fewer
-/// than two chunks could be compared).
-pub fn band(thresholds: Thresholds, chunk_values: &[f64]) -> Option<Band> {
+/// The band of `thresholds` for values bad in `direction`, given the value
+/// of each reference chunk (used only by `Sigma`; `None` when fewer than
+/// two chunks could be measured).
+pub fn band(thresholds: Thresholds, direction: Direction, chunk_values: &[f64]) -> Option<Band> {
     match thresholds {
-        Thresholds::Fixed { warning, critical } => Some(Band { warning, critical }),
+        Thresholds::Fixed { warning, critical } => Some(Band {
+            warning,
+            critical,
+            direction,
+        }),
         Thresholds::Sigma {
             warning_k,
             critical_k,
@@ -59,9 +80,14 @@ pub fn band(thresholds: Thresholds, chunk_values: &[f64]) -> Option<Band> {
             let mean = chunk_values.iter().sum::<f64>() / n;
             let var = chunk_values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
             let sd = var.sqrt();
+            let sign = match direction {
+                Direction::Above => 1.0,
+                Direction::Below => -1.0,
+            };
             Some(Band {
-                warning: mean + warning_k * sd,
-                critical: mean + critical_k * sd,
+                warning: mean + sign * warning_k * sd,
+                critical: mean + sign * critical_k * sd,
+                direction,
             })
         }
     }
@@ -199,6 +225,7 @@ mod tests {
                 warning_k: 2.0,
                 critical_k: 3.0,
             },
+            Direction::Above,
             &[0.01, 0.03, 0.02, 0.02],
         )
         .unwrap();
@@ -213,8 +240,40 @@ mod tests {
                 warning_k: 2.0,
                 critical_k: 3.0
             },
+            Direction::Above,
             &[0.1]
         )
         .is_none());
+    }
+
+    #[test]
+    fn quality_bands_breach_below() {
+        let fixed = band(
+            Thresholds::Fixed {
+                warning: 0.8,
+                critical: 0.7,
+            },
+            Direction::Below,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(fixed.level(0.81), AlertLevel::Info);
+        assert_eq!(fixed.level(0.8), AlertLevel::Warning);
+        assert_eq!(fixed.level(0.7), AlertLevel::Warning);
+        assert_eq!(fixed.level(0.69), AlertLevel::Critical);
+        let sigma = band(
+            Thresholds::Sigma {
+                warning_k: 2.0,
+                critical_k: 3.0,
+            },
+            Direction::Below,
+            &[0.88, 0.92, 0.9, 0.9],
+        )
+        .unwrap();
+        let sd = 0.0002f64.sqrt();
+        assert!((sigma.warning - (0.9 - 2.0 * sd)).abs() < 1e-12);
+        assert!((sigma.critical - (0.9 - 3.0 * sd)).abs() < 1e-12);
+        assert_eq!(sigma.level(0.95), AlertLevel::Info);
+        assert_eq!(sigma.level(0.5), AlertLevel::Critical);
     }
 }

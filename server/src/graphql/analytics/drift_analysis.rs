@@ -13,7 +13,7 @@ use crate::store::analytics::drift_analysis::{self as data, Signal};
 use crate::store::analytics::measure;
 use crate::store::analytics::shap::ShapImportance;
 use crate::store::filter::invalid;
-use crate::store::thresholds::{Band, DriftThresholds};
+use crate::store::thresholds::DriftThresholds;
 
 /// The most SHAP features one analysis compares the values of.
 pub const MAX_SHAP_FEATURES: usize = 20;
@@ -50,10 +50,10 @@ pub enum DriftMethod {
     /// `wasserstein_distance_norm`. Band: the `wasserstein` thresholds.
     Wasserstein,
     /// Jensen–Shannon distance (natural log, in [0, √ln 2]) over the bins,
-    /// as scipy's `jensenshannon`. No tenant band yet.
+    /// as scipy's `jensenshannon`. Band: the `jensenShannon` thresholds.
     JensenShannon,
-    /// Hellinger distance over the bins, `√(1 − Σ√(p·q))`, in [0, 1]. No
-    /// tenant band yet.
+    /// Hellinger distance over the bins, `√(1 − Σ√(p·q))`, in [0, 1].
+    /// Band: the `hellinger` thresholds.
     Hellinger,
 }
 
@@ -266,10 +266,10 @@ pub struct DriftStatistic {
     pub error_bound: f64,
     /// KS only: the p-value of the statistic.
     pub p_value: Option<f64>,
-    /// The tenant's band for the method (null for methods without one).
-    pub thresholds: Option<ThresholdBand>,
-    /// The drift band `value` falls in (null without thresholds).
-    pub level: Option<AlertLevel>,
+    /// The tenant's band for the method (`driftThresholds`).
+    pub thresholds: ThresholdBand,
+    /// The drift band `value` falls in.
+    pub level: AlertLevel,
 }
 
 #[derive(SimpleObject)]
@@ -317,15 +317,6 @@ pub struct AttributionDrift {
     /// The `top` features by current mean |SHAP| (then reference), ties by
     /// name.
     pub features: Vec<FeatureAttributionDrift>,
-}
-
-fn band(thresholds: &DriftThresholds, method: Method) -> Option<Band> {
-    match method {
-        Method::Psi => Some(thresholds.psi),
-        Method::Ks => Some(thresholds.ks),
-        Method::Wasserstein => Some(thresholds.wasserstein),
-        Method::JensenShannon | Method::Hellinger => None,
-    }
 }
 
 impl DriftAnalysis {
@@ -391,14 +382,14 @@ fn signal_drift(
                     (ks, Some(measure(comparison.ks_p_value(ks.value))))
                 }
             };
-            let band = band(thresholds, method);
+            let band = thresholds.band(method);
             statistics.push(DriftStatistic {
                 method: method.into(),
                 value: measure(estimate.value),
                 error_bound: measure(estimate.error_bound),
                 p_value,
-                thresholds: band.map(Into::into),
-                level: band.map(|b| b.level(estimate.value).into()),
+                thresholds: band.into(),
+                level: band.level(estimate.value).into(),
             });
         }
     }

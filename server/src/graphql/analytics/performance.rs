@@ -89,6 +89,10 @@ pub struct Calibration {
     pub outcomes: u64,
     /// Mean of (probability − outcome)²; 0 is perfect. Null without outcomes.
     pub brier_score: Option<f64>,
+    /// Expected calibration error: over the bins, each bin's share of the
+    /// outcomes times |mean probability − observed rate|; 0 is perfect.
+    /// Null without outcomes. What a `CALIBRATION_ERROR` monitor watches.
+    pub expected_calibration_error: Option<f64>,
     /// Ten equal-width reliability bins over [0, 1].
     pub bins: Vec<CalibrationBin>,
 }
@@ -98,6 +102,7 @@ impl From<perf::Calibration> for Calibration {
         Self {
             outcomes: c.outcomes,
             brier_score: c.brier_score,
+            expected_calibration_error: c.expected_error(),
             bins: c
                 .bins
                 .into_iter()

@@ -3,6 +3,7 @@
 use async_graphql::{Enum, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use crate::domain::drift::Method;
 use crate::graphql::drift::AlertLevel;
 use crate::store::filter::invalid;
 use crate::store::thresholds::{Band, DriftThresholds as DataThresholds};
@@ -13,6 +14,8 @@ pub enum ThresholdScore {
     Psi,
     Ks,
     Wasserstein,
+    JensenShannon,
+    Hellinger,
 }
 
 /// Scores at or above `warning` are a `WARNING` drift, above `critical` a `CRITICAL` one.
@@ -32,8 +35,8 @@ impl From<Band> for ThresholdBand {
 }
 
 /// The tenant's drift alert thresholds. Defaults (the conventions): PSI
-/// 0.1 / 0.25 (< 0.1 no drift, 0.1–0.25 moderate, > 0.25 significant), KS and
-/// Wasserstein 0.1 / 0.2.
+/// 0.1 / 0.25 (< 0.1 no drift, 0.1–0.25 moderate, > 0.25 significant); KS,
+/// Wasserstein, Jensen–Shannon and Hellinger 0.1 / 0.2.
 pub struct DriftThresholds(pub(super) DataThresholds);
 
 impl From<DataThresholds> for DriftThresholds {
@@ -54,6 +57,16 @@ impl DriftThresholds {
 
     async fn wasserstein(&self) -> ThresholdBand {
         self.0.wasserstein.into()
+    }
+
+    /// For the Jensen–Shannon distance `driftAnalysis` and monitors compute.
+    async fn jensen_shannon(&self) -> ThresholdBand {
+        self.0.jensen_shannon.into()
+    }
+
+    /// For the Hellinger distance `driftAnalysis` and monitors compute.
+    async fn hellinger(&self) -> ThresholdBand {
+        self.0.hellinger.into()
     }
 
     /// Whether the tenant set its own thresholds (false: the defaults apply).
@@ -79,9 +92,17 @@ impl DriftThresholds {
 }
 
 pub(super) fn band(thresholds: &DataThresholds, score: ThresholdScore) -> Band {
-    match score {
-        ThresholdScore::Psi => thresholds.psi,
-        ThresholdScore::Ks => thresholds.ks,
-        ThresholdScore::Wasserstein => thresholds.wasserstein,
+    thresholds.band(score.into())
+}
+
+impl From<ThresholdScore> for Method {
+    fn from(score: ThresholdScore) -> Self {
+        match score {
+            ThresholdScore::Psi => Method::Psi,
+            ThresholdScore::Ks => Method::Ks,
+            ThresholdScore::Wasserstein => Method::Wasserstein,
+            ThresholdScore::JensenShannon => Method::JensenShannon,
+            ThresholdScore::Hellinger => Method::Hellinger,
+        }
     }
 }

@@ -205,6 +205,27 @@ pub struct Calibration {
     pub bins: Vec<CalibrationBin>,
 }
 
+impl Calibration {
+    /// Expected calibration error: over the bins, each bin's share of the
+    /// outcomes times |mean probability − observed rate| (0 is perfect;
+    /// `None` without outcomes).
+    pub fn expected_error(&self) -> Option<f64> {
+        if self.outcomes == 0 {
+            return None;
+        }
+        let total = self.outcomes as f64;
+        let sum: f64 = self
+            .bins
+            .iter()
+            .filter_map(|b| {
+                let gap = (b.mean_predicted? - b.observed_rate?).abs();
+                Some(b.count as f64 / total * gap)
+            })
+            .sum();
+        Some(measure(sum))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelPerformance {
     pub predictions: PredictionMeasures,
@@ -321,6 +342,28 @@ pub async fn compare(
         .try_into()
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("two contenders measured")))?;
     Ok([a, b])
+}
+
+/// Decisions against outcomes and calibration of `model_id`'s predictions
+/// in `window` (only `model_version`'s when given) at `decision_threshold`,
+/// inside `txn` (for monitors): from the rollups where they hold the window.
+pub async fn outcomes_in(
+    txn: &ScopedTxn,
+    model_id: &str,
+    model_version: Option<&str>,
+    window: TimeRange,
+    decision_threshold: f64,
+) -> ApiResult<(Confusion, Calibration)> {
+    let options =
+        PerformanceOptions::new(Some(window), Some(decision_threshold))?.measuring(Measured {
+            percentiles: Percentiles::Skipped,
+            feedback: false,
+            outcomes: true,
+        });
+    let ids = [model_id.to_owned()];
+    let mut measured = measure_models(txn, &ids, model_version, &options).await?;
+    let performance = measured.remove(model_id).unwrap_or_else(empty);
+    Ok((performance.confusion, performance.calibration))
 }
 
 fn empty() -> ModelPerformance {
@@ -637,6 +680,29 @@ fn calibration(sums: &[BinSums]) -> Calibration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_calibration_error_weights_each_bin_by_its_outcomes() {
+        let mut sums = vec![BinSums::default(); CALIBRATION_BINS as usize];
+        // Bin 1: 4 outcomes, mean probability 0.15, 1 positive (rate 0.25).
+        sums[1] = BinSums {
+            count: 4,
+            probability: 0.6,
+            positives: 1,
+            squared_error: 0.0,
+        };
+        // Bin 8: 6 outcomes, mean probability 0.85, all positive.
+        sums[8] = BinSums {
+            count: 6,
+            probability: 5.1,
+            positives: 6,
+            squared_error: 0.0,
+        };
+        let c = calibration(&sums);
+        let expected = 0.4 * (0.25f64 - 0.15).abs() + 0.6 * (1.0f64 - 0.85).abs();
+        assert!((c.expected_error().unwrap() - expected).abs() < 1e-9);
+        assert_eq!(calibration(&[]).expected_error(), None);
+    }
 
     #[test]
     fn rates_come_from_the_confusion_counts() {
