@@ -64,6 +64,8 @@ fn prediction(tenant: &str, i: usize) -> entity::prediction::ActiveModel {
     };
     p.violation_probability = Set(probability);
     p.confidence_score = Set(Decimal::new(((i * 53) % 10_001) as i64, 4));
+    // Risk scores in every bin, 1 among them, and some predictions without one.
+    p.risk_score = Set((!i.is_multiple_of(9)).then(|| Decimal::new(((i * 71) % 10_001) as i64, 4)));
     p.inference_time_ms = Set(Decimal::new((500 + (i * 7919) % 40_000) as i64, 2));
     p.model_version = Set(["1.0.0", "2.0.0"][(i / 13) % 4 / 3].into());
     p.risk_level = Set(["critical", "high", "medium", "low", "low"][(i / 7) % 5].into());
@@ -428,6 +430,9 @@ async fn change_out_of_band(test_db: &TestDb) {
         format!("UPDATE ml_predictions SET violation_probability = 1 - violation_probability, risk_level = 'critical', \
                  prediction_timestamp = {earlier} WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-2%'"),
         format!("UPDATE ml_predictions SET shap_values = {new_shap} WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-3%'"),
+        // Only risk scores change (bins, and to and from none).
+        "UPDATE ml_predictions SET risk_score = CASE WHEN risk_score IS NULL THEN 0.5 WHEN risk_score > 0.9 THEN NULL \
+         ELSE 1 - risk_score END WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-6%'".to_owned(),
         "DELETE FROM ml_predictions WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-4%'".to_owned(),
         // Feedback: relabelled and made latest, removed, added.
         format!("UPDATE ml_feedback SET correct_label = TRUE, created_at = {later} \

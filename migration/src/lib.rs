@@ -30,6 +30,8 @@ mod m20260101_000018_drift_monitors;
 mod m20260101_000019_risk_score_reads;
 mod m20260101_000020_distance_thresholds;
 mod m20260101_000021_quality_monitors;
+mod m20260101_000022_distribution_days;
+mod m20260101_000023_risk_distribution;
 mod sql;
 
 pub use sql::GATEWAY_ROLE;
@@ -61,6 +63,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000019_risk_score_reads::Migration),
             Box::new(m20260101_000020_distance_thresholds::Migration),
             Box::new(m20260101_000021_quality_monitors::Migration),
+            Box::new(m20260101_000022_distribution_days::Migration),
+            Box::new(m20260101_000023_risk_distribution::Migration),
         ]
     }
 }

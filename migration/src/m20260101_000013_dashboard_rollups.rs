@@ -417,7 +417,7 @@ $$
 }
 pub(crate) use shap_entry_functions_000013;
 
-const UP: &str = concat!(
+pub(crate) const UP: &str = concat!(
     r#"
 DROP TRIGGER ml_predictions_roll_up_truncates ON ml_predictions
 ;;
@@ -905,7 +905,7 @@ macro_rules! differing {
     };
 }
 
-const BACKFILL: &str = concat!(
+pub(crate) const BACKFILL: &str = concat!(
     r#"
 -- The forced tenant policy would hide the rows from a migrating owner that
 -- is not a superuser, so it is lifted for the copy (the migration runs in

@@ -28,23 +28,23 @@ use crate::sql::{run_on_postgres, run_script};
 pub struct Migration;
 
 #[derive(Clone, Copy)]
-enum Agg {
+pub(crate) enum Agg {
     Sum,
     Min,
     Max,
 }
 
-/// One hour table and its day table.
-struct Tier {
-    hours: &'static str,
-    days: &'static str,
+/// One hour table and its day table (later migrations add tiers with it).
+pub(crate) struct Tier {
+    pub(crate) hours: &'static str,
+    pub(crate) days: &'static str,
     /// Key columns besides tenant, model, version and time, with types.
-    keys: &'static [(&'static str, &'static str)],
+    pub(crate) keys: &'static [(&'static str, &'static str)],
     /// Measure columns, with types and how a day combines its hours.
-    measures: &'static [(&'static str, &'static str, Agg)],
+    pub(crate) measures: &'static [(&'static str, &'static str, Agg)],
 }
 
-const TIERS: [Tier; 4] = [
+pub(crate) const TIERS: [Tier; 4] = [
     Tier {
         hours: "mlgate_prediction_hours",
         days: "mlgate_prediction_days",
@@ -139,7 +139,7 @@ impl Tier {
             .join(", ")
     }
 
-    fn columns(&self) -> String {
+    pub(crate) fn columns(&self) -> String {
         format!(
             "tenant_id, model_id, model_version, day_start, {}, {}",
             self.key_list(""),
@@ -160,7 +160,7 @@ impl Tier {
             .join(", ")
     }
 
-    fn create(&self) -> String {
+    pub(crate) fn create(&self) -> String {
         let keys: String = self
             .keys
             .iter()
@@ -188,7 +188,7 @@ impl Tier {
     }
 
     /// The day rows as an aggregation of all the hour rows visible.
-    fn summed_hours(&self) -> String {
+    pub(crate) fn summed_hours(&self) -> String {
         format!(
             "SELECT h.tenant_id, h.model_id, h.model_version, {day}, {keys}, {aggs}
                FROM {hours} h GROUP BY 1, 2, 3, 4, {positions}",
@@ -291,7 +291,7 @@ impl Tier {
     /// Deletes the day rows of the days of hours `k(t, m, v, h)` (arrays
     /// of the rebuild's arguments) that have no hour left: a rebuild
     /// recomputes only the days of hour rows it rewrites.
-    fn orphans(&self) -> String {
+    pub(crate) fn orphans(&self) -> String {
         let same_key: String = self
             .keys
             .iter()
@@ -316,7 +316,7 @@ impl Tier {
         format!("mlgate_roll_up_{}", self.days.trim_start_matches("mlgate_"))
     }
 
-    fn triggers(&self) -> String {
+    pub(crate) fn triggers(&self) -> String {
         let function = self.function();
         let hours = self.hours;
         let days = self.days;
@@ -359,7 +359,7 @@ CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
         )
     }
 
-    fn drop(&self) -> String {
+    pub(crate) fn drop(&self) -> String {
         let hours = self.hours;
         let mut out = String::new();
         for event in ["inserts", "updates", "deletes", "truncates"] {
@@ -378,7 +378,7 @@ CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
 
     /// `SELECT '<days>', count` of day rows that differ from an aggregation
     /// of the hours, both ways.
-    fn differing(&self) -> String {
+    pub(crate) fn differing(&self) -> String {
         let columns = self.columns();
         let days = self.days;
         let fresh = self.summed_hours();
@@ -437,9 +437,9 @@ $$
 /// days left with no hour deleted. The hours a full rebuild walks include
 /// each day row's first hour, so a day row with nothing behind it (written
 /// past the triggers) is visited.
-fn rebuild_and_walk() -> String {
+pub(crate) fn rebuild_and_walk(tiers: &[&Tier]) -> String {
     let mut out = String::from(
-        "CREATE FUNCTION mlgate_rebuild_rollups(
+        "CREATE OR REPLACE FUNCTION mlgate_rebuild_rollups(
     tenants TEXT[], models TEXT[], versions TEXT[], hours TIMESTAMPTZ[], shap BOOLEAN
 ) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -447,11 +447,11 @@ BEGIN
     PERFORM mlgate_rebuild_hours(tenants, models, versions, hours, shap);
 ",
     );
-    for tier in &TIERS {
+    for tier in tiers {
         out.push_str(&tier.orphans());
     }
     out.push_str("END\n$$\n;;\n");
-    let days: String = TIERS
+    let days: String = tiers
         .iter()
         .map(|t| {
             format!(
@@ -492,15 +492,23 @@ fn up() -> String {
         ));
         out.push_str(&tier.triggers());
     }
-    out.push_str(&rebuild_and_walk());
+    out.push_str(&rebuild_and_walk(&TIERS.each_ref()));
     out.push_str(
-        "ALTER FUNCTION mlgate_rollup_differences() RENAME TO mlgate_rollup_hour_differences
-;;
-CREATE FUNCTION mlgate_rollup_differences() RETURNS TABLE (rollup TEXT, differing BIGINT)
+        "ALTER FUNCTION mlgate_rollup_differences() RENAME TO mlgate_rollup_hour_differences\n;;\n",
+    );
+    out.push_str(&differences(&TIERS.each_ref()));
+    out
+}
+
+/// `mlgate_rollup_differences()`: 000013's hour differences, then each
+/// day tier's.
+pub(crate) fn differences(tiers: &[&Tier]) -> String {
+    let mut out = String::from(
+        "CREATE OR REPLACE FUNCTION mlgate_rollup_differences() RETURNS TABLE (rollup TEXT, differing BIGINT)
 LANGUAGE sql STABLE AS $$
 SELECT * FROM mlgate_rollup_hour_differences()",
     );
-    for tier in &TIERS {
+    for tier in tiers {
         out.push_str(" UNION ALL ");
         out.push_str(&tier.differing());
     }

@@ -275,7 +275,7 @@ struct GatewayRole {
 /// The gateway's own tables, which its migrations create beside the
 /// spec's: keys, thresholds, the alert outbox, monitors and webhooks and
 /// (PostgreSQL) the rollups.
-const GATEWAY_TABLES: [(&str, bool); 16] = [
+const GATEWAY_TABLES: [(&str, bool); 17] = [
     ("mlgate_api_keys", false),
     ("mlgate_monitors", false),
     ("mlgate_webhooks", false),
@@ -292,6 +292,7 @@ const GATEWAY_TABLES: [(&str, bool); 16] = [
     ("mlgate_prediction_latency_days", true),
     ("mlgate_shap_days", true),
     ("mlgate_feedback_days", true),
+    ("mlgate_distribution_days", true),
 ];
 
 pub async fn verify(db: &Database) -> Result<Report, DbErr> {

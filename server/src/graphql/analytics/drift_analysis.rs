@@ -280,8 +280,8 @@ pub struct SignalDrift {
     pub reference_count: u64,
     pub current_count: u64,
     /// Computed from the predictions' values; false when read from the
-    /// PostgreSQL rollups' bins (1 %-wide on [0, 1] for probability and
-    /// confidence, 1 %-growth buckets for inference time, whose quantile
+    /// PostgreSQL rollups' bins (1 %-wide on [0, 1] for probability,
+    /// confidence and risk score, 1 %-growth buckets for inference time, whose quantile
     /// edges then fall on bucket ends, within 1 % of the exact deciles).
     pub exact: bool,
     pub binning: DriftBinning,

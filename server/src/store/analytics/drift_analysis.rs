@@ -1,8 +1,8 @@
 //! The samples the drift engine compares: one model's predictions in a
 //! reference and a current window (each optionally one model version), per
-//! signal, as value counts. On PostgreSQL probability, confidence and
-//! inference time come from the rollups' bins (constant in the data size;
-//! see `domain::drift` for the bounds that implies); risk score and SHAP
+//! signal, as value counts. On PostgreSQL probability, confidence, risk
+//! score and inference time come from the rollups' bins (constant in the
+//! data size; see `domain::drift` for the bounds that implies); the SHAP
 //! values of a feature are read from the rows, grouped by value, as every
 //! signal is on SQLite. Everything in one transaction.
 
@@ -150,10 +150,13 @@ async fn read(txn: &ScopedTxn, filter: &PredictionFilter, signal: &Signal) -> Ap
                 return rollups::distribution::unit_bins(txn, &scope, RolledSignal::Confidence)
                     .await
             }
+            Signal::RiskScore => {
+                return rollups::distribution::unit_bins(txn, &scope, RolledSignal::Risk).await
+            }
             Signal::InferenceTime => {
                 return rollups::distribution::latency_buckets(txn, &scope).await
             }
-            Signal::RiskScore | Signal::Shap(_) => {}
+            Signal::Shap(_) => {}
         }
     }
     scan(txn, filter, signal).await

@@ -1,12 +1,12 @@
 //! Signal distributions for the drift engine from the rollups: the 1 %-wide
-//! bins of `mlgate_distribution_hours` (probability, confidence; hours
-//! only, no day tier) and the 1 %-growth latency histograms (hours and
-//! days); the partial hours from the rows, binned as the triggers bin.
+//! bins of `mlgate_distribution_hours` and `_days` (probability,
+//! confidence, risk score) and the 1 %-growth latency histograms (hours and days); the
+//! partial hours from the rows, binned as the triggers bin.
 
 use super::super::sql::Sql;
 use super::super::{get_count, internal};
 use super::performance::{bucket_bounds, histograms};
-use super::{hours_only, parts, split, Additive, Scope};
+use super::{parts, split, Additive, Scope};
 use crate::db::ScopedTxn;
 use crate::domain::drift::Cell;
 use crate::error::ApiResult;
@@ -16,6 +16,8 @@ use crate::error::ApiResult;
 pub enum RolledSignal {
     Probability,
     Confidence,
+    /// Predictions without a risk score are not counted.
+    Risk,
 }
 
 impl RolledSignal {
@@ -23,6 +25,7 @@ impl RolledSignal {
         match self {
             Self::Probability => "probability",
             Self::Confidence => "confidence",
+            Self::Risk => "risk",
         }
     }
 
@@ -30,6 +33,7 @@ impl RolledSignal {
         match self {
             Self::Probability => "violation_probability",
             Self::Confidence => "confidence_score",
+            Self::Risk => "risk_score",
         }
     }
 }
@@ -41,7 +45,7 @@ pub async fn unit_bins(
     scope: &Scope<'_>,
     signal: RolledSignal,
 ) -> ApiResult<Vec<Cell>> {
-    let split = hours_only(scope.window);
+    let split = split(scope.window);
     let mut sql = Sql::new(txn.backend());
     sql.push("SELECT CAST(bin AS BIGINT) AS bin, CAST(SUM(n) AS BIGINT) AS n FROM (");
     let any = parts(
@@ -58,8 +62,9 @@ pub async fn unit_bins(
         },
         |sql: &mut Sql| {
             sql.push(&format!(
-                "SELECT mlgate_probability_bin({}) AS bin, COUNT(*) AS n FROM ml_predictions WHERE ",
-                signal.column()
+                "SELECT mlgate_probability_bin({column}) AS bin, COUNT(*) AS n FROM ml_predictions \
+                 WHERE {column} IS NOT NULL AND ",
+                column = signal.column()
             ));
         },
         "",

@@ -291,14 +291,6 @@ pub(super) fn split(window: Option<TimeRange>) -> Split {
     Split::cut_at(window, &[]).expect("no boundary cuts an hour")
 }
 
-/// The window split for a rollup with no day tier: its whole hours from
-/// the hours, the rest from rows.
-pub(super) fn hours_only(window: Option<TimeRange>) -> Split {
-    let (whole, mut split) = hours_and_edges(window);
-    split.hours.extend(whole);
-    split
-}
-
 /// The whole hours of `window` (`None`: none), and the split with only its
 /// edges (partial hours, untimed) filled in.
 fn hours_and_edges(window: Option<TimeRange>) -> (Option<TimeRange>, Split) {
