@@ -86,14 +86,69 @@ pub(super) async fn enqueue(
     Ok(true)
 }
 
-/// The HTTP client deliveries use: no redirects, bounded time.
+/// The HTTP client deliveries use: no redirects, bounded time, and unless
+/// private addresses are allowed, a resolver that drops them, so the
+/// addresses checked are the addresses connected to (a host that resolves
+/// to a public address for a check and a private one for the request, DNS
+/// rebinding, gets no private address either time).
 pub fn client(settings: DeliverySettings) -> reqwest::Client {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(settings.timeout)
-        .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
+        .connect_timeout(settings.timeout.min(Duration::from_secs(5)));
+    if !settings.private_addresses {
+        builder = builder.dns_resolver(std::sync::Arc::new(PublicAddresses {
+            timeout: settings.timeout,
+        }));
+    }
+    builder
         .build()
         .expect("a client with static settings builds")
+}
+
+/// Resolves a webhook's host to its public addresses only (an error when it
+/// has none). Written here because reqwest's resolvers filter nothing.
+struct PublicAddresses {
+    timeout: Duration,
+}
+
+impl reqwest::dns::Resolve for PublicAddresses {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let found = tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0)))
+                .await
+                .map_err(|_| "resolving the host timed out")??;
+            let public: Vec<std::net::SocketAddr> = found.filter(|a| !is_private(a.ip())).collect();
+            if public.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            Ok(Box::new(public.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Private, loopback, link-local, unique-local, unspecified or broadcast.
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
 }
 
 /// The signature header's value for `body` under `secret`.
@@ -176,7 +231,8 @@ async fn claim(scoped: &Scoped, delivery_id: &str) -> ApiResult<Option<Claimed>>
 }
 
 /// Whether `url`'s host may be called: not a private, loopback, link-local
-/// or unspecified address unless allowed (each address it resolves to).
+/// or unspecified address unless allowed (each address it resolves to). An
+/// early, readable refusal; the client's resolver enforces it at connect.
 async fn allowed(url: &reqwest::Url, settings: DeliverySettings) -> Result<(), String> {
     if settings.private_addresses {
         return Ok(());
@@ -192,22 +248,7 @@ async fn allowed(url: &reqwest::Url, settings: DeliverySettings) -> Result<(), S
     .map_err(|e| format!("resolving the host failed: {e}"))?;
     for address in addresses {
         let ip = address.ip();
-        let private = match ip {
-            IpAddr::V4(v4) => {
-                v4.is_private()
-                    || v4.is_loopback()
-                    || v4.is_link_local()
-                    || v4.is_unspecified()
-                    || v4.is_broadcast()
-            }
-            IpAddr::V6(v6) => {
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || (v6.segments()[0] & 0xfe00) == 0xfc00
-                    || (v6.segments()[0] & 0xffc0) == 0xfe80
-            }
-        };
-        if private {
+        if is_private(ip) {
             return Err(format!("{ip} is a private address"));
         }
     }
@@ -323,5 +364,32 @@ mod tests {
         }
         let public = reqwest::Url::parse("http://93.184.215.14/").unwrap();
         assert!(allowed(&public, closed).await.is_ok());
+        assert!(is_private("::ffff:10.0.0.1".parse().unwrap()));
+    }
+
+    /// The client itself never connects to a private address of a name,
+    /// whatever a check before said: a receiver listening on 127.0.0.1,
+    /// reached as `localhost`, is refused at connect unless allowed.
+    #[tokio::test]
+    async fn the_client_resolves_names_to_public_addresses_only() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = axum::Router::new().route("/", axum::routing::post(|| async { "ok" }));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = format!("http://localhost:{port}/");
+        let closed = DeliverySettings::default();
+        let refused = client(closed).post(&url).send().await;
+        let error = format!(
+            "{:?}",
+            refused.expect_err("no public address for localhost")
+        );
+        assert!(error.contains("no public address"), "{error}");
+        let open = DeliverySettings {
+            private_addresses: true,
+            ..closed
+        };
+        let answer = client(open).post(&url).send().await.unwrap();
+        assert_eq!(answer.status(), 200);
+        server.abort();
     }
 }
