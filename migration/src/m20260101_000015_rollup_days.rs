@@ -312,7 +312,7 @@ impl Tier {
         )
     }
 
-    fn function(&self) -> String {
+    pub(crate) fn function(&self) -> String {
         format!("mlgate_roll_up_{}", self.days.trim_start_matches("mlgate_"))
     }
 

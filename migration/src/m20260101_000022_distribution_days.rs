@@ -5,6 +5,15 @@
 //! of 168: at the benchmark's large tenant an hour holds ~170 predictions
 //! of a model, so the hourly bins were hardly smaller than the rows.
 //!
+//! Unlike 000015's tiers, which recompute each changed day row from its
+//! hours (exact for minima and maxima), this tier only counts, so its
+//! trigger adds each statement's difference to the day rows: a prediction
+//! insert touches about three bins of an hour, and recomputing their days
+//! read up to 24 hour rows each (measured in psql: 2,000-prediction inserts
+//! 211 ms without the tier, 262 ms recomputing). Writers of one model-day
+//! are serialised by the rollup lock, so the differences add up; a day row
+//! left at zero is deleted (an hour row never holds zero).
+//!
 //! The rebuild (`mlgate_rebuild_rollups`), the walk of every rollup's keys
 //! (`mlgate_rollup_hours`) and the comparison with the rows
 //! (`mlgate_rollup_differences`) are redefined to include the new tier.
@@ -44,10 +53,85 @@ fn up() -> String {
         columns = tier.columns(),
         fresh = tier.summed_hours()
     ));
-    out.push_str(&tier.triggers());
+    out.push_str(&delta_triggers(tier));
     out.push_str(&rebuild_and_walk(&all_tiers()));
     out.push_str(&differences(&all_tiers()));
     out
+}
+
+/// The day rows of the hour rows in `rows` (`predictions` as `n`, negated
+/// with `sign` -1), summed per day key.
+fn day_sums(rows: &str, sign: &str) -> String {
+    format!(
+        "SELECT tenant_id, model_id, model_version, date_trunc('day', hour_start, 'UTC') AS day_start,
+                signal, bin, {sign} predictions AS n FROM {rows}"
+    )
+}
+
+/// Statement triggers on the hour table that add each change's difference
+/// to the day rows (names as 000015's, so [`Tier::drop`] removes them).
+fn delta_triggers(tier: &Tier) -> String {
+    let hours = tier.hours;
+    let days = tier.days;
+    let function = tier.function();
+    let add = |source: String| {
+        format!(
+            "        INSERT INTO {days} AS x (tenant_id, model_id, model_version, day_start, signal, bin, predictions)
+        SELECT tenant_id, model_id, model_version, day_start, signal, bin, sum(n)
+          FROM ({source}) c
+         GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+        ON CONFLICT (tenant_id, model_id, day_start, model_version, signal, bin)
+        DO UPDATE SET predictions = x.predictions + EXCLUDED.predictions;
+"
+        )
+    };
+    let emptied = format!(
+        "        DELETE FROM {days} x USING (SELECT DISTINCT tenant_id, model_id, model_version,
+                                        date_trunc('day', hour_start, 'UTC') AS day_start, signal, bin
+                                   FROM old_rows) k
+         WHERE x.tenant_id = k.tenant_id AND x.model_id = k.model_id AND x.day_start = k.day_start
+           AND x.model_version = k.model_version AND x.signal = k.signal AND x.bin = k.bin
+           AND x.predictions = 0;
+"
+    );
+    let inserted = add(day_sums("new_rows", ""));
+    let updated = add(format!(
+        "{} UNION ALL {}",
+        day_sums("new_rows", ""),
+        day_sums("old_rows", "-")
+    ));
+    let deleted = add(day_sums("old_rows", "-"));
+    format!(
+        "CREATE FUNCTION {function}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+{inserted}    ELSIF TG_OP = 'DELETE' THEN
+{deleted}{emptied}    ELSIF TG_OP = 'UPDATE' THEN
+{updated}{emptied}    ELSE
+        TRUNCATE {days};
+    END IF;
+    RETURN NULL;
+END
+$$
+;;
+CREATE TRIGGER {hours}_roll_up_inserts AFTER INSERT ON {hours}
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+CREATE TRIGGER {hours}_roll_up_updates AFTER UPDATE ON {hours}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+CREATE TRIGGER {hours}_roll_up_deletes AFTER DELETE ON {hours}
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+"
+    )
 }
 
 fn down() -> String {
