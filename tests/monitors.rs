@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use server::auth::Role;
 
 use common::fixtures::{self, insert_all, scoped_for};
+use common::gateway::Gateway;
 use common::{TestDb, TestServer};
 
 const A: &str = "acme";
@@ -412,80 +413,22 @@ async fn postgres_monitors_evaluate_once_per_slot_and_notify_once() {
     monitors_evaluate(test_db).await;
 }
 
-/// A `mlgate serve` process of its own, polling for due monitors every
-/// 50 ms; killed when dropped.
-struct Gateway {
-    base: String,
-    _child: tokio::process::Child,
-}
-
-impl Gateway {
-    async fn start(database_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--playground",
-                "false",
-                "--monitor-poll-ms",
-                "50",
-                "--webhook-private-addresses",
-                "true",
-            ])
-            .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("mlgate starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client
-                .get(format!("{base}/ready"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Self {
-                    base,
-                    _child: child,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("gateway on port {port} never became ready");
-    }
-
-    async fn data(&self, key: &str, query: &str, variables: Value) -> Value {
-        let body: Value = reqwest::Client::new()
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(key)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(body.get("errors").is_none(), "{body}");
-        body["data"].clone()
-    }
-}
-
 #[tokio::test]
 async fn postgres_two_gateways_evaluate_every_slot_exactly_once() {
     let Some(test_db) = TestDb::postgres().await else {
         return;
     };
     seed(&test_db).await;
-    let (one, two) = tokio::join!(Gateway::start(&test_db.url), Gateway::start(&test_db.url));
+    let args = [
+        "--monitor-poll-ms",
+        "50",
+        "--webhook-private-addresses",
+        "true",
+    ];
+    let (one, two) = tokio::join!(
+        Gateway::start(&test_db.url, &args),
+        Gateway::start(&test_db.url, &args)
+    );
     let admin = test_db.key(A, Role::Admin).await;
     let viewer = test_db.key(A, Role::Viewer).await;
     let receiver = Receiver::start(0).await;

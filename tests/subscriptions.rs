@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use server::auth::Role;
 
 use common::fixtures::{self, insert, scoped_for};
+use common::gateway::Gateway;
 use common::ws::{next, next_within, open, send, subscribe, Socket};
 use common::{TestDb, TestServer};
 
@@ -481,68 +482,6 @@ async fn postgres_an_answer_waiting_for_a_slow_reader_holds_no_transaction() {
     server.stop().await;
 }
 
-/// A `mlgate serve` process of its own on `database_url`, killed when dropped.
-struct Gateway {
-    base: String,
-    _child: tokio::process::Child,
-}
-
-impl Gateway {
-    async fn start(database_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mlgate"))
-            .args([
-                "serve",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--playground",
-                "false",
-            ])
-            .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("mlgate starts");
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client
-                .get(format!("{base}/ready"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Self {
-                    base,
-                    _child: child,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("gateway on port {port} never became ready");
-    }
-
-    async fn graphql(&self, key: &str, query: &str, variables: Value) -> Value {
-        let body: Value = reqwest::Client::new()
-            .post(format!("{}/graphql", self.base))
-            .bearer_auth(key)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(body.get("errors").is_none(), "{body}");
-        body["data"].clone()
-    }
-}
-
 /// Two gateway processes on one PostgreSQL database: an alert written
 /// through either reaches the subscribers of both, each exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -553,26 +492,24 @@ async fn postgres_alerts_cross_gateway_processes_exactly_once() {
     seed(&test_db).await;
     let service = test_db.key(ALPHA, Role::Service).await;
     let viewer = test_db.key(ALPHA, Role::Viewer).await;
-    let first = Gateway::start(&test_db.url).await;
-    let second = Gateway::start(&test_db.url).await;
-    let since = first
-        .graphql(&viewer, "{ driftAlertCursor }", json!({}))
-        .await["driftAlertCursor"]
-        .clone();
+    let first = Gateway::start(&test_db.url, &[]).await;
+    let second = Gateway::start(&test_db.url, &[]).await;
+    let since =
+        first.data(&viewer, "{ driftAlertCursor }", json!({})).await["driftAlertCursor"].clone();
     let mut on_first = common::ws::open_to(&first.base, &viewer).await;
     let mut on_second = common::ws::open_to(&second.base, &viewer).await;
     for socket in [&mut on_first, &mut on_second] {
         subscribe(socket, "1", ALERTS, json!({"since": since})).await;
     }
     first
-        .graphql(
+        .data(
             &service,
             RECORD,
             json!({"input": [metric("p1-1", "m-1", "CRITICAL", "DATA")]}),
         )
         .await;
     second
-        .graphql(
+        .data(
             &service,
             RECORD,
             json!({"input": [metric("p2-1", "m-2", "WARNING", "DATA")]}),

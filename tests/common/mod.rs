@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
+pub mod gateway;
 pub mod ws;
 
 use std::time::Duration;
