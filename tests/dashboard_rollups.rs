@@ -433,6 +433,9 @@ async fn change_out_of_band(test_db: &TestDb) {
         // Only risk scores change (bins, and to and from none).
         "UPDATE ml_predictions SET risk_score = CASE WHEN risk_score IS NULL THEN 0.5 WHEN risk_score > 0.9 THEN NULL \
          ELSE 1 - risk_score END WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-6%'".to_owned(),
+        // The column has no CHECK: scores outside [0, 1] are written (and not binned).
+        "UPDATE ml_predictions SET risk_score = CASE WHEN risk_score > 0.5 THEN 1.5 ELSE -0.25 END \
+         WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-7%'".to_owned(),
         "DELETE FROM ml_predictions WHERE tenant_id = 'acme' AND prediction_id LIKE 'p-4%'".to_owned(),
         // Feedback: relabelled and made latest, removed, added.
         format!("UPDATE ml_feedback SET correct_label = TRUE, created_at = {later} \
@@ -684,4 +687,48 @@ async fn days_hold_in_any_session_zone_and_a_rebuild_removes_orphans() {
     );
     server::ops::rollups::rebuild(&db, A, |_| {}).await.unwrap();
     check("after a rebuild").await;
+
+    // The distribution days are kept by differences: a day row written
+    // wrong past the triggers, or deleted, while its hours stand, stays
+    // wrong through later writes, and a rebuild repairs it.
+    let at: DateTime<Utc> = "2026-04-02T10:30:00Z".parse().unwrap();
+    for (id, minutes) in [("dist-a", 0), ("dist-b", 5), ("dist-c", 65)] {
+        raw.execute_unprepared(&insert_sql(id, at + Duration::minutes(minutes)))
+            .await
+            .unwrap();
+    }
+    check("after distribution inserts").await;
+    let bins = "SELECT count(*) FROM mlgate_distribution_days WHERE tenant_id = 'acme' AND model_id = 'm2' \
+                AND day_start = '2026-04-02T00:00:00Z'";
+    let day_bins = common::count(&raw, bins).await;
+    assert!(day_bins >= 2, "{day_bins} day bins");
+    raw.execute_unprepared(
+        "UPDATE mlgate_distribution_days SET predictions = predictions + 7 \
+         WHERE tenant_id = 'acme' AND model_id = 'm2' AND day_start = '2026-04-02T00:00:00Z' AND signal = 'probability'",
+    )
+    .await
+    .unwrap();
+    raw.execute_unprepared(
+        "DELETE FROM mlgate_distribution_days \
+         WHERE tenant_id = 'acme' AND model_id = 'm2' AND day_start = '2026-04-02T00:00:00Z' AND signal = 'confidence'",
+    )
+    .await
+    .unwrap();
+    raw.execute_unprepared(&insert_sql("dist-d", at + Duration::minutes(10)))
+        .await
+        .unwrap();
+    let found = server::ops::rollups::differences(&db, A).await.unwrap();
+    assert!(
+        found
+            .iter()
+            .any(|d| d.rollup == "mlgate_distribution_days" && d.differing > 0),
+        "{found:?}"
+    );
+    server::ops::rollups::rebuild(&db, A, |_| {}).await.unwrap();
+    check("after a rebuild of the distribution days").await;
+    assert_eq!(
+        common::count(&raw, &format!("{bins} AND predictions = 0")).await,
+        0,
+        "no day row left at zero"
+    );
 }

@@ -206,7 +206,7 @@ impl Tier {
     /// The statements that recompute the day rows of the keys in the hour
     /// rows `changed` (a transition table, or a union of two), and with
     /// `removed` delete those left with no hour (an insert leaves none).
-    fn recompute(&self, changed: &str, removed: bool) -> String {
+    pub(crate) fn recompute(&self, changed: &str, removed: bool) -> String {
         let keys = self.key_list("");
         let k_keys = self.key_list("k.");
         let matches: String = self
@@ -437,7 +437,7 @@ $$
 /// days left with no hour deleted. The hours a full rebuild walks include
 /// each day row's first hour, so a day row with nothing behind it (written
 /// past the triggers) is visited.
-pub(crate) fn rebuild_and_walk(tiers: &[&Tier]) -> String {
+pub(crate) fn rebuild_and_walk(tiers: &[&Tier], repairs: &str) -> String {
     let mut out = String::from(
         "CREATE OR REPLACE FUNCTION mlgate_rebuild_rollups(
     tenants TEXT[], models TEXT[], versions TEXT[], hours TIMESTAMPTZ[], shap BOOLEAN
@@ -450,6 +450,7 @@ BEGIN
     for tier in tiers {
         out.push_str(&tier.orphans());
     }
+    out.push_str(repairs);
     out.push_str("END\n$$\n;;\n");
     let days: String = tiers
         .iter()
@@ -492,7 +493,7 @@ fn up() -> String {
         ));
         out.push_str(&tier.triggers());
     }
-    out.push_str(&rebuild_and_walk(&TIERS.each_ref()));
+    out.push_str(&rebuild_and_walk(&TIERS.each_ref(), ""));
     out.push_str(
         "ALTER FUNCTION mlgate_rollup_differences() RENAME TO mlgate_rollup_hour_differences\n;;\n",
     );

@@ -10,9 +10,11 @@
 //! trigger adds each statement's difference to the day rows: a prediction
 //! insert touches about three bins of an hour, and recomputing their days
 //! read up to 24 hour rows each (measured in psql: 2,000-prediction inserts
-//! 211 ms without the tier, 262 ms recomputing). Writers of one model-day
-//! are serialised by the rollup lock, so the differences add up; a day row
-//! left at zero is deleted (an hour row never holds zero).
+//! 211 ms without the tier, 262 ms recomputing). Each difference is added
+//! with `ON CONFLICT DO UPDATE`, so concurrent writers' differences add up;
+//! a day row left at zero is deleted (an hour row never holds zero). A
+//! rebuild (`mlgate_rebuild_rollups`) recomputes the days it touches from
+//! their hours, so it repairs a day row written past the triggers.
 //!
 //! The rebuild (`mlgate_rebuild_rollups`), the walk of every rollup's keys
 //! (`mlgate_rollup_hours`) and the comparison with the rows
@@ -54,9 +56,28 @@ fn up() -> String {
         fresh = tier.summed_hours()
     ));
     out.push_str(&delta_triggers(tier));
-    out.push_str(&rebuild_and_walk(&all_tiers()));
+    out.push_str(&rebuild_and_walk(&all_tiers(), &repair(tier)));
     out.push_str(&differences(&all_tiers()));
     out
+}
+
+/// What the rebuild adds for this tier: its days of the rebuilt hours
+/// recomputed from their hours. Differences keep a day row right only if it
+/// was right before; a rebuild must also repair one written past the
+/// triggers (the tiers of 000015 recompute on every change anyway).
+fn repair(tier: &Tier) -> String {
+    let hours = tier.hours;
+    tier.recompute(
+        &format!(
+            "(SELECT h.* FROM {hours} h
+               JOIN (SELECT DISTINCT u.t, u.m, u.v, date_trunc('day', u.hr, 'UTC') AS day_start,
+                            date_trunc('day', u.hr, 'UTC') + interval '24 hours' AS day_end
+                       FROM unnest(tenants, models, versions, hours) AS u(t, m, v, hr)) r
+                 ON h.tenant_id = r.t AND h.model_id = r.m AND h.model_version = r.v
+                AND h.hour_start >= r.day_start AND h.hour_start < r.day_end)"
+        ),
+        false,
+    )
 }
 
 /// The day rows of the hour rows in `rows` (`predictions` as `n`, negated
@@ -136,7 +157,7 @@ CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
 
 fn down() -> String {
     // The functions first: they name the table the tier's drop removes.
-    let mut out = rebuild_and_walk(&TIERS.each_ref());
+    let mut out = rebuild_and_walk(&TIERS.each_ref(), "");
     out.push_str(&differences(&TIERS.each_ref()));
     out.push_str(&DISTRIBUTION.drop());
     out

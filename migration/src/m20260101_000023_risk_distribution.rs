@@ -25,12 +25,14 @@ pub struct Migration;
 const BINS: &str = "(VALUES ('probability', mlgate_probability_bin(p.violation_probability)),
                  ('confidence', mlgate_probability_bin(p.confidence_score))) AS d(signal, bin)";
 
-/// With the risk score, when the prediction has one.
+/// With the risk score, when the prediction has one in [0, 1] (the column
+/// has no CHECK: a score outside is not binned, and the drift engine leaves
+/// it out on every path).
 const BINS_WITH_RISK: &str = "(SELECT b.signal, b.bin
                   FROM (VALUES ('probability', mlgate_probability_bin(p.violation_probability)),
                                ('confidence', mlgate_probability_bin(p.confidence_score)),
                                ('risk', mlgate_probability_bin(p.risk_score))) AS b(signal, bin)
-                 WHERE b.bin IS NOT NULL) AS d(signal, bin)";
+                 WHERE b.bin BETWEEN 0 AND 100) AS d(signal, bin)";
 
 /// 000013's rolled-up columns of a prediction (what an update must change
 /// to touch the rollups).
@@ -117,7 +119,7 @@ INSERT INTO mlgate_distribution_hours (tenant_id, model_id, model_version, hour_
 SELECT tenant_id, model_id, model_version, date_trunc('hour', prediction_timestamp, 'UTC'), 'risk',
        mlgate_probability_bin(risk_score), count(*)
   FROM ml_predictions
- WHERE prediction_timestamp IS NOT NULL AND risk_score IS NOT NULL
+ WHERE prediction_timestamp IS NOT NULL AND risk_score BETWEEN 0 AND 1
  GROUP BY 1, 2, 3, 4, 5, 6
 ;;
 ALTER TABLE mlgate_distribution_days FORCE ROW LEVEL SECURITY

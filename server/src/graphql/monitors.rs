@@ -74,7 +74,10 @@ impl From<Quality> for QualityMeasure {
 }
 
 /// What a quality monitor watches in its current window: predictions made
-/// in it that have an outcome by the time of the evaluation.
+/// in it that have an outcome by the time of the evaluation. A window where
+/// the measure is undefined (precision with no "violation" decision, recall
+/// with no violation, either below `minimumOutcomes`) is not measured: no
+/// metric, no breach.
 #[derive(InputObject, Clone, Copy, Debug)]
 #[graphql(name = "QualityMonitorInput")]
 pub struct QualityInput {

@@ -92,7 +92,10 @@ pub(super) async fn enqueue(
 /// to a public address for a check and a private one for the request, DNS
 /// rebinding, gets no private address either time).
 pub fn client(settings: DeliverySettings) -> reqwest::Client {
+    // Directly, never through an HTTP(S)_PROXY from the environment: a
+    // proxy would resolve and connect to the target itself, past the check.
     let mut builder = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(Duration::from_secs(5)));
@@ -129,26 +132,62 @@ impl reqwest::dns::Resolve for PublicAddresses {
     }
 }
 
-/// Private, loopback, link-local, unique-local, unspecified or broadcast.
+/// Not a public unicast address: private, shared (CGNAT), loopback,
+/// link-local, unique-local, unspecified, "this network", broadcast or
+/// multicast, and IPv6 forms that carry such an IPv4 address (mapped,
+/// NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
 fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                is_private(IpAddr::V4(std::net::Ipv4Addr::new(
+                    (hi >> 8) as u8,
+                    hi as u8,
+                    (lo >> 8) as u8,
+                    lo as u8,
+                )))
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private(IpAddr::V4(v4));
             }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(s[6], s[7]);
+            }
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]);
+            }
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
         }
     }
+}
+
+/// An error with its causes (reqwest's own text leaves out the resolver's
+/// reason).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// The signature header's value for `body` under `secret`.
@@ -279,7 +318,7 @@ async fn attempt(
             .body(row.body.clone())
             .send()
             .await
-            .map_err(|e| format!("request failed: {e}"))?;
+            .map_err(|e| format!("request failed: {}", with_causes(&e)))?;
         Ok(response.status().as_u16())
     }
     .await;
@@ -364,7 +403,25 @@ mod tests {
         }
         let public = reqwest::Url::parse("http://93.184.215.14/").unwrap();
         assert!(allowed(&public, closed).await.is_ok());
-        assert!(is_private("::ffff:10.0.0.1".parse().unwrap()));
+        for private in [
+            "::ffff:10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:c0a8:0101::1",
+            "100.64.0.1",
+            "0.1.2.3",
+            "224.0.0.1",
+            "ff02::1",
+        ] {
+            assert!(is_private(private.parse().unwrap()), "{private}");
+        }
+        for public in [
+            "93.184.215.14",
+            "2606:4700::1111",
+            "100.128.0.1",
+            "64:ff9b::5db8:d70e",
+        ] {
+            assert!(!is_private(public.parse().unwrap()), "{public}");
+        }
     }
 
     /// The client itself never connects to a private address of a name,

@@ -9,7 +9,7 @@ use super::filter::invalid;
 use super::tenant_rows;
 use crate::db::ScopedTxn;
 use crate::domain::drift::Method;
-use crate::domain::{AlertLevel, Vocabulary};
+use crate::domain::AlertLevel;
 use crate::error::ApiResult;
 
 /// The scores at which a measurement is a `warning` (at or above) and a
@@ -107,7 +107,15 @@ impl DriftThresholds {
     /// These thresholds with `method`'s band replaced by `band`, checked
     /// (0 ≤ warning ≤ critical < 10000).
     pub fn with(mut self, method: Method, band: Band) -> ApiResult<Self> {
-        let band = band.check(method.as_db())?;
+        // Named as the API's input field.
+        let field = match method {
+            Method::Psi => "psi",
+            Method::Ks => "ks",
+            Method::Wasserstein => "wasserstein",
+            Method::JensenShannon => "jensenShannon",
+            Method::Hellinger => "hellinger",
+        };
+        let band = band.check(field)?;
         *match method {
             Method::Psi => &mut self.psi,
             Method::Ks => &mut self.ks,
@@ -168,6 +176,7 @@ pub async fn get(scoped: &crate::db::Scoped) -> ApiResult<DriftThresholds> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Vocabulary;
 
     #[test]
     fn psi_bands_follow_the_convention() {

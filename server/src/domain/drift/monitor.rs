@@ -38,16 +38,23 @@ pub struct Band {
     pub warning: f64,
     pub critical: f64,
     pub direction: Direction,
+    /// A value equal to `warning` is a warning (fixed thresholds, "at or
+    /// above"); sigma bands are strict, as NannyML's are, so that a
+    /// reference with no variability (σ = 0) does not flag an unchanged
+    /// value.
+    pub inclusive: bool,
 }
 
 impl Band {
     /// `Above`: `critical` above the critical value, `warning` from the
-    /// warning value. `Below`: `critical` below the critical value,
-    /// `warning` at or below the warning value.
+    /// warning value (above it when not `inclusive`). `Below`: `critical`
+    /// below the critical value, `warning` at or below the warning value
+    /// (below it when not `inclusive`).
     pub fn level(&self, value: f64) -> AlertLevel {
+        let at_warning = self.inclusive && value == self.warning;
         let (critical, warning) = match self.direction {
-            Direction::Above => (value > self.critical, value >= self.warning),
-            Direction::Below => (value < self.critical, value <= self.warning),
+            Direction::Above => (value > self.critical, value > self.warning || at_warning),
+            Direction::Below => (value < self.critical, value < self.warning || at_warning),
         };
         if critical {
             AlertLevel::Critical
@@ -68,6 +75,7 @@ pub fn band(thresholds: Thresholds, direction: Direction, chunk_values: &[f64]) 
             warning,
             critical,
             direction,
+            inclusive: true,
         }),
         Thresholds::Sigma {
             warning_k,
@@ -88,6 +96,7 @@ pub fn band(thresholds: Thresholds, direction: Direction, chunk_values: &[f64]) 
                 warning: mean + sign * warning_k * sd,
                 critical: mean + sign * critical_k * sd,
                 direction,
+                inclusive: false,
             })
         }
     }
@@ -275,5 +284,34 @@ mod tests {
         assert!((sigma.critical - (0.9 - 3.0 * sd)).abs() < 1e-12);
         assert_eq!(sigma.level(0.95), AlertLevel::Info);
         assert_eq!(sigma.level(0.5), AlertLevel::Critical);
+    }
+
+    #[test]
+    fn a_reference_without_variability_flags_only_a_change() {
+        for direction in [Direction::Above, Direction::Below] {
+            let flat = band(
+                Thresholds::Sigma {
+                    warning_k: 2.0,
+                    critical_k: 3.0,
+                },
+                direction,
+                &[1.0, 1.0, 1.0],
+            )
+            .unwrap();
+            assert_eq!(flat.level(1.0), AlertLevel::Info, "{direction:?}");
+        }
+        let flat_below = |v| {
+            band(
+                Thresholds::Sigma {
+                    warning_k: 2.0,
+                    critical_k: 3.0,
+                },
+                Direction::Below,
+                &[1.0, 1.0],
+            )
+            .unwrap()
+            .level(v)
+        };
+        assert_eq!(flat_below(0.9), AlertLevel::Critical);
     }
 }

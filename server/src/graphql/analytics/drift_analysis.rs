@@ -25,7 +25,8 @@ pub enum DriftSignal {
     ViolationProbability,
     /// In [0, 1]: 10 fixed bins.
     ConfidenceScore,
-    /// In [0, 1]: 10 fixed bins; predictions without one are left out.
+    /// In [0, 1]: 10 fixed bins; predictions without one, or with one
+    /// outside [0, 1], are left out.
     RiskScore,
     /// Milliseconds: bins between the reference's deciles.
     InferenceTime,

@@ -187,11 +187,18 @@ async fn scan(txn: &ScopedTxn, filter: &PredictionFilter, signal: &Signal) -> Ap
                 _ => "inference_time_ms",
             };
             let value = format!("f.{column}");
+            // Risk scores have no CHECK: one outside [0, 1] is left out, as
+            // the rollups leave it out.
+            let kept = if *signal == Signal::RiskScore {
+                format!("{value} BETWEEN 0 AND 1")
+            } else {
+                format!("{value} IS NOT NULL")
+            };
             sql.push("SELECT ")
                 .float(&value)
                 .push(" AS v, COUNT(*) AS n FROM ")
                 .subquery(&select)
-                .push(&format!(" f WHERE {value} IS NOT NULL"));
+                .push(&format!(" f WHERE {kept}"));
         }
     }
     sql.push(&format!(

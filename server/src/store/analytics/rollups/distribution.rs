@@ -16,7 +16,8 @@ use crate::error::ApiResult;
 pub enum RolledSignal {
     Probability,
     Confidence,
-    /// Predictions without a risk score are not counted.
+    /// Predictions without a risk score in [0, 1] are not counted (the
+    /// column has no CHECK).
     Risk,
 }
 
@@ -63,7 +64,7 @@ pub async fn unit_bins(
         |sql: &mut Sql| {
             sql.push(&format!(
                 "SELECT mlgate_probability_bin({column}) AS bin, COUNT(*) AS n FROM ml_predictions \
-                 WHERE {column} IS NOT NULL AND ",
+                 WHERE {column} BETWEEN 0 AND 1 AND ",
                 column = signal.column()
             ));
         },
