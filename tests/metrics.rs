@@ -219,8 +219,12 @@ backend_tests! {
         assert_eq!(delivered["payload"]["data"]["driftAlerts"]["metricId"], "d-1", "{delivered}");
         drop(socket);
 
-        let after = eventually(&metrics, "the WebSocket is no longer counted", |s| {
+        // The connection's gauge and its subscription's count are each
+        // recorded as their own task ends: wait for both.
+        let ws_ok = [("transport", "ws"), ("operation", "subscription"), ("outcome", "ok")];
+        let after = eventually(&metrics, "the WebSocket and its subscription are done", |s| {
             s.value("mlgate_ws_connections", &[]) == 0.0
+                && s.value("mlgate_requests_total", &ws_ok) > before.value("mlgate_requests_total", &ws_ok)
         })
         .await;
         let moved = |name: &str, labels: &[(&str, &str)]| after.value(name, labels) - before.value(name, labels);

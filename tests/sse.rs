@@ -368,12 +368,16 @@ async fn queries_document_errors_and_refusals_over_event_streams() {
     assert_eq!(response.status(), 401);
 
     // GET (what EventSource sends) opens a subscription stream; a plain GET
-    // still never runs one.
+    // still never runs one. From the cursor before the write: a stream from
+    // "now" may take its starting point after the write commits.
+    let cursor =
+        server.data(&admin, "{ driftAlertCursor }", json!({})).await["driftAlertCursor"].clone();
+    let variables = json!({ "since": cursor }).to_string();
     let get = |accept: &'static str| {
         server
             .client
             .get(server.url("/graphql"))
-            .query(&[("query", ALERTS)])
+            .query(&[("query", ALERTS), ("variables", variables.as_str())])
             .bearer_auth(&admin)
             .header("accept", accept)
             .send()
