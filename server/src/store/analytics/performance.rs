@@ -360,10 +360,11 @@ pub async fn outcomes_in(
             feedback: false,
             outcomes: true,
         });
-    let ids = [model_id.to_owned()];
-    let mut measured = measure_models(txn, &ids, model_version, &options).await?;
-    let performance = measured.remove(model_id).unwrap_or_else(empty);
-    Ok((performance.confusion, performance.calibration))
+    let filter = models_filter(&[model_id.to_owned()], model_version, &options);
+    let scope = rollups::Scope::for_filter(txn, &filter, rollups::Kept::Hours)?;
+    let (_, mut bins) = feedback_and_outcomes(txn, &filter, scope.as_ref(), &options).await?;
+    let (confusion, sums) = bins.remove(model_id).unwrap_or_default();
+    Ok((confusion, calibration(&sums)))
 }
 
 fn empty() -> ModelPerformance {
@@ -381,20 +382,60 @@ async fn measure_models(
     model_version: Option<&str>,
     options: &PerformanceOptions,
 ) -> ApiResult<HashMap<String, ModelPerformance>> {
-    let filter = PredictionFilter {
-        model_ids: Some(model_ids.to_vec()),
-        model_versions: model_version.map(|v| vec![v.to_owned()]),
-        predicted_at: options.window,
-        ..Default::default()
-    };
+    let filter = models_filter(model_ids, model_version, options);
     let measured = options.measured;
     let scope = rollups::Scope::for_filter(txn, &filter, rollups::Kept::Hours)?;
     let predictions = match &scope {
         Some(scope) => rollups::prediction_measures(txn, scope, measured.percentiles).await?,
         None => prediction_measures(txn, &filter, measured.percentiles).await?,
     };
+    let (feedback, bins) = feedback_and_outcomes(txn, &filter, scope.as_ref(), options).await?;
+    let mut out = HashMap::with_capacity(model_ids.len());
+    for model_id in model_ids {
+        let (confusion, sums) = bins.get(model_id).cloned().unwrap_or_default();
+        out.insert(
+            model_id.clone(),
+            ModelPerformance {
+                predictions: predictions.get(model_id).copied().unwrap_or_default(),
+                feedback: feedback.get(model_id).copied().unwrap_or_default(),
+                confusion,
+                calibration: calibration(&sums),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// The predictions of `model_ids` (of `model_version` when given) in the
+/// options' window.
+fn models_filter(
+    model_ids: &[String],
+    model_version: Option<&str>,
+    options: &PerformanceOptions,
+) -> PredictionFilter {
+    PredictionFilter {
+        model_ids: Some(model_ids.to_vec()),
+        model_versions: model_version.map(|v| vec![v.to_owned()]),
+        predicted_at: options.window,
+        ..Default::default()
+    }
+}
+
+/// Per model, feedback measures and outcome bins (each empty unless the
+/// options measure it): from the rollups' feedback bins when the scope and
+/// the threshold allow, else from the rows.
+async fn feedback_and_outcomes(
+    txn: &ScopedTxn,
+    filter: &PredictionFilter,
+    scope: Option<&rollups::Scope<'_>>,
+    options: &PerformanceOptions,
+) -> ApiResult<(
+    HashMap<String, FeedbackMeasures>,
+    HashMap<String, (Confusion, Vec<BinSums>)>,
+)> {
+    let measured = options.measured;
     let threshold_bin = rollups::threshold_bin(options.decision_threshold);
-    let (feedback, bins) = match (threshold_bin, &scope) {
+    let (feedback, bins) = match (threshold_bin, scope) {
         (Some(bin), Some(scope)) if measured.feedback || measured.outcomes => {
             let sums = rollups::outcome_sums(txn, scope).await?;
             let mut feedback = HashMap::new();
@@ -408,12 +449,12 @@ async fn measure_models(
         }
         _ => {
             let feedback = if measured.feedback {
-                feedback_measures(txn, &filter).await?
+                feedback_measures(txn, filter).await?
             } else {
                 HashMap::new()
             };
             let bins = if measured.outcomes {
-                outcome_bins(txn, &filter, options.decision_threshold).await?
+                outcome_bins(txn, filter, options.decision_threshold).await?
             } else {
                 HashMap::new()
             };
@@ -433,20 +474,7 @@ async fn measure_models(
             HashMap::new()
         },
     );
-    let mut out = HashMap::with_capacity(model_ids.len());
-    for model_id in model_ids {
-        let (confusion, sums) = bins.get(model_id).cloned().unwrap_or_default();
-        out.insert(
-            model_id.clone(),
-            ModelPerformance {
-                predictions: predictions.get(model_id).copied().unwrap_or_default(),
-                feedback: feedback.get(model_id).copied().unwrap_or_default(),
-                confusion,
-                calibration: calibration(&sums),
-            },
-        );
-    }
-    Ok(out)
+    Ok((feedback, bins))
 }
 
 async fn prediction_measures(
