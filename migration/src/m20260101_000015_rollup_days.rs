@@ -334,22 +334,8 @@ BEGIN
 END
 $$
 ;;
-CREATE TRIGGER {hours}_roll_up_inserts AFTER INSERT ON {hours}
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-CREATE TRIGGER {hours}_roll_up_updates AFTER UPDATE ON {hours}
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-CREATE TRIGGER {hours}_roll_up_deletes AFTER DELETE ON {hours}
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-",
+{triggers}",
+            triggers = statement_triggers(hours, &function),
             inserted = self.recompute("new_rows", false),
             deleted = self.recompute("old_rows", true),
             updated = self.recompute(
@@ -387,6 +373,29 @@ CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
                 UNION ALL ({fresh} EXCEPT SELECT {columns} FROM {days})) d)"
         )
     }
+}
+
+/// The statement triggers on an hour table that run a day tier's
+/// `function` with the changed rows (`new_rows`, `old_rows`).
+pub(crate) fn statement_triggers(hours: &str, function: &str) -> String {
+    format!(
+        "CREATE TRIGGER {hours}_roll_up_inserts AFTER INSERT ON {hours}
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+CREATE TRIGGER {hours}_roll_up_updates AFTER UPDATE ON {hours}
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+CREATE TRIGGER {hours}_roll_up_deletes AFTER DELETE ON {hours}
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
+    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
+;;
+"
+    )
 }
 
 /// `mlgate_lock_hours` locking what `unit` truncates an hour to.

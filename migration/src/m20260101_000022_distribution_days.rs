@@ -24,7 +24,9 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20260101_000004_row_level_security::tenant_policy;
-use crate::m20260101_000015_rollup_days::{differences, rebuild_and_walk, Agg, Tier, TIERS};
+use crate::m20260101_000015_rollup_days::{
+    differences, rebuild_and_walk, statement_triggers, Agg, Tier, TIERS,
+};
 use crate::sql::run_script;
 
 #[derive(DeriveMigrationName)]
@@ -122,6 +124,7 @@ fn delta_triggers(tier: &Tier) -> String {
         day_sums("old_rows", "-")
     ));
     let deleted = add(day_sums("old_rows", "-"));
+    let triggers = statement_triggers(hours, &function);
     format!(
         "CREATE FUNCTION {function}() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -136,22 +139,7 @@ BEGIN
 END
 $$
 ;;
-CREATE TRIGGER {hours}_roll_up_inserts AFTER INSERT ON {hours}
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-CREATE TRIGGER {hours}_roll_up_updates AFTER UPDATE ON {hours}
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-CREATE TRIGGER {hours}_roll_up_deletes AFTER DELETE ON {hours}
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-CREATE TRIGGER {hours}_roll_up_truncates AFTER TRUNCATE ON {hours}
-    FOR EACH STATEMENT EXECUTE FUNCTION {function}()
-;;
-"
+{triggers}"
     )
 }
 
