@@ -180,25 +180,6 @@ const METRICS: &str = r#"{ driftMetrics(filter: {modelIds: ["m-1"]}, first: 100)
 const JOBS: &str =
     "{ trainingJobs(first: 50) { nodes { jobId triggerReason status datasetInfo } } }";
 
-/// Waits until `m` has at least `n` evaluations; returns its state.
-async fn evaluations(ask: impl AsyncFn(&str) -> Value, id: &str, n: i64) -> Value {
-    for _ in 0..300 {
-        let data = ask(STATE).await;
-        let monitor = data["monitors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["monitorId"] == id)
-            .cloned()
-            .expect("the monitor is listed");
-        if monitor["state"]["evaluations"].as_i64().unwrap() >= n {
-            return monitor;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("monitor {id} never reached {n} evaluations");
-}
-
 /// The metrics, jobs and monitor state agree: one metric per evaluation,
 /// each slot once, the fixture's PSI, one notification and one job.
 fn check_outcome(metrics: &Value, jobs: &Value, monitor: &Value) {
@@ -266,7 +247,7 @@ async fn monitors_evaluate(test_db: TestDb) {
     assert_eq!(data["createMonitor"]["state"]["evaluations"], 0);
 
     let ask = async |query: &str| server.data(&admin, query, json!({})).await;
-    let monitor = evaluations(ask, "psi-1", 3).await;
+    let monitor = common::monitor_after(ask, STATE, "psi-1", 3).await;
     // Stop evaluating before reading, so that the three views agree.
     server
         .data(&admin, r#"mutation { updateMonitor(input: {monitorId: "psi-1", enabled: false}) { enabled } }"#, json!({}))
@@ -444,8 +425,8 @@ async fn postgres_two_gateways_evaluate_every_slot_exactly_once() {
             .await;
     }
     let ask = async |query: &str| two.data(&admin, query, json!({})).await;
-    evaluations(&ask, "race-1", 6).await;
-    evaluations(&ask, "race-2", 6).await;
+    common::monitor_after(&ask, STATE, "race-1", 6).await;
+    common::monitor_after(&ask, STATE, "race-2", 6).await;
     for id in ["race-1", "race-2"] {
         one.data(
             &admin,

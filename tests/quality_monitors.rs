@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use chrono::Utc;
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::Set;
@@ -100,24 +98,6 @@ fn quality_input(id: &str, measure: &str, thresholds: Value, minimum: i32) -> Va
     })
 }
 
-async fn wait_for(server: &TestServer, admin: &str, id: &str, n: i64) -> Value {
-    for _ in 0..300 {
-        let data = server.data(admin, STATE, json!({})).await;
-        let monitor = data["monitors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["monitorId"] == id)
-            .cloned()
-            .expect("listed");
-        if monitor["state"]["evaluations"].as_i64().unwrap() >= n {
-            return monitor;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{id} never reached {n} evaluations");
-}
-
 fn f1(tp: u32) -> f64 {
     // 100 positive decisions (tp right), 10 missed violations.
     let tp = f64::from(tp);
@@ -179,7 +159,8 @@ backend_tests! {
             .await;
 
         for id in ["precision", "f1", "ece"] {
-            wait_for(&server, &admin, id, 2).await;
+            let ask = async |query: &str| server.data(&admin, query, json!({})).await;
+            common::monitor_after(ask, STATE, id, 2).await;
         }
         for id in ["precision", "f1", "ece"] {
             let off = format!(r#"mutation {{ updateMonitor(input: {{monitorId: "{id}", enabled: false}}) {{ enabled }} }}"#);

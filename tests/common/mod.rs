@@ -651,3 +651,28 @@ impl Drop for Proxy {
         self.task.abort();
     }
 }
+
+/// Asks `state_query` (listing `monitors { monitorId state { evaluations … } }`)
+/// until monitor `id` has at least `n` evaluations; returns its entry.
+pub async fn monitor_after(
+    ask: impl AsyncFn(&str) -> serde_json::Value,
+    state_query: &str,
+    id: &str,
+    n: i64,
+) -> serde_json::Value {
+    for _ in 0..300 {
+        let data = ask(state_query).await;
+        let monitor = data["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["monitorId"] == id)
+            .cloned()
+            .expect("the monitor is listed");
+        if monitor["state"]["evaluations"].as_i64().unwrap() >= n {
+            return monitor;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("monitor {id} never reached {n} evaluations");
+}
