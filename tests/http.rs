@@ -198,6 +198,30 @@ async fn answers_keep_the_requested_order_byte_for_byte() {
         text.starts_with(r#"{"data":{"zeta":{"tenant":"acme"},"alpha":null}"#),
         "{text}"
     );
+    // A field resolved through a DataLoader (`model`) finishes after its
+    // siblings; it still answers in its requested place, through a fragment
+    // too, in a list and over a nested relation.
+    common::fixtures::seed_models(&test_db, "acme", &["m-1"]).await;
+    let db = test_db.connect().await;
+    let scoped = common::fixtures::scoped_for(&test_db, &db, "acme").await;
+    common::fixtures::insert(&scoped, common::fixtures::prediction("acme", "p-1", "m-1"))
+        .await
+        .unwrap();
+    db.close().await.ok();
+    let query = r#"{ predictions(first: 1) { nodes { model { modelId } predictionId ...F
+        feedback(first: 1) { totalCount } } } } fragment F on Prediction { model { status } riskLevel }"#;
+    let response = post(
+        &server,
+        &key,
+        Some("application/json"),
+        None,
+        serde_json::to_vec(&json!({"query": query})).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"data":{"predictions":{"nodes":[{"model":{"modelId":"m-1","status":"ACTIVE"},"predictionId":"p-1","riskLevel":"HIGH","feedback":{"totalCount":0}}]}}}"#
+    );
     server.stop().await;
 }
 

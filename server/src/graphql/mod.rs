@@ -13,6 +13,7 @@ pub(crate) mod error;
 mod explain;
 mod features;
 mod feedback;
+mod field_order;
 mod limits;
 mod loaders;
 mod me;
@@ -106,6 +107,7 @@ pub fn build_schema(
         .data(limits.page)
         .data(writes)
         .extension(limits::Limits(limits))
+        .extension(field_order::FieldOrder)
         // The parser's nesting guard stays above the depth limit, so that
         // limit is the one clients meet (documents reach the parser only
         // after `document::admit` bounded their nesting).
