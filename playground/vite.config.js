@@ -12,6 +12,11 @@ export default defineConfig({
     // Monaco (GraphiQL's editor) is one large chunk; that is expected.
     chunkSizeWarningLimit: 8000,
   },
+  // Vite's dependency pre-bundling cannot follow the `?worker` imports of
+  // GraphiQL's Monaco worker setup; served unbundled, `npm run dev` works.
+  optimizeDeps: {
+    exclude: ['graphiql/setup-workers/vite', '@graphiql/react/setup-workers/vite'],
+  },
   server: {
     proxy: {
       '/graphql': { target: 'http://127.0.0.1:8080', ws: true },

@@ -2,6 +2,7 @@ import { createContext, useContext, useEffect, useState } from 'react';
 import { createClient } from 'graphql-ws';
 
 import { authorization, request, websocketUrl } from './connection.js';
+import { SessionContext } from './session.js';
 
 const SUBSCRIPTION = `subscription LiveDriftAlerts($since: String) {
   driftAlerts(since: $since, minLevel: INFO) {
@@ -88,9 +89,15 @@ const score = (value) => (value == null ? '—' : value.toFixed(3));
 
 function LiveAlerts() {
   const { status, alerts, error } = useContext(LiveAlertsContext);
+  const { showFeed } = useContext(SessionContext);
   return (
     <section className="live-alerts" data-testid="live-alerts">
       <div className="graphiql-doc-explorer-title">Live drift alerts</div>
+      {status !== 'off' && (
+        <button type="button" className="show-feed" onClick={showFeed} data-testid="show-feed">
+          Show in the results pane (table, chart, export)
+        </button>
+      )}
       <p className={`feed-status ${status}`} data-testid="feed-status">
         {status === 'off' ? 'Sign in to follow your tenant’s drift alerts.' : `Feed ${status}`}
         {error && <span className="feed-error"> · {error}</span>}

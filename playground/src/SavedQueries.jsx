@@ -1,7 +1,10 @@
 import { useGraphiQL, useGraphiQLActions } from '@graphiql/react';
 import { parse } from 'graphql';
+import { useContext } from 'react';
 
+import { request } from './connection.js';
 import { resolveVariables, SAVED_QUERIES } from './savedQueries.js';
+import { SessionContext } from './session.js';
 
 function SavedQueriesIcon() {
   return (
@@ -16,16 +19,24 @@ function SavedQueries() {
   const queryEditor = useGraphiQL((state) => state.queryEditor);
   const variableEditor = useGraphiQL((state) => state.variableEditor);
   const { run, setOperationFacts } = useGraphiQLActions();
+  const { token } = useContext(SessionContext);
 
-  const load = (saved) => {
+  const load = async (saved) => {
+    // A subscription that resumes from `{{alertCursor}}` misses nothing
+    // between loading it and the server registering it.
+    let cursor = null;
+    if (saved.variables.includes('{{alertCursor}}')) {
+      const { body } = await request(token, '{ driftAlertCursor }').catch(() => ({ body: {} }));
+      cursor = body.data?.driftAlertCursor ?? null;
+    }
     queryEditor?.setValue(saved.query);
-    variableEditor?.setValue(resolveVariables(saved.variables));
+    variableEditor?.setValue(resolveVariables(saved.variables, new Date(), cursor));
     // GraphiQL learns the document's operations from the editor after a
     // pause; running now would send the previous query's operation name.
     const documentAST = parse(saved.query);
     const operations = documentAST.definitions.filter((d) => d.kind === 'OperationDefinition');
     setOperationFacts({ documentAST, operations, operationName: operations[0]?.name?.value });
-    if (!saved.isSubscription) run();
+    run();
   };
 
   return (

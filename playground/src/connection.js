@@ -58,25 +58,90 @@ function isSubscription({ query, operationName }) {
   }
 }
 
+/** The most subscription events the results pane keeps (the newest). */
+const EVENTS_KEPT = 1000;
+
+/** Each root field's events as one list: `{ driftAlerts: [first, second, …] }`. */
+function eventLists(events) {
+  const lists = {};
+  for (const data of events) {
+    for (const [field, value] of Object.entries(data ?? {})) (lists[field] ??= []).push(value);
+  }
+  return lists;
+}
+
 /**
- * GraphiQL's fetcher for `token`. Queries and mutations are POSTed, and each
- * result (not the schema introspection) is also reported to `onResult` for
- * the table and chart views; subscriptions go over WebSocket with the token
- * in `connection_init`.
+ * Passes a subscription's events on to GraphiQL and reports them, gathered,
+ * to the results pane as they arrive; the report says when the stream ends.
  */
-export function createFetcher(token, onResult) {
+async function* reported(iterable, base, onResult) {
+  const events = [];
+  let received = 0;
+  let errors;
+  try {
+    for await (const event of iterable) {
+      received += 1;
+      if (event?.errors) errors = event.errors;
+      if (event?.data) {
+        events.push(event.data);
+        if (events.length > EVENTS_KEPT) events.shift();
+      }
+      onResult({ ...base, live: true, events: received, value: { ...(errors && { errors }), data: eventLists(events) } });
+      yield event;
+    }
+  } finally {
+    onResult((current) => (current?.at === base.at ? { ...current, live: false } : current));
+  }
+}
+
+/**
+ * GraphiQL's fetcher for `token`. Queries and mutations are POSTed;
+ * subscriptions go over WebSocket with the token in `connection_init`. Every
+ * answer but the schema's introspection is also reported to the results pane:
+ * `onRunning` when a request starts, `onResult` with its answer (for a
+ * subscription, with the events so far, as each arrives).
+ */
+export function createFetcher(token, { onRunning, onResult }) {
   const headers = authorization(token);
   const wsClient = token
     ? createClient({ url: websocketUrl(), connectionParams: headers, lazy: true, retryAttempts: 3 })
     : undefined;
   const subscriptions = createGraphiQLFetcher({ url: '/graphql', headers, wsClient });
   return (params, options) => {
-    if (isSubscription(params)) return subscriptions(params, options);
-    return request(token, params.query, params.variables ?? {}, params.operationName).then(({ body }) => {
-      if (params.operationName !== 'IntrospectionQuery') {
-        onResult({ operationName: params.operationName ?? null, value: body });
-      }
-      return body;
-    });
+    if (params.operationName === 'IntrospectionQuery') {
+      return request(token, params.query, params.variables ?? {}, params.operationName).then(({ body }) => body);
+    }
+    const base = {
+      operationName: params.operationName ?? null,
+      query: params.query,
+      variables: params.variables ?? {},
+      at: Date.now(),
+    };
+    if (isSubscription(params)) {
+      onResult({ ...base, kind: 'subscription', live: true, events: 0, value: { data: null } });
+      return Promise.resolve(subscriptions(params, options)).then((answer) =>
+        answer && typeof answer[Symbol.asyncIterator] === 'function'
+          ? reported(answer, { ...base, kind: 'subscription' }, onResult)
+          : (onResult({ ...base, kind: 'subscription', live: false, value: answer }), answer),
+      );
+    }
+    return run(token, base, { onRunning, onResult }).then((result) => result.value);
   };
+}
+
+/** Runs a query or mutation and reports it to the results pane; resolves to the report. */
+export async function run(token, base, { onRunning, onResult }) {
+  onRunning(base);
+  const started = performance.now();
+  let result;
+  try {
+    const { status, body } = await request(token, base.query, base.variables, base.operationName ?? undefined);
+    result = { ...base, kind: 'query', status, ms: performance.now() - started, value: body };
+  } catch (error) {
+    const message = `mlgate did not answer: ${error.message}`;
+    result = { ...base, kind: 'query', ms: performance.now() - started, value: { errors: [{ message }] } };
+  }
+  onRunning(null);
+  onResult(result);
+  return result;
 }

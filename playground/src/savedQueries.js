@@ -1,7 +1,8 @@
 // The saved analyst queries of ../queries/*.graphql. Each file starts with
 // comment lines: the title, a description, and `# variables: {…}` with the
 // default variables, in which `{{now}}`, `{{daysAgo:N}}` and `{{hoursAgo:N}}`
-// become timestamps when the query is loaded. (tests/playground.rs runs
+// become timestamps when the query is loaded, and `"{{alertCursor}}"` the
+// tenant's current drift-alert cursor (a subscription resumes from it). (tests/playground.rs runs
 // every file against demo data the same way.)
 const files = import.meta.glob('../queries/*.graphql', { query: '?raw', import: 'default', eager: true });
 
@@ -36,9 +37,10 @@ export const SAVED_QUERIES = Object.entries(files)
   .map(([path, text]) => parse(path, text));
 
 /** The variables JSON with its time placeholders filled in, pretty-printed. */
-export function resolveVariables(json, now = new Date()) {
+export function resolveVariables(json, now = new Date(), cursor = null) {
   const iso = (date) => date.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const filled = json
+    .replaceAll('"{{alertCursor}}"', JSON.stringify(cursor))
     .replaceAll('{{now}}', iso(now))
     .replace(/\{\{daysAgo:(\d+)\}\}/g, (_, n) => iso(new Date(now - n * 86_400_000)))
     .replace(/\{\{hoursAgo:(\d+)\}\}/g, (_, n) => iso(new Date(now - n * 3_600_000)));
