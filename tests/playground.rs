@@ -219,10 +219,14 @@ async fn the_page_is_the_built_app_and_never_replaces_json() {
 }
 
 /// Debian's Chromium, headless, driven through the playground against demo
-/// data (tests/clients/playground-e2e.mjs): sign-in, a refused key, the
-/// saved "Model performance" query in GraphiQL and the table, the daily
-/// chart, a drift alert written meanwhile in the live feed, and no request
-/// leaving the server. Leaves its screenshots in target/playground-e2e/.
+/// data (tests/clients/playground-e2e.mjs) at 1366×768 and 1920×1080:
+/// sign-in and a refused key; every saved query answered with its table in
+/// query order and the chart its shape calls for; a list cell expanded; a
+/// sorted table with a hidden column exported as exactly those CSV rows; a
+/// share link reopened in a fresh context; a parse error shown cleanly; a
+/// drift alert written meanwhile in the feed and the subscription's table;
+/// dark mode in the results pane; no request leaving the server. Leaves its
+/// screenshots in target/playground-e2e/.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_works_in_headless_chromium() {
     let Some(clients) = common::node_clients("playwright-core") else {
@@ -241,12 +245,11 @@ async fn the_playground_works_in_headless_chromium() {
     let test_db = TestDb::sqlite().await;
     let (server, viewer, service) = demo_server(&test_db).await;
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/playground-e2e");
-    std::fs::create_dir_all(&shots).unwrap();
-    let screenshot = shots.join("model-performance.png");
+    let _ = std::fs::remove_dir_all(&shots);
     let output = tokio::process::Command::new("node")
         .arg(clients.join("playground-e2e.mjs"))
         .args([server.base.as_str(), &viewer, &service])
-        .arg(&screenshot)
+        .arg(&shots)
         .env("CHROMIUM", &chromium)
         .output()
         .await
@@ -264,16 +267,50 @@ async fn the_playground_works_in_headless_chromium() {
         json!([]),
         "every request stays on the server"
     );
-    assert!(summary["requests"].as_u64().unwrap() > 5);
-    assert!(summary["websockets"].as_u64().unwrap() >= 1);
-    assert!(
-        summary["firstRow"].as_str().unwrap().contains("-risk-"),
+    assert_eq!(summary["consoleErrors"], json!([]));
+    assert!(summary["websockets"].as_u64().unwrap() >= 2);
+    // Every saved query but the subscription, each with its chart kind.
+    let queries = summary["queries"].as_object().unwrap();
+    assert_eq!(queries.len(), saved_queries().len() - 1, "{summary}");
+    for (id, kind) in [
+        ("shap-importance", "bar"),
+        ("latency-percentiles", "band"),
+        ("calibration", "reliability"),
+        ("daily-volume-by-model", "timeseries"),
+        ("drift-analysis", "distribution"),
+        ("model-performance", "risk"),
+    ] {
+        assert_eq!(queries[id]["chart"], kind, "{id}: {}", queries[id]);
+    }
+    let legend = queries["daily-volume-by-model"]["legend"].as_str().unwrap();
+    for model in ["ensemble-risk-03", "lstm-risk-02", "transformer-risk-01"] {
+        assert!(legend.contains(model), "{legend}");
+    }
+    assert_eq!(
+        summary["csv"]["rows"], queries["high-risk-predictions"]["rows"],
         "{summary}"
     );
+    assert!(summary["parseError"]
+        .as_str()
+        .unwrap()
+        .contains("GRAPHQL_PARSE_FAILED"));
     assert!(
         summary["liveAlert"].as_str().unwrap().contains("CRITICAL"),
         "{summary}"
     );
-    assert!(std::fs::metadata(&screenshot).unwrap().len() > 10_000);
+    assert!(summary["subscriptionRows"].as_u64().unwrap() >= 1);
+    for width in ["1366", "1920"] {
+        let size = &summary["sizes"][width];
+        let width: f64 = width.parse().unwrap();
+        assert!(
+            size["editorWidth"].as_f64().unwrap() > 0.55 * width,
+            "{size}"
+        );
+    }
+    let screenshots = summary["screenshots"].as_array().unwrap();
+    assert!(screenshots.len() >= 15, "{summary}");
+    for shot in screenshots {
+        assert!(std::fs::metadata(shot.as_str().unwrap()).unwrap().len() > 10_000);
+    }
     server.stop().await;
 }
