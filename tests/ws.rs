@@ -54,6 +54,32 @@ async fn answers_keep_the_requested_order_and_headers_in_init_authenticate() {
         answer["payload"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED",
         "{answer}"
     );
+    // A subscription event keeps the requested order too, a relation first.
+    common::fixtures::seed_models(&test_db, "acme", &["m-1"]).await;
+    let service = test_db.key("acme", Role::Service).await;
+    let since = server.alert_cursor(&key).await;
+    send(
+        &mut socket,
+        json!({"id": "3", "type": "subscribe", "payload": {
+            "query": "subscription($since: String) { driftAlerts(since: $since) { model { modelId } metricId level } }",
+            "variables": {"since": since}}}),
+    )
+    .await;
+    server
+        .data(
+            &service,
+            r#"mutation { recordDriftMetrics(input: [{metricId: "o-1", modelId: "m-1",
+                driftType: DATA, driftScore: 0.42, psiScore: 0.42}]) { count } }"#,
+            json!({}),
+        )
+        .await;
+    let text = next_text(&mut socket).await;
+    assert!(
+        text.contains(
+            r#"{"driftAlerts":{"model":{"modelId":"m-1"},"metricId":"o-1","level":"CRITICAL"}}"#
+        ),
+        "{text}"
+    );
     server.stop().await;
 }
 
