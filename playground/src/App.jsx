@@ -2,7 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { GraphiQL, HISTORY_PLUGIN } from 'graphiql';
 import { Panel, PanelGroup, PanelResizeHandle } from 'react-resizable-panels';
 
-import { createFetcher, identify, loadToken, run, saveToken } from './connection.js';
+import { createFetcher, identify, loadToken, operationType, run, saveToken } from './connection.js';
 import { LiveAlertsContext, LIVE_ALERTS_PLUGIN, useLiveAlerts } from './LiveAlerts.jsx';
 import { ResultsPanel } from './results/ResultsPanel.jsx';
 import { SAVED_QUERIES_PLUGIN } from './SavedQueries.jsx';
@@ -21,6 +21,8 @@ const WELCOME = `# Welcome to the mlgate playground.
 `;
 
 const LAYOUT_KEY = 'mlgate.layout';
+/** What the live feed's answers are "of", for the view (it has no query of its own to share). */
+const FEED = '# the live drift-alert feed';
 const EMPTY_VIEW = { tab: 'table', list: null, chart: null, sorting: null, hidden: [] };
 
 /** The view settings a link or a new answer may carry, with defaults for the rest. */
@@ -65,38 +67,47 @@ export function App() {
     };
   }, [token]);
 
+  // A new answer (not a subscription's next event) ends following the feed,
+  // and tells what the editor held when it ran.
+  const lastRun = useRef(null);
   const onResult = useCallback((update) => {
-    setFollowFeed(false);
+    if (typeof update === 'object' && update && update.at !== lastRun.current) {
+      lastRun.current = update.at;
+      setFollowFeed(false);
+      if (update.query) setEditorQuery(update.query);
+    }
     setResult(update);
-    if (typeof update === 'object' && update?.query) setEditorQuery(update.query);
   }, []);
   const reports = useMemo(() => ({ onRunning: setRunning, onResult }), [onResult]);
   const fetcher = useMemo(() => createFetcher(token, reports), [token, reports]);
   const alerts = useLiveAlerts(identity.state === 'ok' ? token : null);
 
+  // A shared query runs once its visitor is signed in; a mutation or a
+  // subscription only opens in the editor (a link must not write with the
+  // visitor's credentials, nor hold a stream open, unasked).
   useEffect(() => {
     if (!shared || identity.state !== 'ok') return;
-    const isSubscription = /^\s*subscription\b/m.test(shared.query);
-    if (!isSubscription) {
-      let variables = {};
+    const type = operationType(shared.query, shared.operationName);
+    // `null`: it does not parse, or names no operation; the server says which.
+    if (type === 'query' || type === null) {
+      const base = { operationName: shared.operationName, query: shared.query, variables: {}, at: Date.now() };
       try {
-        variables = shared.variables.trim() ? JSON.parse(shared.variables) : {};
-      } catch {
-        // The server names what is wrong with them.
+        base.variables = shared.variables.trim() ? JSON.parse(shared.variables) : {};
+        run(token, base, reports);
+      } catch (error) {
+        onResult({ ...base, kind: 'query', value: { errors: [{ message: `the link's variables are not JSON: ${error.message}` }] } });
       }
-      const base = { operationName: shared.operationName, query: shared.query, variables, at: Date.now() };
-      run(token, base, reports);
     }
     setShared(null);
     window.history.replaceState(null, '', window.location.pathname);
-  }, [shared, identity.state, token, reports]);
+  }, [shared, identity.state, token, reports, onResult]);
 
   const feedResult = useMemo(
     () =>
       followFeed && {
         kind: 'feed',
         operationName: 'LiveDriftAlerts (feed)',
-        query: null,
+        query: FEED,
         at: Date.now(),
         live: alerts.status === 'live',
         value: { data: { driftAlerts: [...alerts.alerts].reverse() } },
@@ -113,11 +124,12 @@ export function App() {
     saveToken(trimmed);
     setToken(trimmed);
   };
+  const ran = shown?.query && shown.query !== FEED;
   const share = () =>
     shareLink({
-      query: shown?.query ?? editorQuery ?? '',
-      variables: shown?.query ? variablesText(shown.variables) : (editorVariables.current ?? ''),
-      operationName: shown?.query ? shown.operationName : null,
+      query: ran ? shown.query : (editorQuery ?? ''),
+      variables: ran ? variablesText(shown.variables) : (editorVariables.current ?? ''),
+      operationName: ran ? shown.operationName : null,
       view: viewOf(view),
     });
   const toggleLayout = () => {
@@ -126,7 +138,7 @@ export function App() {
     setLayout(next);
   };
   const session = useMemo(() => ({ token, showFeed: () => setFollowFeed(true) }), [token]);
-  const stale = Boolean(shown?.query && editorQuery && editorQuery !== shown.query);
+  const stale = Boolean(ran && editorQuery && editorQuery !== shown.query);
 
   return (
     <div className="playground">

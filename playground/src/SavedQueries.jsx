@@ -18,7 +18,7 @@ function SavedQueriesIcon() {
 function SavedQueries() {
   const queryEditor = useGraphiQL((state) => state.queryEditor);
   const variableEditor = useGraphiQL((state) => state.variableEditor);
-  const { run, setOperationFacts } = useGraphiQLActions();
+  const { run, stop, setOperationFacts } = useGraphiQLActions();
   const { token } = useContext(SessionContext);
 
   const load = async (saved) => {
@@ -36,6 +36,8 @@ function SavedQueries() {
     const documentAST = parse(saved.query);
     const operations = documentAST.definitions.filter((d) => d.kind === 'OperationDefinition');
     setOperationFacts({ documentAST, operations, operationName: operations[0]?.name?.value });
+    // A running subscription is stopped first: `run` alone would only stop it.
+    stop();
     run();
   };
 

@@ -49,12 +49,15 @@ export async function identify(token) {
   }
 }
 
-/** Whether the operation `params` would run is a subscription. */
-function isSubscription({ query, operationName }) {
+/** Whether the operation of `query` named `operationName` (or its only one) is a subscription. */
+export const isSubscription = (query, operationName) => operationType(query, operationName) === 'subscription';
+
+/** `query`, `mutation` or `subscription`; null when the document does not parse (the server explains). */
+export function operationType(query, operationName) {
   try {
-    return getOperationAST(parse(query), operationName ?? undefined)?.operation === 'subscription';
+    return getOperationAST(parse(query), operationName ?? undefined)?.operation ?? null;
   } catch {
-    return false; // the server explains a document that does not parse
+    return null;
   }
 }
 
@@ -72,26 +75,49 @@ function eventLists(events) {
 
 /**
  * Passes a subscription's events on to GraphiQL and reports them, gathered,
- * to the results pane as they arrive; the report says when the stream ends.
+ * to the results pane as they arrive. Written by hand rather than as an async
+ * generator: GraphiQL stops a subscription with `return()`, which a generator
+ * would only act on after the next event; here it ends the stream at once.
  */
-async function* reported(iterable, base, onResult) {
+function reported(iterable, base, onResult) {
+  const inner = iterable[Symbol.asyncIterator]();
   const events = [];
   let received = 0;
-  let errors;
-  try {
-    for await (const event of iterable) {
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    onResult((current) => (current?.at === base.at ? { ...current, live: false } : current));
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (stopped) return { done: true, value: undefined };
+      const step = await inner.next();
+      if (stopped) return { done: true, value: undefined };
+      if (step.done) {
+        stop();
+        return step;
+      }
+      const event = step.value;
       received += 1;
-      if (event?.errors) errors = event.errors;
       if (event?.data) {
         events.push(event.data);
         if (events.length > EVENTS_KEPT) events.shift();
       }
-      onResult({ ...base, live: true, events: received, value: { ...(errors && { errors }), data: eventLists(events) } });
-      yield event;
-    }
-  } finally {
-    onResult((current) => (current?.at === base.at ? { ...current, live: false } : current));
-  }
+      // An event's errors are that event's: the next clean one clears them.
+      const errors = event?.errors?.length ? { errors: event.errors } : {};
+      onResult({ ...base, live: true, events: received, value: { ...errors, data: eventLists(events) } });
+      return step;
+    },
+    async return() {
+      stop();
+      await inner.return?.();
+      return { done: true, value: undefined };
+    },
+  };
 }
 
 /**
@@ -117,7 +143,7 @@ export function createFetcher(token, { onRunning, onResult }) {
       variables: params.variables ?? {},
       at: Date.now(),
     };
-    if (isSubscription(params)) {
+    if (isSubscription(params.query, params.operationName)) {
       onResult({ ...base, kind: 'subscription', live: true, events: 0, value: { data: null } });
       return Promise.resolve(subscriptions(params, options)).then((answer) =>
         answer && typeof answer[Symbol.asyncIterator] === 'function'

@@ -2,8 +2,8 @@
 // comment lines: the title, a description, and `# variables: {…}` with the
 // default variables, in which `{{now}}`, `{{daysAgo:N}}` and `{{hoursAgo:N}}`
 // become timestamps when the query is loaded, and `"{{alertCursor}}"` the
-// tenant's current drift-alert cursor (a subscription resumes from it). (tests/playground.rs runs
-// every file against demo data the same way.)
+// tenant's current drift-alert cursor (a subscription resumes from it).
+// (tests/playground.rs runs every file against demo data the same way.)
 const files = import.meta.glob('../queries/*.graphql', { query: '?raw', import: 'default', eager: true });
 
 function parse(path, text) {
@@ -28,7 +28,6 @@ function parse(path, text) {
       .join('\n')
       .trim(),
     variables: variablesLine ? variablesLine.slice('variables:'.length).trim() : '{}',
-    isSubscription: /^\s*subscription\b/m.test(text),
   };
 }
 

@@ -110,7 +110,7 @@ function fieldOrder(query) {
 async function answerOf(page, operation, { live = false } = {}) {
   const status = page.locator(`[data-testid="result-status"][data-operation="${operation}"]`);
   await status.waitFor({ timeout: 30_000 });
-  if (live) await status.getByText('live').waitFor({ timeout: 15_000 });
+  if (live) await status.locator('.live-dot').waitFor({ timeout: 15_000 });
   return status;
 }
 
@@ -129,6 +129,30 @@ const rowTexts = (page, n) =>
     (rows, count) => rows.slice(0, count).map((r) => r.innerText.replace(/\s+/g, ' ').trim()),
     n,
   );
+
+/** RFC 4180: quoted fields may hold commas, quotes ("") and line breaks. */
+function parseCsv(text) {
+  const rows = [];
+  let row = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') (field += '"'), (i += 1);
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') row.push(field), (field = '');
+    else if (c === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      (row = []), (field = ''), (i += 1);
+    } else field += c;
+  }
+  if (field || row.length) row.push(field), rows.push(row);
+  return rows;
+}
 
 const queryFiles = (name) => readFileSync(new URL(`../../playground/queries/${name}`, import.meta.url), 'utf8');
 
@@ -185,7 +209,9 @@ try {
         await chart.locator('svg').first().waitFor({ timeout: 10_000 });
         record.chart = await chart.getAttribute('data-kind');
         if (record.chart !== CHARTS[id]) fail(`${id}: a ${record.chart} chart, expected ${CHARTS[id]}`);
-        record.marks = await chart.locator('svg rect, svg path, svg circle').count();
+        // Shapes of Plot's marks, not of its axes or the legend's swatches.
+        const MARKS = ['bar', 'line', 'dot', 'area', 'rect'].map((m) => `svg g[aria-label="${m}"] > *`).join(', ');
+        record.marks = await chart.locator(MARKS).count();
         if (record.marks < 3) fail(`${id}: the chart draws ${record.marks} marks`);
         record.legend = (await chart.locator('[class*="-swatches"]').allInnerTexts()).join(' ').replace(/\s+/g, ' ').trim();
         if (id === 'daily-volume-by-model') {
@@ -218,17 +244,18 @@ try {
       await page.getByTestId('column-chooser').locator('summary').click();
       const shown = await tableColumns(page);
       if (shown.columns.includes('resourceId')) fail('a hidden column is still shown');
-      const firstRows = await rowTexts(page, 5);
+      const firstRows = await rowTexts(page, 10);
       const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('export-csv').click()]);
-      const csv = readFileSync(await download.path(), 'utf8').trimEnd().split('\r\n');
-      const header = csv[0].split(',');
+      const csv = parseCsv(readFileSync(await download.path(), 'utf8'));
+      const header = csv[0];
       if (header.join() !== shown.columns.join()) fail(`CSV header ${header} ≠ table ${shown.columns}`);
       if (csv.length - 1 !== shown.rows) fail(`CSV has ${csv.length - 1} rows, the table ${shown.rows}`);
       const confidence = header.indexOf('confidenceScore');
-      const values = csv.slice(1).map((line) => Number(line.split(',')[confidence]));
+      const values = csv.slice(1).map((row) => Number(row[confidence]));
       if (values.some((v, i) => i > 0 && v > values[i - 1])) fail('the CSV is not in the order shown (confidenceScore descending)');
-      const firstId = firstRows[0].split(' ')[0];
-      if (!csv[1].startsWith(`${firstId},`)) fail(`CSV's first row ${csv[1]} is not the table's ${firstRows[0]}`);
+      const shownIds = firstRows.map((row) => row.split(' ')[0]);
+      const csvIds = csv.slice(1, 1 + shownIds.length).map((row) => row[0]);
+      if (csvIds.join() !== shownIds.join()) fail(`CSV rows ${csvIds} are not the table's ${shownIds}`);
       summary.csv = { file: download.suggestedFilename(), rows: csv.length - 1, columns: header.length };
       step(`CSV: ${csv.length - 1} rows × ${header.length} columns as shown`);
       await screenshot(page, `${tag}-sorted-expanded`);
@@ -245,7 +272,7 @@ try {
       await answerOf(fresh.page, 'HighRiskPredictions');
       const freshColumns = await tableColumns(fresh.page);
       if (freshColumns.columns.join() !== shown.columns.join()) fail(`shared view columns ${freshColumns.columns}`);
-      const freshRows = await rowTexts(fresh.page, 5);
+      const freshRows = await rowTexts(fresh.page, 10);
       if (freshRows.join('\n') !== firstRows.join('\n')) fail(`shared rows differ:\n${freshRows.join('\n')}\n≠\n${firstRows.join('\n')}`);
       await fresh.page.getByTestId('share').click();
       const again = await fresh.page.getByTestId('share-url').inputValue();
@@ -269,6 +296,19 @@ try {
       await error.context.close();
       step(`parse error: ${summary.parseError}`);
 
+      // A link to a mutation opens it, and runs nothing until asked.
+      const mutation = link.replace(/#share=.*/, `#share=${Buffer.from(JSON.stringify({ v: 1, query: 'mutation { revokeApiKey(keyId: "nope") }', variables: '', operationName: null, view: {} })).toString('base64url')}`);
+      const writer = await newPage(size);
+      let posted = 0;
+      writer.page.on('request', (r) => r.method() === 'POST' && /revokeApiKey/.test(r.postData() ?? '') && (posted += 1));
+      await writer.page.goto(mutation, { waitUntil: 'load' });
+      await signIn(writer.page, viewerKey);
+      await writer.page.locator('.graphiql-query-editor').getByText('revokeApiKey').first().waitFor({ timeout: 15_000 });
+      await writer.page.waitForTimeout(1000);
+      if (posted) fail('a shared mutation ran on opening the link');
+      await writer.context.close();
+      step('a shared mutation is only opened');
+
       // GraphiQL's settings keep only what applies to mlgate.
       await page.getByRole('button', { name: /settings/i }).first().click();
       const dialog = page.getByRole('dialog');
@@ -276,6 +316,22 @@ try {
       if (/persist headers/i.test(await dialog.innerText())) fail('the settings offer "Persist headers"');
       await page.keyboard.press('Escape');
       step('settings: no "Persist headers"');
+
+      // An answer pinned beside the next one.
+      await page.getByTestId('pin').click();
+      await page.locator('[data-query="model-performance"]').click();
+      await answerOf(page, 'ModelPerformance');
+      const sides = page.getByTestId('compare').locator('.side');
+      if ((await sides.count()) !== 2) fail('no side-by-side comparison');
+      const pinnedTitle = await sides.nth(0).locator('.side-title').innerText();
+      const pinnedRows = await sides.nth(0).locator('tr.data-row').count();
+      const currentRows = await sides.nth(1).locator('tr.data-row').count();
+      if (!/HighRiskPredictions/.test(pinnedTitle) || pinnedRows !== shown.rows || currentRows !== summary.queries['model-performance'].rows) {
+        fail(`comparison: ${pinnedTitle} with ${pinnedRows} rows beside ${currentRows}`);
+      }
+      await screenshot(page, `${tag}-compare`);
+      await page.getByTestId('pin').click();
+      step(`comparison: ${pinnedRows} pinned rows beside ${currentRows}`);
 
       // A drift alert written meanwhile: in the feed and in the subscription's table.
       await page.getByRole('button', { name: /live drift alerts/i }).first().click();
@@ -308,6 +364,11 @@ try {
       await page.getByTestId('result-table').locator('td', { hasText: metricId }).waitFor({ timeout: 10_000 });
       await screenshot(page, `${tag}-live-alert`);
       step('live alert: in the feed, the subscription table and the feed table');
+      // Another saved query after the running subscription: it stops the subscription and runs.
+      await page.getByRole('button', { name: /saved queries/i }).first().click();
+      await page.locator('[data-query="shap-importance"]').click();
+      await answerOf(page, 'ShapImportance');
+      step('a saved query after a running subscription runs');
     }
 
     if (size === SIZES[1]) {

@@ -15,7 +15,7 @@ export function Errors({ errors, status }) {
     <ul className="errors" role="alert" data-testid="errors">
       {errors.map((error, i) => (
         <li key={i}>
-          <span className="code">{error.extensions?.code ?? (status ? `HTTP ${status}` : 'ERROR')}</span>
+          <span className="code">{error.extensions?.code ?? (status >= 400 ? `HTTP ${status}` : 'ERROR')}</span>
           <span className="message">{reason(error.message)}</span>
           {error.locations?.length > 0 && (
             <span className="where">

@@ -1,7 +1,7 @@
 // The chart view: Observable Plot (SVG, themed through currentColor) draws the
 // candidate chosen from the answer's shape (charts.js).
 import * as Plot from '@observablehq/plot';
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
 import { chartCandidates, preferredMeasure, RISK_COLORS, RISK_LEVELS } from './charts.js';
 
@@ -11,18 +11,24 @@ const MIN_HEIGHT = 220;
 const ACCENT = '#3b7ddd';
 const ACCENT_2 = '#e8590c';
 
-/** The size of an element, followed as it resizes (panes are resizable). */
-function useSize(ref) {
+/**
+ * The size of an element, followed as it resizes (panes are resizable). A
+ * callback ref: the element may appear later than the component (after an
+ * answer with nothing to chart).
+ */
+function useSize() {
   const [size, setSize] = useState({ width: 640, height: 400 });
-  useEffect(() => {
-    if (!ref.current) return undefined;
-    const observer = new ResizeObserver(([entry]) =>
+  const observer = useRef(null);
+  const ref = useCallback((element) => {
+    observer.current?.disconnect();
+    observer.current = null;
+    if (!element) return;
+    observer.current = new ResizeObserver(([entry]) =>
       setSize({ width: Math.max(320, Math.floor(entry.contentRect.width)), height: Math.floor(entry.contentRect.height) }),
     );
-    observer.observe(ref.current);
-    return () => observer.disconnect();
-  }, [ref]);
-  return size;
+    observer.current.observe(element);
+  }, []);
+  return [ref, size];
 }
 
 const time = (v) => new Date(v);
@@ -49,7 +55,8 @@ function plotOptions(candidate, measure, width, height) {
   const base = { width, height: h, marginLeft: 64, marginBottom: 44, style: { background: 'transparent', fontSize: '11px' } };
   switch (candidate.kind) {
     case 'timeseries': {
-      const { rows, x, groups } = candidate;
+      const { x, groups } = candidate;
+      const rows = [...candidate.rows].sort((a, b) => time(a[x]) - time(b[x]));
       const grouped = groups.length > 0 && new Set(rows.map(groupOf(groups))).size > 1;
       const marks = grouped
         ? [Plot.lineY(rows, { x: (r) => time(r[x]), y: measure, stroke: groupOf(groups), marker: 'dot', tip: true })]
@@ -170,14 +177,13 @@ export function ResultChart({ data, chartId, onChartId }) {
   const candidates = useMemo(() => chartCandidates(data), [data]);
   const chosen = candidates.find((c) => c.id === chartId) ?? candidates[0];
   const [measureChoice, setMeasure] = useState(null);
-  const box = useRef(null);
+  const [box, { width, height }] = useSize();
   const plot = useRef(null);
-  const { width, height } = useSize(box);
   const measure = chosen?.measures?.includes(measureChoice) ? measureChoice : chosen?.measures && preferredMeasure(chosen);
 
   useEffect(() => {
     if (!chosen || !plot.current) return;
-    const controls = box.current?.querySelector('.chart-controls')?.offsetHeight ?? 30;
+    const controls = plot.current.parentElement?.querySelector('.chart-controls')?.offsetHeight ?? 30;
     const options = plotOptions(chosen, measure, width - 16, height - controls - 24);
     plot.current.replaceChildren(Plot.plot(options));
   }, [chosen, measure, width, height]);

@@ -68,7 +68,8 @@ function NestedTable({ items }) {
 
 export function ResultTable({ table, sorting, onSorting, hidden }) {
   const scroller = useRef(null);
-  const [expanded, setExpanded] = useState(() => new Map());
+  // Which list cell of a row is open; weak, so old answers' rows are not kept.
+  const [expanded, setExpanded] = useState(() => new WeakMap());
   const columns = table.columns.filter((c) => !hidden.includes(c));
   const rows = useMemo(() => sortedRows(table.rows, sorting), [table.rows, sorting]);
   const virtualizer = useVirtualizer({
@@ -88,7 +89,9 @@ export function ResultTable({ table, sorting, onSorting, hidden }) {
   };
   const toggle = (row, column) =>
     setExpanded((current) => {
-      const next = new Map(current);
+      // A WeakMap cannot be copied; a new one per change holds just this row's state and the rest.
+      const next = new WeakMap();
+      for (const r of rows) if (current.has(r)) next.set(r, current.get(r));
       if (next.get(row) === column) next.delete(row);
       else next.set(row, column);
       return next;

@@ -1,7 +1,7 @@
 // The results pane: the last answer (a query's, a subscription's events as
 // they arrive, or the live alert feed) as a table, a chart or JSON; exports;
 // a share link; and a pinned answer beside the current one for comparison.
-import { useMemo, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 
 import { Errors } from './Errors.jsx';
 import { download, exportName, toCsv } from './exports.js';
@@ -77,6 +77,8 @@ export function ResultsPanel({ result, running, view, onView, stale, share, pinn
     [pinned, view.list],
   );
   const [link, setLink] = useState(null);
+  // A link is of the answer it was made for.
+  useEffect(() => setLink(null), [result?.at]);
 
   const exportCsv = () => {
     const columns = table.columns.filter((c) => !view.hidden.includes(c));

@@ -44,9 +44,20 @@ function percentilePrefixes(columns, rows) {
     .filter((p) => PERCENTILES.filter((q) => columns.includes(p + q) && numeric(rows, p + q)).length >= 2);
 }
 
+/**
+ * The column naming each row: one of the usual names, else the first text
+ * column, as long as no two rows share a label (bars of equal labels would
+ * be summed, silently).
+ */
 function labelColumn(columns, rows) {
-  return LABELS.find((c) => columns.includes(c) && textual(rows, c)) ?? columns.find((c) => textual(rows, c)) ?? null;
+  const unique = (c) => textual(rows, c) && new Set(rows.map((r) => r[c])).size === rows.length;
+  return LABELS.find((c) => columns.includes(c) && unique(c)) ?? columns.find(unique) ?? null;
 }
+
+/** A list inside a row of another list (`nodes.3.shapValues`): one per row, charted only as drift bins or calibration. */
+const perRow = (path) => /(^|\.)\d+(\.|$)/.test(path);
+/** The most candidates the chart menu lists (a drift analysis of many features). */
+const MAX_CANDIDATES = 60;
 
 /** Chart candidates for `data`, most specific first. */
 export function chartCandidates(data) {
@@ -64,13 +75,14 @@ export function chartCandidates(data) {
       reliability.push({ series: ownerLabel(data, path), rows });
       continue;
     }
+    if (perRow(path)) continue;
     const x = columns.find((c) => c === 'bucketStart' || c.endsWith('.bucketStart'));
     const measures = columns.filter((c) => c !== x && numeric(rows, c));
     if (!measures.length) continue;
     if (x) {
       const groups = columns.filter((c) => c !== x && c.startsWith('key.') && rows.some((r) => r[c] != null));
       for (const prefix of percentilePrefixes(columns, rows)) {
-        out.push({ id: `band:${path}:${prefix}`, kind: 'band', title: `${prefix || ''}p50–p99 over time`.replace(/^measures\./, ''), path, rows, x, groups, prefix });
+        out.push({ id: `band:${path}:${prefix}`, kind: 'band', title: `${prefix.replace(/^measures\./, '').replace(/\.$/, ' ')}p50–p99 over time`, path, rows, x, groups, prefix });
       }
       out.push({ id: `timeseries:${path}`, kind: 'timeseries', title: `${path} over time`, path, rows, x, groups, measures });
       continue;
@@ -94,7 +106,11 @@ export function chartCandidates(data) {
   }
   // A drift analysis' distributions and a calibration come before the lists they sit in.
   const rank = { distribution: 0, reliability: 0, band: 1, risk: 2, timeseries: 3, range: 4, bar: 5 };
-  return out.map((c, i) => ({ c, i })).sort((a, b) => rank[a.c.kind] - rank[b.c.kind] || a.i - b.i).map(({ c }) => c);
+  return out
+    .map((c, i) => ({ c, i }))
+    .sort((a, b) => rank[a.c.kind] - rank[b.c.kind] || a.i - b.i)
+    .map(({ c }) => c)
+    .slice(0, MAX_CANDIDATES);
 }
 
 /** The measure a chart shows first: a count, an importance, then the first number. */

@@ -8,7 +8,7 @@ export function listsOfObjects(value) {
   const found = [];
   const visit = (node, at) => {
     if (Array.isArray(node)) {
-      if (node.length && node.every(isRecord)) found.push({ path: at.join('.'), rows: node });
+      if (isListOfRecords(node)) found.push({ path: at.join('.'), rows: node });
       node.forEach((item, i) => visit(item, [...at, i]));
     } else if (isRecord(node)) {
       for (const [key, child] of Object.entries(node)) visit(child, [...at, key]);
@@ -105,13 +105,15 @@ export function formatValue(value) {
   return String(value);
 }
 
-/** Sort order of two cells: numbers as numbers, null last, text naturally. */
-export function compareValues(a, b) {
-  const missing = (v) => v === null || v === undefined;
+const collator = new Intl.Collator(undefined, { numeric: true });
+const missing = (v) => v === null || v === undefined || (Array.isArray(v) && v.length === 0);
+
+/** Sort order of two cells: numbers as numbers, lists by length, text naturally; missing and empty last. */
+function compareValues(a, b) {
   if (missing(a) || missing(b)) return missing(a) - missing(b);
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   if (Array.isArray(a) && Array.isArray(b)) return a.length - b.length;
-  return String(a).localeCompare(String(b), undefined, { numeric: true });
+  return collator.compare(String(a), String(b));
 }
 
 /**
@@ -127,8 +129,8 @@ export function sortedRows(rows, sorting) {
     .sort((a, b) => {
       const order = compareValues(a.row[column], b.row[column]);
       // Missing values stay last in either direction.
-      const missing = a.row[column] == null || b.row[column] == null;
-      return (desc && !missing ? -order : order) || a.i - b.i;
+      const either = missing(a.row[column]) || missing(b.row[column]);
+      return (desc && !either ? -order : order) || a.i - b.i;
     })
     .map(({ row }) => row);
 }
