@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -151,11 +152,27 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes, then finishes in-flight requests.
+    /// Serves until `stop` completes, then finishes in-flight requests. All
+    /// of the stopping (connections, the metrics listener, the pool) fits in
+    /// the shutdown grace period: what is not done by then is left to exit.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let grace = self.http.shutdown_grace;
+        let stopping_since = Arc::new(std::sync::OnceLock::new());
+        let stop = {
+            let since = stopping_since.clone();
+            async move {
+                stop.await;
+                let _ = since.set(Instant::now());
+            }
+        };
+        let left = move || {
+            stopping_since.get().map_or(grace, |since: &Instant| {
+                grace.saturating_sub(since.elapsed())
+            })
+        };
         // The metrics listener stops with the API's, after it.
         let (stopped, stopping) = tokio::sync::watch::channel(false);
         let metrics = self.metrics.map(|listener| {
@@ -180,15 +197,13 @@ impl Application {
         drop(self.monitors);
         stopped.send_replace(true);
         if let Some(metrics) = metrics {
-            let _ = metrics.await;
+            let _ = tokio::time::timeout(left(), metrics).await;
         }
         tracing::info!("mlgate stopped");
         // Connections stuck on a dead network path would keep the pool from
-        // closing: give it a moment, then exit regardless.
-        if tokio::time::timeout(Duration::from_secs(5), self.db.close())
-            .await
-            .is_err()
-        {
+        // closing: it gets what is left of the grace period, then the process
+        // exits regardless.
+        if tokio::time::timeout(left(), self.db.close()).await.is_err() {
             tracing::warn!("database connections still busy at exit; leaving them");
         }
         Ok(())
@@ -209,7 +224,7 @@ pub(crate) async fn connect(
         // The pool only says it timed out; a direct connection says why.
         let attempt = match Database::connect_with(settings).await {
             Ok(db) => Ok(db),
-            Err(e) => Err(Database::probe(&settings.url, Duration::from_secs(10))
+            Err(e) => Err(Database::probe(&settings.url, settings.connect_timeout)
                 .await
                 .err()
                 .unwrap_or_else(|| e.to_string())),

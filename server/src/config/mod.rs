@@ -723,6 +723,11 @@ pub struct DbBudgetArgs {
     #[arg(long, env = "MLGATE_DB_AUTH_CONNECTIONS", default_value_t = DbSettings::DEFAULT_AUTH_CONNECTIONS)]
     pub db_auth_connections: u32,
 
+    /// Longest time opening one database connection may take, in
+    /// milliseconds (a dead network path otherwise hangs a connect for minutes).
+    #[arg(long, env = "MLGATE_DB_CONNECT_TIMEOUT_MS", default_value_t = DbSettings::DEFAULT_CONNECT_TIMEOUT.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub db_connect_timeout_ms: u64,
+
     /// Longest wait for a database connection, or for the tenant's share of
     /// them, in milliseconds (then: 503 OVERLOADED or 429 RATE_LIMITED).
     #[arg(long, env = "MLGATE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -1056,6 +1061,7 @@ impl DbBudgetArgs {
             max_connections: database.db_max_connections,
             auth_connections: self.db_auth_connections,
             acquire_timeout: ms(self.db_acquire_timeout_ms),
+            connect_timeout: ms(self.db_connect_timeout_ms),
             tenant_share_percent: self.tenant_db_share,
             tenant_analytics_percent: self.tenant_analytics_share,
             rollups: self.analytics_rollups == Switch::On,

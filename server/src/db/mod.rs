@@ -373,7 +373,7 @@ fn pool_options(
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(size.max(1))
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(settings.connect_timeout)
         .acquire_timeout(settings.acquire_timeout)
         .sqlx_logging(false);
     if url.starts_with("sqlite:") {

@@ -17,6 +17,9 @@ pub struct DbSettings {
     /// How long a transaction waits for a connection, or for its tenant's
     /// share of them, before it is refused.
     pub acquire_timeout: Duration,
+    /// How long opening one connection may take (a dead network path hangs
+    /// a TCP connect for minutes otherwise).
+    pub connect_timeout: Duration,
     /// The most connections of the pool one tenant's transactions hold at
     /// once, in percent of `max_connections` (rounded up, at least one).
     pub tenant_share_percent: u32,
@@ -35,6 +38,7 @@ impl DbSettings {
     pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
     pub const DEFAULT_AUTH_CONNECTIONS: u32 = 2;
     pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_TENANT_SHARE_PERCENT: u32 = 50;
     pub const DEFAULT_TENANT_ANALYTICS_PERCENT: u32 = 20;
 
@@ -45,6 +49,7 @@ impl DbSettings {
             max_connections,
             auth_connections: Self::DEFAULT_AUTH_CONNECTIONS,
             acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             tenant_share_percent: Self::DEFAULT_TENANT_SHARE_PERCENT,
             tenant_analytics_percent: Self::DEFAULT_TENANT_ANALYTICS_PERCENT,
             rollups: true,
