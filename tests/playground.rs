@@ -279,6 +279,7 @@ async fn the_playground_works_in_headless_chromium() {
         ("daily-volume-by-model", "timeseries"),
         ("drift-analysis", "distribution"),
         ("model-performance", "risk"),
+        ("drift-summary", "timeseries"),
     ] {
         assert_eq!(queries[id]["chart"], kind, "{id}: {}", queries[id]);
     }

@@ -43,6 +43,7 @@ const CHARTS = {
   'daily-volume-by-model': 'timeseries',
   'drift-analysis': 'distribution',
   'model-performance': 'risk',
+  'drift-summary': 'timeseries',
 };
 
 const browser = await chromium.launch({
@@ -214,6 +215,10 @@ try {
         record.marks = await chart.locator(MARKS).count();
         if (record.marks < 3) fail(`${id}: the chart draws ${record.marks} marks`);
         record.legend = (await chart.locator('[class*="-swatches"]').allInnerTexts()).join(' ').replace(/\s+/g, ' ').trim();
+        if (id === 'drift-summary') {
+          const types = new Set(record.legend.match(/\b(DATA|CONCEPT|PREDICTION|FEATURE)\b/g) ?? []);
+          if (types.size < 2) fail(`${id}: the legend names ${[...types]} (${record.legend})`);
+        }
         if (id === 'daily-volume-by-model') {
           const models = new Set(record.legend.match(/[a-z]+-risk-\d+/g) ?? []);
           if (models.size < 2) fail(`${id}: the legend names ${[...models]} (${record.legend})`);

@@ -59,7 +59,8 @@ function plotOptions(candidate, measure, width, height) {
       const rows = [...candidate.rows].sort((a, b) => time(a[x]) - time(b[x]));
       const grouped = groups.length > 0 && new Set(rows.map(groupOf(groups))).size > 1;
       const marks = grouped
-        ? [Plot.lineY(rows, { x: (r) => time(r[x]), y: measure, stroke: groupOf(groups), marker: 'dot', tip: true })]
+        ? // Buckets without a value (no metric that hour) are left out, not drawn as gaps.
+          [Plot.lineY(rows.filter((r) => r[measure] != null), { x: (r) => time(r[x]), y: measure, stroke: groupOf(groups), marker: 'dot', tip: true })]
         : [Plot.rectY(rows, { x: (r) => time(r[x]), interval: intervalOf(rows, x), y: measure, fill: ACCENT, inset: 1, tip: true })];
       return {
         ...base,

@@ -27,7 +27,7 @@ function ownerLabel(data, path) {
     const node = at(data, parts.slice(0, end).join('.'));
     if (!isRecord(node)) continue;
     const flat = flatten(node);
-    const label = ['signal', 'model.modelName', 'model.modelId', 'modelId', 'feature', 'name']
+    const label = ['signal', 'driftType', 'model.modelName', 'model.modelId', 'modelId', 'feature', 'name']
       .map((c) => flat[c])
       .filter((v) => typeof v === 'string');
     if (node.signal && node.feature) return `${node.signal} ${node.feature}`;
@@ -54,8 +54,13 @@ function labelColumn(columns, rows) {
   return LABELS.find((c) => columns.includes(c) && unique(c)) ?? columns.find(unique) ?? null;
 }
 
-/** A list inside a row of another list (`nodes.3.shapValues`): one per row, charted only as drift bins or calibration. */
+/**
+ * A list inside a row of another list (`nodes.3.shapValues`): one per row.
+ * Charted as drift bins or calibration, and time series of every row
+ * together (`types.*.trend`, a line per drift type); nothing else.
+ */
 const perRow = (path) => /(^|\.)\d+(\.|$)/.test(path);
+const pattern = (path) => path.replace(/(^|\.)\d+(?=\.|$)/g, '$1*');
 /** The most candidates the chart menu lists (a drift analysis of many features). */
 const MAX_CANDIDATES = 60;
 
@@ -64,6 +69,8 @@ export function chartCandidates(data) {
   if (!isRecord(data)) return [];
   const out = [];
   const reliability = [];
+  // Per-row time series, gathered by pattern, each row's list named by its owner.
+  const trends = new Map();
   for (const { path, rows: raw } of listsOfObjects(data)) {
     const rows = raw.map((r) => flatten(r));
     const columns = orderedColumns(rows);
@@ -75,8 +82,15 @@ export function chartCandidates(data) {
       reliability.push({ series: ownerLabel(data, path), rows });
       continue;
     }
-    if (perRow(path)) continue;
     const x = columns.find((c) => c === 'bucketStart' || c.endsWith('.bucketStart'));
+    if (perRow(path)) {
+      if (x) {
+        const series = ownerLabel(data, path);
+        const gathered = trends.get(pattern(path)) ?? [];
+        trends.set(pattern(path), [...gathered, ...rows.map((r) => ({ ...r, series }))]);
+      }
+      continue;
+    }
     const measures = columns.filter((c) => c !== x && numeric(rows, c));
     if (!measures.length) continue;
     if (x) {
@@ -101,6 +115,14 @@ export function chartCandidates(data) {
     }
     out.push({ id: `bar:${path}`, kind: 'bar', title: `${path} per ${label}`, path, rows, label, measures });
   }
+  for (const [path, rows] of trends) {
+    const columns = orderedColumns(rows);
+    const x = columns.find((c) => c === 'bucketStart' || c.endsWith('.bucketStart'));
+    const measures = columns.filter((c) => c !== x && numeric(rows, c));
+    if (measures.length) {
+      out.push({ id: `timeseries:${path}`, kind: 'timeseries', title: `${path} over time`, path, rows, x, groups: ['series'], measures });
+    }
+  }
   if (reliability.length) {
     out.unshift({ id: 'reliability', kind: 'reliability', title: 'Reliability diagram (calibration)', series: reliability });
   }
@@ -113,11 +135,12 @@ export function chartCandidates(data) {
     .slice(0, MAX_CANDIDATES);
 }
 
-/** The measure a chart shows first: a count, an importance, then the first number. */
+/** The measure a chart shows first: an importance, a PSI, a count, then the first number. */
 export function preferredMeasure(candidate) {
   const { measures } = candidate;
   return (
     measures.find((m) => /meanAbs/i.test(m)) ??
+    measures.find((m) => /psi/i.test(m)) ??
     measures.find((m) => /(^|\.)count$/i.test(m)) ??
     measures.find((m) => /count$/i.test(m)) ??
     measures[0]
