@@ -343,7 +343,7 @@ async fn concurrent_sqlite_writers_queue_instead_of_failing() {
         TestServer::start(test_db.config()).await,
         TestServer::start(test_db.config()).await,
     ];
-    let other_process = common::gateway::Gateway::start(&test_db.url, &[]).await;
+    let other_process = common::Gateway::serving(&test_db.url, &[]).await;
     let bases = [
         servers[0].url("/graphql"),
         servers[1].url("/graphql"),

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use server::auth::Role;
 
 use common::fixtures::{self, insert_all, scoped_for};
-use common::gateway::Gateway;
+use common::Gateway;
 use common::{TestDb, TestServer};
 
 const A: &str = "acme";
@@ -407,8 +407,8 @@ async fn postgres_two_gateways_evaluate_every_slot_exactly_once() {
         "true",
     ];
     let (one, two) = tokio::join!(
-        Gateway::start(&test_db.url, &args),
-        Gateway::start(&test_db.url, &args)
+        Gateway::serving(&test_db.url, &args),
+        Gateway::serving(&test_db.url, &args)
     );
     let admin = test_db.key(A, Role::Admin).await;
     let viewer = test_db.key(A, Role::Viewer).await;

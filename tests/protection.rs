@@ -831,19 +831,13 @@ async fn no_credential_reaches_the_logs_at_any_level() {
     let key = test_db.key(ALPHA, Role::Admin).await;
     let gateway = common::Gateway::start(&test_db.url, &[], "", &[("RUST_LOG", "trace")]).await;
     let base = gateway.base.clone();
-    let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{base}/graphql"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"query": r#"mutation { createApiKey(role: ADMIN, name: "log") { secret } }"#}),
+    let created = gateway
+        .post(
+            Some(&key),
+            r#"mutation { createApiKey(role: ADMIN, name: "log") { secret } }"#,
+            json!({}),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     let secret = created["data"]["createApiKey"]["secret"]
         .as_str()
         .unwrap()

@@ -14,8 +14,8 @@ use serde_json::{json, Value};
 use server::auth::Role;
 
 use common::fixtures::{self, insert, scoped_for};
-use common::gateway::Gateway;
 use common::ws::{next, next_within, open, send, subscribe, Socket};
+use common::Gateway;
 use common::{TestDb, TestServer};
 
 const ALPHA: &str = "alpha";
@@ -492,8 +492,8 @@ async fn postgres_alerts_cross_gateway_processes_exactly_once() {
     seed(&test_db).await;
     let service = test_db.key(ALPHA, Role::Service).await;
     let viewer = test_db.key(ALPHA, Role::Viewer).await;
-    let first = Gateway::start(&test_db.url, &[]).await;
-    let second = Gateway::start(&test_db.url, &[]).await;
+    let first = Gateway::serving(&test_db.url, &[]).await;
+    let second = Gateway::serving(&test_db.url, &[]).await;
     let since =
         first.data(&viewer, "{ driftAlertCursor }", json!({})).await["driftAlertCursor"].clone();
     let mut on_first = common::ws::open_to(&first.base, &viewer).await;

@@ -261,7 +261,7 @@ try {
       const shownIds = firstRows.map((row) => row.split(' ')[0]);
       const csvIds = csv.slice(1, 1 + shownIds.length).map((row) => row[0]);
       if (csvIds.join() !== shownIds.join()) fail(`CSV rows ${csvIds} are not the table's ${shownIds}`);
-      summary.csv = { file: download.suggestedFilename(), rows: csv.length - 1, columns: header.length };
+      summary.csv = { file: download.suggestedFilename(), rows: csv.length - 1, tableRows: shown.rows, columns: header.length };
       step(`CSV: ${csv.length - 1} rows × ${header.length} columns as shown`);
       await screenshot(page, `${tag}-sorted-expanded`);
 

@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 pub mod fixtures;
-pub mod gateway;
 pub mod ws;
 
 use std::time::Duration;
@@ -518,6 +517,38 @@ impl Gateway {
 
     pub fn pid(&self) -> i32 {
         self.child.id().expect("running") as i32
+    }
+
+    /// Starts `mlgate serve` on `database_url` with `args`, and waits until
+    /// `/ready` says 200 (migrated and, on PostgreSQL, listening): for tests
+    /// of several gateways on one database.
+    pub async fn serving(database_url: &str, args: &[&str]) -> Self {
+        let gateway = Self::start(database_url, args, "", &[]).await;
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            let ready = client.get(format!("{}/ready", gateway.base)).send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return gateway;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} never became ready:\n{}",
+            gateway.base,
+            gateway.logs.lock().unwrap()
+        );
+    }
+
+    /// The `data` of a query that must not fail.
+    pub async fn data(
+        &self,
+        key: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let body = self.post(Some(key), query, variables).await;
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"].clone()
     }
 
     /// POSTs `query` (with `key`, if any) and returns the answer's JSON,
