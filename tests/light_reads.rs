@@ -9,6 +9,7 @@ mod common;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, Statement};
 use serde_json::{json, Value};
 use server::auth::Role;
+use server::db::{Database, DbSettings};
 
 use common::fixtures::{self, insert_all, scoped_for};
 use common::TestServer;
@@ -286,6 +287,24 @@ backend_tests! {
             assert!(seen.iter().all(|(id, _)| *id == seen[0].0), "one transaction: {seen:?}");
             let budgets: Vec<&str> = seen.iter().map(|(_, b)| b.as_str()).collect();
             assert_eq!(budgets, ["5s", "30s", "5s"]);
+
+            // A tenant's statements start no parallel workers by default
+            // (each would be a core outside its share of the pool); the
+            // setting reaches every transaction when raised.
+            let workers = "SELECT current_setting('max_parallel_workers_per_gather') AS v";
+            let txn = operation.begin_analytics().await.unwrap();
+            assert_eq!(value(txn.conn().query_one_raw(one(workers)).await.unwrap()), "0");
+            txn.commit().await.unwrap();
+            let raised = Database::connect_with(&DbSettings {
+                parallel_workers: 3,
+                ..DbSettings::new(test_db.url.clone(), 2)
+            })
+            .await
+            .unwrap();
+            let txn = scoped_for(&test_db, &raised, TENANT).await.begin_analytics().await.unwrap();
+            assert_eq!(value(txn.conn().query_one_raw(one(workers)).await.unwrap()), "3");
+            txn.commit().await.unwrap();
+            raised.close().await.unwrap();
         }
         // A handle that is not an operation's opens a transaction per call.
         let before = db.transactions_begun();

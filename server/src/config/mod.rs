@@ -743,6 +743,13 @@ pub struct DbBudgetArgs {
     #[arg(long, env = "MLGATE_TENANT_ANALYTICS_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub tenant_analytics_share: u32,
 
+    /// PostgreSQL: parallel workers one statement of a tenant may start
+    /// (`max_parallel_workers_per_gather`). Each takes a core outside the
+    /// tenant's share of the pool; raise it on a database server with cores
+    /// to spare.
+    #[arg(long, env = "MLGATE_DB_PARALLEL_WORKERS", default_value_t = DbSettings::DEFAULT_PARALLEL_WORKERS, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub db_parallel_workers: u32,
+
     /// PostgreSQL: answer analytics from the rollups the triggers keep
     /// (`on`), or scan the rows (`off`, e.g. while rollups a bulk load
     /// bypassed are rebuilt with `mlgate rollups rebuild`).
@@ -1064,6 +1071,7 @@ impl DbBudgetArgs {
             connect_timeout: ms(self.db_connect_timeout_ms),
             tenant_share_percent: self.tenant_db_share,
             tenant_analytics_percent: self.tenant_analytics_share,
+            parallel_workers: self.db_parallel_workers,
             rollups: self.analytics_rollups == Switch::On,
             budgets: Budgets {
                 read: ms(self.read_budget_ms),

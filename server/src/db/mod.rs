@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     acquire_timeout: Duration,
     tenant_connections: usize,
     tenant_analytics: usize,
+    /// PostgreSQL: `max_parallel_workers_per_gather` in tenant transactions.
+    parallel_workers: u32,
     /// Analytics read the rollups (PostgreSQL only).
     rollups: bool,
     /// Each tenant's share of the pool, while it has handles.
@@ -166,6 +168,7 @@ impl Database {
                 acquire_timeout: settings.acquire_timeout,
                 tenant_connections: settings.tenant_connections(pool_size),
                 tenant_analytics: settings.tenant_analytics(pool_size),
+                parallel_workers: settings.parallel_workers,
                 rollups: settings.rollups && !sqlite,
                 shares: Keyed::default(),
                 deadlines,

@@ -220,7 +220,7 @@ impl Scoped {
     }
 
     /// The values of [`SCOPE_SQL`] for a transaction of `kind`.
-    pub(super) fn scope_values(&self, kind: TxnKind) -> [String; 5] {
+    pub(super) fn scope_values(&self, kind: TxnKind) -> [String; 6] {
         let budgets = &self.shared.budgets;
         let ms = |d: std::time::Duration| (d.as_millis().max(1) as u64).to_string();
         [
@@ -229,6 +229,7 @@ impl Scoped {
             ms(budgets.statement(kind)),
             ms(budgets.lock),
             ms(budgets.idle_in_transaction),
+            self.shared.parallel_workers.to_string(),
         ]
     }
 
@@ -252,7 +253,9 @@ pub(super) fn observe_acquire(kind: TxnKind, asked: Instant) {
 }
 
 /// Binds a PostgreSQL transaction to a tenant: the gateway's non-owner
-/// role, the tenant, and the time budgets. `set_config(…, true)` is
+/// role, the tenant, the time budgets and the parallel workers a statement
+/// may start (which would otherwise let one tenant's scans take more cores
+/// than the connections of its share). `set_config(…, true)` is
 /// `SET LOCAL`, undone at commit or rollback, so a pooled connection never
 /// keeps a tenant.
 macro_rules! scope_sql {
@@ -260,7 +263,8 @@ macro_rules! scope_sql {
         concat!(
             "SELECT set_config('role', $1, true), set_config('app.tenant_id', $2, true), ",
             "set_config('statement_timeout', $3, true), set_config('lock_timeout', $4, true), ",
-            "set_config('idle_in_transaction_session_timeout', $5, true)",
+            "set_config('idle_in_transaction_session_timeout', $5, true), ",
+            "set_config('max_parallel_workers_per_gather', $6, true)",
             $($more)?
         )
     };

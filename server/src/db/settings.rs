@@ -26,6 +26,11 @@ pub struct DbSettings {
     /// The most of those one tenant's analytics transactions hold at once,
     /// in percent of `max_connections` (rounded up, at least one).
     pub tenant_analytics_percent: u32,
+    /// PostgreSQL: the parallel workers one statement of a tenant
+    /// transaction may start (`max_parallel_workers_per_gather`, set locally).
+    /// Each is a backend burning a core, outside the tenant's share of the
+    /// pool; zero keeps a tenant's statements to the connections it holds.
+    pub parallel_workers: u32,
     /// PostgreSQL: analytics read the rollups where they can answer.
     pub rollups: bool,
     pub budgets: Budgets,
@@ -41,6 +46,7 @@ impl DbSettings {
     pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
     pub const DEFAULT_TENANT_SHARE_PERCENT: u32 = 50;
     pub const DEFAULT_TENANT_ANALYTICS_PERCENT: u32 = 20;
+    pub const DEFAULT_PARALLEL_WORKERS: u32 = 0;
 
     /// `url` with every other setting at its default.
     pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
@@ -52,6 +58,7 @@ impl DbSettings {
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             tenant_share_percent: Self::DEFAULT_TENANT_SHARE_PERCENT,
             tenant_analytics_percent: Self::DEFAULT_TENANT_ANALYTICS_PERCENT,
+            parallel_workers: Self::DEFAULT_PARALLEL_WORKERS,
             rollups: true,
             budgets: Budgets::default(),
             sqlite_max_pages: None,
