@@ -103,6 +103,18 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
         report.contains("errors: **0**"),
         "the light tenant had no errors beside the noisy one:\n{report}"
     );
+    // The floor's light mix (hand-written SQL) ran alone and beside the noise.
+    assert_eq!(
+        report
+            .matches("| floor: the same reads as hand-written SQL, no gateway |")
+            .count(),
+        2,
+        "{report}"
+    );
+    assert!(
+        report.contains("The floor beside the same noise"),
+        "{report}"
+    );
     assert!(
         report.contains("| 20 | 60 |"),
         "20 subscribers × 3 alerts each:\n{report}"

@@ -79,83 +79,259 @@ fn attacks() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Where a light client's requests go.
+#[derive(Clone)]
+pub enum Light {
+    /// mlgate, with the light tenant's key.
+    Gateway {
+        url: String,
+        key: String,
+        variables: Json,
+    },
+    /// The floor: the mix's reads as hand-written SQL on PostgreSQL, each
+    /// in a transaction as the gateway's role with the tenant set, as
+    /// mlgate runs them (`me` reads nothing there, so the floor has three).
+    Floor {
+        database_url: String,
+        tenant: String,
+        model: String,
+        from: chrono::DateTime<Utc>,
+    },
+}
+
+/// A [`Light`] target with its connection (an HTTP client, or a pool of a
+/// connection per client).
+enum Target {
+    Gateway {
+        client: reqwest::Client,
+        url: String,
+        key: String,
+        variables: Json,
+    },
+    Floor {
+        pool: sea_orm::DatabaseConnection,
+        tenant: String,
+        model: String,
+        from: chrono::DateTime<Utc>,
+    },
+}
+
+impl Target {
+    async fn connect(light: Light, clients: usize) -> anyhow::Result<Self> {
+        Ok(match light {
+            Light::Gateway {
+                url,
+                key,
+                variables,
+            } => Self::Gateway {
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()?,
+                url,
+                key,
+                variables,
+            },
+            Light::Floor {
+                database_url,
+                tenant,
+                model,
+                from,
+            } => {
+                let mut options = sea_orm::ConnectOptions::new(database_url);
+                // Hand-written, tuned: no liveness ping before each use.
+                options
+                    .max_connections(clients as u32)
+                    .min_connections(clients as u32)
+                    .test_before_acquire(false)
+                    .sqlx_logging(false);
+                Self::Floor {
+                    pool: sea_orm::Database::connect(options).await?,
+                    tenant,
+                    model,
+                    from,
+                }
+            }
+        })
+    }
+
+    /// Request `i` of the mix: `None`, or what went wrong.
+    async fn request(&self, i: usize) -> Option<String> {
+        match self {
+            Self::Gateway {
+                client,
+                url,
+                key,
+                variables,
+            } => {
+                let query = LIGHT[i % LIGHT.len()];
+                match client
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({"query": query, "variables": variables}))
+                    .send()
+                    .await
+                {
+                    Ok(response) => {
+                        let status = response.status();
+                        let body: Json = response.json().await.unwrap_or(Json::Null);
+                        (!(status.is_success()
+                            && body.get("errors").is_none()
+                            && body["data"].is_object()))
+                        .then(|| format!("HTTP {status}: {body}"))
+                    }
+                    Err(e) => Some(e.to_string()),
+                }
+            }
+            Self::Floor {
+                pool,
+                tenant,
+                model,
+                from,
+            } => floor_request(pool, tenant, model, *from, i)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+        }
+    }
+}
+
+/// The floor's request `i`: the light mix's reads, in one transaction.
+async fn floor_request(
+    pool: &sea_orm::DatabaseConnection,
+    tenant: &str,
+    model: &str,
+    from: chrono::DateTime<Utc>,
+    i: usize,
+) -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let sql = |sql: &str, values: Vec<sea_orm::Value>| {
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    };
+    let txn = pool.begin().await?;
+    txn.execute_raw(sql(
+        "SELECT set_config('role', 'mlgate_gateway', true), set_config('app.tenant_id', $1, true)",
+        vec![tenant.into()],
+    ))
+    .await?;
+    let rows = match i % 3 {
+        0 => {
+            txn.query_all_raw(sql("SELECT count(*) FROM ml_models", vec![]))
+                .await?;
+            txn.query_all_raw(sql(
+                "SELECT model_id, status FROM ml_models ORDER BY model_id LIMIT 100",
+                vec![],
+            ))
+            .await?
+        }
+        1 => {
+            txn.query_all_raw(sql(
+                "SELECT prediction_id, violation_probability::float8 FROM ml_predictions
+                  WHERE risk_level = 'critical' AND prediction_timestamp >= $1
+                  ORDER BY prediction_timestamp DESC, prediction_id DESC LIMIT 20",
+                vec![from.into()],
+            ))
+            .await?
+        }
+        _ => {
+            txn.query_all_raw(sql(
+                "SELECT drift_type, count(*) FROM ml_drift_metrics
+                  WHERE model_id = $1 AND measured_at >= $2 GROUP BY drift_type",
+                vec![model.into(), from.into()],
+            ))
+            .await?
+        }
+    };
+    txn.commit().await?;
+    anyhow::ensure!(
+        !i.is_multiple_of(3) || !rows.is_empty(),
+        "the floor saw no models"
+    );
+    Ok(())
+}
+
 /// The light tenant's clients: each sends the next request of the mix,
 /// records its latency (after a warm-up of a fifth of `duration`), pauses,
 /// and goes on until `duration` has passed. Failures are counted, not fatal.
-#[allow(clippy::too_many_arguments)]
+///
+/// They run on a runtime (and connections) of their own thread. The light
+/// tenant's dashboards are other programs than the noisy tenant's workers:
+/// on the workers' executor, a light answer would also wait for the bench
+/// to serialise 2 MB attack bodies and parse heavy answers, which is the
+/// bench's queueing, not the gateway's.
 async fn paced(
+    light: Light,
     clients: usize,
     duration: Duration,
-    client: reqwest::Client,
-    url: String,
-    key: String,
-    variables: Json,
     errors: Arc<AtomicU64>,
     label: &'static str,
 ) -> anyhow::Result<Samples> {
-    let start = Instant::now();
-    let measured_from = start + duration / 5;
-    let end = measured_from + duration;
-    let workers: Vec<_> = (0..clients)
-        .map(|worker| {
-            let (client, url, key, variables, errors) = (
-                client.clone(),
-                url.clone(),
-                key.clone(),
-                variables.clone(),
-                errors.clone(),
-            );
-            tokio::spawn(async move {
-                let mut samples = Samples::default();
-                let mut i = worker;
-                while Instant::now() < end {
-                    let query = LIGHT[i % LIGHT.len()];
-                    i += 1;
-                    let began = Instant::now();
-                    let failure = match client
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .json(&json!({"query": query, "variables": variables}))
-                        .send()
-                        .await
-                    {
-                        Ok(response) => {
-                            let status = response.status();
-                            let body: Json = response.json().await.unwrap_or(Json::Null);
-                            (!(status.is_success()
-                                && body.get("errors").is_none()
-                                && body["data"].is_object()))
-                            .then(|| format!("HTTP {status}: {body}"))
-                        }
-                        Err(e) => Some(e.to_string()),
-                    };
-                    if began >= measured_from {
-                        samples.push(began.elapsed());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let measured = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| {
+                runtime.block_on(async {
+                    let target = Target::connect(light, clients).await?;
+                    let samples = clients_of(&target, clients, duration, &errors, label).await;
+                    if let Target::Floor { pool, .. } = target {
+                        pool.close().await?;
                     }
-                    if let Some(failure) = failure {
-                        if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("light tenant error ({label}): {failure}");
-                        }
-                    }
-                    // A dashboard, not a load generator.
-                    tokio::time::sleep(LIGHT_PAUSE).await;
-                }
-                samples
-            })
-        })
-        .collect();
-    let mut all = Samples::default();
-    for worker in workers {
-        all.extend(worker.await?);
-    }
+                    Ok(samples)
+                })
+            });
+        let _ = tx.send(measured);
+    });
+    let mut all = rx.await??;
     all.elapsed = duration;
     anyhow::ensure!(all.len() > 0, "the light tenant completed no request");
     Ok(all)
 }
 
+/// [`paced`]'s clients, concurrently on the current task.
+async fn clients_of(
+    target: &Target,
+    clients: usize,
+    duration: Duration,
+    errors: &AtomicU64,
+    label: &'static str,
+) -> Samples {
+    let start = Instant::now();
+    let measured_from = start + duration / 5;
+    let end = measured_from + duration;
+    let workers = (0..clients).map(|worker| async move {
+        let mut samples = Samples::default();
+        let mut i = worker;
+        while Instant::now() < end {
+            let began = Instant::now();
+            let failure = target.request(i).await;
+            i += 1;
+            if began >= measured_from {
+                samples.push(began.elapsed());
+            }
+            if let Some(failure) = failure {
+                if errors.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("light tenant error ({label}): {failure}");
+                }
+            }
+            // A dashboard, not a load generator.
+            tokio::time::sleep(LIGHT_PAUSE).await;
+        }
+        samples
+    });
+    let mut all = Samples::default();
+    for samples in futures_util::future::join_all(workers).await {
+        all.extend(samples);
+    }
+    all
+}
+
 pub struct NoisyNeighbour {
     pub idle: Samples,
     pub noisy: Samples,
+    /// The floor's light mix alone and beside the noise, when asked for.
+    pub floor: Option<(Samples, Samples)>,
     pub light_errors: u64,
     /// The noisy tenant's answers, by outcome (e.g. `200`, `200 RATE_LIMITED`, `429`).
     pub heavy_outcomes: BTreeMap<String, u64>,
@@ -193,6 +369,7 @@ pub async fn run(
     light_concurrency: usize,
     noisy_concurrency: usize,
     duration: Duration,
+    floor: Option<Light>,
 ) -> anyhow::Result<NoisyNeighbour> {
     let url = format!("{}/graphql", gateway.base);
     let client = reqwest::Client::builder()
@@ -207,19 +384,34 @@ pub async fn run(
     let light_errors = Arc::new(AtomicU64::new(0));
     let light = |label: &'static str| {
         paced(
+            Light::Gateway {
+                url: url.clone(),
+                key: keys.light.clone(),
+                variables: light_variables.clone(),
+            },
             light_concurrency,
             duration,
-            client.clone(),
-            url.clone(),
-            keys.light.clone(),
-            light_variables.clone(),
             light_errors.clone(),
             label,
         )
     };
+    let floor_errors = Arc::new(AtomicU64::new(0));
+    let floor_light = |label: &'static str| {
+        let floor = floor.clone();
+        let errors = floor_errors.clone();
+        async move {
+            match floor {
+                Some(floor) => {
+                    Some(paced(floor, light_concurrency, duration, errors, label).await).transpose()
+                }
+                None => Ok(None),
+            }
+        }
+    };
 
     let idle = light("idle").await?;
     let idle_errors = light_errors.swap(0, Ordering::Relaxed);
+    let floor_idle = floor_light("floor, idle").await?;
     let rss_idle_kib = gateway.rss_kib()?;
 
     // The noise: heavy analytics from several workers, amplification from
@@ -295,14 +487,20 @@ pub async fn run(
         })
     };
     let noisy = light("noisy").await?;
+    let floor_noisy = floor_light("floor, beside the noise").await?;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
     }
     let _ = sampler.await;
+    anyhow::ensure!(
+        floor_errors.load(Ordering::Relaxed) == 0,
+        "the floor's light mix failed"
+    );
     Ok(NoisyNeighbour {
         idle,
         noisy,
+        floor: floor_idle.zip(floor_noisy),
         light_errors: idle_errors + light_errors.load(Ordering::Relaxed),
         heavy_outcomes: Arc::try_unwrap(heavy_outcomes)
             .map(|m| m.into_inner().unwrap())
@@ -344,8 +542,14 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
     // The same noise twice: with the default protections, and with the
     // tenant shares (pool and in-flight) turned off, for contrast.
     let mut results = Vec::new();
-    for (label, extra) in [
-        ("default protections", vec![]),
+    let floor = Light::Floor {
+        database_url: args.database_url.clone(),
+        tenant: light.clone(),
+        model: "ensemble-risk-03".into(),
+        from: Utc::now() - chrono::Duration::days(1),
+    };
+    for (label, extra, floor) in [
+        ("default protections", vec![], Some(floor)),
         (
             "tenant shares off",
             vec![
@@ -356,6 +560,7 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
                 "--tenant-max-in-flight",
                 "0",
             ],
+            None,
         ),
     ] {
         let flags: Vec<&str> = base.iter().copied().chain(extra).collect();
@@ -368,6 +573,7 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
             light_concurrency,
             args.noisy_concurrency,
             Duration::from_secs(args.seconds.max(1)),
+            floor,
         )
         .await;
         gateway.stop().await;
@@ -380,6 +586,8 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
               (25 aliased SHAP importances over 30 days, model performance with percentiles and outcomes, predictions per risk level per hour over 30 days) \
               and one worker cycling through amplification attempts; tenant `{light}` runs a light dashboard mix (model list, a page of critical predictions, a drift summary, `me`) \
               from {light_concurrency} clients, each pausing 25 ms between requests: alone first, then beside the noise. Latency is each request's, pauses excluded. \
+              The light clients run on a thread and runtime of their own, apart from the noisy workers. \
+              The floor runs the same reads as hand-written SQL (each in a transaction as the gateway's role with the tenant set) from 2 clients of its own, alone and beside the same noise, right after mlgate's light tenant. \
               First with the default protections ({} connections per tenant, {} of them for analytics, 32 requests in flight per tenant, rates, budgets and document limits at their defaults), \
               then with the tenant shares off (`--tenant-db-share 100 --tenant-analytics-share 100 --tenant-max-in-flight 0`) for contrast.\n",
         args.mlgate_bin.display(), args.pool_size, args.noisy_concurrency, args.pool_size.div_ceil(2), (args.pool_size * 20).div_ceil(100))?;
@@ -413,10 +621,27 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
                 }
             )?;
         }
+        if let Some((alone, beside)) = &result.floor {
+            for (phase, samples) in [("alone", alone), ("beside the noisy tenant", beside)] {
+                writeln!(
+                    out,
+                    "| floor: the same reads as hand-written SQL, no gateway | {phase} | {} | {} | {} | {} | 0 | — |",
+                    samples.len(),
+                    ms(samples.p50()),
+                    ms(samples.p95()),
+                    ms(samples.p99()),
+                )?;
+            }
+        }
     }
-    writeln!(out, "\nWith the default protections the light tenant's p50 beside the noise is **{ratio:.2}×** its p50 alone (target ≤ 3×), p99 {:.2}×; errors: **{}** (target 0). \
-              The gateway's resident set peaked at **{:.1} MiB** under the noise and the amplification attempts (sampled every 50 ms; stated bound 256 MiB).\n",
-        protected.noisy.p99() / protected.idle.p99(), protected.light_errors, protected.rss_max_kib as f64 / 1024.0)?;
+    writeln!(out, "\nWith the default protections the light tenant's p50 beside the noise is **{ratio:.2}×** its p50 alone (target ≤ 3×), its p99 {:.1}× its p50 alone; errors: **{}** (target 0). \
+              The gateway's resident set peaked at **{:.1} MiB** under the noise and the amplification attempts (sampled every 50 ms; stated bound 256 MiB).",
+        protected.noisy.p99() / protected.idle.p50(), protected.light_errors, protected.rss_max_kib as f64 / 1024.0)?;
+    if let Some((alone, beside)) = &protected.floor {
+        writeln!(out, "The floor beside the same noise: p50 {:.2}× and p99 {:.1}× its p50 alone; mlgate's p99 beside the noise is {:.2}× the floor's.",
+            beside.p50() / alone.p50(), beside.p99() / alone.p50(), protected.noisy.p99() / beside.p99())?;
+    }
+    writeln!(out)?;
     writeln!(
         out,
         "| noisy tenant's answers, default protections (HTTP status, first error code) | count |"
