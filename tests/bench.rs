@@ -106,7 +106,7 @@ async fn the_benchmark_harness_runs_every_scenario_small() {
     // The floor's light mix (hand-written SQL) ran alone and beside the noise.
     assert_eq!(
         report
-            .matches("| floor: the same reads as hand-written SQL, no gateway |")
+            .matches("| floor: hand-written SQL, no gateway |")
             .count(),
         2,
         "{report}"

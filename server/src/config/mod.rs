@@ -743,10 +743,10 @@ pub struct DbBudgetArgs {
     #[arg(long, env = "MLGATE_TENANT_ANALYTICS_SHARE", default_value_t = DbSettings::DEFAULT_TENANT_ANALYTICS_PERCENT, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub tenant_analytics_share: u32,
 
-    /// PostgreSQL: parallel workers one statement of a tenant may start
-    /// (`max_parallel_workers_per_gather`). Each takes a core outside the
-    /// tenant's share of the pool; raise it on a database server with cores
-    /// to spare.
+    /// PostgreSQL: parallel workers each step of a tenant's statement may
+    /// start (`max_parallel_workers_per_gather`, within the server's
+    /// `max_parallel_workers`). Each takes a core outside the tenant's share
+    /// of the pool; raise it on a database server with cores to spare.
     #[arg(long, env = "MLGATE_DB_PARALLEL_WORKERS", default_value_t = DbSettings::DEFAULT_PARALLEL_WORKERS, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub db_parallel_workers: u32,
 
