@@ -42,9 +42,18 @@ fn batch(prefix: &str, n: usize) -> Value {
 }
 
 async fn record(server: &TestServer, key: &str, input: &Value) -> (u16, Value, Option<String>) {
-    let response = server
-        .client
-        .post(server.url("/graphql"))
+    record_at(&server.client, &server.url("/graphql"), key, input).await
+}
+
+/// [`record`] at the GraphQL endpoint `url`, of any gateway.
+async fn record_at(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    input: &Value,
+) -> (u16, Value, Option<String>) {
+    let response = client
+        .post(url)
         .bearer_auth(key)
         .json(&json!({"query": RECORD, "variables": {"input": input}}))
         .send()
@@ -356,15 +365,8 @@ async fn concurrent_sqlite_writers_queue_instead_of_failing() {
                 let client = reqwest::Client::new();
                 let mut failures = Vec::new();
                 for i in 0..5 {
-                    let response = client
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .json(&json!({"query": RECORD, "variables": {"input": batch(&format!("w{w:02}-{i}"), 50)}}))
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = response.status().as_u16();
-                    let body: Value = response.json().await.unwrap();
+                    let (status, body, _) =
+                        record_at(&client, &url, &key, &batch(&format!("w{w:02}-{i}"), 50)).await;
                     if status != 200 || body.get("errors").is_some() {
                         failures.push(body);
                     }

@@ -526,6 +526,25 @@ pub async fn run(
     })
 }
 
+/// One row of the light tenant's table.
+fn row(
+    out: &mut String,
+    gateway: &str,
+    phase: &str,
+    samples: &Samples,
+    errors: &str,
+    rss: &str,
+) -> std::fmt::Result {
+    writeln!(
+        out,
+        "| {gateway} | {phase} | {} | {} | {} | {} | {errors} | {rss} |",
+        samples.len(),
+        ms(samples.p50()),
+        ms(samples.p95()),
+        ms(samples.p99()),
+    )
+}
+
 pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::Result<String> {
     let mut out = String::new();
     anyhow::ensure!(
@@ -607,44 +626,19 @@ pub(crate) async fn noisy_neighbour(args: &Args, tenants: &[String]) -> anyhow::
     writeln!(out, "| gateway | light tenant | requests | p50 (ms) | p95 | p99 (ms) | errors | gateway RSS idle → max (MiB) |")?;
     writeln!(out, "|---|---|---|---|---|---|---|---|")?;
     for (label, result) in &results {
-        for (phase, samples, errors) in [
-            ("alone", &result.idle, None),
-            (
-                "beside the noisy tenant",
-                &result.noisy,
-                Some(result.light_errors),
-            ),
-        ] {
-            writeln!(
-                out,
-                "| {label} | {phase} | {} | {} | {} | {} | {} | {} |",
-                samples.len(),
-                ms(samples.p50()),
-                ms(samples.p95()),
-                ms(samples.p99()),
-                errors.map_or("—".to_owned(), |e| e.to_string()),
-                if errors.is_some() {
-                    format!(
-                        "{:.1} → {:.1}",
-                        result.rss_idle_kib as f64 / 1024.0,
-                        result.rss_max_kib as f64 / 1024.0
-                    )
-                } else {
-                    "—".into()
-                }
-            )?;
-        }
-        if let Some((alone, beside)) = &result.floor {
-            for (phase, samples) in [("alone", alone), ("beside the noisy tenant", beside)] {
-                writeln!(
-                    out,
-                    "| floor: hand-written SQL, no gateway | {phase} | {} | {} | {} | {} | 0 | — |",
-                    samples.len(),
-                    ms(samples.p50()),
-                    ms(samples.p95()),
-                    ms(samples.p99()),
-                )?;
-            }
+        let rss = format!(
+            "{:.1} → {:.1}",
+            result.rss_idle_kib as f64 / 1024.0,
+            result.rss_max_kib as f64 / 1024.0
+        );
+        let errors = result.light_errors.to_string();
+        row(&mut out, label, "alone", &result.idle, "—", "—")?;
+        let beside = "beside the noisy tenant";
+        row(&mut out, label, beside, &result.noisy, &errors, &rss)?;
+        if let Some((alone, beside_floor)) = &result.floor {
+            let floor = "floor: hand-written SQL, no gateway";
+            row(&mut out, floor, "alone", alone, "0", "—")?;
+            row(&mut out, floor, beside, beside_floor, "0", "—")?;
         }
     }
     writeln!(out, "\nWith the default protections the light tenant's p50 beside the noise is **{ratio:.2}×** its p50 alone (target ≤ 3×), its p99 {:.1}× its p50 alone; errors: **{}** (target 0). \
