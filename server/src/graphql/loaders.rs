@@ -278,18 +278,13 @@ impl Loader<PredictionById> for DbLoader {
                 if !columns.has(store::predictions::optional::WITH_MODEL) {
                     return store::predictions::by_ids(&scoped, &ids, columns).await;
                 }
-                let rows = store::predictions::by_ids_with_models(&scoped, &ids, columns).await?;
-                let mut models = joined.lock().expect("joined models lock");
-                Ok(rows
-                    .into_iter()
-                    .map(|(id, store::predictions::WithModel(prediction, model))| {
-                        if let Some(model) = model {
-                            // At most the models of one request's predictions.
-                            models.insert(model.model_id.clone(), model);
-                        }
-                        (id, prediction)
-                    })
-                    .collect())
+                let found = store::predictions::by_ids_with_models(&scoped, &ids, columns).await?;
+                // At most the models of one request's predictions.
+                joined
+                    .lock()
+                    .expect("joined models lock")
+                    .extend(found.models);
+                Ok(found.predictions)
             },
         )
         .await

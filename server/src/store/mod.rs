@@ -23,8 +23,8 @@ use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ColumnTrait, EntityTrait, FromQueryResult, ModelTrait, QueryFilter, Select, SelectModel,
-    Selector, TryGetable, Value,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, ModelTrait, QueryFilter,
+    QueryResult, QueryTrait, Select, TryGetable, Value,
 };
 
 pub use filter::{Direction, NumberRange, OrderBy, TimeRange};
@@ -99,30 +99,31 @@ where
     E: TenantOwned,
     K: Into<Value> + Clone + Eq + Hash,
 {
-    rows_by_key_as::<E, E::Model, K>(scoped, column, keys, key_of, |select, backend| {
-        reading(select, backend).into_model()
-    })
-    .await
+    let txn = scoped.begin().await?;
+    let found = keyed_rows_reading::<E, K>(&txn, column, keys, key_of, reading).await?;
+    txn.commit().await?;
+    Ok(found)
 }
 
-/// [`rows_by_key`] read as `M`: `reading` shapes each query and says what a
-/// row becomes (the tenant's rows of `E` with another table joined in, say).
-pub async fn rows_by_key_as<E, M, K>(
+/// The tenant's rows of `E` whose `column` is one of `keys`, each handed to
+/// `each` as it was read: `reading` shapes the query (another table joined
+/// in, say) and `each` says what a row becomes (a joined row repeated down
+/// the rows decoded once, say).
+pub async fn rows_by_key_with<E, K>(
     scoped: &Scoped,
     column: E::Column,
     keys: &[K],
-    key_of: impl Fn(&M) -> K,
-    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Selector<SelectModel<M>>,
-) -> ApiResult<HashMap<K, M>>
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Select<E>,
+    each: impl FnMut(QueryResult) -> Result<(), DbErr>,
+) -> ApiResult<()>
 where
     E: TenantOwned,
-    M: FromQueryResult + Send,
-    K: Into<Value> + Clone + Eq + Hash,
+    K: Into<Value> + Clone,
 {
     let txn = scoped.begin().await?;
-    let found = keyed_rows_as::<E, M, K>(&txn, column, keys, key_of, reading).await?;
+    keyed_rows_with::<E, K>(&txn, column, keys, reading, each).await?;
     txn.commit().await?;
-    Ok(found)
+    Ok(())
 }
 
 /// [`rows_by_key`] inside an open transaction (a write resolving the
@@ -137,30 +138,52 @@ where
     E: TenantOwned,
     K: Into<Value> + Clone + Eq + Hash,
 {
-    keyed_rows_as::<E, E::Model, K>(txn, column, keys, key_of, |select, _| select.into_model())
-        .await
+    keyed_rows_reading::<E, K>(txn, column, keys, key_of, |select, _| select).await
 }
 
-/// [`keyed_rows`] with each query shaped and read by `reading`.
-async fn keyed_rows_as<E, M, K>(
+/// [`keyed_rows`] with each query shaped by `reading`.
+async fn keyed_rows_reading<E, K>(
     txn: &ScopedTxn,
     column: E::Column,
     keys: &[K],
-    key_of: impl Fn(&M) -> K,
-    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Selector<SelectModel<M>>,
-) -> ApiResult<HashMap<K, M>>
+    key_of: impl Fn(&E::Model) -> K,
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Select<E>,
+) -> ApiResult<HashMap<K, E::Model>>
 where
     E: TenantOwned,
-    M: FromQueryResult + Send,
     K: Into<Value> + Clone + Eq + Hash,
 {
     let mut found = HashMap::with_capacity(keys.len());
+    keyed_rows_with::<E, K>(txn, column, keys, reading, |row| {
+        let model = E::Model::from_query_result(&row, "")?;
+        found.insert(key_of(&model), model);
+        Ok(())
+    })
+    .await?;
+    Ok(found)
+}
+
+/// The one tenant-scoped keyed read under all of the above.
+async fn keyed_rows_with<E, K>(
+    txn: &ScopedTxn,
+    column: E::Column,
+    keys: &[K],
+    reading: impl Fn(Select<E>, sea_orm::DbBackend) -> Select<E>,
+    mut each: impl FnMut(QueryResult) -> Result<(), DbErr>,
+) -> ApiResult<()>
+where
+    E: TenantOwned,
+    K: Into<Value> + Clone,
+{
+    let backend = txn.backend();
     for chunk in keys.chunks(MAX_KEYS) {
         let select = tenant_rows::<E>(txn).filter(column.is_in(chunk.iter().cloned()));
-        let rows = reading(select, txn.backend()).all(txn.conn()).await?;
-        found.extend(rows.into_iter().map(|row| (key_of(&row), row)));
+        let statement = reading(select, backend).build(backend);
+        for row in txn.conn().query_all_raw(statement).await? {
+            each(row)?;
+        }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// The most keys bound in one `IN` list.

@@ -6,14 +6,14 @@ use entity::{feedback, model, prediction};
 use prediction::{Column, Entity};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    DbBackend, DbErr, FromQueryResult, IdenStatic, Iterable, JoinType, QueryFilter, QueryResult,
-    QuerySelect, RelationTrait, Select,
+    DbBackend, FromQueryResult, IdenStatic, Iterable, JoinType, QueryFilter, QuerySelect,
+    RelationTrait, Select,
 };
 
 use super::filter::{spelled, Filters, NumberRange, OrderBy, TimeRange};
 use super::page::{Page, Sort};
 use super::{
-    child_pages, list_page, rows_by_key_as, rows_by_key_reading, tenant_rows, Columns, ListQuery,
+    child_pages, list_page, rows_by_key_reading, rows_by_key_with, tenant_rows, Columns, ListQuery,
 };
 use crate::db::{Scoped, ScopedTxn};
 use crate::domain::{RemediationStatus, RiskLevel};
@@ -220,42 +220,54 @@ pub async fn by_ids(
     .await
 }
 
-/// A prediction with, read in the same statement, the model that made it.
-pub struct WithModel(pub prediction::Model, pub Option<model::Model>);
-
-impl FromQueryResult for WithModel {
-    fn from_query_result(row: &QueryResult, prefix: &str) -> Result<Self, DbErr> {
-        Ok(Self(
-            prediction::Model::from_query_result(row, prefix)?,
-            model::Model::from_query_result_optional(row, &format!("{prefix}{MODEL_PREFIX}"))?,
-        ))
-    }
+/// Predictions by id with, read in the same statement, the models that
+/// made them (by model id).
+#[derive(Default)]
+pub struct WithModels {
+    pub predictions: HashMap<String, prediction::Model>,
+    pub models: HashMap<String, model::Model>,
 }
 
 /// What the joined model's columns are named after (no prediction column
 /// starts with it).
 const MODEL_PREFIX: &str = "m__";
 
-/// [`by_ids`], each prediction with its model joined in (one statement
-/// where two would be: a lookup that also asks for the model).
+/// [`by_ids`], with the predictions' models joined in (one statement where
+/// two would be: a lookup that also asks for the model). A model repeats
+/// down the rows of its predictions; it is decoded from its first.
 pub async fn by_ids_with_models(
     scoped: &Scoped,
     prediction_ids: &[String],
     columns: Columns,
-) -> ApiResult<HashMap<String, WithModel>> {
-    rows_by_key_as::<Entity, WithModel, _>(
+) -> ApiResult<WithModels> {
+    let mut found = WithModels::default();
+    rows_by_key_with::<Entity, _>(
         scoped,
         Column::PredictionId,
         prediction_ids,
-        |row| row.0.prediction_id.clone(),
         |select, backend| {
             // On both key columns (the relation's), so never another tenant's model.
             let select = reading(select, columns, backend)
                 .join(JoinType::LeftJoin, prediction::Relation::Model.def());
-            super::models::joined_columns(select, MODEL_PREFIX, backend).into_model()
+            super::models::joined_columns(select, MODEL_PREFIX, backend)
+        },
+        |row| {
+            let prediction = prediction::Model::from_query_result(&row, "")?;
+            let joined = row
+                .try_get::<Option<String>>(MODEL_PREFIX, model::Column::ModelId.as_str())?
+                .is_some();
+            if joined && !found.models.contains_key(&prediction.model_id) {
+                let model = model::Model::from_query_result(&row, MODEL_PREFIX)?;
+                found.models.insert(model.model_id.clone(), model);
+            }
+            found
+                .predictions
+                .insert(prediction.prediction_id.clone(), prediction);
+            Ok(())
         },
     )
-    .await
+    .await?;
+    Ok(found)
 }
 
 /// One page of predictions per model, for all `model_ids` at once.

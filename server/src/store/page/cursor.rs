@@ -29,8 +29,14 @@ pub(super) fn tenant_fingerprint(tenant: &str) -> String {
 }
 
 pub(super) fn encode_cursor(tenant: &str, tag: &str, values: Vec<Value>) -> String {
+    encode_fingerprinted(tenant_fingerprint(tenant), tag, values)
+}
+
+/// [`encode_cursor`] with the tenant's fingerprint already made: a page
+/// hashes it once, not once per row.
+pub(super) fn encode_fingerprinted(fingerprint: String, tag: &str, values: Vec<Value>) -> String {
     let body = CursorBody {
-        t: tenant_fingerprint(tenant),
+        t: fingerprint,
         o: tag.to_owned(),
         k: values.into_iter().map(value_to_json).collect(),
     };

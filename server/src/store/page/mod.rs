@@ -23,7 +23,7 @@ use sea_orm::{
 
 use crate::db::ScopedTxn;
 use crate::error::ApiResult;
-use cursor::{decode_window_cursor, encode_cursor};
+use cursor::{decode_window_cursor, encode_fingerprinted, tenant_fingerprint};
 use keyset::{keyset_condition, lateral_pages, numbered_pages, query_order};
 
 pub use cursor::{decode_position, encode_position};
@@ -243,11 +243,15 @@ where
         rows.reverse();
         (had_cursor, more)
     };
+    let fingerprint = tenant_fingerprint(tenant);
     let edges = rows
         .into_iter()
         .map(|row| {
             let values = sort.keys.iter().map(|(c, _)| row.get(*c)).collect();
-            (encode_cursor(tenant, &sort.tag, values), row)
+            (
+                encode_fingerprinted(fingerprint.clone(), &sort.tag, values),
+                row,
+            )
         })
         .collect();
     Page {
