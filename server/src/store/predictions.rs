@@ -253,10 +253,13 @@ pub async fn by_ids_with_models(
         },
         |row| {
             let prediction = prediction::Model::from_query_result(&row, "")?;
-            let joined = row
-                .try_get::<Option<String>>(MODEL_PREFIX, model::Column::ModelId.as_str())?
-                .is_some();
-            if joined && !found.models.contains_key(&prediction.model_id) {
+            // Only a model not yet seen is looked at: the join found it
+            // when its key is there.
+            if !found.models.contains_key(&prediction.model_id)
+                && row
+                    .try_get::<Option<String>>(MODEL_PREFIX, model::Column::ModelId.as_str())?
+                    .is_some()
+            {
                 let model = model::Model::from_query_result(&row, MODEL_PREFIX)?;
                 found.models.insert(model.model_id.clone(), model);
             }
