@@ -490,7 +490,65 @@ fn migrate(test_db: &TestDb, args: &[&str]) {
     assert!(status.success(), "migrate {args:?}");
 }
 
+/// Which server session (PostgreSQL backend, SQLite connection) a
+/// transaction of `db` runs on: a PostgreSQL backend's pid; on SQLite a
+/// random mark kept in a temporary table, which only its connection sees.
+async fn session_of(test_db: &TestDb, db: &server::db::Database) -> String {
+    let scoped = scoped_for(test_db, db, ALPHA).await;
+    let txn = scoped.begin_write().await.unwrap();
+    let conn = txn.conn();
+    let backend = conn.get_database_backend();
+    let query = |sql: &str| sea_orm::Statement::from_string(backend, sql.to_owned());
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT pg_backend_pid()::text AS v",
+        _ => {
+            for sql in [
+                "CREATE TEMP TABLE IF NOT EXISTS session_mark (v TEXT)",
+                "INSERT INTO session_mark SELECT lower(hex(randomblob(8))) \
+                 WHERE NOT EXISTS (SELECT 1 FROM session_mark)",
+            ] {
+                conn.execute_raw(query(sql)).await.unwrap();
+            }
+            "SELECT v FROM session_mark"
+        }
+    };
+    let row = conn.query_one_raw(query(sql)).await.unwrap().unwrap();
+    let session: String = row.try_get("", "v").unwrap();
+    txn.commit().await.unwrap();
+    session
+}
+
 backend_tests! {
+    async fn pooled_connections_are_retired_by_age_and_by_idleness(test_db: TestDb) {
+        // sqlx's own sweep is off (it can spin forever, sqlx#3645): the
+        // pool applies both limits when it hands a connection out.
+        let settings = |lifetime: u64, idle: u64| server::db::DbSettings {
+            connection_lifetime: Duration::from_millis(lifetime),
+            connection_idle: Duration::from_millis(idle),
+            auth_connections: 0,
+            ..server::db::DbSettings::new(test_db.url.clone(), 1)
+        };
+        // By age: reused while young, however busy; replaced once old.
+        let db = server::db::Database::connect_with(&settings(1_500, 60_000)).await.unwrap();
+        let first = session_of(&test_db, &db).await;
+        assert_eq!(session_of(&test_db, &db).await, first, "a young connection is reused");
+        let until = std::time::Instant::now() + Duration::from_millis(1_700);
+        while std::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = session_of(&test_db, &db).await;
+        }
+        assert_ne!(session_of(&test_db, &db).await, first, "an old connection is retired");
+        db.close().await.unwrap();
+        // By idleness: replaced after a pause longer than the idle limit.
+        let db = server::db::Database::connect_with(&settings(60_000, 500)).await.unwrap();
+        let first = session_of(&test_db, &db).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(session_of(&test_db, &db).await, first, "a briefly idle connection is reused");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_ne!(session_of(&test_db, &db).await, first, "an idle connection is retired");
+        db.close().await.unwrap();
+    }
+
     async fn alerts_arrive_when_notifications_are_lost(test_db: TestDb) {
         fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
         let viewer = test_db.key(ALPHA, Role::Viewer).await;

@@ -28,6 +28,9 @@ pub(crate) async fn pool(url: &str, size: u32) -> anyhow::Result<DatabaseConnect
     options
         .max_connections(size)
         .min_connections(size)
+        // sqlx's idle/lifetime sweep can spin forever (sqlx#3645).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .sqlx_logging(false);
     Ok(sea_orm::Database::connect(options).await?)
 }

@@ -357,6 +357,9 @@ pub(crate) async fn ingest(args: &Args, tenant_names: &[String]) -> anyhow::Resu
     let tenants = Arc::new(tenants);
     let floor = PgPoolOptions::new()
         .max_connections(8)
+        // sqlx's idle/lifetime sweep can spin forever (sqlx#3645).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .connect(&args.database_url)
         .await?;
     let client = reqwest::Client::builder()

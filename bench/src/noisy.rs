@@ -146,6 +146,9 @@ impl Target {
                     .max_connections(clients as u32)
                     .min_connections(clients as u32)
                     .test_before_acquire(false)
+                    // sqlx's idle/lifetime sweep can spin forever (sqlx#3645).
+                    .idle_timeout(None)
+                    .max_lifetime(None)
                     .sqlx_logging(false);
                 Self::Floor {
                     pool: sea_orm::Database::connect(options).await?,

@@ -81,7 +81,7 @@ impl TestDb {
             eprintln!("skipping PostgreSQL test: TEST_DATABASE_URL is not set");
             return None;
         };
-        let admin = match sea_orm::Database::connect(&server).await {
+        let admin = match plain_connection(&server, 1, 0).await {
             Ok(admin) => admin,
             Err(e) if !required => {
                 eprintln!("skipping PostgreSQL test: cannot reach TEST_DATABASE_URL: {e}");
@@ -121,12 +121,7 @@ impl TestDb {
     /// A raw SeaORM connection, for hand-written SQL that bypasses mlgate.
     /// One pooled connection, so `BEGIN … ROLLBACK` scripts stay on one session.
     pub async fn raw(&self) -> sea_orm::DatabaseConnection {
-        let mut options = sea_orm::ConnectOptions::new(self.url.clone());
-        options
-            .max_connections(1)
-            .min_connections(1)
-            .sqlx_logging(false);
-        sea_orm::Database::connect(options)
+        plain_connection(&self.url, 1, 1)
             .await
             .expect("raw connection")
     }
@@ -183,7 +178,7 @@ impl Drop for TestDb {
                     .build()
                     .unwrap();
                 runtime.block_on(async move {
-                    if let Ok(admin) = sea_orm::Database::connect(&server).await {
+                    if let Ok(admin) = plain_connection(&server, 1, 0).await {
                         let _ = admin
                             .execute_unprepared(&format!(
                                 "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
@@ -374,6 +369,24 @@ impl TestServer {
 /// installed (`npm ci --prefix tests/clients`), if `package` is there and
 /// Node runs. CI provides both and requires them: there a missing client
 /// fails the test instead of skipping it.
+/// A SeaORM pool outside mlgate (administration, hand-written SQL), with
+/// sqlx's idle/lifetime sweep off as mlgate's own pools have it: that task
+/// can spin a runtime thread forever (sqlx#3645) and hang a test.
+pub async fn plain_connection(
+    url: &str,
+    max: u32,
+    min: u32,
+) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    let mut options = sea_orm::ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max)
+        .min_connections(min)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .sqlx_logging(false);
+    sea_orm::Database::connect(options).await
+}
+
 pub fn node_clients(package: &str) -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
     let ready = dir.join("node_modules").join(package).exists()

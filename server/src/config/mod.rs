@@ -1083,6 +1083,8 @@ impl DbBudgetArgs {
             },
             // SQLite's default page size is 4 KiB.
             sqlite_max_pages: self.sqlite_max_size_mb.map(|mb| mb * 256),
+            connection_lifetime: DbSettings::DEFAULT_CONNECTION_LIFETIME,
+            connection_idle: DbSettings::DEFAULT_CONNECTION_IDLE,
         }
     }
 

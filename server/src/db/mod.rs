@@ -124,11 +124,7 @@ impl Database {
         let deadlines = sqlite.then(|| Arc::new(Deadlines::default()));
         let mut options = pool_options(url, settings.max_connections, settings, deadlines.clone());
         if in_memory {
-            options
-                .min_connections(1)
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
+            options.min_connections(1).max_connections(1);
         } else if let Some(path) = sqlite_file_path(url) {
             if let Some(dir) = Path::new(&path)
                 .parent()
@@ -299,7 +295,8 @@ impl Database {
                     (p.size(), p.num_idle(), p.options().get_max_connections())
                 }
             };
-            let idle = idle as i64;
+            // sqlx's idle count can be read mid-update (transiently wrapped).
+            let idle = (idle as i64).clamp(0, i64::from(size));
             let state = |state| PoolStateLabels { pool, state };
             m.pool_connections
                 .get_or_create(&state(ConnectionState::Idle))
@@ -374,11 +371,24 @@ fn pool_options(
     deadlines: Option<Arc<Deadlines>>,
 ) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
+    // sqlx's own idle/lifetime sweep is off: its task can read a transiently
+    // wrapped idle count and then spin, never yielding, holding a runtime
+    // thread at 100 % for good (sqlx#3645, fixed upstream by sqlx#4289,
+    // not in 0.9.0; seen here as a hung test). The same limits are applied
+    // when a connection is handed out instead (`before_acquire`).
     options
         .max_connections(size.max(1))
         .connect_timeout(settings.connect_timeout)
         .acquire_timeout(settings.acquire_timeout)
+        .idle_timeout(None)
+        .max_lifetime(None)
         .sqlx_logging(false);
+    // An in-memory SQLite database vanishes with its connection: never retired.
+    let retire = Retire {
+        enabled: !url.contains(":memory:"),
+        lifetime: settings.connection_lifetime,
+        idle: settings.connection_idle,
+    };
     if url.starts_with("sqlite:") {
         let lock = settings.budgets.lock;
         let max_pages = settings.sqlite_max_pages;
@@ -390,10 +400,15 @@ fn pool_options(
             }
         });
         options.map_sqlx_sqlite_pool_opts(move |pool| {
-            let pool = pool.after_release(|conn, _| {
-                let clean = released_cleanly(conn.is_in_transaction());
-                Box::pin(async move { Ok(clean) })
-            });
+            let pool = pool
+                .after_release(|conn, _| {
+                    let clean = released_cleanly(conn.is_in_transaction());
+                    Box::pin(async move { Ok(clean) })
+                })
+                .before_acquire(move |_, meta| {
+                    let keep = retire.keeps(&meta);
+                    Box::pin(async move { Ok(keep) })
+                });
             match deadlines.clone() {
                 Some(deadlines) => pool.after_connect(move |conn, _| {
                     let deadlines = deadlines.clone();
@@ -403,14 +418,32 @@ fn pool_options(
             }
         });
     } else {
-        options.map_sqlx_postgres_pool_opts(|pool| {
+        options.map_sqlx_postgres_pool_opts(move |pool| {
             pool.after_release(|conn, _| {
                 let clean = released_cleanly(conn.is_in_transaction());
                 Box::pin(async move { Ok(clean) })
             })
+            .before_acquire(move |_, meta| {
+                let keep = retire.keeps(&meta);
+                Box::pin(async move { Ok(keep) })
+            })
         });
     }
     options
+}
+
+/// When a pooled connection is closed rather than handed out.
+#[derive(Clone, Copy, Debug)]
+struct Retire {
+    enabled: bool,
+    lifetime: Duration,
+    idle: Duration,
+}
+
+impl Retire {
+    fn keeps(&self, meta: &sea_orm::sqlx::pool::PoolConnectionMetadata) -> bool {
+        !self.enabled || (meta.age < self.lifetime && meta.idle_for < self.idle)
+    }
 }
 
 /// The file path of an SQLite URL, if it names a file.
@@ -490,6 +523,21 @@ mod tests {
         );
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
         assert_eq!(sqlite_file_path("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn no_pool_runs_sqlxs_idle_and_lifetime_sweep() {
+        // Its task can spin a runtime thread forever (sqlx#3645); the
+        // limits are applied on acquire instead (a test in tests/faults.rs).
+        for url in [
+            "postgres://gw@db/ml",
+            "sqlite://data/x.db?mode=rwc",
+            "sqlite::memory:",
+        ] {
+            let options = pool_options(url, 4, &DbSettings::new(url, 4), None);
+            assert_eq!(options.get_idle_timeout(), Some(None), "{url}");
+            assert_eq!(options.get_max_lifetime(), Some(None), "{url}");
+        }
     }
 }
 

@@ -37,6 +37,13 @@ pub struct DbSettings {
     /// SQLite: the most pages (of 4 KiB by default) the database file may
     /// grow to; a write past it fails as if the disk were full.
     pub sqlite_max_pages: Option<u64>,
+    /// A pooled connection older than this is closed instead of being
+    /// handed out (server-side memory and a moved server's address are not
+    /// kept forever). Not applied to an in-memory SQLite database.
+    pub connection_lifetime: Duration,
+    /// A pooled connection idle for longer than this is closed instead of
+    /// being handed out.
+    pub connection_idle: Duration,
 }
 
 impl DbSettings {
@@ -47,6 +54,8 @@ impl DbSettings {
     pub const DEFAULT_TENANT_SHARE_PERCENT: u32 = 50;
     pub const DEFAULT_TENANT_ANALYTICS_PERCENT: u32 = 20;
     pub const DEFAULT_PARALLEL_WORKERS: u32 = 0;
+    pub const DEFAULT_CONNECTION_LIFETIME: Duration = Duration::from_secs(30 * 60);
+    pub const DEFAULT_CONNECTION_IDLE: Duration = Duration::from_secs(10 * 60);
 
     /// `url` with every other setting at its default.
     pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
@@ -62,6 +71,8 @@ impl DbSettings {
             rollups: true,
             budgets: Budgets::default(),
             sqlite_max_pages: None,
+            connection_lifetime: Self::DEFAULT_CONNECTION_LIFETIME,
+            connection_idle: Self::DEFAULT_CONNECTION_IDLE,
         }
     }
 
