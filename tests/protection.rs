@@ -288,6 +288,48 @@ backend_tests! {
         server.stop().await;
     }
 
+    async fn limit_refusals_are_explained_alike_on_every_transport_and_run_nothing(test_db: TestDb) {
+        // The schema requests run on checks depth and complexity itself and
+        // says only "too complex"; the refusal is explained (limit, max,
+        // actual) by validating again on a twin schema, which runs nothing.
+        let key = test_db.key(ALPHA, Role::Service).await;
+        let mut config = test_db.config();
+        config.serve.limits.max_query_complexity = 1;
+        config.serve.limits.max_query_depth = 3;
+        let server = TestServer::start(config).await;
+        let complex = r#"{ shapImportance(modelId: "m", top: 100) { features { feature } } }"#;
+        let deep = "{ models { nodes { predictions { nodes { predictionId } } } } }";
+        let answer = post(&server, Some(&key), complex, json!({})).await;
+        assert_eq!((answer.status, answer.code()), (400, "QUERY_TOO_COMPLEX"), "{}", answer.body);
+        let http = answer.body["errors"][0].clone();
+        assert_eq!(http["extensions"]["actual"], 1 + 100 * 2, "{http}");
+        let answer = post(&server, Some(&key), deep, json!({})).await;
+        assert_eq!(answer.code(), "QUERY_TOO_DEEP", "{}", answer.body);
+        assert_eq!(answer.body["errors"][0]["extensions"]["actual"], 5, "{}", answer.body);
+        // The same error, word for word, over a WebSocket.
+        let mut socket = open(&server, &key).await;
+        subscribe(&mut socket, "complex", complex, json!({})).await;
+        let message = next(&mut socket).await.unwrap();
+        assert_eq!((&message["type"], &message["payload"][0]), (&json!("error"), &http), "{message}");
+        // A write refused for its selection stores nothing; with a small
+        // input the refusal says how far over it is, with a large one it
+        // says the limit (the input is not copied to explain it).
+        let record = "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count } }";
+        let input = |n: usize| json!({"input": (0..n).map(|i| json!({
+            "predictionId": format!("p-{i}"), "resourceId": "r", "modelId": "m",
+            "violationProbability": 0.5, "confidenceScore": 0.5, "riskLevel": "LOW", "inferenceTimeMs": 1,
+        })).collect::<Vec<_>>()});
+        for (n, actual) in [(1, json!(2)), (200, Value::Null)] {
+            let answer = post(&server, Some(&key), record, input(n)).await;
+            assert_eq!((answer.status, answer.code()), (400, "QUERY_TOO_COMPLEX"), "{}", answer.body);
+            let extensions = &answer.body["errors"][0]["extensions"];
+            assert_eq!((&extensions["limit"], &extensions["max"]), (&json!("complexity"), &json!(1)));
+            assert_eq!(extensions["actual"], actual, "{n} items: {}", answer.body);
+        }
+        assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
+        server.stop().await;
+    }
+
     async fn answers_above_the_size_ceiling_fail_cleanly(test_db: TestDb) {
         let ids: Vec<String> = (0..40).map(|i| format!("model-with-a-longish-id-{i:02}")).collect();
         models(&test_db, ALPHA, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await;

@@ -2,150 +2,68 @@
 //! async-graphql 7.2 resolves an object's fields concurrently and keeps them
 //! in the order they *finish* (`FuturesUnordered` in `do_resolve_container`),
 //! so a field behind a DataLoader (a prediction's `model`) lands after its
-//! siblings. This extension puts every object of an answer back in document
-//! order (aliases, fragments, repeated fields and `@skip`/`@include` as
-//! CollectFields treats them), for queries, mutations and each subscription
-//! event, so every transport serialises the same order.
+//! siblings. A [`Plan`], made from the document before it runs, puts every
+//! object of an answer back in document order (aliases, fragments, repeated
+//! fields and `@skip`/`@include` as CollectFields treats them); the schema
+//! applies it to queries, mutations and each subscription event (see
+//! `run.rs`), so every transport serialises the same order.
 //!
 //! Type conditions are not evaluated (an answer does not carry each object's
 //! type): where two fragments on different types order the same keys
 //! differently, the first fragment's order is used. This schema has no
 //! interfaces or unions, so that case cannot arise here.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextSubscribe,
-};
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
 };
 use async_graphql::parser::Positioned;
-use async_graphql::{Name, Request, Response, ServerResult, Value, Variables};
-use futures_util::stream::{BoxStream, StreamExt};
+use async_graphql::{Name, Value, Variables};
 
-pub(super) struct FieldOrder;
+/// The most selections a plan visits (fragments counted where spread). The
+/// plan is made before validation, whose complexity limit refuses documents
+/// that expand further; past it the answer keeps async-graphql's order.
+const MAX_VISITS: usize = 100_000;
 
-impl ExtensionFactory for FieldOrder {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FieldOrderExtension::default())
-    }
-}
-
-/// What one request's answers are ordered by, kept from parsing to the
-/// answer. Shared with a subscription's stream, which async-graphql wraps
-/// before the request is parsed.
-#[derive(Default)]
-struct Ordering {
-    operation_name: Option<String>,
-    document: Option<Arc<ExecutableDocument>>,
-    /// The variables `@skip`/`@include` read, copied at parse time (only
-    /// these: a write's variables can be megabytes).
-    flags: HashMap<Name, Value>,
-}
-
-impl Ordering {
-    /// The order of the answer to `operation_name` (the request's, if none).
-    fn plan(&self, operation_name: Option<&str>) -> Option<Plan> {
-        let document = self.document.as_ref()?;
-        let name = operation_name.or(self.operation_name.as_deref());
-        let operation = match &document.operations {
-            DocumentOperations::Single(operation) => operation,
-            DocumentOperations::Multiple(operations) => match name {
-                Some(name) => operations.get(name)?,
-                None if operations.len() == 1 => operations.values().next()?,
-                None => return None,
-            },
-        };
-        let builder = Builder {
-            document,
-            operation: &operation.node,
-            flags: &self.flags,
-        };
-        Some(builder.plan(&[&operation.node.selection_set.node], 0))
-    }
-}
-
-#[derive(Default)]
-struct FieldOrderExtension(Arc<Mutex<Ordering>>);
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for FieldOrderExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Ok(mut state) = self.0.lock() {
-            state.operation_name.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        if let Ok(mut state) = self.0.lock() {
-            state.flags = flag_variables(&document, variables);
-            state.document = Some(Arc::new(document.clone()));
-        }
-        Ok(document)
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        let plan = self.0.lock().ok().and_then(|s| s.plan(operation_name));
-        if let Some(plan) = plan {
-            plan.apply(&mut response.data);
-        }
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        // Called before the request is parsed: the plan is made at the first event.
-        let state = self.0.clone();
-        let mut plan: Option<Plan> = None;
-        next.run(ctx, stream)
-            .map(move |mut response| {
-                if plan.is_none() {
-                    plan = state.lock().ok().and_then(|s| s.plan(None));
-                }
-                if let Some(plan) = &plan {
-                    plan.apply(&mut response.data);
-                }
-                response
-            })
-            .boxed()
-    }
+/// The order of the answer to `operation_name` of `document` (the only
+/// operation, if none is named), or `None` when there is no such operation
+/// or it expands past [`MAX_VISITS`].
+pub(super) fn plan(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> Option<Plan> {
+    let operation = match &document.operations {
+        DocumentOperations::Single(operation) => operation,
+        DocumentOperations::Multiple(operations) => match operation_name {
+            Some(name) => operations.get(name)?,
+            None if operations.len() == 1 => operations.values().next()?,
+            None => return None,
+        },
+    };
+    let flags = flag_variables(document, variables);
+    let builder = Builder {
+        document,
+        operation: &operation.node,
+        flags: &flags,
+        visits: Cell::new(MAX_VISITS),
+        exhausted: Cell::new(false),
+    };
+    let plan = builder.plan(&[&operation.node.selection_set.node], 0);
+    (!builder.exhausted.get()).then_some(plan)
 }
 
 /// The response keys of one selection, in order, each with the order below it.
 #[derive(Debug, Default, PartialEq)]
-struct Plan(Vec<(Name, Plan)>);
+pub(super) struct Plan(Vec<(Name, Plan)>);
 
 impl Plan {
     /// Puts `value`'s objects in this order (lists element by element).
-    fn apply(&self, value: &mut Value) {
+    pub(super) fn apply(&self, value: &mut Value) {
         match value {
             Value::List(items) => items.iter_mut().for_each(|item| self.apply(item)),
             Value::Object(object) => {
@@ -180,12 +98,14 @@ impl Plan {
     }
 }
 
-/// Makes a [`Plan`] from the validated document (fragment expansion is
-/// bounded by the depth and complexity limits by then).
+/// Makes a [`Plan`] from a document, visiting at most [`MAX_VISITS`]
+/// selections.
 struct Builder<'a> {
     document: &'a ExecutableDocument,
     operation: &'a OperationDefinition,
     flags: &'a HashMap<Name, Value>,
+    visits: Cell<usize>,
+    exhausted: Cell<bool>,
 }
 
 impl<'a> Builder<'a> {
@@ -209,11 +129,16 @@ impl<'a> Builder<'a> {
         keys: &mut Vec<(&'a Name, Vec<&'a SelectionSet>)>,
         depth: usize,
     ) {
-        // Validation refused cycles and deep documents; a second guard.
+        // Fragment cycles and deep documents are refused by validation,
+        // which has not run yet.
         if depth > 128 {
             return;
         }
         for selection in &set.items {
+            match self.visits.get().checked_sub(1) {
+                Some(left) => self.visits.set(left),
+                None => return self.exhausted.set(true),
+            }
             if !self.included(selection.node.directives()) {
                 continue;
             }
@@ -312,13 +237,10 @@ mod tests {
     fn ordered(query: &str, operation: Option<&str>, variables: &str, answer: &str) -> String {
         let document = async_graphql::parser::parse_query(query).unwrap();
         let variables = Variables::from_json(serde_json::from_str(variables).unwrap());
-        let state = Ordering {
-            operation_name: None,
-            flags: flag_variables(&document, &variables),
-            document: Some(Arc::new(document)),
-        };
         let mut data: Value = serde_json::from_str(answer).unwrap();
-        state.plan(operation).unwrap().apply(&mut data);
+        plan(&document, operation, &variables)
+            .unwrap()
+            .apply(&mut data);
         serde_json::to_string(&data).unwrap()
     }
 
@@ -377,5 +299,20 @@ mod tests {
             ),
             r#"{"a":4,"b":3,"c":2,"d":1}"#
         );
+    }
+
+    #[test]
+    fn a_document_expanding_past_the_budget_gets_no_plan() {
+        // Each fragment spreads the next twice: 2^40 selections expanded.
+        let mut query = String::from("{ ...F0 }");
+        for i in 0..40 {
+            query.push_str(&format!(
+                " fragment F{i} on Query {{ a ...F{n} b: a ...F{n} }}",
+                n = i + 1
+            ));
+        }
+        query.push_str(" fragment F40 on Query { a }");
+        let document = async_graphql::parser::parse_query(&query).unwrap();
+        assert!(plan(&document, None, &Variables::default()).is_none());
     }
 }

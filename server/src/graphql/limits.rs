@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
 
 use crate::error::code;
 use crate::store::PageLimits;
@@ -83,8 +83,10 @@ impl Default for WriteLimits {
     }
 }
 
-/// The extension checking [`QueryLimits`].
-pub struct Limits(pub QueryLimits);
+/// The extension checking [`QueryLimits`] after parsing and validation, on
+/// the twin schema that explains a refusal of the built-in limits (see
+/// `run.rs`): it runs nothing.
+pub(super) struct Limits(pub QueryLimits);
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
@@ -116,6 +118,66 @@ pub(super) fn limit_error(
     error
 }
 
+/// The refusal of a query deeper than `max`.
+pub(super) fn depth_refusal(max: usize, actual: Option<usize>) -> ServerError {
+    let message = match actual {
+        Some(actual) => format!("query depth {actual} is above the limit of {max}"),
+        None => format!("query depth is above the limit of {max}"),
+    };
+    limit_error(message, code::QUERY_TOO_DEEP, "depth", max, actual)
+}
+
+/// The refusal of a query nested past the parser's guard (set above the
+/// depth limit `max`, so that limit is the one a client meets).
+pub(super) fn nesting_refusal(max: usize) -> ServerError {
+    limit_error(
+        format!("query nesting is far above the depth limit of {max}"),
+        code::QUERY_TOO_DEEP,
+        "depth",
+        max,
+        None,
+    )
+}
+
+/// The refusal of a query more complex than `max`.
+pub(super) fn complexity_refusal(max: usize, actual: Option<usize>) -> ServerError {
+    let message = match actual {
+        Some(actual) => format!(
+            "query complexity {actual} is above the limit of {max} (page sizes multiply down nested lists)"
+        ),
+        None => format!(
+            "query complexity is above the limit of {max} (page sizes multiply down nested lists)"
+        ),
+    };
+    limit_error(message, code::QUERY_TOO_COMPLEX, "complexity", max, actual)
+}
+
+/// The refusal of a `first`/`last` above the page size cap, anywhere in
+/// `document` (literal or variable), before anything runs: nested lists'
+/// resolvers would only see theirs after their parents' SQL.
+pub(super) fn page_size_refusal(
+    document: &ExecutableDocument,
+    variables: &Variables,
+    limits: &QueryLimits,
+) -> Option<ServerError> {
+    let (argument, size) = largest_page(document, variables)
+        .filter(|(_, size)| *size > limits.page.max_size as i64)?;
+    let mut error = limit_error(
+        format!(
+            "`{argument}: {size}` is above the page size limit of {}",
+            limits.page.max_size
+        ),
+        code::BAD_USER_INPUT,
+        "pageSize",
+        limits.page.max_size as usize,
+        Some(size as usize),
+    );
+    if let Some(extensions) = error.extensions.as_mut() {
+        extensions.set("field", argument);
+    }
+    Some(error)
+}
+
 #[async_graphql::async_trait::async_trait]
 impl Extension for LimitsExtension {
     async fn parse_query(
@@ -126,45 +188,19 @@ impl Extension for LimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await.map_err(|error| {
-            // The parser's own guard against deep nesting (before our depth
-            // check can run) is the same limit to a client.
             if error
                 .message
                 .starts_with("The recursion depth of the query")
             {
-                limit_error(
-                    format!(
-                        "query nesting is far above the depth limit of {}",
-                        self.0.max_depth
-                    ),
-                    code::QUERY_TOO_DEEP,
-                    "depth",
-                    self.0.max_depth,
-                    None,
-                )
+                nesting_refusal(self.0.max_depth)
             } else {
                 error
             }
         })?;
-        if let Some((argument, size)) = largest_page(&document, variables)
-            .filter(|(_, size)| *size > self.0.page.max_size as i64)
-        {
-            let mut error = limit_error(
-                format!(
-                    "`{argument}: {size}` is above the page size limit of {}",
-                    self.0.page.max_size
-                ),
-                code::BAD_USER_INPUT,
-                "pageSize",
-                self.0.page.max_size as usize,
-                Some(size as usize),
-            );
-            if let Some(extensions) = error.extensions.as_mut() {
-                extensions.set("field", argument);
-            }
-            return Err(error);
+        match page_size_refusal(&document, variables, &self.0) {
+            Some(error) => Err(error),
+            None => Ok(document),
         }
-        Ok(document)
     }
 
     async fn validation(
@@ -174,32 +210,31 @@ impl Extension for LimitsExtension {
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
         if result.depth > self.0.max_depth {
-            return Err(vec![limit_error(
-                format!(
-                    "query depth {} is above the limit of {}",
-                    result.depth, self.0.max_depth
-                ),
-                code::QUERY_TOO_DEEP,
-                "depth",
-                self.0.max_depth,
-                Some(result.depth),
-            )]);
+            return Err(vec![depth_refusal(self.0.max_depth, Some(result.depth))]);
         }
         if result.complexity > self.0.max_complexity {
-            return Err(vec![limit_error(
-                format!(
-                    "query complexity {} is above the limit of {} (page sizes multiply down nested lists)",
-                    result.complexity, self.0.max_complexity
-                ),
-                code::QUERY_TOO_COMPLEX,
-                "complexity",
+            return Err(vec![complexity_refusal(
                 self.0.max_complexity,
                 Some(result.complexity),
             )]);
         }
         Ok(result)
     }
+
+    /// Never reached for a request the built-in limits refused, which is
+    /// all this schema is given; should it be, nothing runs.
+    async fn execute(
+        &self,
+        _ctx: &ExtensionContext<'_>,
+        _operation_name: Option<&str>,
+        _next: NextExecute<'_>,
+    ) -> Response {
+        Response::from_errors(vec![ServerError::new(NOT_EXPLAINED, None)])
+    }
 }
+
+/// What the twin schema answers when it finds no limit exceeded.
+pub(super) const NOT_EXPLAINED: &str = "no limit explains the refusal";
 
 /// The largest `first`/`last` argument anywhere in the document (literal or
 /// variable), with its name. Every `first`/`last` in this schema is a page size.

@@ -21,6 +21,7 @@ mod models;
 mod monitors;
 mod predictions;
 mod resume;
+mod run;
 mod training;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use batch::BatchExecutor;
 pub use document::{admit, operation_type, Admitted};
 pub use limits::{QueryLimits, WriteLimits};
 pub use resume::StreamPositions;
+pub use run::AppSchema;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -71,8 +73,6 @@ pub struct Mutation(
     monitors::MonitorsMutation,
 );
 
-pub type AppSchema = Schema<Query, Mutation, alerts::Subscription>;
-
 /// Who may introspect the schema (`__schema`, `__type`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Introspection {
@@ -103,21 +103,30 @@ pub fn build_schema(
     writes: WriteLimits,
     introspection: Introspection,
 ) -> AppSchema {
-    let builder = Schema::build(Query::default(), Mutation::default(), alerts::Subscription)
-        .data(limits.page)
-        .data(writes)
-        .extension(limits::Limits(limits))
-        .extension(field_order::FieldOrder)
-        // The parser's nesting guard stays above the depth limit, so that
-        // limit is the one clients meet (documents reach the parser only
-        // after `document::admit` bounded their nesting).
-        .limit_recursive_depth(limits.max_depth.max(30) + 2);
-    let builder = match introspection {
-        Introspection::On => builder,
-        Introspection::Admin => builder.disable_suggestions(),
-        Introspection::Off => builder.disable_suggestions().disable_introspection(),
+    let build = |explains: bool| {
+        let builder = Schema::build(Query::default(), Mutation::default(), alerts::Subscription)
+            .data(limits.page)
+            .data(writes)
+            // The parser's nesting guard stays above the depth limit, so that
+            // limit is the one clients meet (documents reach the parser only
+            // after `document::admit` bounded their nesting).
+            .limit_recursive_depth(limits.max_depth.max(30) + 2);
+        // Only the twin that explains refusals has an extension (see run.rs).
+        let builder = if explains {
+            builder.extension(limits::Limits(limits))
+        } else {
+            builder
+                .limit_depth(limits.max_depth)
+                .limit_complexity(limits.max_complexity)
+        };
+        let builder = match introspection {
+            Introspection::On => builder,
+            Introspection::Admin => builder.disable_suggestions(),
+            Introspection::Off => builder.disable_suggestions().disable_introspection(),
+        };
+        builder.finish()
     };
-    builder.finish()
+    AppSchema::new(build(false), build(true), limits)
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.
