@@ -326,6 +326,16 @@ backend_tests! {
             assert_eq!((&extensions["limit"], &extensions["max"]), (&json!("complexity"), &json!(1)));
             assert_eq!(extensions["actual"], actual, "{n} items: {}", answer.body);
         }
+        // Validation errors still come first, and depth before complexity,
+        // whatever the size of the input.
+        let invalid = "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { count nope } }";
+        let deep_write = "mutation($input: [PredictionInput!]!) { recordPredictions(input: $input) { predictions { model { predictions { nodes { predictionId } } } } } }";
+        for n in [1, 200] {
+            let answer = post(&server, Some(&key), invalid, input(n)).await;
+            assert_eq!(answer.code(), "GRAPHQL_VALIDATION_FAILED", "{n} items: {}", answer.body);
+            let answer = post(&server, Some(&key), deep_write, input(n)).await;
+            assert_eq!(answer.code(), "QUERY_TOO_DEEP", "{n} items: {}", answer.body);
+        }
         assert_eq!(test_db.rows("ml_predictions", ALPHA).await, 0);
         server.stop().await;
     }

@@ -15,7 +15,6 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::convert::Infallible;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
@@ -23,11 +22,13 @@ use async_graphql::parser::types::{
 };
 use async_graphql::parser::Positioned;
 use async_graphql::{Name, Value, Variables};
+use async_graphql_value::Value as DocumentValue;
 
-/// The most selections a plan visits (fragments counted where spread). The
-/// plan is made before validation, whose complexity limit refuses documents
-/// that expand further; past it the answer keeps async-graphql's order.
-const MAX_VISITS: usize = 100_000;
+/// The most selections a plan visits (fragments counted where spread, each
+/// visit constant time: nothing is copied, keys are found by hash). The plan
+/// is made before validation, so this bounds what a hostile document costs;
+/// a valid answer larger than this keeps async-graphql's order.
+const MAX_VISITS: usize = 250_000;
 
 /// The order of the answer to `operation_name` of `document` (the only
 /// operation, if none is named), or `None` when there is no such operation
@@ -45,11 +46,10 @@ pub(super) fn plan(
             None => return None,
         },
     };
-    let flags = flag_variables(document, variables);
     let builder = Builder {
         document,
         operation: &operation.node,
-        flags: &flags,
+        variables,
         visits: Cell::new(MAX_VISITS),
         exhausted: Cell::new(false),
     };
@@ -103,19 +103,20 @@ impl Plan {
 struct Builder<'a> {
     document: &'a ExecutableDocument,
     operation: &'a OperationDefinition,
-    flags: &'a HashMap<Name, Value>,
+    variables: &'a Variables,
     visits: Cell<usize>,
     exhausted: Cell<bool>,
 }
 
 impl<'a> Builder<'a> {
     fn plan(&self, sets: &[&'a SelectionSet], depth: usize) -> Plan {
-        let mut keys: Vec<(&'a Name, Vec<&'a SelectionSet>)> = Vec::new();
+        let mut keys = Keys::default();
         for set in sets {
             self.collect(set, &mut keys, depth);
         }
         Plan(
-            keys.into_iter()
+            keys.order
+                .into_iter()
                 .map(|(key, below)| (key.clone(), self.plan(&below, depth + 1)))
                 .collect(),
         )
@@ -123,12 +124,7 @@ impl<'a> Builder<'a> {
 
     /// The response keys `set` selects, in document order, each with the
     /// selection sets of every field answering under it.
-    fn collect(
-        &self,
-        set: &'a SelectionSet,
-        keys: &mut Vec<(&'a Name, Vec<&'a SelectionSet>)>,
-        depth: usize,
-    ) {
+    fn collect(&self, set: &'a SelectionSet, keys: &mut Keys<'a>, depth: usize) {
         // Fragment cycles and deep documents are refused by validation,
         // which has not run yet.
         if depth > 128 {
@@ -144,12 +140,10 @@ impl<'a> Builder<'a> {
             }
             match &selection.node {
                 Selection::Field(field) => {
-                    let key = &field.node.response_key().node;
-                    let below = &field.node.selection_set.node;
-                    match keys.iter_mut().find(|(k, _)| *k == key) {
-                        Some((_, sets)) => sets.push(below),
-                        None => keys.push((key, vec![below])),
-                    }
+                    keys.add(
+                        &field.node.response_key().node,
+                        &field.node.selection_set.node,
+                    );
                 }
                 Selection::FragmentSpread(spread) => {
                     if let Some(fragment) =
@@ -165,18 +159,15 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// `@skip(if:)` and `@include(if:)`, from literals, variables or their defaults.
+    /// `@skip(if:)` and `@include(if:)`, from literals, variables or their
+    /// defaults; a condition that is not a Boolean (validation refuses it
+    /// later) counts as absent.
     fn included(&self, directives: &[Positioned<Directive>]) -> bool {
         directives.iter().all(|directive| {
-            let condition = directive.node.get_argument("if").and_then(|value| {
-                let value = value.node.clone().into_const_with(|name| {
-                    Ok::<_, Infallible>(self.flag(&name).unwrap_or(Value::Null))
-                });
-                match value {
-                    Ok(Value::Boolean(b)) => Some(b),
-                    _ => None,
-                }
-            });
+            let condition = directive
+                .node
+                .get_argument("if")
+                .and_then(|value| self.boolean(&value.node));
             match (directive.node.name.node.as_str(), condition) {
                 ("skip", Some(skip)) => !skip,
                 ("include", Some(include)) => include,
@@ -185,49 +176,46 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// A variable's value, or its default in the operation.
-    fn flag(&self, name: &Name) -> Option<Value> {
-        self.flags.get(name).cloned().or_else(|| {
-            self.operation
-                .variable_definitions
-                .iter()
-                .find(|d| d.node.name.node == *name)
-                .and_then(|d| d.node.default_value.as_ref().map(|v| v.node.clone()))
-        })
+    /// A Boolean literal, or the Boolean a variable (or its default) holds.
+    fn boolean(&self, value: &DocumentValue) -> Option<bool> {
+        match value {
+            DocumentValue::Boolean(b) => Some(*b),
+            DocumentValue::Variable(name) => match self.variables.get(name) {
+                Some(Value::Boolean(b)) => Some(*b),
+                Some(_) => None,
+                None => self
+                    .operation
+                    .variable_definitions
+                    .iter()
+                    .find(|d| d.node.name.node == *name)
+                    .and_then(|d| match d.node.default_value.as_ref().map(|v| &v.node) {
+                        Some(Value::Boolean(b)) => Some(*b),
+                        _ => None,
+                    }),
+            },
+            _ => None,
+        }
     }
 }
 
-/// The variables named by any `@skip`/`@include` of `document`.
-fn flag_variables(document: &ExecutableDocument, variables: &Variables) -> HashMap<Name, Value> {
-    fn visit(set: &SelectionSet, variables: &Variables, out: &mut HashMap<Name, Value>) {
-        for selection in &set.items {
-            for directive in selection.node.directives() {
-                if let Some(condition) = directive.node.get_argument("if") {
-                    let _ = condition.node.clone().into_const_with(|name| {
-                        if let Some(value) = variables.get(&name) {
-                            out.insert(name, value.clone());
-                        }
-                        Ok::<_, Infallible>(Value::Null)
-                    });
-                }
-            }
-            match &selection.node {
-                Selection::Field(field) => visit(&field.node.selection_set.node, variables, out),
-                Selection::InlineFragment(inline) => {
-                    visit(&inline.node.selection_set.node, variables, out)
-                }
-                Selection::FragmentSpread(_) => {}
+/// The response keys of one selection in order, found by hash (a document
+/// may name thousands of fields that do not exist: validation comes later).
+#[derive(Default)]
+struct Keys<'a> {
+    order: Vec<(&'a Name, Vec<&'a SelectionSet>)>,
+    index: HashMap<&'a Name, usize>,
+}
+
+impl<'a> Keys<'a> {
+    fn add(&mut self, key: &'a Name, below: &'a SelectionSet) {
+        match self.index.get(key) {
+            Some(&at) => self.order[at].1.push(below),
+            None => {
+                self.index.insert(key, self.order.len());
+                self.order.push((key, vec![below]));
             }
         }
     }
-    let mut out = HashMap::new();
-    for (_, operation) in document.operations.iter() {
-        visit(&operation.node.selection_set.node, variables, &mut out);
-    }
-    for fragment in document.fragments.values() {
-        visit(&fragment.node.selection_set.node, variables, &mut out);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -298,6 +286,16 @@ mod tests {
                 r#"{"d":1,"c":2,"b":3,"a":4}"#
             ),
             r#"{"a":4,"b":3,"c":2,"d":1}"#
+        );
+    }
+
+    #[test]
+    fn a_condition_that_is_not_a_boolean_counts_as_absent() {
+        // Validation refuses it later; the plan, made before, reads it in place.
+        let query = "query($v: Boolean) { b @skip(if: $v) a @include(if: \"yes\") }";
+        assert_eq!(
+            ordered(query, None, r#"{"v": "not a boolean"}"#, r#"{"a":1,"b":2}"#),
+            r#"{"b":2,"a":1}"#
         );
     }
 

@@ -9,6 +9,7 @@ use async_graphql::extensions::{
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql_value::Value as DocumentValue;
 
 use crate::error::code;
 use crate::store::PageLimits;
@@ -258,20 +259,19 @@ fn walk(set: &SelectionSet, variables: &Variables, largest: &mut Option<(String,
                     if name.node != "first" && name.node != "last" {
                         continue;
                     }
-                    let value = value
-                        .node
-                        .clone()
-                        .into_const_with(|variable| {
-                            Ok::<_, std::convert::Infallible>(
-                                variables.get(&variable).cloned().unwrap_or(Value::Null),
-                            )
-                        })
-                        .unwrap_or(Value::Null);
-                    if let Value::Number(number) = value {
-                        if let Some(size) = number.as_i64() {
-                            if largest.as_ref().is_none_or(|(_, l)| size > *l) {
-                                *largest = Some((name.node.to_string(), size));
-                            }
+                    // Read in place: a literal can be large, and nothing
+                    // has checked its type yet.
+                    let number = match &value.node {
+                        DocumentValue::Number(number) => Some(number),
+                        DocumentValue::Variable(variable) => match variables.get(variable) {
+                            Some(Value::Number(number)) => Some(number),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if let Some(size) = number.and_then(|number| number.as_i64()) {
+                        if largest.as_ref().is_none_or(|(_, l)| size > *l) {
+                            *largest = Some((name.node.to_string(), size));
                         }
                     }
                 }

@@ -32,22 +32,23 @@ pub struct AppSchema {
 /// What a request is run with besides itself.
 struct Run {
     plan: Option<Plan>,
-    /// The request again, for the twin schema; `None` when its variables
-    /// are too large to copy for a refusal that is rare (it is then
-    /// explained without the actual value).
-    retry: Option<Retry>,
+    /// The request again, for the twin schema.
+    retry: Retry,
 }
 
 struct Retry {
     query: String,
     operation_name: Option<String>,
-    variables: Variables,
+    /// `None` when they are too large to copy for a refusal that is rare
+    /// (see [`AppSchema::explain`]).
+    variables: Option<Variables>,
     introspection_mode: IntrospectionMode,
 }
 
-/// Variables with more values than this are not copied for [`Retry`]
-/// (reads have a handful; a batch write can have hundreds of thousands).
-const MAX_RETRY_VALUES: usize = 1_000;
+/// Variables weighing more than this (a value each, and a string's bytes
+/// over 64 more) are not copied for [`Retry`]: a read has a handful, a
+/// batch write can have hundreds of thousands.
+const MAX_RETRY_WEIGHT: usize = 1_000;
 
 impl AppSchema {
     pub(super) fn new(fast: Inner, diagnosis: Inner, limits: QueryLimits) -> Self {
@@ -80,17 +81,12 @@ impl AppSchema {
         };
         let this = self.clone();
         let plan = run.plan.map(Arc::new);
-        let mut retry = run.retry;
-        let mut first = true;
+        // Only the first answer can be a refusal of the limits.
+        let mut retry = Some(run.retry);
         self.fast
             .execute_stream(request)
             .then(move |response| {
-                // Only the first answer can be a refusal of the limits.
-                let retry = if std::mem::take(&mut first) {
-                    Some(retry.take())
-                } else {
-                    None
-                };
+                let retry = retry.take();
                 let this = this.clone();
                 let plan = plan.clone();
                 async move {
@@ -119,15 +115,13 @@ impl AppSchema {
         request.variables = variables;
         request.operation_name = operation_name;
         let plan = checked??;
-        let retry =
-            (count_values(&request.variables, MAX_RETRY_VALUES) <= MAX_RETRY_VALUES).then(|| {
-                Retry {
-                    query: request.query.clone(),
-                    operation_name: request.operation_name.clone(),
-                    variables: request.variables.clone(),
-                    introspection_mode: request.introspection_mode,
-                }
-            });
+        let light = weight(&request.variables, MAX_RETRY_WEIGHT) <= MAX_RETRY_WEIGHT;
+        let retry = Retry {
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            variables: light.then(|| request.variables.clone()),
+            introspection_mode: request.introspection_mode,
+        };
         Ok((request, Run { plan, retry }))
     }
 
@@ -145,12 +139,7 @@ impl AppSchema {
     }
 
     /// `response` in document order, or the explained refusal.
-    async fn finish(
-        &self,
-        response: Response,
-        retry: Option<Retry>,
-        plan: Option<&Plan>,
-    ) -> Response {
+    async fn finish(&self, response: Response, retry: Retry, plan: Option<&Plan>) -> Response {
         match self.refusal(&response) {
             Some(unexplained) => self.explain(unexplained, retry).await,
             None => ordered(response, plan),
@@ -177,18 +166,32 @@ impl AppSchema {
         }
     }
 
-    /// The twin schema's explanation of a refusal, or `unexplained`.
-    async fn explain(&self, unexplained: ServerError, retry: Option<Retry>) -> Response {
-        let Some(retry) = retry else {
-            return Response::from_errors(vec![unexplained]);
-        };
-        let mut request = Request::new(retry.query).variables(retry.variables);
+    /// The twin schema's explanation of a refusal, or `unexplained`. It
+    /// validates the request again, so validation errors come first and
+    /// depth before complexity, as clients have always seen them. Without
+    /// the variables (too large to have been copied) it still finds the
+    /// document's errors and its depth, but neither argument values given
+    /// as variables nor the complexity they drive: such a refusal of the
+    /// complexity limit is given without its actual value.
+    async fn explain(&self, unexplained: ServerError, retry: Retry) -> Response {
+        let complete = retry.variables.is_some();
+        let mut request = Request::new(retry.query).variables(retry.variables.unwrap_or_default());
         request.operation_name = retry.operation_name;
         request.introspection_mode = retry.introspection_mode;
         let explained = self.diagnosis.execute(request).await;
-        let reached = |e: &ServerError| e.message == limits::NOT_EXPLAINED;
-        if explained.errors.is_empty() || explained.errors.iter().any(reached) {
-            tracing::warn!("a refusal of the query limits was not explained by the twin schema");
+        let counted_without_variables = |e: &ServerError| {
+            !complete
+                && e.extensions
+                    .as_ref()
+                    .and_then(|x| x.get("limit"))
+                    .is_some_and(|limit| *limit == Value::from("complexity"))
+        };
+        if explained.errors.is_empty()
+            || explained
+                .errors
+                .iter()
+                .any(|e| e.message == limits::NOT_EXPLAINED || counted_without_variables(e))
+        {
             return Response::from_errors(vec![unexplained]);
         }
         explained
@@ -203,20 +206,22 @@ fn ordered(mut response: Response, plan: Option<&Plan>) -> Response {
     response
 }
 
-/// The values in `variables`, counted up to just past `cap`.
-fn count_values(variables: &Variables, cap: usize) -> usize {
-    let mut count = 0;
+/// The weight of `variables` (a value each, a string's bytes over 64
+/// more), counted up to just past `cap`.
+fn weight(variables: &Variables, cap: usize) -> usize {
+    let mut weight = 0;
     let mut pending: Vec<&Value> = variables.values().collect();
     while let Some(value) = pending.pop() {
-        count += 1;
-        if count > cap {
-            break;
-        }
+        weight += 1;
         match value {
             Value::List(items) => pending.extend(items),
             Value::Object(fields) => pending.extend(fields.values()),
+            Value::String(text) => weight += text.len() / 64,
             _ => {}
         }
+        if weight > cap {
+            break;
+        }
     }
-    count
+    weight
 }
