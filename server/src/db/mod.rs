@@ -347,7 +347,8 @@ fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) 
 /// Counts one statement into `statements` and the metrics, traces it, and
 /// logs it (SQL text only) when it was slow.
 fn observe_statement(statements: &AtomicU64, backend: &'static str, sql: &str, elapsed: Duration) {
-    traces::statement(backend, sql, elapsed);
+    let sql = abbreviated(sql, STATEMENT_TEXT);
+    traces::statement(backend, &sql, elapsed);
     statements.fetch_add(1, Ordering::Relaxed);
     let m = metrics();
     m.db_statements.inc();
@@ -359,6 +360,23 @@ fn observe_statement(statements: &AtomicU64, backend: &'static str, sql: &str, e
             "slow statement"
         );
     }
+}
+
+/// The most of a statement's text a log line or trace span carries: a
+/// batch insert's text runs to 100 KB and more of placeholders.
+const STATEMENT_TEXT: usize = 1_000;
+
+/// `sql` cut to at most `max` bytes (at a character boundary), saying how
+/// much was left out.
+fn abbreviated(sql: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if sql.len() <= max {
+        return sql.into();
+    }
+    let mut end = max;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &sql[..end], sql.len() - end).into()
 }
 
 /// Options of one pool of `size` connections. SQLite connections wait for
@@ -523,6 +541,18 @@ mod tests {
         );
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
         assert_eq!(sqlite_file_path("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn long_statement_texts_are_cut_at_a_character() {
+        assert_eq!(abbreviated("SELECT 1", 8), "SELECT 1");
+        assert_eq!(abbreviated("SELECT 1", 6), "SELECT… (2 more bytes)");
+        // "é" is two bytes: a cut inside it moves before it.
+        assert_eq!(abbreviated("ab\u{e9}cd", 3), "ab… (4 more bytes)");
+        let insert = format!("INSERT INTO t VALUES {}", "($1, $2), ".repeat(10_000));
+        let cut = abbreviated(&insert, STATEMENT_TEXT);
+        assert!(cut.len() < STATEMENT_TEXT + 40, "{}", cut.len());
+        assert!(cut.ends_with(&format!("({} more bytes)", insert.len() - STATEMENT_TEXT)));
     }
 
     #[test]
