@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
-    Directive, DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+    Directive, DocumentOperations, ExecutableDocument, Selection, SelectionSet,
 };
 use async_graphql::parser::Positioned;
 use async_graphql::{Name, Value, Variables};
@@ -46,10 +46,19 @@ pub(super) fn plan(
             None => return None,
         },
     };
+    let defaults = operation
+        .node
+        .variable_definitions
+        .iter()
+        .filter_map(|d| match d.node.default_value.as_ref().map(|v| &v.node) {
+            Some(Value::Boolean(b)) => Some((&d.node.name.node, *b)),
+            _ => None,
+        })
+        .collect();
     let builder = Builder {
         document,
-        operation: &operation.node,
         variables,
+        defaults,
         visits: Cell::new(MAX_VISITS),
         exhausted: Cell::new(false),
     };
@@ -102,8 +111,9 @@ impl Plan {
 /// selections.
 struct Builder<'a> {
     document: &'a ExecutableDocument,
-    operation: &'a OperationDefinition,
     variables: &'a Variables,
+    /// The operation's Boolean variable defaults, by name.
+    defaults: HashMap<&'a Name, bool>,
     visits: Cell<usize>,
     exhausted: Cell<bool>,
 }
@@ -183,15 +193,7 @@ impl<'a> Builder<'a> {
             DocumentValue::Variable(name) => match self.variables.get(name) {
                 Some(Value::Boolean(b)) => Some(*b),
                 Some(_) => None,
-                None => self
-                    .operation
-                    .variable_definitions
-                    .iter()
-                    .find(|d| d.node.name.node == *name)
-                    .and_then(|d| match d.node.default_value.as_ref().map(|v| &v.node) {
-                        Some(Value::Boolean(b)) => Some(*b),
-                        _ => None,
-                    }),
+                None => self.defaults.get(name).copied(),
             },
             _ => None,
         }

@@ -39,15 +39,16 @@ struct Run {
 struct Retry {
     query: String,
     operation_name: Option<String>,
-    /// `None` when they are too large to copy for a refusal that is rare
-    /// (see [`AppSchema::explain`]).
-    variables: Option<Variables>,
+    /// The variables light enough to copy for a refusal that is rare (see
+    /// [`AppSchema::explain`]), and whether that is all of them.
+    variables: Variables,
+    complete: bool,
     introspection_mode: IntrospectionMode,
 }
 
-/// Variables weighing more than this (a value each, and a string's bytes
-/// over 64 more) are not copied for [`Retry`]: a read has a handful, a
-/// batch write can have hundreds of thousands.
+/// A variable weighing more than this (a value each, and a string's bytes
+/// over 64 more) is not copied for [`Retry`]: a read's weigh a few, a batch
+/// write's input can weigh hundreds of thousands.
 const MAX_RETRY_WEIGHT: usize = 1_000;
 
 impl AppSchema {
@@ -115,11 +116,20 @@ impl AppSchema {
         request.variables = variables;
         request.operation_name = operation_name;
         let plan = checked??;
-        let light = weight(&request.variables, MAX_RETRY_WEIGHT) <= MAX_RETRY_WEIGHT;
+        let mut variables = Variables::default();
+        let mut complete = true;
+        for (name, value) in request.variables.iter() {
+            if weight(value, MAX_RETRY_WEIGHT) <= MAX_RETRY_WEIGHT {
+                variables.insert(name.clone(), value.clone());
+            } else {
+                complete = false;
+            }
+        }
         let retry = Retry {
             query: request.query.clone(),
             operation_name: request.operation_name.clone(),
-            variables: light.then(|| request.variables.clone()),
+            variables,
+            complete,
             introspection_mode: request.introspection_mode,
         };
         Ok((request, Run { plan, retry }))
@@ -169,28 +179,29 @@ impl AppSchema {
     /// The twin schema's explanation of a refusal, or `unexplained`. It
     /// validates the request again, so validation errors come first and
     /// depth before complexity, as clients have always seen them. Without
-    /// the variables (too large to have been copied) it still finds the
-    /// document's errors and its depth, but neither argument values given
-    /// as variables nor the complexity they drive: such a refusal of the
-    /// complexity limit is given without its actual value.
+    /// a heavy variable (not copied) it still finds the document's errors
+    /// and its depth, but not the complexity that variable drives, nor
+    /// anything an argument needs it for: such an answer is not used, and
+    /// the refusal is given without its actual value.
     async fn explain(&self, unexplained: ServerError, retry: Retry) -> Response {
-        let complete = retry.variables.is_some();
-        let mut request = Request::new(retry.query).variables(retry.variables.unwrap_or_default());
+        let complete = retry.complete;
+        let mut request = Request::new(retry.query).variables(retry.variables);
         request.operation_name = retry.operation_name;
         request.introspection_mode = retry.introspection_mode;
         let explained = self.diagnosis.execute(request).await;
-        let counted_without_variables = |e: &ServerError| {
+        let incomplete = |e: &ServerError| {
             !complete
-                && e.extensions
-                    .as_ref()
-                    .and_then(|x| x.get("limit"))
-                    .is_some_and(|limit| *limit == Value::from("complexity"))
+                && (e.message.ends_with("is not defined.")
+                    || e.extensions
+                        .as_ref()
+                        .and_then(|x| x.get("limit"))
+                        .is_some_and(|limit| *limit == Value::from("complexity")))
         };
         if explained.errors.is_empty()
             || explained
                 .errors
                 .iter()
-                .any(|e| e.message == limits::NOT_EXPLAINED || counted_without_variables(e))
+                .any(|e| e.message == limits::NOT_EXPLAINED || incomplete(e))
         {
             return Response::from_errors(vec![unexplained]);
         }
@@ -206,11 +217,11 @@ fn ordered(mut response: Response, plan: Option<&Plan>) -> Response {
     response
 }
 
-/// The weight of `variables` (a value each, a string's bytes over 64
-/// more), counted up to just past `cap`.
-fn weight(variables: &Variables, cap: usize) -> usize {
+/// The weight of `value` (a value each, a string's bytes over 64 more),
+/// counted up to just past `cap`.
+fn weight(value: &Value, cap: usize) -> usize {
     let mut weight = 0;
-    let mut pending: Vec<&Value> = variables.values().collect();
+    let mut pending = vec![value];
     while let Some(value) = pending.pop() {
         weight += 1;
         match value {
