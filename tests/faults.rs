@@ -491,10 +491,9 @@ fn migrate(test_db: &TestDb, args: &[&str]) {
 }
 
 /// Which server session (PostgreSQL backend, SQLite connection) a
-/// transaction of `db` runs on: a PostgreSQL backend's pid; on SQLite a
+/// transaction of `scoped` runs on: a PostgreSQL backend's pid; on SQLite a
 /// random mark kept in a temporary table, which only its connection sees.
-async fn session_of(test_db: &TestDb, db: &server::db::Database) -> String {
-    let scoped = scoped_for(test_db, db, ALPHA).await;
+async fn session_of(scoped: &server::db::Scoped) -> String {
     let txn = scoped.begin_write().await.unwrap();
     let conn = txn.conn();
     let backend = conn.get_database_backend();
@@ -530,23 +529,69 @@ backend_tests! {
         };
         // By age: reused while young, however busy; replaced once old.
         let db = server::db::Database::connect_with(&settings(1_500, 60_000)).await.unwrap();
-        let first = session_of(&test_db, &db).await;
-        assert_eq!(session_of(&test_db, &db).await, first, "a young connection is reused");
+        let scoped = scoped_for(&test_db, &db, ALPHA).await;
+        let first = session_of(&scoped).await;
+        assert_eq!(session_of(&scoped).await, first, "a young connection is reused");
         let until = std::time::Instant::now() + Duration::from_millis(1_700);
         while std::time::Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let _ = session_of(&test_db, &db).await;
+            let _ = session_of(&scoped).await;
         }
-        assert_ne!(session_of(&test_db, &db).await, first, "an old connection is retired");
+        assert_ne!(session_of(&scoped).await, first, "an old connection is retired");
         db.close().await.unwrap();
         // By idleness: replaced after a pause longer than the idle limit.
         let db = server::db::Database::connect_with(&settings(60_000, 500)).await.unwrap();
-        let first = session_of(&test_db, &db).await;
+        let scoped = scoped_for(&test_db, &db, ALPHA).await;
+        let first = session_of(&scoped).await;
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(session_of(&test_db, &db).await, first, "a briefly idle connection is reused");
+        assert_eq!(session_of(&scoped).await, first, "a briefly idle connection is reused");
         tokio::time::sleep(Duration::from_millis(800)).await;
-        assert_ne!(session_of(&test_db, &db).await, first, "an idle connection is retired");
+        assert_ne!(session_of(&scoped).await, first, "an idle connection is retired");
         db.close().await.unwrap();
+    }
+
+    async fn pools_shrink_to_what_they_are_used_for(test_db: TestDb) {
+        // sqlx's idle sweep is off (sqlx#3645); mlgate's reaper closes, once
+        // per idle period, the connections beyond the most in use at once.
+        let settings = server::db::DbSettings {
+            connection_idle: Duration::from_millis(400),
+            tenant_share_percent: 100,
+            auth_connections: 0,
+            ..server::db::DbSettings::new(test_db.url.clone(), 4)
+        };
+        let db = server::db::Database::connect_with(&settings).await.unwrap();
+        let scoped = scoped_for(&test_db, &db, ALPHA).await;
+        // A burst holds four connections at once.
+        let burst = futures_util::future::join_all((0..4).map(|_| scoped.begin_as(server::db::TxnKind::Read))).await;
+        for txn in burst {
+            txn.unwrap().commit().await.unwrap();
+        }
+        assert_eq!(db.connections_open(), 4);
+        // Light use after it: the pool shrinks to one connection and keeps it.
+        let (scoped, db) = (&scoped, &db);
+        let until = |open: u32| async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                let session = session_of(scoped).await;
+                if db.connections_open() == open {
+                    return session;
+                }
+                assert!(std::time::Instant::now() < deadline, "{} connections open", db.connections_open());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let kept = until(1).await;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(session_of(scoped).await, kept, "the one connection in use is kept");
+        }
+        // Unused for a period: none left.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while db.connections_open() > 0 {
+            assert!(std::time::Instant::now() < deadline, "{} connections open", db.connections_open());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        db.clone().close().await.unwrap();
     }
 
     async fn alerts_arrive_when_notifications_are_lost(test_db: TestDb) {

@@ -21,7 +21,7 @@ pub(crate) async fn load(args: &Args) -> anyhow::Result<String> {
         name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
         "unusual database name {name}"
     );
-    let admin = sea_orm::Database::connect(format!("{server}/postgres")).await?;
+    let admin = pool(&format!("{server}/postgres"), 1).await?;
     admin
         .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await?;

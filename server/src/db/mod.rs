@@ -3,6 +3,7 @@
 
 mod bulk;
 mod failure;
+mod reaper;
 mod scoped;
 mod session;
 mod settings;
@@ -73,6 +74,8 @@ pub(crate) struct Shared {
     /// Statements run through either pool (bulk loads count theirs here
     /// too: they run outside SeaORM).
     statements: Arc<AtomicU64>,
+    /// Each pool's reaper, stopped with the last handle.
+    _reapers: Vec<reaper::Reaper>,
 }
 
 /// One tenant's share of the pool: the connections its transactions hold
@@ -122,7 +125,14 @@ impl Database {
         let in_memory = url.starts_with("sqlite:") && url.contains(":memory:");
         let sqlite = url.starts_with("sqlite:");
         let deadlines = sqlite.then(|| Arc::new(Deadlines::default()));
-        let mut options = pool_options(url, settings.max_connections, settings, deadlines.clone());
+        let uses = Arc::new(AtomicU64::new(0));
+        let mut options = pool_options(
+            url,
+            settings.max_connections,
+            settings,
+            deadlines.clone(),
+            uses.clone(),
+        );
         if in_memory {
             options.min_connections(1).max_connections(1);
         } else if let Some(path) = sqlite_file_path(url) {
@@ -145,14 +155,26 @@ impl Database {
         } else {
             settings.max_connections.max(1)
         };
+        let mut reapers = Vec::new();
+        if !in_memory {
+            reapers.push(reaper::spawn(&conn, uses, settings.connection_idle));
+        }
         let own_auth_pool = !(in_memory || settings.auth_connections == 0);
         let auth = if !own_auth_pool {
             conn.clone()
         } else {
-            let mut options = pool_options(url, settings.auth_connections, settings, None);
+            let auth_uses = Arc::new(AtomicU64::new(0));
+            let mut options = pool_options(
+                url,
+                settings.auth_connections,
+                settings,
+                None,
+                auth_uses.clone(),
+            );
             options.min_connections(0);
             let mut auth = sea_orm::Database::connect(options).await?;
             count_statements(&mut auth, &statements);
+            reapers.push(reaper::spawn(&auth, auth_uses, settings.connection_idle));
             auth
         };
         Ok(Self {
@@ -171,6 +193,7 @@ impl Database {
                 writer: sqlite.then(|| Arc::new(Semaphore::new(1))),
                 transactions: AtomicU64::new(0),
                 statements,
+                _reapers: reapers,
             }),
         })
     }
@@ -276,6 +299,14 @@ impl Database {
     /// never queues behind tenant transactions.
     pub(crate) fn auth_pool(&self) -> &DatabaseConnection {
         &self.auth
+    }
+
+    /// The connections the main pool holds open, idle or in use.
+    pub fn connections_open(&self) -> u32 {
+        match self.conn.get_database_backend() {
+            DbBackend::Postgres => self.conn.get_postgres_connection_pool().size(),
+            _ => self.conn.get_sqlite_connection_pool().size(),
+        }
     }
 
     /// Sets the pool gauges to what the pools hold now (at each scrape).
@@ -387,13 +418,15 @@ fn pool_options(
     size: u32,
     settings: &DbSettings,
     deadlines: Option<Arc<Deadlines>>,
+    uses: Arc<AtomicU64>,
 ) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     // sqlx's own idle/lifetime sweep is off: its task can read a transiently
     // wrapped idle count and then spin, never yielding, holding a runtime
     // thread at 100 % for good (sqlx#3645, fixed upstream by sqlx#4289,
     // not in 0.9.0; seen here as a hung test). The same limits are applied
-    // when a connection is handed out instead (`before_acquire`).
+    // when a connection is handed out instead (`before_acquire`), and
+    // `reaper.rs` closes the connections a pool no longer needs.
     options
         .max_connections(size.max(1))
         .connect_timeout(settings.connect_timeout)
@@ -406,6 +439,7 @@ fn pool_options(
         enabled: !url.contains(":memory:"),
         lifetime: settings.connection_lifetime,
         idle: settings.connection_idle,
+        uses,
     };
     if url.starts_with("sqlite:") {
         let lock = settings.budgets.lock;
@@ -418,49 +452,70 @@ fn pool_options(
             }
         });
         options.map_sqlx_sqlite_pool_opts(move |pool| {
-            let pool = pool
-                .after_release(|conn, _| {
-                    let clean = released_cleanly(conn.is_in_transaction());
-                    Box::pin(async move { Ok(clean) })
-                })
-                .before_acquire(move |_, meta| {
-                    let keep = retire.keeps(&meta);
-                    Box::pin(async move { Ok(keep) })
-                });
-            match deadlines.clone() {
-                Some(deadlines) => pool.after_connect(move |conn, _| {
-                    let deadlines = deadlines.clone();
-                    Box::pin(async move { deadlines.install(conn).await })
-                }),
-                None => pool,
-            }
-        });
-    } else {
-        options.map_sqlx_postgres_pool_opts(move |pool| {
+            let (acquired, connected) = (retire.clone(), retire.clone());
+            let deadlines = deadlines.clone();
             pool.after_release(|conn, _| {
                 let clean = released_cleanly(conn.is_in_transaction());
                 Box::pin(async move { Ok(clean) })
             })
             .before_acquire(move |_, meta| {
-                let keep = retire.keeps(&meta);
+                let keep = acquired.hands_out(&meta);
                 Box::pin(async move { Ok(keep) })
+            })
+            .after_connect(move |conn, _| {
+                connected.opened();
+                let deadlines = deadlines.clone();
+                Box::pin(async move {
+                    match deadlines {
+                        Some(deadlines) => deadlines.install(conn).await,
+                        None => Ok(()),
+                    }
+                })
+            })
+        });
+    } else {
+        options.map_sqlx_postgres_pool_opts(move |pool| {
+            let (acquired, connected) = (retire.clone(), retire.clone());
+            pool.after_release(|conn, _| {
+                let clean = released_cleanly(conn.is_in_transaction());
+                Box::pin(async move { Ok(clean) })
+            })
+            .before_acquire(move |_, meta| {
+                let keep = acquired.hands_out(&meta);
+                Box::pin(async move { Ok(keep) })
+            })
+            .after_connect(move |_, _| {
+                connected.opened();
+                Box::pin(async { Ok(()) })
             })
         });
     }
     options
 }
 
-/// When a pooled connection is closed rather than handed out.
-#[derive(Clone, Copy, Debug)]
+/// When a pooled connection is closed rather than handed out; counts the
+/// connections handed out (for `reaper.rs`).
+#[derive(Clone, Debug)]
 struct Retire {
     enabled: bool,
     lifetime: Duration,
     idle: Duration,
+    uses: Arc<AtomicU64>,
 }
 
 impl Retire {
-    fn keeps(&self, meta: &sea_orm::sqlx::pool::PoolConnectionMetadata) -> bool {
-        !self.enabled || (meta.age < self.lifetime && meta.idle_for < self.idle)
+    /// Whether an idle connection described by `meta` is handed out.
+    fn hands_out(&self, meta: &sea_orm::sqlx::pool::PoolConnectionMetadata) -> bool {
+        let keep = !self.enabled || (meta.age < self.lifetime && meta.idle_for < self.idle);
+        if keep {
+            self.uses.fetch_add(1, Ordering::Relaxed);
+        }
+        keep
+    }
+
+    /// A new connection, about to be handed out.
+    fn opened(&self) {
+        self.uses.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -564,7 +619,8 @@ mod tests {
             "sqlite://data/x.db?mode=rwc",
             "sqlite::memory:",
         ] {
-            let options = pool_options(url, 4, &DbSettings::new(url, 4), None);
+            let uses = Arc::new(AtomicU64::new(0));
+            let options = pool_options(url, 4, &DbSettings::new(url, 4), None, uses);
             assert_eq!(options.get_idle_timeout(), Some(None), "{url}");
             assert_eq!(options.get_max_lifetime(), Some(None), "{url}");
         }
