@@ -733,10 +733,21 @@ async fn an_unreachable_database_at_start_is_retried_then_reported() {
         .await
         .expect("ready once the database answers")
         .unwrap();
-    let ready = reqwest::get(format!("{}/ready", gateway.base))
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    // Readiness also waits for the notification listener, which connects
+    // beside the server: probed as a probe would, within a bound.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = reqwest::get(format!("{}/ready", gateway.base))
+            .await
+            .unwrap();
+        let status = ready.status();
+        let body = ready.text().await.unwrap();
+        if status == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status}: {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A network path to the database that silently stops forwarding: requests
