@@ -365,10 +365,6 @@ impl TestServer {
     }
 }
 
-/// `tests/clients`, where the off-the-shelf npm clients the tests drive are
-/// installed (`npm ci --prefix tests/clients`), if `package` is there and
-/// Node runs. CI provides both and requires them: there a missing client
-/// fails the test instead of skipping it.
 /// A SeaORM pool outside mlgate (administration, hand-written SQL), with
 /// sqlx's idle/lifetime sweep off as mlgate's own pools have it: that task
 /// can spin a runtime thread forever (sqlx#3645) and hang a test.
@@ -387,6 +383,10 @@ pub async fn plain_connection(
     sea_orm::Database::connect(options).await
 }
 
+/// `tests/clients`, where the off-the-shelf npm clients the tests drive are
+/// installed (`npm ci --prefix tests/clients`), if `package` is there and
+/// Node runs. CI provides both and requires them: there a missing client
+/// fails the test instead of skipping it.
 pub fn node_clients(package: &str) -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
     let ready = dir.join("node_modules").join(package).exists()

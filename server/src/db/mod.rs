@@ -125,14 +125,8 @@ impl Database {
         let in_memory = url.starts_with("sqlite:") && url.contains(":memory:");
         let sqlite = url.starts_with("sqlite:");
         let deadlines = sqlite.then(|| Arc::new(Deadlines::default()));
-        let uses = Arc::new(AtomicU64::new(0));
-        let mut options = pool_options(
-            url,
-            settings.max_connections,
-            settings,
-            deadlines.clone(),
-            uses.clone(),
-        );
+        let (mut options, uses) =
+            pool_options(url, settings.max_connections, settings, deadlines.clone());
         if in_memory {
             options.min_connections(1).max_connections(1);
         } else if let Some(path) = sqlite_file_path(url) {
@@ -163,14 +157,8 @@ impl Database {
         let auth = if !own_auth_pool {
             conn.clone()
         } else {
-            let auth_uses = Arc::new(AtomicU64::new(0));
-            let mut options = pool_options(
-                url,
-                settings.auth_connections,
-                settings,
-                None,
-                auth_uses.clone(),
-            );
+            let (mut options, auth_uses) =
+                pool_options(url, settings.auth_connections, settings, None);
             options.min_connections(0);
             let mut auth = sea_orm::Database::connect(options).await?;
             count_statements(&mut auth, &statements);
@@ -303,10 +291,7 @@ impl Database {
 
     /// The connections the main pool holds open, idle or in use.
     pub fn connections_open(&self) -> u32 {
-        match self.conn.get_database_backend() {
-            DbBackend::Postgres => self.conn.get_postgres_connection_pool().size(),
-            _ => self.conn.get_sqlite_connection_pool().size(),
-        }
+        pool_counts(&self.conn).0
     }
 
     /// Sets the pool gauges to what the pools hold now (at each scrape).
@@ -316,18 +301,8 @@ impl Database {
             .chain(self.own_auth_pool.then_some((Pool::Auth, &self.auth)));
         let m = metrics();
         for (pool, conn) in pools {
-            let (size, idle, max) = match conn.get_database_backend() {
-                DbBackend::Postgres => {
-                    let p = conn.get_postgres_connection_pool();
-                    (p.size(), p.num_idle(), p.options().get_max_connections())
-                }
-                _ => {
-                    let p = conn.get_sqlite_connection_pool();
-                    (p.size(), p.num_idle(), p.options().get_max_connections())
-                }
-            };
-            // sqlx's idle count can be read mid-update (transiently wrapped).
-            let idle = (idle as i64).clamp(0, i64::from(size));
+            let (size, idle, max) = pool_counts(conn);
+            let idle = i64::from(idle);
             let state = |state| PoolStateLabels { pool, state };
             m.pool_connections
                 .get_or_create(&state(ConnectionState::Idle))
@@ -375,6 +350,23 @@ fn count_statements(conn: &mut DatabaseConnection, statements: &Arc<AtomicU64>) 
     });
 }
 
+/// The connections `conn`'s pool holds open, how many of them are idle, and
+/// its maximum. sqlx's idle count can be read mid-update (transiently
+/// wrapped): it is clamped to the open ones.
+fn pool_counts(conn: &DatabaseConnection) -> (u32, u32, u32) {
+    match conn.get_database_backend() {
+        DbBackend::Postgres => counts_of(conn.get_postgres_connection_pool()),
+        _ => counts_of(conn.get_sqlite_connection_pool()),
+    }
+}
+
+/// [`pool_counts`] of a typed pool.
+fn counts_of<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> (u32, u32, u32) {
+    let size = pool.size();
+    let idle = pool.num_idle().min(size as usize) as u32;
+    (size, idle, pool.options().get_max_connections())
+}
+
 /// Counts one statement into `statements` and the metrics, traces it, and
 /// logs it (SQL text only) when it was slow.
 fn observe_statement(statements: &AtomicU64, backend: &'static str, sql: &str, elapsed: Duration) {
@@ -418,8 +410,7 @@ fn pool_options(
     size: u32,
     settings: &DbSettings,
     deadlines: Option<Arc<Deadlines>>,
-    uses: Arc<AtomicU64>,
-) -> ConnectOptions {
+) -> (ConnectOptions, Arc<AtomicU64>) {
     let mut options = ConnectOptions::new(url.to_owned());
     // sqlx's own idle/lifetime sweep is off: its task can read a transiently
     // wrapped idle count and then spin, never yielding, holding a runtime
@@ -439,8 +430,9 @@ fn pool_options(
         enabled: !url.contains(":memory:"),
         lifetime: settings.connection_lifetime,
         idle: settings.connection_idle,
-        uses,
+        uses: Arc::new(AtomicU64::new(0)),
     };
+    let uses = retire.uses.clone();
     if url.starts_with("sqlite:") {
         let lock = settings.budgets.lock;
         let max_pages = settings.sqlite_max_pages;
@@ -490,7 +482,7 @@ fn pool_options(
             })
         });
     }
-    options
+    (options, uses)
 }
 
 /// When a pooled connection is closed rather than handed out; counts the
@@ -619,8 +611,7 @@ mod tests {
             "sqlite://data/x.db?mode=rwc",
             "sqlite::memory:",
         ] {
-            let uses = Arc::new(AtomicU64::new(0));
-            let options = pool_options(url, 4, &DbSettings::new(url, 4), None, uses);
+            let (options, _) = pool_options(url, 4, &DbSettings::new(url, 4), None);
             assert_eq!(options.get_idle_timeout(), Some(None), "{url}");
             assert_eq!(options.get_max_lifetime(), Some(None), "{url}");
         }

@@ -69,9 +69,8 @@ async fn run<DB: sea_orm::sqlx::Database>(
     }
 }
 
-/// The connections of `pool` in use now (its idle count can be read
-/// mid-update, transiently wrapped: it is clamped).
+/// The connections of `pool` in use now.
 fn in_use<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> u32 {
-    let size = pool.size();
-    size - pool.num_idle().min(size as usize) as u32
+    let (size, idle, _) = super::counts_of(pool);
+    size - idle
 }

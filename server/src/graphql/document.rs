@@ -468,7 +468,7 @@ fn check_literals(document: &ExecutableDocument) -> Result<(), ServerError> {
 }
 
 /// The operation a request runs: the only one, or the one named.
-fn selected<'a>(
+pub(super) fn selected<'a>(
     document: &'a ExecutableDocument,
     operation_name: Option<&str>,
 ) -> Option<&'a async_graphql::Positioned<OperationDefinition>> {

@@ -17,9 +17,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{
-    Directive, DocumentOperations, ExecutableDocument, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{Directive, ExecutableDocument, Selection, SelectionSet};
 use async_graphql::parser::Positioned;
 use async_graphql::{Name, Value, Variables};
 use async_graphql_value::Value as DocumentValue;
@@ -38,14 +36,7 @@ pub(super) fn plan(
     operation_name: Option<&str>,
     variables: &Variables,
 ) -> Option<Plan> {
-    let operation = match &document.operations {
-        DocumentOperations::Single(operation) => operation,
-        DocumentOperations::Multiple(operations) => match operation_name {
-            Some(name) => operations.get(name)?,
-            None if operations.len() == 1 => operations.values().next()?,
-            None => return None,
-        },
-    };
+    let operation = super::document::selected(document, operation_name)?;
     let defaults = operation
         .node
         .variable_definitions

@@ -140,6 +140,12 @@ pub(super) fn nesting_refusal(max: usize) -> ServerError {
     )
 }
 
+/// Whether `message` is async-graphql's refusal of a document nested past
+/// its recursion guard.
+pub(super) fn is_nesting_error(message: &str) -> bool {
+    message.starts_with("The recursion depth of the query")
+}
+
 /// The refusal of a query more complex than `max`.
 pub(super) fn complexity_refusal(max: usize, actual: Option<usize>) -> ServerError {
     let message = match actual {
@@ -189,10 +195,7 @@ impl Extension for LimitsExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await.map_err(|error| {
-            if error
-                .message
-                .starts_with("The recursion depth of the query")
-            {
+            if is_nesting_error(&error.message) {
                 nesting_refusal(self.0.max_depth)
             } else {
                 error

@@ -169,9 +169,7 @@ impl AppSchema {
         match error.message.as_str() {
             "Query is nested too deep." => Some(limits::depth_refusal(depth, None)),
             "Query is too complex." => Some(limits::complexity_refusal(complexity, None)),
-            message if message.starts_with("The recursion depth of the query") => {
-                Some(limits::nesting_refusal(depth))
-            }
+            message if limits::is_nesting_error(message) => Some(limits::nesting_refusal(depth)),
             _ => None,
         }
     }
