@@ -470,6 +470,162 @@ async fn alerts_arrive_when_the_listener_connection_is_killed() {
     server.stop().await;
 }
 
+/// Ends the server sessions `pids` (`pg_terminate_backend`) and waits until
+/// they are gone.
+async fn terminate(raw: &sea_orm::DatabaseConnection, pids: &[i32]) {
+    let list = pids
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let ended = count(
+        raw,
+        &format!(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM unnest(ARRAY[{list}]::int[]) AS pid"
+        ),
+    )
+    .await;
+    assert_eq!(ended, pids.len() as i64, "every session signalled");
+    let gone = format!("SELECT COUNT(*) FROM pg_stat_activity WHERE pid IN ({list})");
+    for _ in 0..100 {
+        if count(raw, &gone).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("sessions {list} still there");
+}
+
+/// The PostgreSQL session a transaction runs on.
+async fn pid_of(txn: &server::db::ScopedTxn) -> i32 {
+    let query = sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_backend_pid() AS pid",
+    );
+    let row = txn.conn().query_one_raw(query).await.unwrap().unwrap();
+    row.try_get::<i32>("", "pid").unwrap()
+}
+
+/// Pooled connections whose server sessions were ended while they sat idle
+/// (an administrator, a restart, a proxy): the next transactions, the
+/// readiness probe and key lookups run on new connections, and no request
+/// sees the broken ones. Connections are pinged before they are handed
+/// out only after they idled (`connection_ping_idle`): a `BEGIN` or a key
+/// lookup that finds one broken is sent again on another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
+    let Some(test_db) = TestDb::postgres().await else {
+        return;
+    };
+    fixtures::seed_models(&test_db, ALPHA, &["m-1"]).await;
+    let raw = test_db.raw().await;
+    // Never pinged (an hour's idleness): only sending again can save a
+    // request from a broken connection.
+    let settings = server::db::DbSettings {
+        connection_ping_idle: Duration::from_secs(3_600),
+        tenant_share_percent: 100,
+        auth_connections: 0,
+        ..server::db::DbSettings::new(test_db.url.clone(), 3)
+    };
+    let db = server::db::Database::connect_with(&settings).await.unwrap();
+    let scoped = scoped_for(&test_db, &db, ALPHA).await;
+    let held =
+        futures_util::future::join_all((0..3).map(|_| scoped.begin_as(server::db::TxnKind::Read)))
+            .await;
+    let held: Vec<_> = held.into_iter().map(Result::unwrap).collect();
+    let mut pids = Vec::new();
+    for txn in &held {
+        pids.push(pid_of(txn).await);
+    }
+    for txn in held {
+        txn.commit().await.unwrap();
+    }
+    terminate(&raw, &pids).await;
+    assert_eq!(db.connections_replaced(), 0);
+    // Readiness tries the three broken connections, then opens a new one.
+    db.ping().await.expect("ready on a new connection");
+    assert_eq!(
+        db.connections_replaced(),
+        3,
+        "each broken connection found once"
+    );
+    let txn = scoped
+        .begin_write()
+        .await
+        .expect("a transaction on a live connection");
+    assert!(!pids.contains(&pid_of(&txn).await));
+    txn.commit().await.unwrap();
+    db.close().await.unwrap();
+    // A transaction first, on a pool of one connection (a larger pool may
+    // hand out another while the last one is still coming back).
+    let db = server::db::Database::connect_with(&server::db::DbSettings {
+        max_connections: 1,
+        ..settings
+    })
+    .await
+    .unwrap();
+    let scoped = scoped_for(&test_db, &db, ALPHA).await;
+    let txn = scoped.begin_write().await.unwrap();
+    let pid = pid_of(&txn).await;
+    txn.commit().await.unwrap();
+    terminate(&raw, &[pid]).await;
+    let txn = scoped
+        .begin_as(server::db::TxnKind::Read)
+        .await
+        .expect("a read on a live connection");
+    assert_ne!(pid_of(&txn).await, pid);
+    txn.commit().await.unwrap();
+    assert_eq!(db.connections_replaced(), 1);
+    db.close().await.unwrap();
+
+    // Through the gateway with its defaults (pinged after a second idle):
+    // queries, a write, key lookups (the test server caches no key) and
+    // readiness right after every session of the gateway was ended.
+    let viewer = test_db.key(ALPHA, Role::Viewer).await;
+    let service = test_db.key(ALPHA, Role::Service).await;
+    let server = TestServer::start(test_db.config()).await;
+    let models = "{ models { totalCount } }";
+    for _ in 0..2 {
+        let warm =
+            futures_util::future::join_all((0..4).map(|_| server.data(&viewer, models, json!({}))))
+                .await;
+        assert_eq!(warm[0]["models"]["totalCount"], 1);
+        let gateway: Vec<i32> = raw
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                 AND pid <> pg_backend_pid() AND backend_type = 'client backend' \
+                 AND query NOT LIKE 'LISTEN%'",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<i32>("", "pid").unwrap())
+            .collect();
+        assert!(gateway.len() >= 2, "the gateway's pools: {gateway:?}");
+        terminate(&raw, &gateway).await;
+        let answers =
+            futures_util::future::join_all((0..4).map(|_| server.data(&viewer, models, json!({}))))
+                .await;
+        assert!(answers.iter().all(|data| data["models"]["totalCount"] == 1));
+        server
+            .data(
+                &service,
+                RECORD_DRIFT,
+                json!({"input": critical(&format!("ended-{}", gateway[0]))}),
+            )
+            .await;
+        let ready = server
+            .client
+            .get(server.url("/ready"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+    }
+    server.stop().await;
+}
+
 const ALERTS: &str = "subscription($since: String) { driftAlerts(since: $since) { metricId } }";
 const RECORD_DRIFT: &str =
     "mutation($input: [DriftMetricInput!]!) { recordDriftMetrics(input: $input) { alertsTriggered } }";

@@ -58,9 +58,13 @@ fn generate_secret() -> String {
 /// The key a secret belongs to, if it is active. This runs before any tenant
 /// is known, so it is the one read of tenant-owned rows outside a scoped handle.
 pub(super) async fn find_active(db: &Database, secret: &str) -> Result<api_key::Model, AuthError> {
-    let key = api_key::Entity::find()
-        .filter(api_key::Column::KeyHash.eq(hash(secret)))
-        .one(db.auth_pool())
+    let hashed = hash(secret);
+    let key = db
+        .on_live_auth_connection(|| {
+            api_key::Entity::find()
+                .filter(api_key::Column::KeyHash.eq(hashed.as_str()))
+                .one(db.auth_pool())
+        })
         .await
         .map_err(|e| match crate::db::classify(&e) {
             Some(crate::db::Failure::Overloaded) => AuthError::Busy(e.into()),

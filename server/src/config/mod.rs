@@ -1085,6 +1085,7 @@ impl DbBudgetArgs {
             sqlite_max_pages: self.sqlite_max_size_mb.map(|mb| mb * 256),
             connection_lifetime: DbSettings::DEFAULT_CONNECTION_LIFETIME,
             connection_idle: DbSettings::DEFAULT_CONNECTION_IDLE,
+            connection_ping_idle: DbSettings::DEFAULT_CONNECTION_PING_IDLE,
         }
     }
 

@@ -48,8 +48,11 @@ impl Scoped {
             // PostgreSQL has no process-wide write lock to take.
             let (permits, _) = self.acquire(kind).await?;
             let pool = self.connection().get_postgres_connection_pool();
-            let txn = pool.begin().await.map_err(query_error)?;
             let shared = self.shared_arc();
+            let txn = super::live::on_live_connection(shared.tries, &shared.replaced, || async {
+                pool.begin().await.map_err(query_error)
+            })
+            .await?;
             shared.transactions.fetch_add(1, Ordering::Relaxed);
             let mut bulk = BulkTxn {
                 txn,

@@ -69,6 +69,27 @@ pub fn classify(error: &DbErr) -> Option<Failure> {
     }
 }
 
+/// Whether `error` says the connection it ran on was broken before the
+/// statement could run: its socket failed, or the server had ended the
+/// session (`pg_terminate_backend`, a restart: admin or crash shutdown, a
+/// connection exception). Nothing ran, so whatever was sent may be sent
+/// again on another connection.
+pub(crate) fn is_broken_connection(error: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
+        error
+    else {
+        return false;
+    };
+    match sqlx.as_ref() {
+        Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::Protocol(_) | Sqlx::WorkerCrashed => true,
+        Sqlx::Database(database) => database.code().is_some_and(|code| {
+            matches!(code.as_ref(), "57P01" | "57P02") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
 /// PostgreSQL SQLSTATEs (always five characters) and SQLite result codes
 /// (decimal, extended, as sqlx gives them; never above four digits).
 fn classify_code(code: &str) -> Option<Failure> {
@@ -127,5 +148,23 @@ mod tests {
             Some(Failure::Overloaded)
         );
         assert_eq!(classify(&DbErr::Custom("other".into())), None);
+    }
+
+    #[test]
+    fn a_broken_connection_is_told_from_a_failed_statement() {
+        use sea_orm::sqlx::Error as Sqlx;
+        let query = |error: Sqlx| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(error)));
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone");
+        assert!(is_broken_connection(&query(Sqlx::Io(io))));
+        assert!(is_broken_connection(&query(Sqlx::WorkerCrashed)));
+        assert!(!is_broken_connection(&query(Sqlx::PoolTimedOut)));
+        assert!(!is_broken_connection(&query(Sqlx::PoolClosed)));
+        // Connecting failed: another try would connect again, and wait again.
+        assert!(!is_broken_connection(&DbErr::Conn(RuntimeErr::Internal(
+            "refused".into()
+        ))));
+        assert!(!is_broken_connection(&DbErr::Custom(
+            TENANT_SHARE_IN_USE.into()
+        )));
     }
 }

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod failure;
+mod live;
 mod reaper;
 mod scoped;
 mod session;
@@ -74,6 +75,11 @@ pub(crate) struct Shared {
     /// Statements run through either pool (bulk loads count theirs here
     /// too: they run outside SeaORM).
     statements: Arc<AtomicU64>,
+    /// Tries of a first statement on the main pool and on the auth pool
+    /// (see `live.rs`), and the broken connections they found.
+    tries: u32,
+    auth_tries: u32,
+    replaced: AtomicU64,
     /// Each pool's reaper, stopped with the last handle.
     _reapers: Vec<reaper::Reaper>,
 }
@@ -181,6 +187,13 @@ impl Database {
                 writer: sqlite.then(|| Arc::new(Semaphore::new(1))),
                 transactions: AtomicU64::new(0),
                 statements,
+                tries: live::tries_for(pool_size),
+                auth_tries: live::tries_for(if own_auth_pool {
+                    settings.auth_connections
+                } else {
+                    pool_size
+                }),
+                replaced: AtomicU64::new(0),
                 _reapers: reapers,
             }),
         })
@@ -201,6 +214,22 @@ impl Database {
     /// statement each, and a `BEGIN` and an end each transaction.
     pub fn transactions_begun(&self) -> u64 {
         self.shared.transactions.load(Ordering::Relaxed)
+    }
+
+    /// Pooled connections found broken by the first statement sent on them
+    /// (which then ran on another; see `live.rs`).
+    pub fn connections_replaced(&self) -> u64 {
+        self.shared.replaced.load(Ordering::Relaxed)
+    }
+
+    /// Runs `attempt`, a first statement on the auth pool, again on another
+    /// connection while the one it got was broken (see `live.rs`).
+    pub(crate) async fn on_live_auth_connection<T, F, Fut>(&self, attempt: F) -> Result<T, DbErr>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        live::on_live_connection(self.shared.auth_tries, &self.shared.replaced, attempt).await
     }
 
     /// Opens the tenant-scoped handle for `principal`.
@@ -225,10 +254,12 @@ impl Database {
 
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.conn
-            .execute_raw(Statement::from_string(self.backend(), "SELECT 1"))
-            .await
-            .map(|_| ())
+        live::on_live_connection(self.shared.tries, &self.shared.replaced, || {
+            self.conn
+                .execute_raw(Statement::from_string(self.backend(), "SELECT 1"))
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The raw pool, for the unscoped maintenance paths of this crate
@@ -417,7 +448,9 @@ fn pool_options(
     // thread at 100 % for good (sqlx#3645, fixed upstream by sqlx#4289,
     // not in 0.9.0; seen here as a hung test). The same limits are applied
     // when a connection is handed out instead (`before_acquire`), and
-    // `reaper.rs` closes the connections a pool no longer needs.
+    // `reaper.rs` closes the connections a pool no longer needs. sqlx's
+    // ping at every hand-out is off too: `before_acquire` pings only a
+    // connection that idled (see `live.rs`).
     options
         .max_connections(size.max(1))
         .connect_timeout(settings.connect_timeout)
@@ -430,6 +463,7 @@ fn pool_options(
         enabled: !url.contains(":memory:"),
         lifetime: settings.connection_lifetime,
         idle: settings.connection_idle,
+        ping_idle: settings.connection_ping_idle,
         uses: Arc::new(AtomicU64::new(0)),
     };
     let uses = retire.uses.clone();
@@ -450,9 +484,16 @@ fn pool_options(
                 let clean = released_cleanly(conn.is_in_transaction());
                 Box::pin(async move { Ok(clean) })
             })
-            .before_acquire(move |_, meta| {
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
                 let keep = acquired.hands_out(&meta);
-                Box::pin(async move { Ok(keep) })
+                let ping = keep && acquired.pings(&meta);
+                Box::pin(async move {
+                    if ping {
+                        conn.ping().await?;
+                    }
+                    Ok(keep)
+                })
             })
             .after_connect(move |conn, _| {
                 connected.opened();
@@ -472,9 +513,16 @@ fn pool_options(
                 let clean = released_cleanly(conn.is_in_transaction());
                 Box::pin(async move { Ok(clean) })
             })
-            .before_acquire(move |_, meta| {
+            .test_before_acquire(false)
+            .before_acquire(move |conn, meta| {
                 let keep = acquired.hands_out(&meta);
-                Box::pin(async move { Ok(keep) })
+                let ping = keep && acquired.pings(&meta);
+                Box::pin(async move {
+                    if ping {
+                        conn.ping().await?;
+                    }
+                    Ok(keep)
+                })
             })
             .after_connect(move |_, _| {
                 connected.opened();
@@ -485,13 +533,14 @@ fn pool_options(
     (options, uses)
 }
 
-/// When a pooled connection is closed rather than handed out; counts the
-/// connections handed out (for `reaper.rs`).
+/// When a pooled connection is closed rather than handed out, and when it
+/// is pinged first; counts the connections handed out (for `reaper.rs`).
 #[derive(Clone, Debug)]
 struct Retire {
     enabled: bool,
     lifetime: Duration,
     idle: Duration,
+    ping_idle: Duration,
     uses: Arc<AtomicU64>,
 }
 
@@ -503,6 +552,11 @@ impl Retire {
             self.uses.fetch_add(1, Ordering::Relaxed);
         }
         keep
+    }
+
+    /// Whether a connection kept by [`Retire::hands_out`] is pinged first.
+    fn pings(&self, meta: &sea_orm::sqlx::pool::PoolConnectionMetadata) -> bool {
+        meta.idle_for >= self.ping_idle
     }
 
     /// A new connection, about to be handed out.

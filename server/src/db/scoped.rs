@@ -146,7 +146,12 @@ impl Scoped {
             },
             TxnKind::Read | TxnKind::Analytics => TransactionOptions::default(),
         };
-        let txn = self.conn.begin_with_options(options).await?;
+        // A `BEGIN` on a connection that broke while idle is sent again on
+        // another (see `live.rs`).
+        let txn = super::live::on_live_connection(self.shared.tries, &self.shared.replaced, || {
+            self.conn.begin_with_options(options)
+        })
+        .await?;
         self.shared
             .transactions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

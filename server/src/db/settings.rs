@@ -44,6 +44,10 @@ pub struct DbSettings {
     /// A pooled connection idle for longer than this is closed instead of
     /// being handed out.
     pub connection_idle: Duration,
+    /// A pooled connection idle for at least this long is pinged before it
+    /// is handed out; one in use more recently is handed out as it is (see
+    /// `live.rs` for what happens when it broke in between).
+    pub connection_ping_idle: Duration,
 }
 
 impl DbSettings {
@@ -56,6 +60,7 @@ impl DbSettings {
     pub const DEFAULT_PARALLEL_WORKERS: u32 = 0;
     pub const DEFAULT_CONNECTION_LIFETIME: Duration = Duration::from_secs(30 * 60);
     pub const DEFAULT_CONNECTION_IDLE: Duration = Duration::from_secs(10 * 60);
+    pub const DEFAULT_CONNECTION_PING_IDLE: Duration = Duration::from_secs(1);
 
     /// `url` with every other setting at its default.
     pub fn new(url: impl Into<String>, max_connections: u32) -> Self {
@@ -73,6 +78,7 @@ impl DbSettings {
             sqlite_max_pages: None,
             connection_lifetime: Self::DEFAULT_CONNECTION_LIFETIME,
             connection_idle: Self::DEFAULT_CONNECTION_IDLE,
+            connection_ping_idle: Self::DEFAULT_CONNECTION_PING_IDLE,
         }
     }
 

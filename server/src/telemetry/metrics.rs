@@ -210,6 +210,7 @@ pub struct Metrics {
     pub db_transaction: Histograms<KindLabels>,
     pub db_statement: Histogram,
     pub db_statements: Counter,
+    pub db_broken_connections: Counter,
     pub alert_delivery_lag: Histogram,
     pub alerts_delivered: Counter,
     pub outbox_read: Counter,
@@ -242,6 +243,7 @@ impl Metrics {
             db_transaction: Family::new_with_constructor(database_buckets),
             db_statement: database_buckets(),
             db_statements: Counter::default(),
+            db_broken_connections: Counter::default(),
             alert_delivery_lag: request_buckets(),
             alerts_delivered: Counter::default(),
             outbox_read: Counter::default(),
@@ -316,6 +318,11 @@ impl Metrics {
             "db_statements",
             "SQL statements run",
             metrics.db_statements.clone(),
+        );
+        r.register(
+            "db_broken_connections",
+            "Pooled connections found broken by the first statement sent on them (the statement then ran on another)",
+            metrics.db_broken_connections.clone(),
         );
         r.register(
             "alert_delivery_lag_seconds",
