@@ -496,6 +496,17 @@ async fn terminate(raw: &sea_orm::DatabaseConnection, pids: &[i32]) {
     panic!("sessions {list} still there");
 }
 
+/// Waits until `n` connections of `db`'s main pool are idle in it.
+async fn idle(db: &server::db::Database, n: u32) {
+    for _ in 0..100 {
+        if db.connections_idle() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{} connections idle, not {n}", db.connections_idle());
+}
+
 /// The PostgreSQL session a transaction runs on.
 async fn pid_of(txn: &server::db::ScopedTxn) -> i32 {
     let query = sea_orm::Statement::from_string(
@@ -510,8 +521,9 @@ async fn pid_of(txn: &server::db::ScopedTxn) -> i32 {
 /// (an administrator, a restart, a proxy): the next transactions, the
 /// readiness probe and key lookups run on new connections, and no request
 /// sees the broken ones. Connections are pinged before they are handed
-/// out only after they idled (`connection_ping_idle`): a `BEGIN` or a key
-/// lookup that finds one broken is sent again on another.
+/// out only after they idled (`connection_ping_idle`; here never): a
+/// `BEGIN`, a key lookup or a readiness check that finds one broken is
+/// sent again on another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
     let Some(test_db) = TestDb::postgres().await else {
@@ -540,12 +552,15 @@ async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
     for txn in held {
         txn.commit().await.unwrap();
     }
+    // Back in the pool first (sqlx pings each as it returns: a session
+    // ended before that ping would be found by sqlx, not by a statement).
+    idle(&db, 3).await;
     terminate(&raw, &pids).await;
-    assert_eq!(db.connections_replaced(), 0);
+    assert_eq!(db.broken_connections(), 0);
     // Readiness tries the three broken connections, then opens a new one.
     db.ping().await.expect("ready on a new connection");
     assert_eq!(
-        db.connections_replaced(),
+        db.broken_connections(),
         3,
         "each broken connection found once"
     );
@@ -568,6 +583,7 @@ async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
     let txn = scoped.begin_write().await.unwrap();
     let pid = pid_of(&txn).await;
     txn.commit().await.unwrap();
+    idle(&db, 1).await;
     terminate(&raw, &[pid]).await;
     let txn = scoped
         .begin_as(server::db::TxnKind::Read)
@@ -575,21 +591,25 @@ async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
         .expect("a read on a live connection");
     assert_ne!(pid_of(&txn).await, pid);
     txn.commit().await.unwrap();
-    assert_eq!(db.connections_replaced(), 1);
+    assert_eq!(db.broken_connections(), 1);
     db.close().await.unwrap();
 
-    // Through the gateway with its defaults (pinged after a second idle):
-    // queries, a write, key lookups (the test server caches no key) and
-    // readiness right after every session of the gateway was ended.
+    // Through the gateway, never pinging either: queries, a write, key
+    // lookups (the test server caches no key) and readiness right after
+    // every session of the gateway was ended.
     let viewer = test_db.key(ALPHA, Role::Viewer).await;
     let service = test_db.key(ALPHA, Role::Service).await;
-    let server = TestServer::start(test_db.config()).await;
+    let mut config = test_db.config();
+    config.serve.db.db_ping_idle_ms = 3_600_000;
+    let server = TestServer::start(config).await;
     let models = "{ models { totalCount } }";
-    for _ in 0..2 {
+    for round in 0..2 {
         let warm =
             futures_util::future::join_all((0..4).map(|_| server.data(&viewer, models, json!({}))))
                 .await;
         assert_eq!(warm[0]["models"]["totalCount"], 1);
+        // All but the notification listener's, which it keeps.
+        idle(&server.db, server.db.connections_open() - 1).await;
         let gateway: Vec<i32> = raw
             .query_all_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Postgres,
@@ -604,6 +624,7 @@ async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
             .collect();
         assert!(gateway.len() >= 2, "the gateway's pools: {gateway:?}");
         terminate(&raw, &gateway).await;
+        let broken = server.db.broken_connections();
         let answers =
             futures_util::future::join_all((0..4).map(|_| server.data(&viewer, models, json!({}))))
                 .await;
@@ -612,7 +633,7 @@ async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
             .data(
                 &service,
                 RECORD_DRIFT,
-                json!({"input": critical(&format!("ended-{}", gateway[0]))}),
+                json!({"input": critical(&format!("ended-{round}"))}),
             )
             .await;
         let ready = server
@@ -622,6 +643,10 @@ async fn connections_the_server_ended_are_replaced_before_a_request_fails() {
             .await
             .unwrap();
         assert_eq!(ready.status(), 200);
+        assert!(
+            server.db.broken_connections() > broken,
+            "found by statements, not pings"
+        );
     }
     server.stop().await;
 }

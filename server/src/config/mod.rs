@@ -728,6 +728,13 @@ pub struct DbBudgetArgs {
     #[arg(long, env = "MLGATE_DB_CONNECT_TIMEOUT_MS", default_value_t = DbSettings::DEFAULT_CONNECT_TIMEOUT.as_millis() as u64, value_parser = clap::value_parser!(u64).range(1..))]
     pub db_connect_timeout_ms: u64,
 
+    /// A pooled PostgreSQL connection idle for at least this many
+    /// milliseconds is pinged before it is handed out (0: always). One used
+    /// more recently is not; a statement that finds it broken is sent again
+    /// on another connection.
+    #[arg(long, env = "MLGATE_DB_PING_IDLE_MS", default_value_t = DbSettings::DEFAULT_CONNECTION_PING_IDLE.as_millis() as u64)]
+    pub db_ping_idle_ms: u64,
+
     /// Longest wait for a database connection, or for the tenant's share of
     /// them, in milliseconds (then: 503 OVERLOADED or 429 RATE_LIMITED).
     #[arg(long, env = "MLGATE_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -1085,7 +1092,7 @@ impl DbBudgetArgs {
             sqlite_max_pages: self.sqlite_max_size_mb.map(|mb| mb * 256),
             connection_lifetime: DbSettings::DEFAULT_CONNECTION_LIFETIME,
             connection_idle: DbSettings::DEFAULT_CONNECTION_IDLE,
-            connection_ping_idle: DbSettings::DEFAULT_CONNECTION_PING_IDLE,
+            connection_ping_idle: ms(self.db_ping_idle_ms),
         }
     }
 

@@ -49,9 +49,18 @@ impl Scoped {
             let (permits, _) = self.acquire(kind).await?;
             let pool = self.connection().get_postgres_connection_pool();
             let shared = self.shared_arc();
-            let txn = super::live::on_live_connection(shared.tries, &shared.replaced, || async {
-                pool.begin().await.map_err(query_error)
-            })
+            let txn = super::live::on_live_connection(
+                shared.tries,
+                shared.acquire_timeout,
+                &shared.broken,
+                || async {
+                    // Not connecting (retried by nobody), only the `BEGIN`.
+                    let conn = pool.acquire().await.map_err(acquire_error)?;
+                    sqlx::Transaction::begin(conn, None)
+                        .await
+                        .map_err(query_error)
+                },
+            )
             .await?;
             shared.transactions.fetch_add(1, Ordering::Relaxed);
             let mut bulk = BulkTxn {
@@ -68,6 +77,18 @@ impl Scoped {
         .await;
         observe_acquire(kind, asked);
         begun
+    }
+}
+
+/// A failure to get a connection as SeaORM reports it (its mapping is
+/// private): a pool timeout or a closed pool, else a failed connect.
+fn acquire_error(error: sqlx::Error) -> DbErr {
+    match error {
+        sqlx::Error::PoolTimedOut => DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout),
+        sqlx::Error::PoolClosed => {
+            DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::ConnectionClosed)
+        }
+        other => DbErr::Conn(RuntimeErr::SqlxError(Arc::new(other))),
     }
 }
 

@@ -69,11 +69,11 @@ pub fn classify(error: &DbErr) -> Option<Failure> {
     }
 }
 
-/// Whether `error` says the connection it ran on was broken before the
-/// statement could run: its socket failed, or the server had ended the
-/// session (`pg_terminate_backend`, a restart: admin or crash shutdown, a
-/// connection exception). Nothing ran, so whatever was sent may be sent
-/// again on another connection.
+/// Whether `error` says the connection it was sent on is broken: its
+/// socket failed, or the server ended the session (`pg_terminate_backend`,
+/// an admin or crash shutdown, an idle-session timeout, a connection
+/// exception). Whether the statement ran is not known (a reply may be what
+/// was lost): only callers that may repeat it retry (`live.rs`).
 pub(crate) fn is_broken_connection(error: &DbErr) -> bool {
     use sea_orm::sqlx::Error as Sqlx;
     let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) =
@@ -84,7 +84,7 @@ pub(crate) fn is_broken_connection(error: &DbErr) -> bool {
     match sqlx.as_ref() {
         Sqlx::Io(_) | Sqlx::Tls(_) | Sqlx::Protocol(_) | Sqlx::WorkerCrashed => true,
         Sqlx::Database(database) => database.code().is_some_and(|code| {
-            matches!(code.as_ref(), "57P01" | "57P02") || code.starts_with("08")
+            matches!(code.as_ref(), "57P01" | "57P02" | "57P05") || code.starts_with("08")
         }),
         _ => false,
     }

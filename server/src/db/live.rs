@@ -1,18 +1,27 @@
 //! Handing out live connections without a round trip per hand-out.
 //!
 //! sqlx pings a pooled connection every time it hands one out: a round trip
-//! on the path of every transaction, which is every request. A connection is
-//! now pinged only once it has idled for `DbSettings::connection_ping_idle`
-//! (`pool_options`), the way sqlx's own documentation suggests. One that
-//! broke in that while (the server restarted, an administrator ended the
-//! session) fails the first statement sent on it, and a caller whose first
-//! statement that was (a `BEGIN`, a one-statement read) sends it again on
-//! another connection. sqlx pings a connection as it comes back to the pool
-//! and closes a broken one, so each try gets a different connection, and a
-//! pool of n connections needs at most n + 1 tries.
+//! on the path of every transaction, which is every request. A PostgreSQL
+//! connection is now pinged only once it has idled for
+//! `DbSettings::connection_ping_idle` (`pool_options`), the way sqlx's own
+//! documentation suggests. One that broke in that while (the server
+//! restarted, an administrator ended the session) fails the first
+//! statement sent on it, and a caller whose first statement that was (a
+//! `BEGIN`, a read) sends it again on another connection. sqlx pings a
+//! connection as it comes back to the pool and closes a broken one, so each
+//! try gets a different connection, and a pool of n connections needs at
+//! most n + 1 tries, all within one acquire timeout.
+//!
+//! Not covered: the notification listener's `LISTEN` (it reconnects after
+//! a second, as after any loss) and the background sweeps (monitors,
+//! webhooks: their next tick). A peer that vanished without closing the
+//! socket within that second leaves the first statement waiting on TCP
+//! until the request's deadline, where the hand-out ping waited for the
+//! acquire timeout.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sea_orm::DbErr;
 
@@ -25,22 +34,26 @@ pub(super) fn tries_for(size: u32) -> u32 {
 }
 
 /// Runs `attempt` until it does not fail on a broken connection, at most
-/// `tries` times; counts each broken connection in `replaced`.
+/// `tries` times and not once `within` has passed; counts each broken
+/// connection in `broken`. `attempt` must be safe to repeat even if the
+/// server ran it (a failed read may have run): a `BEGIN`, a read.
 pub(super) async fn on_live_connection<T, F, Fut>(
     tries: u32,
-    replaced: &AtomicU64,
+    within: Duration,
+    broken: &AtomicU64,
     mut attempt: F,
 ) -> Result<T, DbErr>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, DbErr>>,
 {
+    let until = Instant::now() + within;
     let mut left = tries.max(1);
     loop {
         match attempt().await {
-            Err(error) if left > 1 && is_broken_connection(&error) => {
+            Err(error) if left > 1 && Instant::now() < until && is_broken_connection(&error) => {
                 left -= 1;
-                replaced.fetch_add(1, Ordering::Relaxed);
+                broken.fetch_add(1, Ordering::Relaxed);
                 metrics().db_broken_connections.inc();
                 tracing::info!(%error, "a pooled connection was broken; trying another");
             }
@@ -67,7 +80,7 @@ mod tests {
     async fn broken_connections_are_tried_again_within_a_bound() {
         let replaced = AtomicU64::new(0);
         let mut calls = 0;
-        let answer = on_live_connection(3, &replaced, || {
+        let answer = on_live_connection(3, Duration::from_secs(5), &replaced, || {
             calls += 1;
             let result = if calls < 3 { Err(broken()) } else { Ok(calls) };
             async move { result }
@@ -77,18 +90,29 @@ mod tests {
         assert_eq!(replaced.load(Ordering::Relaxed), 2);
         // Every connection broken: the last failure is the answer.
         let mut calls = 0;
-        let answer: Result<(), DbErr> = on_live_connection(3, &replaced, || {
-            calls += 1;
-            async { Err(broken()) }
-        })
-        .await;
+        let answer: Result<(), DbErr> =
+            on_live_connection(3, Duration::from_secs(5), &replaced, || {
+                calls += 1;
+                async { Err(broken()) }
+            })
+            .await;
         assert!(is_broken_connection(&answer.unwrap_err()));
         assert_eq!(calls, 3);
         // Any other failure is not tried again.
         let mut calls = 0;
-        let answer: Result<(), DbErr> = on_live_connection(3, &replaced, || {
+        let answer: Result<(), DbErr> =
+            on_live_connection(3, Duration::from_secs(5), &replaced, || {
+                calls += 1;
+                async { Err(DbErr::Custom("no".into())) }
+            })
+            .await;
+        assert!(answer.is_err());
+        assert_eq!(calls, 1);
+        // Past the time given: no further try.
+        let mut calls = 0;
+        let answer: Result<(), DbErr> = on_live_connection(3, Duration::ZERO, &replaced, || {
             calls += 1;
-            async { Err(DbErr::Custom("no".into())) }
+            async { Err(broken()) }
         })
         .await;
         assert!(answer.is_err());

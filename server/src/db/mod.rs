@@ -79,7 +79,7 @@ pub(crate) struct Shared {
     /// (see `live.rs`), and the broken connections they found.
     tries: u32,
     auth_tries: u32,
-    replaced: AtomicU64,
+    broken: AtomicU64,
     /// Each pool's reaper, stopped with the last handle.
     _reapers: Vec<reaper::Reaper>,
 }
@@ -193,7 +193,7 @@ impl Database {
                 } else {
                     pool_size
                 }),
-                replaced: AtomicU64::new(0),
+                broken: AtomicU64::new(0),
                 _reapers: reapers,
             }),
         })
@@ -218,8 +218,30 @@ impl Database {
 
     /// Pooled connections found broken by the first statement sent on them
     /// (which then ran on another; see `live.rs`).
-    pub fn connections_replaced(&self) -> u64 {
-        self.shared.replaced.load(Ordering::Relaxed)
+    pub fn broken_connections(&self) -> u64 {
+        self.shared.broken.load(Ordering::Relaxed)
+    }
+
+    /// The connections of the main pool idle in it now.
+    pub fn connections_idle(&self) -> u32 {
+        pool_counts(&self.conn).1
+    }
+
+    /// [`live::on_live_connection`] on the main pool, within its acquire
+    /// timeout.
+    async fn on_live_connection<T, F, Fut>(&self, attempt: F) -> Result<T, DbErr>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DbErr>>,
+    {
+        let shared = &self.shared;
+        live::on_live_connection(
+            shared.tries,
+            shared.acquire_timeout,
+            &shared.broken,
+            attempt,
+        )
+        .await
     }
 
     /// Runs `attempt`, a first statement on the auth pool, again on another
@@ -229,7 +251,14 @@ impl Database {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, DbErr>>,
     {
-        live::on_live_connection(self.shared.auth_tries, &self.shared.replaced, attempt).await
+        let shared = &self.shared;
+        live::on_live_connection(
+            shared.auth_tries,
+            shared.acquire_timeout,
+            &shared.broken,
+            attempt,
+        )
+        .await
     }
 
     /// Opens the tenant-scoped handle for `principal`.
@@ -254,7 +283,7 @@ impl Database {
 
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        live::on_live_connection(self.shared.tries, &self.shared.replaced, || {
+        self.on_live_connection(|| {
             self.conn
                 .execute_raw(Statement::from_string(self.backend(), "SELECT 1"))
         })
@@ -450,7 +479,7 @@ fn pool_options(
     // when a connection is handed out instead (`before_acquire`), and
     // `reaper.rs` closes the connections a pool no longer needs. sqlx's
     // ping at every hand-out is off too: `before_acquire` pings only a
-    // connection that idled (see `live.rs`).
+    // PostgreSQL connection that idled (see `live.rs`).
     options
         .max_connections(size.max(1))
         .connect_timeout(settings.connect_timeout)
@@ -484,16 +513,11 @@ fn pool_options(
                 let clean = released_cleanly(conn.is_in_transaction());
                 Box::pin(async move { Ok(clean) })
             })
+            // An in-process connection has no peer to lose: no ping.
             .test_before_acquire(false)
-            .before_acquire(move |conn, meta| {
+            .before_acquire(move |_, meta| {
                 let keep = acquired.hands_out(&meta);
-                let ping = keep && acquired.pings(&meta);
-                Box::pin(async move {
-                    if ping {
-                        conn.ping().await?;
-                    }
-                    Ok(keep)
-                })
+                Box::pin(async move { Ok(keep) })
             })
             .after_connect(move |conn, _| {
                 connected.opened();
@@ -513,16 +537,15 @@ fn pool_options(
                 let clean = released_cleanly(conn.is_in_transaction());
                 Box::pin(async move { Ok(clean) })
             })
+            // Not SeaORM's `test_before_acquire_if_idle_for`: it would ping
+            // a connection about to be retired. A failed ping closes the
+            // connection as a retired one (an error would be a warning per
+            // connection after every restart).
             .test_before_acquire(false)
             .before_acquire(move |conn, meta| {
                 let keep = acquired.hands_out(&meta);
                 let ping = keep && acquired.pings(&meta);
-                Box::pin(async move {
-                    if ping {
-                        conn.ping().await?;
-                    }
-                    Ok(keep)
-                })
+                Box::pin(async move { Ok(keep && (!ping || conn.ping().await.is_ok())) })
             })
             .after_connect(move |_, _| {
                 connected.opened();
@@ -737,8 +760,9 @@ impl Database {
 
     /// The migrations not applied yet, by name.
     pub async fn pending_migrations(&self) -> Result<Vec<String>, DbErr> {
+        // Readiness asks right after its ping, maybe on another connection.
         Ok(self
-            .migration_status()
+            .on_live_connection(|| self.migration_status())
             .await?
             .into_iter()
             .filter(|m| !m.applied)

@@ -148,9 +148,13 @@ impl Scoped {
         };
         // A `BEGIN` on a connection that broke while idle is sent again on
         // another (see `live.rs`).
-        let txn = super::live::on_live_connection(self.shared.tries, &self.shared.replaced, || {
-            self.conn.begin_with_options(options)
-        })
+        let shared = &self.shared;
+        let txn = super::live::on_live_connection(
+            shared.tries,
+            shared.acquire_timeout,
+            &shared.broken,
+            || self.conn.begin_with_options(options),
+        )
         .await?;
         self.shared
             .transactions
