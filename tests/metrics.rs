@@ -93,7 +93,7 @@ async fn scrape(metrics: &str) -> Scrape {
 /// The families the Grafana dashboard and the README name; each must be
 /// exported from the first scrape on (its `# TYPE` line), before any
 /// series exists.
-pub const FAMILIES: [(&str, &str); 20] = [
+pub const FAMILIES: [(&str, &str); 21] = [
     ("mlgate_requests", "counter"),
     ("mlgate_request_duration_seconds", "histogram"),
     ("mlgate_graphql_errors", "counter"),
@@ -107,6 +107,7 @@ pub const FAMILIES: [(&str, &str); 20] = [
     ("mlgate_db_transaction_seconds", "histogram"),
     ("mlgate_db_statement_seconds", "histogram"),
     ("mlgate_db_statements", "counter"),
+    ("mlgate_db_broken_connections", "counter"),
     ("mlgate_alert_delivery_lag_seconds", "histogram"),
     ("mlgate_alerts_delivered", "counter"),
     ("mlgate_alert_outbox_events_read", "counter"),
