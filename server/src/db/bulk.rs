@@ -21,7 +21,7 @@ use sea_orm::{DbBackend, DbErr, QueryResult, RuntimeErr};
 
 use super::scoped::{observe_acquire, Permits, Timed, BULK_SCOPE_SQL};
 use super::{observe_statement, Scoped, Shared, TxnKind};
-use crate::telemetry::metrics::{metrics, Metrics};
+use crate::telemetry::metrics::{metrics, Metrics, Pool};
 
 /// A transaction running as the tenant of the [`Scoped`] that began it,
 /// for statements SeaORM cannot send. Rolled back unless committed.
@@ -49,19 +49,15 @@ impl Scoped {
             let (permits, _) = self.acquire(kind).await?;
             let pool = self.connection().get_postgres_connection_pool();
             let shared = self.shared_arc();
-            let txn = super::live::on_live_connection(
-                shared.tries,
-                shared.acquire_timeout,
-                &shared.broken,
-                || async {
+            let txn = shared
+                .on_live(Pool::Main, || async {
                     // Not connecting (retried by nobody), only the `BEGIN`.
                     let conn = pool.acquire().await.map_err(acquire_error)?;
                     sqlx::Transaction::begin(conn, None)
                         .await
                         .map_err(query_error)
-                },
-            )
-            .await?;
+                })
+                .await?;
             shared.transactions.fetch_add(1, Ordering::Relaxed);
             let mut bulk = BulkTxn {
                 txn,

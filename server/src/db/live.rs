@@ -26,18 +26,36 @@ use std::time::{Duration, Instant};
 use sea_orm::DbErr;
 
 use super::failure::is_broken_connection;
-use crate::telemetry::metrics::metrics;
+use super::Shared;
+use crate::telemetry::metrics::{metrics, Pool};
 
 /// Tries of one statement for a pool of `size` connections.
 pub(super) fn tries_for(size: u32) -> u32 {
     size.max(1) + 1
 }
 
+impl Shared {
+    /// Runs `attempt`, a first statement on `pool`, again on another
+    /// connection while the one it got was broken, within the acquire
+    /// timeout (see [`on_live_connection`]).
+    pub(super) async fn on_live<T, F, Fut>(&self, pool: Pool, attempt: F) -> Result<T, DbErr>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, DbErr>>,
+    {
+        let tries = match pool {
+            Pool::Main => self.tries,
+            Pool::Auth => self.auth_tries,
+        };
+        on_live_connection(tries, self.acquire_timeout, &self.broken, attempt).await
+    }
+}
+
 /// Runs `attempt` until it does not fail on a broken connection, at most
 /// `tries` times and not once `within` has passed; counts each broken
 /// connection in `broken`. `attempt` must be safe to repeat even if the
 /// server ran it (a failed read may have run): a `BEGIN`, a read.
-pub(super) async fn on_live_connection<T, F, Fut>(
+async fn on_live_connection<T, F, Fut>(
     tries: u32,
     within: Duration,
     broken: &AtomicU64,

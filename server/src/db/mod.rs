@@ -227,23 +227,6 @@ impl Database {
         pool_counts(&self.conn).1
     }
 
-    /// [`live::on_live_connection`] on the main pool, within its acquire
-    /// timeout.
-    async fn on_live_connection<T, F, Fut>(&self, attempt: F) -> Result<T, DbErr>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, DbErr>>,
-    {
-        let shared = &self.shared;
-        live::on_live_connection(
-            shared.tries,
-            shared.acquire_timeout,
-            &shared.broken,
-            attempt,
-        )
-        .await
-    }
-
     /// Runs `attempt`, a first statement on the auth pool, again on another
     /// connection while the one it got was broken (see `live.rs`).
     pub(crate) async fn on_live_auth_connection<T, F, Fut>(&self, attempt: F) -> Result<T, DbErr>
@@ -251,14 +234,7 @@ impl Database {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, DbErr>>,
     {
-        let shared = &self.shared;
-        live::on_live_connection(
-            shared.auth_tries,
-            shared.acquire_timeout,
-            &shared.broken,
-            attempt,
-        )
-        .await
+        self.shared.on_live(Pool::Auth, attempt).await
     }
 
     /// Opens the tenant-scoped handle for `principal`.
@@ -283,12 +259,13 @@ impl Database {
 
     /// Readiness: the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        self.on_live_connection(|| {
-            self.conn
-                .execute_raw(Statement::from_string(self.backend(), "SELECT 1"))
-        })
-        .await
-        .map(|_| ())
+        self.shared
+            .on_live(Pool::Main, || {
+                self.conn
+                    .execute_raw(Statement::from_string(self.backend(), "SELECT 1"))
+            })
+            .await
+            .map(|_| ())
     }
 
     /// The raw pool, for the unscoped maintenance paths of this crate
@@ -762,7 +739,8 @@ impl Database {
     pub async fn pending_migrations(&self) -> Result<Vec<String>, DbErr> {
         // Readiness asks right after its ping, maybe on another connection.
         Ok(self
-            .on_live_connection(|| self.migration_status())
+            .shared
+            .on_live(Pool::Main, || self.migration_status())
             .await?
             .into_iter()
             .filter(|m| !m.applied)

@@ -24,7 +24,7 @@ use super::failure::{TENANT_SHARE_IN_USE, WRITE_QUEUE_TIMEOUT};
 use super::session::{OperationEnd, Session, Txn};
 use super::sqlite_deadline::Armed;
 use super::{Share, Shared, TxnKind};
-use crate::telemetry::metrics::{metrics, KindLabels, Metrics};
+use crate::telemetry::metrics::{metrics, KindLabels, Metrics, Pool};
 
 #[derive(Clone, Debug)]
 pub struct Scoped {
@@ -148,14 +148,10 @@ impl Scoped {
         };
         // A `BEGIN` on a connection that broke while idle is sent again on
         // another (see `live.rs`).
-        let shared = &self.shared;
-        let txn = super::live::on_live_connection(
-            shared.tries,
-            shared.acquire_timeout,
-            &shared.broken,
-            || self.conn.begin_with_options(options),
-        )
-        .await?;
+        let txn = self
+            .shared
+            .on_live(Pool::Main, || self.conn.begin_with_options(options))
+            .await?;
         self.shared
             .transactions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
